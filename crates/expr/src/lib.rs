@@ -1,0 +1,26 @@
+//! Expressions: Kestra's Pebble templates, lowered to minijinja and rendered.
+//!
+//! [`Expressions`] owns the minijinja environment with Kestra's filters and functions
+//! (`secret()`, `render()`, `fromJson`, `base64encode`, ...) and a cache of lowered, compiled
+//! templates. A Pebble front end parses each `{{ }}` and `{% %}` with Pebble's precedences and
+//! `??`/`???`/ternary, and prints minijinja source with explicit parentheses. A render gets a
+//! [`Context`]: the variables (`flow`, `execution`, `task`, `inputs`, `outputs`, `labels`,
+//! `vars`, `envs`, `globals`) and the execution's [`kestrel_secrets::SecretScope`], through
+//! which `secret()` resolves and registers values, and every filter whose input carries a
+//! registered value registers its result too (derived masking). Errors are [`ExprError`]s
+//! naming the template and line, never a secret value.
+//!
+//! ```
+//! use kestrel_expr::{Context, Expressions};
+//! let expr = Expressions::new(serde_json::json!({}));
+//! let ctx = Context::new(serde_json::json!({"name": "kestrel"}), None);
+//! assert_eq!(expr.render("{{ 'Hi ' ~ name | upper }}", &ctx).unwrap(), "HI KESTREL");
+//! ```
+
+mod context;
+mod error;
+mod render;
+
+pub use context::Context;
+pub use error::{ExprError, ExprErrorKind};
+pub use render::Expressions;

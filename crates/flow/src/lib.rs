@@ -1,0 +1,22 @@
+//! Flows: Kestra's YAML, parsed into a typed [`Flow`] and validated with Kestra's messages.
+//!
+//! [`parse_flow`] turns a flow's source into a [`Flow`] (its [`Task`]s, each a [`TaskKind`]
+//! under Kestra's old or new class name, with the properties every task shares in
+//! [`TaskCommon`]), or into every [`Violation`] found, each with its line and column where one
+//! is known. Property values stay as written (templates are rendered by the engine at run time).
+//!
+//! ```
+//! let flow = kestrel_flow::parse_flow(
+//!     "id: hello\nnamespace: dev\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n",
+//! ).unwrap();
+//! assert_eq!(flow.namespace, "dev");
+//! assert_eq!(flow.tasks[0].id, "log");
+//! ```
+
+mod model;
+mod parse;
+
+pub use model::{
+    Flow, InputDef, InputType, Level, OutputDef, Task, TaskCommon, TaskKind, Violation,
+};
+pub use parse::parse_flow;

@@ -1,0 +1,180 @@
+//! The typed flow model.
+
+use serde_json::Value;
+use std::fmt;
+
+/// A validated flow.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    /// `id`, matching `^[a-zA-Z0-9][a-zA-Z0-9._-]*` (≤ 100).
+    pub id: String,
+    /// `namespace`, matching `^[a-z0-9][a-z0-9._-]*` (≤ 150), dot-separated hierarchy.
+    pub namespace: String,
+    /// `description`.
+    pub description: Option<String>,
+    /// `labels`, as a map or a list of `{key, value}`, kept in order.
+    pub labels: Vec<(String, String)>,
+    /// `variables`, not rendered.
+    pub variables: serde_json::Map<String, Value>,
+    /// `inputs`.
+    pub inputs: Vec<InputDef>,
+    /// Flow `outputs`.
+    pub outputs: Vec<OutputDef>,
+    /// `tasks`, non-empty.
+    pub tasks: Vec<Task>,
+    /// `errors`: tasks run when a task fails.
+    pub errors: Vec<Task>,
+    /// `triggers`, as written.
+    pub triggers: Vec<Value>,
+    /// The YAML source.
+    pub source: String,
+}
+
+/// One task of a flow.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// `id`, unique across the whole flow.
+    pub id: String,
+    /// The type as written in the flow (old or new class name).
+    pub type_name: String,
+    /// What the task does, with its own properties.
+    pub kind: TaskKind,
+    /// Properties every task has.
+    pub common: TaskCommon,
+    /// 1-based line of the task in the source.
+    pub line: usize,
+}
+
+/// The task types kestrel runs, with their own properties (templates unrendered).
+#[derive(Debug, Clone)]
+pub enum TaskKind {
+    /// `io.kestra.plugin.core.log.Log` (old: `io.kestra.core.tasks.log.Log`).
+    Log {
+        /// `message`: one entry, or a list of entries each logged on its own.
+        messages: Vec<String>,
+        /// `level`, default INFO.
+        level: Level,
+    },
+    /// `io.kestra.plugin.core.debug.Return` (old: `io.kestra.core.tasks.debugs.Return`).
+    Return {
+        /// `format`, rendered into the output `value`.
+        format: Option<String>,
+    },
+}
+
+/// Properties shared by every task.
+#[derive(Debug, Clone, Default)]
+pub struct TaskCommon {
+    /// `description`.
+    pub description: Option<String>,
+    /// `logLevel`: entries below it are dropped.
+    pub log_level: Option<Level>,
+    /// `allowFailure`: a failure ends the task run in WARNING.
+    pub allow_failure: bool,
+    /// `disabled`.
+    pub disabled: bool,
+    /// `runIf`, a template; false makes the task run SKIPPED.
+    pub run_if: Option<String>,
+    /// `timeout`, an ISO-8601 duration as written (`PT10S`).
+    pub timeout: Option<String>,
+    /// `retry`, as written.
+    pub retry: Option<Value>,
+}
+
+/// Log levels, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    /// TRACE
+    Trace,
+    /// DEBUG
+    Debug,
+    /// INFO
+    Info,
+    /// WARN
+    Warn,
+    /// ERROR
+    Error,
+}
+
+impl Level {
+    /// The level's name as Kestra writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Trace => "TRACE",
+            Level::Debug => "DEBUG",
+            Level::Info => "INFO",
+            Level::Warn => "WARN",
+            Level::Error => "ERROR",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A flow input.
+#[derive(Debug, Clone)]
+pub struct InputDef {
+    /// `id`.
+    pub id: String,
+    /// `type`.
+    pub input_type: InputType,
+    /// `required` (default true).
+    pub required: bool,
+    /// `defaults`.
+    pub defaults: Option<Value>,
+    /// `description`.
+    pub description: Option<String>,
+}
+
+/// Input types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputType {
+    /// STRING
+    String,
+    /// INT
+    Int,
+    /// FLOAT
+    Float,
+    /// BOOLEAN
+    Boolean,
+    /// JSON
+    Json,
+    /// SECRET: masked everywhere.
+    Secret,
+}
+
+/// A flow output.
+#[derive(Debug, Clone)]
+pub struct OutputDef {
+    /// `id`.
+    pub id: String,
+    /// `value`, a template.
+    pub value: Value,
+    /// `type`, as written.
+    pub output_type: Option<String>,
+}
+
+/// One thing wrong with a flow, in Kestra's words, with its position where known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The message, e.g. `Duplicate task id with name [a]`.
+    pub message: String,
+    /// 1-based line.
+    pub line: Option<usize>,
+    /// 1-based column.
+    pub column: Option<usize>,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (Some(line), Some(col)) => write!(f, "{line}:{col}: {}", self.message),
+            (Some(line), None) => write!(f, "{line}: {}", self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}

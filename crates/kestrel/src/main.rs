@@ -1,0 +1,3 @@
+//! The `kestrel` command line.
+
+fn main() {}

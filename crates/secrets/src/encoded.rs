@@ -1,0 +1,1 @@
+//! The encoded forms under which a registered value may reappear.
