@@ -1,1 +1,47 @@
 //! The engine: runs an execution of a flow, task by task, through the masker.
+//!
+//! An [`Engine`] (configured by [`EngineConfig`], holding the expression environment, the
+//! secret resolver and the `envs` map) runs a [`kestrel_flow::Flow`] with typed [`Inputs`] and
+//! returns an [`Execution`]: its [`State`], its [`TaskRun`]s and their [`LogEntry`]s. Each task
+//! is a [`Task`] (the [`LogTask`] and [`ReturnTask`] here) run with a [`TaskContext`] that
+//! renders its properties, logs and sets outputs. A [`Listener`] follows the execution as it
+//! runs; a [`CancelToken`] stops it (KILLED).
+//!
+//! Every execution has one mask registry: each secret a render resolves, each SECRET input and
+//! each value derived from them is registered, and every log entry, output and error passes
+//! through the masker before it leaves the engine, to a listener or in the returned
+//! execution. Later tasks' expressions alone see real output values.
+//!
+//! ```
+//! use kestrel_engine::{CancelToken, Engine, EngineConfig, Inputs, NoListener, State};
+//! let flow = kestrel_flow::parse_flow(
+//!     "id: hello\nnamespace: dev\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ secret('MYPASSWORD') }}\"\n",
+//! ).unwrap();
+//! let process = [("SECRET_MYPASSWORD".to_string(), "cGFzc3dvcmQ=".to_string())];
+//! let (engine, _warnings) = Engine::from_env(EngineConfig::default(), process, None).unwrap();
+//! let inputs = Inputs::parse(&flow.inputs, Vec::new()).unwrap();
+//! let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+//! let execution = runtime.block_on(engine.run(&flow, inputs, &NoListener, &CancelToken::new()));
+//! assert_eq!(execution.state, State::Success);
+//! assert_eq!(execution.logs[0].message, "******");
+//! ```
+//!
+//! The flows under `examples/` at the repository's root run with `kestrel run`.
+
+mod engine;
+mod execution;
+mod id;
+mod inputs;
+mod listener;
+mod runner;
+mod state;
+mod task;
+mod tasks;
+
+pub use engine::{Engine, EngineConfig};
+pub use execution::{Execution, LogEntry, TaskRun};
+pub use inputs::{InputError, Inputs};
+pub use listener::{CancelToken, Listener, NoListener};
+pub use state::State;
+pub use task::{Task, TaskContext, TaskError};
+pub use tasks::{LogTask, ReturnTask};

@@ -1,22 +1,116 @@
-//! What a render sees.
+//! What a render sees: the variables, and the per-render state that functions reach.
 
-use kestrel_secrets::SecretScope;
+use kestrel_secrets::{MaskRegistry, SecretScope};
+use minijinja::value::{Object, Value};
+use minijinja::State;
+use std::fmt;
 use std::sync::Arc;
 
+/// The key of the hidden per-render state in the root context. It is not a valid Pebble
+/// identifier, so no template can name it.
+pub(crate) const STATE_KEY: &str = "kestrel:state";
+
 /// The variables of one render and the secret scope `secret()` resolves through. Build it
-/// once per task run and reuse it for every property.
-#[derive(Debug, Clone)]
+/// once per task run and reuse it for every property: the variables are converted once, and a
+/// render only clones a reference to them.
+#[derive(Clone)]
 pub struct Context {
-    vars: minijinja::Value,
-    scope: Option<Arc<SecretScope>>,
+    root: Value,
+}
+
+impl fmt::Debug for Context {
+    // Variables may hold real output values: show their names only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<String> = self
+            .root
+            .try_iter()
+            .map(|keys| keys.map(|k| k.to_string()).filter(|k| k != STATE_KEY).collect())
+            .unwrap_or_default();
+        f.debug_struct("Context").field("vars", &names).finish()
+    }
 }
 
 impl Context {
     /// A context over `vars` (a JSON object); without a scope, `secret()` fails.
     pub fn new(vars: serde_json::Value, scope: Option<Arc<SecretScope>>) -> Self {
+        let vars = match vars {
+            serde_json::Value::Object(map) => Value::from_serialize(&map),
+            _ => Value::from_serialize(serde_json::Map::new()),
+        };
         Self {
-            vars: minijinja::Value::from_serialize(&vars),
-            scope,
+            root: RenderState::root(&vars, scope, 0),
         }
+    }
+
+    /// The root value a template renders against: the variables plus the hidden state.
+    pub(crate) fn root(&self) -> &Value {
+        &self.root
+    }
+}
+
+/// Per-render state for functions: the secret scope, the variables (for `render()`), and
+/// how deep `render()` has recursed. Reached through [`RenderState::of`].
+pub(crate) struct RenderState {
+    pub(crate) scope: Option<Arc<SecretScope>>,
+    pub(crate) vars: Value,
+    pub(crate) depth: usize,
+}
+
+impl fmt::Debug for RenderState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RenderState")
+            .field("secrets", &self.scope.is_some())
+            .field("depth", &self.depth)
+            .finish()
+    }
+}
+
+impl Object for RenderState {}
+
+impl RenderState {
+    /// The root context for `vars` with a state of `scope` at `depth`.
+    pub(crate) fn root(vars: &Value, scope: Option<Arc<SecretScope>>, depth: usize) -> Value {
+        let state = Value::from_object(RenderState {
+            scope,
+            vars: vars.clone(),
+            depth,
+        });
+        let entries = vars.try_iter().into_iter().flatten().filter_map(|key| {
+            let value = vars.get_item(&key).ok()?;
+            Some((key, value))
+        });
+        entries
+            .chain(std::iter::once((Value::from(STATE_KEY), state)))
+            .collect()
+    }
+
+    /// The state of the render `state` belongs to.
+    pub(crate) fn of(state: &State<'_, '_>) -> Option<Arc<RenderState>> {
+        state.lookup(STATE_KEY)?.downcast_object::<RenderState>()
+    }
+
+    /// The mask registry of the render, if it has a secret scope.
+    pub(crate) fn registry(state: &State<'_, '_>) -> Option<Arc<MaskRegistry>> {
+        let me = Self::of(state)?;
+        me.scope.as_ref().map(|s| Arc::clone(s.registry()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_variable_names_not_values() {
+        let ctx = Context::new(serde_json::json!({"outputs": {"token": "hunter22"}}), None);
+        let shown = format!("{ctx:?}");
+        assert!(shown.contains("outputs"), "{shown}");
+        assert!(!shown.contains("hunter22"), "{shown}");
+    }
+
+    #[test]
+    fn non_object_vars_give_an_empty_context() {
+        let ctx = Context::new(serde_json::json!([1, 2]), None);
+        assert_eq!(ctx.root().len(), Some(1));
     }
 }

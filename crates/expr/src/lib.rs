@@ -19,6 +19,8 @@
 
 mod context;
 mod error;
+mod library;
+mod pebble;
 mod render;
 
 pub use context::Context;

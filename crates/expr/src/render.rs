@@ -1,35 +1,137 @@
 //! The environment, the template cache, and rendering.
 
+use crate::error::{Failure, convert};
+use crate::library::{self, to_text};
+use crate::pebble::{self, has_markup};
 use crate::{Context, ExprError};
+use minijinja::value::{Value, ValueKind};
+use minijinja::{Environment, ErrorKind, Output, State, UndefinedBehavior};
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+
+/// Past this many compiled templates the cache starts afresh (a bound on memory when
+/// templates are built at run time, e.g. through `render()`).
+const MAX_CACHED_TEMPLATES: usize = 10_000;
 
 /// Kestra's expression language: filters, functions, and cached compiled templates.
-#[derive(Debug)]
+///
+/// Thread-safe: share one per process and render from any thread. A template is lowered and
+/// compiled once, on its first render, and found again by its text.
 pub struct Expressions {
-    globals: serde_json::Value,
+    env: RwLock<Arc<Environment<'static>>>,
+    /// Templates compiled by the current environment.
+    loaded: Arc<AtomicUsize>,
+    globals: Value,
+    pure: Context,
+}
+
+impl fmt::Debug for Expressions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Expressions")
+            .field("cached_templates", &self.loaded.load(Ordering::Relaxed))
+            .finish()
+    }
 }
 
 impl Expressions {
     /// An environment whose `globals` variable is `globals` (from configuration).
     pub fn new(globals: serde_json::Value) -> Self {
-        Self { globals }
+        let globals = Value::from_serialize(&globals);
+        let loaded = Arc::new(AtomicUsize::new(0));
+        Self {
+            env: RwLock::new(Arc::new(build_env(&globals, &loaded))),
+            loaded,
+            globals,
+            pure: Context::new(serde_json::json!({}), None),
+        }
     }
 
     /// Renders `template` in `ctx`.
     pub fn render(&self, template: &str, ctx: &Context) -> Result<String, ExprError> {
-        todo!("{template}{ctx:?}{}", self.globals)
+        if !has_markup(template) {
+            return Ok(template.to_string());
+        }
+        let env = self.env();
+        env.get_template(template)
+            .and_then(|t| t.render(ctx.root()))
+            .map_err(|e| convert(&e, template, &|name| lookup(ctx.root(), &env, name)))
     }
 
-    /// Renders every string inside `value` (maps and lists recursively).
+    /// Renders every string inside `value` (maps and lists recursively, map keys included).
     pub fn render_value(
         &self,
         value: &serde_json::Value,
         ctx: &Context,
     ) -> Result<serde_json::Value, ExprError> {
-        todo!("{value}{ctx:?}")
+        use serde_json::Value as J;
+        Ok(match value {
+            J::String(s) => J::String(self.render(s, ctx)?),
+            J::Array(items) => J::Array(
+                items
+                    .iter()
+                    .map(|v| self.render_value(v, ctx))
+                    .collect::<Result<_, _>>()?,
+            ),
+            J::Object(map) => J::Object(
+                map.iter()
+                    .map(|(k, v)| Ok((self.render(k, ctx)?, self.render_value(v, ctx)?)))
+                    .collect::<Result<_, ExprError>>()?,
+            ),
+            other => other.clone(),
+        })
     }
 
     /// Renders with pure filters only: no variables, no secrets (env-file values).
     pub fn render_pure(&self, template: &str) -> Result<String, ExprError> {
-        todo!("{template}")
+        self.render(template, &self.pure)
     }
+
+    /// The current environment, replaced by a fresh one when its cache has grown too big.
+    fn env(&self) -> Arc<Environment<'static>> {
+        if self.loaded.load(Ordering::Relaxed) > MAX_CACHED_TEMPLATES {
+            let mut env = self.env.write().unwrap_or_else(PoisonError::into_inner);
+            if self.loaded.load(Ordering::Relaxed) > MAX_CACHED_TEMPLATES {
+                self.loaded.store(0, Ordering::Relaxed);
+                *env = Arc::new(build_env(&self.globals, &self.loaded));
+            }
+        }
+        Arc::clone(&self.env.read().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// The value of a root name: a variable of the render, else a global (function or `globals`).
+pub(crate) fn lookup(vars: &Value, env: &Environment<'_>, name: &str) -> Option<Value> {
+    vars.get_attr(name)
+        .ok()
+        .filter(|v| !v.is_undefined())
+        .or_else(|| env.globals().find(|(n, _)| *n == name).map(|(_, v)| v))
+}
+
+fn build_env(globals: &Value, loaded: &Arc<AtomicUsize>) -> Environment<'static> {
+    let mut env = Environment::empty();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_keep_trailing_newline(true);
+    env.set_debug(false);
+    env.set_formatter(write_value);
+    let loaded = Arc::clone(loaded);
+    // The template's name is its Pebble text: the loader lowers it once, minijinja keeps the
+    // compiled result.
+    env.set_loader(move |template| {
+        loaded.fetch_add(1, Ordering::Relaxed);
+        pebble::lower(template)
+            .map(|lowered| Some(lowered.source))
+            .map_err(Failure::into_error)
+    });
+    library::register(&mut env);
+    env.add_global("globals", globals.clone());
+    env
+}
+
+/// Prints a value as Kestra does (see [`to_text`]); an undefined value is an error.
+fn write_value(out: &mut Output<'_>, _: &State<'_, '_>, value: &Value) -> Result<(), minijinja::Error> {
+    if value.kind() == ValueKind::Undefined {
+        return Err(minijinja::Error::from(ErrorKind::UndefinedError));
+    }
+    out.write_str(&to_text(value)).map_err(minijinja::Error::from)
 }

@@ -13,8 +13,13 @@
 //! assert_eq!(flow.tasks[0].id, "log");
 //! ```
 
+mod context;
+mod duration;
+mod inputs;
 mod model;
 mod parse;
+mod tasks;
+mod yaml;
 
 pub use model::{
     Flow, InputDef, InputType, Level, OutputDef, Task, TaskCommon, TaskKind, Violation,

@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 use std::fmt;
+use std::time::Duration;
 
 /// A validated flow.
 #[derive(Debug, Clone)]
@@ -26,6 +27,10 @@ pub struct Flow {
     pub errors: Vec<Task>,
     /// `triggers`, as written.
     pub triggers: Vec<Value>,
+    /// `disabled`: a disabled flow is kept but not run.
+    pub disabled: bool,
+    /// `revision`, as Kestra exports it; informational.
+    pub revision: Option<u64>,
     /// The YAML source.
     pub source: String,
 }
@@ -81,6 +86,16 @@ pub struct TaskCommon {
     pub retry: Option<Value>,
 }
 
+impl TaskCommon {
+    /// `timeout` as a duration; `None` without a timeout. Parsing checked it, so a flow from
+    /// [`parse_flow`](crate::parse_flow) never has one this cannot read.
+    pub fn timeout_duration(&self) -> Option<Duration> {
+        self.timeout
+            .as_deref()
+            .and_then(crate::duration::parse_iso8601)
+    }
+}
+
 /// Log levels, lowest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Level {
@@ -97,6 +112,20 @@ pub enum Level {
 }
 
 impl Level {
+    /// Every level, lowest first.
+    pub const ALL: [Level; 5] = [
+        Level::Trace,
+        Level::Debug,
+        Level::Info,
+        Level::Warn,
+        Level::Error,
+    ];
+
+    /// The level of that name as Kestra writes it (`INFO`), if any.
+    pub fn from_name(name: &str) -> Option<Level> {
+        Level::ALL.into_iter().find(|level| level.as_str() == name)
+    }
+
     /// The level's name as Kestra writes it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -131,7 +160,7 @@ pub struct InputDef {
 }
 
 /// Input types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InputType {
     /// STRING
     String,
@@ -145,6 +174,43 @@ pub enum InputType {
     Json,
     /// SECRET: masked everywhere.
     Secret,
+}
+
+impl InputType {
+    /// Every input type, in Kestra's order.
+    pub const ALL: [InputType; 6] = [
+        InputType::String,
+        InputType::Int,
+        InputType::Float,
+        InputType::Boolean,
+        InputType::Json,
+        InputType::Secret,
+    ];
+
+    /// The type of that name as Kestra writes it (`STRING`), if any.
+    pub fn from_name(name: &str) -> Option<InputType> {
+        InputType::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+    }
+
+    /// The type's name as Kestra writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputType::String => "STRING",
+            InputType::Int => "INT",
+            InputType::Float => "FLOAT",
+            InputType::Boolean => "BOOLEAN",
+            InputType::Json => "JSON",
+            InputType::Secret => "SECRET",
+        }
+    }
+}
+
+impl fmt::Display for InputType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A flow output.

@@ -21,6 +21,7 @@ mod dotenv;
 mod encoded;
 mod env;
 mod mask;
+mod matcher;
 mod resolver;
 mod value;
 

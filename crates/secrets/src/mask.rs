@@ -1,52 +1,650 @@
 //! The per-execution registry of secret values and the masker built from it (spec §6).
 
-use std::borrow::Cow;
+use crate::encoded::encoded_forms;
+use crate::matcher::Matcher;
+use std::borrow::{Borrow, Cow};
+use std::collections::HashSet;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::ops::Range;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use zeroize::{Zeroize, Zeroizing};
 
 /// The fixed mask: it does not reveal a value's length.
 pub const MASK: &str = "******";
 
+/// The name warnings give to a value derived from a secret (it has no key of its own).
+const DERIVED_KEY: &str = "derived value";
+
 /// Every value an execution must never show, with its lines, JSON leaves and encoded forms,
 /// and an Aho-Corasick matcher over all of them. Shared by the execution's tasks; cheap to
 /// query, rebuilt lazily after a registration.
-#[derive(Debug)]
+///
+/// Overlapping occurrences are masked as the union of their ranges, so two patterns that
+/// overlap never leave a fragment of either visible. If the matcher cannot be built, masking
+/// fails closed: the whole text becomes [`MASK`].
 pub struct MaskRegistry {
     min_length: usize,
+    state: RwLock<State>,
+}
+
+#[derive(Default)]
+struct State {
+    patterns: HashSet<Pattern>,
+    /// Keys already warned about, so each warning is given once.
+    warned: HashSet<String>,
+    warnings: Vec<String>,
+    matcher: MatcherState,
+    /// Patterns were added since `matcher` was built.
+    dirty: bool,
+}
+
+#[derive(Clone, Default)]
+enum MatcherState {
+    /// Nothing registered: every text is returned as is.
+    #[default]
+    Empty,
+    Ready(Arc<Matcher>),
+    /// The automaton could not be built: every text is withheld.
+    Failed,
+}
+
+/// A registered string, zeroized on drop, looked up by `&str`.
+struct Pattern(Zeroizing<String>);
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl Eq for Pattern {}
+
+impl Hash for Pattern {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.as_str().hash(state);
+    }
+}
+
+impl Borrow<str> for Pattern {
+    fn borrow(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl fmt::Debug for MaskRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.read();
+        f.debug_struct("MaskRegistry")
+            .field("min_length", &self.min_length)
+            .field("patterns", &state.patterns.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for MaskRegistry {
+    /// A registry with the default minimum length (`secret.mask-min-length`: 4).
+    fn default() -> Self {
+        Self::new(4)
+    }
 }
 
 impl MaskRegistry {
     /// A registry that ignores values shorter than `min_length` Unicode scalar values.
     pub fn new(min_length: usize) -> Self {
-        Self { min_length }
+        Self {
+            min_length,
+            state: RwLock::new(State::default()),
+        }
     }
 
     /// Registers a secret's value (from `secret()`, a SECRET input, a metadata value): the value,
     /// its lines, its JSON string leaves, and their encoded forms. `key` names it in warnings.
     pub fn register(&self, key: &str, value: &str) {
-        todo!("{key}{value}{}", self.min_length)
+        if !self.long_enough(key, value) {
+            return;
+        }
+        let mut strings = vec![Zeroizing::new(value.to_owned())];
+        json_leaves(value, &mut strings);
+        let mut patterns = Vec::new();
+        for string in &strings {
+            self.collect_patterns(string, &mut patterns);
+        }
+        self.insert(patterns);
     }
 
     /// Registers a value derived from a secret by a filter or function, with its encoded forms.
     pub fn register_derived(&self, value: &str) {
-        todo!("{value}")
+        if !self.long_enough(DERIVED_KEY, value) {
+            return;
+        }
+        let mut patterns = Vec::new();
+        self.collect_patterns(value, &mut patterns);
+        self.insert(patterns);
+    }
+
+    /// The number of distinct strings the matcher looks for (values, lines, leaves and forms).
+    pub fn pattern_count(&self) -> usize {
+        self.read().patterns.len()
+    }
+
+    /// Builds the matcher now if a registration made it stale (otherwise the first `mask` or
+    /// `contains_secret` after a registration builds it).
+    pub fn prepare(&self) {
+        self.matcher();
     }
 
     /// Whether `text` contains any registered value or form (the taint test for derivation).
+    /// Fails closed: `true` when the matcher cannot be built.
     pub fn contains_secret(&self, text: &str) -> bool {
-        todo!("{text}")
+        match self.matcher() {
+            MatcherState::Empty => false,
+            MatcherState::Ready(matcher) => matcher.is_match(text).unwrap_or(true),
+            MatcherState::Failed => true,
+        }
     }
 
     /// `text` with every registered value or form replaced by [`MASK`].
     pub fn mask<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        todo!("{text}")
+        let matcher = match self.matcher() {
+            MatcherState::Empty => return Cow::Borrowed(text),
+            MatcherState::Ready(matcher) => matcher,
+            MatcherState::Failed => return Cow::Owned(MASK.to_owned()),
+        };
+        match matcher.ranges(text) {
+            Ok(ranges) if ranges.is_empty() => Cow::Borrowed(text),
+            Ok(ranges) => Cow::Owned(splice(text, &ranges)),
+            Err(_) => Cow::Owned(MASK.to_owned()),
+        }
     }
 
     /// Masks every string (and object key) inside a JSON value, in place.
     pub fn mask_json(&self, value: &mut serde_json::Value) {
-        todo!("{value}")
+        use serde_json::Value;
+        match value {
+            Value::String(text) => {
+                if let Cow::Owned(masked) = self.mask(text) {
+                    std::mem::replace(text, masked).zeroize();
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|item| self.mask_json(item)),
+            Value::Object(map) => {
+                if map.keys().any(|key| self.contains_secret(key)) {
+                    let entries = std::mem::take(map);
+                    for (key, item) in entries {
+                        map.insert(self.mask(&key).into_owned(), item);
+                    }
+                }
+                map.values_mut().for_each(|item| self.mask_json(item));
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
     }
 
     /// Warnings not yet taken (values too short to mask, named by key).
     pub fn take_warnings(&self) -> Vec<String> {
-        todo!()
+        std::mem::take(&mut self.write().warnings)
+    }
+
+    /// Whether `value` is long enough to mask; warns once per key when it is not.
+    fn long_enough(&self, key: &str, value: &str) -> bool {
+        if value.is_empty() {
+            return false;
+        }
+        if value.chars().count() >= self.min_length {
+            return true;
+        }
+        let mut state = self.write();
+        if state.warned.insert(key.to_owned()) {
+            let warning = format!(
+                "Secret '{key}' is shorter than {} characters and is not masked",
+                self.min_length
+            );
+            state.warnings.push(warning);
+        }
+        false
+    }
+
+    /// `value`, each of its lines, and the encoded forms of each, when long enough to mask.
+    fn collect_patterns(&self, value: &str, patterns: &mut Vec<Zeroizing<String>>) {
+        let mut strings = vec![Zeroizing::new(value.to_owned())];
+        if value.contains(['\n', '\r']) {
+            // A CRLF yields an empty line between its two characters; empty lines are dropped.
+            let lines = value.split(['\n', '\r']);
+            strings.extend(lines.map(|line| Zeroizing::new(line.to_owned())));
+        }
+        for string in strings {
+            patterns.extend(encoded_forms(&string));
+            patterns.push(string);
+        }
+        patterns
+            .retain(|pattern| !pattern.is_empty() && pattern.chars().count() >= self.min_length);
+    }
+
+    fn insert(&self, patterns: Vec<Zeroizing<String>>) {
+        let mut state = self.write();
+        for pattern in patterns {
+            if !state.patterns.contains(pattern.as_str()) {
+                state.patterns.insert(Pattern(pattern));
+                state.dirty = true;
+            }
+        }
+    }
+
+    /// The current matcher, rebuilt first if a registration made it stale.
+    fn matcher(&self) -> MatcherState {
+        {
+            let state = self.read();
+            if !state.dirty {
+                return state.matcher.clone();
+            }
+        }
+        let mut state = self.write();
+        if state.dirty {
+            state.matcher = build_matcher(&state.patterns);
+            state.dirty = false;
+        }
+        state.matcher.clone()
+    }
+
+    // A panic while a lock is held cannot leave `State` half-updated in a way that unmasks
+    // anything (patterns are only ever added), so a poisoned lock is used as is.
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The matcher over every pattern; [`MatcherState::Failed`] when it cannot be built.
+fn build_matcher(patterns: &HashSet<Pattern>) -> MatcherState {
+    if patterns.is_empty() {
+        return MatcherState::Empty;
+    }
+    Matcher::build(patterns.iter().map(|pattern| pattern.0.as_bytes()))
+        .map_or(MatcherState::Failed, |matcher| {
+            MatcherState::Ready(Arc::new(matcher))
+        })
+}
+
+/// `text` with each of the sorted, disjoint `ranges` replaced by [`MASK`]. A pattern is valid
+/// UTF-8, so each range lies on character boundaries; if one did not, the text is withheld.
+fn splice(text: &str, ranges: &[Range<usize>]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut kept_from = 0;
+    for range in ranges {
+        let Some(kept) = text.get(kept_from..range.start) else {
+            return MASK.to_owned();
+        };
+        out.push_str(kept);
+        out.push_str(MASK);
+        kept_from = range.end;
+    }
+    match text.get(kept_from..) {
+        Some(rest) => out.push_str(rest),
+        None => return MASK.to_owned(),
+    }
+    out
+}
+
+/// Pushes every string leaf of `value` when it is a JSON object or array. The leaves are moved
+/// out of the parsed document, so each copy of the secret ends in a zeroized buffer.
+fn json_leaves(value: &str, leaves: &mut Vec<Zeroizing<String>>) {
+    if !value.trim_start().starts_with(['{', '[']) {
+        return;
+    }
+    if let Ok(mut json) = serde_json::from_str::<serde_json::Value>(value) {
+        for_each_leaf(&mut json, &mut |leaf| {
+            leaves.push(Zeroizing::new(std::mem::take(leaf)));
+        });
+    }
+}
+
+/// Calls `visit` on every string leaf of `value` (object keys aside).
+fn for_each_leaf(value: &mut serde_json::Value, visit: &mut impl FnMut(&mut String)) {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => visit(text),
+        Value::Array(items) => items.iter_mut().for_each(|item| for_each_leaf(item, visit)),
+        Value::Object(map) => map.values_mut().for_each(|item| for_each_leaf(item, visit)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use proptest::prelude::*;
+
+    fn registry(values: &[&str]) -> MaskRegistry {
+        let registry = MaskRegistry::new(4);
+        for (i, value) in values.iter().enumerate() {
+            registry.register(&format!("KEY{i}"), value);
+        }
+        registry
+    }
+
+    /// The text left visible once the masks are taken out.
+    fn visible(masked: &str) -> String {
+        masked.replace(MASK, "")
+    }
+
+    #[test]
+    fn masks_every_occurrence_with_the_fixed_mask() {
+        let registry = registry(&["hunter22"]);
+        assert_eq!(
+            registry.mask("a hunter22 b hunter22hunter22"),
+            "a ****** b ******"
+        );
+    }
+
+    #[test]
+    fn untouched_text_is_borrowed() {
+        assert!(matches!(
+            registry(&[]).mask("plain"),
+            Cow::Borrowed("plain")
+        ));
+        assert!(matches!(
+            registry(&["hunter22"]).mask("plain"),
+            Cow::Borrowed("plain")
+        ));
+    }
+
+    #[test]
+    fn overlapping_values_are_masked_as_their_union() {
+        let registry = registry(&["abcdefgh", "efghijkl", "cdef"]);
+        assert_eq!(registry.mask("xxabcdefghijklxx"), "xx******xx");
+        // Overlapping only partly: the tail of one value starts inside the other.
+        assert_eq!(registry.mask("1abcdefgh2efghijkl3"), "1******2******3");
+    }
+
+    #[test]
+    fn each_line_of_a_multi_line_value_is_masked() {
+        let pem = "-----BEGIN KEY-----\r\nMIIBOgIBAAJBAKj34GkxFhD9\r\n-----END KEY-----";
+        let registry = registry(&[pem]);
+        let log = "line 2 alone: MIIBOgIBAAJBAKj34GkxFhD9 and the end: -----END KEY-----";
+        assert_eq!(
+            registry.mask(log),
+            "line 2 alone: ****** and the end: ******"
+        );
+    }
+
+    #[test]
+    fn a_value_ending_in_a_newline_is_masked_without_it() {
+        let registry = registry(&["password\n"]);
+        assert_eq!(registry.mask("user password here"), "user ****** here");
+    }
+
+    #[test]
+    fn json_string_leaves_are_masked_alone() {
+        let value = r#"{"user":"admin-user","token":{"inner":["tok-123456", 42, true]}}"#;
+        let registry = registry(&[value]);
+        assert_eq!(
+            registry.mask("user=admin-user token=tok-123456 count=42"),
+            "user=****** token=****** count=42"
+        );
+    }
+
+    #[test]
+    fn base64_forms_are_masked_unwrapped_and_wrapped() {
+        let secret = "a fairly long secret value that wraps when it is encoded in base64!";
+        let registry = registry(&[secret]);
+        let encoded = STANDARD.encode(secret);
+        assert_eq!(
+            registry.mask(&format!("auth {encoded} end")),
+            "auth ****** end"
+        );
+        let unpadded = encoded.trim_end_matches('=');
+        assert_eq!(registry.mask(unpadded), MASK);
+        for columns in [64, 76] {
+            let wrapped: Vec<&str> = encoded
+                .as_bytes()
+                .chunks(columns)
+                .map(|chunk| std::str::from_utf8(chunk).unwrap())
+                .collect();
+            let text = wrapped.join("\n");
+            let masked = registry.mask(&text);
+            assert_eq!(
+                visible(&masked).trim(),
+                "",
+                "wrapped at {columns}: {masked}"
+            );
+        }
+    }
+
+    #[test]
+    fn base64_inside_a_longer_encoding_is_masked_at_every_offset() {
+        let secret = "s3cr3t-value-0123456789";
+        let registry = registry(&[secret]);
+        for prefix in 0..6 {
+            for suffix in 0..4 {
+                let plain = format!("{}{secret}{}", "P".repeat(prefix), "S".repeat(suffix));
+                let masked = registry.mask(&STANDARD.encode(&plain)).into_owned();
+                // What stays visible encodes the prefix and suffix bytes, not the secret.
+                let left = visible(&masked);
+                assert!(masked.contains(MASK), "prefix {prefix} suffix {suffix}");
+                assert!(
+                    left.len() <= 2 * (prefix + suffix) + 4,
+                    "{prefix}/{suffix}: {masked}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn percent_encodings_are_masked() {
+        let registry = registry(&["p@ss w/rd+1"]);
+        for form in [
+            "p%40ss%20w%2Frd%2B1",
+            "p%40ss%20w%2frd%2b1",
+            "p%40ss+w%2Frd%2B1",
+        ] {
+            assert_eq!(
+                registry.mask(&format!("?q={form}&x=1")),
+                "?q=******&x=1",
+                "{form}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_escaped_forms_are_masked() {
+        let secret = "quote\" back\\slash é ✓";
+        let registry = registry(&[secret]);
+        let document = serde_json::json!({ "password": secret }).to_string();
+        assert_eq!(registry.mask(&document), r#"{"password":"******"}"#);
+        let ascii = r#"{"password":"quote\" back\\slash \u00e9 \u2713"}"#;
+        assert_eq!(registry.mask(ascii), r#"{"password":"******"}"#);
+        let upper = r#"{"password":"quote\" back\\slash \u00E9 \u2713"}"#;
+        assert_eq!(registry.mask(upper), r#"{"password":"******"}"#);
+    }
+
+    #[test]
+    fn derived_values_are_masked_with_their_forms() {
+        let registry = registry(&[]);
+        registry.register_derived("BEARER HUNTER22");
+        assert_eq!(
+            registry.mask("Authorization: BEARER HUNTER22"),
+            "Authorization: ******"
+        );
+        let encoded = STANDARD.encode("BEARER HUNTER22");
+        assert_eq!(registry.mask(&encoded), MASK);
+    }
+
+    #[test]
+    fn short_values_are_not_masked_and_warned_about_once_by_key() {
+        let registry = MaskRegistry::new(4);
+        registry.register("PIN", "123");
+        registry.register("PIN", "456");
+        registry.register("OTHER", "ab");
+        registry.register_derived("xy");
+        registry.register_derived("zw");
+        assert_eq!(registry.mask("123 456 ab"), "123 456 ab");
+        assert_eq!(
+            registry.take_warnings(),
+            [
+                "Secret 'PIN' is shorter than 4 characters and is not masked",
+                "Secret 'OTHER' is shorter than 4 characters and is not masked",
+                "Secret 'derived value' is shorter than 4 characters and is not masked",
+            ]
+        );
+        assert!(registry.take_warnings().is_empty());
+    }
+
+    #[test]
+    fn minimum_length_counts_characters_not_bytes() {
+        let registry = MaskRegistry::new(4);
+        registry.register("K", "ééé");
+        assert_eq!(registry.mask("ééé"), "ééé");
+        registry.register("K2", "éééé");
+        assert_eq!(registry.mask("éééé"), MASK);
+    }
+
+    #[test]
+    fn short_minimum_lengths_still_mask() {
+        // Patterns below four bytes take the path without the prefix filter.
+        let registry = MaskRegistry::new(2);
+        registry.register("K", "ab");
+        assert_eq!(registry.mask("xabx ab"), "x******x ******");
+        assert!(registry.contains_secret("zzab"));
+    }
+
+    #[test]
+    fn registering_after_masking_rebuilds_the_matcher() {
+        let registry = registry(&["first-secret"]);
+        assert_eq!(registry.mask("second-secret"), "second-secret");
+        registry.register("B", "second-secret");
+        assert_eq!(registry.mask("first-secret second-secret"), "****** ******");
+    }
+
+    #[test]
+    fn contains_secret_sees_values_and_forms() {
+        let registry = registry(&["password"]);
+        assert!(registry.contains_secret("my password"));
+        assert!(registry.contains_secret("cGFzc3dvcmQ="));
+        assert!(!registry.contains_secret("nothing here"));
+        assert!(!MaskRegistry::new(4).contains_secret("password"));
+    }
+
+    #[test]
+    fn mask_json_masks_strings_and_keys_at_any_depth() {
+        let registry = registry(&["password"]);
+        let mut value = serde_json::json!({
+            "password": ["x password y", {"deep": "password"}],
+            "n": 1,
+            "plain": "ok",
+        });
+        registry.mask_json(&mut value);
+        assert_eq!(
+            value,
+            serde_json::json!({
+                "******": ["x ****** y", {"deep": "******"}],
+                "n": 1,
+                "plain": "ok",
+            })
+        );
+    }
+
+    #[test]
+    fn debug_shows_counts_not_values() {
+        let registry = registry(&["hunter22"]);
+        let debug = format!("{registry:?}");
+        assert!(!debug.contains("hunter22"), "{debug}");
+        assert!(debug.contains("patterns"), "{debug}");
+    }
+
+    #[test]
+    fn splice_withholds_text_on_a_range_off_character_boundaries() {
+        assert_eq!(splice("éé", &[0..2, 3..4]), MASK);
+        assert_eq!(splice("abcdef", &[1..3, 4..5]), "a******d******f");
+    }
+
+    #[test]
+    fn registry_is_shared_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<MaskRegistry>();
+        let registry = Arc::new(registry(&["hunter22"]));
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let registry = Arc::clone(&registry);
+                std::thread::spawn(move || {
+                    registry.register(&format!("K{i}"), &format!("thread-secret-{i}"));
+                    registry
+                        .mask(&format!("hunter22 thread-secret-{i}"))
+                        .into_owned()
+                })
+            })
+            .collect();
+        for handle in handles {
+            assert_eq!(handle.join().unwrap(), "****** ******");
+        }
+    }
+
+    fn secret() -> impl Strategy<Value = String> {
+        "[a-zA-Z0-9 !#$%&/:;=?@_~é€😀-]{8,40}"
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        "[a-zA-Z0-9 .,:/=\n\t{}\"é-]{0,200}"
+    }
+
+    /// `text` with `inserted` placed at the character boundary nearest `at`.
+    fn insert(text: &str, at: usize, inserted: &str) -> String {
+        let mut at = at % (text.len() + 1);
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        format!("{}{inserted}{}", &text[..at], &text[at..])
+    }
+
+    /// RFC 3986 percent-encoding, written apart from the masker's own.
+    fn percent_encoded(value: &str) -> String {
+        value
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn inserted_secret_or_form_never_survives(
+            secret in secret(),
+            text in text(),
+            at in any::<usize>(),
+            form in 0..3usize,
+        ) {
+            let registry = registry(&[&secret]);
+            let inserted = match form {
+                0 => secret.clone(),
+                1 => STANDARD.encode(&secret),
+                _ => percent_encoded(&secret),
+            };
+            let text = insert(&text, at, &inserted);
+            let masked = registry.mask(&text);
+            prop_assert!(!masked.contains(&inserted));
+            prop_assert!(!masked.contains(&secret));
+        }
+
+        #[test]
+        fn secret_inside_a_longer_base64_text_never_survives(
+            secret in secret(),
+            prefix in "[a-z]{0,20}",
+            suffix in "[a-z]{0,20}",
+        ) {
+            let registry = registry(&[&secret]);
+            let encoded = STANDARD.encode(format!("{prefix}{secret}{suffix}"));
+            let masked = registry.mask(&encoded);
+            let left = visible(&masked).len();
+            prop_assert!(left <= 2 * (prefix.len() + suffix.len()) + 4, "{masked}");
+        }
     }
 }

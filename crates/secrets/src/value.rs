@@ -24,3 +24,19 @@ impl fmt::Debug for SecretValue {
         f.write_str("SecretValue(******)")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_value() {
+        let value = SecretValue::new("hunter2".into());
+        assert_eq!(format!("{value:?}"), "SecretValue(******)");
+        assert_eq!(
+            format!("{:?}", Some(value.clone())),
+            "Some(SecretValue(******))"
+        );
+        assert_eq!(value.expose_secret(), "hunter2");
+    }
+}

@@ -1,0 +1,236 @@
+//! A flow's inputs: raw values typed by the flow's input definitions.
+
+use kestrel_flow::{InputDef, InputType};
+use kestrel_secrets::SecretValue;
+use serde_json::{Map, Number, Value};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// An input that cannot be accepted: its id and why. Never holds a SECRET input's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError {
+    /// The input's id.
+    pub input: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid input '{}': {}", self.input, self.message)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// An execution's inputs, typed: the `inputs` map expressions see, and the values of SECRET
+/// inputs, which the execution registers for masking. `Debug` shows the ids only.
+#[derive(Default)]
+pub struct Inputs {
+    values: Map<String, Value>,
+    secrets: Vec<(String, SecretValue)>,
+}
+
+impl fmt::Debug for Inputs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids: Vec<&String> = self.values.keys().collect();
+        f.debug_struct("Inputs").field("ids", &ids).finish()
+    }
+}
+
+impl Inputs {
+    /// Types `raw` values (held as secrets until their type is known) by `defs`: each given
+    /// value parsed by its input's type, defaults for the others, null for optional ones. An
+    /// unknown input, a value given twice, a missing required input or a value of the wrong
+    /// type is an error naming the input.
+    pub fn parse(
+        defs: &[InputDef],
+        raw: impl IntoIterator<Item = (String, SecretValue)>,
+    ) -> Result<Self, InputError> {
+        let mut given = BTreeMap::new();
+        for (id, value) in raw {
+            if !defs.iter().any(|def| def.id == id) {
+                return Err(error(&id, "the flow has no such input"));
+            }
+            if given.insert(id.clone(), value).is_some() {
+                return Err(error(&id, "given more than once"));
+            }
+        }
+        let mut inputs = Inputs::default();
+        for def in defs {
+            let value = match (given.remove(&def.id), &def.defaults) {
+                (Some(raw), _) => typed(def, raw.expose_secret())?,
+                (None, Some(default)) => typed_default(def, default)?,
+                (None, None) if def.required => return Err(error(&def.id, "missing required")),
+                (None, None) => Value::Null,
+            };
+            if let (InputType::Secret, Value::String(text)) = (def.input_type, &value) {
+                inputs
+                    .secrets
+                    .push((def.id.clone(), SecretValue::new(text.clone())));
+            }
+            inputs.values.insert(def.id.clone(), value);
+        }
+        Ok(inputs)
+    }
+
+    /// The `inputs` map of expressions (SECRET inputs in clear: renders need them).
+    pub(crate) fn values(&self) -> &Map<String, Value> {
+        &self.values
+    }
+
+    /// The SECRET inputs, by id.
+    pub(crate) fn secrets(&self) -> &[(String, SecretValue)] {
+        &self.secrets
+    }
+}
+
+fn error(input: &str, message: &str) -> InputError {
+    InputError {
+        input: input.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+/// Parses a value given as text by the input's type. Errors quote the value except for SECRET
+/// inputs, whose parse cannot fail.
+fn typed(def: &InputDef, text: &str) -> Result<Value, InputError> {
+    let wrong = |expected: &str| {
+        error(
+            &def.id,
+            &format!("expected {expected}, got '{}'", text.escape_debug()),
+        )
+    };
+    match def.input_type {
+        InputType::String | InputType::Secret => Ok(Value::String(text.to_owned())),
+        InputType::Int => text
+            .trim()
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| wrong("an INT")),
+        InputType::Float => text
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(Number::from_f64)
+            .map(Value::Number)
+            .ok_or_else(|| wrong("a FLOAT")),
+        InputType::Boolean => match text.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(Value::Bool(true)),
+            "false" => Ok(Value::Bool(false)),
+            _ => Err(wrong("a BOOLEAN (true or false)")),
+        },
+        InputType::Json => {
+            serde_json::from_str(text).map_err(|e| error(&def.id, &format!("expected JSON: {e}")))
+        }
+    }
+}
+
+/// A flow's `defaults` value, checked against the input's type (text is parsed like a given
+/// value).
+fn typed_default(def: &InputDef, default: &Value) -> Result<Value, InputError> {
+    let fits = match (def.input_type, default) {
+        (_, Value::String(text)) => return typed(def, text),
+        (InputType::Json, _) => true,
+        (InputType::Int, Value::Number(n)) => n.is_i64(),
+        (InputType::Float, Value::Number(_)) => true,
+        (InputType::Boolean, Value::Bool(_)) => true,
+        _ => false,
+    };
+    if fits {
+        Ok(default.clone())
+    } else {
+        Err(error(&def.id, "its default does not match its type"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn def(id: &str, input_type: InputType, required: bool, defaults: Option<Value>) -> InputDef {
+        InputDef {
+            id: id.into(),
+            input_type,
+            required,
+            defaults,
+            description: None,
+        }
+    }
+
+    fn raw(pairs: &[(&str, &str)]) -> Vec<(String, SecretValue)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), SecretValue::new(v.to_string())))
+            .collect()
+    }
+
+    #[test]
+    fn values_are_typed_by_their_definition() {
+        let defs = [
+            def("s", InputType::String, true, None),
+            def("i", InputType::Int, true, None),
+            def("f", InputType::Float, true, None),
+            def("b", InputType::Boolean, true, None),
+            def("j", InputType::Json, true, None),
+        ];
+        let given = raw(&[
+            ("s", "text"),
+            ("i", "42"),
+            ("f", "1.5"),
+            ("b", "TRUE"),
+            ("j", r#"{"a":[1]}"#),
+        ]);
+        let inputs = Inputs::parse(&defs, given).unwrap();
+        assert_eq!(
+            Value::Object(inputs.values().clone()),
+            json!({"s": "text", "i": 42, "f": 1.5, "b": true, "j": {"a": [1]}})
+        );
+    }
+
+    #[test]
+    fn defaults_fill_in_and_optional_inputs_are_null() {
+        let defs = [
+            def("n", InputType::Int, true, Some(json!(7))),
+            def("t", InputType::Int, true, Some(json!("8"))),
+            def("o", InputType::String, false, None),
+        ];
+        let inputs = Inputs::parse(&defs, Vec::new()).unwrap();
+        assert_eq!(
+            Value::Object(inputs.values().clone()),
+            json!({"n": 7, "t": 8, "o": null})
+        );
+    }
+
+    #[test]
+    fn errors_name_the_input() {
+        let defs = [def("count", InputType::Int, true, None)];
+        let bad = Inputs::parse(&defs, raw(&[("count", "many")])).unwrap_err();
+        assert_eq!(
+            bad.to_string(),
+            "invalid input 'count': expected an INT, got 'many'"
+        );
+        let missing = Inputs::parse(&defs, Vec::new()).unwrap_err();
+        assert_eq!(missing.input, "count");
+        let unknown = Inputs::parse(&defs, raw(&[("cuont", "1")])).unwrap_err();
+        assert_eq!(unknown.input, "cuont");
+        let twice = Inputs::parse(&defs, raw(&[("count", "1"), ("count", "2")])).unwrap_err();
+        assert!(twice.message.contains("more than once"));
+    }
+
+    #[test]
+    fn secret_inputs_are_kept_for_registration_and_hidden_from_debug() {
+        let defs = [def("pw", InputType::Secret, true, None)];
+        let inputs = Inputs::parse(&defs, raw(&[("pw", "hunter22")])).unwrap();
+        assert_eq!(inputs.secrets().len(), 1);
+        assert_eq!(inputs.secrets()[0].1.expose_secret(), "hunter22");
+        assert!(!format!("{inputs:?}").contains("hunter22"));
+    }
+
+    #[test]
+    fn a_default_of_the_wrong_type_is_refused() {
+        let defs = [def("flag", InputType::Boolean, true, Some(json!(3)))];
+        assert!(Inputs::parse(&defs, Vec::new()).is_err());
+    }
+}

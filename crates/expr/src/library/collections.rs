@@ -1,0 +1,117 @@
+//! Filters over lists, maps and strings as sequences.
+
+use super::to_text;
+use crate::error::function_error;
+use minijinja::value::{Value, ValueKind};
+use minijinja::Error;
+
+/// Pebble's emptiness: null or undefined, a blank string, an empty list or map.
+pub(super) fn is_empty(v: Value) -> bool {
+    match v.kind() {
+        ValueKind::None | ValueKind::Undefined => true,
+        ValueKind::String => v.as_str().is_some_and(|s| s.trim().is_empty()),
+        ValueKind::Seq | ValueKind::Map => v.len() == Some(0),
+        _ => false,
+    }
+}
+
+/// `default(d)`: `d` when the input is empty (see [`is_empty`]). The lowering passes a
+/// missing input as undefined rather than failing, as Pebble does for this filter.
+pub(super) fn default(v: Value, fallback: Option<Value>) -> Value {
+    if is_empty(v.clone()) {
+        fallback.unwrap_or_else(|| Value::from(""))
+    } else {
+        v
+    }
+}
+
+pub(super) fn join(v: Value, separator: Option<String>) -> Result<String, Error> {
+    if v.kind() == ValueKind::String {
+        return Ok(to_text(&v).into_owned());
+    }
+    let items: Vec<String> = v
+        .try_iter()
+        .map_err(|_| function_error("The 'join' filter expects a list."))?
+        .map(|item| to_text(&item).into_owned())
+        .collect();
+    Ok(items.join(separator.as_deref().unwrap_or("")))
+}
+
+/// `length`: characters of a string, items of a list or map; 0 for null.
+pub(super) fn length(v: Value) -> Result<usize, Error> {
+    match v.kind() {
+        ValueKind::String => Ok(v.as_str().map_or(0, |s| s.chars().count())),
+        ValueKind::None | ValueKind::Undefined => Ok(0),
+        _ => match v.len() {
+            Some(n) => Ok(n),
+            None => Ok(v
+                .try_iter()
+                .map_err(|_| function_error("The 'length' filter expects a string, a list or a map."))?
+                .count()),
+        },
+    }
+}
+
+fn ends(v: &Value, name: &str, last: bool) -> Result<Value, Error> {
+    if let Some(s) = v.as_str() {
+        let c = if last { s.chars().next_back() } else { s.chars().next() };
+        return Ok(c.map_or(Value::from(()), |c| Value::from(c.to_string())));
+    }
+    let items = v
+        .try_iter()
+        .map_err(|_| function_error(format!("The '{name}' filter expects a list or a string.")))?;
+    let item = if last { items.last() } else { items.into_iter().next() };
+    Ok(item.unwrap_or(Value::from(())))
+}
+
+pub(super) fn first(v: Value) -> Result<Value, Error> {
+    ends(&v, "first", false)
+}
+
+pub(super) fn last(v: Value) -> Result<Value, Error> {
+    ends(&v, "last", true)
+}
+
+fn map_only(v: &Value, name: &str) -> Result<(), Error> {
+    if v.kind() == ValueKind::Map {
+        Ok(())
+    } else {
+        Err(function_error(format!("The '{name}' filter expects a map.")))
+    }
+}
+
+pub(super) fn keys(v: Value) -> Result<Vec<Value>, Error> {
+    map_only(&v, "keys")?;
+    Ok(v.try_iter()?.collect())
+}
+
+pub(super) fn values(v: Value) -> Result<Vec<Value>, Error> {
+    map_only(&v, "values")?;
+    v.try_iter()?.map(|k| v.get_item(&k)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emptiness_follows_pebble() {
+        assert!(is_empty(Value::from("  ")));
+        assert!(is_empty(Value::UNDEFINED));
+        assert!(is_empty(Value::from(Vec::<i32>::new())));
+        assert!(!is_empty(Value::from(0)));
+    }
+
+    #[test]
+    fn first_and_last_of_strings_and_lists() {
+        assert_eq!(first(Value::from("héllo")).unwrap(), Value::from("h"));
+        assert_eq!(last(Value::from(vec![1, 2, 3])).unwrap(), Value::from(3));
+        assert!(first(Value::from(3)).is_err());
+    }
+
+    #[test]
+    fn length_counts_characters() {
+        assert_eq!(length(Value::from("héllo")).unwrap(), 5);
+        assert_eq!(length(Value::from(())).unwrap(), 0);
+    }
+}

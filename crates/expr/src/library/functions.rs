@@ -1,0 +1,254 @@
+//! Kestra's functions (`secret`, `render`, `uuid`, `range`, `max`, `min`) and the helpers the
+//! lowering calls (`_k_get`, `_k_nn`, `_k_entries`, `_k_pairs`).
+
+use super::to_text;
+use crate::context::RenderState;
+use crate::error::{ExprErrorKind, Failure, function_error};
+use crate::pebble::has_markup;
+use minijinja::value::{Kwargs, Rest, Value, ValueKind};
+use minijinja::{Error, ErrorKind, State};
+
+/// How many nested `render()` passes a render may make (a value that renders itself stops here).
+const MAX_RENDER_DEPTH: usize = 16;
+
+/// The most items `range` builds.
+const MAX_RANGE: usize = 100_000;
+
+fn secret_error(message: impl Into<String>) -> Error {
+    Failure::new(ExprErrorKind::Secret, message).into_error()
+}
+
+/// `secret('KEY')`, `secret(key='KEY')`, `namespace='a.b'`, `subkey='field'`: resolves through
+/// the render's secret scope, which registers the value for masking.
+pub(super) fn secret(state: &State<'_, '_>, key: Option<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    let key = match key {
+        Some(key) => Some(key),
+        None => kwargs.get::<Option<Value>>("key")?,
+    };
+    let namespace: Option<String> = kwargs.get("namespace")?;
+    let subkey: Option<String> = kwargs.get("subkey")?;
+    kwargs.assert_all_used()?;
+    let key = key
+        .filter(|k| !k.is_none() && !k.is_undefined())
+        .map(|k| to_text(&k).into_owned())
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| secret_error("The 'secret' function expects an argument 'key'."))?;
+    let scope = RenderState::of(state)
+        .and_then(|s| s.scope.clone())
+        .ok_or_else(|| {
+            secret_error("Secrets are not available here: the 'secret' function needs a running execution.")
+        })?;
+    let value = scope
+        .get(&key, namespace.as_deref())
+        .map_err(|e| secret_error(e.to_string()))?
+        .ok_or_else(|| secret_error(format!("Cannot find secret for key '{key}'.")))?;
+    let Some(subkey) = subkey else {
+        return Ok(Value::from(value.expose_secret()));
+    };
+    let field = subkey_field(value.expose_secret(), &key, &subkey)?;
+    scope.registry().register_derived(&field);
+    Ok(Value::from(field))
+}
+
+/// One field of a secret holding a JSON object: strings as they are, other values as JSON.
+fn subkey_field(value: &str, key: &str, subkey: &str) -> Result<String, Error> {
+    let object = match serde_json::from_str::<serde_json::Value>(value) {
+        Ok(serde_json::Value::Object(object)) => object,
+        _ => {
+            return Err(secret_error(format!(
+                "Failed to read secret sub-key '{subkey}' from secret '{key}'. Ensure the secret contains valid JSON value."
+            )));
+        }
+    };
+    match object.get(subkey) {
+        Some(serde_json::Value::String(s)) => Ok(s.clone()),
+        Some(other) => Ok(other.to_string()),
+        None => Err(secret_error(format!(
+            "Cannot find secret sub-key '{subkey}' in secret '{key}'."
+        ))),
+    }
+}
+
+/// `render(s, recursive=true)`: renders a string that is itself a template, in the same
+/// variables and secret scope, again and again while it changes (unless `recursive=false`).
+pub(super) fn render(state: &State<'_, '_>, v: Value, kwargs: Kwargs) -> Result<Value, Error> {
+    let recursive = kwargs.get::<Option<bool>>("recursive")?.unwrap_or(true);
+    kwargs.assert_all_used()?;
+    let Some(mut text) = v.as_str().map(str::to_string) else {
+        return Ok(v);
+    };
+    let me = RenderState::of(state)
+        .ok_or_else(|| function_error("The 'render' function is not available here."))?;
+    let mut depth = me.depth;
+    while has_markup(&text) {
+        depth += 1;
+        if depth > MAX_RENDER_DEPTH {
+            return Err(function_error(format!(
+                "The 'render' function went more than {MAX_RENDER_DEPTH} levels deep: a value may render itself."
+            )));
+        }
+        let root = RenderState::root(&me.vars, me.scope.clone(), depth);
+        let out = state
+            .env()
+            .get_template(&text)
+            .and_then(|t| t.render(root))
+            .map_err(|e| {
+                let lookup = |name: &str| crate::render::lookup(&me.vars, state.env(), name);
+                let nested = crate::error::convert(&e, &text, &lookup);
+                Failure::new(nested.kind, nested.message).into_error()
+            })?;
+        let unchanged = out == text;
+        text = out;
+        if !recursive || unchanged {
+            break;
+        }
+    }
+    Ok(Value::from(text))
+}
+
+pub(super) fn uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Pebble's `range(start, end, increment=1)`: `end` included.
+pub(super) fn range(start: i64, end: i64, increment: Option<i64>) -> Result<Vec<i64>, Error> {
+    let step = increment.unwrap_or(1);
+    if step == 0 {
+        return Err(function_error("The 'range' increment cannot be 0."));
+    }
+    let count = (i128::from(end) - i128::from(start)) / i128::from(step) + 1;
+    if count > MAX_RANGE as i128 {
+        return Err(function_error(format!(
+            "The range is too long (more than {MAX_RANGE} items)."
+        )));
+    }
+    let count = usize::try_from(count).unwrap_or(0);
+    Ok((0..count)
+        .filter_map(|i| i64::try_from(i).ok()?.checked_mul(step)?.checked_add(start))
+        .collect())
+}
+
+/// The items of `max(a, b, ...)` or `max([a, b])`.
+fn operands(args: Rest<Value>, name: &str) -> Result<Vec<Value>, Error> {
+    let items = match &args[..] {
+        [one] if one.kind() == ValueKind::Seq => one.try_iter()?.collect(),
+        _ => args.0,
+    };
+    if items.is_empty() {
+        return Err(function_error(format!("The '{name}' function expects at least one value.")));
+    }
+    Ok(items)
+}
+
+pub(super) fn max(args: Rest<Value>) -> Result<Value, Error> {
+    Ok(operands(args, "max")?.into_iter().max().unwrap_or_default())
+}
+
+pub(super) fn min(args: Rest<Value>) -> Result<Value, Error> {
+    Ok(operands(args, "min")?.into_iter().min().unwrap_or_default())
+}
+
+/// `_k_get(root, step, ...)`: follows the steps, undefined as soon as a step is missing or
+/// lands on null (a final null is kept, which `???` needs).
+pub(super) fn lenient_get(root: Value, steps: Rest<Value>) -> Value {
+    let mut v = root;
+    for step in steps.iter() {
+        if v.is_undefined() || v.is_none() {
+            return Value::UNDEFINED;
+        }
+        v = match step.as_str() {
+            Some(name) => v.get_attr(name),
+            None => v.get_item(step),
+        }
+        .unwrap_or(Value::UNDEFINED);
+    }
+    v
+}
+
+/// `_k_concat(a, b, ...)`: Pebble's `~`, each operand printed as Kestra prints it
+/// (`true`, JSON for lists and maps, nothing for null). Undefined stays an error.
+pub(super) fn concat(parts: Rest<Value>) -> Result<String, Error> {
+    let mut out = String::new();
+    for part in parts.iter() {
+        if part.is_undefined() {
+            return Err(Error::from(ErrorKind::UndefinedError));
+        }
+        out.push_str(&to_text(part));
+    }
+    Ok(out)
+}
+
+/// `_k_nn(v)`: neither undefined nor null.
+pub(super) fn is_present(v: Value) -> bool {
+    !v.is_undefined() && !v.is_none()
+}
+
+/// `_k_entries(m)`: a map as Pebble iterates it, entries with `key` and `value`.
+pub(super) fn entries(v: Value) -> Result<Value, Error> {
+    if v.kind() != ValueKind::Map {
+        return Ok(v);
+    }
+    v.try_iter()?
+        .map(|key| {
+            let value = v.get_item(&key)?;
+            Ok(Value::from_iter([("key", key), ("value", value)]))
+        })
+        .collect()
+}
+
+/// `_k_pairs(m)`: `[key, value]` pairs of a map, `[index, item]` pairs of a list.
+pub(super) fn pairs(v: Value) -> Result<Value, Error> {
+    match v.kind() {
+        ValueKind::Map => v
+            .try_iter()?
+            .map(|key| Ok(Value::from(vec![key.clone(), v.get_item(&key)?])))
+            .collect(),
+        ValueKind::Seq => Ok(v
+            .try_iter()?
+            .enumerate()
+            .map(|(i, item)| Value::from(vec![Value::from(i), item]))
+            .collect()),
+        _ => Ok(v),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subkeys_follow_kestra() {
+        let doc = r#"{"user": "admin", "port": 5432, "tls": true, "hosts": ["a", "b"]}"#;
+        assert_eq!(subkey_field(doc, "DB", "user").unwrap(), "admin");
+        assert_eq!(subkey_field(doc, "DB", "port").unwrap(), "5432");
+        assert_eq!(subkey_field(doc, "DB", "tls").unwrap(), "true");
+        assert_eq!(subkey_field(doc, "DB", "hosts").unwrap(), r#"["a","b"]"#);
+        assert_eq!(
+            subkey_field(doc, "DB", "nope").unwrap_err().detail(),
+            Some("Cannot find secret sub-key 'nope' in secret 'DB'.")
+        );
+        assert_eq!(
+            subkey_field("plain", "DB", "user").unwrap_err().detail(),
+            Some("Failed to read secret sub-key 'user' from secret 'DB'. Ensure the secret contains valid JSON value.")
+        );
+    }
+
+    #[test]
+    fn ranges_are_inclusive_and_bounded() {
+        assert_eq!(range(0, 3, None).unwrap(), [0, 1, 2, 3]);
+        assert_eq!(range(5, 1, Some(-2)).unwrap(), [5, 3, 1]);
+        assert!(range(3, 0, None).unwrap().is_empty());
+        assert!(range(0, 1, Some(0)).is_err());
+        assert!(range(0, i64::MAX, None).is_err());
+    }
+
+    #[test]
+    fn lenient_get_stops_at_missing_or_null_steps() {
+        let doc = Value::from_serialize(serde_json::json!({"a": {"b": null, "c": [1, 2]}}));
+        let get = |steps: Vec<Value>| lenient_get(doc.clone(), Rest(steps));
+        assert!(get(vec![Value::from("x"), Value::from("y")]).is_undefined());
+        assert!(get(vec![Value::from("a"), Value::from("b")]).is_none());
+        assert!(get(vec![Value::from("a"), Value::from("b"), Value::from("z")]).is_undefined());
+        assert_eq!(get(vec![Value::from("a"), Value::from("c"), Value::from(1)]), Value::from(2));
+    }
+}

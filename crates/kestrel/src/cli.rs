@@ -1,0 +1,45 @@
+//! The command line's grammar (clap derive). Each subcommand's arguments live beside its `run`.
+
+use crate::commands::{render, run, secrets, show_config, validate};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Runs Kestra-style YAML flows and gets secrets right.
+#[derive(Debug, Parser)]
+#[command(name = "kestrel", version, about)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every command takes, before or after its name. Precedence: flag, then environment
+/// variable, then configuration file, then default.
+#[derive(Debug, Args)]
+pub(crate) struct GlobalArgs {
+    /// Configuration file (YAML, keys as in Kestra's configuration).
+    #[arg(long, global = true, env = "KESTREL_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Where kestrel keeps its data (default: the user's data directory).
+    #[arg(long, global = true, env = "KESTREL_DATA_DIR", value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Database: sqlite, sqlite:///path/file.db or postgres://user:pass@host:port/db.
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) database: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Runs one execution of a flow in this process and prints its logs or its JSON.
+    Run(run::RunArgs),
+    /// Checks flows; prints each violation as FILE:LINE:COL: message.
+    Validate(validate::ValidateArgs),
+    /// Renders one expression the way a task would (secrets masked).
+    Render(render::RenderArgs),
+    /// Prepares and manages secrets.
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCommand),
+    /// Prints the configuration in effect (credentials hidden).
+    Config(show_config::ConfigArgs),
+}

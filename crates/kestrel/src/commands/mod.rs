@@ -1,0 +1,99 @@
+//! The subcommands, one file each with its own `run`, and what several of them share.
+
+pub(crate) mod render;
+pub(crate) mod run;
+pub(crate) mod secrets;
+pub(crate) mod show_config;
+pub(crate) mod validate;
+
+use crate::cli::{Cli, Command};
+use crate::error::{CliError, EXIT_USAGE};
+use crate::output::warn;
+use crate::settings::Settings;
+use clap::Parser;
+use kestrel_engine::Engine;
+use kestrel_flow::{Flow, Violation};
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::Path;
+use zeroize::Zeroizing;
+
+/// Parses the command line and runs the command; the exit status on success.
+pub(crate) fn run(args: impl IntoIterator<Item = OsString>) -> Result<u8, CliError> {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            // Help and version go to stdout with status 0; usage errors to stderr with 2.
+            let _ = error.print();
+            return Ok(u8::try_from(error.exit_code()).unwrap_or(EXIT_USAGE));
+        }
+    };
+    let settings = Settings::resolve(&cli.global)?;
+    match cli.command {
+        Command::Run(args) => run::run(&args, &settings),
+        Command::Validate(args) => validate::run(&args),
+        Command::Render(args) => render::run(&args, &settings),
+        Command::Secrets(command) => secrets::run(&command),
+        Command::Config(args) => show_config::run(&args, &settings),
+    }
+}
+
+/// An engine over the process environment and the env file (`--env-file`, else
+/// `secret.env-file`), with the load's warnings printed on stderr.
+pub(crate) fn load_engine(
+    settings: &Settings,
+    env_file: Option<&Path>,
+) -> Result<Engine, CliError> {
+    let file = settings.env_file(env_file);
+    let text = file.map(read_text).transpose()?.map(Zeroizing::new);
+    // Variables that are not valid Unicode cannot be secrets nor `envs`: they are left out.
+    let process = std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)));
+    let (engine, warnings) = Engine::from_env(
+        settings.engine_config(),
+        process,
+        text.as_deref().map(String::as_str),
+    )
+    .map_err(|error| {
+        let file = file.map_or_else(String::new, |file| file.display().to_string());
+        CliError::usage(format!("{file}:{}: {}", error.line, error.message))
+    })?;
+    for warning in warnings {
+        warn(&warning);
+    }
+    Ok(engine)
+}
+
+/// A flow file, parsed and validated; its violations as `FILE:LINE:COL: message` lines.
+pub(crate) fn read_flow(path: &Path) -> Result<Flow, CliError> {
+    let source = read_text(path)?;
+    kestrel_flow::parse_flow(&source)
+        .map_err(|violations| CliError::usage_lines(violation_lines(path, &violations)))
+}
+
+/// Each violation prefixed with the file and, where known, its line and column.
+pub(crate) fn violation_lines(path: &Path, violations: &[Violation]) -> Vec<String> {
+    let file = path.display();
+    violations
+        .iter()
+        .map(|violation| match (violation.line, violation.column) {
+            (Some(line), Some(column)) => format!("{file}:{line}:{column}: {}", violation.message),
+            (Some(line), None) => format!("{file}:{line}: {}", violation.message),
+            _ => format!("{file}: {}", violation.message),
+        })
+        .collect()
+}
+
+/// A text file's content, or `-` for stdin; exit 2 when it cannot be read.
+pub(crate) fn read_text(path: &Path) -> Result<String, CliError> {
+    if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|error| CliError::usage("cannot read standard input").caused_by(error))?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(path).map_err(|error| {
+        CliError::usage(format!("cannot read {}", path.display())).caused_by(error)
+    })
+}

@@ -1,0 +1,192 @@
+//! `kestrel run FLOW.yml`: one execution in this process, its logs as they happen or its JSON
+//! at the end.
+
+use crate::commands::{load_engine, read_flow, read_text};
+use crate::error::{CliError, EXIT_FAILED, EXIT_INTERRUPTED};
+use crate::output::{LogLines, Quiet, execution_json, summary_line, warn};
+use crate::settings::Settings;
+use clap::{Args, ValueEnum};
+use kestrel_engine::{CancelToken, Execution, Inputs, Listener};
+use kestrel_flow::{Flow, InputType};
+use kestrel_secrets::SecretValue;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The flow's YAML file.
+    flow: PathBuf,
+    /// An input: KEY=VALUE, KEY=@PATH (read from a file) or KEY=- (read from stdin).
+    /// SECRET inputs must come from a file or stdin.
+    #[arg(long = "input", value_name = "KEY=VALUE", value_parser = parse_input)]
+    inputs: Vec<InputArg>,
+    /// A dotenv file of SECRET_* values and plain variables (overrides `secret.env-file`).
+    #[arg(long, value_name = "FILE")]
+    env_file: Option<PathBuf>,
+    /// How to show the execution.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OutputFormat {
+    /// Each log line as it happens, then a summary line.
+    Text,
+    /// One JSON document at the end.
+    Json,
+}
+
+/// One `--input`, as given.
+#[derive(Debug, Clone)]
+struct InputArg {
+    key: String,
+    source: InputSource,
+}
+
+#[derive(Debug, Clone)]
+enum InputSource {
+    Inline(String),
+    File(PathBuf),
+    Stdin,
+}
+
+fn parse_input(arg: &str) -> Result<InputArg, String> {
+    let (key, value) = arg
+        .split_once('=')
+        .ok_or_else(|| "expected KEY=VALUE, KEY=@PATH or KEY=-".to_owned())?;
+    if key.is_empty() {
+        return Err("the input's KEY is empty".into());
+    }
+    let source = match value {
+        "-" => InputSource::Stdin,
+        _ => match value.strip_prefix('@') {
+            Some(path) => InputSource::File(PathBuf::from(path)),
+            None => InputSource::Inline(value.to_owned()),
+        },
+    };
+    Ok(InputArg {
+        key: key.to_owned(),
+        source,
+    })
+}
+
+pub(crate) fn run(args: &RunArgs, settings: &Settings) -> Result<u8, CliError> {
+    let flow = read_flow(&args.flow)?;
+    if flow.disabled {
+        return Err(CliError::usage(format!(
+            "the flow {}.{} is disabled; remove `disabled: true` to run it",
+            flow.namespace, flow.id
+        )));
+    }
+    let inputs = typed_inputs(&flow, &args.inputs)?;
+    let engine = load_engine(settings, args.env_file.as_deref())?;
+    let listener: &dyn Listener = match args.output {
+        OutputFormat::Text => &LogLines,
+        OutputFormat::Json => &Quiet,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|error| CliError::failed("cannot start the runtime").caused_by(error))?;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let execution = runtime.block_on(async {
+        let cancel = CancelToken::new();
+        let interrupt = interrupt()
+            .map_err(|error| CliError::failed("cannot watch for Ctrl-C").caused_by(error))?;
+        let on_interrupt =
+            tokio::spawn(kill_on(interrupt, cancel.clone(), Arc::clone(&interrupted)));
+        let execution = engine.run(&flow, inputs, listener, &cancel).await;
+        on_interrupt.abort();
+        Ok::<_, CliError>(execution)
+    })?;
+    print_result(&execution, args.output);
+    Ok(if interrupted.load(Ordering::SeqCst) {
+        EXIT_INTERRUPTED
+    } else if execution.state.is_successful() {
+        0
+    } else {
+        EXIT_FAILED
+    })
+}
+
+/// Completes on the first Ctrl-C (SIGINT). The handler is in place as soon as this returns,
+/// so a Ctrl-C during the execution is never missed.
+#[cfg(unix)]
+fn interrupt() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupts = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        interrupts.recv().await;
+    })
+}
+
+/// Completes on the first Ctrl-C.
+#[cfg(not(unix))]
+fn interrupt() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    Ok(async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            // No Ctrl-C can be seen: the execution runs to its end.
+            std::future::pending::<()>().await;
+        }
+    })
+}
+
+/// Kills the execution when `interrupt` completes, and says so.
+async fn kill_on(
+    interrupt: impl Future<Output = ()>,
+    cancel: CancelToken,
+    interrupted: Arc<AtomicBool>,
+) {
+    interrupt.await;
+    interrupted.store(true, Ordering::SeqCst);
+    warn("interrupted: killing the execution");
+    cancel.cancel();
+}
+
+fn print_result(execution: &Execution, format: OutputFormat) {
+    let text = match format {
+        OutputFormat::Text => summary_line(execution),
+        OutputFormat::Json => execution_json(execution).to_string(),
+    };
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
+
+/// The `--input` values read and typed by the flow's inputs. A SECRET input given inline is
+/// refused: command lines are visible to every user of the machine.
+fn typed_inputs(flow: &Flow, given: &[InputArg]) -> Result<Inputs, CliError> {
+    let mut raw = Vec::with_capacity(given.len());
+    for input in given {
+        let is_secret = flow
+            .inputs
+            .iter()
+            .any(|def| def.id == input.key && def.input_type == InputType::Secret);
+        let value = match &input.source {
+            InputSource::Inline(_) if is_secret => {
+                return Err(CliError::usage(format!(
+                    "input '{key}' is a SECRET: pass it with --input {key}=@PATH or --input {key}=- \
+                     (command lines are visible to every user of the machine)",
+                    key = input.key
+                )));
+            }
+            InputSource::Inline(value) => value.clone(),
+            InputSource::File(path) => read_input(&input.key, path)?,
+            InputSource::Stdin => read_input(&input.key, Path::new("-"))?,
+        };
+        raw.push((input.key.clone(), SecretValue::new(value)));
+    }
+    Inputs::parse(&flow.inputs, raw).map_err(|error| CliError::usage(error.to_string()))
+}
+
+/// An input's value from a file or stdin, byte for byte (a final newline kept, with a warning).
+fn read_input(key: &str, path: &Path) -> Result<String, CliError> {
+    let value = read_text(path)?;
+    if value.ends_with('\n') {
+        warn(&format!(
+            "input '{key}' ends with a newline, which is kept as part of the value"
+        ));
+    }
+    Ok(value)
+}

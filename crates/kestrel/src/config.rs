@@ -1,0 +1,363 @@
+//! The configuration file (`config.md`): YAML, every key optional with Kestra's defaults,
+//! `${NAME}` replaced by the environment variable NAME at load, unknown keys refused with
+//! their line.
+//!
+//! Sections the command line does not use yet (server, worker, external secret managers) are
+//! still read and checked, so one file serves every kestrel process, and `kestrel config`
+//! shows them.
+
+mod value;
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+pub(crate) use value::{Hidden, Subst};
+
+/// Declares a section of the file: a struct read with kebab-case keys, unknown keys refused
+/// and missing keys defaulted, whose `Default` holds `config.md`'s defaults (written after
+/// each field's type).
+macro_rules! section {
+    (
+        $(#[$meta:meta])*
+        $name:ident {
+            $( $(#[$field_meta:meta])* $field:ident: $ty:ty = $default:expr ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Deserialize, Serialize)]
+        #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+        pub(crate) struct $name {
+            $( $(#[$field_meta])* pub(crate) $field: $ty, )*
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self { $( $field: $default, )* }
+            }
+        }
+    };
+}
+
+/// A default text value.
+fn text(value: &str) -> Subst<String> {
+    Subst(value.to_owned())
+}
+
+section! {
+    /// The whole file.
+    Config {
+        /// `sqlite`, `sqlite:///path/file.db` or `postgres://...`. `data-dir` and `database`
+        /// are shown as [`crate::settings::Settings`] settles them, hence not serialized here.
+        #[serde(skip_serializing)]
+        database: Option<Subst<String>> = None,
+        #[serde(skip_serializing)]
+        data_dir: Option<Subst<PathBuf>> = None,
+        variables: Variables = Variables::default(),
+        secret: SecretConfig = SecretConfig::default(),
+        namespaces: BTreeMap<String, NamespaceConfig> = BTreeMap::new(),
+        server: ServerConfig = ServerConfig::default(),
+        worker: WorkerConfig = WorkerConfig::default(),
+        retention: RetentionConfig = RetentionConfig::default(),
+    }
+}
+
+section! {
+    /// `variables`: what expressions see of the environment and of the configuration.
+    Variables {
+        env_vars_prefix: Subst<String> = text("ENV_"),
+        redacted_env_vars: Subst<Vec<String>> =
+            Subst(kestrel_secrets::EnvOptions::default().redacted),
+        globals: Subst<serde_json::Value> = Subst(serde_json::json!({})),
+    }
+}
+
+/// `secret.type`.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum SecretType {
+    Embedded,
+    Vault,
+    AwsSecretManager,
+}
+
+section! {
+    /// `secret`: where secrets live and how they are masked.
+    SecretConfig {
+        #[serde(rename = "type")]
+        kind: Subst<SecretType> = Subst(SecretType::Embedded),
+        read_only: Subst<bool> = Subst(false),
+        env_file: Option<Subst<PathBuf>> = None,
+        mask_min_length: Subst<usize> = Subst(4),
+        cache: CacheConfig = CacheConfig::default(),
+        vault: VaultConfig = VaultConfig::default(),
+        aws_secret_manager: AwsConfig = AwsConfig::default(),
+    }
+}
+
+section! {
+    /// `secret.cache`, for external backends.
+    CacheConfig {
+        enabled: Subst<bool> = Subst(true),
+        ttl: Subst<String> = text("60s"),
+        maximum_size: Subst<u64> = Subst(10_000),
+    }
+}
+
+section! {
+    /// `secret.vault`: Vault or OpenBao, KV v2.
+    VaultConfig {
+        address: Subst<String> = text("http://127.0.0.1:8200"),
+        token: Option<Hidden> = None,
+        app_role: Option<AppRole> = None,
+        namespace: Option<Subst<String>> = None,
+        mount: Subst<String> = text("secret"),
+        prefix: Subst<String> = text("kestrel"),
+    }
+}
+
+/// `secret.vault.app-role`: `role-id` and `secret-id` are required.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct AppRole {
+    #[serde(default = "approle")]
+    pub(crate) path: Subst<String>,
+    pub(crate) role_id: Subst<String>,
+    pub(crate) secret_id: Hidden,
+}
+
+fn approle() -> Subst<String> {
+    text("approle")
+}
+
+section! {
+    /// `secret.aws-secret-manager`.
+    AwsConfig {
+        region: Subst<String> = text("us-east-1"),
+        endpoint_override: Option<Subst<String>> = None,
+        access_key_id: Option<Subst<String>> = None,
+        secret_key_id: Option<Hidden> = None,
+        session_token: Option<Hidden> = None,
+        prefix: Subst<String> = text("kestrel"),
+    }
+}
+
+section! {
+    /// `namespaces.<ns>`: overrides for a namespace and its children.
+    NamespaceConfig {
+        secret: Option<NamespaceSecret> = None,
+        allowed_namespaces: Option<Subst<Vec<String>>> = None,
+    }
+}
+
+section! {
+    /// `namespaces.<ns>.secret`: a namespace's own backend.
+    NamespaceSecret {
+        #[serde(rename = "type")]
+        kind: Option<Subst<SecretType>> = None,
+        read_only: Option<Subst<bool>> = None,
+        vault: Option<VaultConfig> = None,
+        aws_secret_manager: Option<AwsConfig> = None,
+    }
+}
+
+section! {
+    /// `server`.
+    ServerConfig {
+        bind: Subst<String> = text("127.0.0.1:8080"),
+        public_url: Option<Subst<String>> = None,
+        auth: AuthConfig = AuthConfig::default(),
+    }
+}
+
+section! {
+    /// `server.auth`.
+    AuthConfig {
+        enabled: Subst<bool> = Subst(true),
+        users: Vec<User> = Vec::new(),
+        tokens: Vec<Token> = Vec::new(),
+    }
+}
+
+/// A user of `server.auth`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct User {
+    pub(crate) username: Subst<String>,
+    pub(crate) password_hash: Hidden,
+    #[serde(default)]
+    pub(crate) namespaces: Subst<Vec<String>>,
+    pub(crate) secrets: Option<Subst<Access>>,
+}
+
+/// An API token of `server.auth`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct Token {
+    pub(crate) name: Subst<String>,
+    pub(crate) token_hash: Hidden,
+    #[serde(default)]
+    pub(crate) namespaces: Subst<Vec<String>>,
+    pub(crate) secrets: Option<Subst<Access>>,
+}
+
+/// What a user or token may do with secrets.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Access {
+    Read,
+    Write,
+    None,
+}
+
+section! {
+    /// `worker`.
+    WorkerConfig {
+        /// Default: the number of cores.
+        threads: Option<Subst<usize>> = None,
+        heartbeat: Subst<String> = text("5s"),
+    }
+}
+
+section! {
+    /// `retention`: what the server purges, oldest first.
+    RetentionConfig {
+        executions: Subst<String> = text("30d"),
+        audit: Subst<String> = text("365d"),
+    }
+}
+
+impl Config {
+    /// Reads and parses the file at `path`; errors name the file.
+    pub(crate) fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            format!("cannot read configuration file {}: {error}", path.display())
+        })?;
+        Self::parse(&text).map_err(|error| format!("{}: {error}", path.display()))
+    }
+
+    /// Parses a configuration's text. An empty file (or one of comments only) is the default.
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        let document: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(text).map_err(|error| error.to_string())?;
+        if document.is_null() {
+            return Ok(Self::default());
+        }
+        // Parsed from the text (not from `document`) so that errors carry their line.
+        serde_yaml_ng::from_str(text).map_err(|error| with_line(error.to_string(), text))
+    }
+}
+
+/// The parser gives no position for an unknown key at the top level: the key's line is
+/// looked up in the text.
+fn with_line(message: String, text: &str) -> String {
+    if message.contains(" at line ") {
+        return message;
+    }
+    let key = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(key, _)| format!("{key}:"));
+    let line = key.and_then(|key| {
+        text.lines()
+            .position(|line| line.starts_with(&key))
+            .map(|index| index + 1)
+    });
+    match line {
+        Some(line) => format!("{message} at line {line} column 1"),
+        None => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_is_the_default() {
+        for text in ["", "# nothing yet\n", "\n\n"] {
+            let config = Config::parse(text).unwrap();
+            assert_eq!(config.secret.mask_min_length.0, 4);
+            assert_eq!(config.variables.env_vars_prefix.0, "ENV_");
+        }
+    }
+
+    #[test]
+    fn every_key_of_the_contract_is_accepted() {
+        let text = r#"
+database: sqlite
+data-dir: /var/lib/kestrel
+variables:
+  env-vars-prefix: ENV_
+  redacted-env-vars: [VAULT_TOKEN, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN]
+  globals: {team: data}
+secret:
+  type: vault
+  read-only: false
+  env-file: null
+  mask-min-length: 4
+  cache: {enabled: true, ttl: 60s, maximum-size: 10000}
+  vault:
+    address: http://127.0.0.1:8200
+    token: root-token
+    namespace: null
+    mount: secret
+    prefix: kestrel
+    app-role: {path: approle, role-id: r, secret-id: s}
+  aws-secret-manager:
+    region: us-east-1
+    endpoint-override: http://127.0.0.1:5000
+    access-key-id: null
+    secret-key-id: null
+    session-token: null
+    prefix: kestrel
+namespaces:
+  company.finance:
+    secret: {type: vault, read-only: true}
+    allowed-namespaces: [company.finance]
+server:
+  bind: 127.0.0.1:8080
+  public-url: null
+  auth:
+    enabled: true
+    users: [{username: ada, password-hash: x, namespaces: [dev], secrets: write}]
+    tokens: [{name: ci, token-hash: y, secrets: read}]
+worker: {threads: 2, heartbeat: 5s}
+retention: {executions: 30d, audit: 365d}
+"#;
+        let config = Config::parse(text).unwrap();
+        assert_eq!(config.variables.globals.0["team"], "data");
+        assert_eq!(config.worker.threads.map(|t| t.0), Some(2));
+        assert!(config.namespaces.contains_key("company.finance"));
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_its_line() {
+        let error = Config::parse("server:\n  bind: x\n  port: 1\n").unwrap_err();
+        assert!(error.contains("unknown field `port`"), "{error}");
+        assert!(error.contains("line 3"), "{error}");
+        let error = Config::parse("colour: blue\n").unwrap_err();
+        assert!(
+            error.contains("`colour`") && error.contains("line 1"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_substituted_value_is_read_by_its_type() {
+        // PATH is set in every test process; its value is not a number.
+        let error = Config::parse("worker:\n  threads: ${PATH}\n").unwrap_err();
+        assert!(error.contains("${PATH} does not fit"), "{error}");
+        let path = std::env::var("PATH").unwrap();
+        assert!(!error.contains(&path), "the value stays hidden: {error}");
+        let config = Config::parse("worker:\n  threads: '3'\n").unwrap();
+        assert_eq!(config.worker.threads.map(|t| t.0), Some(3));
+    }
+
+    #[test]
+    fn credentials_are_hidden_when_shown() {
+        let config = Config::parse("secret:\n  vault:\n    token: root-token\n").unwrap();
+        let shown = serde_yaml_ng::to_string(&config).unwrap();
+        assert!(!shown.contains("root-token"), "{shown}");
+        assert!(shown.contains("token: '******'"), "{shown}");
+    }
+}

@@ -1,0 +1,140 @@
+//! The settings in effect: flags, then environment variables, then the configuration file,
+//! then defaults.
+
+use crate::cli::GlobalArgs;
+use crate::config::Config;
+use crate::error::CliError;
+use kestrel_engine::EngineConfig;
+use kestrel_secrets::{EnvOptions, MASK};
+use std::path::{Path, PathBuf};
+
+/// What every command works with.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    /// The configuration file read, if any.
+    pub(crate) config_file: Option<PathBuf>,
+    pub(crate) config: Config,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) database: String,
+}
+
+impl Settings {
+    /// Settles the settings for `global` options (clap already applied the environment
+    /// variables behind them). Fails when the configuration is invalid or when both master-key
+    /// variables are set.
+    pub(crate) fn resolve(global: &GlobalArgs) -> Result<Self, CliError> {
+        check_master_key_source()?;
+        let config = match &global.config {
+            Some(path) => Config::load(path).map_err(CliError::usage)?,
+            None => Config::default(),
+        };
+        let data_dir = global
+            .data_dir
+            .clone()
+            .or_else(|| config.data_dir.clone().map(|dir| dir.0))
+            .unwrap_or_else(default_data_dir);
+        let database = global
+            .database
+            .clone()
+            .or_else(|| config.database.clone().map(|url| url.0))
+            .unwrap_or_else(|| "sqlite".into());
+        Ok(Self {
+            config_file: global.config.clone(),
+            config,
+            data_dir,
+            database,
+        })
+    }
+
+    /// The engine's configuration from the file's `variables` and `secret` sections.
+    pub(crate) fn engine_config(&self) -> EngineConfig {
+        let variables = &self.config.variables;
+        EngineConfig {
+            mask_min_length: self.config.secret.mask_min_length.0,
+            env: EnvOptions {
+                env_prefix: variables.env_vars_prefix.0.clone(),
+                redacted: variables.redacted_env_vars.0.clone(),
+            },
+            globals: variables.globals.0.clone(),
+            ..EngineConfig::default()
+        }
+    }
+
+    /// The env file to load: the flag's, else `secret.env-file`.
+    pub(crate) fn env_file<'a>(&'a self, flag: Option<&'a Path>) -> Option<&'a Path> {
+        flag.or_else(|| {
+            self.config
+                .secret
+                .env_file
+                .as_ref()
+                .map(|file| file.0.as_path())
+        })
+    }
+
+    /// The database URL with its password hidden.
+    pub(crate) fn database_shown(&self) -> String {
+        redact_url_password(&self.database)
+    }
+}
+
+/// `KESTREL_MASTER_KEY` and `KESTREL_MASTER_KEY_FILE` are two sources of one key: both set is
+/// ambiguous, so every command refuses to start.
+fn check_master_key_source() -> Result<(), CliError> {
+    let set = |name: &str| std::env::var_os(name).is_some();
+    if set("KESTREL_MASTER_KEY") && set("KESTREL_MASTER_KEY_FILE") {
+        return Err(CliError::usage(
+            "KESTREL_MASTER_KEY and KESTREL_MASTER_KEY_FILE are both set; set only one of them",
+        ));
+    }
+    Ok(())
+}
+
+/// `$XDG_DATA_HOME/kestrel`, else `~/.local/share/kestrel`, else `./kestrel-data`.
+fn default_data_dir() -> PathBuf {
+    let non_empty = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+    if let Some(data_home) = non_empty("XDG_DATA_HOME") {
+        return PathBuf::from(data_home).join("kestrel");
+    }
+    match non_empty("HOME") {
+        Some(home) => PathBuf::from(home).join(".local/share/kestrel"),
+        None => PathBuf::from("kestrel-data"),
+    }
+}
+
+/// `scheme://user:password@host/...` with the password replaced by the mask.
+fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:{MASK}@{host}{path}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_passwords_are_hidden() {
+        assert_eq!(
+            redact_url_password("postgres://kestrel:s3cret@db:5432/kestrel"),
+            "postgres://kestrel:******@db:5432/kestrel"
+        );
+        assert_eq!(
+            redact_url_password("sqlite:///tmp/k.db"),
+            "sqlite:///tmp/k.db"
+        );
+        assert_eq!(redact_url_password("sqlite"), "sqlite");
+        assert_eq!(
+            redact_url_password("postgres://user@db/x"),
+            "postgres://user@db/x"
+        );
+    }
+}

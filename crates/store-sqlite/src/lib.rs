@@ -1,0 +1,340 @@
+//! The embedded store: one SQLite file (`kestrel.db` in the data directory) holding secrets
+//! encrypted at rest, their versions, metadata and audit trail, and the server's tables.
+//!
+//! [`SqliteStore`] implements [`kestrel_store::SecretStore`]; [`SqliteStore::backend`] gives
+//! the [`kestrel_secrets::SecretBackend`] a resolver walks, auditing every read for its actor.
+//! Values are sealed with AES-256-GCM under data keys from a keyring wrapped by the master key
+//! (`kestrel-crypto`), so neither the file nor its WAL ever holds a plaintext. Reads go through
+//! an in-memory cache that another process's change empties within
+//! [`StoreOptions::freshness_interval`] (100 ms by default): the file keeps a change generation
+//! that every change bumps. The file runs in WAL mode with `synchronous=NORMAL` by default
+//! ([`Synchronous::Full`] for power-loss durability); migrations are the timestamped `.sql`
+//! files under `migrations/`, embedded and run at open.
+//!
+//! ```
+//! use kestrel_crypto::MasterKey;
+//! use kestrel_secrets::SecretValue;
+//! use kestrel_store::{Actor, SecretId, SecretStore};
+//! use kestrel_store_sqlite::{SqliteStore, StoreOptions};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let store = SqliteStore::open(dir.path(), MasterKey::generate()?, StoreOptions::default())?;
+//! let me = Actor::User("ada".into());
+//! let id = SecretId::main("company.team", "DB_PASSWORD")?;
+//! store.set(&me, &id, &SecretValue::new("hunter2".into()), None).await?;
+//! let read = store.read(&me, &id, None).await?.expect("just set");
+//! assert_eq!((read.version, read.value.expose_secret()), (1, "hunter2"));
+//! # Ok(())
+//! # }
+//! ```
+
+mod audit;
+mod cache;
+mod db;
+mod keys;
+mod migrate;
+mod rotate;
+mod secrets;
+mod store;
+mod sync;
+mod time;
+
+use async_trait::async_trait;
+use kestrel_crypto::MasterKey;
+use kestrel_secrets::SecretValue;
+use kestrel_store::{
+    Actor, AuditAction, AuditEntry, AuditFilter, AuditedBackend, Revealed, RotateReport,
+    SecretId, SecretInfo, SecretMeta, SecretStore, StoreError, VersionInfo, validate_namespace,
+    validate_tenant,
+};
+use secrets::Undeleted;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use time::now_ms;
+
+/// The database file's name inside the data directory.
+pub const FILE_NAME: &str = "kestrel.db";
+
+/// SQLite's `synchronous` setting for commits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Synchronous {
+    /// A commit survives a crash of any process; the last commits may be lost on power loss.
+    #[default]
+    Normal,
+    /// A commit is on disk before it returns (an fsync per commit).
+    Full,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Self::Normal => "NORMAL",
+            Self::Full => "FULL",
+        }
+    }
+}
+
+/// How the store runs; [`StoreOptions::default`] suits every ordinary use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Commit durability (default NORMAL).
+    pub synchronous: Synchronous,
+    /// Versions kept per secret (default 10); older ones are removed on `set`.
+    pub versions_kept: u32,
+    /// How long a write waits for another process's write (default 5 s).
+    pub busy_timeout: Duration,
+    /// How often a `get` checks for other processes' changes (default 100 ms; zero: every get).
+    pub freshness_interval: Duration,
+    /// Entries kept in the read cache (default 10,000; zero disables the cache).
+    pub cache_capacity: usize,
+    /// Versions re-encrypted per transaction by `rotate-key` (default 500).
+    pub rotate_batch: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            synchronous: Synchronous::Normal,
+            versions_kept: kestrel_store::DEFAULT_VERSIONS_KEPT,
+            busy_timeout: Duration::from_secs(5),
+            freshness_interval: Duration::from_millis(100),
+            cache_capacity: 10_000,
+            rotate_batch: 500,
+        }
+    }
+}
+
+/// The embedded store. Cheap to clone (clones share one set of connections and one cache).
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<store::Inner>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.db.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (or creates) `kestrel.db` in `data_dir`, creating the directory (mode 0700) if
+    /// needed. A master key that does not open the file's keyring is
+    /// [`StoreError::WrongMasterKey`].
+    pub fn open(
+        data_dir: &Path,
+        master_key: MasterKey,
+        options: StoreOptions,
+    ) -> Result<Self, StoreError> {
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .map_err(|e| {
+                StoreError::backend(
+                    format!("create the data directory {}", data_dir.display()),
+                    e,
+                )
+            })?;
+        Self::open_file(&data_dir.join(FILE_NAME), master_key, options)
+    }
+
+    /// Opens (or creates, mode 0600) the database file at `path` (`database: sqlite:///path`).
+    pub fn open_file(
+        path: &Path,
+        master_key: MasterKey,
+        options: StoreOptions,
+    ) -> Result<Self, StoreError> {
+        Ok(Self {
+            inner: Arc::new(store::Inner::open(path, master_key, options)?),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> PathBuf {
+        self.inner.db.path().to_owned()
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &StoreOptions {
+        &self.inner.options
+    }
+
+    /// A secret backend over this store that records every value it returns as read by
+    /// `actor` (an execution, a person); put it in the resolver before the environment.
+    pub fn backend(&self, actor: Actor) -> AuditedBackend {
+        AuditedBackend::new(Arc::new(self.clone()), actor)
+    }
+
+    /// Re-encrypts at most `max_batches` batches of a rotation and stops, as an interrupted
+    /// `rotate-key` would; `None` when stopped early.
+    #[doc(hidden)]
+    pub fn rotate_key_partially(
+        &self,
+        actor: &Actor,
+        max_batches: usize,
+    ) -> Result<Option<RotateReport>, StoreError> {
+        self.inner.rotate(actor, Some(max_batches))
+    }
+}
+
+#[async_trait]
+impl SecretStore for SqliteStore {
+    fn name(&self) -> &str {
+        "embedded"
+    }
+
+    fn versions_kept(&self) -> u32 {
+        self.inner.options.versions_kept
+    }
+
+    async fn set(
+        &self,
+        actor: &Actor,
+        id: &SecretId,
+        value: &SecretValue,
+        meta: Option<&SecretMeta>,
+    ) -> Result<u64, StoreError> {
+        let now = now_ms();
+        self.inner.change(id, |tx, ring| {
+            let new = secrets::NewVersion {
+                actor,
+                id,
+                value,
+                meta,
+                kept: self.inner.options.versions_kept,
+                now,
+            };
+            let version = secrets::insert_version(tx, ring, &new)?;
+            audit::record(tx, now, actor, AuditAction::Set, Some(id), Some(version))?;
+            Ok(version)
+        })
+    }
+
+    async fn get(
+        &self,
+        id: &SecretId,
+        version: Option<u64>,
+    ) -> Result<Option<Revealed>, StoreError> {
+        self.inner.get(id, version)
+    }
+
+    async fn get_meta(&self, id: &SecretId) -> Result<Option<SecretInfo>, StoreError> {
+        self.inner.db.read(|conn| secrets::info(conn, id))
+    }
+
+    async fn list(&self, tenant: &str, namespace: &str) -> Result<Vec<SecretInfo>, StoreError> {
+        validate_tenant(tenant)?;
+        validate_namespace(namespace)?;
+        self.inner
+            .db
+            .read(|conn| secrets::list(conn, tenant, namespace))
+    }
+
+    async fn list_namespaces(&self, tenant: &str) -> Result<Vec<String>, StoreError> {
+        validate_tenant(tenant)?;
+        self.inner.db.read(|conn| secrets::namespaces(conn, tenant))
+    }
+
+    async fn versions(&self, id: &SecretId) -> Result<Vec<VersionInfo>, StoreError> {
+        self.inner.db.read(|conn| secrets::versions(conn, id))
+    }
+
+    async fn delete(&self, actor: &Actor, id: &SecretId) -> Result<u64, StoreError> {
+        let now = now_ms();
+        self.inner.change(id, |tx, _| {
+            let version = secrets::soft_delete(tx, id, now)?.ok_or_else(|| id.not_found(None))?;
+            audit::record(tx, now, actor, AuditAction::Delete, Some(id), Some(version))?;
+            Ok(version)
+        })
+    }
+
+    async fn undelete(
+        &self,
+        actor: &Actor,
+        id: &SecretId,
+        version: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        self.inner.change(id, |tx, _| {
+            let version = match version {
+                Some(v) => v,
+                None => secrets::latest_version(tx, id)?.ok_or_else(|| id.not_found(None))?,
+            };
+            match secrets::undelete(tx, id, version)? {
+                Undeleted::Absent => Err(id.not_found(Some(version))),
+                Undeleted::WasReadable => Ok(version),
+                Undeleted::Restored => {
+                    let action = AuditAction::Undelete;
+                    audit::record(tx, now_ms(), actor, action, Some(id), Some(version))?;
+                    Ok(version)
+                }
+            }
+        })
+    }
+
+    async fn destroy(
+        &self,
+        actor: &Actor,
+        id: &SecretId,
+        version: Option<u64>,
+    ) -> Result<Vec<u64>, StoreError> {
+        let now = now_ms();
+        self.inner.change(id, |tx, _| {
+            let destroyed = secrets::destroy(tx, id, version, now)?;
+            if destroyed.is_empty() {
+                return Err(id.not_found(version));
+            }
+            audit::record(tx, now, actor, AuditAction::Destroy, Some(id), version)?;
+            Ok(destroyed)
+        })
+    }
+
+    async fn update_meta(
+        &self,
+        actor: &Actor,
+        id: &SecretId,
+        meta: &SecretMeta,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        self.inner.db.write(|tx| {
+            if !secrets::update_meta(tx, id, meta, now)? {
+                return Err(id.not_found(None));
+            }
+            audit::record(tx, now, actor, AuditAction::UpdateMeta, Some(id), None)
+        })
+    }
+
+    async fn record_read(
+        &self,
+        actor: &Actor,
+        id: &SecretId,
+        version: u64,
+    ) -> Result<(), StoreError> {
+        self.inner.db.write(|tx| {
+            audit::record(tx, now_ms(), actor, AuditAction::Read, Some(id), Some(version))
+        })
+    }
+
+    async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        validate_tenant(&filter.tenant)?;
+        if let Some(ns) = &filter.namespace {
+            validate_namespace(ns)?;
+        }
+        self.inner.db.read(|conn| audit::query(conn, filter))
+    }
+
+    async fn rotate_key(&self, actor: &Actor) -> Result<RotateReport, StoreError> {
+        self.inner.rotate(actor, None)?.ok_or_else(|| {
+            StoreError::backend("rotate the data key", "the rotation stopped early")
+        })
+    }
+
+    async fn rekey(&self, actor: &Actor, new_master: &MasterKey) -> Result<(), StoreError> {
+        self.inner.rekey(actor, new_master)
+    }
+}

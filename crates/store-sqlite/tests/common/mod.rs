@@ -1,0 +1,42 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code, unreachable_pub)]
+
+use kestrel_crypto::MasterKey;
+use kestrel_secrets::SecretValue;
+use kestrel_store::{Actor, SecretId, SecretStore};
+use kestrel_store_sqlite::{SqliteStore, StoreOptions};
+use std::path::Path;
+
+pub fn open(dir: &Path, key: &MasterKey) -> SqliteStore {
+    SqliteStore::open(dir, key.clone(), StoreOptions::default()).unwrap()
+}
+
+pub fn open_with(dir: &Path, key: &MasterKey, options: StoreOptions) -> SqliteStore {
+    SqliteStore::open(dir, key.clone(), options).unwrap()
+}
+
+pub fn actor() -> Actor {
+    Actor::User("tester".into())
+}
+
+pub fn id(namespace: &str, key: &str) -> SecretId {
+    SecretId::main(namespace, key).unwrap()
+}
+
+/// Sets a value, synchronously (the store's futures complete at once).
+pub fn set(store: &SqliteStore, id: &SecretId, value: &str) -> u64 {
+    kestrel_secrets::block_on(store.set(&actor(), id, &SecretValue::new(value.into()), None))
+        .unwrap()
+}
+
+/// The latest value (or a given version), synchronously.
+pub fn get(store: &SqliteStore, id: &SecretId, version: Option<u64>) -> Option<String> {
+    kestrel_secrets::block_on(store.get(id, version))
+        .unwrap()
+        .map(|r| r.value.expose_secret().to_owned())
+}
+
+/// Whether `needle` occurs anywhere in `haystack`.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}

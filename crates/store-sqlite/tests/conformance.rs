@@ -1,0 +1,30 @@
+//! The store contract's conformance story, run against SQLite.
+
+use kestrel_crypto::MasterKey;
+use kestrel_store_sqlite::{SqliteStore, StoreOptions};
+use std::sync::Arc;
+
+#[tokio::test]
+async fn sqlite_passes_the_store_conformance_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(
+        dir.path(),
+        MasterKey::generate().unwrap(),
+        StoreOptions::default(),
+    )
+    .unwrap();
+    kestrel_store::conformance::run_all(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn the_story_holds_with_the_cache_off_and_three_versions_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        cache_capacity: 0,
+        versions_kept: 3,
+        rotate_batch: 2,
+        ..StoreOptions::default()
+    };
+    let store = SqliteStore::open(dir.path(), MasterKey::generate().unwrap(), options).unwrap();
+    kestrel_store::conformance::run_all(Arc::new(store)).await;
+}

@@ -1,0 +1,152 @@
+//! The store contract: secrets per tenant and namespace, with versions, metadata, an audit
+//! trail and key rotation, implemented once per database.
+//!
+//! This crate owns the [`SecretStore`] trait and the types it speaks in ([`SecretId`],
+//! [`Actor`], [`SecretMeta`], [`VersionInfo`], [`AuditEntry`]), the name rules
+//! ([`validate_key`]), and [`AuditedBackend`], which puts any store behind
+//! [`kestrel_secrets::SecretBackend`] with every read audited. Each database gets its own crate
+//! (`kestrel-store-sqlite` now, PostgreSQL later), and each runs the same story from its tests:
+//! enable the `conformance` feature and call [`conformance::run_all`]. kestrel uses stores as
+//! `Arc<dyn SecretStore>`.
+//!
+//! ```
+//! use kestrel_store::{Actor, SecretId, validate_key};
+//! let id = SecretId::main("company.team", "DB_PASSWORD").unwrap();
+//! assert_eq!(id.to_string(), "company.team/DB_PASSWORD");
+//! assert!(validate_key("has space").is_err());
+//! assert_eq!(Actor::Execution("4xRZ".into()).to_string(), "execution:4xRZ");
+//! ```
+
+mod backend;
+#[cfg(feature = "conformance")]
+pub mod conformance;
+mod error;
+mod types;
+mod validate;
+
+pub use backend::AuditedBackend;
+pub use error::StoreError;
+pub use types::{
+    Actor, AuditAction, AuditEntry, AuditFilter, DEFAULT_TENANT, DEFAULT_VERSIONS_KEPT, Revealed,
+    RotateReport, SecretId, SecretInfo, SecretMeta, Tag, VersionInfo,
+};
+pub use validate::{validate_key, validate_namespace, validate_tenant};
+
+use async_trait::async_trait;
+use kestrel_crypto::MasterKey;
+use kestrel_secrets::SecretValue;
+
+/// Where secrets live: one namespace at a time (walking to parents is the
+/// [`kestrel_secrets::Resolver`]'s job), values encrypted at rest, versions numbered from 1.
+///
+/// The protocol:
+/// - Each `set` makes a new version (the previous one's number + 1, even after `destroy`);
+///   beyond [`SecretStore::versions_kept`] the oldest versions are removed.
+/// - `get` without a version answers the latest version if it is readable; a deleted or
+///   destroyed latest version means `None`, as an absent key does. `get` records nothing: a
+///   caller acting for someone uses [`SecretStore::read`], which audits.
+/// - `delete` soft-deletes the latest version; `undelete` restores one; `destroy` removes
+///   ciphertexts for good. Each change, and each recorded read, writes one audit entry in the
+///   same transaction as the change; entries never hold a value.
+/// - A change by any process is seen by every process's next `get` within one second.
+/// - `rotate_key` is resumable: a call after an interrupted one finishes the same rotation.
+/// - Errors never carry a value. Reads and writes are short; `rotate_key` may take long.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// A short name for messages (`embedded`).
+    fn name(&self) -> &str;
+
+    /// How many versions of each secret are kept.
+    fn versions_kept(&self) -> u32;
+
+    /// Sets a new version of `id` and returns its number. `meta`: `None` keeps the current
+    /// description and tags, `Some` replaces them.
+    async fn set(
+        &self,
+        actor: &Actor,
+        id: &SecretId,
+        value: &SecretValue,
+        meta: Option<&SecretMeta>,
+    ) -> Result<u64, StoreError>;
+
+    /// The latest version (`version: None`) or the given one, when it exists and is neither
+    /// deleted nor destroyed. Not audited.
+    async fn get(&self, id: &SecretId, version: Option<u64>)
+    -> Result<Option<Revealed>, StoreError>;
+
+    /// [`SecretStore::get`], then the read recorded for `actor` when a value was found. No
+    /// value leaves without its audit entry.
+    async fn read(
+        &self,
+        actor: &Actor,
+        id: &SecretId,
+        version: Option<u64>,
+    ) -> Result<Option<Revealed>, StoreError> {
+        let found = self.get(id, version).await?;
+        if let Some(revealed) = &found {
+            self.record_read(actor, id, revealed.version).await?;
+        }
+        Ok(found)
+    }
+
+    /// Description, tags and latest version of `id`, readable or not; `None` if never set.
+    async fn get_meta(&self, id: &SecretId) -> Result<Option<SecretInfo>, StoreError>;
+
+    /// The readable secrets of exactly `namespace` (not its children), sorted by key.
+    async fn list(&self, tenant: &str, namespace: &str) -> Result<Vec<SecretInfo>, StoreError>;
+
+    /// The namespaces holding at least one readable secret, sorted.
+    async fn list_namespaces(&self, tenant: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Every kept version of `id`, oldest first; empty if never set.
+    async fn versions(&self, id: &SecretId) -> Result<Vec<VersionInfo>, StoreError>;
+
+    /// Soft-deletes the latest version and returns its number;
+    /// [`StoreError::NotFound`] when it is not readable.
+    async fn delete(&self, actor: &Actor, id: &SecretId) -> Result<u64, StoreError>;
+
+    /// Restores a soft-deleted version (default: the latest) and returns its number;
+    /// [`StoreError::NotFound`] when that version is absent or destroyed.
+    async fn undelete(
+        &self,
+        actor: &Actor,
+        id: &SecretId,
+        version: Option<u64>,
+    ) -> Result<u64, StoreError>;
+
+    /// Destroys one version's ciphertext, or every version's (`None`), and returns the versions
+    /// destroyed; [`StoreError::NotFound`] when there was nothing to destroy.
+    async fn destroy(
+        &self,
+        actor: &Actor,
+        id: &SecretId,
+        version: Option<u64>,
+    ) -> Result<Vec<u64>, StoreError>;
+
+    /// Replaces description and tags; [`StoreError::NotFound`] if the secret was never set.
+    async fn update_meta(
+        &self,
+        actor: &Actor,
+        id: &SecretId,
+        meta: &SecretMeta,
+    ) -> Result<(), StoreError>;
+
+    /// Records that `actor` read `version` of `id`.
+    async fn record_read(
+        &self,
+        actor: &Actor,
+        id: &SecretId,
+        version: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Audit entries matching `filter`, newest first.
+    async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Adds a data key and re-encrypts every stored version under it, a batch per transaction,
+    /// while reads and writes go on; a call after an interrupted one finishes that rotation.
+    async fn rotate_key(&self, actor: &Actor) -> Result<RotateReport, StoreError>;
+
+    /// Re-wraps the keyring under `new_master` in one transaction; every version stays
+    /// readable. Other processes must be restarted with the new key.
+    async fn rekey(&self, actor: &Actor, new_master: &MasterKey) -> Result<(), StoreError>;
+}
