@@ -27,7 +27,8 @@ impl Aad {
     /// Appends a string field, length-prefixed.
     pub fn with_str(mut self, field: &str) -> Self {
         // usize -> u64 never truncates on the platforms Rust supports.
-        self.0.extend_from_slice(&(field.len() as u64).to_be_bytes());
+        self.0
+            .extend_from_slice(&(field.len() as u64).to_be_bytes());
         self.0.extend_from_slice(field.as_bytes());
         self
     }

@@ -2,10 +2,10 @@
 
 use crate::MasterKeyError;
 use crate::seal::{self, SealKey};
-use base64::Engine as _;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::DecodeSliceError;
+use base64::Engine as _;
 use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use std::ffi::OsStr;
 use std::fmt;
 use std::fs;
@@ -49,11 +49,9 @@ impl MasterKey {
             origin: origin.to_owned(),
             reason,
         };
-        let compact: Zeroizing<Vec<u8>> = Zeroizing::new(
-            text.bytes()
-                .filter(|b| !b.is_ascii_whitespace())
-                .collect(),
-        );
+        // Sized up front so no reallocation leaves a copy of the key text behind.
+        let mut compact = Zeroizing::new(Vec::with_capacity(text.len()));
+        compact.extend(text.bytes().filter(|b| !b.is_ascii_whitespace()));
         if compact.is_empty() {
             return Err(invalid("it is empty".into()));
         }
@@ -76,13 +74,14 @@ impl MasterKey {
 
     /// Reads a file holding the base64 of the key (as `KESTREL_MASTER_KEY_FILE` names).
     pub fn read_file(path: &Path) -> Result<Self, MasterKeyError> {
-        let text = Zeroizing::new(fs::read_to_string(path).map_err(|error| {
-            MasterKeyError::Io {
-                path: path.to_owned(),
-                action: "read",
-                error,
-            }
-        })?);
+        let text =
+            Zeroizing::new(
+                fs::read_to_string(path).map_err(|error| MasterKeyError::Io {
+                    path: path.to_owned(),
+                    action: "read",
+                    error,
+                })?,
+            );
         Self::from_base64(&text, &format!("the file {}", path.display()))
     }
 
@@ -260,15 +259,13 @@ fn key_file_warnings(path: &Path, data_dir: Option<&Path>) -> Vec<String> {
         }
     }
     let canonical = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
-    if let Some(data_dir) = data_dir {
-        if canonical(path).starts_with(canonical(data_dir)) {
-            warnings.push(format!(
-                "the master key file {} is inside the data directory {}: a copy of the data \
-                 directory then carries its own key; keep the key elsewhere",
-                path.display(),
-                data_dir.display()
-            ));
-        }
+    if let Some(data_dir) = data_dir.filter(|d| canonical(path).starts_with(canonical(d))) {
+        warnings.push(format!(
+            "the master key file {} is inside the data directory {}: a copy of the data \
+             directory then carries its own key; keep the key elsewhere",
+            path.display(),
+            data_dir.display()
+        ));
     }
     warnings
 }
@@ -298,7 +295,11 @@ mod tests {
 
     #[test]
     fn environment_key_decodes_with_or_without_padding_and_newline() {
-        for text in [KEY_B64, &format!("{KEY_B64}\n"), KEY_B64.trim_end_matches('=')] {
+        for text in [
+            KEY_B64,
+            &format!("{KEY_B64}\n"),
+            KEY_B64.trim_end_matches('='),
+        ] {
             let loaded = load_master_key(&MasterKeySources {
                 env_key: Some(text),
                 ..sources()
@@ -357,18 +358,30 @@ mod tests {
             ..sources()
         };
         let first = load_master_key(&src).unwrap();
-        assert!(matches!(first.origin, KeyOrigin::DefaultFile { created: true, .. }));
+        assert!(matches!(
+            first.origin,
+            KeyOrigin::DefaultFile { created: true, .. }
+        ));
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let dir_mode = fs::metadata(path.parent().unwrap()).unwrap().permissions().mode();
+        let dir_mode = fs::metadata(path.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(dir_mode & 0o777, 0o700);
         let second = load_master_key(&src).unwrap();
-        assert!(matches!(second.origin, KeyOrigin::DefaultFile { created: false, .. }));
+        assert!(matches!(
+            second.origin,
+            KeyOrigin::DefaultFile { created: false, .. }
+        ));
         assert_eq!(
             *first.key.expose_secret_base64(),
             *second.key.expose_secret_base64()
         );
-        assert!(create_key_file(&path).is_err(), "an existing key file is never replaced");
+        assert!(
+            create_key_file(&path).is_err(),
+            "an existing key file is never replaced"
+        );
     }
 
     #[test]

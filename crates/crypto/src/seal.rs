@@ -49,7 +49,11 @@ impl SealKey {
 
     /// Decrypts `nonce || ciphertext || tag` bound to `aad`; any mismatch is
     /// [`CryptoError::DoesNotOpen`].
-    pub(crate) fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    pub(crate) fn open(
+        &self,
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         if sealed.len() < NONCE_LEN + TAG_LEN {
             return Err(CryptoError::Malformed);
         }

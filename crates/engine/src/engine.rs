@@ -4,9 +4,12 @@ use crate::runner::{Run, plan};
 use crate::{CancelToken, Execution, Inputs, Listener, TaskError};
 use kestrel_expr::{Context, Expressions};
 use kestrel_flow::Flow;
-use kestrel_secrets::{DotenvError, EnvBackend, EnvOptions, MaskRegistry, Resolver, SecretScope};
+use kestrel_secrets::{
+    DotenvError, EnvBackend, EnvOptions, MaskRegistry, Resolver, SecretBackend, SecretScope,
+};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 
 /// How the engine runs executions.
@@ -33,13 +36,39 @@ impl Default for EngineConfig {
     }
 }
 
+/// Namespaced secret backends that record who reads (the embedded store). The engine asks for
+/// them once per execution, with the execution's id, so that the audit trail names the
+/// execution behind every read; they come before the environment in every resolver.
+pub trait ReaderBackends: Send + Sync {
+    /// The backends reads outside any execution go through ([`Engine::render_once`], on the
+    /// operator's behalf).
+    fn for_operator(&self) -> Vec<Arc<dyn SecretBackend>>;
+
+    /// The backends the execution `execution_id` reads through.
+    fn for_execution(&self, execution_id: &str) -> Vec<Arc<dyn SecretBackend>>;
+}
+
 /// Runs executions of flows. Cheap to share: one per process.
-#[derive(Debug)]
 pub struct Engine {
     pub(crate) config: EngineConfig,
     pub(crate) expressions: Arc<Expressions>,
+    /// What reads outside executions go through, and executions too without `readers`.
     pub(crate) resolver: Arc<Resolver>,
+    /// Backends after the namespaced ones in each execution's resolver (the environment).
+    global: Vec<Arc<dyn SecretBackend>>,
+    /// Namespaced backends built per execution, when there are any.
+    readers: Option<Arc<dyn ReaderBackends>>,
     pub(crate) envs: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .field("resolver", &self.resolver)
+            .field("per_execution_backends", &self.readers.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Engine {
@@ -55,6 +84,8 @@ impl Engine {
             config,
             expressions,
             resolver,
+            global: Vec::new(),
+            readers: None,
             envs,
         }
     }
@@ -69,6 +100,27 @@ impl Engine {
         process: impl IntoIterator<Item = (String, String)>,
         env_file: Option<&str>,
     ) -> Result<(Self, Vec<String>), DotenvError> {
+        Self::load(config, process, env_file, None)
+    }
+
+    /// [`Engine::from_env`], with the namespaced backends of `readers` before the environment:
+    /// each execution reads through the ones built for its id, other reads through the
+    /// operator's.
+    pub fn from_env_with(
+        config: EngineConfig,
+        process: impl IntoIterator<Item = (String, String)>,
+        env_file: Option<&str>,
+        readers: Arc<dyn ReaderBackends>,
+    ) -> Result<(Self, Vec<String>), DotenvError> {
+        Self::load(config, process, env_file, Some(readers))
+    }
+
+    fn load(
+        config: EngineConfig,
+        process: impl IntoIterator<Item = (String, String)>,
+        env_file: Option<&str>,
+        readers: Option<Arc<dyn ReaderBackends>>,
+    ) -> Result<(Self, Vec<String>), DotenvError> {
         let expressions = Arc::new(Expressions::new(config.globals.clone()));
         let render = |template: &str| {
             expressions
@@ -76,9 +128,23 @@ impl Engine {
                 .map_err(|error| error.to_string())
         };
         let load = EnvBackend::load(process, env_file, &config.env, &render)?;
-        let resolver = Arc::new(Resolver::new(vec![Arc::new(load.backend)]));
-        let engine = Self::new(config, expressions, resolver, load.envs);
+        let global: Vec<Arc<dyn SecretBackend>> = vec![Arc::new(load.backend)];
+        let namespaced = readers.as_ref().map(|r| r.for_operator());
+        let resolver = Arc::new(chain(namespaced.unwrap_or_default(), &global));
+        let engine = Self {
+            global,
+            readers,
+            ..Self::new(config, expressions, resolver, load.envs)
+        };
         Ok((engine, load.warnings))
+    }
+
+    /// The resolver the execution `execution_id` reads through.
+    pub(crate) fn resolver_for(&self, execution_id: &str) -> Arc<Resolver> {
+        match &self.readers {
+            Some(readers) => Arc::new(chain(readers.for_execution(execution_id), &self.global)),
+            None => Arc::clone(&self.resolver),
+        }
     }
 
     /// The expression environment (for pure renders outside executions).
@@ -136,5 +202,121 @@ impl Engine {
             Ok(text) => Ok(registry.mask(&text).into_owned()),
             Err(error) => Err(TaskError::new(registry.mask(&error.to_string()))),
         }
+    }
+}
+
+/// A resolver over `namespaced` backends, then `global` ones.
+fn chain(
+    mut namespaced: Vec<Arc<dyn SecretBackend>>,
+    global: &[Arc<dyn SecretBackend>],
+) -> Resolver {
+    namespaced.extend(global.iter().cloned());
+    Resolver::new(namespaced)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CancelToken, Inputs, NoListener, State};
+    use async_trait::async_trait;
+    use kestrel_secrets::{BackendError, SecretValue};
+    use std::sync::Mutex;
+
+    /// A namespaced backend holding `K` in namespace `a`, answering for one reader and
+    /// recording who read what.
+    struct Recording {
+        reader: String,
+        reads: Arc<Mutex<Vec<String>>>,
+    }
+
+    #[async_trait]
+    impl SecretBackend for Recording {
+        fn name(&self) -> &str {
+            "recording"
+        }
+
+        fn is_namespaced(&self) -> bool {
+            true
+        }
+
+        async fn get(
+            &self,
+            _tenant: &str,
+            namespace: &str,
+            key: &str,
+        ) -> Result<Option<SecretValue>, BackendError> {
+            if (namespace, key) != ("a", "K") {
+                return Ok(None);
+            }
+            let read = format!("{}:{namespace}/{key}", self.reader);
+            self.reads.lock().unwrap().push(read);
+            Ok(Some(SecretValue::new("from-the-store".into())))
+        }
+
+        async fn list(&self, _tenant: &str, _namespace: &str) -> Result<Vec<String>, BackendError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[derive(Default)]
+    struct Readers {
+        reads: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Readers {
+        fn backend(&self, reader: String) -> Vec<Arc<dyn SecretBackend>> {
+            let reads = Arc::clone(&self.reads);
+            vec![Arc::new(Recording { reader, reads })]
+        }
+    }
+
+    impl ReaderBackends for Readers {
+        fn for_operator(&self) -> Vec<Arc<dyn SecretBackend>> {
+            self.backend("operator".into())
+        }
+
+        fn for_execution(&self, execution_id: &str) -> Vec<Arc<dyn SecretBackend>> {
+            self.backend(format!("execution {execution_id}"))
+        }
+    }
+
+    fn engine(readers: &Arc<Readers>) -> Engine {
+        let process = [("SECRET_ENV_ONLY".to_owned(), "ZnJvbS1lbnY=".to_owned())];
+        let readers: Arc<dyn ReaderBackends> = readers.clone();
+        Engine::from_env_with(EngineConfig::default(), process, None, readers)
+            .unwrap()
+            .0
+    }
+
+    #[test]
+    fn an_execution_reads_the_store_under_its_own_id_then_the_environment() {
+        let readers = Arc::new(Readers::default());
+        let engine = engine(&readers);
+        let flow = kestrel_flow::parse_flow(
+            "id: f\nnamespace: a.b.c\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ secret('K') | length }} {{ secret('ENV_ONLY') | length }}\"\n",
+        )
+        .unwrap();
+        let inputs = Inputs::parse(&flow.inputs, Vec::new()).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let execution =
+            runtime.block_on(engine.run(&flow, inputs, &NoListener, &CancelToken::new()));
+        assert_eq!(execution.state, State::Success, "{execution:?}");
+        // `from-the-store` from the store, `from-env` from the environment.
+        assert_eq!(execution.logs[0].message, "14 8");
+        let reads = readers.reads.lock().unwrap().clone();
+        assert_eq!(reads, [format!("execution {}:a/K", execution.id)]);
+    }
+
+    #[test]
+    fn a_render_outside_executions_reads_as_the_operator() {
+        let readers = Arc::new(Readers::default());
+        let engine = engine(&readers);
+        let text = engine
+            .render_once("{{ secret('K') | length }}", "a.b", &NoListener)
+            .unwrap();
+        assert_eq!(text, "14");
+        assert_eq!(*readers.reads.lock().unwrap(), ["operator:a/K"]);
     }
 }

@@ -38,7 +38,7 @@ mod state;
 mod task;
 mod tasks;
 
-pub use engine::{Engine, EngineConfig};
+pub use engine::{Engine, EngineConfig, ReaderBackends};
 pub use execution::{Execution, LogEntry, TaskRun};
 pub use inputs::{InputError, Inputs};
 pub use listener::{CancelToken, Listener, NoListener};

@@ -62,15 +62,16 @@ impl<'a> Run<'a> {
         for (id, value) in inputs.secrets() {
             registry.register(id, value.expose_secret());
         }
+        let id = new_id();
         let scope = Arc::new(SecretScope::new(
-            Arc::clone(&engine.resolver),
+            engine.resolver_for(&id),
             &engine.config.tenant,
             &flow.namespace,
             Arc::clone(&registry),
         ));
         let start = Utc::now();
         let execution = Execution {
-            id: new_id(),
+            id,
             namespace: flow.namespace.clone(),
             flow_id: flow.id.clone(),
             state: State::Created,

@@ -1,8 +1,8 @@
 //! What a render sees: the variables, and the per-render state that functions reach.
 
 use kestrel_secrets::{MaskRegistry, SecretScope};
-use minijinja::value::{Object, Value};
 use minijinja::State;
+use minijinja::value::{Object, Value};
 use std::fmt;
 use std::sync::Arc;
 
@@ -24,7 +24,11 @@ impl fmt::Debug for Context {
         let names: Vec<String> = self
             .root
             .try_iter()
-            .map(|keys| keys.map(|k| k.to_string()).filter(|k| k != STATE_KEY).collect())
+            .map(|keys| {
+                keys.map(|k| k.to_string())
+                    .filter(|k| k != STATE_KEY)
+                    .collect()
+            })
             .unwrap_or_default();
         f.debug_struct("Context").field("vars", &names).finish()
     }

@@ -187,7 +187,9 @@ fn describe(
 }
 
 fn detail(err: &minijinja::Error) -> String {
-    let detail = err.detail().map_or_else(|| err.kind().to_string(), str::to_string);
+    let detail = err
+        .detail()
+        .map_or_else(|| err.kind().to_string(), str::to_string);
     let mut chars = detail.chars();
     chars
         .next()
@@ -213,7 +215,9 @@ fn undefined_in(e: &Expr, lookup: &dyn Fn(&str) -> Option<Value>) -> Option<Stri
     match e {
         Expr::Var(_) | Expr::Attr(..) | Expr::Index(..) => undefined_path(e, lookup),
         Expr::List(items) => items.iter().find_map(walk),
-        Expr::Map(entries) => entries.iter().find_map(|(k, v)| walk(k).or_else(|| walk(v))),
+        Expr::Map(entries) => entries
+            .iter()
+            .find_map(|(k, v)| walk(k).or_else(|| walk(v))),
         Expr::Slice(obj, a, b) => walk(obj)
             .or_else(|| a.as_deref().and_then(walk))
             .or_else(|| b.as_deref().and_then(walk)),
@@ -262,7 +266,9 @@ fn undefined_path(e: &Expr, lookup: &dyn Fn(&str) -> Option<Value>) -> Option<St
             Expr::Index(_, index) => match index.as_ref() {
                 Expr::Str(s) => (value.get_item(&Value::from(s.as_str())).ok(), s.clone()),
                 Expr::Int(i) => (
-                    i.parse::<i64>().ok().and_then(|i| value.get_item(&Value::from(i)).ok()),
+                    i.parse::<i64>()
+                        .ok()
+                        .and_then(|i| value.get_item(&Value::from(i)).ok()),
                     i.clone(),
                 ),
                 other => return undefined_in(other, lookup),
@@ -289,13 +295,19 @@ mod tests {
             template: "{{ secret('X') }}".into(),
             line: 1,
         };
-        assert_eq!(e.to_string(), "Cannot find secret for key 'X'. ({{ secret('X') }}:1)");
+        assert_eq!(
+            e.to_string(),
+            "Cannot find secret for key 'X'. ({{ secret('X') }}:1)"
+        );
     }
 
     #[test]
     fn a_failure_survives_a_trip_through_minijinja() {
         let err = Failure::new(ExprErrorKind::Secret, "nope").into_error();
         let e = convert(&err, "{{ x }}", &|_| None);
-        assert_eq!((e.kind, e.message.as_str()), (ExprErrorKind::Secret, "nope"));
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (ExprErrorKind::Secret, "nope")
+        );
     }
 }

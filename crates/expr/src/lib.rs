@@ -16,6 +16,12 @@
 //! let ctx = Context::new(serde_json::json!({"name": "kestrel"}), None);
 //! assert_eq!(expr.render("{{ 'Hi ' ~ name | upper }}", &ctx).unwrap(), "HI KESTREL");
 //! ```
+//!
+//! The pipeline, one module each: `pebble` (scan, parse, print minijinja source), `library`
+//! (filters, functions and the derived-masking wrapper, registered in one place), `render`
+//! (environment, cache, errors traced back to the tag as written). The language kestrel accepts
+//! is described in `docs/expressions.md`; `tests/inputs/*.txt` are worked examples of every
+//! operator, filter and function.
 
 mod context;
 mod error;

@@ -129,9 +129,111 @@ fn build_env(globals: &Value, loaded: &Arc<AtomicUsize>) -> Environment<'static>
 }
 
 /// Prints a value as Kestra does (see [`to_text`]); an undefined value is an error.
-fn write_value(out: &mut Output<'_>, _: &State<'_, '_>, value: &Value) -> Result<(), minijinja::Error> {
+fn write_value(
+    out: &mut Output<'_>,
+    _: &State<'_, '_>,
+    value: &Value,
+) -> Result<(), minijinja::Error> {
     if value.kind() == ValueKind::Undefined {
         return Err(minijinja::Error::from(ErrorKind::UndefinedError));
     }
-    out.write_str(&to_text(value)).map_err(minijinja::Error::from)
+    out.write_str(&to_text(value))
+        .map_err(minijinja::Error::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx() -> Context {
+        Context::new(json!({"inputs": {"name": "kestrel", "n": 2}}), None)
+    }
+
+    #[test]
+    fn text_without_markup_is_returned_without_compiling() {
+        let expr = Expressions::new(json!({}));
+        assert_eq!(expr.render("a { b } c", &ctx()).unwrap(), "a { b } c");
+        assert_eq!(format!("{expr:?}"), "Expressions { cached_templates: 0 }");
+    }
+
+    #[test]
+    fn a_template_is_compiled_once() {
+        let expr = Expressions::new(json!({}));
+        for _ in 0..3 {
+            assert_eq!(expr.render("{{ inputs.n * 2 }}", &ctx()).unwrap(), "4");
+        }
+        assert_eq!(expr.loaded.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn the_cache_starts_afresh_past_its_bound_and_keeps_working() {
+        let expr = Expressions::new(json!({}));
+        for i in 0..=MAX_CACHED_TEMPLATES + 1 {
+            expr.render(&format!("{{{{ {i} }}}}"), &ctx()).unwrap();
+        }
+        assert_eq!(expr.render("{{ inputs.name }}", &ctx()).unwrap(), "kestrel");
+        assert!(expr.loaded.load(Ordering::Relaxed) <= 2);
+    }
+
+    #[test]
+    fn renders_from_many_threads() {
+        let expr = Arc::new(Expressions::new(json!({})));
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let expr = Arc::clone(&expr);
+                std::thread::spawn(move || {
+                    (0..200).all(|i| {
+                        let template = format!("{{{{ inputs.name }}}}-{}", i % 7);
+                        expr.render(&template, &ctx()).unwrap() == format!("kestrel-{}", i % 7)
+                    })
+                })
+            })
+            .collect();
+        assert!(handles.into_iter().all(|h| h.join().unwrap()));
+    }
+
+    #[test]
+    fn render_value_renders_strings_keys_and_nested_values() {
+        let expr = Expressions::new(json!({}));
+        let value =
+            json!({"{{ inputs.name }}": ["{{ inputs.n }}", 3, {"k": "x{{ 1 + 1 }}"}], "b": true});
+        assert_eq!(
+            expr.render_value(&value, &ctx()).unwrap(),
+            json!({"kestrel": ["2", 3, {"k": "x2"}], "b": true})
+        );
+    }
+
+    #[test]
+    fn render_pure_has_filters_but_no_variables_or_secrets() {
+        let expr = Expressions::new(json!({}));
+        assert_eq!(
+            expr.render_pure("{{ \"password\" | base64encode }}")
+                .unwrap(),
+            "cGFzc3dvcmQ="
+        );
+        let err = expr.render_pure("{{ inputs.name }}").unwrap_err();
+        assert_eq!(err.kind, crate::ExprErrorKind::Undefined);
+        let err = expr.render_pure("{{ secret('X') }}").unwrap_err();
+        assert_eq!(err.kind, crate::ExprErrorKind::Secret);
+    }
+
+    #[test]
+    fn minijinja_builtins_outside_kestras_list_are_not_available() {
+        let expr = Expressions::new(json!({}));
+        for template in [
+            "{{ 'a' | safe }}",
+            "{{ 'abc' | reverse }}",
+            "{{ lipsum() }}",
+        ] {
+            let err = expr.render(template, &ctx()).unwrap_err();
+            assert_eq!(err.kind, crate::ExprErrorKind::Function, "{template}");
+        }
+    }
+
+    #[test]
+    fn globals_are_a_variable() {
+        let expr = Expressions::new(json!({"env": "prod"}));
+        assert_eq!(expr.render("{{ globals.env }}", &ctx()).unwrap(), "prod");
+    }
 }

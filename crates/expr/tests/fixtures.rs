@@ -55,7 +55,10 @@ fn run_case(expressions: &Expressions, case: Case) -> Result<(), String> {
         return Err(format!("rendered\n{got}\nexpected\n{}", case.expected));
     }
     if let Some(masked) = case.masked {
-        let registry = scope.as_ref().ok_or("a masked section needs $secrets")?.registry();
+        let registry = scope
+            .as_ref()
+            .ok_or("a masked section needs $secrets")?
+            .registry();
         let got = registry.mask(&got);
         if got != masked {
             return Err(format!("masked\n{got}\nexpected\n{masked}"));

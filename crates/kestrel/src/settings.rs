@@ -71,6 +71,12 @@ impl Settings {
         })
     }
 
+    /// The SQLite file the store lives in: `kestrel.db` in the data directory for `sqlite`,
+    /// the path of `sqlite:///path/file.db`. Exit 2 for a database kestrel cannot use yet.
+    pub(crate) fn database_file(&self) -> Result<PathBuf, CliError> {
+        database_file(&self.database, &self.data_dir)
+    }
+
     /// The database URL with its password hidden.
     pub(crate) fn database_shown(&self) -> String {
         redact_url_password(&self.database)
@@ -87,6 +93,31 @@ fn check_master_key_source() -> Result<(), CliError> {
         ));
     }
     Ok(())
+}
+
+fn database_file(database: &str, data_dir: &Path) -> Result<PathBuf, CliError> {
+    if database == "sqlite" {
+        return Ok(data_dir.join(kestrel_store_sqlite::FILE_NAME));
+    }
+    if let Some(path) = database.strip_prefix("sqlite://") {
+        if path.is_empty() || path.ends_with('/') {
+            return Err(CliError::usage(format!(
+                "database '{database}' names no file: write sqlite:///path/to/file.db"
+            )));
+        }
+        return Ok(PathBuf::from(path));
+    }
+    let shown = redact_url_password(database);
+    if database.starts_with("postgres://") || database.starts_with("postgresql://") {
+        return Err(CliError::usage(format!(
+            "database '{shown}': PostgreSQL is not supported yet; use sqlite (the default) or \
+             sqlite:///path/to/file.db"
+        )));
+    }
+    Err(CliError::usage(format!(
+        "database '{shown}' is not one kestrel knows: use sqlite, sqlite:///path/to/file.db \
+         or postgres://user:password@host:port/db"
+    )))
 }
 
 /// `$XDG_DATA_HOME/kestrel`, else `~/.local/share/kestrel`, else `./kestrel-data`.
@@ -120,6 +151,32 @@ fn redact_url_password(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_database_setting_names_the_sqlite_file() {
+        let data = Path::new("/data");
+        assert_eq!(
+            database_file("sqlite", data).unwrap(),
+            Path::new("/data/kestrel.db")
+        );
+        assert_eq!(
+            database_file("sqlite:///srv/k.db", data).unwrap(),
+            Path::new("/srv/k.db")
+        );
+        for bad in ["sqlite://", "sqlite:///srv/", "mysql://db/k"] {
+            assert_eq!(database_file(bad, data).unwrap_err().code(), 2, "{bad}");
+        }
+    }
+
+    #[test]
+    fn postgres_is_refused_clearly_without_its_password() {
+        let error = database_file("postgres://kestrel:s3cret@db:5432/k", Path::new("/d"))
+            .unwrap_err();
+        assert_eq!(error.code(), 2);
+        let message = error.to_string();
+        assert!(message.contains("not supported yet"), "{message}");
+        assert!(!message.contains("s3cret"), "{message}");
+    }
 
     #[test]
     fn database_passwords_are_hidden() {

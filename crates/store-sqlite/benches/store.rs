@@ -5,6 +5,9 @@
 //!
 //! Run: cargo bench -p kestrel-store-sqlite --bench store -- --warm-up-time 1 --measurement-time 3
 
+#![allow(missing_docs)] // criterion_group! generates an undocumented public function.
+#![allow(clippy::unwrap_used)] // Benchmark code: a failure ends the run.
+
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use kestrel_crypto::MasterKey;
 use kestrel_secrets::{EnvBackend, EnvOptions, Resolver, SecretBackend, SecretValue};
@@ -120,6 +123,24 @@ fn get_benches(c: &mut Criterion, secrets: usize) {
     });
 }
 
+/// A cached get that reads the change generation every time (freshness interval zero): what
+/// checking on every get, instead of every 100 ms, would cost.
+fn bench_get_checking_every_time(c: &mut Criterion) {
+    let opened = open(StoreOptions {
+        freshness_interval: std::time::Duration::ZERO,
+        ..StoreOptions::default()
+    });
+    let store = &opened.store;
+    fill(store, "bench.ns", 1);
+    let key = id("bench.ns", 0);
+    c.bench_function("get/cached_checking_generation_every_get", |b| {
+        b.iter(|| now(store.get(black_box(&key), None)).unwrap())
+    });
+    percentiles("get cached, generation read every get", 100_000, |_| {
+        black_box(now(store.get(&key, None)).unwrap());
+    });
+}
+
 fn bench_get_1k(c: &mut Criterion) {
     get_benches(c, 1_000);
 }
@@ -145,7 +166,11 @@ fn bench_set(c: &mut Criterion) {
                 now(store.set(&actor(), &ids[i % ids.len()], &value, None)).unwrap()
             })
         });
-        let n = if sync == Synchronous::Full { 2_000 } else { 20_000 };
+        let n = if sync == Synchronous::Full {
+            2_000
+        } else {
+            20_000
+        };
         let start = Instant::now();
         percentiles(&format!("set {sync:?}"), n, |k| {
             now(store.set(&actor(), &ids[k % ids.len()], &value, None)).unwrap();
@@ -159,7 +184,13 @@ fn bench_resolve(c: &mut Criterion) {
     let opened = open(StoreOptions::default());
     let store = &opened.store;
     let value = SecretValue::new("root-value".into());
-    now(store.set(&actor(), &SecretId::main("a", "AT_ROOT").unwrap(), &value, None)).unwrap();
+    now(store.set(
+        &actor(),
+        &SecretId::main("a", "AT_ROOT").unwrap(),
+        &value,
+        None,
+    ))
+    .unwrap();
     fill(store, "a.b.c.d.e", 100);
     let env = EnvBackend::load(Vec::new(), None, &EnvOptions::default(), &|s| Ok(s.into()))
         .unwrap()
@@ -172,10 +203,18 @@ fn bench_resolve(c: &mut Criterion) {
     let leaf = "a.b.c.d.e";
     let mut group = c.benchmark_group("resolve/depth_5");
     group.bench_function("miss_everywhere", |b| {
-        b.iter(|| resolver.resolve("main", black_box(leaf), "MISSING").unwrap())
+        b.iter(|| {
+            resolver
+                .resolve("main", black_box(leaf), "MISSING")
+                .unwrap()
+        })
     });
     group.bench_function("found_at_root_audited", |b| {
-        b.iter(|| resolver.resolve("main", black_box(leaf), "AT_ROOT").unwrap())
+        b.iter(|| {
+            resolver
+                .resolve("main", black_box(leaf), "AT_ROOT")
+                .unwrap()
+        })
     });
     group.finish();
     percentiles("resolve depth 5, miss everywhere", 100_000, |_| {
@@ -186,5 +225,12 @@ fn bench_resolve(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_get_1k, bench_set, bench_resolve, bench_get_100k);
+criterion_group!(
+    benches,
+    bench_get_1k,
+    bench_get_checking_every_time,
+    bench_set,
+    bench_resolve,
+    bench_get_100k
+);
 criterion_main!(benches);

@@ -48,7 +48,10 @@ pub(crate) fn record(
 
 /// Entries matching `filter`, newest first. Without a namespace, keyring actions (which have
 /// no tenant) are included.
-pub(crate) fn query(conn: &Connection, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+pub(crate) fn query(
+    conn: &Connection,
+    filter: &AuditFilter,
+) -> Result<Vec<AuditEntry>, StoreError> {
     let mut sql = String::from(
         "SELECT id, at, actor_kind, actor_id, action, tenant, namespace, key, version FROM audit",
     );

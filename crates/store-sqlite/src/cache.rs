@@ -37,8 +37,12 @@ pub(crate) enum Lookup {
 
 fn cache_key(id: &SecretId) -> String {
     // Names never hold NUL, so the joined key is unambiguous.
-    let mut k = String::with_capacity(id.tenant().len() + id.namespace().len() + id.key().len() + 2);
-    for (i, part) in [id.tenant(), id.namespace(), id.key()].into_iter().enumerate() {
+    let mut k =
+        String::with_capacity(id.tenant().len() + id.namespace().len() + id.key().len() + 2);
+    for (i, part) in [id.tenant(), id.namespace(), id.key()]
+        .into_iter()
+        .enumerate()
+    {
         if i > 0 {
             k.push('\0');
         }
@@ -98,9 +102,7 @@ impl Cache {
         let state = read(&self.state);
         match state.map.get(&key) {
             Some(found) => Lookup::Hit(found.clone()),
-            None => Lookup::Miss {
-                epoch: state.epoch,
-            },
+            None => Lookup::Miss { epoch: state.epoch },
         }
     }
 

@@ -46,9 +46,8 @@ pub(crate) fn store_wrapped(conn: &Connection, wrapped: &WrappedKey) -> Result<(
 
 fn unwrap_stored(conn: &Connection, master: &MasterKey) -> Result<Keyring, StoreError> {
     let (current, _) = state(conn)?;
-    let current = current.ok_or_else(|| {
-        StoreError::backend("read the keyring", "the keyring has no current key")
-    })?;
+    let current = current
+        .ok_or_else(|| StoreError::backend("read the keyring", "the keyring has no current key"))?;
     Keyring::unwrap(master, &load_wrapped(conn)?, current).map_err(StoreError::from_keyring)
 }
 

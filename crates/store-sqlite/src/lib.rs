@@ -9,7 +9,8 @@
 //! [`StoreOptions::freshness_interval`] (100 ms by default): the file keeps a change generation
 //! that every change bumps. The file runs in WAL mode with `synchronous=NORMAL` by default
 //! ([`Synchronous::Full`] for power-loss durability); migrations are the timestamped `.sql`
-//! files under `migrations/`, embedded and run at open.
+//! files under `migrations/`, embedded and run at open; the first one also creates the
+//! server's tables (flows, executions, task runs, logs, users, tokens), documented there.
 //!
 //! ```
 //! use kestrel_crypto::MasterKey;
@@ -44,8 +45,8 @@ use async_trait::async_trait;
 use kestrel_crypto::MasterKey;
 use kestrel_secrets::SecretValue;
 use kestrel_store::{
-    Actor, AuditAction, AuditEntry, AuditFilter, AuditedBackend, Revealed, RotateReport,
-    SecretId, SecretInfo, SecretMeta, SecretStore, StoreError, VersionInfo, validate_namespace,
+    Actor, AuditAction, AuditEntry, AuditFilter, AuditedBackend, Revealed, RotateReport, SecretId,
+    SecretInfo, SecretMeta, SecretStore, StoreError, VersionInfo, validate_namespace,
     validate_tenant,
 };
 use secrets::Undeleted;
@@ -316,7 +317,14 @@ impl SecretStore for SqliteStore {
         version: u64,
     ) -> Result<(), StoreError> {
         self.inner.db.write(|tx| {
-            audit::record(tx, now_ms(), actor, AuditAction::Read, Some(id), Some(version))
+            audit::record(
+                tx,
+                now_ms(),
+                actor,
+                AuditAction::Read,
+                Some(id),
+                Some(version),
+            )
         })
     }
 
@@ -329,9 +337,9 @@ impl SecretStore for SqliteStore {
     }
 
     async fn rotate_key(&self, actor: &Actor) -> Result<RotateReport, StoreError> {
-        self.inner.rotate(actor, None)?.ok_or_else(|| {
-            StoreError::backend("rotate the data key", "the rotation stopped early")
-        })
+        self.inner
+            .rotate(actor, None)?
+            .ok_or_else(|| StoreError::backend("rotate the data key", "the rotation stopped early"))
     }
 
     async fn rekey(&self, actor: &Actor, new_master: &MasterKey) -> Result<(), StoreError> {

@@ -125,7 +125,14 @@ mod tests {
     fn the_schema_holds_the_servers_tables() {
         let mut conn = Connection::open_in_memory().unwrap();
         run(&mut conn).unwrap();
-        for table in ["flows", "executions", "task_runs", "logs", "users", "tokens"] {
+        for table in [
+            "flows",
+            "executions",
+            "task_runs",
+            "logs",
+            "users",
+            "tokens",
+        ] {
             let n: i64 = conn
                 .query_row(
                     "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",

@@ -152,7 +152,14 @@ fn pending(conn: &Connection, target: KeyId, limit: usize) -> Result<Vec<Pending
         )
         .and_then(|mut s| {
             s.query_map((target, sql_u64(limit as u64)), |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
             })?
             .collect()
         })

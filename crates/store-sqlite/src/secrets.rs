@@ -35,7 +35,9 @@ fn stored_version(r: &Row<'_>) -> rusqlite::Result<StoredVersion> {
     let bytes: Option<Vec<u8>> = r.get(2)?;
     Ok(StoredVersion {
         version: from_sql_u64(r.get(0)?),
-        sealed: key_id.zip(bytes).map(|(key_id, bytes)| Sealed { key_id, bytes }),
+        sealed: key_id
+            .zip(bytes)
+            .map(|(key_id, bytes)| Sealed { key_id, bytes }),
         deleted: r.get(3)?,
     })
 }
@@ -106,16 +108,7 @@ pub(crate) fn insert_version(
     new: &NewVersion<'_>,
 ) -> Result<u64, StoreError> {
     let id = new.id;
-    let latest: Option<i64> = conn
-        .prepare_cached(
-            "SELECT latest_version FROM secrets WHERE tenant = ?1 AND namespace = ?2 AND key = ?3",
-        )
-        .and_then(|mut s| {
-            s.query_row((id.tenant(), id.namespace(), id.key()), |r| r.get(0))
-                .optional()
-        })
-        .map_err(err("read a secret"))?;
-    let version = latest.map_or(1, |v| from_sql_u64(v) + 1);
+    let version = latest_version(conn, id)?.map_or(1, |v| v + 1);
     let (description, tags) = match new.meta {
         Some(meta) => (meta.description.as_deref(), tags_json(&meta.tags)?),
         None => (None, "[]".to_owned()),

@@ -1,6 +1,8 @@
 //! What lies on disk: ciphertexts bound to their record, a keyring only the master key opens,
 //! and never a plaintext value in the database file or its WAL.
 
+#![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
+
 mod common;
 
 use common::{contains, get, id, open, set};
@@ -25,7 +27,10 @@ fn assert_absent(dir: &Path, needles: &[String]) {
     assert!(!files.is_empty());
     for (name, bytes) in &files {
         for needle in needles {
-            assert!(!contains(bytes, needle.as_bytes()), "{needle} found in {name}");
+            assert!(
+                !contains(bytes, needle.as_bytes()),
+                "{needle} found in {name}"
+            );
         }
     }
 }
@@ -57,7 +62,10 @@ fn neither_the_file_nor_its_wal_holds_a_plaintext_value() {
     ];
     assert_absent(dir.path(), &values);
     // The scan does see what is stored in clear: the key names.
-    let all: Vec<u8> = db_files(dir.path()).into_iter().flat_map(|(_, b)| b).collect();
+    let all: Vec<u8> = db_files(dir.path())
+        .into_iter()
+        .flat_map(|(_, b)| b)
+        .collect();
     assert!(contains(&all, b"KEY_19"));
     drop(store);
     assert_absent(dir.path(), &values);
@@ -147,7 +155,10 @@ fn a_wrong_master_key_fails_clearly_and_changes_nothing() {
             .contains("the master key does not open this data directory's keyring"),
         "{err}"
     );
-    assert_eq!(get(&open(dir.path(), &right), &secret, None).as_deref(), Some("value"));
+    assert_eq!(
+        get(&open(dir.path(), &right), &secret, None).as_deref(),
+        Some("value")
+    );
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! The store contract's conformance story, run against SQLite.
 
+#![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
+
 use kestrel_crypto::MasterKey;
 use kestrel_store_sqlite::{SqliteStore, StoreOptions};
 use std::sync::Arc;

@@ -1,6 +1,8 @@
 //! kill -9 of a real process in the middle of 10,000 writes: every write it acknowledged is
 //! readable afterwards, and the file opens.
 
+#![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
+
 mod common;
 
 use common::{get, id, open};
@@ -30,18 +32,27 @@ fn kill_9_mid_writes_keeps_every_acknowledged_write() {
     let mut line = String::new();
     while acked.len() < KILL_AFTER {
         line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "the writer stopped early");
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "the writer stopped early"
+        );
         acked.push(line.trim().parse::<u64>().unwrap());
     }
     child.kill().unwrap(); // SIGKILL
     // Acknowledgements already in the pipe count too; a torn last line does not.
     let mut rest = String::new();
     out.read_to_string(&mut rest).unwrap();
-    acked.extend(rest.split_inclusive('\n').filter(|l| l.ends_with('\n')).map(|l| {
-        l.trim().parse::<u64>().unwrap()
-    }));
+    acked.extend(
+        rest.split_inclusive('\n')
+            .filter(|l| l.ends_with('\n'))
+            .map(|l| l.trim().parse::<u64>().unwrap()),
+    );
     let status = child.wait().unwrap();
-    assert_eq!(status.signal(), Some(9), "killed mid-way, not finished: {status:?}");
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "killed mid-way, not finished: {status:?}"
+    );
     assert!((acked.len() as u64) < WRITES);
     eprintln!("killed after {} acknowledged writes", acked.len());
 

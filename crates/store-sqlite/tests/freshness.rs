@@ -1,6 +1,8 @@
 //! A value set by any process is what every process's next get sees (spec §8): own writes at
 //! once, other processes' within the freshness interval.
 
+#![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
+
 mod common;
 
 use common::{get, id, open_with, set};
@@ -30,7 +32,11 @@ fn own_writes_are_seen_at_once_and_others_after_the_freshness_check() {
     assert_eq!(get(&eager, &k, None).as_deref(), Some("v1"));
     set(&writer, &k, "v2");
     assert_eq!(get(&writer, &k, None).as_deref(), Some("v2"), "own write");
-    assert_eq!(get(&eager, &k, None).as_deref(), Some("v2"), "checked on this get");
+    assert_eq!(
+        get(&eager, &k, None).as_deref(),
+        Some("v2"),
+        "checked on this get"
+    );
     assert_eq!(
         get(&lazy, &k, None).as_deref(),
         Some("v1"),
@@ -56,7 +62,10 @@ fn a_value_set_by_another_process_is_seen_by_the_next_gets() {
     // Wait for readiness (the default check runs every 100 ms), bounded generously.
     let deadline = Instant::now() + Duration::from_secs(30);
     while get(&store, &k, None).is_none() {
-        assert!(Instant::now() < deadline, "never saw the other process's write");
+        assert!(
+            Instant::now() < deadline,
+            "never saw the other process's write"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(get(&store, &k, None).as_deref(), Some("value-0"));

@@ -1,6 +1,8 @@
 //! Inheritance is the resolver's job, over the store's exact-namespace answers: a child sees its
 //! parents' keys, its own shadow theirs, and the environment comes last.
 
+#![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
+
 mod common;
 
 use base64::Engine as _;
@@ -45,14 +47,33 @@ fn three_levels_inherit_and_a_child_shadows_its_parent() {
     let resolver = Resolver::new(backends);
 
     let leaf = "company.team.project";
-    assert_eq!(resolve(&resolver, leaf, "SHARED").as_deref(), Some("project"));
-    assert_eq!(resolve(&resolver, "company.team", "SHARED").as_deref(), Some("team"));
-    assert_eq!(resolve(&resolver, "company", "SHARED").as_deref(), Some("root"));
+    assert_eq!(
+        resolve(&resolver, leaf, "SHARED").as_deref(),
+        Some("project")
+    );
+    assert_eq!(
+        resolve(&resolver, "company.team", "SHARED").as_deref(),
+        Some("team")
+    );
+    assert_eq!(
+        resolve(&resolver, "company", "SHARED").as_deref(),
+        Some("root")
+    );
     assert_eq!(resolve(&resolver, leaf, "ONLY_ROOT").as_deref(), Some("r"));
     assert_eq!(resolve(&resolver, leaf, "ONLY_TEAM").as_deref(), Some("t"));
-    assert_eq!(resolve(&resolver, "company", "ONLY_TEAM"), None, "no walk downwards");
-    assert_eq!(resolve(&resolver, leaf, "ENV_ONLY").as_deref(), Some("from-env"));
-    assert_eq!(resolve(&resolver, "other", "SHARED").as_deref(), Some("env-shared"));
+    assert_eq!(
+        resolve(&resolver, "company", "ONLY_TEAM"),
+        None,
+        "no walk downwards"
+    );
+    assert_eq!(
+        resolve(&resolver, leaf, "ENV_ONLY").as_deref(),
+        Some("from-env")
+    );
+    assert_eq!(
+        resolve(&resolver, "other", "SHARED").as_deref(),
+        Some("env-shared")
+    );
     assert_eq!(resolve(&resolver, leaf, "MISSING"), None);
 
     // Deleting the child's key uncovers the parent's, at once.

@@ -1,6 +1,8 @@
 //! rotate-key while everything keeps running: readers (in this process and another), writers,
 //! and an interrupted rotation resumed later.
 
+#![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
+
 mod common;
 
 use common::{actor, get, id, open_with, set};
@@ -98,7 +100,10 @@ fn rotate_key_under_concurrent_reads_and_writes_loses_nothing() {
         let written = writer.join().unwrap();
         assert!(report.reencrypted >= 600, "{report:?}");
         assert!(reads.load(Ordering::Relaxed) > 0);
-        assert_eq!(key_ids(dir.path()), [(report.key_id, 600 + written.len() as i64)]);
+        assert_eq!(
+            key_ids(dir.path()),
+            [(report.key_id, 600 + written.len() as i64)]
+        );
         for (i, id) in ids.iter().enumerate() {
             for v in 1..=3 {
                 assert_eq!(get(&store, id, Some(v)), Some(format!("{i}@{v}")));
@@ -125,7 +130,11 @@ fn an_interrupted_rotation_is_finished_by_the_next_run() {
         ids
     };
     let halfway = key_ids(dir.path());
-    assert_eq!(halfway, [(1, 22), (2, 8)], "two batches of 4 moved to key 2");
+    assert_eq!(
+        halfway,
+        [(1, 22), (2, 8)],
+        "two batches of 4 moved to key 2"
+    );
     // A new process picks the rotation up where it stopped.
     let store = open_with(dir.path(), &key, opts);
     set(&store, &ids[0], "written meanwhile");
@@ -133,7 +142,10 @@ fn an_interrupted_rotation_is_finished_by_the_next_run() {
     assert!(report.resumed);
     assert_eq!((report.key_id, report.reencrypted), (2, 22));
     assert_eq!(key_ids(dir.path()), [(2, 31)]);
-    assert_eq!(get(&store, &ids[0], None).as_deref(), Some("written meanwhile"));
+    assert_eq!(
+        get(&store, &ids[0], None).as_deref(),
+        Some("written meanwhile")
+    );
     assert_eq!(get(&store, &ids[9], Some(1)).as_deref(), Some("9@1"));
     let next = kestrel_secrets::block_on(store.rotate_key(&actor())).unwrap();
     assert_eq!((next.key_id, next.resumed), (3, false));

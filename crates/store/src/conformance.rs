@@ -5,8 +5,8 @@
 //! namespaces under `conformance.`. A failed expectation panics with what a user would notice.
 
 use crate::{
-    Actor, AuditAction, AuditFilter, AuditedBackend, SecretId, SecretMeta, SecretStore,
-    StoreError, Tag,
+    Actor, AuditAction, AuditFilter, AuditedBackend, SecretId, SecretMeta, SecretStore, StoreError,
+    Tag,
 };
 use kestrel_crypto::MasterKey;
 use kestrel_secrets::{SecretBackend, SecretValue};
@@ -67,7 +67,11 @@ pub async fn set_get_and_versions(store: &dyn SecretStore) {
     let versions = store.versions(&id).await.expect("versions");
     let numbers: Vec<u64> = versions.iter().map(|v| v.version).collect();
     assert_eq!(numbers, [1, 2]);
-    assert!(versions.iter().all(|v| v.is_readable() && v.created_by == user()));
+    assert!(
+        versions
+            .iter()
+            .all(|v| v.is_readable() && v.created_by == user())
+    );
 }
 
 /// Description and tags, Kestra's shape, survive a round trip; `set` without them keeps them.
@@ -112,7 +116,9 @@ pub async fn metadata_round_trip(store: &dyn SecretStore) {
     let info = store.get_meta(&id).await.expect("meta").expect("set");
     assert_eq!((info.meta, info.version), (changed.clone(), 2));
     let absent = crate::conformance::id("conformance.meta", "NOPE");
-    assert!(is_not_found(store.update_meta(&user(), &absent, &changed).await));
+    assert!(is_not_found(
+        store.update_meta(&user(), &absent, &changed).await
+    ));
 }
 
 /// A namespace lists its own keys only; a child does not see its parent's in the store.
@@ -165,15 +171,27 @@ pub async fn delete_undelete_destroy(store: &dyn SecretStore) {
     assert_eq!(value(store, &id, None).await, None, "deleted latest");
     assert_eq!(value(store, &id, Some(2)).await, None);
     assert_eq!(value(store, &id, Some(1)).await.as_deref(), Some("v1"));
-    assert!(store.list("main", "conformance.lifecycle").await.expect("list").is_empty());
+    assert!(
+        store
+            .list("main", "conformance.lifecycle")
+            .await
+            .expect("list")
+            .is_empty()
+    );
     let info = store.get_meta(&id).await.expect("meta").expect("exists");
     assert!(!info.readable);
     assert!(is_not_found(store.delete(&user(), &id).await), "twice");
 
-    assert_eq!(store.undelete(&user(), &id, None).await.expect("undelete"), 2);
+    assert_eq!(
+        store.undelete(&user(), &id, None).await.expect("undelete"),
+        2
+    );
     assert_eq!(value(store, &id, None).await.as_deref(), Some("v2"));
 
-    assert_eq!(store.destroy(&user(), &id, Some(1)).await.expect("destroy"), [1]);
+    assert_eq!(
+        store.destroy(&user(), &id, Some(1)).await.expect("destroy"),
+        [1]
+    );
     assert_eq!(value(store, &id, Some(1)).await, None);
     let versions = store.versions(&id).await.expect("versions");
     assert!(versions[0].destroyed_at.is_some() && versions[1].is_readable());
@@ -183,7 +201,11 @@ pub async fn delete_undelete_destroy(store: &dyn SecretStore) {
     assert_eq!(store.destroy(&user(), &id, None).await.expect("all"), [2]);
     assert_eq!(value(store, &id, None).await, None);
     assert!(is_not_found(store.destroy(&user(), &id, None).await));
-    assert_eq!(set(store, &id, "v3").await, 3, "numbers go on after destroy");
+    assert_eq!(
+        set(store, &id, "v3").await,
+        3,
+        "numbers go on after destroy"
+    );
     let absent = crate::conformance::id("conformance.lifecycle", "NONE");
     assert!(is_not_found(store.delete(&user(), &absent).await));
     assert!(is_not_found(store.undelete(&user(), &absent, None).await));
@@ -214,7 +236,11 @@ pub async fn audit_records_reads_and_changes_never_values(store: &dyn SecretStor
     let exec = Actor::Execution("exec-42".into());
     set(store, &id, secret).await;
     store.get(&id, None).await.expect("get");
-    let read = store.read(&exec, &id, None).await.expect("read").expect("set");
+    let read = store
+        .read(&exec, &id, None)
+        .await
+        .expect("read")
+        .expect("set");
     assert_eq!(read.version, 1);
     store.delete(&user(), &id).await.expect("delete");
     assert!(store.read(&exec, &id, None).await.expect("read").is_none());
@@ -242,7 +268,11 @@ pub async fn audit_records_reads_and_changes_never_values(store: &dyn SecretStor
     assert_eq!(read_entry.namespace.as_deref(), Some(ns));
     assert_eq!(read_entry.key.as_deref(), Some("K"));
     assert_eq!(read_entry.version, Some(1));
-    assert!(entries.windows(2).all(|w| w[0].at >= w[1].at && w[0].id > w[1].id));
+    assert!(
+        entries
+            .windows(2)
+            .all(|w| w[0].at >= w[1].at && w[0].id > w[1].id)
+    );
     assert!(!format!("{entries:?}").contains(secret));
     let limited = AuditFilter {
         limit: 2,
@@ -261,10 +291,31 @@ pub async fn audited_backend_reads_one_namespace(store: Arc<dyn SecretStore>) {
     let backend = AuditedBackend::new(Arc::clone(&store), exec.clone());
     assert!(backend.is_namespaced());
     let got = backend.get("main", ns, "TOKEN").await.expect("get");
-    assert_eq!(got.map(|v| v.expose_secret().to_owned()).as_deref(), Some("tok"));
-    assert!(backend.get("main", ns, "MISSING").await.expect("get").is_none());
-    assert!(backend.get("main", ns, "not valid!").await.expect("get").is_none());
-    assert!(backend.get("main", "conformance", "TOKEN").await.expect("get").is_none());
+    assert_eq!(
+        got.map(|v| v.expose_secret().to_owned()).as_deref(),
+        Some("tok")
+    );
+    assert!(
+        backend
+            .get("main", ns, "MISSING")
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert!(
+        backend
+            .get("main", ns, "not valid!")
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert!(
+        backend
+            .get("main", "conformance", "TOKEN")
+            .await
+            .expect("get")
+            .is_none()
+    );
     assert_eq!(
         backend.list("main", ns).await.expect("list"),
         ["A_FIRST", "TOKEN"]
@@ -307,7 +358,10 @@ pub async fn rotate_and_rekey_keep_every_version(store: &dyn SecretStore) {
         assert_eq!(value(store, id, Some(1)).await, Some(format!("{i}-old")));
         assert_eq!(value(store, id, Some(2)).await.is_some(), i != 0);
     }
-    store.undelete(&user(), &ids[0], None).await.expect("undelete");
+    store
+        .undelete(&user(), &ids[0], None)
+        .await
+        .expect("undelete");
     assert_eq!(value(store, &ids[0], None).await.as_deref(), Some("0-new"));
     let entries = store.audit(&AuditFilter::default()).await.expect("audit");
     let keyring_actions: Vec<AuditAction> = entries
@@ -317,6 +371,10 @@ pub async fn rotate_and_rekey_keep_every_version(store: &dyn SecretStore) {
         .collect();
     assert_eq!(
         keyring_actions,
-        [AuditAction::Rekey, AuditAction::RotateKey, AuditAction::RotateKey]
+        [
+            AuditAction::Rekey,
+            AuditAction::RotateKey,
+            AuditAction::RotateKey
+        ]
     );
 }

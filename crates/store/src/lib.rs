@@ -71,8 +71,11 @@ pub trait SecretStore: Send + Sync {
 
     /// The latest version (`version: None`) or the given one, when it exists and is neither
     /// deleted nor destroyed. Not audited.
-    async fn get(&self, id: &SecretId, version: Option<u64>)
-    -> Result<Option<Revealed>, StoreError>;
+    async fn get(
+        &self,
+        id: &SecretId,
+        version: Option<u64>,
+    ) -> Result<Option<Revealed>, StoreError>;
 
     /// [`SecretStore::get`], then the read recorded for `actor` when a value was found. No
     /// value leaves without its audit entry.

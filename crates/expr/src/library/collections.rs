@@ -2,8 +2,8 @@
 
 use super::to_text;
 use crate::error::function_error;
-use minijinja::value::{Value, ValueKind};
 use minijinja::Error;
+use minijinja::value::{Value, ValueKind};
 
 /// Pebble's emptiness: null or undefined, a blank string, an empty list or map.
 pub(super) fn is_empty(v: Value) -> bool {
@@ -46,7 +46,9 @@ pub(super) fn length(v: Value) -> Result<usize, Error> {
             Some(n) => Ok(n),
             None => Ok(v
                 .try_iter()
-                .map_err(|_| function_error("The 'length' filter expects a string, a list or a map."))?
+                .map_err(|_| {
+                    function_error("The 'length' filter expects a string, a list or a map.")
+                })?
                 .count()),
         },
     }
@@ -54,13 +56,21 @@ pub(super) fn length(v: Value) -> Result<usize, Error> {
 
 fn ends(v: &Value, name: &str, last: bool) -> Result<Value, Error> {
     if let Some(s) = v.as_str() {
-        let c = if last { s.chars().next_back() } else { s.chars().next() };
+        let c = if last {
+            s.chars().next_back()
+        } else {
+            s.chars().next()
+        };
         return Ok(c.map_or(Value::from(()), |c| Value::from(c.to_string())));
     }
     let items = v
         .try_iter()
         .map_err(|_| function_error(format!("The '{name}' filter expects a list or a string.")))?;
-    let item = if last { items.last() } else { items.into_iter().next() };
+    let item = if last {
+        items.last()
+    } else {
+        items.into_iter().next()
+    };
     Ok(item.unwrap_or(Value::from(())))
 }
 
@@ -76,7 +86,9 @@ fn map_only(v: &Value, name: &str) -> Result<(), Error> {
     if v.kind() == ValueKind::Map {
         Ok(())
     } else {
-        Err(function_error(format!("The '{name}' filter expects a map.")))
+        Err(function_error(format!(
+            "The '{name}' filter expects a map."
+        )))
     }
 }
 

@@ -12,8 +12,8 @@ use chrono::{
     TimeZone, Timelike, Utc,
 };
 use chrono_tz::Tz;
-use minijinja::value::{Kwargs, Value};
 use minijinja::Error;
+use minijinja::value::{Kwargs, Value};
 use std::fmt::Write;
 
 /// A time zone: a fixed offset (`UTC`, `+02:00`) or a named one (`Europe/Paris`).
@@ -48,7 +48,10 @@ impl Zone {
     fn local(self, naive: NaiveDateTime) -> Option<DateTime<FixedOffset>> {
         match self {
             Zone::Fixed(offset) => offset.from_local_datetime(&naive).earliest(),
-            Zone::Named(tz) => tz.from_local_datetime(&naive).earliest().map(|d| d.fixed_offset()),
+            Zone::Named(tz) => tz
+                .from_local_datetime(&naive)
+                .earliest()
+                .map(|d| d.fixed_offset()),
         }
     }
 }
@@ -88,19 +91,37 @@ pub(super) fn date(
 }
 
 /// `dateAdd(amount, unit)`: adds `amount` Java `ChronoUnit`s (`DAYS`, `HOURS`, ...).
-pub(super) fn date_add(v: Value, amount: i64, unit: String, kwargs: Kwargs) -> Result<String, Error> {
+pub(super) fn date_add(
+    v: Value,
+    amount: i64,
+    unit: String,
+    kwargs: Kwargs,
+) -> Result<String, Error> {
     let args = DateArgs::read(None, None, &kwargs)?;
     let local = args.zone.at(read_date(&v, &args)?);
     let overflow = || function_error("The 'dateAdd' result is out of range.");
     let months = |n: i64| -> Result<DateTime<FixedOffset>, Error> {
         let m = Months::new(u32::try_from(n.unsigned_abs()).map_err(|_| overflow())?);
-        if n >= 0 { local.checked_add_months(m) } else { local.checked_sub_months(m) }.ok_or_else(overflow)
+        if n >= 0 {
+            local.checked_add_months(m)
+        } else {
+            local.checked_sub_months(m)
+        }
+        .ok_or_else(overflow)
     };
     let days = |n: i64| {
         let d = Days::new(n.unsigned_abs());
-        if n >= 0 { local.checked_add_days(d) } else { local.checked_sub_days(d) }.ok_or_else(overflow)
+        if n >= 0 {
+            local.checked_add_days(d)
+        } else {
+            local.checked_sub_days(d)
+        }
+        .ok_or_else(overflow)
     };
-    let delta = |d: Option<TimeDelta>| d.and_then(|d| local.checked_add_signed(d)).ok_or_else(overflow);
+    let delta = |d: Option<TimeDelta>| {
+        d.and_then(|d| local.checked_add_signed(d))
+            .ok_or_else(overflow)
+    };
     let result = match unit.to_ascii_uppercase().as_str() {
         "NANOS" => delta(Some(TimeDelta::nanoseconds(amount))),
         "MICROS" => delta(Some(TimeDelta::microseconds(amount))),
@@ -113,8 +134,14 @@ pub(super) fn date_add(v: Value, amount: i64, unit: String, kwargs: Kwargs) -> R
         "WEEKS" => amount.checked_mul(7).ok_or_else(overflow).and_then(days),
         "MONTHS" => months(amount),
         "YEARS" => amount.checked_mul(12).ok_or_else(overflow).and_then(months),
-        "DECADES" => amount.checked_mul(120).ok_or_else(overflow).and_then(months),
-        "CENTURIES" => amount.checked_mul(1200).ok_or_else(overflow).and_then(months),
+        "DECADES" => amount
+            .checked_mul(120)
+            .ok_or_else(overflow)
+            .and_then(months),
+        "CENTURIES" => amount
+            .checked_mul(1200)
+            .ok_or_else(overflow)
+            .and_then(months),
         _ => Err(function_error(format!(
             "The 'dateAdd' filter does not know the unit '{unit}' (SECONDS, MINUTES, HOURS, DAYS, WEEKS, MONTHS, YEARS, ...)."
         ))),
@@ -149,7 +176,8 @@ fn read_date(v: &Value, args: &DateArgs) -> Result<DateTime<Utc>, Error> {
     parsed.map(|d| d.with_timezone(&Utc)).ok_or_else(|| {
         function_error(match &args.existing {
             Some(p) => format!("The date does not match the format '{p}'."),
-            None => "The value is not an ISO-8601 date (give `existingFormat` for another format).".into(),
+            None => "The value is not an ISO-8601 date (give `existingFormat` for another format)."
+                .into(),
         })
     })
 }
@@ -160,10 +188,14 @@ fn parse_iso(text: &str, zone: Zone) -> Option<DateTime<FixedOffset>> {
     DateTime::parse_from_rfc3339(text)
         .ok()
         .or_else(|| {
-            ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S%.f"]
-                .iter()
-                .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
-                .and_then(|n| zone.local(n))
+            [
+                "%Y-%m-%dT%H:%M:%S%.f",
+                "%Y-%m-%dT%H:%M",
+                "%Y-%m-%d %H:%M:%S%.f",
+            ]
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+            .and_then(|n| zone.local(n))
         })
         .or_else(|| {
             let day = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
@@ -171,11 +203,19 @@ fn parse_iso(text: &str, zone: Zone) -> Option<DateTime<FixedOffset>> {
         })
 }
 
-fn parse_with(text: &str, pattern: &str, zone: Zone) -> Result<Option<DateTime<FixedOffset>>, Error> {
+fn parse_with(
+    text: &str,
+    pattern: &str,
+    zone: Zone,
+) -> Result<Option<DateTime<FixedOffset>>, Error> {
     let format = to_strftime(pattern)?;
     Ok(DateTime::parse_from_str(text, &format)
         .ok()
-        .or_else(|| NaiveDateTime::parse_from_str(text, &format).ok().and_then(|n| zone.local(n)))
+        .or_else(|| {
+            NaiveDateTime::parse_from_str(text, &format)
+                .ok()
+                .and_then(|n| zone.local(n))
+        })
         .or_else(|| {
             let day = NaiveDate::parse_from_str(text, &format).ok()?;
             zone.local(day.and_hms_opt(0, 0, 0)?)
@@ -206,11 +246,19 @@ fn java_fields(pattern: &str) -> Result<Vec<Field>, Error> {
                     Some('\'') if chars.next_if_eq(&'\'').is_some() => literal.push('\''),
                     Some('\'') => break,
                     Some(c) => literal.push(c),
-                    None => return Err(function_error(format!("Unclosed quote in the date pattern '{pattern}'."))),
+                    None => {
+                        return Err(function_error(format!(
+                            "Unclosed quote in the date pattern '{pattern}'."
+                        )));
+                    }
                 }
             }
             // `''` outside a literal is a single quote.
-            fields.push(Field::Literal(if literal.is_empty() { "'".into() } else { literal }));
+            fields.push(Field::Literal(if literal.is_empty() {
+                "'".into()
+            } else {
+                literal
+            }));
         } else {
             fields.push(Field::Literal(c.to_string()));
         }
@@ -221,7 +269,9 @@ fn java_fields(pattern: &str) -> Result<Vec<Field>, Error> {
 /// Java's named formatters that Kestra accepts, as patterns of this module.
 fn named_format(name: &str) -> Option<&'static str> {
     Some(match name {
-        "iso" | "iso_offset_date_time" | "iso_date_time" | "iso_zoned_date_time" => "yyyy-MM-dd'T'HH:mm:ss#XXX",
+        "iso" | "iso_offset_date_time" | "iso_date_time" | "iso_zoned_date_time" => {
+            "yyyy-MM-dd'T'HH:mm:ss#XXX"
+        }
         "iso_local_date_time" => "yyyy-MM-dd'T'HH:mm:ss#",
         "iso_instant" => "yyyy-MM-dd'T'HH:mm:ss#'Z'",
         "iso_date" | "iso_local_date" => "yyyy-MM-dd",
@@ -234,12 +284,18 @@ fn named_format(name: &str) -> Option<&'static str> {
 
 fn format_date(dt: DateTime<FixedOffset>, zone: Zone, format: &str) -> Result<String, Error> {
     let named = named_format(&format.to_ascii_lowercase());
-    let dt = if format.eq_ignore_ascii_case("iso_instant") { dt.with_timezone(&Utc).fixed_offset() } else { dt };
+    let dt = if format.eq_ignore_ascii_case("iso_instant") {
+        dt.with_timezone(&Utc).fixed_offset()
+    } else {
+        dt
+    };
     let mut out = String::new();
     for field in java_fields(named.unwrap_or(format))? {
         match field {
             // Only named formats use `#`: Java's ISO fraction, shortest form, absent when zero.
-            Field::Literal(l) if l == "#" && named.is_some() => iso_fraction(&mut out, dt.nanosecond()),
+            Field::Literal(l) if l == "#" && named.is_some() => {
+                iso_fraction(&mut out, dt.nanosecond())
+            }
             Field::Literal(l) => out.push_str(&l),
             Field::Letter(c, n) => letter(&mut out, &dt, zone, c, n)?,
         }
@@ -256,12 +312,28 @@ fn iso_fraction(out: &mut String, nanos: u32) {
 }
 
 const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-    "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
 
 /// Writes one pattern letter of `dt`.
-fn letter(out: &mut String, dt: &DateTime<FixedOffset>, zone: Zone, c: char, n: usize) -> Result<(), Error> {
+fn letter(
+    out: &mut String,
+    dt: &DateTime<FixedOffset>,
+    zone: Zone,
+    c: char,
+    n: usize,
+) -> Result<(), Error> {
     let num = |out: &mut String, v: i64| {
         let _ = write!(out, "{v:0n$}");
     };
@@ -271,7 +343,10 @@ fn letter(out: &mut String, dt: &DateTime<FixedOffset>, zone: Zone, c: char, n: 
         'M' | 'L' => match n {
             1 | 2 => num(out, i64::from(dt.month())),
             _ => {
-                let name = MONTHS.get(dt.month0() as usize).copied().unwrap_or_default();
+                let name = MONTHS
+                    .get(dt.month0() as usize)
+                    .copied()
+                    .unwrap_or_default();
                 out.push_str(if n == 3 { &name[..3] } else { name });
             }
         },
@@ -292,7 +367,11 @@ fn letter(out: &mut String, dt: &DateTime<FixedOffset>, zone: Zone, c: char, n: 
         'a' => out.push_str(if dt.hour12().0 { "PM" } else { "AM" }),
         'E' => {
             let name = dt.format("%A").to_string();
-            out.push_str(if n <= 3 { name.get(..3).unwrap_or(&name) } else { &name });
+            out.push_str(if n <= 3 {
+                name.get(..3).unwrap_or(&name)
+            } else {
+                &name
+            });
         }
         'e' | 'c' => num(out, i64::from(dt.weekday().number_from_monday())),
         'w' => num(out, i64::from(dt.iso_week().week())),
@@ -393,7 +472,10 @@ mod tests {
     #[test]
     fn java_patterns() {
         let d = "2024-03-05T07:08:09.123456Z";
-        assert_eq!(fmt(d, "yyyy-MM-dd'T'HH:mm:ss.SSSXXX", None), "2024-03-05T07:08:09.123Z");
+        assert_eq!(
+            fmt(d, "yyyy-MM-dd'T'HH:mm:ss.SSSXXX", None),
+            "2024-03-05T07:08:09.123Z"
+        );
         assert_eq!(fmt(d, "dd/MM/yy hh:mm a", None), "05/03/24 07:08 AM");
         assert_eq!(fmt(d, "EEE, d MMM yyyy", None), "Tue, 5 Mar 2024");
         assert_eq!(fmt(d, "EEEE MMMM", None), "Tuesday March");
@@ -411,9 +493,18 @@ mod tests {
 
     #[test]
     fn named_formats_follow_java() {
-        assert_eq!(fmt("2024-01-01T10:00:00.5+01:00", "iso", None), "2024-01-01T09:00:00.5Z");
-        assert_eq!(fmt("2024-01-01", "iso", Some("+01:00")), "2024-01-01T00:00:00+01:00");
-        assert_eq!(fmt("2024-01-01T10:00:00", "sql", None), "2024-01-01 10:00:00.000000");
+        assert_eq!(
+            fmt("2024-01-01T10:00:00.5+01:00", "iso", None),
+            "2024-01-01T09:00:00.5Z"
+        );
+        assert_eq!(
+            fmt("2024-01-01", "iso", Some("+01:00")),
+            "2024-01-01T00:00:00+01:00"
+        );
+        assert_eq!(
+            fmt("2024-01-01T10:00:00", "sql", None),
+            "2024-01-01 10:00:00.000000"
+        );
     }
 
     #[test]
@@ -424,7 +515,10 @@ mod tests {
             existing: Some("dd/MM/yyyy HH:mm".into()),
         };
         let instant = read_date(&Value::from("31/12/2023 23:59"), &args).unwrap();
-        assert_eq!(format_date(args.zone.at(instant), args.zone, "iso").unwrap(), "2023-12-31T23:59:00Z");
+        assert_eq!(
+            format_date(args.zone.at(instant), args.zone, "iso").unwrap(),
+            "2023-12-31T23:59:00Z"
+        );
         assert!(read_date(&Value::from("nope"), &args).is_err());
     }
 

@@ -6,8 +6,8 @@ use super::to_text;
 use crate::error::function_error;
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use minijinja::value::Value;
 use minijinja::Error;
+use minijinja::value::Value;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use sha2::Digest;
 
@@ -22,15 +22,23 @@ pub(super) fn base64_encode(v: Value) -> String {
 }
 
 pub(super) fn base64_decode(v: Value) -> Result<String, Error> {
-    let bytes = BASE64.decode(to_text(&v).trim().as_bytes()).map_err(|e| {
-        function_error(format!("The 'base64decode' filter got input that is not valid Base64: {e}."))
+    // The decoder's own message names the offending character: it may belong to a secret.
+    let bytes = BASE64.decode(to_text(&v).trim().as_bytes()).map_err(|_| {
+        function_error(
+            "The 'base64decode' filter got input that is not valid Base64 (standard alphabet).",
+        )
     })?;
-    String::from_utf8(bytes)
-        .map_err(|_| function_error("The 'base64decode' filter decoded bytes that are not UTF-8 text."))
+    String::from_utf8(bytes).map_err(|_| {
+        function_error("The 'base64decode' filter decoded bytes that are not UTF-8 text.")
+    })
 }
 
 /// What Java's `URLEncoder` leaves alone: letters, digits, `.`, `-`, `*`, `_`.
-const URL_KEEP: &AsciiSet = &NON_ALPHANUMERIC.remove(b'.').remove(b'-').remove(b'*').remove(b'_');
+const URL_KEEP: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'.')
+    .remove(b'-')
+    .remove(b'*')
+    .remove(b'_');
 
 /// Java's `URLEncoder.encode(s, UTF_8)`: a space becomes `+`.
 pub(super) fn url_encode(v: Value) -> String {
@@ -45,7 +53,10 @@ pub(super) fn url_decode(v: Value) -> Result<String, Error> {
     let bad = || function_error("The 'urldecode' filter got an invalid percent-encoding.");
     let bytes = text.as_bytes();
     let mut i = 0;
-    while let Some(pos) = bytes.get(i..).and_then(|b| b.iter().position(|&c| c == b'%')) {
+    while let Some(pos) = bytes
+        .get(i..)
+        .and_then(|b| b.iter().position(|&c| c == b'%'))
+    {
         let hex = bytes.get(i + pos + 1..i + pos + 3).ok_or_else(bad)?;
         if !hex.iter().all(u8::is_ascii_hexdigit) {
             return Err(bad());
@@ -60,7 +71,8 @@ pub(super) fn url_decode(v: Value) -> Result<String, Error> {
 
 /// `toJson` (and the `json` filter): compact JSON, keys in their order.
 pub(super) fn to_json(v: Value) -> Result<String, Error> {
-    serde_json::to_string(&v).map_err(|e| function_error(format!("The value cannot be written as JSON: {e}.")))
+    serde_json::to_string(&v)
+        .map_err(|e| function_error(format!("The value cannot be written as JSON: {e}.")))
 }
 
 /// `fromJson(s)` (and the `json` function): the value `s` holds. A non-string is returned as is.
@@ -69,7 +81,9 @@ pub(super) fn from_json(v: Value) -> Result<Value, Error> {
         return Ok(v);
     };
     let parsed: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-        function_error(format!("The 'fromJson' function got a string that is not valid JSON: {e}."))
+        function_error(format!(
+            "The 'fromJson' function got a string that is not valid JSON: {e}."
+        ))
     })?;
     Ok(Value::from_serialize(parsed))
 }
@@ -152,7 +166,9 @@ fn jq_steps(path: &str) -> Result<Vec<JqStep>, Error> {
             let name_end = rest.find(['.', '[']).unwrap_or(rest.len());
             let name = &rest[..name_end];
             let valid = !name.is_empty()
-                && name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+                && name
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
             if !valid {
                 return Err(bad());
             }
@@ -235,9 +251,17 @@ mod tests {
         assert_eq!(q(".a.b[-1]").unwrap(), "[20]");
         assert_eq!(q(".[\"x-y\"]").unwrap(), r#"["z"]"#);
         assert_eq!(q(".missing.deeper").unwrap(), "[null]");
-        assert_eq!(q(".").unwrap().len(), to_json(doc.clone()).unwrap().len() + 2);
+        assert_eq!(
+            q(".").unwrap().len(),
+            to_json(doc.clone()).unwrap().len() + 2
+        );
         assert!(q(".a.b.c").is_err());
         assert!(q("a | b").is_err());
-        assert_eq!(jq(s(r#"{"k": 1}"#), ".k".into()).map(|v| to_json(v).unwrap()).unwrap(), "[1]");
+        assert_eq!(
+            jq(s(r#"{"k": 1}"#), ".k".into())
+                .map(|v| to_json(v).unwrap())
+                .unwrap(),
+            "[1]"
+        );
     }
 }

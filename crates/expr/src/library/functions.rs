@@ -20,7 +20,11 @@ fn secret_error(message: impl Into<String>) -> Error {
 
 /// `secret('KEY')`, `secret(key='KEY')`, `namespace='a.b'`, `subkey='field'`: resolves through
 /// the render's secret scope, which registers the value for masking.
-pub(super) fn secret(state: &State<'_, '_>, key: Option<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+pub(super) fn secret(
+    state: &State<'_, '_>,
+    key: Option<Value>,
+    kwargs: Kwargs,
+) -> Result<Value, Error> {
     let key = match key {
         Some(key) => Some(key),
         None => kwargs.get::<Option<Value>>("key")?,
@@ -36,7 +40,9 @@ pub(super) fn secret(state: &State<'_, '_>, key: Option<Value>, kwargs: Kwargs) 
     let scope = RenderState::of(state)
         .and_then(|s| s.scope.clone())
         .ok_or_else(|| {
-            secret_error("Secrets are not available here: the 'secret' function needs a running execution.")
+            secret_error(
+                "Secrets are not available here: the 'secret' function needs a running execution.",
+            )
         })?;
     let value = scope
         .get(&key, namespace.as_deref())
@@ -92,11 +98,7 @@ pub(super) fn render(state: &State<'_, '_>, v: Value, kwargs: Kwargs) -> Result<
             .env()
             .get_template(&text)
             .and_then(|t| t.render(root))
-            .map_err(|e| {
-                let lookup = |name: &str| crate::render::lookup(&me.vars, state.env(), name);
-                let nested = crate::error::convert(&e, &text, &lookup);
-                Failure::new(nested.kind, nested.message).into_error()
-            })?;
+            .map_err(|e| nested_error(&e, &text, &me, state))?;
         let unchanged = out == text;
         text = out;
         if !recursive || unchanged {
@@ -104,6 +106,21 @@ pub(super) fn render(state: &State<'_, '_>, v: Value, kwargs: Kwargs) -> Result<
         }
     }
     Ok(Value::from(text))
+}
+
+/// The error of a nested render, as the outer render reports it. Its message quotes the inner
+/// template, so it is withheld when that template holds a secret.
+fn nested_error(err: &Error, text: &str, me: &RenderState, state: &State<'_, '_>) -> Error {
+    let holds_secret = me
+        .scope
+        .as_ref()
+        .is_some_and(|s| s.registry().contains_secret(text));
+    if holds_secret {
+        return function_error("The 'render' function failed on a value that holds a secret.");
+    }
+    let lookup = |name: &str| crate::render::lookup(&me.vars, state.env(), name);
+    let nested = crate::error::convert(err, text, &lookup);
+    Failure::new(nested.kind, nested.message).into_error()
 }
 
 pub(super) fn uuid() -> String {
@@ -135,7 +152,9 @@ fn operands(args: Rest<Value>, name: &str) -> Result<Vec<Value>, Error> {
         _ => args.0,
     };
     if items.is_empty() {
-        return Err(function_error(format!("The '{name}' function expects at least one value.")));
+        return Err(function_error(format!(
+            "The '{name}' function expects at least one value."
+        )));
     }
     Ok(items)
 }
@@ -176,6 +195,46 @@ pub(super) fn concat(parts: Rest<Value>) -> Result<String, Error> {
         out.push_str(&to_text(part));
     }
     Ok(out)
+}
+
+/// `_k_div(a, b)`: Pebble's `/`, integer division (truncating, as Java) when both are integers.
+pub(super) fn divide(a: Value, b: Value) -> Result<Value, Error> {
+    arithmetic(&a, &b, "/")
+}
+
+/// `_k_mod(a, b)`: Pebble's `%`, Java's remainder (its sign is the dividend's).
+pub(super) fn remainder(a: Value, b: Value) -> Result<Value, Error> {
+    arithmetic(&a, &b, "%")
+}
+
+fn arithmetic(a: &Value, b: &Value, op: &str) -> Result<Value, Error> {
+    if a.is_undefined() || b.is_undefined() {
+        return Err(Error::from(ErrorKind::UndefinedError));
+    }
+    if let (true, true, Some(x), Some(y)) = (a.is_integer(), b.is_integer(), a.as_i64(), b.as_i64())
+    {
+        if y == 0 {
+            return Err(function_error(format!("Division by zero (`{op}`).")));
+        }
+        let result = if op == "/" {
+            x.checked_div(y)
+        } else {
+            x.checked_rem(y)
+        };
+        return result
+            .map(Value::from)
+            .ok_or_else(|| function_error(format!("Integer overflow in `{op}`.")));
+    }
+    match (f64::try_from(a.clone()), f64::try_from(b.clone())) {
+        (Ok(x), Ok(y)) if a.is_number() && b.is_number() => {
+            Ok(Value::from(if op == "/" { x / y } else { x % y }))
+        }
+        _ => Err(function_error(format!(
+            "Tried to use {op} operator on unsupported types {} and {}",
+            a.kind(),
+            b.kind()
+        ))),
+    }
 }
 
 /// `_k_nn(v)`: neither undefined nor null.
@@ -229,7 +288,9 @@ mod tests {
         );
         assert_eq!(
             subkey_field("plain", "DB", "user").unwrap_err().detail(),
-            Some("Failed to read secret sub-key 'user' from secret 'DB'. Ensure the secret contains valid JSON value.")
+            Some(
+                "Failed to read secret sub-key 'user' from secret 'DB'. Ensure the secret contains valid JSON value."
+            )
         );
     }
 
@@ -249,6 +310,9 @@ mod tests {
         assert!(get(vec![Value::from("x"), Value::from("y")]).is_undefined());
         assert!(get(vec![Value::from("a"), Value::from("b")]).is_none());
         assert!(get(vec![Value::from("a"), Value::from("b"), Value::from("z")]).is_undefined());
-        assert_eq!(get(vec![Value::from("a"), Value::from("c"), Value::from(1)]), Value::from(2));
+        assert_eq!(
+            get(vec![Value::from("a"), Value::from("c"), Value::from(1)]),
+            Value::from(2)
+        );
     }
 }

@@ -21,7 +21,6 @@ use minijinja::value::{FunctionArgs, FunctionResult, Rest, Value, ValueKind};
 use minijinja::{Environment, Error, State};
 use std::borrow::Cow;
 
-
 /// Whether a function's result may carry a secret onward.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Taint {
@@ -47,8 +46,18 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     filter(env, "endsWith", Derived, strings::ends_with);
     filter(env, "substringBefore", Derived, strings::substring_before);
     filter(env, "substringAfter", Derived, strings::substring_after);
-    filter(env, "substringBeforeLast", Derived, strings::substring_before_last);
-    filter(env, "substringAfterLast", Derived, strings::substring_after_last);
+    filter(
+        env,
+        "substringBeforeLast",
+        Derived,
+        strings::substring_before_last,
+    );
+    filter(
+        env,
+        "substringAfterLast",
+        Derived,
+        strings::substring_after_last,
+    );
     filter(env, "indent", Derived, strings::indent);
     filter(env, "nindent", Derived, strings::nindent);
     filter(env, "slugify", Derived, strings::slugify);
@@ -92,6 +101,8 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_function("_k_entries", functions::entries);
     env.add_function("_k_pairs", functions::pairs);
     env.add_function("_k_concat", functions::concat);
+    env.add_function("_k_div", functions::divide);
+    env.add_function("_k_mod", functions::remainder);
     register_tests(env);
 }
 
@@ -140,12 +151,14 @@ where
     let inner = Value::from_function(f);
     move |state: &State<'_, '_>, args: Rest<Value>| {
         let rv = inner.call(state, &args)?;
-        if taint == Taint::Derived && carries_text(&rv) {
-            if let Some(registry) = RenderState::registry(state) {
-                if args.iter().any(|a| any_string(a, &mut |s| registry.contains_secret(s))) {
-                    register_strings(&registry, &rv);
-                }
-            }
+        if taint == Taint::Derived
+            && carries_text(&rv)
+            && let Some(registry) = RenderState::registry(state)
+            && args
+                .iter()
+                .any(|a| any_string(a, &mut |s| registry.contains_secret(s)))
+        {
+            register_strings(&registry, &rv);
         }
         Ok(rv)
     }
@@ -165,7 +178,7 @@ const MAX_SEARCH_DEPTH: usize = 32;
 fn any_string(v: &Value, test: &mut dyn FnMut(&str) -> bool) -> bool {
     fn walk(v: &Value, depth: usize, test: &mut dyn FnMut(&str) -> bool) -> bool {
         match v.kind() {
-            ValueKind::String => v.as_str().is_some_and(|s| test(s)),
+            ValueKind::String => v.as_str().is_some_and(&mut *test),
             ValueKind::Seq | ValueKind::Map if depth < MAX_SEARCH_DEPTH => {
                 let is_map = v.kind() == ValueKind::Map;
                 v.try_iter().into_iter().flatten().any(|item| {
@@ -191,7 +204,11 @@ fn register_strings(registry: &MaskRegistry, v: &Value) {
             ValueKind::Seq | ValueKind::Map | ValueKind::Iterable if depth < MAX_SEARCH_DEPTH => {
                 let is_map = v.kind() == ValueKind::Map;
                 for item in v.try_iter().into_iter().flatten() {
-                    let item = if is_map { v.get_item(&item).unwrap_or_default() } else { item };
+                    let item = if is_map {
+                        v.get_item(&item).unwrap_or_default()
+                    } else {
+                        item
+                    };
                     walk(registry, &item, depth + 1);
                 }
             }
@@ -208,9 +225,9 @@ pub(crate) fn to_text(v: &Value) -> Cow<'_, str> {
         ValueKind::String => Cow::Borrowed(v.as_str().unwrap_or_default()),
         ValueKind::None | ValueKind::Undefined => Cow::Borrowed(""),
         ValueKind::Bool => Cow::Borrowed(if v.is_true() { "true" } else { "false" }),
-        ValueKind::Seq | ValueKind::Map | ValueKind::Iterable => Cow::Owned(
-            serde_json::to_string(v).unwrap_or_else(|_| v.to_string()),
-        ),
+        ValueKind::Seq | ValueKind::Map | ValueKind::Iterable => {
+            Cow::Owned(serde_json::to_string(v).unwrap_or_else(|_| v.to_string()))
+        }
         _ => Cow::Owned(v.to_string()),
     }
 }

@@ -2,8 +2,8 @@
 
 use super::to_text;
 use crate::error::function_error;
-use minijinja::value::{Kwargs, Value, ValueKind};
 use minijinja::Error;
+use minijinja::value::{Kwargs, Value, ValueKind};
 
 pub(super) fn lower(v: Value) -> String {
     to_text(&v).to_lowercase()
@@ -35,7 +35,11 @@ pub(super) fn title(v: Value) -> String {
         .flat_map(|c| {
             let upper = at_word_start && !c.is_whitespace();
             at_word_start = c.is_whitespace();
-            let mapped: Vec<char> = if upper { c.to_uppercase().collect() } else { vec![c] };
+            let mapped: Vec<char> = if upper {
+                c.to_uppercase().collect()
+            } else {
+                vec![c]
+            };
             mapped
         })
         .collect()
@@ -65,7 +69,9 @@ pub(super) fn replace(v: Value, pairs: Value, to: Option<Value>) -> Result<Strin
 /// Java's `String.split` on a literal delimiter: without a limit, trailing empty parts go.
 pub(super) fn split(v: Value, delimiter: String, limit: Option<i64>) -> Result<Vec<String>, Error> {
     if delimiter.is_empty() {
-        return Err(function_error("The 'split' filter expects a non-empty delimiter."));
+        return Err(function_error(
+            "The 'split' filter expects a non-empty delimiter.",
+        ));
     }
     let text = to_text(&v);
     let mut parts: Vec<String> = match limit {
@@ -108,42 +114,70 @@ pub(super) fn ends_with(v: Value, suffix: Value) -> bool {
 /// Apache Commons' `substringBefore`: the whole string when the separator is absent.
 pub(super) fn substring_before(v: Value, sep: Value) -> String {
     let (text, sep) = (to_text(&v), to_text(&sep));
-    text.find(sep.as_ref()).map_or(&text[..], |i| &text[..i]).to_string()
+    text.find(sep.as_ref())
+        .map_or(&text[..], |i| &text[..i])
+        .to_string()
 }
 
 /// Apache Commons' `substringAfter`: empty when the separator is absent.
 pub(super) fn substring_after(v: Value, sep: Value) -> String {
     let (text, sep) = (to_text(&v), to_text(&sep));
-    text.find(sep.as_ref()).map_or("", |i| &text[i + sep.len()..]).to_string()
+    text.find(sep.as_ref())
+        .map_or("", |i| &text[i + sep.len()..])
+        .to_string()
 }
 
 pub(super) fn substring_before_last(v: Value, sep: Value) -> String {
     let (text, sep) = (to_text(&v), to_text(&sep));
-    text.rfind(sep.as_ref()).map_or(&text[..], |i| &text[..i]).to_string()
+    text.rfind(sep.as_ref())
+        .map_or(&text[..], |i| &text[..i])
+        .to_string()
 }
 
 pub(super) fn substring_after_last(v: Value, sep: Value) -> String {
     let (text, sep) = (to_text(&v), to_text(&sep));
-    text.rfind(sep.as_ref()).map_or("", |i| &text[i + sep.len()..]).to_string()
+    text.rfind(sep.as_ref())
+        .map_or("", |i| &text[i + sep.len()..])
+        .to_string()
 }
 
-fn indented(v: &Value, amount: usize, prefix: Option<String>, kwargs: &Kwargs, first: bool) -> Result<String, Error> {
+fn indented(
+    v: &Value,
+    amount: usize,
+    prefix: Option<String>,
+    kwargs: &Kwargs,
+    first: bool,
+) -> Result<String, Error> {
     let prefix = kwargs.get::<Option<String>>("prefix")?.or(prefix);
     kwargs.assert_all_used()?;
     let text = to_text(v);
     let pad = prefix.as_deref().unwrap_or(" ").repeat(amount);
     let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
     let body = text.replace(newline, &format!("{newline}{pad}"));
-    Ok(if first { format!("{newline}{pad}{body}") } else { body })
+    Ok(if first {
+        format!("{newline}{pad}{body}")
+    } else {
+        body
+    })
 }
 
 /// Kestra's `indent(n, prefix=' ')`: every line but the first gets `n` times the prefix.
-pub(super) fn indent(v: Value, amount: usize, prefix: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
+pub(super) fn indent(
+    v: Value,
+    amount: usize,
+    prefix: Option<String>,
+    kwargs: Kwargs,
+) -> Result<String, Error> {
     indented(&v, amount, prefix, &kwargs, false)
 }
 
 /// Kestra's `nindent(n, prefix=' ')`: a newline, then every line indented.
-pub(super) fn nindent(v: Value, amount: usize, prefix: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
+pub(super) fn nindent(
+    v: Value,
+    amount: usize,
+    prefix: Option<String>,
+    kwargs: Kwargs,
+) -> Result<String, Error> {
     indented(&v, amount, prefix, &kwargs, true)
 }
 
@@ -202,7 +236,10 @@ mod tests {
     #[test]
     fn split_drops_trailing_empties_like_java() {
         assert_eq!(split(s("a,b,,"), ",".into(), None).unwrap(), ["a", "b"]);
-        assert_eq!(split(s("a,b,c"), ",".into(), Some(2)).unwrap(), ["a", "b,c"]);
+        assert_eq!(
+            split(s("a,b,c"), ",".into(), Some(2)).unwrap(),
+            ["a", "b,c"]
+        );
         assert!(split(s("a"), String::new(), None).is_err());
     }
 
@@ -227,7 +264,10 @@ mod tests {
     fn indent_and_nindent() {
         let none = || Kwargs::from_iter(Vec::<(&str, Value)>::new());
         assert_eq!(indent(s("a\nb"), 2, None, none()).unwrap(), "a\n  b");
-        assert_eq!(nindent(s("a\nb"), 2, Some("-".into()), none()).unwrap(), "\n--a\n--b");
+        assert_eq!(
+            nindent(s("a\nb"), 2, Some("-".into()), none()).unwrap(),
+            "\n--a\n--b"
+        );
     }
 
     #[test]

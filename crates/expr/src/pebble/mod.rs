@@ -79,7 +79,9 @@ pub(crate) fn lower(template: &str) -> Result<Lowered<'_>, Failure> {
             Block::For => ("for", "endfor"),
         };
         return Err(Failure::syntax(
-            format!("Unclosed `{open}` tag: expected `{{% {close} %}}` before the end of the template."),
+            format!(
+                "Unclosed `{open}` tag: expected `{{% {close} %}}` before the end of the template."
+            ),
             *line,
         ));
     }
@@ -142,7 +144,10 @@ impl<'a> Lowerer<'a> {
             }
         };
         if self.out.len() - start > MAX_LOWERED_TAG {
-            return Err(Failure::syntax("The expression is too complex.", piece.line));
+            return Err(Failure::syntax(
+                "The expression is too complex.",
+                piece.line,
+            ));
         }
         self.spans.push(Span {
             lowered: start..self.out.len(),
@@ -174,7 +179,10 @@ impl<'a> Lowerer<'a> {
         if Printer::new(&mut self.out, in_loop).print(e) {
             Ok(())
         } else {
-            Err(Failure::syntax("The expression is nested too deeply.", line))
+            Err(Failure::syntax(
+                "The expression is nested too deeply.",
+                line,
+            ))
         }
     }
 
@@ -213,8 +221,13 @@ impl<'a> Lowerer<'a> {
             }
             Tag::For(vars, e) => {
                 // Pebble iterates a map as entries (`.key`, `.value`); `for k, v` as pairs.
-                let helper = if vars.len() == 2 { "_k_pairs" } else { "_k_entries" };
-                self.out.push_str(&format!(" for {} in {helper}(", vars.join(", ")));
+                let helper = if vars.len() == 2 {
+                    "_k_pairs"
+                } else {
+                    "_k_entries"
+                };
+                self.out
+                    .push_str(&format!(" for {} in {helper}(", vars.join(", ")));
                 self.print(&e, line)?;
                 self.out.push(')');
                 self.blocks.push((Block::For, line, false));
@@ -257,8 +270,10 @@ mod tests {
     #[test]
     fn text_and_tags_keep_their_lines() {
         assert_eq!(source("a\n{{ x\n }}\nb"), "a\n{{ x\n }}\nb");
-        assert_eq!(source("{%- if a -%}y{% elseif b %}n{% else %}z{% endif %}"),
-            "{%- if a -%}y{% elif b %}n{% else %}z{% endif %}");
+        assert_eq!(
+            source("{%- if a -%}y{% elseif b %}n{% else %}z{% endif %}"),
+            "{%- if a -%}y{% elif b %}n{% else %}z{% endif %}"
+        );
     }
 
     #[test]
@@ -276,13 +291,18 @@ mod tests {
     #[test]
     fn comments_and_raw_blocks() {
         assert_eq!(source("{# a\nb #}x"), "{#\n#}x");
-        assert_eq!(source("{% raw %}{{ y }}{% endraw %}"), "{% raw %}{{ y }}{% endraw %}");
+        assert_eq!(
+            source("{% raw %}{{ y }}{% endraw %}"),
+            "{% raw %}{{ y }}{% endraw %}"
+        );
     }
 
     #[test]
     fn spans_point_back_at_the_tag_as_written() {
         let lowered = lower("ab\n{{inputs.x}}").unwrap();
-        let span = lowered.span_at(Some(lowered.source.len() - 3), None).unwrap();
+        let span = lowered
+            .span_at(Some(lowered.source.len() - 3), None)
+            .unwrap();
         assert_eq!((span.text, span.line), ("{{inputs.x}}", 2));
     }
 
@@ -296,7 +316,109 @@ mod tests {
             lower("{% for x in y %}{% endif %}").unwrap_err().message,
             "`endif` does not match the block opened at line 1."
         );
-        assert_eq!(lower("{% endfor %}").unwrap_err().message, "`endfor` without an opening tag.");
+        assert_eq!(
+            lower("{% endfor %}").unwrap_err().message,
+            "`endfor` without an opening tag."
+        );
         assert!(lower("{% if a %}{% else %}{% elseif b %}{% endif %}").is_err());
+    }
+
+    #[test]
+    fn nesting_minijinja_would_refuse_is_a_syntax_error() {
+        let deep = format!("{{{{ {}x }}}}", "not ".repeat(90));
+        assert_eq!(
+            lower(&deep).unwrap_err().message,
+            "The expression is nested too deeply."
+        );
+    }
+
+    /// Template-ish fragments, glued at random.
+    const FRAGMENTS: &[&str] = &[
+        "{{",
+        "}}",
+        "{%",
+        "%}",
+        "{#",
+        "#}",
+        "-",
+        " ",
+        "\n",
+        "a",
+        "b.c",
+        "x[0]",
+        "'s'",
+        "\"d\"",
+        "1",
+        "2.5",
+        "(",
+        ")",
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        ":",
+        "?",
+        "??",
+        "???",
+        "~",
+        "|",
+        "upper",
+        "default('x')",
+        "is",
+        "not",
+        "null",
+        "defined",
+        "and",
+        "or",
+        "contains",
+        "equals",
+        "==",
+        "<",
+        "+",
+        "*",
+        "/",
+        "%",
+        "..",
+        "if",
+        "elseif",
+        "else",
+        "endif",
+        "for",
+        "in",
+        "endfor",
+        "set",
+        "=",
+        "raw",
+        "endraw",
+        "text",
+        "loop.index",
+        "secret('T')",
+        "true",
+        "e.key",
+    ];
+
+    fn template() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        proptest::collection::vec(proptest::sample::select(FRAGMENTS), 0..40)
+            .prop_map(|parts| parts.concat())
+    }
+
+    proptest::proptest! {
+        /// Whatever the front end accepts, minijinja compiles: lowering never produces
+        /// invalid source.
+        #[test]
+        fn accepted_templates_lower_to_valid_minijinja(t in template()) {
+            if let Ok(lowered) = lower(&t) {
+                let env = minijinja::Environment::new();
+                let compiled = env.template_from_str(&lowered.source).map(|_| ());
+                proptest::prop_assert!(compiled.is_ok(), "{t:?} -> {:?}: {compiled:?}", lowered.source);
+            }
+        }
+
+        #[test]
+        fn lowering_arbitrary_text_never_panics(t in "\\PC*") {
+            let _ = lower(&t);
+        }
     }
 }

@@ -236,7 +236,9 @@ impl<'t> Parser<'t> {
     fn unexpected(&self, wanted: &str) -> Failure {
         match self.peek() {
             Some(tok) => self.error(&format!("Unexpected `{tok}`: expected {wanted}.")),
-            None => self.error(&format!("Unexpected end of the expression: expected {wanted}.")),
+            None => self.error(&format!(
+                "Unexpected end of the expression: expected {wanted}."
+            )),
         }
     }
 
@@ -503,7 +505,9 @@ mod tests {
             Expr::Unary(op, e) => format!("({op:?} {})", show(e)),
             Expr::Binary(op, l, r) => format!("({} {op:?} {})", show(l), show(r)),
             Expr::Filter(e, name, _) => format!("({} | {name})", show(e)),
-            Expr::Test(e, neg, name, _) => format!("({} is{} {name})", show(e), if *neg { " not" } else { "" }),
+            Expr::Test(e, neg, name, _) => {
+                format!("({} is{} {name})", show(e), if *neg { " not" } else { "" })
+            }
             Expr::Ternary(c, a, b) => format!("({} ? {} : {})", show(c), show(a), show(b)),
             Expr::Attr(e, n) => format!("{}.{n}", show(e)),
             Expr::Call(f, args) => format!("{}({})", show(f), args.len()),
@@ -518,7 +522,10 @@ mod tests {
 
     #[test]
     fn filter_binds_looser_than_concat_and_coalesce() {
-        check("'Bearer ' ~ t | base64encode", "(('Bearer ' Concat t) | base64encode)");
+        check(
+            "'Bearer ' ~ t | base64encode",
+            "(('Bearer ' Concat t) | base64encode)",
+        );
         check("a ?? b | upper", "((a Coalesce b) | upper)");
         check("a + b | f", "(a Add (b | f))");
     }
@@ -566,9 +573,15 @@ mod tests {
     #[test]
     fn errors_say_what_was_expected() {
         let e = parse("a +").unwrap_err();
-        assert_eq!(e.message, "Unexpected end of the expression: expected an expression.");
+        assert_eq!(
+            e.message,
+            "Unexpected end of the expression: expected an expression."
+        );
         let e = parse("a b").unwrap_err();
-        assert_eq!(e.message, "Unexpected `b`: expected the end of the expression.");
+        assert_eq!(
+            e.message,
+            "Unexpected `b`: expected the end of the expression."
+        );
     }
 
     #[test]
@@ -597,7 +610,13 @@ mod tests {
             tag("for k, v in m").unwrap(),
             Tag::For(vec!["k".into(), "v".into()], Expr::Var("m".into()))
         );
-        assert_eq!(tag("set x = 1").unwrap(), Tag::Set("x".into(), Expr::Int("1".into())));
-        assert_eq!(tag("macro m()").unwrap_err().message, "Unknown tag `macro`.");
+        assert_eq!(
+            tag("set x = 1").unwrap(),
+            Tag::Set("x".into(), Expr::Int("1".into()))
+        );
+        assert_eq!(
+            tag("macro m()").unwrap_err().message,
+            "Unknown tag `macro`."
+        );
     }
 }

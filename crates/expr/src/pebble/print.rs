@@ -180,14 +180,9 @@ impl<'o> Printer<'o> {
                 self.push(")");
                 return;
             }
-            Binary::Range => {
-                self.push("range(");
-                self.expr(l);
-                self.push(", ");
-                self.expr(r);
-                self.push(")");
-                return;
-            }
+            Binary::Range => return self.call2("range", l, r),
+            Binary::Div => return self.call2("_k_div", l, r),
+            Binary::Mod => return self.call2("_k_mod", l, r),
             Binary::Coalesce | Binary::CoalesceUndefined => {
                 self.coalesce(op, &operands(op, l, r));
                 return;
@@ -209,12 +204,20 @@ impl<'o> Printer<'o> {
             Binary::Add => "+",
             Binary::Sub => "-",
             Binary::Mul => "*",
-            Binary::Div => "/",
-            Binary::Mod => "%",
         };
         self.push("(");
         self.expr(l);
         let _ = write!(self.out, " {symbol} ");
+        self.expr(r);
+        self.push(")");
+    }
+
+    /// `name(l, r)`.
+    fn call2(&mut self, name: &str, l: &Expr, r: &Expr) {
+        self.push(name);
+        self.push("(");
+        self.expr(l);
+        self.push(", ");
         self.expr(r);
         self.push(")");
     }
@@ -287,7 +290,11 @@ impl<'o> Printer<'o> {
             "defined" | "null" | "none" => {
                 // Pebble's `defined` is "not null"; `null` is its negation.
                 let wants_null = name != "defined";
-                self.push(if negated != wants_null { "(not _k_nn(" } else { "(_k_nn(" });
+                self.push(if negated != wants_null {
+                    "(not _k_nn("
+                } else {
+                    "(_k_nn("
+                });
                 self.lenient(input);
                 self.push("))");
             }
@@ -410,6 +417,9 @@ mod tests {
         assert_eq!(lower("a.b is defined"), r#"(_k_nn(_k_get(a, "b")))"#);
         assert_eq!(lower("a.b is not null"), r#"(_k_nn(_k_get(a, "b")))"#);
         assert_eq!(lower("a.b is null"), r#"(not _k_nn(_k_get(a, "b")))"#);
-        assert_eq!(lower("a.b | default('x')"), r#"(_k_get(a, "b")|default("x"))"#);
+        assert_eq!(
+            lower("a.b | default('x')"),
+            r#"(_k_get(a, "b")|default("x"))"#
+        );
     }
 }

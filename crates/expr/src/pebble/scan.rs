@@ -47,7 +47,11 @@ pub(crate) enum PieceKind<'a> {
     /// `{% ... %}` other than `raw`.
     Tag(Trim, Vec<Token>),
     /// `{% raw %}body{% endraw %}` (or `verbatim`): the body is never interpreted.
-    Raw { open: Trim, body: &'a str, close: Trim },
+    Raw {
+        open: Trim,
+        body: &'a str,
+        close: Trim,
+    },
 }
 
 /// A piece of the template with its text as written and its first line (1-based).
@@ -133,14 +137,22 @@ fn find_open(src: &str, from: usize) -> Option<(usize, Delim)> {
     None
 }
 
-fn scan_comment(src: &str, start: usize, line: usize) -> Result<(PieceKind<'static>, usize), Failure> {
+fn scan_comment(
+    src: &str,
+    start: usize,
+    line: usize,
+) -> Result<(PieceKind<'static>, usize), Failure> {
     let body_start = start + 2;
     let left = src.as_bytes().get(body_start) == Some(&b'-');
     let Some(off) = src[body_start..].find("#}") else {
-        return Err(Failure::syntax("Unclosed comment: `{#` without `#}`.", line));
+        return Err(Failure::syntax(
+            "Unclosed comment: `{#` without `#}`.",
+            line,
+        ));
     };
     let close = body_start + off;
-    let right = close > body_start + usize::from(left) && src.as_bytes().get(close - 1) == Some(&b'-');
+    let right =
+        close > body_start + usize::from(left) && src.as_bytes().get(close - 1) == Some(&b'-');
     Ok((PieceKind::Comment(Trim { left, right }), close + 2))
 }
 
@@ -175,7 +187,9 @@ fn scan_code(
                 let open = if delim == Delim::Print { "{{" } else { "{%" };
                 let close = if delim == Delim::Print { "}}" } else { "%}" };
                 return Err(Failure::syntax(
-                    format!("Unclosed `{open}`: expected `{close}` before the end of the template."),
+                    format!(
+                        "Unclosed `{open}`: expected `{close}` before the end of the template."
+                    ),
                     line,
                 ));
             }
@@ -200,7 +214,9 @@ fn scan_raw(
         let mut rest = &src[at + 2..];
         let left = rest.starts_with('-');
         rest = rest.strip_prefix('-').unwrap_or(rest).trim_start();
-        let word = ["endraw", "endverbatim"].into_iter().find(|w| rest.starts_with(w));
+        let word = ["endraw", "endverbatim"]
+            .into_iter()
+            .find(|w| rest.starts_with(w));
         if let Some(word) = word {
             let after = rest[word.len()..].trim_start();
             let right = after.starts_with("-%}");
@@ -253,7 +269,11 @@ impl<'a> Lexer<'a> {
         if self.depth > 0 {
             return None;
         }
-        let close = if self.delim == Delim::Print { "}}" } else { "%}" };
+        let close = if self.delim == Delim::Print {
+            "}}"
+        } else {
+            "%}"
+        };
         if self.eat(close) {
             return Some(false);
         }
@@ -267,7 +287,10 @@ impl<'a> Lexer<'a> {
             return Ok(None);
         };
         let tok = if c.is_ascii_alphabetic() || c == '_' {
-            Tok::Name(self.take_while(|c| c.is_ascii_alphanumeric() || c == '_').to_string())
+            Tok::Name(
+                self.take_while(|c| c.is_ascii_alphanumeric() || c == '_')
+                    .to_string(),
+            )
         } else if c.is_ascii_digit() {
             self.number()
         } else if c == '\'' || c == '"' {
@@ -389,7 +412,13 @@ mod tests {
     fn splits_text_prints_tags_and_comments() {
         assert_eq!(
             kinds("a {{ x }} b {%- if y -%}{# c #}"),
-            ["text:a ", "printfalsefalse:1", "text: b ", "tag:2", "comment"]
+            [
+                "text:a ",
+                "printfalsefalse:1",
+                "text: b ",
+                "tag:2",
+                "comment"
+            ]
         );
     }
 

@@ -1,7 +1,9 @@
 //! A secret scope over an in-memory backend, for tests and benchmarks.
 
 use async_trait::async_trait;
-use kestrel_secrets::{BackendError, MaskRegistry, Resolver, SecretBackend, SecretScope, SecretValue};
+use kestrel_secrets::{
+    BackendError, MaskRegistry, Resolver, SecretBackend, SecretScope, SecretValue,
+};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -31,5 +33,10 @@ impl SecretBackend for MemoryBackend {
 pub(crate) fn scope(secrets: BTreeMap<String, String>) -> Arc<SecretScope> {
     let resolver = Resolver::new(vec![Arc::new(MemoryBackend(secrets))]);
     let registry = Arc::new(MaskRegistry::new(4));
-    Arc::new(SecretScope::new(Arc::new(resolver), "main", "company.team", registry))
+    Arc::new(SecretScope::new(
+        Arc::new(resolver),
+        "main",
+        "company.team",
+        registry,
+    ))
 }

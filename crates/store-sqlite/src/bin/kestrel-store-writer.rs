@@ -10,18 +10,7 @@ use kestrel_store::{Actor, SecretId, SecretStore};
 use kestrel_store_sqlite::{SqliteStore, StoreOptions};
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::pin::pin;
 use std::process::ExitCode;
-use std::task::{Context, Poll, Waker};
-
-/// The store's futures never wait (SQLite calls are synchronous), so one poll finishes them.
-fn now<F: Future>(future: F) -> F::Output {
-    let mut cx = Context::from_waker(Waker::noop());
-    match pin!(future).poll(&mut cx) {
-        Poll::Ready(out) => out,
-        Poll::Pending => unreachable!("store futures complete on their first poll"),
-    }
-}
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -39,7 +28,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut out = std::io::stdout().lock();
     for i in 0..count {
         let id = SecretId::main("crash.test", &format!("k{i}"))?;
-        now(store.set(&actor, &id, &SecretValue::new(format!("value-{i}")), None))?;
+        kestrel_secrets::block_on(store.set(
+            &actor,
+            &id,
+            &SecretValue::new(format!("value-{i}")),
+            None,
+        ))?;
         writeln!(out, "{i}")?;
         out.flush()?;
     }
