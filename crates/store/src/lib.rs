@@ -6,7 +6,7 @@
 //! ([`validate_key`]), and [`AuditedBackend`], which puts any store behind
 //! [`kestrel_secrets::SecretBackend`] with every read audited. Each database gets its own crate
 //! (`kestrel-store-sqlite` now, PostgreSQL later), and each runs the same story from its tests:
-//! enable the `conformance` feature and call [`conformance::run_all`]. kestrel uses stores as
+//! enable the `conformance` feature and call `conformance::run_all`. kestrel uses stores as
 //! `Arc<dyn SecretStore>`.
 //!
 //! ```
