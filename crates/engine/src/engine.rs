@@ -1,6 +1,7 @@
 //! The engine: what every execution shares (configuration, expressions, secrets, `envs`).
 
 use crate::runner::{Run, plan};
+use crate::tasks::HttpClients;
 use crate::{CancelToken, Execution, Inputs, Listener, TaskError};
 use kestrel_expr::{Context, Expressions};
 use kestrel_flow::Flow;
@@ -59,6 +60,8 @@ pub struct Engine {
     /// Namespaced backends built per execution, when there are any.
     readers: Option<Arc<dyn ReaderBackends>>,
     pub(crate) envs: BTreeMap<String, String>,
+    /// The HTTP clients of Request tasks, shared so that connections are reused.
+    pub(crate) http: HttpClients,
 }
 
 impl fmt::Debug for Engine {
@@ -87,6 +90,7 @@ impl Engine {
             global: Vec::new(),
             readers: None,
             envs,
+            http: HttpClients::default(),
         }
     }
 
@@ -161,10 +165,35 @@ impl Engine {
         listener: &dyn Listener,
         cancel: &CancelToken,
     ) -> Execution {
+        self.execute(flow, inputs, None, listener, cancel).await
+    }
+
+    /// [`Engine::run`] for an execution a trigger started: its expressions see `trigger`
+    /// (a Schedule's `{date, next, previous}`).
+    pub async fn run_triggered(
+        &self,
+        flow: &Flow,
+        inputs: Inputs,
+        trigger: Value,
+        listener: &dyn Listener,
+        cancel: &CancelToken,
+    ) -> Execution {
+        self.execute(flow, inputs, Some(trigger), listener, cancel)
+            .await
+    }
+
+    async fn execute(
+        &self,
+        flow: &Flow,
+        inputs: Inputs,
+        trigger: Option<Value>,
+        listener: &dyn Listener,
+        cancel: &CancelToken,
+    ) -> Execution {
         let tasks = plan(&flow.tasks);
         let errors = plan(&flow.errors);
-        Run::start(self, flow, &inputs, listener, cancel)
-            .execute(&tasks, &errors)
+        Run::start(self, flow, &inputs, trigger, listener)
+            .execute(flow, &tasks, &errors, cancel)
             .await
     }
 

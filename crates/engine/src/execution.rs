@@ -1,6 +1,6 @@
 //! What an execution leaves behind: its task runs and log entries, every text already masked.
 
-use crate::State;
+use crate::{Metric, State};
 use chrono::{DateTime, Utc};
 use kestrel_flow::Level;
 use kestrel_secrets::MaskRegistry;
@@ -20,6 +20,8 @@ pub struct LogEntry {
     pub message: String,
     /// When it was emitted.
     pub timestamp: DateTime<Utc>,
+    /// The attempt of the task run that emitted it, from 1.
+    pub attempt_number: u32,
 }
 
 /// One run of one task. `outputs` and `error` are masked.
@@ -37,6 +39,26 @@ pub struct TaskRun {
     pub outputs: Map<String, Value>,
     /// Why it failed, masked.
     pub error: Option<String>,
+    /// The metrics it recorded, names and tags masked.
+    pub metrics: Vec<Metric>,
+    /// When it started.
+    pub start: DateTime<Utc>,
+    /// When it ended, once it has.
+    pub end: Option<DateTime<Utc>>,
+    /// Its attempts, oldest first: one, or more under `retry`. The task run's `state`,
+    /// `outputs` and `error` are those of the last one.
+    pub attempts: Vec<Attempt>,
+    /// The task run of the flowable task (Sequential, ForEach...) it runs under, if any.
+    pub parent_task_run_id: Option<String>,
+    /// The ForEach value it runs for (also `{{ taskrun.value }}`), if any.
+    pub value: Option<String>,
+}
+
+/// One attempt of a task run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    /// How it ended (RUNNING while it runs).
+    pub state: State,
     /// When it started.
     pub start: DateTime<Utc>,
     /// When it ended, once it has.
@@ -58,6 +80,8 @@ pub struct Execution {
     pub task_runs: Vec<TaskRun>,
     /// Every entry the tasks emitted, in order (and one ERROR entry per failed task).
     pub logs: Vec<LogEntry>,
+    /// The flow's `outputs`, rendered once the execution succeeded, masked.
+    pub outputs: Map<String, Value>,
     /// When it started.
     pub start: DateTime<Utc>,
     /// How long it took, once it ended.
@@ -74,6 +98,11 @@ impl Execution {
         for run in &mut self.task_runs {
             run.remask(registry);
         }
+        let mut outputs = Value::Object(std::mem::take(&mut self.outputs));
+        registry.mask_json(&mut outputs);
+        if let Value::Object(map) = outputs {
+            self.outputs = map;
+        }
     }
 }
 
@@ -86,6 +115,9 @@ impl TaskRun {
         }
         if let Some(error) = &mut self.error {
             *error = registry.mask(error).into_owned();
+        }
+        for metric in &mut self.metrics {
+            metric.remask(registry);
         }
     }
 }

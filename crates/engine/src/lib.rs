@@ -7,6 +7,11 @@
 //! renders its properties, logs and sets outputs. A [`Listener`] follows the execution as it
 //! runs; a [`CancelToken`] stops it (KILLED).
 //!
+//! Flowable tasks (Sequential, Parallel, If, ForEach) run their children as task runs of their
+//! own, listed under theirs; every task run honours `runIf`, `allowFailure`, `retry` (each
+//! attempt kept) and `timeout`, and the flow's `outputs` are rendered at the end. A
+//! [`Scheduler`] starts executions when their Schedule triggers fire, on a [`Clock`].
+//!
 //! Every execution has one mask registry: each secret a render resolves, each SECRET input and
 //! each value derived from them is registered, and every log entry, output and error passes
 //! through the masker before it leaves the engine, to a listener or in the returned
@@ -28,20 +33,27 @@
 //!
 //! The flows under `examples/` at the repository's root run with `kestrel run`.
 
+mod attempts;
 mod engine;
 mod execution;
+mod flowable;
 mod id;
 mod inputs;
 mod listener;
+mod metric;
+mod outputs;
 mod runner;
+mod schedule;
 mod state;
 mod task;
 mod tasks;
 
 pub use engine::{Engine, EngineConfig, ReaderBackends};
-pub use execution::{Execution, LogEntry, TaskRun};
+pub use execution::{Attempt, Execution, LogEntry, TaskRun};
 pub use inputs::{InputError, Inputs};
 pub use listener::{CancelToken, Listener, NoListener};
+pub use metric::{Metric, MetricKind};
+pub use schedule::{Clock, Fire, ManualClock, ScheduleSink, Scheduler, SystemClock};
 pub use state::State;
 pub use task::{Task, TaskContext, TaskError};
 pub use tasks::{LogTask, ReturnTask};

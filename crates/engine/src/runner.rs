@@ -1,24 +1,46 @@
-//! One execution, step by step: states, task runs, the render context, and masking on the
-//! way out.
+//! One execution, step by step: the plan of its task tree, its task runs as they open and
+//! close, the render context each sees, and masking on the way out.
+//!
+//! Task runs of parallel branches run in the execution's own task, polled together, so the
+//! record they share sits behind a mutex that is never held across an await.
 
+use crate::flowable::{PlannedFlowable, plan_flowable};
 use crate::id::new_id;
-use crate::task::ContextParts;
 use crate::tasks::task_for;
-use crate::{CancelToken, Engine, Execution, Inputs, Listener, State, Task, TaskContext, TaskRun};
+use crate::{
+    Attempt, CancelToken, Engine, Execution, Inputs, Listener, LogEntry, State, Task, TaskRun,
+};
 use chrono::{SecondsFormat, Utc};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use kestrel_expr::Context;
-use kestrel_flow::{Flow, Level, TaskCommon};
+use kestrel_flow::{Flow, Level, Retry, TaskCommon, TaskKind};
 use kestrel_secrets::{MaskRegistry, SecretScope};
 use serde_json::{Map, Value, json};
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+/// A future of the execution's task tree; boxed, as the tree is recursive.
+pub(crate) type Branch<'f> = Pin<Box<dyn Future<Output = State> + Send + 'f>>;
 
 /// A flow task ready to run: what the flow says about it and what runs it.
 pub(crate) struct PlannedTask {
     pub(crate) id: String,
     pub(crate) type_name: String,
     pub(crate) common: TaskCommon,
-    pub(crate) task: Box<dyn Task>,
+    /// `retry`, read.
+    pub(crate) retry: Option<Retry>,
+    pub(crate) work: Work,
+}
+
+/// What running a task means.
+pub(crate) enum Work {
+    /// A task that does something itself.
+    Run(Box<dyn Task>),
+    /// A flowable task: its children run.
+    Children(Box<PlannedFlowable>),
 }
 
 /// The tasks to run, in order; `disabled` ones are left out (they get no task run).
@@ -26,37 +48,95 @@ pub(crate) fn plan(tasks: &[kestrel_flow::Task]) -> Vec<PlannedTask> {
     tasks
         .iter()
         .filter(|task| !task.common.disabled)
-        .map(|task| PlannedTask {
-            id: task.id.clone(),
-            type_name: task.type_name.clone(),
-            common: task.common.clone(),
-            task: task_for(&task.kind),
+        .filter_map(|task| {
+            let work = match &task.kind {
+                TaskKind::Flowable(flowable) => Work::Children(Box::new(plan_flowable(flowable))),
+                // Every other kind has a task that runs it.
+                kind => Work::Run(task_for(kind)?),
+            };
+            Some(PlannedTask {
+                id: task.id.clone(),
+                type_name: task.type_name.clone(),
+                retry: task.common.retry.as_ref().and_then(Retry::from_json),
+                common: task.common.clone(),
+                work,
+            })
         })
         .collect()
 }
 
+/// Where a task run sits in the tree: under which flowable task run, for which ForEach value.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Frame {
+    /// The flowable task run it runs under.
+    pub(crate) parent_id: Option<String>,
+    /// The enclosing flowable task runs, closest first, as `parents` shows them.
+    pub(crate) parents: Vec<Value>,
+    /// The closest ForEach value: `taskrun.value`.
+    pub(crate) value: Option<String>,
+    /// Every enclosing ForEach value, outermost first: where outputs are kept.
+    pub(crate) values: Vec<String>,
+}
+
+impl Frame {
+    /// The frame of the children of the flowable task run `run`.
+    pub(crate) fn under(&self, run: &TaskRun) -> Frame {
+        let mut parents = vec![json!({
+            "taskrun": {"id": run.id, "value": run.value},
+            "task": {"id": run.task_id},
+        })];
+        parents.extend(self.parents.iter().cloned());
+        Frame {
+            parent_id: Some(run.id.clone()),
+            parents,
+            value: self.value.clone(),
+            values: self.values.clone(),
+        }
+    }
+
+    /// This frame, for the ForEach iteration over `value`.
+    pub(crate) fn with_value(&self, value: &str) -> Frame {
+        let mut frame = self.clone();
+        frame.value = Some(value.to_owned());
+        frame.values.push(value.to_owned());
+        frame
+    }
+}
+
+/// What branches share: the execution as readers see it, and the real outputs.
+struct Record {
+    execution: Execution,
+    /// Real output values, by task id (then by ForEach value): only expressions see them.
+    outputs: Map<String, Value>,
+}
+
 /// The state of one execution while it runs.
 pub(crate) struct Run<'a> {
-    engine: &'a Engine,
-    listener: &'a dyn Listener,
-    cancel: &'a CancelToken,
-    registry: Arc<MaskRegistry>,
-    scope: Arc<SecretScope>,
-    /// What every task's render sees, but `task` and `outputs`.
+    pub(crate) engine: &'a Engine,
+    pub(crate) listener: &'a dyn Listener,
+    pub(crate) registry: Arc<MaskRegistry>,
+    pub(crate) scope: Arc<SecretScope>,
+    /// What every task's render sees, but `task`, `taskrun`, `parents` and `outputs`.
     base_vars: Map<String, Value>,
-    /// Real output values, by task id: only expressions see them.
-    outputs: Map<String, Value>,
-    execution: Execution,
+    record: Mutex<Record>,
+}
+
+/// A task run being run: its place in the execution's list and its current state. Outputs
+/// and error in it are masked.
+pub(crate) struct OpenRun {
+    index: usize,
+    pub(crate) run: TaskRun,
 }
 
 impl<'a> Run<'a> {
-    /// A new execution of `flow`, CREATED, with its SECRET inputs registered for masking.
+    /// A new execution of `flow`, CREATED, with its SECRET inputs registered for masking;
+    /// `trigger` (the `trigger` variable) when a trigger started it.
     pub(crate) fn start(
         engine: &'a Engine,
         flow: &Flow,
         inputs: &Inputs,
+        trigger: Option<Value>,
         listener: &'a dyn Listener,
-        cancel: &'a CancelToken,
     ) -> Self {
         let registry = Arc::new(MaskRegistry::new(engine.config.mask_min_length));
         for (id, value) in inputs.secrets() {
@@ -69,7 +149,6 @@ impl<'a> Run<'a> {
             &flow.namespace,
             Arc::clone(&registry),
         ));
-        let start = Utc::now();
         let execution = Execution {
             id,
             namespace: flow.namespace.clone(),
@@ -77,147 +156,368 @@ impl<'a> Run<'a> {
             state: State::Created,
             task_runs: Vec::new(),
             logs: Vec::new(),
-            start,
+            outputs: Map::new(),
+            start: Utc::now(),
             duration: Duration::ZERO,
         };
-        let base_vars = base_vars(engine, flow, inputs, &execution);
+        let mut base_vars = base_vars(engine, flow, inputs, &execution);
+        if let Some(trigger) = trigger {
+            base_vars.insert("trigger".into(), trigger);
+        }
         let run = Self {
             engine,
             listener,
-            cancel,
             registry,
             scope,
             base_vars,
-            outputs: Map::new(),
-            execution,
+            record: Mutex::new(Record {
+                execution,
+                outputs: Map::new(),
+            }),
         };
         run.flush_warnings();
-        run.listener.on_execution_state(&run.execution);
+        run.set_state(State::Created);
         run
     }
 
-    /// Runs `tasks`, then `errors` if a task failed, and returns the ended execution.
+    /// Runs `tasks`, then `errors` if a task failed, then renders the flow's outputs, and
+    /// returns the ended execution.
     pub(crate) async fn execute(
-        mut self,
+        self,
+        flow: &Flow,
         tasks: &[PlannedTask],
         errors: &[PlannedTask],
+        cancel: &CancelToken,
     ) -> Execution {
         self.set_state(State::Running);
-        let mut state = self.run_all(tasks).await;
-        if state == State::Failed && self.run_all(errors).await == State::Killed {
+        let root = Frame::default();
+        let mut state = self.sequence(tasks, &root, cancel).await;
+        if state == State::Failed && self.sequence(errors, &root, cancel).await == State::Killed {
             state = State::Killed;
+        }
+        if state.is_successful() {
+            state = self.flow_outputs(flow, state);
         }
         self.finish(state)
     }
 
-    /// Runs tasks in order until one fails or the execution is cancelled; the execution's
-    /// state so far: SUCCESS, WARNING, FAILED or KILLED.
-    async fn run_all(&mut self, tasks: &[PlannedTask]) -> State {
-        let mut state = State::Success;
-        for task in tasks {
-            if self.cancel.is_cancelled() {
-                return State::Killed;
-            }
-            match self.run_task(task).await {
-                ended @ (State::Failed | State::Killed) => return ended,
-                State::Warning => state = State::Warning,
-                _ => {}
-            }
-        }
-        state
+    /// Runs `tasks` one after the other until one fails or the execution is cancelled; their
+    /// state together: SUCCESS, WARNING, FAILED or KILLED.
+    pub(crate) async fn sequence(
+        &self,
+        tasks: &[PlannedTask],
+        frame: &Frame,
+        cancel: &CancelToken,
+    ) -> State {
+        // Collected first: an iterator's closure held across the await would trip the
+        // compiler's check that the future is `Send`.
+        let branches: Vec<Branch<'_>> = tasks
+            .iter()
+            .map(|task| self.run_task(task, frame, cancel))
+            .collect();
+        together(branches, 1, cancel).await
     }
 
-    /// Runs one task run to its end and records it; its final state.
-    async fn run_task(&mut self, planned: &PlannedTask) -> State {
-        let mut task_run = TaskRun {
+    /// Runs one task run (and its children) to its end; its final state.
+    pub(crate) fn run_task<'f>(
+        &'f self,
+        planned: &'f PlannedTask,
+        frame: &'f Frame,
+        cancel: &'f CancelToken,
+    ) -> Branch<'f> {
+        match &planned.work {
+            Work::Run(task) => Box::pin(self.run_leaf(planned, task.as_ref(), frame, cancel)),
+            Work::Children(flowable) => {
+                Box::pin(self.run_flowable(planned, flowable, frame, cancel))
+            }
+        }
+    }
+
+    /// Opens a task run of `planned` in `frame`: CREATED, listed, announced.
+    pub(crate) fn open(&self, planned: &PlannedTask, frame: &Frame) -> OpenRun {
+        let run = TaskRun {
             id: new_id(),
             task_id: planned.id.clone(),
             task_type: planned.type_name.clone(),
             state: State::Created,
             outputs: Map::new(),
             error: None,
+            metrics: Vec::new(),
             start: Utc::now(),
             end: None,
+            attempts: Vec::new(),
+            parent_task_run_id: frame.parent_id.clone(),
+            value: frame.value.clone(),
         };
-        self.listener.on_task_state(&task_run);
-        task_run.state = State::Running;
-        self.listener.on_task_state(&task_run);
+        let index = {
+            let mut record = self.lock();
+            record.execution.task_runs.push(run.clone());
+            record.execution.task_runs.len() - 1
+        };
+        self.listener.on_task_state(&run);
+        OpenRun { index, run }
+    }
 
-        let mut ctx = TaskContext::new(ContextParts {
-            expressions: &self.engine.expressions,
-            render: Context::new(self.render_vars(planned), Some(Arc::clone(&self.scope))),
-            registry: &self.registry,
-            listener: self.listener,
-            task_id: &planned.id,
-            task_run_id: &task_run.id,
-            min_level: planned.common.log_level,
+    /// Starts a new attempt of the task run: RUNNING.
+    pub(crate) fn begin_attempt(&self, open: &mut OpenRun) {
+        open.run.state = State::Running;
+        open.run.attempts.push(Attempt {
+            state: State::Running,
+            start: Utc::now(),
+            end: None,
         });
-        let result = tokio::select! {
-            result = planned.task.run(&mut ctx) => Some(result),
-            () = self.cancel.cancelled() => None,
-        };
-        let state = match result {
-            Some(Ok(())) => State::Success,
-            None => State::Killed,
-            Some(Err(error)) => {
-                let message = self.registry.mask(&error.to_string()).into_owned();
-                ctx.push_log(Level::Error, &message);
-                task_run.error = Some(message);
-                if planned.common.allow_failure {
-                    State::Warning
-                } else {
-                    State::Failed
-                }
-            }
-        };
-        let (logs, outputs) = ctx.finish();
-        task_run.outputs = outputs.clone();
-        self.outputs
-            .insert(planned.id.clone(), Value::Object(outputs));
-        task_run.remask(&self.registry);
-        task_run.state = state;
-        task_run.end = Some(Utc::now());
+        self.update(open);
+    }
+
+    /// Ends the current attempt in `state`.
+    pub(crate) fn end_attempt(open: &mut OpenRun, state: State) {
+        if let Some(attempt) = open.run.attempts.last_mut() {
+            attempt.state = state;
+            attempt.end = Some(Utc::now());
+        }
+    }
+
+    /// Records the task run as it is now and tells the listener.
+    pub(crate) fn update(&self, open: &mut OpenRun) {
+        open.run.remask(&self.registry);
         self.flush_warnings();
-        self.listener.on_task_state(&task_run);
-        self.execution.logs.extend(logs);
-        self.execution.task_runs.push(task_run);
+        if let Some(slot) = self.lock().execution.task_runs.get_mut(open.index) {
+            slot.clone_from(&open.run);
+        }
+        self.listener.on_task_state(&open.run);
+    }
+
+    /// Ends the task run in `state`, keeping `outputs` (real values) for later expressions.
+    pub(crate) fn close(
+        &self,
+        mut open: OpenRun,
+        state: State,
+        outputs: Map<String, Value>,
+        frame: &Frame,
+    ) -> State {
+        open.run.outputs = outputs.clone();
+        open.run.state = state;
+        open.run.end = Some(Utc::now());
+        store_outputs(
+            &mut self.lock().outputs,
+            &open.run.task_id,
+            &frame.values,
+            Value::Object(outputs),
+        );
+        self.update(&mut open);
         state
     }
 
-    /// The render context of one task run: the execution's, plus `task` and the real
-    /// `outputs` of the tasks before it.
-    fn render_vars(&self, planned: &PlannedTask) -> Value {
+    /// Keeps log entries of a task run (already masked and shown to the listener).
+    pub(crate) fn keep_logs(&self, logs: Vec<LogEntry>) {
+        self.lock().execution.logs.extend(logs);
+    }
+
+    /// Logs `message` as the ERROR entry of a failed task run that ran no task itself (a
+    /// flowable), and sets it as the run's error.
+    pub(crate) fn fail_with(&self, open: &mut OpenRun, message: &str) {
+        let message = self.registry.mask(message).into_owned();
+        let entry = LogEntry {
+            task_id: open.run.task_id.clone(),
+            task_run_id: open.run.id.clone(),
+            level: Level::Error,
+            message: message.clone(),
+            timestamp: Utc::now(),
+            attempt_number: u32::try_from(open.run.attempts.len().max(1)).unwrap_or(u32::MAX),
+        };
+        self.listener.on_log(&entry);
+        self.keep_logs(vec![entry]);
+        open.run.error = Some(message);
+    }
+
+    /// The render context of a task run: the execution's, plus `task`, `taskrun`, `parent`,
+    /// `parents` and the real `outputs` of the task runs so far.
+    pub(crate) fn context(&self, open: &OpenRun, frame: &Frame) -> Context {
         let mut vars = self.base_vars.clone();
+        let run = &open.run;
         vars.insert(
             "task".into(),
-            json!({"id": planned.id, "type": planned.type_name}),
+            json!({"id": run.task_id, "type": run.task_type}),
         );
-        vars.insert("outputs".into(), Value::Object(self.outputs.clone()));
-        Value::Object(vars)
+        let start = run.start.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let mut taskrun = json!({
+            "id": run.id,
+            "startDate": start,
+            "attemptsCount": run.attempts.len().saturating_sub(1),
+        });
+        if let Some(value) = &run.value {
+            taskrun["value"] = json!(value);
+        }
+        if let Some(parent) = &run.parent_task_run_id {
+            taskrun["parentId"] = json!(parent);
+        }
+        vars.insert("taskrun".into(), taskrun);
+        if let Some(parent) = frame.parents.first() {
+            vars.insert("parent".into(), parent.clone());
+            vars.insert("parents".into(), json!(frame.parents));
+        }
+        vars.insert("outputs".into(), Value::Object(self.lock().outputs.clone()));
+        Context::new(Value::Object(vars), Some(Arc::clone(&self.scope)))
     }
 
-    fn set_state(&mut self, state: State) {
-        self.execution.state = state;
-        self.listener.on_execution_state(&self.execution);
+    /// Renders `template` in `ctx`; the error, masked, as a text.
+    pub(crate) fn render(&self, template: &str, ctx: &Context) -> Result<String, String> {
+        let rendered = self.engine.expressions.render(template, ctx);
+        rendered.map_err(|error| self.registry.mask(&error.to_string()).into_owned())
     }
 
-    /// Ends the execution in `state`, masked once more with everything it registered.
-    fn finish(mut self, state: State) -> Execution {
-        self.execution.remask(&self.registry);
-        self.execution.duration = (Utc::now() - self.execution.start)
-            .to_std()
-            .unwrap_or_default();
-        self.set_state(state);
-        self.flush_warnings();
-        self.execution
+    /// Whether `runIf` lets the task run go: `Ok(false)` to skip it, the render error
+    /// otherwise. Kestra's falsy texts are `false`, `0`, `-0` and the empty text.
+    pub(crate) fn run_if(
+        &self,
+        planned: &PlannedTask,
+        open: &OpenRun,
+        frame: &Frame,
+    ) -> Result<bool, String> {
+        match &planned.common.run_if {
+            None => Ok(true),
+            Some(condition) => {
+                let ctx = self.context(open, frame);
+                self.render(condition, &ctx).map(|text| is_truthy(&text))
+            }
+        }
+    }
+
+    /// The vars of the flow outputs' render: the execution's and every output.
+    pub(crate) fn output_context(&self) -> Context {
+        let mut vars = self.base_vars.clone();
+        vars.insert("outputs".into(), Value::Object(self.lock().outputs.clone()));
+        Context::new(Value::Object(vars), Some(Arc::clone(&self.scope)))
+    }
+
+    /// Sets the flow's rendered outputs (real values; masked on the way out).
+    pub(crate) fn set_flow_outputs(&self, outputs: Map<String, Value>) {
+        self.lock().execution.outputs = outputs;
+    }
+
+    fn set_state(&self, state: State) {
+        let snapshot = {
+            let mut record = self.lock();
+            record.execution.state = state;
+            record.execution.clone()
+        };
+        self.listener.on_execution_state(&snapshot);
+    }
+
+    /// Ends the execution in `state`, masked once more with everything it registered; log
+    /// entries of parallel branches in the order they were emitted.
+    fn finish(self, state: State) -> Execution {
+        let mut execution = self
+            .record
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+            .execution;
+        execution.logs.sort_by_key(|entry| entry.timestamp);
+        execution.remask(&self.registry);
+        execution.duration = (Utc::now() - execution.start).to_std().unwrap_or_default();
+        execution.state = state;
+        self.listener.on_execution_state(&execution);
+        for warning in self.registry.take_warnings() {
+            self.listener.on_warning(&warning);
+        }
+        execution
     }
 
     /// Hands the registry's warnings (values too short to mask, by key) to the listener.
-    fn flush_warnings(&self) {
+    pub(crate) fn flush_warnings(&self) {
         for warning in self.registry.take_warnings() {
             self.listener.on_warning(&warning);
         }
     }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Record> {
+        // A panic elsewhere cannot leave the record half-written: each change is one call.
+        self.record.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Runs `branches` at most `limit` at once (0: no limit), in order, starting none once one
+/// failed or was killed or `cancel` fired; their state together: KILLED if one was killed (or one could not
+/// start), else FAILED if one failed, else WARNING if one warned, else SUCCESS.
+pub(crate) async fn together<'f>(
+    branches: impl IntoIterator<Item = Branch<'f>>,
+    limit: usize,
+    cancel: &CancelToken,
+) -> State {
+    let mut waiting = branches.into_iter().peekable();
+    let mut running = FuturesUnordered::new();
+    let mut summary = Summary::default();
+    loop {
+        while limit == 0 || running.len() < limit {
+            if summary.failed || summary.killed || waiting.peek().is_none() {
+                break;
+            }
+            if cancel.is_cancelled() {
+                summary.killed = true;
+                break;
+            }
+            running.extend(waiting.next());
+        }
+        match running.next().await {
+            Some(state) => summary.add(state),
+            None => break,
+        }
+    }
+    summary.state()
+}
+
+/// The states of branches, added up.
+#[derive(Debug, Default)]
+struct Summary {
+    killed: bool,
+    failed: bool,
+    warning: bool,
+}
+
+impl Summary {
+    fn add(&mut self, state: State) {
+        match state {
+            State::Killed => self.killed = true,
+            State::Failed => self.failed = true,
+            State::Warning => self.warning = true,
+            _ => {}
+        }
+    }
+
+    fn state(&self) -> State {
+        match self {
+            Summary { killed: true, .. } => State::Killed,
+            Summary { failed: true, .. } => State::Failed,
+            Summary { warning: true, .. } => State::Warning,
+            _ => State::Success,
+        }
+    }
+}
+
+/// Kestra's truth of a rendered condition: anything but `false`, `0`, `-0` and the empty text
+/// (spaces around ignored).
+pub(crate) fn is_truthy(text: &str) -> bool {
+    !matches!(text.trim(), "false" | "0" | "-0" | "")
+}
+
+/// Keeps a task run's outputs at `outputs.<task>`, or inside a ForEach at
+/// `outputs.<task>.<value>...`, one level per enclosing value.
+fn store_outputs(outputs: &mut Map<String, Value>, task_id: &str, values: &[String], value: Value) {
+    let mut slot = outputs
+        .entry(task_id.to_owned())
+        .or_insert_with(|| Value::Object(Map::new()));
+    for key in values {
+        if !slot.is_object() {
+            *slot = Value::Object(Map::new());
+        }
+        let Value::Object(map) = slot else {
+            return;
+        };
+        slot = map
+            .entry(key.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+    *slot = value;
 }
 
 /// What every task run of the execution sees: `flow`, `execution`, `inputs`, `labels`, `vars`
@@ -253,7 +553,7 @@ fn base_vars(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{EngineConfig, TaskError, listener::NoListener};
+    use crate::{EngineConfig, TaskContext, TaskError, listener::NoListener};
     use async_trait::async_trait;
     use kestrel_expr::Expressions;
     use kestrel_secrets::{Resolver, SecretValue};
@@ -294,7 +594,8 @@ mod tests {
             id: id.into(),
             type_name: "test.Script".into(),
             common: TaskCommon::default(),
-            task: Box::new(Script(steps)),
+            retry: None,
+            work: Work::Run(Box::new(Script(steps))),
         }
     }
 
@@ -361,8 +662,8 @@ mod tests {
         let flow = flow();
         let raw = secret_input.map(|value| ("pw".to_string(), SecretValue::new(value.into())));
         let inputs = Inputs::parse(&flow.inputs, raw).unwrap();
-        Run::start(&engine, &flow, &inputs, listener, cancel)
-            .execute(&tasks, &errors)
+        Run::start(&engine, &flow, &inputs, None, listener)
+            .execute(&flow, &tasks, &errors, cancel)
             .await
     }
 
@@ -551,5 +852,65 @@ mod tests {
         assert!(warnings[0].contains("pw"), "{warnings:?}");
         assert!(!warnings[0].contains("abc"), "{warnings:?}");
         assert_eq!(execution.logs[0].message, "abc", "too short to mask");
+    }
+
+    #[test]
+    fn kestras_falsy_texts_are_false() {
+        for falsy in ["false", "0", "-0", "", "  ", " false\n"] {
+            assert!(!is_truthy(falsy), "{falsy:?}");
+        }
+        for truthy in ["true", "1", "no", "False", "null"] {
+            assert!(is_truthy(truthy), "{truthy:?}");
+        }
+    }
+
+    #[test]
+    fn outputs_inside_for_each_are_kept_by_value() {
+        let mut outputs = Map::new();
+        store_outputs(&mut outputs, "plain", &[], json!({"v": 1}));
+        store_outputs(&mut outputs, "t", &["a".into()], json!({"v": 2}));
+        store_outputs(&mut outputs, "t", &["b".into()], json!({"v": 3}));
+        store_outputs(
+            &mut outputs,
+            "n",
+            &["a".into(), "x".into()],
+            json!({"v": 4}),
+        );
+        assert_eq!(
+            Value::Object(outputs),
+            json!({
+                "plain": {"v": 1},
+                "t": {"a": {"v": 2}, "b": {"v": 3}},
+                "n": {"a": {"x": {"v": 4}}},
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn together_starts_nothing_after_a_failure_and_sums_up_states() {
+        let started = Arc::new(Mutex::new(Vec::new()));
+        let branch = |name: &'static str, state: State| -> Branch<'static> {
+            let started = Arc::clone(&started);
+            Box::pin(async move {
+                started.lock().unwrap().push(name);
+                state
+            })
+        };
+        let cancel = CancelToken::new();
+        let branches = vec![
+            branch("a", State::Warning),
+            branch("b", State::Failed),
+            branch("c", State::Success),
+        ];
+        assert_eq!(together(branches, 1, &cancel).await, State::Failed);
+        assert_eq!(*started.lock().unwrap(), ["a", "b"]);
+
+        let branches = vec![branch("d", State::Warning), branch("e", State::Skipped)];
+        assert_eq!(together(branches, 0, &cancel).await, State::Warning);
+
+        cancel.cancel();
+        let branches = vec![branch("f", State::Success)];
+        assert_eq!(together(branches, 0, &cancel).await, State::Killed);
+        assert!(!started.lock().unwrap().contains(&"f"));
     }
 }

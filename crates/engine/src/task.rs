@@ -1,7 +1,7 @@
 //! The seam between the engine and what a task does: the [`Task`] trait and the
 //! [`TaskContext`] a task run gets.
 
-use crate::{Listener, LogEntry};
+use crate::{Engine, Listener, LogEntry, Metric};
 use async_trait::async_trait;
 use chrono::Utc;
 use kestrel_expr::{Context, ExprError, Expressions};
@@ -54,6 +54,7 @@ impl From<ExprError> for TaskError {
 /// What one task run sees: rendering in the execution's context, logging through the masker,
 /// and its outputs (real values, which only later tasks' expressions see).
 pub struct TaskContext<'a> {
+    engine: &'a Engine,
     expressions: &'a Expressions,
     render: Context,
     registry: &'a MaskRegistry,
@@ -61,8 +62,10 @@ pub struct TaskContext<'a> {
     task_id: &'a str,
     task_run_id: &'a str,
     min_level: Option<Level>,
+    attempt_number: u32,
     logs: Vec<LogEntry>,
     outputs: Map<String, Value>,
+    metrics: Vec<Metric>,
 }
 
 impl fmt::Debug for TaskContext<'_> {
@@ -80,6 +83,8 @@ impl fmt::Debug for TaskContext<'_> {
 
 /// Where a task run's context comes from; the engine fills it in.
 pub(crate) struct ContextParts<'a> {
+    /// What tasks share across executions (the HTTP clients, the configuration).
+    pub(crate) engine: &'a Engine,
     pub(crate) expressions: &'a Expressions,
     pub(crate) render: Context,
     pub(crate) registry: &'a MaskRegistry,
@@ -92,6 +97,7 @@ pub(crate) struct ContextParts<'a> {
 impl<'a> TaskContext<'a> {
     pub(crate) fn new(parts: ContextParts<'a>) -> Self {
         Self {
+            engine: parts.engine,
             expressions: parts.expressions,
             render: parts.render,
             registry: parts.registry,
@@ -99,9 +105,17 @@ impl<'a> TaskContext<'a> {
             task_id: parts.task_id,
             task_run_id: parts.task_run_id,
             min_level: parts.min_level,
+            attempt_number: 1,
             logs: Vec::new(),
             outputs: Map::new(),
+            metrics: Vec::new(),
         }
+    }
+
+    /// The context of attempt `number` (from 1) of the task run: its log entries carry it.
+    pub(crate) fn with_attempt(mut self, number: u32) -> Self {
+        self.attempt_number = number;
+        self
     }
 
     /// The id of the running task.
@@ -129,6 +143,26 @@ impl<'a> TaskContext<'a> {
         self.outputs.insert(name.to_owned(), value);
     }
 
+    /// Records a metric on the task run; readers see its name and tags masked.
+    pub fn metric(&mut self, metric: Metric) {
+        self.metrics.push(metric);
+    }
+
+    /// The engine running the task: what tasks share across executions.
+    pub(crate) fn engine(&self) -> &Engine {
+        self.engine
+    }
+
+    /// The execution's mask registry.
+    pub(crate) fn registry(&self) -> &MaskRegistry {
+        self.registry
+    }
+
+    /// The metrics recorded so far, taken for the task run.
+    pub(crate) fn take_metrics(&mut self) -> Vec<Metric> {
+        std::mem::take(&mut self.metrics)
+    }
+
     /// Logs whatever the level filter says: the ERROR entry of a failed task.
     pub(crate) fn push_log(&mut self, level: Level, message: &str) {
         let entry = LogEntry {
@@ -137,6 +171,7 @@ impl<'a> TaskContext<'a> {
             level,
             message: self.registry.mask(message).into_owned(),
             timestamp: Utc::now(),
+            attempt_number: self.attempt_number,
         };
         self.listener.on_log(&entry);
         self.logs.push(entry);

@@ -14,14 +14,24 @@
 //! ```
 
 mod context;
+mod cron;
 mod duration;
+mod flowable;
 mod inputs;
 mod model;
 mod parse;
+mod retry;
 mod tasks;
+mod trigger;
 mod yaml;
 
 pub use model::{
     Flow, InputDef, InputType, Level, OutputDef, Task, TaskCommon, TaskKind, Violation,
 };
+pub use cron::Cron;
+pub use flowable::{Flowable, FlowableKind};
 pub use parse::parse_flow;
+pub use retry::{Backoff, DEFAULT_MAX_ATTEMPTS, Retry};
+pub use trigger::Schedule;
+pub use tasks::http::{HttpAuth, HttpOptions, HttpRequest};
+pub use tasks::shell::ShellCommands;

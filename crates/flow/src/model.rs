@@ -27,6 +27,8 @@ pub struct Flow {
     pub errors: Vec<Task>,
     /// `triggers`, as written.
     pub triggers: Vec<Value>,
+    /// The `io.kestra.plugin.core.trigger.Schedule` triggers among `triggers`, typed.
+    pub schedules: Vec<crate::Schedule>,
     /// `disabled`: a disabled flow is kept but not run.
     pub disabled: bool,
     /// `revision`, as Kestra exports it; informational.
@@ -65,6 +67,13 @@ pub enum TaskKind {
         /// `format`, rendered into the output `value`.
         format: Option<String>,
     },
+    /// A flowable task (`io.kestra.plugin.core.flow.Sequential`, `Parallel`, `If`, `ForEach`...):
+    /// it runs other tasks, its children.
+    Flowable(crate::Flowable),
+    /// `io.kestra.plugin.scripts.shell.Commands`: commands run by an interpreter on the host.
+    Commands(Box<crate::ShellCommands>),
+    /// `io.kestra.plugin.core.http.Request`: one HTTP request.
+    Request(Box<crate::HttpRequest>),
 }
 
 /// Properties shared by every task.

@@ -65,6 +65,7 @@ fn read_flow(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<Flow> {
     let triggers = props
         .list(ctx, "triggers")
         .map(|items| items.iter().map(Node::to_json).collect());
+    let schedules = crate::trigger::read_triggers(ctx, props);
     let disabled = props.flag(ctx, "disabled").unwrap_or(false);
     let revision = read_revision(ctx, props);
     Some(Flow {
@@ -78,6 +79,7 @@ fn read_flow(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<Flow> {
         tasks,
         errors,
         triggers: triggers.unwrap_or_default(),
+        schedules,
         disabled,
         revision,
         source: ctx.source.to_owned(),
@@ -294,7 +296,7 @@ mod tests {
         let source = format!(
             "id: all\nnamespace: dev\nrevision: 3\ndisabled: true\ndescription: d\nlabels:\n  env: prod\n\
              variables:\n  who: world\ninputs:\n  - id: name\n    type: STRING\n\
-             outputs:\n  - id: out\n    value: x\ntriggers:\n  - id: t\n    type: x.Schedule\n\
+             outputs:\n  - id: out\n    value: x\ntriggers:\n  - id: t\n    type: io.kestra.plugin.core.trigger.Schedule\n    cron: '@daily'\n\
              tasks:\n{}errors:\n{}",
             log_task("a"),
             log_task("b")

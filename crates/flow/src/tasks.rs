@@ -7,8 +7,12 @@
 
 use crate::context::{Ctx, Props, TASK_ID};
 use crate::duration::parse_iso8601;
-use crate::yaml::{Node, Yaml, printable};
+use crate::yaml::{Node, printable};
 use crate::{Level, Task, TaskCommon, TaskKind};
+
+pub(crate) mod http;
+mod read;
+pub(crate) mod shell;
 
 /// A task type: its Kestra class names, its own properties, and how to build it.
 #[derive(Clone, Copy)]
@@ -38,6 +42,24 @@ pub(crate) const TASK_TYPES: &[TaskType] = &[
         properties: &["format"],
         build: build_return,
     },
+    TaskType {
+        class: shell::CLASS,
+        aliases: &[],
+        properties: shell::PROPERTIES,
+        build: shell::build,
+    },
+    TaskType {
+        class: http::CLASS,
+        aliases: &["io.kestra.plugin.fs.http.Request"],
+        properties: http::PROPERTIES,
+        build: http::build,
+    },
+    crate::flowable::SEQUENTIAL,
+    crate::flowable::PARALLEL,
+    crate::flowable::IF,
+    crate::flowable::FOR_EACH,
+    crate::flowable::EACH_SEQUENTIAL,
+    crate::flowable::EACH_PARALLEL,
 ];
 
 /// Properties every task has.
@@ -116,6 +138,7 @@ fn read_common(ctx: &mut Ctx<'_>, props: &Props<'_>) -> TaskCommon {
             format!("{field}: must be an ISO-8601 duration such as PT30S"),
         );
     }
+    crate::retry::check_retry(ctx, props);
     TaskCommon {
         description: props.text(ctx, "description"),
         log_level: props.choice(ctx, "logLevel", &Level::ALL, Level::as_str),
@@ -138,30 +161,11 @@ fn build_log(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
 
 /// `message`: one text, or a list of texts each logged on its own.
 fn log_messages(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<Vec<String>> {
-    let Some(node) = props.get("message") else {
+    if props.get("message").is_none() {
         props.missing(ctx, "message");
         return None;
-    };
-    let field = props.field("message");
-    let Yaml::Seq(items) = &node.value else {
-        let text = node.scalar_text();
-        if text.is_none() {
-            ctx.report(
-                node,
-                format!("{field}: must be a string or a list of strings"),
-            );
-        }
-        return text.map(|text| vec![text]);
-    };
-    let mut messages = Vec::with_capacity(items.len());
-    for (index, item) in items.iter().enumerate() {
-        match (&item.value, item.scalar_text()) {
-            (_, Some(text)) => messages.push(text),
-            (Yaml::Null, None) => ctx.report(item, format!("{field}[{index}]: must not be null")),
-            (_, None) => ctx.report(item, format!("{field}[{index}]: must be a string")),
-        }
     }
-    (messages.len() == items.len()).then_some(messages)
+    read::texts(ctx, props, "message")
 }
 
 fn build_return(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
@@ -228,7 +232,7 @@ mod tests {
         .kind
         {
             TaskKind::Log { messages, .. } => messages,
-            TaskKind::Return { .. } => panic!("not a log"),
+            _ => panic!("not a log"),
         }
     }
 
@@ -287,7 +291,7 @@ mod tests {
         let task = task(concat!(
             "    type: io.kestra.plugin.core.log.Log\n    message: x\n",
             "    description: d\n    logLevel: WARN\n    allowFailure: true\n    disabled: \"true\"\n",
-            "    runIf: \"{{ false }}\"\n    timeout: PT1M\n    retry:\n      type: constant\n      maxAttempt: 2\n",
+            "    runIf: \"{{ false }}\"\n    timeout: PT1M\n    retry:\n      type: constant\n      interval: PT1S\n      maxAttempt: 2\n",
         ));
         let common = task.common;
         assert_eq!(common.description.as_deref(), Some("d"));

@@ -8,6 +8,7 @@ mod config;
 mod error;
 mod output;
 mod settings;
+mod store;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -1,7 +1,9 @@
-//! How executions are shown: log lines as they happen, or one JSON document at the end.
-//! Everything shown comes from the engine already masked; warnings go to stderr.
+//! How results are shown: an execution's log lines as they happen or one JSON document at the
+//! end (everything already masked by the engine), listings as a header and tab-separated rows
+//! or JSON; warnings go to stderr.
 
-use chrono::Local;
+use chrono::{DateTime, Local, SecondsFormat, Utc};
+use clap::ValueEnum;
 use kestrel_engine::{Execution, Listener, LogEntry};
 use serde_json::{Value, json};
 use std::io::Write;
@@ -49,6 +51,57 @@ fn log_line(entry: &LogEntry) -> String {
     )
 }
 
+/// One line on stderr saying what a command did (stdout keeps the command's result only).
+pub(crate) fn note(message: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{message}");
+}
+
+/// How a listing is printed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ListFormat {
+    /// A header, then one tab-separated row per item.
+    #[default]
+    Text,
+    /// One JSON array.
+    Json,
+}
+
+/// Prints a listing on stdout: `header` and `rows` as tab-separated lines, or `json`.
+pub(crate) fn print_listing(
+    format: ListFormat,
+    header: &[&str],
+    rows: &[Vec<String>],
+    json: &Value,
+) {
+    let text = match format {
+        ListFormat::Text => table(header, rows),
+        ListFormat::Json => format!("{json}\n"),
+    };
+    // A closed stdout (a pipe whose reader left) has nothing left to show.
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+/// A header line and one line per row, cells separated by tabs. A tab or line break inside a
+/// cell becomes a space, so that each row stays one line of `header.len()` cells.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut text = header.join("\t");
+    text.push('\n');
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .map(|cell| cell.replace(['\t', '\n', '\r'], " "))
+            .collect();
+        text.push_str(&cells.join("\t"));
+        text.push('\n');
+    }
+    text
+}
+
+/// A moment as listings show it: RFC 3339 in UTC, to the millisecond.
+pub(crate) fn timestamp(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
 /// The last line of text output.
 pub(crate) fn summary_line(execution: &Execution) -> String {
     format!(
@@ -65,13 +118,32 @@ pub(crate) fn execution_json(execution: &Execution) -> Value {
         .task_runs
         .iter()
         .map(|run| {
+            let attempts: Vec<Value> = run
+                .attempts
+                .iter()
+                .map(|attempt| {
+                    json!({
+                        "state": attempt.state.as_str(),
+                        "start": timestamp(&attempt.start),
+                        "end": attempt.end.as_ref().map(timestamp),
+                    })
+                })
+                .collect();
             let mut value = json!({
+                "id": run.id,
                 "taskId": run.task_id,
                 "state": run.state.as_str(),
                 "outputs": run.outputs,
+                "attempts": attempts,
             });
             if let Some(error) = &run.error {
                 value["error"] = json!(error);
+            }
+            if let Some(parent) = &run.parent_task_run_id {
+                value["parentTaskRunId"] = json!(parent);
+            }
+            if let Some(item) = &run.value {
+                value["value"] = json!(item);
             }
             value
         })
@@ -94,6 +166,7 @@ pub(crate) fn execution_json(execution: &Execution) -> Value {
         "state": execution.state.as_str(),
         "taskRuns": task_runs,
         "logs": logs,
+        "outputs": execution.outputs,
     })
 }
 
@@ -110,7 +183,26 @@ mod tests {
             level,
             message: message.into(),
             timestamp: Utc::now(),
+            attempt_number: 1,
         }
+    }
+
+    #[test]
+    fn a_table_keeps_one_line_per_row() {
+        let rows = vec![
+            vec!["K".to_owned(), "two\nlines\tand a tab".to_owned()],
+            vec!["L".to_owned(), String::new()],
+        ];
+        assert_eq!(
+            table(&["KEY", "DESCRIPTION"], &rows),
+            "KEY\tDESCRIPTION\nK\ttwo lines and a tab\nL\t\n"
+        );
+    }
+
+    #[test]
+    fn timestamps_are_utc_to_the_millisecond() {
+        let at = DateTime::parse_from_rfc3339("2026-01-02T03:04:05.678+02:00").unwrap();
+        assert_eq!(timestamp(&at.to_utc()), "2026-01-02T01:04:05.678Z");
     }
 
     #[test]

@@ -170,8 +170,8 @@ mod tests {
 
     #[test]
     fn postgres_is_refused_clearly_without_its_password() {
-        let error = database_file("postgres://kestrel:s3cret@db:5432/k", Path::new("/d"))
-            .unwrap_err();
+        let error =
+            database_file("postgres://kestrel:s3cret@db:5432/k", Path::new("/d")).unwrap_err();
         assert_eq!(error.code(), 2);
         let message = error.to_string();
         assert!(message.contains("not supported yet"), "{message}");

@@ -10,7 +10,10 @@
 //! that every change bumps. The file runs in WAL mode with `synchronous=NORMAL` by default
 //! ([`Synchronous::Full`] for power-loss durability); migrations are the timestamped `.sql`
 //! files under `migrations/`, embedded and run at open; the first one also creates the
-//! server's tables (flows, executions, task runs, logs, users, tokens), documented there.
+//! server's tables (flows, executions, task runs, logs, users, tokens), documented there, and
+//! [`SqliteStore`] implements the server's traits over them too
+//! ([`kestrel_store::FlowStore`], [`kestrel_store::ExecutionStore`],
+//! [`kestrel_store::Retention`], [`kestrel_store::AuthStore`]).
 //!
 //! ```
 //! use kestrel_crypto::MasterKey;
@@ -31,8 +34,11 @@
 //! ```
 
 mod audit;
+mod auth;
 mod cache;
 mod db;
+mod executions;
+mod flows;
 mod keys;
 mod migrate;
 mod rotate;

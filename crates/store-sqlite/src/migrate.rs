@@ -5,10 +5,16 @@ use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior};
 use sha2::{Digest as _, Sha256};
 
 /// Every migration, oldest first: (name, SQL).
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "20261126000000_initial",
-    include_str!("../migrations/20261126000000_initial.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "20261126000000_initial",
+        include_str!("../migrations/20261126000000_initial.sql"),
+    ),
+    (
+        "20261201000000_server",
+        include_str!("../migrations/20261201000000_server.sql"),
+    ),
+];
 
 fn checksum(sql: &str) -> String {
     Sha256::digest(sql.as_bytes())

@@ -30,3 +30,15 @@ async fn the_story_holds_with_the_cache_off_and_three_versions_kept() {
     let store = SqliteStore::open(dir.path(), MasterKey::generate().unwrap(), options).unwrap();
     kestrel_store::conformance::run_all(Arc::new(store)).await;
 }
+
+#[tokio::test]
+async fn sqlite_passes_the_server_records_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(
+        dir.path(),
+        MasterKey::generate().unwrap(),
+        StoreOptions::default(),
+    )
+    .unwrap();
+    kestrel_store::conformance::server::run_all(&store).await;
+}

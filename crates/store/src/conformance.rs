@@ -4,6 +4,8 @@
 //! Each step is a public function too, so an implementation can run one alone; each uses its own
 //! namespaces under `conformance.`. A failed expectation panics with what a user would notice.
 
+pub mod server;
+
 use crate::{
     Actor, AuditAction, AuditFilter, AuditedBackend, SecretId, SecretMeta, SecretStore, StoreError,
     Tag,

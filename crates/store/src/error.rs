@@ -37,6 +37,8 @@ pub enum StoreError {
     },
     /// Any other failure of keys or randomness.
     Crypto(CryptoError),
+    /// The name is taken (a flow, a user, a token); the message says which.
+    Conflict(String),
     /// The database refused or failed; `context` says what was being done.
     Backend {
         /// What was being done.
@@ -108,6 +110,7 @@ impl fmt::Display for StoreError {
                 "version {version} of secret '{key}' in namespace '{namespace}' cannot be read: {cause}"
             ),
             Self::Crypto(cause) => write!(f, "{cause}"),
+            Self::Conflict(what) => f.write_str(what),
             Self::Backend { context, source } => write!(f, "{context}: {source}"),
         }
     }

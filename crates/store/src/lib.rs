@@ -9,6 +9,11 @@
 //! enable the `conformance` feature and call `conformance::run_all`. kestrel uses stores as
 //! `Arc<dyn SecretStore>`.
 //!
+//! The server's own records have their traits here too, each implemented by the same database
+//! crates: [`FlowStore`] (flow sources with revisions), [`ExecutionStore`] (executions, task
+//! runs and logs, masked), [`Retention`] (purging by age) and [`AuthStore`] (users and API
+//! tokens, hashed); `conformance::server::run_all` is their story.
+//!
 //! ```
 //! use kestrel_store::{Actor, SecretId, validate_key};
 //! let id = SecretId::main("company.team", "DB_PASSWORD").unwrap();
@@ -17,15 +22,24 @@
 //! assert_eq!(Actor::Execution("4xRZ".into()).to_string(), "execution:4xRZ");
 //! ```
 
+mod auth;
 mod backend;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
+mod executions;
+mod flows;
 mod types;
 mod validate;
 
+pub use auth::{AuthStore, SecretAccess, TokenRecord, UserRecord};
 pub use backend::AuditedBackend;
 pub use error::StoreError;
+pub use executions::{
+    ExecutionQuery, ExecutionRecord, ExecutionStore, LogRecord, Retention, StateChange,
+    TaskRunRecord,
+};
+pub use flows::{FlowRecord, FlowStore};
 pub use types::{
     Actor, AuditAction, AuditEntry, AuditFilter, DEFAULT_TENANT, DEFAULT_VERSIONS_KEPT, Revealed,
     RotateReport, SecretId, SecretInfo, SecretMeta, Tag, VersionInfo,

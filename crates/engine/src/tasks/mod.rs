@@ -1,18 +1,26 @@
 //! The tasks kestrel runs, one file each, and the choice of one from a flow's task.
 
+mod http;
 mod log;
 mod ret;
+mod shell;
 
 pub use log::LogTask;
 pub use ret::ReturnTask;
 
+pub(crate) use http::HttpClients;
+
 use crate::Task;
 use kestrel_flow::TaskKind;
 
-/// The task that runs a flow task of this kind.
-pub(crate) fn task_for(kind: &TaskKind) -> Box<dyn Task> {
+/// The task that runs a flow task of this kind; none for a flowable task, whose children the
+/// runner runs itself.
+pub(crate) fn task_for(kind: &TaskKind) -> Option<Box<dyn Task>> {
     match kind {
-        TaskKind::Log { messages, level } => Box::new(LogTask::new(messages.clone(), *level)),
-        TaskKind::Return { format } => Box::new(ReturnTask::new(format.clone())),
+        TaskKind::Flowable(_) => None,
+        TaskKind::Log { messages, level } => Some(Box::new(LogTask::new(messages.clone(), *level))),
+        TaskKind::Return { format } => Some(Box::new(ReturnTask::new(format.clone()))),
+        TaskKind::Commands(spec) => Some(Box::new(shell::ShellTask::new((**spec).clone()))),
+        TaskKind::Request(spec) => Some(Box::new(http::HttpTask::new((**spec).clone()))),
     }
 }

@@ -10,12 +10,14 @@ use crate::cli::{Cli, Command};
 use crate::error::{CliError, EXIT_USAGE};
 use crate::output::warn;
 use crate::settings::Settings;
+use crate::store::{LazyStore, StoreAccess, StoreReaders};
 use clap::Parser;
 use kestrel_engine::Engine;
 use kestrel_flow::{Flow, Violation};
 use std::ffi::OsString;
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 /// Parses the command line and runs the command; the exit status on success.
@@ -33,13 +35,14 @@ pub(crate) fn run(args: impl IntoIterator<Item = OsString>) -> Result<u8, CliErr
         Command::Run(args) => run::run(&args, &settings),
         Command::Validate(args) => validate::run(&args),
         Command::Render(args) => render::run(&args, &settings),
-        Command::Secrets(command) => secrets::run(&command),
+        Command::Secrets(command) => secrets::run(&command, &settings),
         Command::Config(args) => show_config::run(&args, &settings),
     }
 }
 
-/// An engine over the process environment and the env file (`--env-file`, else
-/// `secret.env-file`), with the load's warnings printed on stderr.
+/// An engine over the embedded store (opened at the first lookup, if its file exists), then
+/// the process environment and the env file (`--env-file`, else `secret.env-file`), with the
+/// load's warnings printed on stderr. Exit 2 for a database kestrel cannot use yet.
 pub(crate) fn load_engine(
     settings: &Settings,
     env_file: Option<&Path>,
@@ -49,10 +52,12 @@ pub(crate) fn load_engine(
     // Variables that are not valid Unicode cannot be secrets nor `envs`: they are left out.
     let process = std::env::vars_os()
         .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)));
-    let (engine, warnings) = Engine::from_env(
+    let store = StoreReaders(Arc::new(LazyStore::new(StoreAccess::new(settings)?)));
+    let (engine, warnings) = Engine::from_env_with(
         settings.engine_config(),
         process,
         text.as_deref().map(String::as_str),
+        Arc::new(store),
     )
     .map_err(|error| {
         let file = file.map_or_else(String::new, |file| file.display().to_string());

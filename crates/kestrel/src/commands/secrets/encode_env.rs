@@ -1,39 +1,34 @@
-//! `kestrel secrets ...`: preparing secrets for the environment-variable backend.
+//! `kestrel secrets encode-env [FILE|-]`: a plain env file turned into `SECRET_KEY=<base64>`
+//! lines for the environment-variable backend.
 
 use crate::commands::read_text;
 use crate::error::CliError;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use clap::Subcommand;
+use clap::Args;
 use kestrel_expr::Expressions;
+use kestrel_secrets::DotenvEntry;
 use std::io::Write;
 use std::path::PathBuf;
 use zeroize::Zeroizing;
 
-#[derive(Debug, Subcommand)]
-pub(crate) enum SecretsCommand {
-    /// Reads an env file of plain values and prints SECRET_KEY=<base64> lines, in order.
-    EncodeEnv {
-        /// The env file; `-` or nothing reads stdin.
-        file: Option<PathBuf>,
-    },
+#[derive(Debug, Args)]
+pub(crate) struct EncodeEnvArgs {
+    /// The env file; `-` or nothing reads stdin.
+    file: Option<PathBuf>,
 }
 
-pub(crate) fn run(command: &SecretsCommand) -> Result<u8, CliError> {
-    match command {
-        SecretsCommand::EncodeEnv { file } => {
-            let path = file.clone().unwrap_or_else(|| PathBuf::from("-"));
-            let text = Zeroizing::new(read_text(&path)?);
-            let expressions = Expressions::new(serde_json::json!({}));
-            let encoded = encode_env(&text, &expressions)
-                .map_err(|error| CliError::usage(format!("{}: {error}", path.display())))?;
-            std::io::stdout()
-                .lock()
-                .write_all(encoded.as_bytes())
-                .map_err(|error| CliError::failed("cannot write to stdout").caused_by(error))?;
-            Ok(0)
-        }
-    }
+pub(crate) fn run(args: &EncodeEnvArgs) -> Result<u8, CliError> {
+    let path = args.file.clone().unwrap_or_else(|| PathBuf::from("-"));
+    let text = Zeroizing::new(read_text(&path)?);
+    let expressions = Expressions::new(serde_json::json!({}));
+    let encoded = encode_env(&text, &expressions)
+        .map_err(|error| CliError::usage(format!("{}: {error}", path.display())))?;
+    std::io::stdout()
+        .lock()
+        .write_all(encoded.as_bytes())
+        .map_err(|error| CliError::failed("cannot write to stdout").caused_by(error))?;
+    Ok(0)
 }
 
 /// One `SECRET_KEY=<base64>` line per variable of the env file `text`, in order: the key keeps
@@ -48,17 +43,7 @@ pub(crate) fn encode_env(
     let mut out = Zeroizing::new(String::new());
     for entry in entries {
         let key = entry.name.strip_prefix("SECRET_").unwrap_or(&entry.name);
-        let value = if is_expression(&entry.value) {
-            Zeroizing::new(expressions.render_pure(&entry.value).map_err(|error| {
-                // The error quotes its template, which is the secret value itself.
-                format!(
-                    "line {}: the value of {} could not be rendered ({:?} error)",
-                    entry.line, entry.name, error.kind
-                )
-            })?)
-        } else {
-            entry.value
-        };
+        let value = rendered_value(&entry, expressions)?;
         out.push_str("SECRET_");
         out.push_str(key);
         out.push('=');
@@ -66,6 +51,25 @@ pub(crate) fn encode_env(
         out.push('\n');
     }
     Ok(out)
+}
+
+/// An env file entry's value, rendered (pure filters only) when it is written as an
+/// expression. The error names the line and the variable, never the value.
+pub(crate) fn rendered_value(
+    entry: &DotenvEntry,
+    expressions: &Expressions,
+) -> Result<Zeroizing<String>, String> {
+    if !is_expression(&entry.value) {
+        return Ok(entry.value.clone());
+    }
+    let rendered = expressions.render_pure(&entry.value).map_err(|error| {
+        // The error quotes its template, which is the secret value itself.
+        format!(
+            "line {}: the value of {} could not be rendered ({:?} error)",
+            entry.line, entry.name, error.kind
+        )
+    })?;
+    Ok(Zeroizing::new(rendered))
 }
 
 fn is_expression(value: &str) -> bool {

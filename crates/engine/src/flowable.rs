@@ -1,0 +1,234 @@
+//! Flowable task runs: Sequential, Parallel, If and ForEach run their children as task runs
+//! of their own, listed under the flowable's task run; `errors` run when a child failed;
+//! `timeout` kills the children still running.
+
+use crate::attempts::{failed, timeout_message};
+use crate::runner::{Branch, Frame, OpenRun, PlannedTask, Run, is_truthy, plan, together};
+use crate::{CancelToken, State};
+use kestrel_flow::{Flowable, FlowableKind};
+use serde_json::{Map, Value};
+use std::time::Duration;
+
+/// A flowable task ready to run: its children planned.
+pub(crate) struct PlannedFlowable {
+    kind: PlannedKind,
+    errors: Vec<PlannedTask>,
+}
+
+enum PlannedKind {
+    Sequential(Vec<PlannedTask>),
+    Parallel {
+        tasks: Vec<PlannedTask>,
+        concurrent: usize,
+    },
+    If {
+        condition: String,
+        then: Vec<PlannedTask>,
+        otherwise: Vec<PlannedTask>,
+    },
+    ForEach {
+        values: Value,
+        limit: usize,
+        tasks: Vec<PlannedTask>,
+    },
+}
+
+/// The plan of a flowable task and its children.
+pub(crate) fn plan_flowable(flowable: &Flowable) -> PlannedFlowable {
+    let kind = match &flowable.kind {
+        FlowableKind::Sequential { tasks } => PlannedKind::Sequential(plan(tasks)),
+        FlowableKind::Parallel { tasks, concurrent } => PlannedKind::Parallel {
+            tasks: plan(tasks),
+            concurrent: *concurrent,
+        },
+        FlowableKind::If {
+            condition,
+            then,
+            otherwise,
+        } => PlannedKind::If {
+            condition: condition.clone(),
+            then: plan(then),
+            otherwise: plan(otherwise),
+        },
+        FlowableKind::ForEach {
+            values,
+            concurrency_limit,
+            tasks,
+        } => PlannedKind::ForEach {
+            values: values.clone(),
+            limit: *concurrency_limit,
+            tasks: plan(tasks),
+        },
+    };
+    PlannedFlowable {
+        kind,
+        errors: plan(&flowable.errors),
+    }
+}
+
+/// Why a flowable's children did not all run well, beyond their own states.
+enum Stopped {
+    /// The flowable ran out of time; its children still running were killed.
+    TimedOut(Duration),
+    /// The flowable could not decide what to run (a condition or values that do not render).
+    Broken(String),
+}
+
+impl Run<'_> {
+    /// Runs a flowable task run and its children to their end; its final state: the
+    /// children's together, FAILED when it timed out or could not render what it needs.
+    pub(crate) async fn run_flowable(
+        &self,
+        planned: &PlannedTask,
+        flowable: &PlannedFlowable,
+        frame: &Frame,
+        cancel: &CancelToken,
+    ) -> State {
+        let mut open = self.open(planned, frame);
+        match self.run_if(planned, &open, frame) {
+            Ok(true) => {}
+            Ok(false) => return self.close(open, State::Skipped, Map::new(), frame),
+            Err(error) => {
+                self.fail_with(&mut open, &error);
+                return self.close(open, failed(planned), Map::new(), frame);
+            }
+        }
+        self.begin_attempt(&mut open);
+        let children = frame.under(&open.run);
+        let limit = planned.common.timeout_duration();
+        let mut state = match self
+            .children(flowable, &open, &children, limit, cancel)
+            .await
+        {
+            Ok(state) => state,
+            Err(Stopped::TimedOut(limit)) => {
+                self.fail_with(&mut open, &timeout_message(limit));
+                State::Failed
+            }
+            Err(Stopped::Broken(message)) => {
+                self.fail_with(&mut open, &message);
+                State::Failed
+            }
+        };
+        if state == State::Failed
+            && self.sequence(&flowable.errors, &children, cancel).await == State::Killed
+        {
+            state = State::Killed;
+        }
+        if state == State::Failed {
+            state = failed(planned);
+        }
+        Run::end_attempt(&mut open, state);
+        self.close(open, state, Map::new(), frame)
+    }
+
+    /// Runs the children, killed when `limit` passes.
+    async fn children(
+        &self,
+        flowable: &PlannedFlowable,
+        open: &OpenRun,
+        frame: &Frame,
+        limit: Option<Duration>,
+        cancel: &CancelToken,
+    ) -> Result<State, Stopped> {
+        let Some(limit) = limit else {
+            return self.branches(&flowable.kind, open, frame, cancel).await;
+        };
+        // The children listen to a token of their own, so that the timeout stops them
+        // alone; the execution's cancel is passed on to it.
+        let scoped = CancelToken::new();
+        let work = self.branches(&flowable.kind, open, frame, &scoped);
+        tokio::pin!(work);
+        tokio::select! {
+            result = &mut work => result,
+            () = cancel.cancelled() => {
+                scoped.cancel();
+                work.await
+            }
+            () = tokio::time::sleep(limit) => {
+                scoped.cancel();
+                work.await?;
+                Err(Stopped::TimedOut(limit))
+            }
+        }
+    }
+
+    /// Runs the children the way the flowable's type says.
+    async fn branches(
+        &self,
+        kind: &PlannedKind,
+        open: &OpenRun,
+        frame: &Frame,
+        cancel: &CancelToken,
+    ) -> Result<State, Stopped> {
+        match kind {
+            PlannedKind::Sequential(tasks) => Ok(self.sequence(tasks, frame, cancel).await),
+            PlannedKind::Parallel { tasks, concurrent } => {
+                let branches: Vec<Branch<'_>> = tasks
+                    .iter()
+                    .map(|task| self.run_task(task, frame, cancel))
+                    .collect();
+                Ok(together(branches, *concurrent, cancel).await)
+            }
+            PlannedKind::If {
+                condition,
+                then,
+                otherwise,
+            } => {
+                let ctx = self.context(open, frame);
+                let text = self.render(condition, &ctx).map_err(Stopped::Broken)?;
+                let branch = if is_truthy(&text) { then } else { otherwise };
+                Ok(self.sequence(branch, frame, cancel).await)
+            }
+            PlannedKind::ForEach {
+                values,
+                limit,
+                tasks,
+            } => {
+                let values = self.values(values, open, frame).map_err(Stopped::Broken)?;
+                let frames: Vec<Frame> =
+                    values.iter().map(|value| frame.with_value(value)).collect();
+                let iterations: Vec<Branch<'_>> = frames
+                    .iter()
+                    .map(|frame| -> Branch<'_> { Box::pin(self.sequence(tasks, frame, cancel)) })
+                    .collect();
+                Ok(together(iterations, *limit, cancel).await)
+            }
+        }
+    }
+
+    /// A ForEach's values, rendered: a list (each text rendered), or a text rendering to a
+    /// JSON list. Values that are not texts are taken as their JSON.
+    fn values(&self, values: &Value, open: &OpenRun, frame: &Frame) -> Result<Vec<String>, String> {
+        let ctx = self.context(open, frame);
+        let items = match values {
+            Value::String(template) => {
+                let text = self.render(template, &ctx)?;
+                match serde_json::from_str::<Value>(&text) {
+                    Ok(Value::Array(items)) => items,
+                    _ => {
+                        let shown = self.registry.mask(&text).into_owned();
+                        return Err(format!(
+                            "values: must be a list or a JSON string of a list, got '{shown}'"
+                        ));
+                    }
+                }
+            }
+            Value::Array(items) => items
+                .iter()
+                .map(|item| match item {
+                    Value::String(template) => self.render(template, &ctx).map(Value::String),
+                    other => Ok(other.clone()),
+                })
+                .collect::<Result<_, _>>()?,
+            _ => return Err("values: must be a list or a JSON string of a list".into()),
+        };
+        Ok(items
+            .into_iter()
+            .map(|item| match item {
+                Value::String(text) => text,
+                other => other.to_string(),
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,140 @@
+//! A flow's `outputs`, rendered once its execution succeeded: each `{id, type, value}` with
+//! its value rendered (texts inside lists and maps too) and read by its type.
+
+use crate::State;
+use crate::runner::Run;
+use chrono::Utc;
+use kestrel_flow::{Flow, InputType, Level, OutputDef};
+use serde_json::{Map, Number, Value};
+
+impl Run<'_> {
+    /// Renders the flow's outputs into the execution; `state` when they all render, FAILED
+    /// otherwise, with one ERROR entry (of no task) saying which output and why. SECRET
+    /// outputs are registered for masking.
+    pub(crate) fn flow_outputs(&self, flow: &Flow, state: State) -> State {
+        if flow.outputs.is_empty() {
+            return state;
+        }
+        let ctx = self.output_context();
+        let mut outputs = Map::new();
+        for def in &flow.outputs {
+            let rendered = self
+                .engine
+                .expressions
+                .render_value(&def.value, &ctx)
+                .map_err(|error| error.to_string())
+                .and_then(|value| typed(def, value));
+            match rendered {
+                Ok(value) => {
+                    if let (Some(InputType::Secret), Value::String(text)) = (kind(def), &value) {
+                        self.registry.register(&def.id, text);
+                    }
+                    outputs.insert(def.id.clone(), value);
+                }
+                Err(problem) => {
+                    let message = format!(
+                        "Failed to render output values: output '{}': {problem}",
+                        def.id
+                    );
+                    self.execution_error(&message);
+                    return State::Failed;
+                }
+            }
+        }
+        self.set_flow_outputs(outputs);
+        state
+    }
+
+    /// Logs an ERROR entry of the execution itself (no task), masked.
+    fn execution_error(&self, message: &str) {
+        let entry = crate::LogEntry {
+            task_id: String::new(),
+            task_run_id: String::new(),
+            level: Level::Error,
+            message: self.registry.mask(message).into_owned(),
+            timestamp: Utc::now(),
+            attempt_number: 1,
+        };
+        self.listener.on_log(&entry);
+        self.keep_logs(vec![entry]);
+    }
+}
+
+/// The output's type, when it is one kestrel reads (the input types); others (`DATETIME`,
+/// `FILE`...) keep their rendered value as it is.
+fn kind(def: &OutputDef) -> Option<InputType> {
+    def.output_type.as_deref().and_then(InputType::from_name)
+}
+
+/// A rendered value read by the output's type: a text becomes a number, a boolean or JSON.
+fn typed(def: &OutputDef, value: Value) -> Result<Value, String> {
+    let Value::String(text) = &value else {
+        return Ok(value);
+    };
+    let trimmed = text.trim();
+    let wrong = |expected: &str| {
+        Err(format!(
+            "expected {expected}, got '{}'",
+            text.escape_debug()
+        ))
+    };
+    match kind(def) {
+        None | Some(InputType::String | InputType::Secret) => Ok(value),
+        Some(InputType::Int) => trimmed
+            .parse::<i64>()
+            .map(Value::from)
+            .or_else(|_| wrong("an INT")),
+        Some(InputType::Float) => match trimmed.parse::<f64>().ok().and_then(Number::from_f64) {
+            Some(number) => Ok(Value::Number(number)),
+            None => wrong("a FLOAT"),
+        },
+        Some(InputType::Boolean) => match trimmed {
+            "true" => Ok(Value::Bool(true)),
+            "false" => Ok(Value::Bool(false)),
+            _ => wrong("a BOOLEAN (true or false)"),
+        },
+        Some(InputType::Json) => {
+            serde_json::from_str(text).map_err(|error| format!("expected JSON: {error}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn def(output_type: Option<&str>) -> OutputDef {
+        OutputDef {
+            id: "o".into(),
+            value: json!(""),
+            output_type: output_type.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn rendered_texts_are_read_by_type() {
+        assert_eq!(typed(&def(Some("INT")), json!(" 42 ")), Ok(json!(42)));
+        assert_eq!(typed(&def(Some("FLOAT")), json!("1.5")), Ok(json!(1.5)));
+        assert_eq!(typed(&def(Some("BOOLEAN")), json!("true")), Ok(json!(true)));
+        assert_eq!(
+            typed(&def(Some("JSON")), json!("{\"a\":[1]}")),
+            Ok(json!({"a": [1]}))
+        );
+        assert_eq!(typed(&def(Some("STRING")), json!("7")), Ok(json!("7")));
+        assert_eq!(
+            typed(&def(Some("DATETIME")), json!("2024")),
+            Ok(json!("2024"))
+        );
+        assert_eq!(typed(&def(None), json!({"k": "v"})), Ok(json!({"k": "v"})));
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_says_what_was_expected() {
+        assert_eq!(
+            typed(&def(Some("INT")), json!("many")),
+            Err("expected an INT, got 'many'".into())
+        );
+        assert!(typed(&def(Some("JSON")), json!("{")).is_err());
+    }
+}

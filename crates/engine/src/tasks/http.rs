@@ -1,0 +1,239 @@
+//! `io.kestra.plugin.core.http.Request`: one HTTP request, with reqwest over rustls.
+//!
+//! The engine keeps one client per set of connection options ([`HttpClients`]), so requests
+//! of every execution reuse connections. Outputs `code`, `headers`, `body` (text, a JSON body
+//! included) and `uri` are masked for readers like every output, so a server that echoes a
+//! token back shows `******`; the logged request line is masked too. A response code of 400
+//! or more fails the task with Kestra's message unless `options.allowFailed`.
+
+use crate::{Task, TaskContext, TaskError};
+use async_trait::async_trait;
+use kestrel_flow::{HttpAuth, HttpOptions, HttpRequest, Level};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::multipart::Form;
+use reqwest::{Client, Method, RequestBuilder, Response, redirect};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::error::Error as _;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+/// Most redirects followed, as browsers and Kestra's client do.
+const MAX_REDIRECTS: usize = 10;
+
+/// The connection options a client is built with (reqwest sets them per client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ClientKey {
+    connect_timeout: Option<Duration>,
+    read_timeout: Duration,
+    follow_redirects: bool,
+}
+
+/// The engine's HTTP clients, one per set of connection options, built when first needed.
+#[derive(Debug, Default)]
+pub(crate) struct HttpClients {
+    clients: Mutex<HashMap<ClientKey, Client>>,
+}
+
+impl HttpClients {
+    /// The client for `options` (a cheap handle on a shared connection pool).
+    fn client(&self, options: &HttpOptions) -> Result<Client, TaskError> {
+        let key = ClientKey {
+            connect_timeout: options.connect_timeout,
+            read_timeout: options.read_timeout,
+            follow_redirects: options.follow_redirects,
+        };
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(client) = clients.get(&key) {
+            return Ok(client.clone());
+        }
+        let redirects = if key.follow_redirects {
+            redirect::Policy::limited(MAX_REDIRECTS)
+        } else {
+            redirect::Policy::none()
+        };
+        let mut builder = Client::builder()
+            .user_agent(concat!("kestrel/", env!("CARGO_PKG_VERSION")))
+            .read_timeout(key.read_timeout)
+            .redirect(redirects);
+        if let Some(timeout) = key.connect_timeout {
+            builder = builder.connect_timeout(timeout);
+        }
+        let client = builder.build().map_err(|error| {
+            TaskError::new(format!("Cannot build the HTTP client: {}", chain(&error)))
+        })?;
+        clients.insert(key, client.clone());
+        Ok(client)
+    }
+}
+
+/// Runs a `Request` task.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpTask {
+    spec: HttpRequest,
+}
+
+impl HttpTask {
+    pub(crate) fn new(spec: HttpRequest) -> Self {
+        Self { spec }
+    }
+}
+
+#[async_trait]
+impl Task for HttpTask {
+    async fn run(&self, ctx: &mut TaskContext<'_>) -> Result<(), TaskError> {
+        let spec = &self.spec;
+        // As Kestra does: spaces are the one character users commonly leave unencoded.
+        let uri = ctx.render(&spec.uri)?.replace(' ', "%20");
+        let method = ctx.render(&spec.method)?.to_ascii_uppercase();
+        let method = Method::from_bytes(method.as_bytes())
+            .map_err(|_| TaskError::new(format!("method: '{method}' is not an HTTP method")))?;
+        let url = reqwest::Url::parse(&uri)
+            .map_err(|error| TaskError::new(format!("uri: '{uri}' is not a valid URI: {error}")))?;
+        let client = ctx.engine().http.client(&spec.options)?;
+        let request = self.build(ctx, client.request(method.clone(), url))?;
+        ctx.log(Level::Debug, &format!("{method} {uri}"));
+        let response = request
+            .send()
+            .await
+            .map_err(|error| TaskError::new(format!("Failed http request: {}", chain(&error))))?;
+        let code = response.status().as_u16();
+        let headers = headers_output(response.headers());
+        let body = read_body(response, spec.options.max_content_length).await?;
+        ctx.output("code", Value::from(code));
+        ctx.output("headers", Value::Object(headers));
+        ctx.output("body", Value::String(body.clone()));
+        ctx.output("uri", Value::String(uri));
+        if code >= 400 && !spec.options.allow_failed {
+            let mut message = format!("Failed http request with response code '{code}'");
+            if !body.is_empty() {
+                message.push_str(" and body:\n");
+                message.push_str(&body);
+            }
+            return Err(TaskError::new(message));
+        }
+        Ok(())
+    }
+}
+
+impl HttpTask {
+    /// The request's headers, body and credentials, rendered.
+    fn build(
+        &self,
+        ctx: &TaskContext<'_>,
+        request: RequestBuilder,
+    ) -> Result<RequestBuilder, TaskError> {
+        let spec = &self.spec;
+        let content_type = ctx.render(&spec.content_type)?;
+        let mut headers = HeaderMap::new();
+        let mut request = if !spec.form_data.is_empty() {
+            let fields = spec
+                .form_data
+                .iter()
+                .map(|(name, value)| Ok((name.clone(), form_value(ctx, value)?)))
+                .collect::<Result<Vec<(String, String)>, TaskError>>()?;
+            if content_type.eq_ignore_ascii_case("multipart/form-data") {
+                let form = fields
+                    .into_iter()
+                    .fold(Form::new(), |form, (name, value)| form.text(name, value));
+                request.multipart(form)
+            } else {
+                request.form(&fields)
+            }
+        } else {
+            insert_header(&mut headers, CONTENT_TYPE.as_str(), &content_type)?;
+            match &spec.body {
+                Some(body) => request.body(ctx.render(body)?),
+                None => request,
+            }
+        };
+        for (name, value) in &spec.headers {
+            insert_header(&mut headers, name, &ctx.render(value)?)?;
+        }
+        request = request.headers(headers);
+        Ok(match &spec.options.auth {
+            None => request,
+            Some(HttpAuth::Basic { username, password }) => {
+                let username = ctx.render(username)?;
+                let password = password.as_deref().map(|p| ctx.render(p)).transpose()?;
+                // The header carries base64 of `user:password`, a form of neither value alone:
+                // registered so that a server echoing it back shows it masked.
+                let credentials = format!("{username}:{}", password.as_deref().unwrap_or(""));
+                if ctx.registry().contains_secret(&credentials) {
+                    ctx.registry().register_derived(&credentials);
+                }
+                request.basic_auth(username, password)
+            }
+            Some(HttpAuth::Bearer { token }) => request.bearer_auth(ctx.render(token)?),
+        })
+    }
+}
+
+/// A form field's value: a text rendered, anything else as JSON.
+fn form_value(ctx: &TaskContext<'_>, value: &Value) -> Result<String, TaskError> {
+    match value {
+        Value::String(template) => ctx.render(template),
+        other => Ok(other.to_string()),
+    }
+}
+
+/// Sets header `name` to `value`, replacing what was there (a flow's header wins over the
+/// content type). The value is never quoted in the error: it may hold a secret.
+fn insert_header(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), TaskError> {
+    let header = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| TaskError::new(format!("headers: '{name}' is not a valid header name")))?;
+    let value = HeaderValue::from_str(value).map_err(|_| {
+        TaskError::new(format!(
+            "headers: the value of '{name}' is not a valid header value (line breaks and control characters are not allowed)"
+        ))
+    })?;
+    headers.insert(header, value);
+    Ok(())
+}
+
+/// Response headers as Kestra gives them: each name with the list of its values.
+fn headers_output(headers: &HeaderMap) -> Map<String, Value> {
+    let mut output = Map::new();
+    for (name, value) in headers {
+        let value = Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned());
+        match output.get_mut(name.as_str()) {
+            Some(Value::Array(values)) => values.push(value),
+            _ => {
+                output.insert(name.as_str().to_owned(), Value::Array(vec![value]));
+            }
+        }
+    }
+    output
+}
+
+/// The response body as text, at most `limit` bytes.
+async fn read_body(mut response: Response, limit: usize) -> Result<String, TaskError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|error| {
+        TaskError::new(format!("Failed to read the response: {}", chain(&error)))
+    })? {
+        if body.len() + chunk.len() > limit {
+            return Err(TaskError::new(format!(
+                "The response body is larger than {limit} bytes (options.maxContentLength)"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8(body).map_err(|_| {
+        TaskError::new(
+            "The response body is not valid UTF-8: the Request task only takes text bodies",
+        )
+    })
+}
+
+/// An error and its causes, `: `-separated (reqwest's own message names only the first).
+fn chain(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,210 @@
+//! `io.kestra.plugin.scripts.shell.Commands`: commands run by an interpreter on this host.
+//!
+//! Each task run gets a private directory ([`files`]); the rendered commands go into a
+//! script file there ([`script`]), which the interpreter runs by path, so no secret ever
+//! reaches a process's arguments. The process runs in a process group of its own
+//! ([`process`]); its stdout (INFO) and stderr (WARN) reach the task's log line by line
+//! through the masker, and lines of Kestra's `::{...}::` protocol ([`protocol`]) set
+//! outputs, metrics and log entries. `containerImage`, `taskRunner` and `docker` are
+//! accepted for Kestra's flows and ignored with a warning: kestrel has no containers.
+
+mod files;
+mod process;
+mod protocol;
+mod script;
+
+use crate::{Task, TaskContext, TaskError};
+use async_trait::async_trait;
+use files::WorkDir;
+use kestrel_flow::{Level, ShellCommands};
+use process::{Event, Launch, Running, Stream};
+use serde_json::{Map, Value};
+use std::ffi::OsString;
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+
+/// Runs a `Commands` task.
+#[derive(Debug, Clone)]
+pub(crate) struct ShellTask {
+    spec: ShellCommands,
+}
+
+impl ShellTask {
+    pub(crate) fn new(spec: ShellCommands) -> Self {
+        Self { spec }
+    }
+}
+
+/// What a task run needs once its properties are rendered.
+struct Rendered {
+    interpreter: Vec<String>,
+    script: String,
+    env: Vec<(String, String)>,
+    input_files: Vec<(String, String)>,
+}
+
+#[async_trait]
+impl Task for ShellTask {
+    async fn run(&self, ctx: &mut TaskContext<'_>) -> Result<(), TaskError> {
+        for name in &self.spec.ignored {
+            let message = format!(
+                "{name} is ignored: kestrel runs the commands on this host, without a container"
+            );
+            ctx.log(Level::Warn, &message);
+        }
+        let rendered = self.render(ctx)?;
+        let (dir, program, args) = prepare(&rendered)?;
+        let hidden = hidden_variables(ctx);
+        let launch = Launch {
+            program: &program,
+            args: &args,
+            dir: dir.work(),
+            hidden: &hidden,
+            env: &rendered.env,
+        };
+        let mut running = Running::start(&launch).map_err(|error| {
+            TaskError::new(format!("Cannot start the interpreter '{program}': {error}"))
+        })?;
+        let mut vars = Map::new();
+        let status = self.stream(ctx, &mut running, &mut vars).await;
+        drop(running);
+        let status = status.map_err(|error| {
+            TaskError::new(format!("Cannot read the output of the commands: {error}"))
+        })?;
+        self.finish(ctx, &dir, status, vars)
+    }
+}
+
+/// The working directory with the script and the input files in it, and the command line
+/// that runs the script.
+fn prepare(rendered: &Rendered) -> Result<(WorkDir, String, Vec<OsString>), TaskError> {
+    let dir = WorkDir::new()
+        .map_err(|error| TaskError::new(format!("Cannot create the working directory: {error}")))?;
+    let script = dir
+        .write_script(&rendered.script)
+        .map_err(|error| TaskError::new(format!("Cannot write the script: {error}")))?;
+    for (name, content) in &rendered.input_files {
+        dir.write_input(name, content).map_err(TaskError::new)?;
+    }
+    let (program, args) = script::command_line(&rendered.interpreter, &script)
+        .ok_or_else(|| TaskError::new("interpreter: must not be empty"))?;
+    Ok((dir, program, args))
+}
+
+impl ShellTask {
+    /// Renders the commands, `env`, the interpreter and the input files. An interpreter word
+    /// holding a secret is refused: the interpreter's words are the process's arguments.
+    fn render(&self, ctx: &TaskContext<'_>) -> Result<Rendered, TaskError> {
+        let render_all = |templates: &[String]| -> Result<Vec<String>, TaskError> {
+            templates
+                .iter()
+                .map(|template| ctx.render(template))
+                .collect()
+        };
+        let render_map = |pairs: &[(String, String)]| -> Result<Vec<(String, String)>, TaskError> {
+            pairs
+                .iter()
+                .map(|(name, template)| Ok((name.clone(), ctx.render(template)?)))
+                .collect()
+        };
+        let spec = &self.spec;
+        let interpreter = render_all(&spec.interpreter)?;
+        if interpreter
+            .iter()
+            .any(|word| ctx.registry().contains_secret(word))
+        {
+            return Err(TaskError::new(
+                "interpreter: must not hold a secret (a process's arguments are visible to every user of the machine); pass secrets through env",
+            ));
+        }
+        let before = render_all(&spec.before_commands)?;
+        let commands = render_all(&spec.commands)?;
+        Ok(Rendered {
+            script: script::script_text(&interpreter, spec.fail_fast, &before, &commands),
+            interpreter,
+            env: render_map(&spec.env)?,
+            input_files: render_map(&spec.input_files)?,
+        })
+    }
+
+    /// Logs every line until the process exits; protocol lines set `vars`, metrics and
+    /// entries instead.
+    async fn stream(
+        &self,
+        ctx: &mut TaskContext<'_>,
+        running: &mut Running,
+        vars: &mut Map<String, Value>,
+    ) -> std::io::Result<ExitStatus> {
+        let stderr_level = if self.spec.warning_on_stderr {
+            Level::Warn
+        } else {
+            Level::Info
+        };
+        loop {
+            let (stream, line) = match running.next().await? {
+                Event::Exit(status) => return Ok(status),
+                Event::Line(stream, line) => (stream, line),
+            };
+            if let Some(message) = protocol::parse(&line) {
+                protocol::apply(ctx, vars, message);
+                continue;
+            }
+            let level = match stream {
+                Stream::Stdout => Level::Info,
+                Stream::Stderr => stderr_level,
+            };
+            ctx.log(level, &line);
+        }
+    }
+
+    /// Sets the outputs; a failed run is the task's failure, a good one collects the output
+    /// files.
+    fn finish(
+        &self,
+        ctx: &mut TaskContext<'_>,
+        dir: &WorkDir,
+        status: ExitStatus,
+        vars: Map<String, Value>,
+    ) -> Result<(), TaskError> {
+        let code = exit_code(status);
+        ctx.output("exitCode", Value::from(code));
+        ctx.output("vars", Value::Object(vars));
+        if !status.success() {
+            return Err(TaskError::new(match status.signal() {
+                Some(signal) => format!("Command was killed by signal {signal}"),
+                None => format!("Command failed with exit code {code}"),
+            }));
+        }
+        if !self.spec.output_files.is_empty() {
+            let files = dir
+                .collect(&self.spec.output_files)
+                .map_err(TaskError::new)?;
+            ctx.output("outputFiles", Value::Object(files));
+        }
+        Ok(())
+    }
+}
+
+/// The exit code, or 128 plus the signal that ended the process, as a shell reports it.
+fn exit_code(status: ExitStatus) -> i32 {
+    status
+        .code()
+        .or_else(|| status.signal().map(|signal| 128 + signal))
+        .unwrap_or(-1)
+}
+
+/// Inherited variables the commands must not see: secrets (`SECRET_*`), kestrel's own
+/// settings (`KESTREL_*`, the master key among them) and the redacted names of the
+/// configuration (`variables.redacted-env-vars`).
+fn hidden_variables(ctx: &TaskContext<'_>) -> Vec<OsString> {
+    let redacted = &ctx.engine().config.env.redacted;
+    std::env::vars_os()
+        .map(|(name, _)| name)
+        .filter(|name| {
+            let text = name.to_string_lossy();
+            text.starts_with("SECRET_")
+                || text.starts_with("KESTREL_")
+                || redacted.iter().any(|hidden| *hidden == text)
+        })
+        .collect()
+}

@@ -1,0 +1,259 @@
+//! `io.kestra.plugin.core.http.Request` run by the engine against a local server: the
+//! secret reaches the server exactly and no reader ever sees it, even echoed back.
+
+mod common;
+
+use base64::Engine as _;
+use common::server::Server;
+use common::{MASK, flow, messages, readable, run};
+use kestrel_engine::State;
+use kestrel_flow::Level;
+use serde_json::json;
+
+const TOKEN: &str = "tok-3f9a8b7c6d5e";
+
+/// A Request task `req` with the YAML `properties` (indented by four).
+fn request(properties: &str) -> String {
+    format!("  - id: req\n    type: io.kestra.plugin.core.http.Request\n{properties}")
+}
+
+#[test]
+fn a_bearer_token_reaches_the_server_and_no_reader_even_when_echoed_back() {
+    let server = Server::start();
+    let execution = run(
+        &flow(&format!(
+            "{}  - id: show\n    type: io.kestra.plugin.core.log.Log\n    message: \"got {{{{ outputs.req.body }}}}\"\n",
+            request(&format!(
+                "    uri: {}\n    headers:\n      Authorization: \"Bearer {{{{ secret('API_TOKEN') }}}}\"\n",
+                server.url("/echo")
+            ))
+        )),
+        &[("API_TOKEN", TOKEN)],
+    );
+    assert_eq!(execution.state, State::Success, "{execution:?}");
+    let received = server.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(
+        received[0].header("authorization"),
+        Some(format!("Bearer {TOKEN}"))
+    );
+    let outputs = &execution.task_runs[0].outputs;
+    assert_eq!(outputs["body"], format!("Bearer {MASK}"));
+    assert_eq!(outputs["code"], 200);
+    assert_eq!(messages(&execution, "show"), [format!("got Bearer {MASK}")]);
+    assert!(!readable(&execution).contains(TOKEN), "{execution:?}");
+}
+
+#[test]
+fn outputs_are_code_headers_body_and_uri_and_a_json_body_stays_text() {
+    let server = Server::start();
+    let uri = server.url("/json");
+    let execution = run(&flow(&request(&format!("    uri: {uri}\n"))), &[]);
+    assert_eq!(execution.state, State::Success, "{execution:?}");
+    let outputs = &execution.task_runs[0].outputs;
+    assert_eq!(outputs["code"], 200);
+    assert_eq!(outputs["body"], r#"{"ok":true,"n":1}"#);
+    assert_eq!(outputs["uri"], uri.as_str());
+    assert_eq!(outputs["headers"]["x-test"], json!(["a", "b"]));
+    assert_eq!(
+        outputs["headers"]["content-type"],
+        json!(["application/json"])
+    );
+    assert_eq!(server.received()[0].request_line(), "GET /json HTTP/1.1");
+}
+
+#[test]
+fn a_secret_in_the_uri_is_masked_in_the_log_and_the_outputs() {
+    let server = Server::start();
+    let execution = run(
+        &flow(&request(&format!(
+            "    uri: \"{}?key={{{{ secret('API_TOKEN') }}}}\"\n",
+            server.url("/json")
+        ))),
+        &[("API_TOKEN", TOKEN)],
+    );
+    assert_eq!(execution.state, State::Success, "{execution:?}");
+    assert_eq!(
+        server.received()[0].request_line(),
+        format!("GET /json?key={TOKEN} HTTP/1.1")
+    );
+    let entry = &execution.logs[0];
+    assert_eq!(entry.level, Level::Debug);
+    assert_eq!(
+        entry.message,
+        format!("GET {}?key={MASK}", server.url("/json"))
+    );
+    assert_eq!(
+        execution.task_runs[0].outputs["uri"],
+        format!("{}?key={MASK}", server.url("/json"))
+    );
+    assert!(!readable(&execution).contains(TOKEN));
+}
+
+#[test]
+fn basic_auth_credentials_echoed_back_are_masked() {
+    let server = Server::start();
+    let execution = run(
+        &flow(&request(&format!(
+            "    uri: {}\n    options:\n      auth:\n        type: BASIC\n        username: robot\n        password: \"{{{{ secret('PASSWORD') }}}}\"\n",
+            server.url("/echo")
+        ))),
+        &[("PASSWORD", TOKEN)],
+    );
+    assert_eq!(execution.state, State::Success, "{execution:?}");
+    let sent = base64::engine::general_purpose::STANDARD.encode(format!("robot:{TOKEN}"));
+    assert_eq!(
+        server.received()[0].header("authorization"),
+        Some(format!("Basic {sent}"))
+    );
+    assert_eq!(
+        execution.task_runs[0].outputs["body"],
+        format!("Basic {MASK}")
+    );
+    assert!(!readable(&execution).contains(&sent));
+}
+
+#[test]
+fn a_failed_response_fails_the_task_with_kestras_message_unless_allowed() {
+    let server = Server::start();
+    let uri = server.url("/status/404");
+    let execution = run(&flow(&request(&format!("    uri: {uri}\n"))), &[]);
+    assert_eq!(execution.state, State::Failed);
+    let run = &execution.task_runs[0];
+    assert_eq!(
+        run.error.as_deref(),
+        Some("Failed http request with response code '404' and body:\nnope")
+    );
+    assert_eq!(run.outputs["code"], 404, "outputs are kept on failure");
+    for allowed in [
+        "    allowFailed: true\n",
+        "    options:\n      allowFailed: true\n",
+    ] {
+        let execution = run_flow(&format!("    uri: {uri}\n{allowed}"));
+        assert_eq!(execution.state, State::Success, "{allowed}");
+        assert_eq!(execution.task_runs[0].outputs["code"], 404);
+    }
+}
+
+fn run_flow(properties: &str) -> kestrel_engine::Execution {
+    run(&flow(&request(properties)), &[])
+}
+
+#[test]
+fn a_body_is_sent_with_its_method_and_content_type_and_headers_win() {
+    let server = Server::start();
+    let execution = run_flow(&format!(
+        "    uri: {}\n    method: post\n    body: \"{{{{ {{'a': 1}} | toJson }}}}\"\n    headers:\n      X-Id: \"7\"\n",
+        server.url("/x")
+    ));
+    assert_eq!(execution.state, State::Success, "{execution:?}");
+    let received = &server.received()[0];
+    assert_eq!(received.request_line(), "POST /x HTTP/1.1");
+    assert_eq!(
+        received.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    assert_eq!(received.header("x-id").as_deref(), Some("7"));
+    assert_eq!(String::from_utf8_lossy(&received.body), r#"{"a":1}"#);
+    let execution = run_flow(&format!(
+        "    uri: {}\n    method: PUT\n    body: plain\n    contentType: text/plain\n    headers:\n      Content-Type: text/csv\n",
+        server.url("/y")
+    ));
+    assert_eq!(execution.state, State::Success, "{execution:?}");
+    assert_eq!(
+        server.received()[1].header("content-type").as_deref(),
+        Some("text/csv")
+    );
+}
+
+#[test]
+fn form_data_is_sent_url_encoded_or_as_multipart() {
+    let server = Server::start();
+    let execution = run_flow(&format!(
+        "    uri: {}\n    method: POST\n    formData:\n      user: \"John {{{{ 'Doe' }}}}\"\n      n: 2\n",
+        server.url("/form")
+    ));
+    assert_eq!(execution.state, State::Success, "{execution:?}");
+    let received = &server.received()[0];
+    assert_eq!(
+        received.header("content-type").as_deref(),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert_eq!(String::from_utf8_lossy(&received.body), "user=John+Doe&n=2");
+    let execution = run_flow(&format!(
+        "    uri: {}\n    method: POST\n    contentType: multipart/form-data\n    formData:\n      user: me\n",
+        server.url("/form")
+    ));
+    assert_eq!(execution.state, State::Success, "{execution:?}");
+    let received = &server.received()[1];
+    let content_type = received.header("content-type").unwrap_or_default();
+    assert!(
+        content_type.starts_with("multipart/form-data; boundary="),
+        "{content_type}"
+    );
+    let body = String::from_utf8_lossy(&received.body);
+    assert!(body.contains("name=\"user\"\r\n\r\nme\r\n"), "{body}");
+}
+
+#[test]
+fn redirects_are_followed_unless_told_otherwise() {
+    let server = Server::start();
+    let execution = run_flow(&format!("    uri: {}\n", server.url("/redirect")));
+    assert_eq!(execution.task_runs[0].outputs["code"], 200);
+    assert_eq!(
+        execution.task_runs[0].outputs["body"],
+        r#"{"ok":true,"n":1}"#
+    );
+    let execution = run_flow(&format!(
+        "    uri: {}\n    options:\n      followRedirects: false\n",
+        server.url("/redirect")
+    ));
+    assert_eq!(execution.state, State::Success, "a 302 is no failure");
+    assert_eq!(execution.task_runs[0].outputs["code"], 302);
+    assert_eq!(
+        execution.task_runs[0].outputs["headers"]["location"],
+        json!(["/json"])
+    );
+}
+
+#[test]
+fn requests_of_one_engine_share_a_connection() {
+    let server = Server::start();
+    let url = server.url("/json");
+    let execution = run(
+        &flow(&format!(
+            "{}  - id: again\n    type: io.kestra.plugin.core.http.Request\n    uri: {url}\n",
+            request(&format!("    uri: {url}\n"))
+        )),
+        &[],
+    );
+    assert_eq!(execution.state, State::Success, "{execution:?}");
+    assert_eq!(server.received().len(), 2);
+    assert_eq!(server.connections(), 1);
+}
+
+#[test]
+fn an_unreachable_server_fails_with_the_cause() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    let execution = run_flow(&format!("    uri: http://{address}/\n"));
+    assert_eq!(execution.state, State::Failed);
+    let error = execution.task_runs[0].error.clone().unwrap();
+    assert!(error.starts_with("Failed http request: "), "{error}");
+    assert!(error.to_lowercase().contains("connect"), "{error}");
+}
+
+#[test]
+fn a_body_over_the_limit_fails_the_task() {
+    let server = Server::start();
+    let execution = run_flow(&format!(
+        "    uri: {}\n    options:\n      maxContentLength: 4\n",
+        server.url("/json")
+    ));
+    assert_eq!(execution.state, State::Failed);
+    assert_eq!(
+        execution.task_runs[0].error.as_deref(),
+        Some("The response body is larger than 4 bytes (options.maxContentLength)")
+    );
+}

@@ -1,0 +1,437 @@
+//! Flowable tasks: the tasks that run other tasks (Sequential, Parallel, If, ForEach and the
+//! older EachSequential and EachParallel), under Kestra's class names.
+//!
+//! Their children are read with [`task_list`], so they are checked like top-level tasks and
+//! their ids count in the flow-wide duplicate check.
+
+use crate::context::{Ctx, Props};
+use crate::tasks::{TaskType, task_list};
+use crate::yaml::Yaml;
+use crate::{Task, TaskKind};
+use serde_json::Value;
+
+/// What a flowable task runs, and the tasks it runs when one of them fails.
+#[derive(Debug, Clone)]
+pub struct Flowable {
+    /// How the children run.
+    pub kind: FlowableKind,
+    /// `errors`: run when a child fails; the flowable task still fails.
+    pub errors: Vec<Task>,
+}
+
+/// The flowable task types, with their children.
+#[derive(Debug, Clone)]
+pub enum FlowableKind {
+    /// `io.kestra.plugin.core.flow.Sequential`: `tasks` one after the other, stopping at the
+    /// first failure.
+    Sequential {
+        /// `tasks`, non-empty.
+        tasks: Vec<Task>,
+    },
+    /// `io.kestra.plugin.core.flow.Parallel`: `tasks` at the same time, at most `concurrent`
+    /// at once.
+    Parallel {
+        /// `tasks`, non-empty.
+        tasks: Vec<Task>,
+        /// `concurrent`: how many children run at once; 0 (the default) is no limit.
+        concurrent: usize,
+    },
+    /// `io.kestra.plugin.core.flow.If`: `then` when `condition` renders truthy, else `else`.
+    If {
+        /// `condition`, a template; false, `0`, `-0` and the empty text are false.
+        condition: String,
+        /// `then`, non-empty.
+        then: Vec<Task>,
+        /// `else`, possibly empty.
+        otherwise: Vec<Task>,
+    },
+    /// `io.kestra.plugin.core.flow.ForEach` (and the older `EachSequential`, `EachParallel`):
+    /// `tasks`, in order, once per value; children see the value as `{{ taskrun.value }}`.
+    ForEach {
+        /// `values` (`value` in the older types), as written: a list, or a template rendering
+        /// to a JSON list.
+        values: Value,
+        /// How many iterations run at once; 0 is no limit (`concurrencyLimit`, default 1).
+        concurrency_limit: usize,
+        /// `tasks`, non-empty.
+        tasks: Vec<Task>,
+    },
+}
+
+pub(crate) const SEQUENTIAL: TaskType = TaskType {
+    class: "io.kestra.plugin.core.flow.Sequential",
+    aliases: &["io.kestra.core.tasks.flows.Sequential"],
+    properties: &["tasks", "errors"],
+    build: build_sequential,
+};
+
+pub(crate) const PARALLEL: TaskType = TaskType {
+    class: "io.kestra.plugin.core.flow.Parallel",
+    aliases: &["io.kestra.core.tasks.flows.Parallel"],
+    properties: &["tasks", "concurrent", "errors"],
+    build: build_parallel,
+};
+
+pub(crate) const IF: TaskType = TaskType {
+    class: "io.kestra.plugin.core.flow.If",
+    aliases: &["io.kestra.core.tasks.flows.If"],
+    properties: &["condition", "then", "else", "errors"],
+    build: build_if,
+};
+
+pub(crate) const FOR_EACH: TaskType = TaskType {
+    class: "io.kestra.plugin.core.flow.ForEach",
+    aliases: &["io.kestra.core.tasks.flows.ForEach"],
+    properties: &["values", "concurrencyLimit", "tasks", "errors"],
+    build: build_for_each,
+};
+
+pub(crate) const EACH_SEQUENTIAL: TaskType = TaskType {
+    class: "io.kestra.plugin.core.flow.EachSequential",
+    aliases: &["io.kestra.core.tasks.flows.EachSequential"],
+    properties: &["value", "tasks", "errors"],
+    build: build_each_sequential,
+};
+
+pub(crate) const EACH_PARALLEL: TaskType = TaskType {
+    class: "io.kestra.plugin.core.flow.EachParallel",
+    aliases: &["io.kestra.core.tasks.flows.EachParallel"],
+    properties: &["value", "concurrent", "tasks", "errors"],
+    build: build_each_parallel,
+};
+
+/// A flowable of `kind` with the task's `errors`, once every part read well.
+fn flowable(ctx: &mut Ctx<'_>, props: &Props<'_>, kind: Option<FlowableKind>) -> Option<TaskKind> {
+    let errors = task_list(ctx, props, "errors");
+    Some(TaskKind::Flowable(Flowable {
+        kind: kind?,
+        errors,
+    }))
+}
+
+fn build_sequential(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
+    let tasks = children(ctx, props, "tasks");
+    flowable(
+        ctx,
+        props,
+        tasks.map(|tasks| FlowableKind::Sequential { tasks }),
+    )
+}
+
+fn build_parallel(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
+    let tasks = children(ctx, props, "tasks");
+    let concurrent = count(ctx, props, "concurrent", 0);
+    let kind = tasks
+        .zip(concurrent)
+        .map(|(tasks, concurrent)| FlowableKind::Parallel { tasks, concurrent });
+    flowable(ctx, props, kind)
+}
+
+fn build_if(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
+    let condition = props.required_text(ctx, "condition");
+    let then = children(ctx, props, "then");
+    let otherwise = task_list(ctx, props, "else");
+    let kind = condition
+        .zip(then)
+        .map(|(condition, then)| FlowableKind::If {
+            condition,
+            then,
+            otherwise,
+        });
+    flowable(ctx, props, kind)
+}
+
+fn build_for_each(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
+    let limit = count(ctx, props, "concurrencyLimit", 1);
+    for_each(ctx, props, "values", limit)
+}
+
+fn build_each_sequential(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
+    for_each(ctx, props, "value", Some(1))
+}
+
+fn build_each_parallel(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
+    let limit = count(ctx, props, "concurrent", 0);
+    for_each(ctx, props, "value", limit)
+}
+
+/// A ForEach over the values under `key`, `limit` iterations at once.
+fn for_each(
+    ctx: &mut Ctx<'_>,
+    props: &Props<'_>,
+    key: &str,
+    limit: Option<usize>,
+) -> Option<TaskKind> {
+    let values = values(ctx, props, key);
+    let tasks = children(ctx, props, "tasks");
+    let kind = match (values, limit, tasks) {
+        (Some(values), Some(concurrency_limit), Some(tasks)) => Some(FlowableKind::ForEach {
+            values,
+            concurrency_limit,
+            tasks,
+        }),
+        _ => None,
+    };
+    flowable(ctx, props, kind)
+}
+
+/// A list of children that must not be empty: `<field>: must not be empty` otherwise.
+fn children(ctx: &mut Ctx<'_>, props: &Props<'_>, key: &str) -> Option<Vec<Task>> {
+    let empty = props
+        .get(key)
+        .is_none_or(|node| matches!(&node.value, Yaml::Seq(items) if items.is_empty()));
+    let tasks = task_list(ctx, props, key);
+    if empty {
+        let field = props.field(key);
+        ctx.report(props.locate(key), format!("{field}: must not be empty"));
+        return None;
+    }
+    Some(tasks)
+}
+
+/// ForEach values: a list, or a text (a template rendering to a JSON list).
+fn values(ctx: &mut Ctx<'_>, props: &Props<'_>, key: &str) -> Option<Value> {
+    let Some(node) = props.get(key) else {
+        props.missing(ctx, key);
+        return None;
+    };
+    match &node.value {
+        Yaml::Seq(_) | Yaml::String(_) => Some(node.to_json()),
+        _ => {
+            let field = props.field(key);
+            ctx.report(
+                node,
+                format!("{field}: must be a list or a JSON string of a list"),
+            );
+            None
+        }
+    }
+}
+
+/// A count (a limit of concurrent runs): a whole number, 0 or more; `default` when absent.
+fn count(ctx: &mut Ctx<'_>, props: &Props<'_>, key: &str, default: usize) -> Option<usize> {
+    let Some(node) = props.get(key) else {
+        return Some(default);
+    };
+    let number = match &node.value {
+        Yaml::Number(number, _) => number.as_u64().and_then(|n| usize::try_from(n).ok()),
+        Yaml::String(text) => text.parse().ok(),
+        _ => None,
+    };
+    if number.is_none() {
+        let field = props.field(key);
+        ctx.report(node, format!("{field}: must be a whole number, 0 or more"));
+    }
+    number
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Flowable, FlowableKind, TaskKind, parse_flow};
+
+    const LOG: &str = "io.kestra.plugin.core.log.Log";
+
+    fn flowable(task: &str) -> Flowable {
+        let source = format!("id: f\nnamespace: dev\ntasks:\n  - id: t\n{task}");
+        let mut flow = parse_flow(&source).unwrap_or_else(|v| panic!("{v:?}"));
+        match flow.tasks.remove(0).kind {
+            TaskKind::Flowable(flowable) => flowable,
+            other => panic!("not a flowable: {other:?}"),
+        }
+    }
+
+    fn violations(task: &str) -> Vec<String> {
+        let source = format!("id: f\nnamespace: dev\ntasks:\n  - id: t\n{task}");
+        let found = parse_flow(&source).unwrap_err();
+        found.iter().map(ToString::to_string).collect()
+    }
+
+    fn child(id: &str, indent: &str) -> String {
+        format!("{indent}- id: {id}\n{indent}  type: {LOG}\n{indent}  message: hi\n")
+    }
+
+    #[test]
+    fn sequential_and_parallel_under_old_and_new_names() {
+        for name in [
+            "io.kestra.plugin.core.flow.Sequential",
+            "io.kestra.core.tasks.flows.Sequential",
+        ] {
+            let found = flowable(&format!(
+                "    type: {name}\n    tasks:\n{}{}",
+                child("a", "      "),
+                child("b", "      ")
+            ));
+            assert!(matches!(&found.kind, FlowableKind::Sequential { tasks } if tasks.len() == 2));
+        }
+        for name in [
+            "io.kestra.plugin.core.flow.Parallel",
+            "io.kestra.core.tasks.flows.Parallel",
+        ] {
+            let found = flowable(&format!(
+                "    type: {name}\n    concurrent: 2\n    tasks:\n{}",
+                child("a", "      ")
+            ));
+            assert!(matches!(
+                found.kind,
+                FlowableKind::Parallel { concurrent: 2, .. }
+            ));
+        }
+    }
+
+    #[test]
+    fn parallel_concurrency_defaults_to_unlimited() {
+        let found = flowable(&format!(
+            "    type: io.kestra.plugin.core.flow.Parallel\n    tasks:\n{}",
+            child("a", "      ")
+        ));
+        assert!(matches!(
+            found.kind,
+            FlowableKind::Parallel { concurrent: 0, .. }
+        ));
+    }
+
+    #[test]
+    fn if_has_a_condition_then_and_an_optional_else() {
+        let found = flowable(&format!(
+            "    type: io.kestra.plugin.core.flow.If\n    condition: \"{{{{ inputs.go }}}}\"\n    then:\n{}    else:\n{}    errors:\n{}",
+            child("yes", "      "),
+            child("no", "      "),
+            child("oops", "      "),
+        ));
+        assert!(
+            matches!(&found.kind, FlowableKind::If { condition, .. } if condition == "{{ inputs.go }}")
+        );
+        let FlowableKind::If {
+            then, otherwise, ..
+        } = &found.kind
+        else {
+            panic!("not an If: {found:?}");
+        };
+        let ids: Vec<&str> = then
+            .iter()
+            .chain(otherwise)
+            .chain(&found.errors)
+            .map(|task| task.id.as_str())
+            .collect();
+        assert_eq!(ids, ["yes", "no", "oops"]);
+        let without_else = flowable(&format!(
+            "    type: io.kestra.core.tasks.flows.If\n    condition: x\n    then:\n{}",
+            child("yes", "      ")
+        ));
+        assert!(
+            matches!(&without_else.kind, FlowableKind::If { otherwise, .. } if otherwise.is_empty())
+        );
+    }
+
+    #[test]
+    fn for_each_values_are_a_list_or_a_text() {
+        let listed = flowable(&format!(
+            "    type: io.kestra.plugin.core.flow.ForEach\n    values: [a, b]\n    concurrencyLimit: 0\n    tasks:\n{}",
+            child("c", "      ")
+        ));
+        assert!(matches!(
+            &listed.kind,
+            FlowableKind::ForEach { values, concurrency_limit: 0, .. } if values == &serde_json::json!(["a", "b"])
+        ));
+        let text = flowable(&format!(
+            "    type: io.kestra.plugin.core.flow.ForEach\n    values: \"{{{{ inputs.list }}}}\"\n    tasks:\n{}",
+            child("c", "      ")
+        ));
+        assert!(matches!(
+            &text.kind,
+            FlowableKind::ForEach { values, concurrency_limit: 1, .. } if values == "{{ inputs.list }}"
+        ));
+    }
+
+    #[test]
+    fn each_sequential_and_each_parallel_are_for_each() {
+        let sequential = flowable(&format!(
+            "    type: io.kestra.core.tasks.flows.EachSequential\n    value: [1, 2]\n    tasks:\n{}",
+            child("c", "      ")
+        ));
+        assert!(matches!(
+            sequential.kind,
+            FlowableKind::ForEach {
+                concurrency_limit: 1,
+                ..
+            }
+        ));
+        let parallel = flowable(&format!(
+            "    type: io.kestra.core.tasks.flows.EachParallel\n    value: '[\"x\"]'\n    tasks:\n{}",
+            child("c", "      ")
+        ));
+        assert!(matches!(
+            parallel.kind,
+            FlowableKind::ForEach {
+                concurrency_limit: 0,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn children_are_required_and_checked_like_tasks() {
+        assert_eq!(
+            violations("    type: io.kestra.plugin.core.flow.Sequential\n"),
+            ["4:5: tasks[0].tasks: must not be empty"]
+        );
+        assert_eq!(
+            violations("    type: io.kestra.plugin.core.flow.Parallel\n    tasks: []\n"),
+            ["6:12: tasks[0].tasks: must not be empty"]
+        );
+        assert_eq!(
+            violations(
+                "    type: io.kestra.plugin.core.flow.Sequential\n    tasks:\n      - id: c\n        type: nope\n"
+            ),
+            ["8:15: Invalid type: nope"]
+        );
+        assert_eq!(
+            violations("    type: io.kestra.plugin.core.flow.If\n    then: []\n"),
+            [
+                "4:5: tasks[0].condition: must not be null",
+                "6:11: tasks[0].then: must not be empty",
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_flowable_properties_are_reported() {
+        let tasks = format!("    tasks:\n{}", child("c", "      "));
+        assert_eq!(
+            violations(&format!(
+                "    type: io.kestra.plugin.core.flow.Parallel\n    concurrent: -1\n{tasks}"
+            )),
+            ["6:17: tasks[0].concurrent: must be a whole number, 0 or more"]
+        );
+        assert_eq!(
+            violations(&format!(
+                "    type: io.kestra.plugin.core.flow.ForEach\n    values: {{a: 1}}\n{tasks}"
+            )),
+            ["6:13: tasks[0].values: must be a list or a JSON string of a list"]
+        );
+        assert_eq!(
+            violations(&format!(
+                "    type: io.kestra.plugin.core.flow.ForEach\n{tasks}"
+            )),
+            ["4:5: tasks[0].values: must not be null"]
+        );
+        assert_eq!(
+            violations(&format!(
+                "    type: io.kestra.plugin.core.flow.Sequential\n    value: [1]\n{tasks}"
+            )),
+            [
+                "6:5: Unrecognized field \"value\" (class io.kestra.plugin.core.flow.Sequential), not marked as ignorable"
+            ]
+        );
+    }
+
+    #[test]
+    fn nested_ids_count_in_the_duplicate_check() {
+        let found = violations(&format!(
+            "    type: io.kestra.plugin.core.flow.Sequential\n    tasks:\n{}{}",
+            child("t", "      "),
+            child("c", "      ")
+        ));
+        assert_eq!(found, ["7:13: Duplicate task id with name [t]"]);
+    }
+}

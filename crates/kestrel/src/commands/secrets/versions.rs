@@ -1,0 +1,100 @@
+//! `secrets versions`, `delete`, `undelete` and `destroy`: a secret's history, like Vault KV
+//! v2's.
+
+use super::{SecretArgs, call, store_holding};
+use crate::error::CliError;
+use crate::output::{ListFormat, note, print_listing, timestamp};
+use crate::store::{StoreAccess, cli_actor, store_error};
+use clap::Args;
+use kestrel_store::{SecretStore, VersionInfo};
+
+#[derive(Debug, Args)]
+pub(crate) struct VersionsArgs {
+    #[command(flatten)]
+    secret: SecretArgs,
+    /// How to print the listing.
+    #[arg(long, value_enum, default_value_t)]
+    output: ListFormat,
+}
+
+/// A secret and, optionally, one of its versions.
+#[derive(Debug, Args)]
+pub(crate) struct VersionArgs {
+    #[command(flatten)]
+    secret: SecretArgs,
+    /// One version (default: see the command).
+    #[arg(long, value_name = "N")]
+    version: Option<u64>,
+}
+
+/// Lists every kept version, oldest first; exit 1 when the secret was never set.
+pub(crate) fn versions(args: &VersionsArgs, access: &StoreAccess) -> Result<u8, CliError> {
+    let id = args.secret.id()?;
+    let store = store_holding(access, &id)?;
+    let versions = call(store.versions(&id))?;
+    if versions.is_empty() {
+        return Err(store_error(id.not_found(None)));
+    }
+    let header = ["VERSION", "CREATED", "CREATED_BY", "STATE"];
+    let rows: Vec<Vec<String>> = versions
+        .iter()
+        .map(|v| {
+            vec![
+                v.version.to_string(),
+                timestamp(&v.created_at),
+                v.created_by.to_string(),
+                state(v).to_owned(),
+            ]
+        })
+        .collect();
+    let json = serde_json::to_value(&versions)
+        .map_err(|error| CliError::failed("cannot show the versions").caused_by(error))?;
+    print_listing(args.output, &header, &rows, &json);
+    Ok(0)
+}
+
+fn state(version: &VersionInfo) -> &'static str {
+    if version.destroyed_at.is_some() {
+        "destroyed"
+    } else if version.deleted_at.is_some() {
+        "deleted"
+    } else {
+        "readable"
+    }
+}
+
+/// Soft-deletes the latest version.
+pub(crate) fn delete(args: &SecretArgs, access: &StoreAccess) -> Result<u8, CliError> {
+    let id = args.id()?;
+    let store = store_holding(access, &id)?;
+    let version = call(store.delete(&cli_actor(), &id))?;
+    note(&format!(
+        "deleted version {version} of {id}; `kestrel secrets undelete {} {}` restores it",
+        id.namespace(),
+        id.key()
+    ));
+    Ok(0)
+}
+
+/// Restores a soft-deleted version (default: the latest).
+pub(crate) fn undelete(args: &VersionArgs, access: &StoreAccess) -> Result<u8, CliError> {
+    let id = args.secret.id()?;
+    let store = store_holding(access, &id)?;
+    let version = call(store.undelete(&cli_actor(), &id, args.version))?;
+    note(&format!("version {version} of {id} is readable"));
+    Ok(0)
+}
+
+/// Destroys one version's value, or every version's, for good.
+pub(crate) fn destroy(args: &VersionArgs, access: &StoreAccess) -> Result<u8, CliError> {
+    let id = args.secret.id()?;
+    let store = store_holding(access, &id)?;
+    let destroyed = call(store.destroy(&cli_actor(), &id, args.version))?;
+    let numbers: Vec<String> = destroyed.iter().map(u64::to_string).collect();
+    let plural = if destroyed.len() == 1 { "" } else { "s" };
+    note(&format!(
+        "destroyed version{plural} {} of {id} for good",
+        numbers.join(", ")
+    ));
+    Ok(0)
+}

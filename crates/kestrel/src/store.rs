@@ -1,0 +1,342 @@
+//! The embedded store as the command line uses it: where its file is, the master key that
+//! opens it (`cli.md`), who the audit trail records, and the lazy opening `run` and `render`
+//! use so that a flow that reads no stored secret costs no database and creates no file.
+
+use crate::error::CliError;
+use crate::output::warn;
+use crate::settings::Settings;
+use async_trait::async_trait;
+use kestrel_crypto::{KeyOrigin, LoadedMasterKey, MasterKeySources, default_key_file};
+use kestrel_engine::ReaderBackends;
+use kestrel_secrets::{BackendError, SecretBackend, SecretValue};
+use kestrel_store::{Actor, StoreError};
+use kestrel_store_sqlite::{SqliteStore, StoreOptions};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Where the store's file is and where its master key comes from.
+#[derive(Debug, Clone)]
+pub(crate) struct StoreAccess {
+    file: PathBuf,
+    data_dir: PathBuf,
+}
+
+impl StoreAccess {
+    /// The store of `settings`; exit 2 for a database kestrel cannot use yet.
+    pub(crate) fn new(settings: &Settings) -> Result<Self, CliError> {
+        Ok(Self {
+            file: settings.database_file()?,
+            data_dir: settings.data_dir.clone(),
+        })
+    }
+
+    /// The database file.
+    pub(crate) fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// The master key: `KESTREL_MASTER_KEY`, or the file `KESTREL_MASTER_KEY_FILE` names, or
+    /// the key file in the config directory (created once, mode 0600, for a new store only).
+    /// Its warnings go to stderr; exit 2 when there is none to be had.
+    fn master_key(&self) -> Result<LoadedMasterKey, CliError> {
+        let env_key = env_text("KESTREL_MASTER_KEY")?;
+        let env_key_file = std::env::var_os("KESTREL_MASTER_KEY_FILE").map(PathBuf::from);
+        let default_file = default_key_file(
+            std::env::var_os("XDG_CONFIG_HOME").as_deref(),
+            std::env::var_os("HOME").as_deref(),
+        );
+        if env_key.is_none() && env_key_file.is_none() {
+            self.refuse_a_new_key_for_an_old_store(default_file.as_deref())?;
+        }
+        let loaded = kestrel_crypto::load_master_key(&MasterKeySources {
+            env_key: env_key.as_deref(),
+            env_key_file: env_key_file.as_deref(),
+            default_file: default_file.as_deref(),
+            data_dir: Some(&self.data_dir),
+        })
+        .map_err(|error| CliError::usage(error.to_string()))?;
+        for warning in &loaded.warnings {
+            warn(warning);
+        }
+        if let KeyOrigin::DefaultFile {
+            path,
+            created: true,
+        } = &loaded.origin
+        {
+            warn(&format!(
+                "created the master key file {}: keep a copy of it somewhere safe, without it \
+                 the stored secrets cannot be read",
+                path.display()
+            ));
+        }
+        Ok(loaded)
+    }
+
+    /// A store that exists was sealed under some key: when its key file is gone (a data
+    /// directory copied without it), a new key would only fail to open it, and would then
+    /// sit where the right key belongs.
+    fn refuse_a_new_key_for_an_old_store(&self, key_file: Option<&Path>) -> Result<(), CliError> {
+        let missing = |path: &Path| matches!(path.try_exists(), Ok(false));
+        match key_file {
+            Some(key_file) if missing(key_file) && !missing(&self.file) => {
+                Err(CliError::usage(format!(
+                    "{} exists but its master key file {} does not: set KESTREL_MASTER_KEY or \
+                     KESTREL_MASTER_KEY_FILE, or put back the key file this store was created \
+                     with (a new key would not open it)",
+                    self.file.display(),
+                    key_file.display()
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Opens the store, creating its file (and its directory, mode 0700) the first time.
+    pub(crate) fn open(&self) -> Result<SqliteStore, CliError> {
+        let loaded = self.master_key()?;
+        if let Some(dir) = self.file.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            create_private_dir(dir)?;
+        }
+        SqliteStore::open_file(&self.file, loaded.key, StoreOptions::default()).map_err(|error| {
+            match error {
+                StoreError::WrongMasterKey(_) => CliError::usage(format!(
+                    "cannot open {}: {error} (the key given came from {})",
+                    self.file.display(),
+                    origin_shown(&loaded.origin)
+                )),
+                other => store_error(other),
+            }
+        })
+    }
+
+    /// Opens the store if its file exists: a store never written holds nothing, and reading
+    /// it need create nothing (no file, no key).
+    pub(crate) fn open_existing(&self) -> Result<Option<SqliteStore>, CliError> {
+        // An error other than "absent" (a directory that cannot be searched) is left for
+        // the opening to report.
+        if let Ok(false) = self.file.try_exists() {
+            return Ok(None);
+        }
+        self.open().map(Some)
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), CliError> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|error| {
+            CliError::usage(format!("cannot create the directory {}", dir.display()))
+                .caused_by(error)
+        })
+}
+
+/// An environment variable's text; exit 2 when it is set but not Unicode.
+fn env_text(name: &str) -> Result<Option<String>, CliError> {
+    match std::env::var(name) {
+        Ok(value) => Ok(Some(value)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(CliError::usage(format!(
+            "{name} is not a master key: it is not text (expected the base64 of 32 random bytes)"
+        ))),
+    }
+}
+
+fn origin_shown(origin: &KeyOrigin) -> String {
+    match origin {
+        KeyOrigin::Environment => "KESTREL_MASTER_KEY".into(),
+        KeyOrigin::EnvironmentFile(path) => {
+            format!("KESTREL_MASTER_KEY_FILE, {}", path.display())
+        }
+        KeyOrigin::DefaultFile { path, .. } => format!("the key file {}", path.display()),
+    }
+}
+
+/// A store failure as the command line reports it: a bad name is a usage error (exit 2),
+/// anything else a failure (exit 1). Store errors never hold a value.
+pub(crate) fn store_error(error: StoreError) -> CliError {
+    match error {
+        StoreError::InvalidKey(_)
+        | StoreError::InvalidNamespace(_)
+        | StoreError::InvalidTenant(_)
+        | StoreError::WrongMasterKey(_) => CliError::usage(error.to_string()),
+        other => CliError::failed(other.to_string()),
+    }
+}
+
+/// Who the audit trail records for a command of this process: `cli:<OS user name>`.
+pub(crate) fn cli_actor() -> Actor {
+    Actor::System(format!("cli:{}", os_user()))
+}
+
+/// The name of the user running kestrel: `USER`, else `LOGNAME`, else the name
+/// `/etc/passwd` gives this process's user id, else `uid-N`.
+fn os_user() -> String {
+    let non_empty = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if let Some(name) = non_empty("USER").or_else(|| non_empty("LOGNAME")) {
+        return name;
+    }
+    use std::os::unix::fs::MetadataExt as _;
+    // The process's own /proc entry belongs to its user.
+    let Ok(uid) = std::fs::metadata("/proc/self").map(|meta| meta.uid()) else {
+        return "unknown".into();
+    };
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| user_named_in(&passwd, uid))
+        .unwrap_or_else(|| format!("uid-{uid}"))
+}
+
+/// The name of user `uid` in a passwd file (`name:password:uid:...`).
+fn user_named_in(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id = fields.nth(1)?.parse::<u32>().ok()?;
+        (id == uid && !name.is_empty()).then(|| name.to_owned())
+    })
+}
+
+/// The store as `run` and `render` reach it: opened at the first lookup, and only if its file
+/// exists (it is looked for again at each lookup until it does).
+#[derive(Debug)]
+pub(crate) struct LazyStore {
+    access: StoreAccess,
+    opened: Mutex<Option<SqliteStore>>,
+}
+
+impl LazyStore {
+    pub(crate) fn new(access: StoreAccess) -> Self {
+        Self {
+            access,
+            opened: Mutex::new(None),
+        }
+    }
+
+    fn store(&self) -> Result<Option<SqliteStore>, BackendError> {
+        // A poisoned lock holds either nothing or a whole store.
+        let mut opened = self.opened.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(store) = &*opened {
+            return Ok(Some(store.clone()));
+        }
+        let store = self
+            .access
+            .open_existing()
+            .map_err(|error| BackendError(error.to_string()))?;
+        opened.clone_from(&store);
+        Ok(store)
+    }
+}
+
+/// The backends of [`LazyStore`] for the engine: reads by an execution are recorded under its
+/// id, reads outside executions (`render`) under [`cli_actor`].
+#[derive(Debug)]
+pub(crate) struct StoreReaders(pub(crate) Arc<LazyStore>);
+
+impl ReaderBackends for StoreReaders {
+    fn for_operator(&self) -> Vec<Arc<dyn SecretBackend>> {
+        self.reading_as(cli_actor())
+    }
+
+    fn for_execution(&self, execution_id: &str) -> Vec<Arc<dyn SecretBackend>> {
+        self.reading_as(Actor::Execution(execution_id.to_owned()))
+    }
+}
+
+impl StoreReaders {
+    fn reading_as(&self, actor: Actor) -> Vec<Arc<dyn SecretBackend>> {
+        vec![Arc::new(LazyBackend {
+            store: Arc::clone(&self.0),
+            actor,
+        })]
+    }
+}
+
+/// The lazily opened store, reading for one actor.
+struct LazyBackend {
+    store: Arc<LazyStore>,
+    actor: Actor,
+}
+
+#[async_trait]
+impl SecretBackend for LazyBackend {
+    fn name(&self) -> &str {
+        "embedded"
+    }
+
+    fn is_namespaced(&self) -> bool {
+        true
+    }
+
+    async fn get(
+        &self,
+        tenant: &str,
+        namespace: &str,
+        key: &str,
+    ) -> Result<Option<SecretValue>, BackendError> {
+        match self.store.store()? {
+            Some(store) => {
+                let backend = store.backend(self.actor.clone());
+                backend.get(tenant, namespace, key).await
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn list(&self, tenant: &str, namespace: &str) -> Result<Vec<String>, BackendError> {
+        match self.store.store()? {
+            Some(store) => {
+                store
+                    .backend(self.actor.clone())
+                    .list(tenant, namespace)
+                    .await
+            }
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_name_is_found_by_id_in_passwd() {
+        let passwd =
+            "root:x:0:0:root:/root:/bin/bash\n# comment\nada:x:1000:1000::/home/ada:/bin/sh\n";
+        assert_eq!(user_named_in(passwd, 1000).as_deref(), Some("ada"));
+        assert_eq!(user_named_in(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(user_named_in(passwd, 7), None);
+        assert_eq!(user_named_in("broken", 0), None);
+    }
+
+    #[test]
+    fn the_cli_actor_names_the_os_user() {
+        let actor = cli_actor();
+        assert_eq!(actor.kind(), "system");
+        assert!(actor.id().starts_with("cli:"), "{actor}");
+        assert!(actor.id().len() > "cli:".len(), "{actor}");
+    }
+
+    #[test]
+    fn bad_names_are_usage_errors_and_absent_secrets_failures() {
+        let invalid = store_error(StoreError::InvalidKey("a b".into()));
+        assert_eq!(invalid.code(), 2);
+        let absent = kestrel_store::SecretId::main("a", "K")
+            .unwrap()
+            .not_found(None);
+        assert_eq!(store_error(absent).code(), 1);
+    }
+
+    #[test]
+    fn the_origin_of_a_key_is_named_for_a_wrong_key() {
+        let origin = KeyOrigin::EnvironmentFile(PathBuf::from("/k/master.key"));
+        assert_eq!(
+            origin_shown(&origin),
+            "KESTREL_MASTER_KEY_FILE, /k/master.key"
+        );
+        assert_eq!(origin_shown(&KeyOrigin::Environment), "KESTREL_MASTER_KEY");
+    }
+}

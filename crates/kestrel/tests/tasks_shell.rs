@@ -1,0 +1,130 @@
+//! `kestrel run` of flows with `io.kestra.plugin.scripts.shell.Commands`: what the command
+//! line shows of a secret a script prints, what the script inherits, and Ctrl-C.
+
+mod util;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::Duration;
+use util::{MASK, Sandbox, base64};
+
+const TOKEN: &str = "sh3ll-s3cret-v4lue";
+
+/// A flow `shell` in namespace `dev` with one Commands task `sh` of the YAML `properties`.
+fn shell_flow(properties: &str) -> String {
+    format!(
+        "id: shell\nnamespace: dev\ntasks:\n  - id: sh\n    type: io.kestra.plugin.scripts.shell.Commands\n{properties}"
+    )
+}
+
+#[test]
+fn a_secret_printed_by_a_script_is_masked_in_both_output_formats() {
+    let flow = shell_flow(concat!(
+        "    env:\n      TOKEN: \"{{ secret('API_TOKEN') }}\"\n",
+        "    commands:\n",
+        "      - echo \"$TOKEN\"\n",
+        "      - printf '%s' \"$TOKEN\" | base64\n",
+        "      - echo \"::{\\\"outputs\\\":{\\\"seen\\\":\\\"$TOKEN\\\"}}::\"\n",
+    ));
+    let sandbox = Sandbox::new();
+    let secret = [("SECRET_API_TOKEN", base64(TOKEN))];
+    let env: Vec<(&str, &str)> = secret.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = sandbox.run_json(&flow, &env);
+    out.assert_code(0)
+        .assert_hides(TOKEN)
+        .assert_hides(&base64(TOKEN));
+    assert_eq!(out.messages(), [MASK, MASK]);
+    let json = out.json();
+    assert_eq!(json["taskRuns"][0]["outputs"]["vars"]["seen"], MASK);
+    assert_eq!(json["taskRuns"][0]["outputs"]["exitCode"], 0);
+    let text = sandbox
+        .kestrel(["run", "flow.yml"])
+        .env("SECRET_API_TOKEN", base64(TOKEN))
+        .output();
+    text.assert_code(0)
+        .assert_hides(TOKEN)
+        .assert_hides(&base64(TOKEN));
+    assert!(
+        text.stdout.contains(&format!("INFO  sh {MASK}")),
+        "{text:#?}"
+    );
+}
+
+#[test]
+fn a_script_inherits_neither_secrets_nor_kestrel_settings() {
+    let flow = shell_flow(
+        "    commands:\n      - env | cut -d= -f1 | grep -E '^(SECRET_|KESTREL_|VAULT_TOKEN|ENV_)' | sort\n",
+    );
+    let out = Sandbox::new().run_json(
+        &flow,
+        &[
+            ("SECRET_OTHER", &base64("not-for-scripts")),
+            ("VAULT_TOKEN", "vault"),
+            ("ENV_GREETING", "hello"),
+        ],
+    );
+    out.assert_code(0);
+    assert_eq!(out.messages(), ["ENV_GREETING"]);
+}
+
+#[test]
+fn a_failing_command_fails_the_run_with_its_exit_code() {
+    let out = Sandbox::new().run_json(&shell_flow("    commands:\n      - exit 7\n"), &[]);
+    out.assert_code(1);
+    let json = out.json();
+    assert_eq!(json["state"], "FAILED");
+    assert_eq!(
+        json["taskRuns"][0]["error"],
+        "Command failed with exit code 7"
+    );
+    assert_eq!(json["taskRuns"][0]["outputs"]["exitCode"], 7);
+}
+
+/// Whether process `pid` ends (or is a zombie nobody reaped yet) within a minute.
+fn ends(pid: &str) -> bool {
+    let gone = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map_or(true, |stat| stat.contains(") Z "))
+    };
+    (0..3000).any(|_| {
+        gone() || {
+            std::thread::sleep(Duration::from_millis(20));
+            false
+        }
+    })
+}
+
+#[test]
+fn ctrl_c_kills_the_commands_process_group_and_exits_130() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "flow.yml",
+        &shell_flow("    commands:\n      - sleep 600 &\n      - echo \"job $!\"\n      - wait\n"),
+    );
+    let mut invocation = sandbox.kestrel(["run", "flow.yml"]);
+    let command = invocation.command();
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("kestrel starts");
+    let stdout = child.stdout.take().expect("a stdout pipe");
+    let mut lines = BufReader::new(stdout).lines();
+    // Text output streams each entry as it is logged: the job's pid says it is running.
+    let job = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.split_once(" job ")
+                .map(|(_, pid)| pid.trim().to_owned())
+        })
+        .expect("the script printed its job's pid");
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let status = child.wait().expect("kestrel ends");
+    assert_eq!(status.code(), Some(130));
+    assert!(ends(&job), "the background job {job} survived Ctrl-C");
+}
