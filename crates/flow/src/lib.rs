@@ -25,13 +25,13 @@ mod tasks;
 mod trigger;
 mod yaml;
 
+pub use cron::Cron;
+pub use flowable::{Flowable, FlowableKind};
 pub use model::{
     Flow, InputDef, InputType, Level, OutputDef, Task, TaskCommon, TaskKind, Violation,
 };
-pub use cron::Cron;
-pub use flowable::{Flowable, FlowableKind};
 pub use parse::parse_flow;
 pub use retry::{Backoff, DEFAULT_MAX_ATTEMPTS, Retry};
-pub use trigger::Schedule;
 pub use tasks::http::{HttpAuth, HttpOptions, HttpRequest};
 pub use tasks::shell::ShellCommands;
+pub use trigger::Schedule;
