@@ -5,14 +5,8 @@
 # Usage: bench/parallel.sh [PATH/TO/kestrel]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 bin=${1:-target/release/kestrel}
-command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine; }
-[ -x "$bin" ] || cargo build --release -p kestrel
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export KESTREL_DATA_DIR=$work/data XDG_CONFIG_HOME=$work/config
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(date -u +%F)"
+bench_setup "$bin"
 "$bin" run bench/inputs/parallel-100.yml --output json >/dev/null
-hyperfine --warmup 5 --runs 30 --export-json "$work/run.json" -N \
-  "$bin run bench/inputs/parallel-100.yml --output json"
-python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['results'][0]; print('median %.2f ms' % (r['median']*1000))" "$work/run.json"
+bench_median 30 "$bin run bench/inputs/parallel-100.yml --output json"

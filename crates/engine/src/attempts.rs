@@ -25,15 +25,10 @@ impl Run<'_> {
         frame: &Frame,
         cancel: &CancelToken,
     ) -> State {
-        let mut open = self.open(planned, frame);
-        match self.run_if(planned, &open, frame) {
-            Ok(true) => {}
-            Ok(false) => return self.close(open, State::Skipped, Map::new(), frame),
-            Err(error) => {
-                self.fail_with(&mut open, &error);
-                return self.close(open, failed(planned), Map::new(), frame);
-            }
-        }
+        let mut open = match self.open_unless_skipped(planned, frame) {
+            Ok(open) => open,
+            Err(state) => return state,
+        };
         let first_start = Instant::now();
         let mut number = 1;
         loop {
@@ -66,6 +61,24 @@ impl Run<'_> {
             tokio::select! {
                 () = tokio::time::sleep(delay) => number += 1,
                 () = cancel.cancelled() => return self.close(open, State::Killed, outputs, frame),
+            }
+        }
+    }
+
+    /// Opens a task run of `planned` and decides its `runIf`: the run to go on with, or its
+    /// final state when it ends there (SKIPPED, or failed when the condition does not render).
+    pub(crate) fn open_unless_skipped(
+        &self,
+        planned: &PlannedTask,
+        frame: &Frame,
+    ) -> Result<OpenRun, State> {
+        let mut open = self.open(planned, frame);
+        match self.run_if(planned, &open, frame) {
+            Ok(true) => Ok(open),
+            Ok(false) => Err(self.close(open, State::Skipped, Map::new(), frame)),
+            Err(error) => {
+                self.fail_with(&mut open, &error);
+                Err(self.close(open, failed(planned), Map::new(), frame))
             }
         }
     }

@@ -84,15 +84,10 @@ impl Run<'_> {
         frame: &Frame,
         cancel: &CancelToken,
     ) -> State {
-        let mut open = self.open(planned, frame);
-        match self.run_if(planned, &open, frame) {
-            Ok(true) => {}
-            Ok(false) => return self.close(open, State::Skipped, Map::new(), frame),
-            Err(error) => {
-                self.fail_with(&mut open, &error);
-                return self.close(open, failed(planned), Map::new(), frame);
-            }
-        }
+        let mut open = match self.open_unless_skipped(planned, frame) {
+            Ok(open) => open,
+            Err(state) => return state,
+        };
         self.begin_attempt(&mut open);
         let children = frame.under(&open.run);
         let limit = planned.common.timeout_duration();

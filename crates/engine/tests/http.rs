@@ -48,8 +48,7 @@ fn a_bearer_token_reaches_the_server_and_no_reader_even_when_echoed_back() {
 fn outputs_are_code_headers_body_and_uri_and_a_json_body_stays_text() {
     let server = Server::start();
     let uri = server.url("/json");
-    let execution = run(&flow(&request(&format!("    uri: {uri}\n"))), &[]);
-    assert_eq!(execution.state, State::Success, "{execution:?}");
+    let execution = run_ok(&format!("    uri: {uri}\n"));
     let outputs = &execution.task_runs[0].outputs;
     assert_eq!(outputs["code"], 200);
     assert_eq!(outputs["body"], r#"{"ok":true,"n":1}"#);
@@ -65,27 +64,21 @@ fn outputs_are_code_headers_body_and_uri_and_a_json_body_stays_text() {
 #[test]
 fn a_secret_in_the_uri_is_masked_in_the_log_and_the_outputs() {
     let server = Server::start();
-    let execution = run(
-        &flow(&request(&format!(
-            "    uri: \"{}?key={{{{ secret('API_TOKEN') }}}}\"\n",
-            server.url("/json")
-        ))),
+    let url = server.url("/json");
+    let execution = run_ok_with(
+        &format!("    uri: \"{url}?key={{{{ secret('API_TOKEN') }}}}\"\n"),
         &[("API_TOKEN", TOKEN)],
     );
-    assert_eq!(execution.state, State::Success, "{execution:?}");
     assert_eq!(
         server.received()[0].request_line(),
         format!("GET /json?key={TOKEN} HTTP/1.1")
     );
     let entry = &execution.logs[0];
     assert_eq!(entry.level, Level::Debug);
-    assert_eq!(
-        entry.message,
-        format!("GET {}?key={MASK}", server.url("/json"))
-    );
+    assert_eq!(entry.message, format!("GET {url}?key={MASK}"));
     assert_eq!(
         execution.task_runs[0].outputs["uri"],
-        format!("{}?key={MASK}", server.url("/json"))
+        format!("{url}?key={MASK}")
     );
     assert!(!readable(&execution).contains(TOKEN));
 }
@@ -93,14 +86,13 @@ fn a_secret_in_the_uri_is_masked_in_the_log_and_the_outputs() {
 #[test]
 fn basic_auth_credentials_echoed_back_are_masked() {
     let server = Server::start();
-    let execution = run(
-        &flow(&request(&format!(
-            "    uri: {}\n    options:\n      auth:\n        type: BASIC\n        username: robot\n        password: \"{{{{ secret('PASSWORD') }}}}\"\n",
-            server.url("/echo")
-        ))),
+    let url = server.url("/echo");
+    let execution = run_ok_with(
+        &format!(
+            "    uri: {url}\n    options:\n      auth:\n        type: BASIC\n        username: robot\n        password: \"{{{{ secret('PASSWORD') }}}}\"\n"
+        ),
         &[("PASSWORD", TOKEN)],
     );
-    assert_eq!(execution.state, State::Success, "{execution:?}");
     let sent = base64::engine::general_purpose::STANDARD.encode(format!("robot:{TOKEN}"));
     assert_eq!(
         server.received()[0].header("authorization"),
@@ -117,7 +109,7 @@ fn basic_auth_credentials_echoed_back_are_masked() {
 fn a_failed_response_fails_the_task_with_kestras_message_unless_allowed() {
     let server = Server::start();
     let uri = server.url("/status/404");
-    let execution = run(&flow(&request(&format!("    uri: {uri}\n"))), &[]);
+    let execution = run_flow(&format!("    uri: {uri}\n"));
     assert_eq!(execution.state, State::Failed);
     let run = &execution.task_runs[0];
     assert_eq!(
@@ -135,18 +127,30 @@ fn a_failed_response_fails_the_task_with_kestras_message_unless_allowed() {
     }
 }
 
+/// Runs a flow of the one Request task `req` with the YAML `properties`.
 fn run_flow(properties: &str) -> kestrel_engine::Execution {
     run(&flow(&request(properties)), &[])
+}
+
+/// Runs a flow of the one Request task `req` with the YAML `properties`; the run must succeed.
+fn run_ok(properties: &str) -> kestrel_engine::Execution {
+    run_ok_with(properties, &[])
+}
+
+/// [`run_ok`] with `secrets`.
+fn run_ok_with(properties: &str, secrets: &[(&str, &str)]) -> kestrel_engine::Execution {
+    let execution = run(&flow(&request(properties)), secrets);
+    assert_eq!(execution.state, State::Success, "{execution:?}");
+    execution
 }
 
 #[test]
 fn a_body_is_sent_with_its_method_and_content_type_and_headers_win() {
     let server = Server::start();
-    let execution = run_flow(&format!(
+    run_ok(&format!(
         "    uri: {}\n    method: post\n    body: \"{{{{ {{'a': 1}} | toJson }}}}\"\n    headers:\n      X-Id: \"7\"\n",
         server.url("/x")
     ));
-    assert_eq!(execution.state, State::Success, "{execution:?}");
     let received = &server.received()[0];
     assert_eq!(received.request_line(), "POST /x HTTP/1.1");
     assert_eq!(
@@ -155,11 +159,10 @@ fn a_body_is_sent_with_its_method_and_content_type_and_headers_win() {
     );
     assert_eq!(received.header("x-id").as_deref(), Some("7"));
     assert_eq!(String::from_utf8_lossy(&received.body), r#"{"a":1}"#);
-    let execution = run_flow(&format!(
+    run_ok(&format!(
         "    uri: {}\n    method: PUT\n    body: plain\n    contentType: text/plain\n    headers:\n      Content-Type: text/csv\n",
         server.url("/y")
     ));
-    assert_eq!(execution.state, State::Success, "{execution:?}");
     assert_eq!(
         server.received()[1].header("content-type").as_deref(),
         Some("text/csv")
@@ -169,22 +172,20 @@ fn a_body_is_sent_with_its_method_and_content_type_and_headers_win() {
 #[test]
 fn form_data_is_sent_url_encoded_or_as_multipart() {
     let server = Server::start();
-    let execution = run_flow(&format!(
+    run_ok(&format!(
         "    uri: {}\n    method: POST\n    formData:\n      user: \"John {{{{ 'Doe' }}}}\"\n      n: 2\n",
         server.url("/form")
     ));
-    assert_eq!(execution.state, State::Success, "{execution:?}");
     let received = &server.received()[0];
     assert_eq!(
         received.header("content-type").as_deref(),
         Some("application/x-www-form-urlencoded")
     );
     assert_eq!(String::from_utf8_lossy(&received.body), "user=John+Doe&n=2");
-    let execution = run_flow(&format!(
+    run_ok(&format!(
         "    uri: {}\n    method: POST\n    contentType: multipart/form-data\n    formData:\n      user: me\n",
         server.url("/form")
     ));
-    assert_eq!(execution.state, State::Success, "{execution:?}");
     let received = &server.received()[1];
     let content_type = received.header("content-type").unwrap_or_default();
     assert!(

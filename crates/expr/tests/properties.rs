@@ -106,57 +106,11 @@ fn template() -> impl Strategy<Value = String> {
     prop::collection::vec(piece, 0..4).prop_map(|p| p.concat())
 }
 
+include!("support/fragments.rs");
+
 /// Template-ish fragments glued at random: mostly invalid.
 fn soup() -> impl Strategy<Value = String> {
-    let fragment = prop::sample::select(vec![
-        "{{",
-        "}}",
-        "{%",
-        "%}",
-        "{#",
-        "#}",
-        "-",
-        " ",
-        "\n",
-        "a",
-        "inputs.name",
-        "x[0]",
-        "'s'",
-        "1",
-        "(",
-        ")",
-        "[",
-        "]",
-        "{",
-        "}",
-        ",",
-        ":",
-        "?",
-        "??",
-        "???",
-        "~",
-        "|",
-        "upper",
-        "is",
-        "not",
-        "null",
-        "and",
-        "..",
-        "if",
-        "else",
-        "endif",
-        "for",
-        "in",
-        "endfor",
-        "set",
-        "=",
-        "raw",
-        "endraw",
-        "secret('T')",
-        "render",
-        "loop.index",
-    ]);
-    prop::collection::vec(fragment, 0..40).prop_map(|f| f.concat())
+    prop::collection::vec(prop::sample::select(FRAGMENTS), 0..40).prop_map(|f| f.concat())
 }
 
 proptest! {

@@ -281,109 +281,73 @@ mod tests {
             .with_timezone(&Utc)
     }
 
-    fn next(cron: &str, after: &str, zone: &str) -> String {
-        let zone: Tz = zone.parse().unwrap();
-        Cron::parse(cron)
-            .unwrap()
-            .next_after(at(after), zone)
-            .unwrap()
-            .to_rfc3339()
+    /// Asserts each `(cron, after, zone, fires)`: the expression in that zone next fires at
+    /// `fires`, strictly after `after`. The tables of cases keep one case a line
+    /// (`rustfmt::skip`).
+    fn assert_fires(cases: &[(&str, &str, &str, &str)]) {
+        for &(cron, after, zone, fires) in cases {
+            let zone: Tz = zone.parse().unwrap();
+            let next = Cron::parse(cron).unwrap().next_after(at(after), zone);
+            let next = next.unwrap().to_rfc3339();
+            assert_eq!(next, fires, "{cron} after {after} in {zone}");
+        }
     }
 
     #[test]
+    #[rustfmt::skip]
     fn fires_at_the_next_matching_minute_strictly_after() {
-        assert_eq!(
-            next("*/15 * * * *", "2024-01-01T10:07:30Z", "UTC"),
-            "2024-01-01T10:15:00+00:00"
-        );
-        assert_eq!(
-            next("*/15 * * * *", "2024-01-01T10:15:00Z", "UTC"),
-            "2024-01-01T10:30:00+00:00"
-        );
-        assert_eq!(
-            next("0 9 * * MON-FRI", "2024-01-05T09:00:00Z", "UTC"),
-            "2024-01-08T09:00:00+00:00"
-        );
-        assert_eq!(
-            next("0 0 1 JAN *", "2024-06-01T00:00:00Z", "UTC"),
-            "2025-01-01T00:00:00+00:00"
-        );
-        assert_eq!(
-            next("0 0 29 2 *", "2024-03-01T00:00:00Z", "UTC"),
-            "2028-02-29T00:00:00+00:00"
-        );
+        assert_fires(&[
+            ("*/15 * * * *", "2024-01-01T10:07:30Z", "UTC", "2024-01-01T10:15:00+00:00"),
+            ("*/15 * * * *", "2024-01-01T10:15:00Z", "UTC", "2024-01-01T10:30:00+00:00"),
+            ("0 9 * * MON-FRI", "2024-01-05T09:00:00Z", "UTC", "2024-01-08T09:00:00+00:00"),
+            ("0 0 1 JAN *", "2024-06-01T00:00:00Z", "UTC", "2025-01-01T00:00:00+00:00"),
+            ("0 0 29 2 *", "2024-03-01T00:00:00Z", "UTC", "2028-02-29T00:00:00+00:00"),
+        ]);
     }
 
     #[test]
     fn nicknames_stand_for_their_expressions() {
-        assert_eq!(
-            next("@hourly", "2024-01-01T10:07:00Z", "UTC"),
-            "2024-01-01T11:00:00+00:00"
-        );
-        assert_eq!(
-            next("@daily", "2024-01-01T10:07:00Z", "UTC"),
-            "2024-01-02T00:00:00+00:00"
-        );
-        assert_eq!(
-            next("@weekly", "2024-01-01T10:07:00Z", "UTC"),
-            "2024-01-07T00:00:00+00:00"
-        );
-        assert_eq!(
-            next("@monthly", "2024-01-01T10:07:00Z", "UTC"),
-            "2024-02-01T00:00:00+00:00"
-        );
-        assert_eq!(
-            next("@yearly", "2024-01-01T10:07:00Z", "UTC"),
-            "2025-01-01T00:00:00+00:00"
-        );
+        let after = "2024-01-01T10:07:00Z";
+        assert_fires(&[
+            ("@hourly", after, "UTC", "2024-01-01T11:00:00+00:00"),
+            ("@daily", after, "UTC", "2024-01-02T00:00:00+00:00"),
+            ("@weekly", after, "UTC", "2024-01-07T00:00:00+00:00"),
+            ("@monthly", after, "UTC", "2024-02-01T00:00:00+00:00"),
+            ("@yearly", after, "UTC", "2025-01-01T00:00:00+00:00"),
+        ]);
     }
 
     #[test]
+    #[rustfmt::skip]
     fn the_time_zone_decides_the_instant() {
         // 09:00 in Paris is 08:00 UTC in winter and 07:00 UTC in summer.
-        assert_eq!(
-            next("0 9 * * *", "2024-03-30T00:00:00Z", "Europe/Paris"),
-            "2024-03-30T08:00:00+00:00"
-        );
-        assert_eq!(
-            next("0 9 * * *", "2024-03-30T08:00:00Z", "Europe/Paris"),
-            "2024-03-31T07:00:00+00:00"
-        );
-        assert_eq!(
-            next("0 0 * * *", "2024-01-01T00:00:00Z", "Asia/Tokyo"),
-            "2024-01-01T15:00:00+00:00"
-        );
+        assert_fires(&[
+            ("0 9 * * *", "2024-03-30T00:00:00Z", "Europe/Paris", "2024-03-30T08:00:00+00:00"),
+            ("0 9 * * *", "2024-03-30T08:00:00Z", "Europe/Paris", "2024-03-31T07:00:00+00:00"),
+            ("0 0 * * *", "2024-01-01T00:00:00Z", "Asia/Tokyo", "2024-01-01T15:00:00+00:00"),
+        ]);
     }
 
     #[test]
+    #[rustfmt::skip]
     fn daylight_saving_gaps_fire_late_and_repeats_fire_once() {
-        // 02:30 does not exist in Paris on 2024-03-31: it fires at 03:30 local (01:30 UTC).
-        assert_eq!(
-            next("30 2 * * *", "2024-03-31T00:00:00Z", "Europe/Paris"),
-            "2024-03-31T01:30:00+00:00"
-        );
-        // 02:30 happens twice on 2024-10-27: only the first (00:30 UTC) fires.
-        assert_eq!(
-            next("30 2 * * *", "2024-10-27T00:00:00Z", "Europe/Paris"),
-            "2024-10-27T00:30:00+00:00"
-        );
-        assert_eq!(
-            next("30 2 * * *", "2024-10-27T00:30:00Z", "Europe/Paris"),
-            "2024-10-28T01:30:00+00:00"
-        );
+        assert_fires(&[
+            // 02:30 does not exist in Paris on 2024-03-31: it fires at 03:30 local (01:30 UTC).
+            ("30 2 * * *", "2024-03-31T00:00:00Z", "Europe/Paris", "2024-03-31T01:30:00+00:00"),
+            // 02:30 happens twice on 2024-10-27: only the first (00:30 UTC) fires.
+            ("30 2 * * *", "2024-10-27T00:00:00Z", "Europe/Paris", "2024-10-27T00:30:00+00:00"),
+            ("30 2 * * *", "2024-10-27T00:30:00Z", "Europe/Paris", "2024-10-28T01:30:00+00:00"),
+        ]);
     }
 
     #[test]
+    #[rustfmt::skip]
     fn both_day_fields_restricted_means_either() {
         // The 13th, or any Friday.
-        assert_eq!(
-            next("0 0 13 * FRI", "2024-09-01T00:00:00Z", "UTC"),
-            "2024-09-06T00:00:00+00:00"
-        );
-        assert_eq!(
-            next("0 0 13 * 5", "2024-09-07T00:00:00Z", "UTC"),
-            "2024-09-13T00:00:00+00:00"
-        );
+        assert_fires(&[
+            ("0 0 13 * FRI", "2024-09-01T00:00:00Z", "UTC", "2024-09-06T00:00:00+00:00"),
+            ("0 0 13 * 5", "2024-09-07T00:00:00Z", "UTC", "2024-09-13T00:00:00+00:00"),
+        ]);
     }
 
     #[test]

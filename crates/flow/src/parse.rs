@@ -169,6 +169,11 @@ mod tests {
         format!("  - id: {id}\n    type: {LOG}\n    message: hi\n")
     }
 
+    /// A flow of one Log task `a` after the flow properties `head` (whole YAML lines).
+    fn headed_flow(head: &str) -> String {
+        format!("{head}{}", flow_with_tasks(&log_task("a")))
+    }
+
     #[test]
     fn a_minimal_flow_parses() {
         let flow = parse_flow(&flow_with_tasks(&log_task("log"))).unwrap();
@@ -312,12 +317,12 @@ mod tests {
 
     #[test]
     fn revision_must_be_a_positive_integer() {
-        let source = format!("revision: 0\n{}", flow_with_tasks(&log_task("a")));
+        let source = headed_flow("revision: 0\n");
         assert_eq!(
             violations(&source),
             ["1:11: revision: must be greater than or equal to 1"]
         );
-        let source = format!("revision: x\n{}", flow_with_tasks(&log_task("a")));
+        let source = headed_flow("revision: x\n");
         assert_eq!(violations(&source), ["1:11: revision: must be an integer"]);
     }
 
@@ -379,14 +384,9 @@ mod tests {
 
     #[test]
     fn labels_as_a_map_or_a_list_of_key_value() {
-        let as_map = format!(
-            "labels:\n  env: prod\n  tier: 1\n{}",
-            flow_with_tasks(&log_task("a"))
-        );
-        let as_list = format!(
-            "labels:\n  - key: env\n    value: prod\n  - key: tier\n    value: 1\n{}",
-            flow_with_tasks(&log_task("a"))
-        );
+        let as_map = headed_flow("labels:\n  env: prod\n  tier: 1\n");
+        let as_list =
+            headed_flow("labels:\n  - key: env\n    value: prod\n  - key: tier\n    value: 1\n");
         for source in [as_map, as_list] {
             let flow = parse_flow(&source).unwrap();
             assert_eq!(
@@ -398,10 +398,7 @@ mod tests {
 
     #[test]
     fn bad_labels_are_reported() {
-        let source = format!(
-            "labels:\n  - key: env\n    val: prod\n  - x\n{}",
-            flow_with_tasks(&log_task("a"))
-        );
+        let source = headed_flow("labels:\n  - key: env\n    val: prod\n  - x\n");
         assert_eq!(
             violations(&source),
             [
@@ -410,10 +407,7 @@ mod tests {
                 "4:5: labels[1]: must be a map",
             ]
         );
-        let source = format!(
-            "labels:\n  env:\n  a: [1]\n{}",
-            flow_with_tasks(&log_task("a"))
-        );
+        let source = headed_flow("labels:\n  env:\n  a: [1]\n");
         assert_eq!(
             violations(&source),
             [
@@ -421,7 +415,7 @@ mod tests {
                 "3:6: labels.a: must be a string"
             ]
         );
-        let source = format!("labels: x\n{}", flow_with_tasks(&log_task("a")));
+        let source = headed_flow("labels: x\n");
         assert_eq!(
             violations(&source),
             ["1:9: labels: must be a map or a list of {key, value}"]
@@ -430,25 +424,22 @@ mod tests {
 
     #[test]
     fn variables_keep_their_json_shape() {
-        let source = format!(
-            "variables:\n  n: 1\n  f: 1.5\n  list: [a, true]\n  map: {{k: ~}}\n{}",
-            flow_with_tasks(&log_task("a"))
-        );
+        let source =
+            headed_flow("variables:\n  n: 1\n  f: 1.5\n  list: [a, true]\n  map: {k: ~}\n");
         let flow = parse_flow(&source).unwrap();
         assert_eq!(
             serde_json::Value::Object(flow.variables),
             serde_json::json!({"n": 1, "f": 1.5, "list": ["a", true], "map": {"k": null}})
         );
-        let source = format!("variables: [1]\n{}", flow_with_tasks(&log_task("a")));
+        let source = headed_flow("variables: [1]\n");
         assert_eq!(violations(&source), ["1:12: variables: must be a map"]);
     }
 
     #[test]
     fn inputs_are_typed() {
-        let source = format!(
+        let source = headed_flow(
             "inputs:\n  - id: a\n    type: STRING\n  - name: b\n    type: SECRET\n    required: false\n    \
-             defaults: x\n    description: d\n  - id: c\n    type: JSON\n    defaults: {{k: [1]}}\n{}",
-            flow_with_tasks(&log_task("a"))
+             defaults: x\n    description: d\n  - id: c\n    type: JSON\n    defaults: {k: [1]}\n",
         );
         let flow = parse_flow(&source).unwrap();
         let kinds: Vec<InputType> = flow.inputs.iter().map(|i| i.input_type).collect();
@@ -464,9 +455,8 @@ mod tests {
 
     #[test]
     fn bad_inputs_are_reported() {
-        let source = format!(
-            "inputs:\n  - id: a\n    type: TEXT\n  - type: INT\n    min: 1\n  - id: a\n    type: BOOLEAN\n  - id: .x\n{}",
-            flow_with_tasks(&log_task("a"))
+        let source = headed_flow(
+            "inputs:\n  - id: a\n    type: TEXT\n  - type: INT\n    min: 1\n  - id: a\n    type: BOOLEAN\n  - id: .x\n",
         );
         assert_eq!(
             violations(&source),
@@ -483,9 +473,8 @@ mod tests {
 
     #[test]
     fn outputs_need_an_id_and_a_value() {
-        let source = format!(
-            "outputs:\n  - id: o\n    type: STRING\n    value: \"{{{{ x }}}}\"\n  - id: p\n  - value: 1\n    extra: 2\n{}",
-            flow_with_tasks(&log_task("a"))
+        let source = headed_flow(
+            "outputs:\n  - id: o\n    type: STRING\n    value: \"{{ x }}\"\n  - id: p\n  - value: 1\n    extra: 2\n",
         );
         assert_eq!(
             violations(&source),

@@ -188,7 +188,12 @@ mod tests {
     }
 
     fn violations(task: &str) -> Vec<String> {
-        let found = parse_flow(&flow(task)).unwrap_err();
+        source_violations(&flow(task))
+    }
+
+    /// Each violation of the whole flow `source` as `line:column: message`.
+    fn source_violations(source: &str) -> Vec<String> {
+        let found = parse_flow(source).unwrap_err();
         found.iter().map(ToString::to_string).collect()
     }
 
@@ -360,13 +365,8 @@ mod tests {
     #[test]
     fn task_ids_follow_kestras_pattern() {
         let source = "id: f\nnamespace: dev\ntasks:\n  - id: a.b\n    type: io.kestra.plugin.core.debug.Return\n  - type: io.kestra.plugin.core.debug.Return\n";
-        let found: Vec<String> = parse_flow(source)
-            .unwrap_err()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
         assert_eq!(
-            found,
+            source_violations(source),
             [
                 "4:9: tasks[0].id: must match \"^[a-zA-Z0-9][a-zA-Z0-9_-]*\"",
                 "6:5: tasks[1].id: must not be null",
@@ -377,11 +377,6 @@ mod tests {
     #[test]
     fn a_task_that_is_not_a_map_is_reported() {
         let source = "id: f\nnamespace: dev\ntasks:\n  - just text\n";
-        let found: Vec<String> = parse_flow(source)
-            .unwrap_err()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(found, ["4:5: tasks[0]: must be a map"]);
+        assert_eq!(source_violations(source), ["4:5: tasks[0]: must be a map"]);
     }
 }

@@ -66,12 +66,8 @@ impl EnvBackend {
         options: &EnvOptions,
         render: &dyn Fn(&str) -> Result<String, String>,
     ) -> Result<EnvLoad, crate::DotenvError> {
-        Loader {
-            options,
-            render,
-            previous: None,
-        }
-        .load(process, file_text)
+        // A reload over no secrets: there is no previous value to keep.
+        EnvBackend::default().reload(process, file_text, options, render)
     }
 
     /// Loads again, as [`EnvBackend::load`] does, for a hot reload: a secret whose new value
@@ -87,7 +83,7 @@ impl EnvBackend {
         Loader {
             options,
             render,
-            previous: Some(self),
+            previous: self,
         }
         .load(process, file_text)
     }
@@ -108,11 +104,11 @@ impl EnvBackend {
     }
 }
 
-/// One load of the environment: its options and, on a reload, the previous secrets.
+/// One load of the environment: its options and the previous secrets (none on a first load).
 struct Loader<'a> {
     options: &'a EnvOptions,
     render: &'a dyn Fn(&str) -> Result<String, String>,
-    previous: Option<&'a EnvBackend>,
+    previous: &'a EnvBackend,
 }
 
 /// A variable's value, or `None` when its env-file expression could not be rendered.
@@ -234,7 +230,7 @@ impl Loader<'_> {
             }
             Err(warning) => {
                 load.warnings.extend(warning);
-                if let Some(previous) = self.previous.and_then(|b| b.secrets.get(&key)) {
+                if let Some(previous) = self.previous.secrets.get(&key) {
                     load.backend.secrets.insert(key, previous.clone());
                     load.warnings
                         .push(format!("The previous value of '{name}' is kept."));

@@ -113,32 +113,30 @@ pub(super) fn ends_with(v: Value, suffix: Value) -> bool {
 
 /// Apache Commons' `substringBefore`: the whole string when the separator is absent.
 pub(super) fn substring_before(v: Value, sep: Value) -> String {
-    let (text, sep) = (to_text(&v), to_text(&sep));
-    text.find(sep.as_ref())
-        .map_or(&text[..], |i| &text[..i])
-        .to_string()
+    around(&v, &sep, |text, sep| text.find(sep)).0
 }
 
 /// Apache Commons' `substringAfter`: empty when the separator is absent.
 pub(super) fn substring_after(v: Value, sep: Value) -> String {
-    let (text, sep) = (to_text(&v), to_text(&sep));
-    text.find(sep.as_ref())
-        .map_or("", |i| &text[i + sep.len()..])
-        .to_string()
+    around(&v, &sep, |text, sep| text.find(sep)).1
 }
 
 pub(super) fn substring_before_last(v: Value, sep: Value) -> String {
-    let (text, sep) = (to_text(&v), to_text(&sep));
-    text.rfind(sep.as_ref())
-        .map_or(&text[..], |i| &text[..i])
-        .to_string()
+    around(&v, &sep, |text, sep| text.rfind(sep)).0
 }
 
 pub(super) fn substring_after_last(v: Value, sep: Value) -> String {
-    let (text, sep) = (to_text(&v), to_text(&sep));
-    text.rfind(sep.as_ref())
-        .map_or("", |i| &text[i + sep.len()..])
-        .to_string()
+    around(&v, &sep, |text, sep| text.rfind(sep)).1
+}
+
+/// The text before and after the separator where `find` places it; the whole text and an
+/// empty one when the separator is absent.
+fn around(v: &Value, sep: &Value, find: impl Fn(&str, &str) -> Option<usize>) -> (String, String) {
+    let (text, sep) = (to_text(v), to_text(sep));
+    match find(&text, &sep) {
+        Some(i) => (text[..i].to_string(), text[i + sep.len()..].to_string()),
+        None => (text.into_owned(), String::new()),
+    }
 }
 
 fn indented(
