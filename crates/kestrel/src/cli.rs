@@ -1,6 +1,6 @@
 //! The command line's grammar (clap derive). Each subcommand's arguments live beside its `run`.
 
-use crate::commands::{render, run, secrets, show_config, validate};
+use crate::commands::{render, run, secrets, server, show_config, tokens, users, validate};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -42,4 +42,12 @@ pub(crate) enum Command {
     Secrets(secrets::SecretsCommand),
     /// Prints the configuration in effect (credentials hidden).
     Config(show_config::ConfigArgs),
+    /// Serves the REST API and runs executions for a team (api.md), until Ctrl-C or SIGTERM.
+    Server(server::ServerArgs),
+    /// Manages the people who sign in to the server.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
+    /// Manages the server's API tokens.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
 }

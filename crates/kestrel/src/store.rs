@@ -93,19 +93,22 @@ impl StoreAccess {
 
     /// Opens the store, creating its file (and its directory, mode 0700) the first time.
     pub(crate) fn open(&self) -> Result<SqliteStore, CliError> {
+        self.open_with(StoreOptions::default())
+    }
+
+    /// [`StoreAccess::open`] with `options` (the server's: checkpoints in the background).
+    pub(crate) fn open_with(&self, options: StoreOptions) -> Result<SqliteStore, CliError> {
         let loaded = self.master_key()?;
         if let Some(dir) = self.file.parent().filter(|dir| !dir.as_os_str().is_empty()) {
             create_private_dir(dir)?;
         }
-        SqliteStore::open_file(&self.file, loaded.key, StoreOptions::default()).map_err(|error| {
-            match error {
-                StoreError::WrongMasterKey(_) => CliError::usage(format!(
-                    "cannot open {}: {error} (the key given came from {})",
-                    self.file.display(),
-                    origin_shown(&loaded.origin)
-                )),
-                other => store_error(other),
-            }
+        SqliteStore::open_file(&self.file, loaded.key, options).map_err(|error| match error {
+            StoreError::WrongMasterKey(_) => CliError::usage(format!(
+                "cannot open {}: {error} (the key given came from {})",
+                self.file.display(),
+                origin_shown(&loaded.origin)
+            )),
+            other => store_error(other),
         })
     }
 

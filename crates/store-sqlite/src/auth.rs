@@ -28,7 +28,12 @@ fn grants(conn: &Connection, kind: &str, name: &str) -> rusqlite::Result<Vec<Str
     .collect()
 }
 
-fn set_grants(conn: &Connection, kind: &str, name: &str, namespaces: &[String]) -> rusqlite::Result<()> {
+fn set_grants(
+    conn: &Connection,
+    kind: &str,
+    name: &str,
+    namespaces: &[String],
+) -> rusqlite::Result<()> {
     conn.prepare_cached("DELETE FROM grants WHERE principal_kind = ?1 AND principal = ?2")?
         .execute((kind, name))?;
     let mut insert = conn.prepare_cached(

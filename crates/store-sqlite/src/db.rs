@@ -115,8 +115,38 @@ fn connect(path: &Path, options: &StoreOptions) -> Result<Connection, StoreError
         options.synchronous.pragma()
     ))
     .map_err(err("set the connection's pragmas"))?;
+    if options.background_checkpoint.is_some() {
+        // Checkpoints are the background thread's; a WAL reset keeps at most 64 MiB on disk.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;")
+            .map_err(err("set the connection's pragmas"))?;
+    }
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
+}
+
+/// Checkpoints the WAL every `every` on a connection of its own, PASSIVE, until the store
+/// `alive` refers to is dropped. A failed checkpoint is left for the next round.
+pub(crate) fn spawn_checkpoints<T: Send + Sync + 'static>(
+    path: &Path,
+    options: &StoreOptions,
+    every: std::time::Duration,
+    alive: std::sync::Weak<T>,
+) -> Result<(), StoreError> {
+    let conn = connect(path, options)?;
+    std::thread::Builder::new()
+        .name("kestrel-checkpoint".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(every);
+                if alive.strong_count() == 0 {
+                    return;
+                }
+                // Busy (a writer holds the lock for the moment) or an I/O error: next round.
+                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            }
+        })
+        .map_err(|e| StoreError::backend("start the checkpoint thread", e))?;
+    Ok(())
 }
 
 /// Creates the database file with mode 0600 if it does not exist; SQLite gives its WAL and

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use kestrel_crypto::{Aad, Sealed};
 use kestrel_secrets::SecretValue;
 use kestrel_store::{
-    ExecutionQuery, ExecutionRecord, ExecutionStore, LogRecord, Retention, StateChange,
-    StoreError, TaskRunRecord,
+    ExecutionQuery, ExecutionRecord, ExecutionStore, LogRecord, Retention, StateChange, StoreError,
+    TaskRunRecord,
 };
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, OptionalExtension as _, Row, params_from_iter};
@@ -101,7 +101,10 @@ fn task_run_row(r: &Row<'_>) -> rusqlite::Result<TaskRunRecord> {
     })
 }
 
-fn with_task_runs(conn: &Connection, mut record: ExecutionRecord) -> rusqlite::Result<ExecutionRecord> {
+fn with_task_runs(
+    conn: &Connection,
+    mut record: ExecutionRecord,
+) -> rusqlite::Result<ExecutionRecord> {
     record.task_runs = conn
         .prepare_cached(
             "SELECT id, attempt, task_id, state, outputs_masked, error, started_at, ended_at,
@@ -146,7 +149,11 @@ fn insert_execution(
 }
 
 /// Writes the state, histories, outputs and labels of a stored execution; rows changed.
-fn update_execution(conn: &Connection, record: &ExecutionRecord, from: Option<&str>) -> rusqlite::Result<usize> {
+fn update_execution(
+    conn: &Connection,
+    record: &ExecutionRecord,
+    from: Option<&str>,
+) -> rusqlite::Result<usize> {
     conn.prepare_cached(
         "UPDATE executions SET state = ?3, record = ?4, updated_at = ?5, ended_at = ?6
          WHERE tenant = ?1 AND id = ?2 AND (?7 IS NULL OR state = ?7)",
@@ -325,7 +332,8 @@ impl ExecutionStore for SqliteStore {
         id: &str,
     ) -> Result<Option<ExecutionRecord>, StoreError> {
         self.inner.db.read(|conn| {
-            let sql = format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE tenant = ?1 AND id = ?2");
+            let sql =
+                format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE tenant = ?1 AND id = ?2");
             let found = conn
                 .prepare_cached(&sql)
                 .and_then(|mut s| s.query_row((tenant, id), execution_row).optional())
@@ -427,9 +435,18 @@ impl Retention for SqliteStore {
         self.inner.db.write(|tx| {
             let ended = "SELECT id FROM executions WHERE ended_at IS NOT NULL AND ended_at < ?1";
             let purge = || -> rusqlite::Result<usize> {
-                tx.execute(&format!("DELETE FROM logs WHERE execution_id IN ({ended})"), [before])?;
-                tx.execute(&format!("DELETE FROM task_runs WHERE execution_id IN ({ended})"), [before])?;
-                tx.execute("DELETE FROM executions WHERE ended_at IS NOT NULL AND ended_at < ?1", [before])
+                tx.execute(
+                    &format!("DELETE FROM logs WHERE execution_id IN ({ended})"),
+                    [before],
+                )?;
+                tx.execute(
+                    &format!("DELETE FROM task_runs WHERE execution_id IN ({ended})"),
+                    [before],
+                )?;
+                tx.execute(
+                    "DELETE FROM executions WHERE ended_at IS NOT NULL AND ended_at < ?1",
+                    [before],
+                )
             };
             let purged = purge().map_err(err("purge old executions"))?;
             Ok(u64::try_from(purged).unwrap_or_default())

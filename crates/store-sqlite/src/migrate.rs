@@ -14,6 +14,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "20261201000000_server",
         include_str!("../migrations/20261201000000_server.sql"),
     ),
+    (
+        "20261202000000_unfinished_executions",
+        include_str!("../migrations/20261202000000_unfinished_executions.sql"),
+    ),
 ];
 
 fn checksum(sql: &str) -> String {

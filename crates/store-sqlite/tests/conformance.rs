@@ -42,3 +42,26 @@ async fn sqlite_passes_the_server_records_story() {
     .unwrap();
     kestrel_store::conformance::server::run_all(&store).await;
 }
+
+#[tokio::test]
+async fn the_story_holds_with_checkpoints_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        background_checkpoint: Some(std::time::Duration::from_millis(10)),
+        ..StoreOptions::default()
+    };
+    let store = SqliteStore::open(dir.path(), MasterKey::generate().unwrap(), options).unwrap();
+    let file = dir.path().join(kestrel_store_sqlite::FILE_NAME);
+    let size = || std::fs::metadata(&file).unwrap().len();
+    let before = size();
+    kestrel_store::conformance::run_all(Arc::new(store.clone())).await;
+    kestrel_store::conformance::server::run_all(&store).await;
+    // The checkpoint thread moves what the WAL holds into the database file.
+    for _ in 0..500 {
+        if size() > before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(size() > before, "nothing was checkpointed: {before} bytes");
+}

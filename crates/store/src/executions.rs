@@ -150,10 +150,8 @@ pub trait ExecutionStore: Send + Sync {
     ) -> Result<(Vec<ExecutionRecord>, u64), StoreError>;
 
     /// Executions not ended (CREATED or RUNNING), oldest first: what a restart finds.
-    async fn unfinished_executions(
-        &self,
-        tenant: &str,
-    ) -> Result<Vec<ExecutionRecord>, StoreError>;
+    async fn unfinished_executions(&self, tenant: &str)
+    -> Result<Vec<ExecutionRecord>, StoreError>;
 
     /// The sealed inputs of an execution not ended, opened; `None` when there are none.
     async fn execution_inputs(
@@ -163,11 +161,7 @@ pub trait ExecutionStore: Send + Sync {
     ) -> Result<Option<SecretValue>, StoreError>;
 
     /// The log entries of an execution, in the order they were written.
-    async fn execution_logs(
-        &self,
-        tenant: &str,
-        id: &str,
-    ) -> Result<Vec<LogRecord>, StoreError>;
+    async fn execution_logs(&self, tenant: &str, id: &str) -> Result<Vec<LogRecord>, StoreError>;
 }
 
 /// What the server purges as it ages.

@@ -62,8 +62,12 @@ pub trait FlowStore: Send + Sync {
     ) -> Result<Option<FlowRecord>, StoreError>;
 
     /// Marks a live flow deleted (a new revision); `false` when there was none.
-    async fn delete_flow(&self, tenant: &str, namespace: &str, id: &str)
-    -> Result<bool, StoreError>;
+    async fn delete_flow(
+        &self,
+        tenant: &str,
+        namespace: &str,
+        id: &str,
+    ) -> Result<bool, StoreError>;
 
     /// The latest revision of every live flow in `namespace` and its children (every
     /// namespace for `None`), sorted by namespace then id.

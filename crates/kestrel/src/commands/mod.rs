@@ -1,9 +1,13 @@
 //! The subcommands, one file each with its own `run`, and what several of them share.
 
+mod principals;
 pub(crate) mod render;
 pub(crate) mod run;
 pub(crate) mod secrets;
+pub(crate) mod server;
 pub(crate) mod show_config;
+pub(crate) mod tokens;
+pub(crate) mod users;
 pub(crate) mod validate;
 
 use crate::cli::{Cli, Command};
@@ -37,6 +41,9 @@ pub(crate) fn run(args: impl IntoIterator<Item = OsString>) -> Result<u8, CliErr
         Command::Render(args) => render::run(&args, &settings),
         Command::Secrets(command) => secrets::run(&command, &settings),
         Command::Config(args) => show_config::run(&args, &settings),
+        Command::Server(args) => server::run(&args, &settings),
+        Command::Users(command) => users::run(&command, &settings),
+        Command::Tokens(command) => tokens::run(&command, &settings),
     }
 }
 

@@ -55,6 +55,13 @@ impl fmt::Debug for Hidden {
     }
 }
 
+impl Hidden {
+    /// The credential itself, for the code that uses it (never to print).
+    pub(crate) fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
 impl<'de> Deserialize<'de> for Hidden {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let Subst(text) = Subst::<String>::deserialize(deserializer)?;

@@ -32,17 +32,36 @@ pub async fn flows_keep_every_revision(store: &dyn FlowStore) {
     let again = store.create_flow(t, ns, id, "v1").await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
     let same = store.update_flow(t, ns, id, "v1").await.expect("update");
-    assert_eq!(same.map(|f| f.revision), Some(1), "same source, same revision");
+    assert_eq!(
+        same.map(|f| f.revision),
+        Some(1),
+        "same source, same revision"
+    );
     let second = store.update_flow(t, ns, id, "v2").await.expect("update");
     assert_eq!(second.map(|f| f.revision), Some(2));
     let latest = store.get_flow(t, ns, id, None).await.expect("get");
-    assert_eq!(latest.map(|f| (f.revision, f.source)), Some((2, "v2".into())));
+    assert_eq!(
+        latest.map(|f| (f.revision, f.source)),
+        Some((2, "v2".into()))
+    );
     let old = store.get_flow(t, ns, id, Some(1)).await.expect("get");
     assert_eq!(old.map(|f| f.source).as_deref(), Some("v1"));
     assert!(store.delete_flow(t, ns, id).await.expect("delete"));
     assert!(!store.delete_flow(t, ns, id).await.expect("delete twice"));
-    assert!(store.get_flow(t, ns, id, None).await.expect("get").is_none());
-    assert!(store.update_flow(t, ns, id, "v3").await.expect("update").is_none());
+    assert!(
+        store
+            .get_flow(t, ns, id, None)
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert!(
+        store
+            .update_flow(t, ns, id, "v3")
+            .await
+            .expect("update")
+            .is_none()
+    );
     let revived = store.create_flow(t, ns, id, "v3").await.expect("create");
     assert_eq!(revived.revision, 4, "the deletion was revision 3");
     let other_tenant = store.get_flow("other", ns, id, None).await.expect("get");
@@ -56,7 +75,10 @@ pub async fn flows_list_by_namespace_and_children(store: &dyn FlowStore) {
         ("conformance.list.child", "b"),
         ("conformance.listing", "c"),
     ] {
-        store.create_flow("main", ns, id, "x").await.expect("create");
+        store
+            .create_flow("main", ns, id, "x")
+            .await
+            .expect("create");
     }
     store
         .delete_flow("main", "conformance.list", "a")
@@ -70,10 +92,7 @@ pub async fn flows_list_by_namespace_and_children(store: &dyn FlowStore) {
         .list_flows("main", Some("conformance.list"))
         .await
         .expect("list");
-    let names: Vec<(String, String)> = listed
-        .into_iter()
-        .map(|f| (f.namespace, f.id))
-        .collect();
+    let names: Vec<(String, String)> = listed.into_iter().map(|f| (f.namespace, f.id)).collect();
     assert_eq!(
         names,
         [
@@ -195,9 +214,18 @@ pub async fn transitions_happen_once(store: &dyn ExecutionStore) {
     let mut running = record.clone();
     running.state = "RUNNING".into();
     assert!(store.transition(&running, "CREATED").await.expect("start"));
-    assert!(!store.transition(&running, "CREATED").await.expect("start twice"));
+    assert!(
+        !store
+            .transition(&running, "CREATED")
+            .await
+            .expect("start twice")
+    );
     let unfinished = store.unfinished_executions("main").await.expect("list");
-    assert!(unfinished.iter().any(|e| e.id == record.id && e.state == "RUNNING"));
+    assert!(
+        unfinished
+            .iter()
+            .any(|e| e.id == record.id && e.state == "RUNNING")
+    );
     store
         .end_execution(&ended(running, "KILLED"), &[])
         .await
@@ -259,15 +287,36 @@ where
         .await
         .expect("end");
     let running = execution("conformance-running", "conformance.retention", "RUNNING");
-    store.create_execution(&running, None).await.expect("create");
+    store
+        .create_execution(&running, None)
+        .await
+        .expect("create");
     let purged = store
         .purge_executions(Utc::now() + Duration::seconds(1))
         .await
         .expect("purge");
     assert!(purged >= 1, "{purged}");
-    assert!(store.get_execution("main", &old.id).await.expect("get").is_none());
-    assert!(store.execution_logs("main", &old.id).await.expect("logs").is_empty());
-    assert!(store.get_execution("main", &running.id).await.expect("get").is_some());
+    assert!(
+        store
+            .get_execution("main", &old.id)
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert!(
+        store
+            .execution_logs("main", &old.id)
+            .await
+            .expect("logs")
+            .is_empty()
+    );
+    assert!(
+        store
+            .get_execution("main", &running.id)
+            .await
+            .expect("get")
+            .is_some()
+    );
     store
         .purge_audit(Utc::now() + Duration::seconds(1))
         .await
@@ -289,7 +338,10 @@ pub async fn users_and_tokens(store: &dyn AuthStore) {
         Err(StoreError::Conflict(_))
     ));
     let got = store.user("ada").await.expect("user").expect("added");
-    assert_eq!((got.namespaces, got.secrets), (user.namespaces.clone(), SecretAccess::Write));
+    assert_eq!(
+        (got.namespaces, got.secrets),
+        (user.namespaces.clone(), SecretAccess::Write)
+    );
     assert_eq!(store.users().await.expect("users").len(), 1);
     assert!(store.remove_user("ada").await.expect("remove"));
     assert!(!store.remove_user("ada").await.expect("remove twice"));
@@ -312,5 +364,8 @@ pub async fn users_and_tokens(store: &dyn AuthStore) {
     assert!(store.token_by_hash("hash-1").await.expect("find").is_none());
     let listed = store.tokens().await.expect("tokens");
     assert!(listed[0].revoked_at.is_some(), "revoked tokens stay listed");
-    store.add_token(&token, "hash-3").await.expect("a revoked name is free again");
+    store
+        .add_token(&token, "hash-3")
+        .await
+        .expect("a revoked name is free again");
 }

@@ -1,0 +1,329 @@
+//! `kestrel server`, `kestrel users` and `kestrel tokens` as a person runs them: the real
+//! binary on a free port of 127.0.0.1, spoken to over plain HTTP.
+
+#![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
+
+mod util;
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+use util::{Sandbox, base64};
+
+/// A running `kestrel server`, its stderr read line by line.
+struct Running {
+    child: Child,
+    address: String,
+    stderr: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn start(sandbox: &Sandbox, extra: &[&str]) -> Self {
+        let mut args = vec!["server", "--bind", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let mut invocation = sandbox.kestrel(args);
+        let mut child = invocation
+            .command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (send, stderr) = mpsc::channel();
+        let pipe = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut running = Self {
+            child,
+            address: String::new(),
+            stderr,
+            seen: Vec::new(),
+        };
+        // Ready once it says where it listens.
+        let line = running.line_with("listening on http://");
+        running.address = line.rsplit("http://").next().unwrap().trim().to_owned();
+        running
+    }
+
+    /// The next stderr line holding `needle` (every line is kept in `seen`).
+    fn line_with(&mut self, needle: &str) -> String {
+        loop {
+            let line = self
+                .stderr
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("no line with {needle:?} in {:?}", self.seen));
+            self.seen.push(line.clone());
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    /// Sends `method path` with an `Authorization` header and a body; (status, body).
+    fn http(
+        &self,
+        method: &str,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<(&str, &str)>,
+    ) -> (u16, String) {
+        let mut stream = TcpStream::connect(&self.address).unwrap();
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.address
+        );
+        if let Some(auth) = auth {
+            request.push_str(&format!("Authorization: {auth}\r\n"));
+        }
+        let (content_type, body) = body.unwrap_or(("text/plain", ""));
+        if !body.is_empty() {
+            request.push_str(&format!("Content-Type: {content_type}\r\n"));
+        }
+        request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let status = answer.split(' ').nth(1).unwrap().parse().unwrap();
+        let (head, rest) = answer.split_once("\r\n\r\n").unwrap();
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            unchunk(rest)
+        } else {
+            rest.to_owned()
+        };
+        (status, body)
+    }
+
+    fn json(&self, method: &str, path: &str, auth: &str, body: Option<(&str, &str)>) -> Value {
+        let (status, text) = self.http(method, path, Some(auth), body);
+        assert!(status < 300, "{method} {path}: {status} {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    fn terminate(mut self) -> (Option<i32>, Vec<String>) {
+        let pid = self.child.id().to_string();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        self.seen.extend(self.stderr.try_iter());
+        // Lines written just before the exit.
+        while let Ok(line) = self.stderr.recv_timeout(Duration::from_secs(2)) {
+            self.seen.push(line);
+        }
+        (status.code(), std::mem::take(&mut self.seen))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unchunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 || after.len() < size {
+            break;
+        }
+        out.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", base64(&format!("{user}:{password}")))
+}
+
+#[test]
+fn a_first_start_says_how_to_sign_in_and_a_sigterm_stops_it() {
+    let sandbox = Sandbox::new();
+    let mut server = Running::start(&sandbox, &[]);
+    server.line_with("kestrel users add NAME");
+    let (status, health) = server.http("GET", "/health", None, None);
+    assert_eq!(status, 200);
+    assert!(health.contains("\"UP\""), "{health}");
+    let (status, body) = server.http("GET", "/api/v1/main/flows/search", None, None);
+    assert_eq!(status, 401);
+    assert!(body.contains("\"message\""), "{body}");
+    let (code, stderr) = server.terminate();
+    assert_eq!(code, Some(0), "{stderr:?}");
+    assert!(stderr.iter().any(|l| l.contains("stopped")), "{stderr:?}");
+}
+
+#[test]
+fn users_and_tokens_sign_in_with_the_access_they_were_given() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .kestrel(["users", "add", "ada"])
+        .stdin("pa55-word\n")
+        .output()
+        .assert_code(0);
+    let created = sandbox
+        .kestrel(["tokens", "create", "ci", "--namespace", "team"])
+        .output();
+    created.assert_code(0);
+    let token = created.stdout.trim().to_owned();
+    assert!(token.starts_with("kst_"), "{token}");
+    let listed = sandbox
+        .kestrel(["tokens", "list", "--output", "json"])
+        .output();
+    let listed: Value = serde_json::from_str(&listed.stdout).unwrap();
+    assert_eq!(
+        listed[0]["secrets"], "none",
+        "only the first principal writes secrets"
+    );
+    assert_eq!(listed[0]["namespaces"], serde_json::json!(["team"]));
+    assert!(
+        !listed.to_string().contains(&token),
+        "a token is shown once"
+    );
+    let users = sandbox.kestrel(["users", "list"]).output();
+    assert!(users.stdout.contains("ada\t*\twrite"), "{}", users.stdout);
+
+    let server = Running::start(&sandbox, &[]);
+    let ada = basic("ada", "pa55-word");
+    let secret = (
+        "application/json",
+        r#"{"key":"DB","value":"the-db-password"}"#,
+    );
+    let put = server.json(
+        "PUT",
+        "/api/v1/main/namespaces/team/secrets",
+        &ada,
+        Some(secret),
+    );
+    assert_eq!(put[0]["key"], "DB");
+    let bearer = format!("Bearer {token}");
+    let (status, _) = server.http(
+        "PUT",
+        "/api/v1/main/namespaces/team/secrets",
+        Some(&bearer),
+        Some(secret),
+    );
+    assert_eq!(status, 403, "ci has no secret access");
+    let (status, _) = server.http(
+        "GET",
+        "/api/v1/main/flows/search?namespace=other",
+        Some(&bearer),
+        None,
+    );
+    assert_eq!(status, 403, "ci reaches team only");
+    let (status, _) = server.http(
+        "GET",
+        "/api/v1/main/flows/search?namespace=team",
+        Some(&bearer),
+        None,
+    );
+    assert_eq!(status, 200);
+    let (status, _) = server.http(
+        "GET",
+        "/api/v1/main/flows/search",
+        Some(&basic("ada", "nope")),
+        None,
+    );
+    assert_eq!(status, 401);
+    sandbox
+        .kestrel(["tokens", "revoke", "ci"])
+        .output()
+        .assert_code(0);
+    let (status, _) = server.http(
+        "GET",
+        "/api/v1/main/flows/search?namespace=team",
+        Some(&bearer),
+        None,
+    );
+    assert_eq!(status, 401, "a revoked token is refused at once");
+    sandbox
+        .kestrel(["tokens", "revoke", "ci"])
+        .output()
+        .assert_code(1);
+    sandbox
+        .kestrel(["users", "remove", "ada"])
+        .output()
+        .assert_code(0);
+}
+
+const SLOW: &str = "id: slow\nnamespace: team\ntasks:\n  - id: wait\n    type: io.kestra.plugin.scripts.shell.Commands\n    commands:\n      - sleep 30\n";
+const QUICK: &str = "id: quick\nnamespace: team\ninputs:\n  - id: token\n    type: SECRET\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ inputs.token | length }}\"\n";
+
+fn state(server: &Running, auth: &str, id: &str) -> String {
+    let execution = server.json("GET", &format!("/api/v1/main/executions/{id}"), auth, None);
+    execution["state"]["current"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_killed_server_resumes_waiting_executions_and_fails_interrupted_ones() {
+    let sandbox = Sandbox::new();
+    sandbox.write("kestrel.yml", "worker:\n  threads: 1\n");
+    let token = sandbox
+        .kestrel(["tokens", "create", "ci"])
+        .output()
+        .stdout
+        .trim()
+        .to_owned();
+    let auth = format!("Bearer {token}");
+    let config = ["--config", "kestrel.yml"];
+    let mut server = Running::start(&sandbox, &config);
+    for flow in [SLOW, QUICK] {
+        server.json(
+            "POST",
+            "/api/v1/main/flows",
+            &auth,
+            Some(("application/x-yaml", flow)),
+        );
+    }
+    let slow = server.json("POST", "/api/v1/main/executions/team/slow", &auth, None);
+    let inputs = ("application/json", r#"{"token": "a-secret-input-value"}"#);
+    let quick = server.json(
+        "POST",
+        "/api/v1/main/executions/team/quick",
+        &auth,
+        Some(inputs),
+    );
+    let (slow, quick) = (slow["id"].as_str().unwrap(), quick["id"].as_str().unwrap());
+    assert_eq!(state(&server, &auth, quick), "CREATED", "one worker, busy");
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+
+    let restarted = Running::start(&sandbox, &config);
+    let mut now = String::new();
+    for _ in 0..600 {
+        now = state(&restarted, &auth, quick);
+        if now == "SUCCESS" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        now, "SUCCESS",
+        "the waiting execution ran after the restart"
+    );
+    let logs = restarted.json("GET", &format!("/api/v1/main/logs/{quick}"), &auth, None);
+    assert_eq!(logs[0]["message"], "20");
+    assert_eq!(state(&restarted, &auth, slow), "FAILED");
+    let logs = restarted.json("GET", &format!("/api/v1/main/logs/{slow}"), &auth, None);
+    assert!(
+        logs.to_string()
+            .contains("kestrel stopped while this execution was running"),
+        "{logs}"
+    );
+}

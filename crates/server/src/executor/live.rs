@@ -1,0 +1,205 @@
+//! An execution while it is in this process: its record as it runs (for `GET` before it
+//! ends), its log entries (for the logs API and followers), and who waits for its end.
+
+use crate::executor::record;
+use kestrel_engine::{CancelToken, Execution, Listener, LogEntry, TaskRun};
+use kestrel_store::{ExecutionRecord, LogRecord};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use tokio::sync::{broadcast, watch};
+
+/// What a follower of the logs receives.
+#[derive(Debug, Clone)]
+pub(crate) enum LiveEvent {
+    /// A log entry, masked.
+    Log(LogRecord),
+    /// The execution ended; nothing follows.
+    End,
+}
+
+/// Log entries a slow follower may fall behind by before it misses some.
+const FOLLOW_BUFFER: usize = 1024;
+
+/// One execution not yet ended.
+pub(crate) struct Live {
+    /// Kills it (or keeps it from starting).
+    pub(crate) cancel: CancelToken,
+    state: Mutex<LiveState>,
+    done: watch::Sender<Option<Arc<ExecutionRecord>>>,
+}
+
+struct LiveState {
+    record: ExecutionRecord,
+    logs: Vec<LogRecord>,
+    /// Made for the first follower: most executions have none, and the buffer is large.
+    events: Option<broadcast::Sender<LiveEvent>>,
+    /// Set by [`Live::finish`]: a follower arriving later gets the entries and nothing more.
+    ended: bool,
+}
+
+impl LiveState {
+    fn publish(&self, event: LiveEvent) {
+        if let Some(events) = &self.events {
+            // No follower left is no error.
+            let _ = events.send(event);
+        }
+    }
+}
+
+impl Live {
+    pub(crate) fn new(record: ExecutionRecord) -> Self {
+        Self {
+            cancel: CancelToken::new(),
+            state: Mutex::new(LiveState {
+                record,
+                logs: Vec::new(),
+                events: None,
+                ended: false,
+            }),
+            done: watch::Sender::new(None),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LiveState> {
+        // Every change is one assignment or push: a panic cannot leave the state half-written.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The record as it is now.
+    pub(crate) fn record(&self) -> ExecutionRecord {
+        self.lock().record.clone()
+    }
+
+    /// Changes the record (its state, as the worker moves it on).
+    pub(crate) fn update(&self, change: impl FnOnce(&mut ExecutionRecord)) {
+        change(&mut self.lock().record);
+    }
+
+    /// The record and the log entries so far.
+    pub(crate) fn snapshot(&self) -> (ExecutionRecord, Vec<LogRecord>) {
+        let state = self.lock();
+        (state.record.clone(), state.logs.clone())
+    }
+
+    /// The log entries so far and the events after them, with none lost or repeated between
+    /// (only the end, once the execution ended).
+    pub(crate) fn follow(&self) -> (Vec<LogRecord>, broadcast::Receiver<LiveEvent>) {
+        let mut state = self.lock();
+        if state.ended {
+            let (events, receiver) = broadcast::channel(1);
+            // The receiver keeps the event after the sender is gone.
+            let _ = events.send(LiveEvent::End);
+            return (state.logs.clone(), receiver);
+        }
+        let receiver = state
+            .events
+            .get_or_insert_with(|| broadcast::Sender::new(FOLLOW_BUFFER))
+            .subscribe();
+        (state.logs.clone(), receiver)
+    }
+
+    /// Completes with the ended record.
+    pub(crate) async fn ended(&self) -> Arc<ExecutionRecord> {
+        let mut receiver = self.done.subscribe();
+        loop {
+            if let Some(record) = receiver.borrow_and_update().clone() {
+                return record;
+            }
+            if receiver.changed().await.is_err() {
+                // The sender lives in `self`: it cannot be dropped while we wait.
+                return Arc::new(self.record());
+            }
+        }
+    }
+
+    /// The execution ended and is stored, with `logs` (masked once more at the end): followers
+    /// and waiters are told.
+    pub(crate) fn finish(&self, record: ExecutionRecord, logs: Vec<LogRecord>) {
+        let record = Arc::new(record);
+        {
+            let mut state = self.lock();
+            state.record = (*record).clone();
+            state.logs = logs;
+            state.ended = true;
+            // No follower may be left waiting: sent while the state is locked, as entries are.
+            state.publish(LiveEvent::End);
+        }
+        self.done.send_replace(Some(record));
+    }
+
+    /// The listener the engine tells as the execution runs.
+    pub(crate) fn listener(self: &Arc<Self>) -> LiveListener {
+        LiveListener(Arc::clone(self))
+    }
+}
+
+/// Keeps a [`Live`] up to date from the engine's events (already masked).
+pub(crate) struct LiveListener(Arc<Live>);
+
+impl Listener for LiveListener {
+    fn on_log(&self, entry: &LogEntry) {
+        let log = record::log(entry);
+        let mut state = self.0.lock();
+        // Sent under the lock so that `follow` sees each entry once, in the list or as an event.
+        state.publish(LiveEvent::Log(log.clone()));
+        state.logs.push(log);
+    }
+
+    fn on_task_state(&self, task_run: &TaskRun) {
+        let run = record::task_run(task_run);
+        let runs = &mut self.0.lock().record.task_runs;
+        match runs.iter_mut().find(|r| r.id == run.id) {
+            Some(known) => *known = run,
+            None => runs.push(run),
+        }
+    }
+
+    fn on_execution_state(&self, execution: &Execution) {
+        // CREATED is recorded by the server when it creates the execution, the end once the
+        // engine returns (with everything masked once more): only RUNNING comes from here.
+        if execution.state == kestrel_engine::State::Running {
+            let now = chrono::Utc::now();
+            self.0
+                .update(|r| record::entered(r, execution.state.as_str(), now));
+        }
+    }
+
+    fn on_warning(&self, message: &str) {
+        crate::log::warn(message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use serde_json::json;
+
+    fn record() -> ExecutionRecord {
+        ExecutionRecord {
+            id: "e".into(),
+            tenant: "main".into(),
+            namespace: "ns".into(),
+            flow_id: "f".into(),
+            flow_revision: 1,
+            state: "RUNNING".into(),
+            histories: Vec::new(),
+            inputs: json!({}),
+            outputs: json!({}),
+            labels: json!([]),
+            task_runs: Vec::new(),
+            created_at: Utc::now(),
+            ended_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_follower_arriving_after_the_end_gets_the_final_entries_and_the_end() {
+        let live = Live::new(record());
+        let remasked = record::server_log("INFO", "masked once more");
+        live.finish(record(), vec![remasked.clone()]);
+        let (past, mut events) = live.follow();
+        assert_eq!(past, [remasked]);
+        assert!(matches!(events.recv().await, Ok(LiveEvent::End)));
+        assert_eq!(live.ended().await.id, "e");
+    }
+}

@@ -1,0 +1,169 @@
+//! From the engine's types to the store's: execution records, task runs, log entries, and the
+//! inputs as readers see them.
+
+use chrono::{DateTime, Utc};
+use kestrel_engine::{Execution, LogEntry, TaskRun};
+use kestrel_flow::{Flow, InputType};
+use kestrel_secrets::{MASK, SecretValue};
+use kestrel_store::{ExecutionRecord, LogRecord, StateChange, TaskRunRecord};
+use serde_json::{Map, Value, json};
+
+/// A new execution id: 22 base-62 characters of a random UUID, like the engine's.
+pub(crate) fn new_id() -> String {
+    const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut n = uuid::Uuid::new_v4().as_u128();
+    let mut id = Vec::with_capacity(22);
+    for _ in 0..22 {
+        id.push(DIGITS[(n % 62) as usize]);
+        n /= 62;
+    }
+    id.into_iter().map(char::from).collect()
+}
+
+/// The inputs as readers see them: given values typed where they read as their type, defaults
+/// for the others, SECRET inputs masked.
+pub(crate) fn shown_inputs(flow: &Flow, raw: &[(String, SecretValue)]) -> Value {
+    let mut shown = Map::new();
+    for def in &flow.inputs {
+        let given = raw.iter().find(|(id, _)| *id == def.id).map(|(_, v)| v);
+        let value = match (def.input_type, given, &def.defaults) {
+            (InputType::Secret, Some(_), _) | (InputType::Secret, None, Some(_)) => json!(MASK),
+            (InputType::String, Some(v), _) => json!(v.expose_secret()),
+            (_, Some(v), _) => {
+                serde_json::from_str(v.expose_secret()).unwrap_or_else(|_| json!(v.expose_secret()))
+            }
+            (_, None, Some(default)) => default.clone(),
+            (_, None, None) => continue,
+        };
+        shown.insert(def.id.clone(), value);
+    }
+    Value::Object(shown)
+}
+
+/// The flow's labels, `[{"key", "value"}]`.
+pub(crate) fn labels(flow: &Flow) -> Value {
+    Value::Array(
+        flow.labels
+            .iter()
+            .map(|(key, value)| json!({"key": key, "value": value}))
+            .collect(),
+    )
+}
+
+/// A task run as stored: its last attempt's state, the rest in `detail`.
+pub(crate) fn task_run(run: &TaskRun) -> TaskRunRecord {
+    let attempts: Vec<Value> = run
+        .attempts
+        .iter()
+        .map(|a| {
+            json!({"state": {
+                "current": a.state.as_str(),
+                "startDate": crate::view::date(a.start),
+                "endDate": a.end.map(crate::view::date),
+            }})
+        })
+        .collect();
+    let metrics: Vec<Value> = run
+        .metrics
+        .iter()
+        .map(|m| json!({"name": m.name, "type": m.kind.as_str(), "value": m.value, "tags": m.tags}))
+        .collect();
+    TaskRunRecord {
+        id: run.id.clone(),
+        task_id: run.task_id.clone(),
+        attempt: u32::try_from(run.attempts.len().max(1)).unwrap_or(u32::MAX),
+        state: run.state.as_str().to_owned(),
+        outputs: Value::Object(run.outputs.clone()),
+        error: run.error.clone(),
+        started_at: run.start,
+        ended_at: run.end,
+        detail: json!({
+            "type": run.task_type,
+            "parentTaskRunId": run.parent_task_run_id,
+            "value": run.value,
+            "attempts": attempts,
+            "metrics": metrics,
+        }),
+    }
+}
+
+/// A log entry as stored.
+pub(crate) fn log(entry: &LogEntry) -> LogRecord {
+    LogRecord {
+        task_id: Some(entry.task_id.clone()),
+        task_run_id: Some(entry.task_run_id.clone()),
+        attempt: Some(entry.attempt_number),
+        at: entry.timestamp,
+        level: entry.level.as_str().to_owned(),
+        message: entry.message.clone(),
+    }
+}
+
+/// A log entry of the server itself about an execution.
+pub(crate) fn server_log(level: &str, message: &str) -> LogRecord {
+    LogRecord {
+        task_id: None,
+        task_run_id: None,
+        attempt: None,
+        at: Utc::now(),
+        level: level.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+/// `record` moved to `state` at `at`, with a history entry unless it is already there.
+pub(crate) fn entered(record: &mut ExecutionRecord, state: &str, at: DateTime<Utc>) {
+    if record.state != state || record.histories.is_empty() {
+        record.histories.push(StateChange {
+            state: state.to_owned(),
+            at,
+        });
+    }
+    record.state = state.to_owned();
+}
+
+/// `record` ended in `state` now.
+pub(crate) fn ended(record: &mut ExecutionRecord, state: &str) {
+    let now = Utc::now();
+    entered(record, state, now);
+    record.ended_at = Some(now);
+}
+
+/// The record of an execution the engine ran to its end.
+pub(crate) fn finished(mut record: ExecutionRecord, execution: &Execution) -> ExecutionRecord {
+    record.task_runs = execution.task_runs.iter().map(task_run).collect();
+    record.outputs = Value::Object(execution.outputs.clone());
+    ended(&mut record, execution.state.as_str());
+    record
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_22_base62_characters_and_differ() {
+        let (a, b) = (new_id(), new_id());
+        assert_eq!(a.len(), 22);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn secret_inputs_are_shown_masked_and_others_typed() {
+        let flow = kestrel_flow::parse_flow(
+            "id: f\nnamespace: dev\ninputs:\n  - id: name\n    type: STRING\n  - id: count\n    type: INT\n  - id: password\n    type: SECRET\n  - id: level\n    type: STRING\n    defaults: low\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n",
+        )
+        .unwrap();
+        let raw = vec![
+            ("name".to_owned(), SecretValue::new("42".into())),
+            ("count".to_owned(), SecretValue::new("42".into())),
+            ("password".to_owned(), SecretValue::new("hunter2".into())),
+        ];
+        let shown = shown_inputs(&flow, &raw);
+        assert_eq!(
+            shown,
+            json!({"name": "42", "count": 42, "password": "******", "level": "low"})
+        );
+    }
+}

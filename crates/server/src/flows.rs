@@ -1,0 +1,244 @@
+//! Flows as the server holds them: parsed once per revision and cached, their YAML shown as
+//! JSON in Kestra's shape, and their Webhook triggers found.
+
+use crate::error::AppError;
+use kestrel_flow::{Flow, Violation};
+use kestrel_store::{FlowRecord, FlowStore};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Kestra's Webhook trigger, by its new and old class names.
+const WEBHOOK_TYPES: [&str; 2] = [
+    "io.kestra.plugin.core.trigger.Webhook",
+    "io.kestra.core.models.triggers.types.Webhook",
+];
+
+/// A flow revision, parsed.
+#[derive(Debug)]
+pub(crate) struct LoadedFlow {
+    pub(crate) record: FlowRecord,
+    pub(crate) flow: Flow,
+}
+
+/// Parses a flow's source. Webhook triggers are read here when the flow crate does not know
+/// them: a source whose only violations are Webhook trigger types is parsed again without
+/// those triggers, which are then put back, as written, in [`Flow::triggers`].
+pub(crate) fn parse(source: &str) -> Result<Flow, Vec<Violation>> {
+    let violations = match kestrel_flow::parse_flow(source) {
+        Ok(flow) => return Ok(flow),
+        Err(violations) => violations,
+    };
+    let webhook_only = violations.iter().all(|v| {
+        v.message
+            .strip_prefix("Invalid type: ")
+            .is_some_and(|t| WEBHOOK_TYPES.contains(&t))
+    });
+    if !webhook_only {
+        return Err(violations);
+    }
+    let Some((without, triggers)) = without_webhooks(source) else {
+        return Err(violations);
+    };
+    let mut flow = kestrel_flow::parse_flow(&without).map_err(|_| violations)?;
+    flow.source = source.to_owned();
+    flow.triggers = triggers;
+    Ok(flow)
+}
+
+/// The source without its Webhook triggers, and every trigger as written.
+fn without_webhooks(source: &str) -> Option<(String, Vec<Value>)> {
+    let mut document: serde_yaml_ng::Mapping = serde_yaml_ng::from_str(source).ok()?;
+    let key = serde_yaml_ng::Value::from("triggers");
+    let triggers = document.get(&key)?.as_sequence()?.clone();
+    let as_json: Vec<Value> = triggers
+        .iter()
+        .map(|t| serde_json::to_value(t).unwrap_or(Value::Null))
+        .collect();
+    let kept: Vec<serde_yaml_ng::Value> = triggers
+        .into_iter()
+        .zip(&as_json)
+        .filter(|(_, json)| !is_webhook(json))
+        .map(|(yaml, _)| yaml)
+        .collect();
+    if kept.is_empty() {
+        document.remove(&key);
+    } else {
+        document.insert(key, serde_yaml_ng::Value::Sequence(kept));
+    }
+    Some((serde_yaml_ng::to_string(&document).ok()?, as_json))
+}
+
+fn is_webhook(trigger: &Value) -> bool {
+    trigger["type"]
+        .as_str()
+        .is_some_and(|t| WEBHOOK_TYPES.contains(&t))
+}
+
+/// The keys (templates as written) of the flow's enabled Webhook triggers.
+pub(crate) fn webhook_keys(flow: &Flow) -> Vec<String> {
+    flow.triggers
+        .iter()
+        .filter(|t| is_webhook(t) && t["disabled"].as_bool() != Some(true))
+        .filter_map(|t| match &t["key"] {
+            Value::String(key) => Some(key.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A violation as the API shows it.
+pub(crate) fn violation_json(violation: &Violation) -> Value {
+    json!({"message": violation.message, "line": violation.line, "column": violation.column})
+}
+
+/// 422 for a flow that breaks the rules, every violation listed.
+pub(crate) fn invalid(violations: &[Violation]) -> AppError {
+    let lines: Vec<String> = violations.iter().map(ToString::to_string).collect();
+    AppError::Invalid {
+        message: format!("Invalid flow: {}", lines.join("; ")),
+        violations: violations.iter().map(violation_json).collect(),
+    }
+}
+
+/// The YAML source as a JSON object (the flow as written), or an empty one.
+pub(crate) fn source_json(source: &str) -> Map<String, Value> {
+    serde_yaml_ng::from_str::<Value>(source)
+        .ok()
+        .and_then(|v| match v {
+            Value::Object(map) => Some(map),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// A flow as Kestra's API shows it: its properties as written, then `revision`, `disabled`,
+/// `deleted`, `draft` and `source`.
+pub(crate) fn flow_json(record: &FlowRecord) -> Value {
+    let mut map = source_json(&record.source);
+    let disabled = map
+        .get("disabled")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    map.insert("id".into(), json!(record.id));
+    map.insert("namespace".into(), json!(record.namespace));
+    map.insert("revision".into(), json!(record.revision));
+    map.insert("disabled".into(), json!(disabled));
+    map.insert("deleted".into(), json!(record.deleted));
+    map.insert("draft".into(), json!(false));
+    map.insert(
+        "updated".into(),
+        json!(crate::view::date(record.updated_at)),
+    );
+    map.insert("source".into(), json!(record.source));
+    Value::Object(map)
+}
+
+/// Parsed flows by address, latest revision only; invalidated by every change made here.
+#[derive(Default)]
+pub(crate) struct FlowCache {
+    flows: Mutex<HashMap<(String, String), Arc<LoadedFlow>>>,
+}
+
+impl FlowCache {
+    fn flows(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<LoadedFlow>>> {
+        // Entries are whole values: a panic elsewhere cannot leave one half-written.
+        self.flows.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The latest live revision of a flow, parsed; `None` when there is none.
+    pub(crate) async fn latest(
+        &self,
+        store: &dyn FlowStore,
+        tenant: &str,
+        namespace: &str,
+        id: &str,
+    ) -> Result<Option<Arc<LoadedFlow>>, AppError> {
+        let key = (namespace.to_owned(), id.to_owned());
+        if let Some(found) = self.flows().get(&key) {
+            return Ok(Some(Arc::clone(found)));
+        }
+        let Some(loaded) = load(store, tenant, namespace, id, None).await? else {
+            return Ok(None);
+        };
+        let loaded = Arc::new(loaded);
+        self.flows().insert(key, Arc::clone(&loaded));
+        Ok(Some(loaded))
+    }
+
+    /// Forgets a flow after a change.
+    pub(crate) fn forget(&self, namespace: &str, id: &str) {
+        self.flows().remove(&(namespace.to_owned(), id.to_owned()));
+    }
+}
+
+/// A revision of a flow (the latest live one for `None`), parsed.
+pub(crate) async fn load(
+    store: &dyn FlowStore,
+    tenant: &str,
+    namespace: &str,
+    id: &str,
+    revision: Option<u64>,
+) -> Result<Option<LoadedFlow>, AppError> {
+    let Some(record) = store.get_flow(tenant, namespace, id, revision).await? else {
+        return Ok(None);
+    };
+    // Stored flows were valid when saved; one that no longer parses (a newer kestrel saved
+    // it, or the rules changed) cannot run.
+    let flow = parse(&record.source).map_err(|violations| {
+        AppError::Conflict(format!(
+            "flow {namespace}.{id} revision {} no longer validates: {}",
+            record.revision,
+            violations
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))
+    })?;
+    Ok(Some(LoadedFlow { record, flow }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WITH_WEBHOOK: &str = "id: hook\nnamespace: dev\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: hi\ntriggers:\n  - id: webhook\n    type: io.kestra.plugin.core.trigger.Webhook\n    key: \"{{ secret('WEBHOOK_KEY') }}\"\n";
+
+    #[test]
+    fn a_webhook_trigger_is_read_with_its_key_as_written() {
+        let flow = parse(WITH_WEBHOOK).unwrap();
+        assert_eq!(flow.source, WITH_WEBHOOK);
+        assert_eq!(webhook_keys(&flow), ["{{ secret('WEBHOOK_KEY') }}"]);
+    }
+
+    #[test]
+    fn other_violations_still_fail_with_their_lines() {
+        let source = WITH_WEBHOOK.replace("message: hi", "level: INFO");
+        let violations = parse(&source).unwrap_err();
+        assert!(
+            violations.iter().any(|v| v.message.contains("message")),
+            "{violations:?}"
+        );
+    }
+
+    #[test]
+    fn the_flow_json_has_kestras_fields() {
+        let record = FlowRecord {
+            tenant: "main".into(),
+            namespace: "dev".into(),
+            id: "hook".into(),
+            revision: 3,
+            source: WITH_WEBHOOK.into(),
+            deleted: false,
+            updated_at: chrono::DateTime::UNIX_EPOCH,
+        };
+        let json = flow_json(&record);
+        assert_eq!(json["revision"], 3);
+        assert_eq!(json["disabled"], false);
+        assert_eq!(json["draft"], false);
+        assert_eq!(json["tasks"][0]["id"], "log");
+        assert_eq!(json["source"], WITH_WEBHOOK);
+    }
+}

@@ -1,0 +1,54 @@
+//! kestrel as a team service: the REST API of `api.md` (Kestra's paths and shapes, tenant
+//! `main`), executions on a worker pool in the same process, authentication, and the secrets
+//! API of spec §7, all over one embedded store.
+//!
+//! [`AppState`] holds what requests share: the [`ServerOptions`], the store (any
+//! [`ServerStore`]: `kestrel-store-sqlite`'s `SqliteStore`), the engine and the pool. [`app`]
+//! builds the router from one route table (the same table generates `/api/openapi.json`);
+//! [`Server`] runs it on a socket with what runs besides requests: executions resumed at
+//! start, the env-file watch, retention, and a graceful stop. Every protected route takes the
+//! [`Caller`] that `Basic` (users, argon2) or `Bearer` (API tokens, SHA-256) authenticated;
+//! every error is an [`AppError`] answered as `{"message"}`.
+//!
+//! Everything an answer can hold about an execution was masked by the engine before it
+//! reached the server; secret values never leave the store through the API.
+//!
+//! ```no_run
+//! use kestrel_server::{AppState, Server, ServerOptions};
+//! # async fn serve(store: std::sync::Arc<dyn kestrel_server::ServerStore>) -> Result<(), Box<dyn std::error::Error>> {
+//! let state = AppState::new(ServerOptions::default(), store)?;
+//! let server = Server::start(state).await?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! server
+//!     .serve(listener, kestrel_server::shutdown_signal(), std::time::Duration::from_secs(10))
+//!     .await?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod auth;
+mod engines;
+mod error;
+mod executor;
+mod extract;
+mod flows;
+mod log;
+mod namespaces;
+mod openapi;
+mod options;
+mod routes;
+mod server;
+mod state;
+mod ui;
+mod view;
+
+pub use auth::{
+    Caller, NewToken, TOKEN_PREFIX, hash_password, is_password_hash, token_hash, verify_password,
+};
+pub use error::AppError;
+pub use options::{
+    AuthOptions, ConfiguredToken, FailureLimit, RetentionOptions, ServerOptions, parse_duration,
+};
+pub use routes::app;
+pub use server::{Server, shutdown_signal};
+pub use state::{AppState, ServerStore, StartError};

@@ -1,0 +1,139 @@
+//! The OpenAPI 3 document of the API, generated from the route table.
+
+use crate::routes::{Body, ROUTES, Route};
+use serde_json::{Map, Value, json};
+
+/// The path parameters of a route, in order (`{name}` segments).
+fn path_params(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+}
+
+fn parameters(route: &Route) -> Vec<Value> {
+    let path = path_params(route.path).map(
+        |name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}),
+    );
+    let query = route.query.iter().map(|(name, description)| {
+        json!({
+            "name": name,
+            "in": "query",
+            "required": false,
+            "description": description,
+            "schema": {"type": "string"},
+        })
+    });
+    path.chain(query).collect()
+}
+
+fn request_body(body: Body) -> Option<Value> {
+    let text = json!({"schema": {"type": "string"}});
+    let object = json!({"schema": {"type": "object"}});
+    let content = match body {
+        Body::None => return None,
+        Body::Yaml => json!({"application/x-yaml": text}),
+        Body::Json => json!({"application/json": object}),
+        Body::Inputs => json!({
+            "multipart/form-data": {"schema": {"type": "object", "additionalProperties": {"type": "string"}}},
+            "application/json": object,
+        }),
+        Body::Any => json!({"application/json": object, "text/plain": text}),
+    };
+    Some(json!({"required": false, "content": content}))
+}
+
+fn operation(route: &Route) -> Value {
+    let error = json!({"$ref": "#/components/responses/Error"});
+    let mut responses = Map::new();
+    let ok = if route.ok == 204 || route.ok == 202 {
+        json!({"description": "Done"})
+    } else {
+        json!({"description": "OK", "content": {"application/json": {"schema": {}}}})
+    };
+    responses.insert(route.ok.to_string(), ok);
+    let mut statuses = vec!["400", "404", "422"];
+    if !route.public {
+        statuses.extend(["401", "403"]);
+    }
+    for status in statuses {
+        responses.insert(status.to_owned(), error.clone());
+    }
+    let id: String = format!("{}{}", route.method, route.path)
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("_");
+    let mut op = json!({
+        "operationId": id,
+        "summary": route.summary,
+        "parameters": parameters(route),
+        "responses": responses,
+    });
+    if let Some(body) = request_body(route.body) {
+        op["requestBody"] = body;
+    }
+    if route.public {
+        op["security"] = json!([]);
+    }
+    op
+}
+
+/// The document: every route of the table.
+pub(crate) fn document() -> Value {
+    let mut paths = Map::new();
+    for route in ROUTES {
+        let item = paths
+            .entry(route.path.to_owned())
+            .or_insert_with(|| json!({}));
+        item[route.method] = operation(route);
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "kestrel",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Kestra-compatible REST API of kestrel (tenant main).",
+        },
+        "paths": paths,
+        "security": [{"basic": []}, {"bearer": []}],
+        "components": {
+            "securitySchemes": {
+                "basic": {"type": "http", "scheme": "basic"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
+            "responses": {
+                "Error": {
+                    "description": "An error",
+                    "content": {"application/json": {"schema": {
+                        "type": "object",
+                        "properties": {"message": {"type": "string"}},
+                        "required": ["message"],
+                    }}},
+                },
+            },
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_in_the_document_with_its_path_parameters() {
+        let doc = document();
+        for route in ROUTES {
+            let op = &doc["paths"][route.path][route.method];
+            assert!(op.is_object(), "{} {}", route.method, route.path);
+            let names: Vec<&str> = op["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["in"] == "path")
+                .map(|p| p["name"].as_str().unwrap())
+                .collect();
+            assert_eq!(names, path_params(route.path).collect::<Vec<_>>());
+        }
+        let webhook = &doc["paths"]["/api/v1/main/executions/webhook/{namespace}/{flowId}/{key}"];
+        assert_eq!(webhook["get"]["security"], json!([]), "webhooks are public");
+    }
+}

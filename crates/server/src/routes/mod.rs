@@ -1,0 +1,380 @@
+//! The route table: every route once, with its method, path, summary and parameters. [`app`]
+//! builds the router from it, and `/api/openapi.json` is generated from it, so the two cannot
+//! drift apart.
+
+mod executions;
+mod flows;
+mod logs;
+mod namespaces;
+mod secrets;
+mod system;
+mod webhook;
+
+use crate::auth;
+use crate::error::AppError;
+use crate::state::AppState;
+use axum::Router;
+use axum::routing::{MethodFilter, MethodRouter, on};
+use std::collections::BTreeMap;
+
+/// What a route reads in its body, for the OpenAPI document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Body {
+    /// Nothing.
+    None,
+    /// A flow's YAML.
+    Yaml,
+    /// A JSON object.
+    Json,
+    /// Inputs: nothing, `multipart/form-data` or a JSON object.
+    Inputs,
+    /// Anything (a webhook's request).
+    Any,
+}
+
+/// One route.
+pub(crate) struct Route {
+    /// `get`, `post`, `put`, `patch` or `delete`.
+    pub(crate) method: &'static str,
+    /// The path, `{name}` for a path parameter (axum's syntax and OpenAPI's alike).
+    pub(crate) path: &'static str,
+    /// One line for the OpenAPI document.
+    pub(crate) summary: &'static str,
+    /// Query parameters: name and description.
+    pub(crate) query: &'static [(&'static str, &'static str)],
+    /// What the body holds.
+    pub(crate) body: Body,
+    /// The status of a success.
+    pub(crate) ok: u16,
+    /// Reachable without credentials (health, webhooks: their key is the credential).
+    pub(crate) public: bool,
+    /// The handler, on the route's method.
+    pub(crate) handler: fn(MethodFilter) -> MethodRouter<AppState>,
+}
+
+const PAGING: [(&str, &str); 2] = [
+    ("page", "The page, from 1 (default 1)"),
+    ("size", "Results per page (default 10)"),
+];
+
+/// Every route of the server.
+pub(crate) const ROUTES: &[Route] = &[
+    Route {
+        method: "get",
+        path: "/health",
+        summary: "Whether the server and its database are up",
+        query: &[],
+        body: Body::None,
+        ok: 200,
+        public: true,
+        handler: |m| on(m, system::health),
+    },
+    Route {
+        method: "get",
+        path: "/api/openapi.json",
+        summary: "This document",
+        query: &[],
+        body: Body::None,
+        ok: 200,
+        public: false,
+        handler: |m| on(m, system::openapi),
+    },
+    Route {
+        method: "post",
+        path: "/api/v1/main/flows",
+        summary: "Create a flow from its YAML",
+        query: &[],
+        body: Body::Yaml,
+        ok: 200,
+        public: false,
+        handler: |m| on(m, flows::create),
+    },
+    Route {
+        method: "post",
+        path: "/api/v1/main/flows/validate",
+        summary: "Validate flows (YAML documents separated by ---)",
+        query: &[],
+        body: Body::Yaml,
+        ok: 200,
+        public: false,
+        handler: |m| on(m, flows::validate),
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/main/flows/search",
+        summary: "Search flows",
+        query: &[
+            ("namespace", "Only this namespace and its children"),
+            ("q", "Only flows whose id contains this"),
+            PAGING[0],
+            PAGING[1],
+        ],
+        body: Body::None,
+        ok: 200,
+        public: false,
+        handler: |m| on(m, flows::search),
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/main/flows/{namespace}/{id}",
+        summary: "Get a flow",
+        query: &[],
+        body: Body::None,
+        ok: 200,
+        public: false,
+        handler: |m| on(m, flows::get),
+    },
+    Route {
+        method: "put",
+        path: "/api/v1/main/flows/{namespace}/{id}",
+        summary: "Update a flow from its YAML (a new revision)",
+        query: &[],
+        body: Body::Yaml,
+        ok: 200,
+        public: false,
+        handler: |m| on(m, flows::update),
+    },
+    Route {
+        method: "delete",
+        path: "/api/v1/main/flows/{namespace}/{id}",
+        summary: "Delete a flow",
+        query: &[],
+        body: Body::None,
+        ok: 204,
+        public: false,
+        handler: |m| on(m, flows::delete),
+    },
+    Route {
+        method: "post",
+        path: "/api/v1/main/executions/{namespace}/{flowId}",
+        summary: "Trigger an execution, with inputs as multipart/form-data or JSON",
+        query: &[("wait", "true: answer once the execution ended")],
+        body: Body::Inputs,
+        ok: 200,
+        public: false,
+        handler: |m| on(m, executions::trigger),
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/main/executions/search",
+        summary: "Search executions, newest first",
+        query: &[
+            ("namespace", "Only this namespace and its children"),
+            ("flowId", "Only this flow"),
+            ("state", "Only executions in this state"),
+            PAGING[0],
+            PAGING[1],
+        ],
+        body: Body::None,
+        ok: 200,
+        public: false,
+        handler: |m| on(m, executions::search),
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/main/executions/{executionId}",
+        summary: "Get an execution",
+        query: &[],
+        body: Body::None,
+        ok: 200,
+        public: false,
+        handler: |m| on(m, executions::get),
+    },
+    Route {
+        method: "delete",
+        path: "/api/v1/main/executions/{executionId}/kill",
+        summary: "Kill an execution",
+        query: &[],
+        body: Body::None,
+        ok: 202,
+        public: false,
+        handler: |m| on(m, executions::kill),
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/main/executions/webhook/{namespace}/{flowId}/{key}",
+        summary: "Trigger a flow by its Webhook trigger's key",
+        query: &[],
+        body: Body::None,
+        ok: 200,
+        public: true,
+        handler: |m| on(m, webhook::trigger),
+    },
+    Route {
+        method: "post",
+        path: "/api/v1/main/executions/webhook/{namespace}/{flowId}/{key}",
+        summary: "Trigger a flow by its Webhook trigger's key, with a body",
+        query: &[],
+        body: Body::Any,
+        ok: 200,
+        public: true,
+        handler: |m| on(m, webhook::trigger),
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/main/logs/{executionId}",
+        summary: "An execution's log entries (the last attempt of each task run by default)",
+        query: &[
+            ("minLevel", "TRACE, DEBUG, INFO, WARN or ERROR"),
+            ("taskId", "Only this task's entries"),
+            ("attempt", "An attempt number, or all"),
+        ],
+        body: Body::None,
+        ok: 200,
+        public: false,
+        handler: |m| on(m, logs::list),
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/main/logs/{executionId}/follow",
+        summary: "Follow an execution's log entries (Server-Sent Events)",
+        query: &[],
+        body: Body::None,
+        ok: 200,
+        public: false,
+        handler: |m| on(m, logs::follow),
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/main/namespaces/search",
+        summary: "Namespaces named by flows and secrets",
+        query: &[
+            ("q", "Only namespaces containing this"),
+            PAGING[0],
+            PAGING[1],
+        ],
+        body: Body::None,
+        ok: 200,
+        public: false,
+        handler: |m| on(m, namespaces::search),
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/main/namespaces/{namespace}",
+        summary: "Get a namespace",
+        query: &[],
+        body: Body::None,
+        ok: 200,
+        public: false,
+        handler: |m| on(m, namespaces::get),
+    },
+    Route {
+        method: "put",
+        path: "/api/v1/main/namespaces/{namespace}/secrets",
+        summary: "Create or update a secret (the value is write-only)",
+        query: &[],
+        body: Body::Json,
+        ok: 200,
+        public: false,
+        handler: |m| on(m, secrets::put),
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/main/namespaces/{namespace}/secrets",
+        summary: "A namespace's secrets, metadata only",
+        query: &PAGING,
+        body: Body::None,
+        ok: 200,
+        public: false,
+        handler: |m| on(m, secrets::list),
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/main/namespaces/{namespace}/inherited-secrets",
+        summary: "The keys a namespace inherits, by ancestor namespace",
+        query: &[],
+        body: Body::None,
+        ok: 200,
+        public: false,
+        handler: |m| on(m, secrets::inherited),
+    },
+    Route {
+        method: "patch",
+        path: "/api/v1/main/namespaces/{namespace}/secrets/{key}",
+        summary: "Change a secret's description and tags",
+        query: &[],
+        body: Body::Json,
+        ok: 200,
+        public: false,
+        handler: |m| on(m, secrets::patch),
+    },
+    Route {
+        method: "delete",
+        path: "/api/v1/main/namespaces/{namespace}/secrets/{key}",
+        summary: "Delete a secret",
+        query: &[],
+        body: Body::None,
+        ok: 204,
+        public: false,
+        handler: |m| on(m, secrets::delete),
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/main/secrets",
+        summary: "Secrets across namespaces, metadata only",
+        query: &[
+            ("filters[namespace][EQUALS]", "Only this namespace"),
+            PAGING[0],
+            PAGING[1],
+        ],
+        body: Body::None,
+        ok: 200,
+        public: false,
+        handler: |m| on(m, secrets::search),
+    },
+];
+
+fn method_filter(method: &str) -> MethodFilter {
+    match method {
+        "post" => MethodFilter::POST,
+        "put" => MethodFilter::PUT,
+        "patch" => MethodFilter::PATCH,
+        "delete" => MethodFilter::DELETE,
+        _ => MethodFilter::GET,
+    }
+}
+
+/// The server's router: every route of [`ROUTES`], the protected ones behind authentication.
+/// Tests call it without a socket (`oneshot`).
+pub fn app(state: AppState) -> Router {
+    let mut public: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
+    let mut protected: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
+    for route in ROUTES {
+        let side = if route.public {
+            &mut public
+        } else {
+            &mut protected
+        };
+        let handler = (route.handler)(method_filter(route.method));
+        let merged = match side.remove(route.path) {
+            Some(known) => known.merge(handler),
+            None => handler,
+        };
+        side.insert(route.path, merged);
+    }
+    let into_router = |routes: BTreeMap<&str, MethodRouter<AppState>>| {
+        routes
+            .into_iter()
+            .fold(Router::new(), |router, (path, handler)| {
+                router.route(path, handler)
+            })
+    };
+    let protected = into_router(protected).route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require,
+    ));
+    into_router(public)
+        .merge(protected)
+        .merge(crate::ui::routes(&state))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn not_found() -> AppError {
+    AppError::NotFound("No such route".into())
+}
+
+async fn method_not_allowed() -> AppError {
+    AppError::MethodNotAllowed("This route does not take this method".into())
+}

@@ -1,0 +1,189 @@
+//! `/api/v1/main/executions/webhook/{namespace}/{flowId}/{key}`: a flow's Webhook trigger,
+//! public. The key in the path is the credential: compared in constant time with each
+//! trigger's `key`, rendered (it may be `{{ secret('WEBHOOK_KEY') }}`); 404 when none
+//! matches, and a client that keeps guessing waits (429).
+
+use super::executions::answer;
+use crate::auth::client_of;
+use crate::error::AppError;
+use crate::executor::{self, Submission};
+use crate::extract::Path;
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::HeaderMap;
+use kestrel_flow::Flow;
+use kestrel_store::Actor;
+use serde_json::{Map, Value, json};
+use std::time::Instant;
+use subtle::ConstantTimeEq as _;
+
+/// The largest body a webhook takes.
+const BODY_LIMIT: usize = 1024 * 1024;
+
+/// The answer to a wrong key, an unknown flow and a flow without a webhook alike.
+fn not_found() -> AppError {
+    AppError::NotFound("Webhook not found".into())
+}
+
+pub(super) async fn trigger(
+    State(state): State<AppState>,
+    Path((namespace, flow_id, key)): Path<(String, String, String)>,
+    request: Request,
+) -> Result<Json<Value>, AppError> {
+    let client = format!("webhook:{}", client_of(&request));
+    let failures = &state.0.webhook_failures;
+    if let Some(left) = failures.blocked(&client, Instant::now()) {
+        return Err(AppError::TooManyRequests(left.as_secs().max(1)));
+    }
+    let (parts, body) = request.into_parts();
+    let found = match state
+        .0
+        .flows
+        .latest(
+            state.0.store.as_ref(),
+            &state.options().tenant,
+            &namespace,
+            &flow_id,
+        )
+        .await
+    {
+        Ok(Some(flow)) if key_matches(&state, &flow.flow, &key) => Some(flow),
+        Ok(_) | Err(AppError::Invalid { .. }) => None,
+        Err(other) => return Err(other),
+    };
+    let Some(flow) = found else {
+        failures.fail(&client, Instant::now());
+        return Err(not_found());
+    };
+    let body = axum::body::to_bytes(body, BODY_LIMIT)
+        .await
+        .map_err(|_| AppError::BadRequest("The body is too large or cut short".into()))?;
+    let trigger = trigger_variable(&parts.headers, parts.uri.query(), &body);
+    let live = executor::submit(
+        &state,
+        Submission {
+            flow,
+            inputs: Vec::new(),
+            trigger: Some(trigger),
+        },
+    )
+    .await?;
+    answer(&live, false).await
+}
+
+/// Whether `key` is the key of one of the flow's Webhook triggers. Every trigger is checked,
+/// each in constant time; a key that cannot be rendered matches nothing (and is logged).
+fn key_matches(state: &AppState, flow: &Flow, key: &str) -> bool {
+    let vars = json!({
+        "flow": {"id": flow.id, "namespace": flow.namespace},
+        "vars": flow.variables,
+    });
+    let actor = Actor::System(format!("webhook:{}.{}", flow.namespace, flow.id));
+    crate::flows::webhook_keys(flow)
+        .iter()
+        .filter_map(|template| {
+            match state.0.engines.render_clear(
+                template,
+                &flow.namespace,
+                vars.clone(),
+                actor.clone(),
+            ) {
+                Ok(rendered) => Some(rendered),
+                Err(error) => {
+                    crate::log::warn(&format!(
+                        "the webhook key of flow {}.{} cannot be rendered: {error}",
+                        flow.namespace, flow.id
+                    ));
+                    None
+                }
+            }
+        })
+        .fold(false, |matched, expected| {
+            let same: bool = expected.as_bytes().ct_eq(key.as_bytes()).into();
+            matched | same
+        })
+}
+
+/// The `trigger` variable of the execution: Kestra's `body`, `headers` and `parameters`.
+fn trigger_variable(headers: &HeaderMap, query: Option<&str>, body: &[u8]) -> Value {
+    let body = serde_json::from_slice::<Value>(body)
+        .unwrap_or_else(|_| json!(String::from_utf8_lossy(body)));
+    let mut header_map = Map::new();
+    for (name, value) in headers {
+        if let Ok(text) = value.to_str() {
+            push(&mut header_map, name.as_str().to_owned(), text.to_owned());
+        }
+    }
+    let mut parameters = Map::new();
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        push(
+            &mut parameters,
+            percent_decoded(name),
+            percent_decoded(value),
+        );
+    }
+    json!({"body": body, "headers": header_map, "parameters": parameters})
+}
+
+/// Adds `value` to the list under `name` (headers and parameters may repeat).
+fn push(map: &mut Map<String, Value>, name: String, value: String) {
+    if let Value::Array(values) = map.entry(name).or_insert_with(|| json!([])) {
+        values.push(Value::String(value));
+    }
+}
+
+/// A path or query segment with its `%XX` escapes decoded (and `+` as a space).
+fn percent_decoded(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b, hex) {
+            (b'%', Some(decoded)) => {
+                out.push(decoded);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_are_decoded() {
+        assert_eq!(percent_decoded("a%2Fb+c%zz"), "a/b c%zz");
+    }
+
+    #[test]
+    fn the_trigger_variable_holds_body_headers_and_parameters() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-id", "7".parse().unwrap());
+        let trigger = trigger_variable(&headers, Some("a=1&a=2&b"), br#"{"n": 1}"#);
+        assert_eq!(trigger["body"]["n"], 1);
+        assert_eq!(trigger["headers"]["x-id"], json!(["7"]));
+        assert_eq!(trigger["parameters"], json!({"a": ["1", "2"], "b": [""]}));
+        let text = trigger_variable(&HeaderMap::new(), None, b"plain");
+        assert_eq!(text["body"], "plain");
+    }
+}

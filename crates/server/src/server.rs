@@ -1,0 +1,167 @@
+//! The running server: what runs besides requests (resumed executions, the env-file watch,
+//! retention), serving on a socket, and the graceful stop.
+
+use crate::executor;
+use crate::routes::app;
+use crate::state::{AppState, StartError};
+use chrono::Utc;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// A started server: its state and its background tasks.
+pub struct Server {
+    state: AppState,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Resumes the executions a previous run left (waiting ones run again, running ones end
+    /// FAILED), then starts the env-file watch and the retention purge.
+    pub async fn start(state: AppState) -> Result<Self, StartError> {
+        let (resumed, interrupted) = executor::resume(&state)
+            .await
+            .map_err(|e| StartError(format!("cannot resume executions: {e}")))?;
+        if resumed + interrupted > 0 {
+            crate::log::info(&format!(
+                "{resumed} waiting execution(s) resumed, {interrupted} interrupted one(s) marked FAILED"
+            ));
+        }
+        let mut background = vec![tokio::spawn(purge_forever(state.clone()))];
+        if state.options().env_file.is_some() {
+            background.push(tokio::spawn(watch_env_file(state.clone())));
+        }
+        Ok(Self { state, background })
+    }
+
+    /// The server's state.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// What an operator should hear at start: how to create the first user or token when
+    /// authentication is on and nobody can sign in yet.
+    pub async fn first_start_notice(&self) -> Option<String> {
+        let state = &self.state;
+        let auth = &state.options().auth;
+        if !auth.enabled || !auth.users.is_empty() || !auth.tokens.is_empty() {
+            return None;
+        }
+        let store = state.store();
+        let users = store.users().await.ok()?;
+        let tokens = store.tokens().await.ok()?;
+        let nobody = users.is_empty() && tokens.iter().all(|t| t.revoked_at.is_some());
+        nobody.then(|| {
+            "no user and no API token exist yet, so every API call answers 401: create one with \
+             `kestrel users add NAME` (the password on stdin) or `kestrel tokens create NAME` \
+             (the first one gets --secrets write)"
+                .to_owned()
+        })
+    }
+
+    /// Serves on `listener` until `shutdown` completes; then stops taking requests, gives
+    /// running executions `grace` to end (then kills them), and returns once all is stored.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        grace: Duration,
+    ) -> std::io::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let state = self.state.clone();
+        let stopper = tokio::spawn(async move {
+            if stop_rx.await.is_ok() {
+                executor::stop(&state, grace).await;
+            }
+        });
+        let signal = async move {
+            shutdown.await;
+            crate::log::info("stopping");
+            let _ = stop_tx.send(());
+        };
+        let service = app(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(listener, service)
+            .with_graceful_shutdown(signal)
+            .await;
+        let _ = stopper.await;
+        for task in &self.background {
+            task.abort();
+        }
+        served
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        // Without a handler there is nothing to wait for but the other signal.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}
+
+impl AppState {
+    /// Purges what aged past `retention`: executions ended before `now - executions` (with
+    /// their task runs and logs) and audit entries before `now - audit`. Returns how many of
+    /// each.
+    pub async fn purge_expired(&self) -> Result<(u64, u64), kestrel_store::StoreError> {
+        let retention = self.options().retention;
+        let before = |age: Duration| {
+            Utc::now() - chrono::Duration::from_std(age).unwrap_or(chrono::Duration::MAX)
+        };
+        let executions = self
+            .store()
+            .purge_executions(before(retention.executions))
+            .await?;
+        let audit = self.store().purge_audit(before(retention.audit)).await?;
+        Ok((executions, audit))
+    }
+}
+
+impl AppState {
+    /// Loads the env file again if it changed since it was last loaded (the watch does this
+    /// every `env_file_poll`); a file that cannot be read or parsed keeps the previous set.
+    /// Whether a new set is in use.
+    pub fn reload_env_file(&self) -> bool {
+        self.0.engines.reload_if_changed()
+    }
+}
+
+async fn purge_forever(state: AppState) {
+    let mut every = tokio::time::interval(state.options().retention.every);
+    loop {
+        every.tick().await;
+        match state.purge_expired().await {
+            Ok((0, 0)) => {}
+            Ok((executions, audit)) => crate::log::info(&format!(
+                "retention: {executions} execution(s) and {audit} audit entr(y/ies) purged"
+            )),
+            Err(error) => crate::log::error(&format!("retention: {error}")),
+        }
+    }
+}
+
+async fn watch_env_file(state: AppState) {
+    let mut every = tokio::time::interval(state.options().env_file_poll);
+    loop {
+        every.tick().await;
+        let watched = state.clone();
+        // Reading the file and building the engine block: off the request threads.
+        let _ = tokio::task::spawn_blocking(move || watched.reload_env_file()).await;
+    }
+}

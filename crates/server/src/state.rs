@@ -1,0 +1,101 @@
+//! What every handler shares: the options, the store, the engine, the pool, the flow cache
+//! and the authenticator.
+
+use crate::auth::{Authenticator, FailureCounter};
+use crate::engines::{Engines, EnvFileError};
+use crate::executor::Executor;
+use crate::flows::FlowCache;
+use crate::namespaces::ReadPolicy;
+use crate::options::ServerOptions;
+use kestrel_store::{AuthStore, ExecutionStore, FlowStore, Retention, SecretStore};
+use std::sync::Arc;
+
+/// Everything the server keeps in its database: secrets, flows, executions, users and tokens.
+/// One store serves them all (`kestrel-store-sqlite`'s `SqliteStore` does).
+pub trait ServerStore: SecretStore + FlowStore + ExecutionStore + AuthStore + Retention {}
+
+impl<T> ServerStore for T where T: SecretStore + FlowStore + ExecutionStore + AuthStore + Retention {}
+
+/// The server's state, cheap to clone: what [`crate::app`] routes requests with.
+#[derive(Clone)]
+pub struct AppState(pub(crate) Arc<Shared>);
+
+/// The parts of [`AppState`].
+pub(crate) struct Shared {
+    pub(crate) options: ServerOptions,
+    pub(crate) store: Arc<dyn ServerStore>,
+    pub(crate) auth: Authenticator,
+    pub(crate) engines: Engines,
+    pub(crate) executor: Executor,
+    pub(crate) flows: FlowCache,
+    /// Wrong webhook keys, per client.
+    pub(crate) webhook_failures: FailureCounter,
+}
+
+/// Why the server cannot start.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl From<EnvFileError> for StartError {
+    fn from(error: EnvFileError) -> Self {
+        Self(error.to_string())
+    }
+}
+
+impl AppState {
+    /// The state of a server over `store`: loads the environment and the env file and builds
+    /// the engine. Nothing runs until [`crate::Server::start`] (or, in tests, until a request
+    /// submits an execution).
+    pub fn new(options: ServerOptions, store: Arc<dyn ServerStore>) -> Result<Self, StartError> {
+        let secrets: Arc<dyn SecretStore> = store.clone();
+        let engines = Engines::new(
+            options.engine.clone(),
+            options.process_env.clone(),
+            options.env_file.clone(),
+            secrets,
+            ReadPolicy::new(options.allowed_namespaces.clone()),
+        )?;
+        let auth = Authenticator::new(
+            options.auth.clone(),
+            Arc::clone(&store),
+            options.failure_limit,
+        )
+        .map_err(StartError)?;
+        Ok(Self(Arc::new(Shared {
+            executor: Executor::new(options.worker_threads),
+            webhook_failures: FailureCounter::new(options.failure_limit),
+            flows: FlowCache::default(),
+            auth,
+            engines,
+            store,
+            options,
+        })))
+    }
+
+    /// The options the server runs with.
+    pub fn options(&self) -> &ServerOptions {
+        &self.0.options
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn ServerStore> {
+        &self.0.store
+    }
+
+    /// Whether secrets of `namespace` may not be changed (`secret.read-only`, or the closest
+    /// `namespaces.<ns>.secret.read-only`).
+    pub(crate) fn secrets_read_only(&self, namespace: &str) -> bool {
+        let options = &self.0.options;
+        crate::namespaces::with_ancestors(namespace)
+            .find_map(|ns| options.namespace_read_only.get(ns).copied())
+            .unwrap_or(options.secrets_read_only)
+    }
+}

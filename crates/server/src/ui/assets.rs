@@ -1,0 +1,38 @@
+//! The UI's stylesheet and script, compiled into the binary and public (the login page needs
+//! them).
+
+use super::page::UiError;
+use crate::extract::Path;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// Every asset: name, content type, content.
+const ASSETS: [(&str, &str, &str); 2] = [
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../../static/style.css"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/app.js"),
+    ),
+];
+
+pub(super) async fn serve(Path(file): Path<String>) -> Response {
+    match ASSETS.iter().find(|(name, _, _)| *name == file) {
+        Some((_, content_type, body)) => (
+            [
+                (header::CONTENT_TYPE, *content_type),
+                // Assets change with the binary only; a short cache keeps upgrades visible.
+                (header::CACHE_CONTROL, "public, max-age=300"),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => {
+            UiError::new(StatusCode::NOT_FOUND, format!("No asset named '{file}'")).into_response()
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! An execution's page: its state, its task runs' states, its logs (live while it runs,
+//! through Server-Sent Events), its inputs and outputs, and a kill button. Everything shown
+//! was masked by the engine before the server kept it.
+
+use super::Ui;
+use super::page::{self, Notice, UiError, when};
+use super::session::Current;
+use crate::executor::{self, Live, LiveEvent};
+use crate::extract::Path;
+use crate::view::iso_duration;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse as _, Redirect, Response};
+use futures_util::stream::{self, Stream, StreamExt as _};
+use kestrel_store::{ExecutionRecord, LogRecord};
+use minijinja::{Value, context};
+use serde_json::json;
+use std::convert::Infallible;
+use std::sync::Arc;
+use tokio::sync::broadcast::{Receiver, error::RecvError};
+
+/// The execution `id` as it is now (from memory while it runs here), if the caller reaches
+/// its namespace.
+async fn find(
+    ui: &Ui,
+    current: &Current,
+    id: &str,
+) -> Result<(ExecutionRecord, Option<Arc<Live>>), UiError> {
+    // One that ended is read from the store, where it is complete.
+    let live = ui
+        .app
+        .0
+        .executor
+        .get(id)
+        .filter(|live| live.record().ended_at.is_none());
+    let record = match &live {
+        Some(live) => live.record(),
+        None => ui
+            .app
+            .store()
+            .get_execution(&ui.app.options().tenant, id)
+            .await?
+            .ok_or_else(|| UiError::new(StatusCode::NOT_FOUND, format!("No execution {id}.")))?,
+    };
+    current.caller.require_namespace(&record.namespace)?;
+    Ok((record, live))
+}
+
+fn log_row(log: &LogRecord) -> serde_json::Value {
+    json!({
+        "time": log.at.format("%H:%M:%S%.3f").to_string(),
+        "level": log.level,
+        "task": log.task_id,
+        "message": log.message,
+    })
+}
+
+fn task_rows(record: &ExecutionRecord) -> Vec<Value> {
+    record
+        .task_runs
+        .iter()
+        .map(|run| {
+            context! {
+                task => run.task_id,
+                state => run.state,
+                attempt => run.attempt,
+                started => when(run.started_at),
+                duration => run.ended_at.map(|end| iso_duration((end - run.started_at).num_milliseconds())),
+                error => run.error,
+            }
+        })
+        .collect()
+}
+
+/// Pretty JSON of inputs or outputs, or nothing when empty.
+fn pretty(value: &serde_json::Value) -> Option<String> {
+    let empty = value.is_null() || value.as_object().is_some_and(serde_json::Map::is_empty);
+    (!empty).then(|| serde_json::to_string_pretty(value).unwrap_or_default())
+}
+
+pub(super) async fn page(
+    State(ui): State<Ui>,
+    current: Current,
+    Path(id): Path<String>,
+) -> Result<Response, UiError> {
+    let (record, live) = find(&ui, &current, &id).await?;
+    let running = live.is_some();
+    // While it runs the log comes through the stream, from its first entry.
+    let logs: Vec<serde_json::Value> = if running {
+        Vec::new()
+    } else {
+        let tenant = &ui.app.options().tenant;
+        ui.app
+            .store()
+            .execution_logs(tenant, &id)
+            .await?
+            .iter()
+            .map(log_row)
+            .collect()
+    };
+    let values = context! {
+        title => format!("Execution {id}"),
+        nav => "namespaces",
+        execution => context! {
+            id => record.id,
+            namespace => record.namespace,
+            flow => record.flow_id,
+            revision => record.flow_revision,
+            state => record.state,
+            created => when(record.created_at),
+            duration => record.ended_at.map(|end| iso_duration((end - record.created_at).num_milliseconds())),
+            inputs => pretty(&record.inputs),
+            outputs => pretty(&record.outputs),
+        },
+        tasks => task_rows(&record),
+        logs,
+        running,
+        follow => format!("/ui/executions/{id}/follow"),
+        kill => format!("/ui/executions/{id}/kill"),
+    };
+    Ok(page::render(&current, "execution.html", values))
+}
+
+fn log_event(log: &LogRecord) -> Result<Event, Infallible> {
+    Ok(Event::default().event("log").data(log_row(log).to_string()))
+}
+
+/// A running execution's receiver of events, and the execution.
+type Following = (Receiver<LiveEvent>, Arc<Live>);
+
+/// The next entry of a running execution; `None` once it ended.
+async fn next_entry(
+    (mut receiver, live): Following,
+) -> Option<(Result<Event, Infallible>, Following)> {
+    loop {
+        let event = tokio::select! {
+            // Entries come before the end: those sent are all read first.
+            biased;
+            event = receiver.recv() => event,
+            _ = live.ended() => return None,
+        };
+        match event {
+            Ok(LiveEvent::Log(log)) => return Some((log_event(&log), (receiver, live))),
+            // A follower too slow for the buffer misses entries; the page shows them all
+            // once the execution ended.
+            Err(RecvError::Lagged(_)) => {}
+            Ok(LiveEvent::End) | Err(RecvError::Closed) => return None,
+        }
+    }
+}
+
+/// Every log entry so far, then each new one while the execution runs, then an `end` event
+/// (the page reloads to show the final states).
+pub(super) async fn follow(
+    State(ui): State<Ui>,
+    current: Current,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, UiError> {
+    let (_, live) = find(&ui, &current, &id).await?;
+    let (past, following) = match live {
+        Some(live) => {
+            let (past, receiver) = live.follow();
+            (past, Some((receiver, live)))
+        }
+        None => {
+            let tenant = &ui.app.options().tenant;
+            (ui.app.store().execution_logs(tenant, &id).await?, None)
+        }
+    };
+    let past: Vec<_> = past.iter().map(log_event).collect();
+    let coming =
+        stream::iter(following).flat_map(|following| stream::unfold(following, next_entry));
+    let end = stream::once(async { Ok(Event::default().event("end").data("ended")) });
+    let events = stream::iter(past).chain(coming).chain(end);
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+pub(super) async fn kill(
+    State(ui): State<Ui>,
+    current: Current,
+    Path(id): Path<String>,
+) -> Result<Response, UiError> {
+    let (record, _) = find(&ui, &current, &id).await?;
+    let notice = match executor::kill(&ui.app, &record).await {
+        Ok(()) => Notice::done(format!("Execution {id} is being killed.")),
+        Err(refused @ crate::error::AppError::Conflict(_)) => Notice::error(refused.to_string()),
+        Err(error) => return Err(error.into()),
+    };
+    ui.sessions.notify(&current.id, notice);
+    Ok(Redirect::to(&format!("/ui/executions/{id}")).into_response())
+}

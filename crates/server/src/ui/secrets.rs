@@ -1,0 +1,432 @@
+//! A namespace's Secrets tab (spec §7): its own keys, the keys it inherits (with the namespace
+//! each comes from), the environment's keys as read-only global ones; add, replace a value,
+//! edit description and tags, delete after a confirmation, copy `{{ secret('KEY') }}`.
+//!
+//! Values are write-only: they arrive from a password field and go to the store; no page
+//! reads one back, not even as a placeholder. Every change is made as the signed-in caller,
+//! so the audit trail names them.
+
+use super::Ui;
+use super::namespaces::{checked, tab_values};
+use super::page::{self, Notice, UiError, when};
+use super::session::Current;
+use crate::extract::Path;
+use crate::namespaces::with_ancestors;
+use axum::extract::{Form, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse as _, Redirect, Response};
+use kestrel_secrets::{SecretBackend as _, SecretValue};
+use kestrel_store::{SecretAccess, SecretId, SecretInfo, SecretMeta, Tag};
+use minijinja::{Value, context};
+use serde::Deserialize;
+use std::fmt;
+use zeroize::Zeroizing;
+
+/// A value field of a form. `Debug` hides it; it is zeroized on drop.
+#[derive(Default, Deserialize)]
+#[serde(transparent)]
+pub(super) struct Hidden(#[serde(deserialize_with = "zeroizing")] Zeroizing<String>);
+
+impl fmt::Debug for Hidden {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("******")
+    }
+}
+
+fn zeroizing<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Zeroizing<String>, D::Error> {
+    String::deserialize(d).map(Zeroizing::new)
+}
+
+impl Hidden {
+    /// The value, moved out (what was held is left empty); 422 when there is none.
+    fn take(&mut self) -> Result<SecretValue, UiError> {
+        if self.0.is_empty() {
+            return Err(invalid("Enter a value: a secret cannot be empty."));
+        }
+        Ok(SecretValue::new(std::mem::take(&mut *self.0)))
+    }
+}
+
+/// The "Add a secret" form.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct Added {
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    value: Hidden,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    tags: String,
+}
+
+/// The "Replace the value" form.
+#[derive(Debug, Deserialize)]
+pub(super) struct Replaced {
+    #[serde(default)]
+    value: Hidden,
+}
+
+/// The "Description and tags" form.
+#[derive(Debug, Deserialize)]
+pub(super) struct Described {
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    tags: String,
+}
+
+/// The delete form: `confirmed=yes` once the person said so (the script's dialog, or the
+/// confirmation page without a script).
+#[derive(Debug, Deserialize)]
+pub(super) struct Deleted {
+    confirmed: Option<String>,
+}
+
+fn invalid(message: impl Into<String>) -> UiError {
+    UiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+}
+
+/// Tags as written in the form: one `key=value` a line.
+fn parse_tags(text: &str) -> Result<Vec<Tag>, UiError> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(|line| match line.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => Ok(Tag {
+                key: key.trim().to_owned(),
+                value: value.trim().to_owned(),
+            }),
+            _ => Err(invalid(format!(
+                "Tag '{line}' is not key=value: write one tag a line, as env=prod."
+            ))),
+        })
+        .collect()
+}
+
+/// Tags as the form writes them.
+fn tags_text(tags: &[Tag]) -> String {
+    tags.iter()
+        .map(|t| format!("{}={}", t.key, t.value))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn meta_of(description: &str, tags: &str) -> Result<SecretMeta, UiError> {
+    let description = description.trim();
+    Ok(SecretMeta {
+        description: (!description.is_empty()).then(|| description.to_owned()),
+        tags: parse_tags(tags)?,
+    })
+}
+
+/// Why the caller may not change `namespace`'s secrets here, if it may not.
+fn read_only_reason(ui: &Ui, current: &Current, namespace: &str) -> Option<String> {
+    if let Err(refused) = current
+        .caller
+        .require_secrets(namespace, SecretAccess::Write)
+    {
+        return Some(refused.to_string());
+    }
+    ui.app.secrets_read_only(namespace).then(|| {
+        format!("The secrets of namespace '{namespace}' are read-only on this server (secret.read-only).")
+    })
+}
+
+/// 403 unless the caller may change `namespace`'s secrets.
+fn writable(ui: &Ui, current: &Current, namespace: &str) -> Result<(), UiError> {
+    checked(current, namespace)?;
+    match read_only_reason(ui, current, namespace) {
+        Some(reason) => Err(UiError::new(StatusCode::FORBIDDEN, reason)),
+        None => Ok(()),
+    }
+}
+
+/// 403 unless the caller may read `namespace`'s secrets (their keys).
+fn readable(current: &Current, namespace: &str) -> Result<(), UiError> {
+    checked(current, namespace)?;
+    current
+        .caller
+        .require_secrets(namespace, SecretAccess::Read)?;
+    Ok(())
+}
+
+/// The expression that reads `key`, to copy into a flow.
+fn expression(key: &str) -> String {
+    format!("{{{{ secret('{key}') }}}}")
+}
+
+fn own_row(namespace: &str, info: &SecretInfo) -> Value {
+    context! {
+        key => info.key,
+        description => info.meta.description,
+        tags => info.meta.tags.iter().map(|t| format!("{}={}", t.key, t.value)).collect::<Vec<_>>(),
+        updated => when(info.updated_at),
+        version => info.version,
+        expression => expression(&info.key),
+        link => format!("/ui/namespaces/{namespace}/secrets/{}", info.key),
+    }
+}
+
+/// What the form shows again after a refusal: never the value.
+struct Kept<'a> {
+    key: &'a str,
+    description: &'a str,
+    tags: &'a str,
+    error: Option<String>,
+}
+
+async fn tab_page(
+    ui: &Ui,
+    current: &Current,
+    namespace: &str,
+    status: StatusCode,
+    kept: Kept<'_>,
+) -> Result<Response, UiError> {
+    let store = ui.app.store();
+    let tenant = &ui.app.options().tenant;
+    let own = store.list(tenant, namespace).await?;
+    let mut inherited = Vec::new();
+    for ancestor in with_ancestors(namespace).skip(1) {
+        for info in store.list(tenant, ancestor).await? {
+            let shadowed = own.iter().any(|o| o.key == info.key);
+            inherited.push(context! {
+                key => info.key, namespace => ancestor, shadowed, expression => expression(&info.key),
+            });
+        }
+    }
+    let global: Vec<Value> = ui
+        .app
+        .0
+        .engines
+        .env()
+        .list(tenant, namespace)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|key| context! { expression => expression(&key), key })
+        .collect();
+    let values = context! {
+        own => own.iter().map(|info| own_row(namespace, info)).collect::<Vec<_>>(),
+        inherited,
+        global,
+        read_only => read_only_reason(ui, current, namespace),
+        form => context! { key => kept.key, description => kept.description, tags => kept.tags },
+        error => kept.error,
+        ..tab_values(namespace, "Secrets")
+    };
+    Ok(page::render_status(current, status, "secrets.html", values))
+}
+
+pub(super) async fn tab(
+    State(ui): State<Ui>,
+    current: Current,
+    Path(namespace): Path<String>,
+) -> Result<Response, UiError> {
+    readable(&current, &namespace)?;
+    let kept = Kept {
+        key: "",
+        description: "",
+        tags: "",
+        error: None,
+    };
+    tab_page(&ui, &current, &namespace, StatusCode::OK, kept).await
+}
+
+/// Back to the tab, with a notice.
+fn done(ui: &Ui, current: &Current, namespace: &str, notice: String) -> Response {
+    ui.sessions.notify(&current.id, Notice::done(notice));
+    Redirect::to(&format!("/ui/namespaces/{namespace}/secrets")).into_response()
+}
+
+pub(super) async fn add(
+    State(ui): State<Ui>,
+    current: Current,
+    Path(namespace): Path<String>,
+    Form(mut added): Form<Added>,
+) -> Result<Response, UiError> {
+    writable(&ui, &current, &namespace)?;
+    let key = added.key.trim().to_owned();
+    match store_new(&ui, &current, &namespace, &key, &mut added).await {
+        Ok(version) => Ok(done(
+            &ui,
+            &current,
+            &namespace,
+            format!("Secret {key} added (version {version})."),
+        )),
+        Err(refused) => {
+            let kept = Kept {
+                key: &key,
+                description: &added.description,
+                tags: &added.tags,
+                error: Some(refused.message().to_owned()),
+            };
+            tab_page(&ui, &current, &namespace, refused.status(), kept).await
+        }
+    }
+}
+
+/// Stores a new secret; refuses a key the namespace already holds (its value is replaced
+/// from its own page, on purpose).
+async fn store_new(
+    ui: &Ui,
+    current: &Current,
+    namespace: &str,
+    key: &str,
+    added: &mut Added,
+) -> Result<u64, UiError> {
+    let id = SecretId::new(&ui.app.options().tenant, namespace, key)?;
+    let meta = meta_of(&added.description, &added.tags)?;
+    let store = ui.app.store();
+    if store.get_meta(&id).await?.is_some_and(|info| info.readable) {
+        return Err(UiError::new(
+            StatusCode::CONFLICT,
+            format!("{key} already exists in {namespace}: replace its value from its page."),
+        ));
+    }
+    let value = added.value.take()?;
+    Ok(store
+        .set(current.caller.actor(), &id, &value, Some(&meta))
+        .await?)
+}
+
+/// The page of one secret: its metadata form, the form that replaces its value, delete.
+pub(super) async fn edit(
+    State(ui): State<Ui>,
+    current: Current,
+    Path((namespace, key)): Path<(String, String)>,
+) -> Result<Response, UiError> {
+    readable(&current, &namespace)?;
+    let id = SecretId::new(&ui.app.options().tenant, &namespace, &key)?;
+    let info = ui
+        .app
+        .store()
+        .get_meta(&id)
+        .await?
+        .filter(|info| info.readable)
+        .ok_or_else(|| {
+            UiError::new(
+                StatusCode::NOT_FOUND,
+                format!("No secret {key} in {namespace}."),
+            )
+        })?;
+    let values = context! {
+        secret => own_row(&namespace, &info),
+        tags_text => tags_text(&info.meta.tags),
+        created => when(info.created_at),
+        read_only => read_only_reason(&ui, &current, &namespace),
+        ..tab_values(&namespace, "Secrets")
+    };
+    Ok(page::render(&current, "secret.html", values))
+}
+
+pub(super) async fn replace(
+    State(ui): State<Ui>,
+    current: Current,
+    Path((namespace, key)): Path<(String, String)>,
+    Form(mut replaced): Form<Replaced>,
+) -> Result<Response, UiError> {
+    writable(&ui, &current, &namespace)?;
+    let id = SecretId::new(&ui.app.options().tenant, &namespace, &key)?;
+    let store = ui.app.store();
+    if store.get_meta(&id).await?.is_none() {
+        return Err(id.not_found(None).into());
+    }
+    let value = replaced.value.take()?;
+    let version = store.set(current.caller.actor(), &id, &value, None).await?;
+    Ok(done(
+        &ui,
+        &current,
+        &namespace,
+        format!("New value of {key} saved (version {version})."),
+    ))
+}
+
+pub(super) async fn describe(
+    State(ui): State<Ui>,
+    current: Current,
+    Path((namespace, key)): Path<(String, String)>,
+    Form(described): Form<Described>,
+) -> Result<Response, UiError> {
+    writable(&ui, &current, &namespace)?;
+    let id = SecretId::new(&ui.app.options().tenant, &namespace, &key)?;
+    let meta = meta_of(&described.description, &described.tags)?;
+    ui.app
+        .store()
+        .update_meta(current.caller.actor(), &id, &meta)
+        .await?;
+    Ok(done(
+        &ui,
+        &current,
+        &namespace,
+        format!("Description and tags of {key} saved."),
+    ))
+}
+
+pub(super) async fn delete(
+    State(ui): State<Ui>,
+    current: Current,
+    Path((namespace, key)): Path<(String, String)>,
+    Form(deleted): Form<Deleted>,
+) -> Result<Response, UiError> {
+    writable(&ui, &current, &namespace)?;
+    let id = SecretId::new(&ui.app.options().tenant, &namespace, &key)?;
+    if deleted.confirmed.as_deref() != Some("yes") {
+        let values = context! {
+            title => format!("Delete {key}?"),
+            nav => "namespaces",
+            question => format!("Delete secret {key} of namespace {namespace}? Flows that read it will fail."),
+            action => format!("/ui/namespaces/{namespace}/secrets/{key}/delete"),
+            button => "Delete",
+            cancel => format!("/ui/namespaces/{namespace}/secrets"),
+        };
+        return Ok(page::render(&current, "confirm.html", values));
+    }
+    ui.app.store().delete(current.caller.actor(), &id).await?;
+    Ok(done(
+        &ui,
+        &current,
+        &namespace,
+        format!("Secret {key} deleted."),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_read_one_a_line() {
+        let tags = parse_tags("env=prod\n\n owner = data team \nurl=a=b").unwrap();
+        let pairs: Vec<(&str, &str)> = tags
+            .iter()
+            .map(|t| (t.key.as_str(), t.value.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [("env", "prod"), ("owner", "data team"), ("url", "a=b")]
+        );
+        assert_eq!(tags_text(&tags), "env=prod\nowner=data team\nurl=a=b");
+        let refused = parse_tags("env").unwrap_err();
+        assert!(refused.message().contains("'env' is not key=value"));
+        assert!(parse_tags("=x").is_err());
+    }
+
+    #[test]
+    fn an_empty_description_is_none() {
+        assert_eq!(meta_of("  ", "").unwrap(), SecretMeta::default());
+    }
+
+    #[test]
+    fn the_copied_expression_reads_the_key() {
+        assert_eq!(expression("DB_PASSWORD"), "{{ secret('DB_PASSWORD') }}");
+    }
+
+    #[test]
+    fn a_value_field_never_shows_and_is_moved_out() {
+        let mut hidden = Hidden(Zeroizing::new("hunter2".into()));
+        assert_eq!(format!("{hidden:?}"), "******");
+        assert_eq!(hidden.take().unwrap().expose_secret(), "hunter2");
+        assert!(hidden.take().is_err(), "nothing is left behind");
+    }
+}

@@ -1,0 +1,613 @@
+//! The web UI through its router: signing in and out, the login redirect, CSRF tokens, the
+//! Secrets tab's forms (add, replace, describe, delete, each audited with the user), the flow
+//! editor, running a flow, and no page ever holding a secret value.
+
+#![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
+
+mod common;
+mod ui_support;
+
+use axum::http::{StatusCode, header};
+use chrono::Utc;
+use common::{ENV_SECRET, harness, harness_with};
+use kestrel_store::{
+    AuditAction, AuditFilter, AuthStore as _, FlowStore as _, SecretAccess, SecretId,
+    SecretStore as _, UserRecord,
+};
+use ui_support::Client;
+
+const VALUE: &str = "s3cr3t-value-from-the-form";
+
+#[tokio::test]
+async fn signing_in_and_out() {
+    let h = harness().await;
+    let client = Client::new(&h);
+    client
+        .get("/ui/namespaces")
+        .await
+        .assert_redirect("/ui/login?next=/ui/namespaces");
+    let login = client.get("/ui/login?next=/ui/audit").await;
+    assert_eq!(login.status, StatusCode::OK);
+    assert!(
+        login
+            .html
+            .contains("<label for=\"password\">Password</label>")
+    );
+    let form_cookie = login.set_cookies().join("\n");
+    assert!(form_cookie.contains("kestrel_login=") && form_cookie.contains("HttpOnly"));
+
+    let wrong = client
+        .post(
+            "/ui/login",
+            &[
+                ("username", "ada"),
+                ("password", "guess"),
+                ("next", "/ui/audit"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.html.contains("Wrong user name or password."));
+    assert!(wrong.html.contains("value=\"ada\""), "the name is kept");
+    assert!(!wrong.html.contains("guess"), "the password is not");
+
+    let right = client
+        .post(
+            "/ui/login",
+            &[
+                ("username", "ada"),
+                ("password", common::ADA_PASSWORD),
+                ("next", "/ui/audit"),
+            ],
+        )
+        .await;
+    right.assert_redirect("/ui/audit");
+    let session = right
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("kestrel_session="))
+        .unwrap();
+    assert!(
+        session.contains("; HttpOnly") && session.contains("; SameSite=Strict"),
+        "{session}"
+    );
+    let id = client.cookie("kestrel_session").unwrap();
+
+    let home = client.get("/ui/namespaces").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(
+        home.html
+            .contains("<span class=\"who\" title=\"user:ada\">ada</span>")
+    );
+    client
+        .get("/ui/login")
+        .await
+        .assert_redirect("/ui/namespaces");
+
+    client
+        .post("/ui/logout", &[])
+        .await
+        .assert_redirect("/ui/login?out=1");
+    assert_eq!(
+        client.cookie("kestrel_session"),
+        None,
+        "the cookie is cleared"
+    );
+    client.set_cookie("kestrel_session", &id);
+    client
+        .get("/ui/namespaces")
+        .await
+        .assert_redirect("/ui/login?next=/ui/namespaces");
+    assert!(
+        client
+            .get("/ui/login?out=1")
+            .await
+            .html
+            .contains("You are signed out.")
+    );
+}
+
+#[tokio::test]
+async fn the_login_form_needs_its_own_token() {
+    let h = harness().await;
+    let client = Client::new(&h);
+    let fields = [
+        ("username", "ada"),
+        ("password", common::ADA_PASSWORD),
+        ("csrf", "made-up"),
+    ];
+    let refused = client.post_raw("/ui/login", &fields).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.html.contains("The sign-in form expired"));
+    assert_eq!(client.cookie("kestrel_session"), None);
+}
+
+#[tokio::test]
+async fn pages_redirect_to_the_login_page_when_signed_out() {
+    let h = harness().await;
+    let client = Client::new(&h);
+    for path in [
+        "/ui/namespaces/team/secrets",
+        "/ui/flows/team/hello",
+        "/ui/executions/abc",
+        "/ui/audit",
+    ] {
+        let page = client.get(path).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(page.location(), format!("/ui/login?next={path}"));
+    }
+    client.get("/").await.assert_redirect("/ui/namespaces");
+    let add = [("key", "K"), ("value", VALUE), ("csrf", "x")];
+    client
+        .post_raw("/ui/namespaces/team/secrets", &add)
+        .await
+        .assert_redirect("/ui/login");
+    assert!(h.store.list("main", "team").await.unwrap().is_empty());
+    for public in ["/ui/login", "/ui/static/style.css", "/ui/static/app.js"] {
+        assert_eq!(client.get(public).await.status, StatusCode::OK, "{public}");
+    }
+    assert_eq!(
+        client.get("/ui/static/nothing.js").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn a_form_without_the_session_token_changes_nothing() {
+    let h = harness().await;
+    let client = Client::ada(&h).await;
+    let path = "/ui/namespaces/team/secrets";
+    for token in [None, Some("forged-token"), Some("")] {
+        let mut fields = vec![("key", "K"), ("value", VALUE)];
+        if let Some(token) = token {
+            fields.push(("csrf", token));
+        }
+        let refused = client.post_raw(path, &fields).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{token:?}");
+        assert!(
+            refused
+                .html
+                .contains("This form has expired or did not come from this site")
+        );
+    }
+    let logout = client.post_raw("/ui/logout", &[]).await;
+    assert_eq!(
+        logout.status,
+        StatusCode::FORBIDDEN,
+        "signing out needs the token too"
+    );
+    assert!(h.store.list("main", "team").await.unwrap().is_empty());
+    client
+        .post(path, &[("key", "K"), ("value", VALUE)])
+        .await
+        .assert_redirect(path);
+    assert_eq!(h.store.list("main", "team").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn secrets_are_added_replaced_described_and_deleted_through_forms() {
+    let h = harness().await;
+    let client = Client::ada(&h).await;
+    let tab = "/ui/namespaces/team.data/secrets";
+    let page = client.get(tab).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.html
+            .contains("<input id=\"value\" name=\"value\" type=\"password\"")
+    );
+
+    let fields = [
+        ("key", "DB_PASSWORD"),
+        ("value", VALUE),
+        ("description", "the <warehouse>"),
+        ("tags", "env=prod\nowner=data"),
+    ];
+    client.post(tab, &fields).await.assert_redirect(tab);
+    let listed = client.get(tab).await;
+    assert!(
+        listed
+            .html
+            .contains("Secret DB_PASSWORD added (version 1).")
+    );
+    assert!(listed.html.contains("the &lt;warehouse&gt;"), "escaped");
+    assert!(listed.html.contains("<span class=\"tag\">env=prod</span>"));
+    assert!(
+        listed
+            .html
+            .contains("data-copy=\"{{ secret(&#x27;DB_PASSWORD&#x27;) }}\"")
+    );
+
+    let again = client
+        .post(
+            tab,
+            &[
+                ("key", "DB_PASSWORD"),
+                ("value", "other-value-99"),
+                ("description", "kept"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(
+        again
+            .html
+            .contains("DB_PASSWORD already exists in team.data")
+    );
+    assert!(
+        again.html.contains("value=\"kept\""),
+        "the form is shown again, without its value"
+    );
+    let bad = client
+        .post(tab, &[("key", "has space"), ("value", VALUE)])
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let empty = client.post(tab, &[("key", "EMPTY"), ("value", "")]).await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let secret = format!("{tab}/DB_PASSWORD");
+    let edit = client.get(&secret).await;
+    assert_eq!(edit.status, StatusCode::OK);
+    assert!(edit.html.contains(">env=prod\nowner=data</textarea>"));
+    let replaced = client
+        .post(&format!("{secret}/value"), &[("value", "the-new-value-77")])
+        .await;
+    replaced.assert_redirect(tab);
+    let id = SecretId::main("team.data", "DB_PASSWORD").unwrap();
+    let stored = h.store.get(&id, None).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.version, stored.value.expose_secret()),
+        (2, "the-new-value-77")
+    );
+    assert_eq!(
+        h.store
+            .get_meta(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .meta
+            .description
+            .as_deref(),
+        Some("the <warehouse>"),
+        "replacing the value keeps the description"
+    );
+
+    let described = [("description", "moved"), ("tags", "")];
+    client
+        .post(&format!("{secret}/meta"), &described)
+        .await
+        .assert_redirect(tab);
+    let meta = h.store.get_meta(&id).await.unwrap().unwrap().meta;
+    assert_eq!(
+        (meta.description.as_deref(), meta.tags.len()),
+        (Some("moved"), 0)
+    );
+
+    let asked = client.post(&format!("{secret}/delete"), &[]).await;
+    assert_eq!(asked.status, StatusCode::OK);
+    assert!(
+        asked
+            .html
+            .contains("Delete secret DB_PASSWORD of namespace team.data?")
+    );
+    assert!(
+        h.store.get(&id, None).await.unwrap().is_some(),
+        "not before it is confirmed"
+    );
+    client
+        .post(&format!("{secret}/delete"), &[("confirmed", "yes")])
+        .await
+        .assert_redirect(tab);
+    assert!(h.store.get(&id, None).await.unwrap().is_none());
+    assert!(
+        client
+            .get(tab)
+            .await
+            .html
+            .contains("Secret DB_PASSWORD deleted.")
+    );
+
+    let filter = AuditFilter {
+        namespace: Some("team.data".into()),
+        ..AuditFilter::default()
+    };
+    let trail: Vec<(AuditAction, String)> = h
+        .store
+        .audit(&filter)
+        .await
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|e| (e.action, e.actor.to_string()))
+        .collect();
+    let ada = "user:ada".to_owned();
+    assert_eq!(
+        trail,
+        [
+            (AuditAction::Set, ada.clone()),
+            (AuditAction::Set, ada.clone()),
+            (AuditAction::UpdateMeta, ada.clone()),
+            (AuditAction::Delete, ada),
+        ]
+    );
+    let audit = client.get("/ui/audit?namespace=team.data").await;
+    assert_eq!(audit.html.matches("<td>user:ada</td>").count(), 4);
+    client.assert_never_shown(&[VALUE, "the-new-value-77", "other-value-99", ENV_SECRET]);
+}
+
+#[tokio::test]
+async fn the_tab_shows_inherited_and_environment_keys_read_only() {
+    let h = harness().await;
+    h.secret("company", "SHARED", "parent-value-123").await;
+    h.secret("company.team", "SHARED", "child-value-456").await;
+    h.secret("company", "ONLY_PARENT", "parent-only-789").await;
+    let client = Client::ada(&h).await;
+    let tab = client.get("/ui/namespaces/company.team/secrets").await;
+    let html = &tab.html;
+    let inherited = &html[html.find("Inherited from parent namespaces").unwrap()..];
+    assert!(inherited.contains("ONLY_PARENT"));
+    assert!(inherited.contains("SHARED <span class=\"hint\">(overridden here)</span>"));
+    assert!(inherited.contains("<a href=\"/ui/namespaces/company/secrets\">company</a>"));
+    let global = &html[html.find("Global, from the server").unwrap()..];
+    assert!(
+        global.contains("<th scope=\"row\">ENV_TOKEN</th>"),
+        "{global}"
+    );
+    client.assert_never_shown(&[
+        "parent-value-123",
+        "child-value-456",
+        "parent-only-789",
+        ENV_SECRET,
+    ]);
+}
+
+/// A user limited to `team`, who may read its secrets but not change them.
+async fn reader(h: &common::Harness) -> Client<'_> {
+    let password = "reader password 1";
+    let user = UserRecord {
+        name: "rita".into(),
+        password_hash: kestrel_server::hash_password(password).unwrap(),
+        namespaces: vec!["team".into()],
+        secrets: SecretAccess::Read,
+        created_at: Utc::now(),
+    };
+    h.store.add_user(&user).await.unwrap();
+    let client = Client::new(h);
+    client
+        .sign_in("rita", password)
+        .await
+        .assert_redirect("/ui/namespaces");
+    client
+}
+
+#[tokio::test]
+async fn pages_keep_to_the_callers_namespaces_and_secret_access() {
+    let h = harness().await;
+    h.secret("team", "K", VALUE).await;
+    h.secret("elsewhere", "K", VALUE).await;
+    let client = reader(&h).await;
+    let listed = client.get("/ui/namespaces").await;
+    assert!(listed.html.contains(">team</a>") && !listed.html.contains("elsewhere"));
+    let tab = client.get("/ui/namespaces/team/secrets").await;
+    assert_eq!(tab.status, StatusCode::OK);
+    assert!(
+        tab.html
+            .contains("Read-only: user:rita may not change secrets")
+    );
+    assert!(!tab.html.contains("Add a secret"));
+    assert_eq!(
+        client.get("/ui/namespaces/elsewhere/secrets").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        client.get("/ui/namespaces/elsewhere/flows").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let refused = client
+        .post(
+            "/ui/namespaces/team/secrets",
+            &[("key", "NEW"), ("value", VALUE)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let delete = client
+        .post(
+            "/ui/namespaces/team/secrets/K/delete",
+            &[("confirmed", "yes")],
+        )
+        .await;
+    assert_eq!(delete.status, StatusCode::FORBIDDEN);
+    assert_eq!(h.store.list("main", "team").await.unwrap().len(), 1);
+    let audit = client.get("/ui/audit?namespace=elsewhere").await;
+    assert_eq!(audit.status, StatusCode::FORBIDDEN);
+
+    h.store.remove_user("rita").await.unwrap();
+    let gone = client.get("/ui/namespaces").await;
+    assert_eq!(
+        gone.status,
+        StatusCode::SEE_OTHER,
+        "a removed user's session ends"
+    );
+}
+
+#[tokio::test]
+async fn the_editor_shows_violations_at_their_line() {
+    let h = harness().await;
+    let client = Client::ada(&h).await;
+    let new = client.get("/ui/namespaces/team/flows/new").await;
+    assert!(new.html.contains("namespace: team"));
+    let source = "id: broken\nnamespace: team\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n";
+    let refused = client
+        .post("/ui/flows", &[("source", source), ("from", "team")])
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.html.contains("The flow is not valid"));
+    let violation = &refused.html[refused.html.find("<ul class=\"violations\">").unwrap()..];
+    assert!(violation.contains("data-line=\"4\">4:"), "{violation}");
+    assert!(refused.html.contains("<li id=\"L4\" class=\"bad\">"));
+    assert!(
+        refused.html.contains("id: broken\nnamespace: team"),
+        "the source is kept"
+    );
+    assert!(h.store.list_flows("main", None).await.unwrap().is_empty());
+
+    let good = source.to_owned() + "    message: hello\n";
+    client
+        .post("/ui/flows", &[("source", &good)])
+        .await
+        .assert_redirect("/ui/flows/team/broken");
+    let taken = client.post("/ui/flows", &[("source", &good)]).await;
+    assert_eq!(taken.status, StatusCode::CONFLICT);
+    let renamed = good.replace("id: broken", "id: other");
+    let mismatch = client
+        .post("/ui/flows/team/broken", &[("source", &renamed)])
+        .await;
+    assert_eq!(mismatch.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        mismatch
+            .html
+            .contains("The YAML names team.other but this page edits team.broken")
+    );
+    let second = good.replace("hello", "hello again");
+    client
+        .post("/ui/flows/team/broken", &[("source", &second)])
+        .await
+        .assert_redirect("/ui/flows/team/broken");
+    let page = client.get("/ui/flows/team/broken").await;
+    assert!(page.html.contains("Flow team.broken saved (revision 2)."));
+    assert!(page.html.contains("hello again"));
+}
+
+/// A flow that logs a namespace secret and a SECRET input.
+fn logging_flow() -> String {
+    "id: leak\nnamespace: team\ninputs:\n  - id: token\n    type: SECRET\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: \"db={{ secret('DB') }} token={{ inputs.token }} env={{ secret('ENV_TOKEN') }}\"\n  - id: done\n    type: io.kestra.plugin.core.debug.Return\n    format: \"{{ secret('DB') }}\"\n".to_owned()
+}
+
+#[tokio::test]
+async fn no_page_holds_a_secret_value_after_a_flow_logged_it() {
+    let h = harness().await;
+    let client = Client::ada(&h).await;
+    let tab = "/ui/namespaces/team/secrets";
+    client.get(tab).await;
+    client
+        .post(tab, &[("key", "DB"), ("value", VALUE)])
+        .await
+        .assert_redirect(tab);
+    client
+        .post("/ui/flows", &[("source", &logging_flow())])
+        .await
+        .assert_redirect("/ui/flows/team/leak");
+    let flow = client.get("/ui/flows/team/leak").await;
+    assert!(
+        flow.html
+            .contains("<input id=\"input-token\" name=\"input.token\" type=\"password\"")
+    );
+    let input = "input-value-never-shown";
+    let run = client
+        .post("/ui/flows/team/leak/run", &[("input.token", input)])
+        .await;
+    assert_eq!(run.status, StatusCode::SEE_OTHER, "{}", run.html);
+    let execution = run.location().to_owned();
+    let id = execution.trim_start_matches("/ui/executions/").to_owned();
+
+    let stream = client.get(&format!("{execution}/follow")).await;
+    assert_eq!(stream.headers[header::CONTENT_TYPE], "text/event-stream");
+    assert!(stream.html.contains("event: log"), "{}", stream.html);
+    assert!(
+        stream.html.contains("db=****** token=****** env=******"),
+        "{}",
+        stream.html
+    );
+    assert!(
+        stream.html.trim_end().ends_with("event: end\ndata: ended"),
+        "{}",
+        stream.html
+    );
+
+    let ended = h
+        .state
+        .store()
+        .get_execution("main", &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ended.state, "SUCCESS");
+    let page = client.get(&execution).await;
+    assert!(
+        page.html
+            .contains("<span class=\"state success\" id=\"execution-state\">SUCCESS</span>")
+    );
+    assert!(page.html.contains("db=****** token=****** env=******"));
+    assert!(
+        !page.html.contains("data-follow"),
+        "an ended execution is not followed"
+    );
+    for path in [
+        "/ui/namespaces",
+        "/ui/namespaces/team/flows",
+        "/ui/namespaces/team/executions",
+        tab,
+        "/ui/namespaces/team/secrets/DB",
+        "/ui/flows/team/leak",
+        "/ui/audit",
+    ] {
+        assert_eq!(client.get(path).await.status, StatusCode::OK, "{path}");
+    }
+    let killed = client.post(&format!("{execution}/kill"), &[]).await;
+    killed.assert_redirect(&execution);
+    assert!(client.get(&execution).await.html.contains("already ended"));
+    client.assert_never_shown(&[VALUE, input, ENV_SECRET]);
+}
+
+#[tokio::test]
+async fn pages_forbid_framing_and_foreign_scripts() {
+    let h = harness().await;
+    let client = Client::new(&h);
+    let login = client.get("/ui/login").await;
+    let policy = login.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'"));
+    assert_eq!(login.headers[header::CACHE_CONTROL], "no-store");
+    assert_eq!(login.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+}
+
+#[tokio::test]
+async fn without_authentication_pages_open_with_a_session_of_their_own() {
+    let h = harness_with(|options| options.auth.enabled = false).await;
+    let client = Client::new(&h);
+    let home = client.get("/ui/namespaces").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(client.cookie("kestrel_session").is_some());
+    client
+        .get("/ui/login")
+        .await
+        .assert_redirect("/ui/namespaces");
+    let tab = "/ui/namespaces/open/secrets";
+    client.get(tab).await;
+    client
+        .post(tab, &[("key", "K"), ("value", VALUE)])
+        .await
+        .assert_redirect(tab);
+    let trail = h.store.audit(&AuditFilter::default()).await.unwrap();
+    assert_eq!(trail[0].actor.to_string(), "system:anonymous");
+}
+
+#[tokio::test]
+async fn a_login_page_sent_back_to_a_strange_place_goes_home() {
+    let h = harness().await;
+    let client = Client::new(&h);
+    for next in [
+        "/ui/%0ASet-Cookie:%20x",
+        "https://evil.example/",
+        "/ui/%5Cevil",
+    ] {
+        let login = client.get(&format!("/ui/login?next={next}")).await;
+        assert_eq!(login.status, StatusCode::OK, "{next}");
+        assert!(
+            login
+                .html
+                .contains("name=\"next\" value=\"&#x2f;ui&#x2f;namespaces\""),
+            "{next}"
+        );
+    }
+}

@@ -1,0 +1,178 @@
+// kestrel's web UI in a real headless Chromium (Debian's /usr/bin/chromium), driven by
+// playwright-core. This file starts nothing: crates/server/tests/ui_browser.rs runs the server
+// and passes its address and a user through the environment:
+//   KESTREL_URL        the server, e.g. http://127.0.0.1:41234
+//   KESTREL_USER       a user who may write secrets
+//   KESTREL_PASSWORD   their password
+//   KESTREL_ARTIFACTS  where screenshots go (default: ./artifacts)
+//   CHROMIUM           the browser (default: /usr/bin/chromium)
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { chromium } from "playwright-core";
+
+function required(name) {
+  const value = process.env[name];
+  if (!value) {
+    throw new Error(`${name} is not set: run this through crates/server/tests/ui_browser.rs`);
+  }
+  return value;
+}
+
+const base = required("KESTREL_URL");
+const user = required("KESTREL_USER");
+const password = required("KESTREL_PASSWORD");
+const artifacts = process.env.KESTREL_ARTIFACTS || "artifacts";
+const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
+
+// As the machine's notes say: no sandbox as root, no GPU, and no background connections
+// (this machine's network is closed; Chromium would keep trying).
+const FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+const NAMESPACE = "browser.team";
+const KEY = "DB_PASSWORD";
+const VALUE = `ui-secret-${randomBytes(9).toString("hex")}`;
+const FLOW = `id: show_secret
+namespace: ${NAMESPACE}
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: "The password is {{ secret('${KEY}') }}"
+  - id: shell
+    type: io.kestra.plugin.scripts.shell.Commands
+    env:
+      PASSWORD: "{{ secret('${KEY}') }}"
+    commands:
+      - echo "the shell sees $PASSWORD"
+      - sleep 3
+      - echo done
+`;
+
+async function shoot(page, name) {
+  await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+}
+
+/** Panics if the page, as the browser holds it now, shows the secret's value. */
+async function assertNoValue(page, where) {
+  const html = await page.content();
+  assert.ok(!html.includes(VALUE), `the secret value is in the page (${where})`);
+}
+
+test("a namespace secret added in the UI is masked in a flow's live log, then deleted", { timeout: 120_000 }, async (t) => {
+  await mkdir(artifacts, { recursive: true });
+  const profile = await mkdtemp(join(tmpdir(), "kestrel-chromium-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath,
+    headless: true,
+    args: FLAGS,
+    viewport: { width: 1366, height: 860 },
+  });
+  t.after(async () => {
+    await context.close();
+    await rm(profile, { recursive: true, force: true });
+  });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
+  const page = context.pages()[0] || (await context.newPage());
+  const bodies = [];
+  page.on("response", (response) => {
+    const type = response.headers()["content-type"] || "";
+    if (type.startsWith("text/html") || type.startsWith("application/json")) {
+      bodies.push(response.text().catch(() => ""));
+    }
+  });
+
+  await t.test("signing in, with the keyboard", async () => {
+    await page.goto(`${base}/ui/namespaces`);
+    assert.match(page.url(), /\/ui\/login\?next=/);
+    await page.getByLabel("User name").fill(user);
+    await page.getByLabel("Password").fill(password);
+    await shoot(page, "01-login");
+    await Promise.all([page.waitForURL(/\/ui\/namespaces$/), page.getByLabel("Password").press("Enter")]);
+    await page.getByRole("heading", { name: "Namespaces" }).waitFor();
+    await shoot(page, "02-namespaces");
+  });
+
+  await t.test("adding a secret on the namespace's Secrets tab", async () => {
+    await page.getByLabel("Open a namespace").fill(NAMESPACE);
+    await page.getByRole("button", { name: "Open" }).click();
+    await page.waitForURL(new RegExp(`/ui/namespaces/${NAMESPACE}/flows$`));
+    await page.getByRole("navigation", { name: "Namespace" }).getByRole("link", { name: "Secrets" }).click();
+    await page.waitForURL(/\/secrets$/);
+    await page.getByLabel("Key", { exact: true }).fill(KEY);
+    await page.getByLabel("Value", { exact: true }).fill(VALUE);
+    await page.getByLabel("Description").fill("Made in a real browser");
+    await page.getByLabel("Tags").fill("env=test\nowner=ui");
+    await page.getByRole("button", { name: "Add secret" }).click();
+    await page.getByText(`Secret ${KEY} added (version 1).`).waitFor();
+    const row = page.getByRole("row", { name: new RegExp(KEY) }).first();
+    await row.getByText("Made in a real browser").waitFor();
+    await assertNoValue(page, "secrets tab");
+    const copy = page.getByRole("button", { name: `Copy the expression for ${KEY}` });
+    await copy.click();
+    await page.getByRole("button", { name: "Copied" }).waitFor();
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    assert.equal(copied, `{{ secret('${KEY}') }}`);
+    await page.getByRole("button", { name: `Copy the expression for ${KEY}` }).waitFor();
+    await shoot(page, "03-secrets-tab");
+  });
+
+  await t.test("creating a flow that logs it, and running it", async () => {
+    await page.getByRole("link", { name: "Flows" }).first().click();
+    await page.getByRole("link", { name: "New flow" }).click();
+    // First without the Log task's message: the violation is shown at its line.
+    await page.getByLabel("Flow YAML").fill(FLOW.replace(/^    message: .*\n/m, ""));
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.getByText("The flow is not valid").waitFor();
+    await page.locator("li.bad", { hasText: "- id: log" }).waitFor();
+    await page.locator("a[data-line]").first().click();
+    await shoot(page, "04-flow-invalid");
+    await page.getByLabel("Flow YAML").fill(FLOW);
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.waitForURL(new RegExp(`/ui/flows/${NAMESPACE}/show_secret$`));
+    await page.getByText("saved (revision 1)").waitFor();
+    await shoot(page, "05-flow");
+    await page.getByRole("button", { name: "Run show_secret" }).click();
+    await page.waitForURL(/\/ui\/executions\//);
+    const masked = page.locator("#log tr", { hasText: "The password is ******" });
+    await masked.waitFor({ timeout: 20_000 });
+    const live = await page.locator("#live").count();
+    await page.locator("#log tr", { hasText: "the shell sees ******" }).waitFor({ timeout: 20_000 });
+    await shoot(page, "06-execution-live");
+    assert.equal(live, 1, "the log was followed live, while the execution ran");
+    await assertNoValue(page, "live execution page");
+    await page.locator("#execution-state", { hasText: "SUCCESS" }).waitFor({ timeout: 30_000 });
+    await page.locator("#log tr", { hasText: "The password is ******" }).waitFor();
+    await assertNoValue(page, "ended execution page");
+    await shoot(page, "07-execution-ended");
+  });
+
+  await t.test("deleting the secret after a confirmation", async () => {
+    await page.goto(`${base}/ui/namespaces/${NAMESPACE}/secrets`);
+    page.once("dialog", (dialog) => {
+      assert.match(dialog.message(), new RegExp(`Delete secret ${KEY} of ${NAMESPACE}\\?`));
+      dialog.accept();
+    });
+    await page.getByRole("button", { name: "Delete" }).click();
+    await page.getByText(`Secret ${KEY} deleted.`).waitFor();
+    assert.equal(await page.getByRole("row", { name: new RegExp(KEY) }).count(), 0);
+    await shoot(page, "08-secret-deleted");
+  });
+
+  const seen = await Promise.all(bodies);
+  assert.ok(seen.length > 5, "responses were seen");
+  for (const body of seen) {
+    assert.ok(!body.includes(VALUE), "a response held the secret value");
+  }
+});
