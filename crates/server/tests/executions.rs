@@ -23,22 +23,6 @@ async fn with_secret_flow() -> Harness {
     h
 }
 
-/// Polls an execution until it ended (tests never rely on timing, only on the end).
-async fn ended(h: &Harness, id: &str) -> Value {
-    for _ in 0..400 {
-        let execution = h
-            .get(&format!("/api/v1/main/executions/{id}"), Who::Admin)
-            .await
-            .json();
-        let state = execution["state"]["current"].as_str().unwrap().to_owned();
-        if !["CREATED", "RUNNING"].contains(&state.as_str()) {
-            return execution;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("execution {id} did not end");
-}
-
 #[tokio::test]
 async fn wait_true_answers_the_ended_execution_masked() {
     let h = with_secret_flow().await;
@@ -91,7 +75,7 @@ async fn a_trigger_without_wait_answers_created_and_the_execution_runs() {
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     let created = answer.json();
     assert!(["CREATED", "RUNNING"].contains(&created["state"]["current"].as_str().unwrap()));
-    let done = ended(&h, created["id"].as_str().unwrap()).await;
+    let done = h.ended(created["id"].as_str().unwrap()).await;
     assert_eq!(done["state"]["current"], "SUCCESS");
     let missing = h
         .send(
@@ -203,7 +187,7 @@ async fn a_killed_execution_ends_killed_and_runs_nothing_more() {
         .delete(&format!("/api/v1/main/executions/{id}/kill"), Who::Admin)
         .await;
     assert_eq!(kill.status, StatusCode::ACCEPTED, "{}", kill.text);
-    let done = ended(&h, id).await;
+    let done = h.ended(id).await;
     assert_eq!(done["state"]["current"], "KILLED", "{done}");
     let tasks: Vec<&str> = done["taskRunList"]
         .as_array()

@@ -16,23 +16,6 @@ const SLOW: &str = "id: slow\nnamespace: team\ntasks:\n  - id: wait\n    type: i
 
 const QUICK: &str = "id: quick\nnamespace: team\ninputs:\n  - id: token\n    type: SECRET\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: \"token {{ inputs.token }} of length {{ inputs.token | length }}\"\n";
 
-async fn state_of(h: &Harness, id: &str) -> Value {
-    h.get(&format!("/api/v1/main/executions/{id}"), Who::Admin)
-        .await
-        .json()
-}
-
-async fn until_ended(h: &Harness, id: &str) -> Value {
-    for _ in 0..400 {
-        let execution = state_of(h, id).await;
-        if !["CREATED", "RUNNING"].contains(&execution["state"]["current"].as_str().unwrap()) {
-            return execution;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("execution {id} did not end");
-}
-
 async fn trigger(h: &Harness, path: &str, body: Option<Value>) -> String {
     let answer = match body {
         Some(body) => h.json(Method::POST, path, Who::Admin, &body).await,
@@ -51,21 +34,21 @@ async fn a_restart_resumes_waiting_executions_and_fails_interrupted_ones() {
     let inputs = json!({"token": "resumed-secret-input"});
     let waiting = trigger(&before, "/api/v1/main/executions/team/quick", Some(inputs)).await;
     assert_eq!(
-        state_of(&before, &waiting).await["state"]["current"],
+        before.execution(&waiting).await["state"]["current"],
         "CREATED"
     );
 
     // A second server over the same database, as after a crash of the first.
     let after = before.restart(|o| o.worker_threads = 1).await;
     let server = Server::start(after.state.clone()).await.unwrap();
-    let resumed = until_ended(&after, &waiting).await;
+    let resumed = after.ended(&waiting).await;
     assert_eq!(resumed["state"]["current"], "SUCCESS", "{resumed}");
     let logs = after
         .get(&format!("/api/v1/main/logs/{waiting}"), Who::Admin)
         .await
         .json();
     assert_eq!(logs[0]["message"], "token ****** of length 20");
-    let interrupted = state_of(&after, &running).await;
+    let interrupted = after.execution(&running).await;
     assert_eq!(interrupted["state"]["current"], "FAILED");
     let logs = after
         .get(&format!("/api/v1/main/logs/{running}"), Who::Admin)

@@ -7,7 +7,6 @@ mod common;
 use axum::http::{Method, StatusCode};
 use common::{Harness, Who, harness, harness_with};
 use kestrel_server::FailureLimit;
-use serde_json::Value;
 use std::time::Duration;
 
 const KEY: &str = "hook-key-Zq81xLmP";
@@ -19,20 +18,6 @@ async fn hooked(h: &Harness) {
     h.flow(HOOKED).await;
 }
 
-async fn ended(h: &Harness, id: &str) -> Value {
-    for _ in 0..400 {
-        let execution = h
-            .get(&format!("/api/v1/main/executions/{id}"), Who::Admin)
-            .await
-            .json();
-        if !["CREATED", "RUNNING"].contains(&execution["state"]["current"].as_str().unwrap()) {
-            return execution;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("execution {id} did not end");
-}
-
 #[tokio::test]
 async fn the_secret_key_triggers_the_flow_without_credentials() {
     let h = harness().await;
@@ -42,7 +27,7 @@ async fn the_secret_key_triggers_the_flow_without_credentials() {
     let answer = h.send(Method::POST, &path, Who::Nobody, body).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     let id = answer.json()["id"].as_str().unwrap().to_owned();
-    let done = ended(&h, &id).await;
+    let done = h.ended(&id).await;
     assert_eq!(done["state"]["current"], "SUCCESS", "{done}");
     let logs = h
         .get(&format!("/api/v1/main/logs/{id}"), Who::Admin)

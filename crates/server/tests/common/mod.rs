@@ -243,6 +243,28 @@ impl Harness {
         answer.json()
     }
 
+    /// An execution as the API answers it.
+    pub async fn execution(&self, id: &str) -> Value {
+        let answer = self
+            .get(&format!("/api/v1/main/executions/{id}"), Who::Admin)
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+        answer.json()
+    }
+
+    /// The execution once it ended, polled (tests wait for the end, never for a time).
+    pub async fn ended(&self, id: &str) -> Value {
+        for _ in 0..400 {
+            let execution = self.execution(id).await;
+            let state = execution["state"]["current"].as_str().unwrap().to_owned();
+            if !["CREATED", "RUNNING"].contains(&state.as_str()) {
+                return execution;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("execution {id} did not end");
+    }
+
     /// Every answer so far.
     pub fn seen(&self) -> Vec<String> {
         self.seen.lock().unwrap().clone()
