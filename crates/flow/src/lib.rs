@@ -34,4 +34,4 @@ pub use parse::parse_flow;
 pub use retry::{Backoff, DEFAULT_MAX_ATTEMPTS, Retry};
 pub use tasks::http::{HttpAuth, HttpOptions, HttpRequest};
 pub use tasks::shell::ShellCommands;
-pub use trigger::Schedule;
+pub use trigger::{Schedule, Webhook};

@@ -29,6 +29,8 @@ pub struct Flow {
     pub triggers: Vec<Value>,
     /// The `io.kestra.plugin.core.trigger.Schedule` triggers among `triggers`, typed.
     pub schedules: Vec<crate::Schedule>,
+    /// The `io.kestra.plugin.core.trigger.Webhook` triggers among `triggers`, typed.
+    pub webhooks: Vec<crate::Webhook>,
     /// `disabled`: a disabled flow is kept but not run.
     pub disabled: bool,
     /// `revision`, as Kestra exports it; informational.

@@ -65,7 +65,7 @@ fn read_flow(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<Flow> {
     let triggers = props
         .list(ctx, "triggers")
         .map(|items| items.iter().map(Node::to_json).collect());
-    let schedules = crate::trigger::read_triggers(ctx, props);
+    let typed = crate::trigger::read_triggers(ctx, props);
     let disabled = props.flag(ctx, "disabled").unwrap_or(false);
     let revision = read_revision(ctx, props);
     Some(Flow {
@@ -79,7 +79,8 @@ fn read_flow(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<Flow> {
         tasks,
         errors,
         triggers: triggers.unwrap_or_default(),
-        schedules,
+        schedules: typed.schedules,
+        webhooks: typed.webhooks,
         disabled,
         revision,
         source: ctx.source.to_owned(),

@@ -1,5 +1,5 @@
-//! A flow's `triggers`: `io.kestra.plugin.core.trigger.Schedule` (cron, time zone, inputs),
-//! the one trigger type kestrel runs.
+//! A flow's `triggers`: `io.kestra.plugin.core.trigger.Schedule` (cron, time zone, inputs)
+//! and `io.kestra.plugin.core.trigger.Webhook` (a key), the trigger types kestrel runs.
 
 use crate::context::{Ctx, Position, Props, TASK_ID};
 use crate::cron::Cron;
@@ -27,64 +27,154 @@ pub struct Schedule {
     pub inputs: Map<String, Value>,
 }
 
-const SCHEDULE: &str = "io.kestra.plugin.core.trigger.Schedule";
-const SCHEDULE_ALIASES: &[&str] = &["io.kestra.core.models.triggers.types.Schedule"];
-const SCHEDULE_PROPERTIES: &[&str] = &[
-    "id",
-    "type",
-    "description",
-    "disabled",
-    "cron",
-    "timezone",
-    "inputs",
-];
-
-/// `triggers`: each a Schedule with its id, type and properties checked; ids unique.
-pub(crate) fn read_triggers(ctx: &mut Ctx<'_>, flow: &Props<'_>) -> Vec<Schedule> {
-    let Some(items) = flow.list(ctx, "triggers") else {
-        return Vec::new();
-    };
-    let mut ids: Vec<(String, Position)> = Vec::new();
-    let schedules = items
-        .iter()
-        .enumerate()
-        .filter_map(|(index, node)| {
-            let props = Props::open(ctx, node, format!("triggers[{index}]"))?;
-            read_schedule(ctx, &props, &mut ids)
-        })
-        .collect();
-    ctx.check_unique("trigger id", &ids);
-    schedules
+/// A `Webhook` trigger: starts an execution of its flow when its URL is called with `key`.
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    /// `id`, unique among the flow's triggers.
+    pub id: String,
+    /// The type as written (old or new class name).
+    pub type_name: String,
+    /// `description`.
+    pub description: Option<String>,
+    /// `disabled`: a disabled webhook starts nothing.
+    pub disabled: bool,
+    /// `key`, as written: a template (`{{ secret('WEBHOOK_KEY') }}`) is rendered by the
+    /// caller when the webhook is called, so no secret is held here.
+    pub key: String,
+    /// `inputs` of the executions it starts, as written.
+    pub inputs: Map<String, Value>,
 }
 
-fn read_schedule(
+/// The typed triggers of a flow, by type, each in source order.
+#[derive(Default)]
+pub(crate) struct Triggers {
+    pub(crate) schedules: Vec<Schedule>,
+    pub(crate) webhooks: Vec<Webhook>,
+}
+
+/// The trigger types kestrel knows, with their new class name, old names and properties.
+#[derive(Clone, Copy)]
+enum Kind {
+    Schedule,
+    Webhook,
+}
+
+impl Kind {
+    const ALL: [Kind; 2] = [Kind::Schedule, Kind::Webhook];
+
+    fn class(self) -> &'static str {
+        match self {
+            Kind::Schedule => "io.kestra.plugin.core.trigger.Schedule",
+            Kind::Webhook => "io.kestra.plugin.core.trigger.Webhook",
+        }
+    }
+
+    fn old_class(self) -> &'static str {
+        match self {
+            Kind::Schedule => "io.kestra.core.models.triggers.types.Schedule",
+            Kind::Webhook => "io.kestra.core.models.triggers.types.Webhook",
+        }
+    }
+
+    fn properties(self) -> &'static [&'static str] {
+        match self {
+            Kind::Schedule => &["cron", "timezone", "inputs"],
+            Kind::Webhook => &["key", "inputs"],
+        }
+    }
+
+    fn named(name: &str) -> Option<Kind> {
+        Kind::ALL
+            .into_iter()
+            .find(|kind| kind.class() == name || kind.old_class() == name)
+    }
+}
+
+/// Properties every trigger has.
+const COMMON_PROPERTIES: &[&str] = &["id", "type", "description", "disabled"];
+
+/// `triggers`: each a Schedule or a Webhook with its id, type and properties checked; ids
+/// unique.
+pub(crate) fn read_triggers(ctx: &mut Ctx<'_>, flow: &Props<'_>) -> Triggers {
+    let mut triggers = Triggers::default();
+    let Some(items) = flow.list(ctx, "triggers") else {
+        return triggers;
+    };
+    let mut ids: Vec<(String, Position)> = Vec::new();
+    for (index, node) in items.iter().enumerate() {
+        let Some(props) = Props::open(ctx, node, format!("triggers[{index}]")) else {
+            continue;
+        };
+        read_trigger(ctx, &props, &mut ids, &mut triggers);
+    }
+    ctx.check_unique("trigger id", &ids);
+    triggers
+}
+
+/// One trigger, added to `triggers` when valid.
+fn read_trigger(
     ctx: &mut Ctx<'_>,
     props: &Props<'_>,
     ids: &mut Vec<(String, Position)>,
-) -> Option<Schedule> {
+    triggers: &mut Triggers,
+) -> Option<()> {
     let id = props.id(ctx, "id", &TASK_ID).map(|(id, at)| {
         ids.push((id.clone(), at.position()));
         id
     });
-    let type_name = props.required_text(ctx, "type");
-    let known = type_name
-        .as_deref()
-        .is_some_and(|name| name == SCHEDULE || SCHEDULE_ALIASES.contains(&name));
-    if let (false, Some(name), Some(at)) = (known, &type_name, props.get("type")) {
-        ctx.report(at, format!("Invalid type: {}", printable(name)));
+    let type_name = props.required_text(ctx, "type")?;
+    let Some(kind) = Kind::named(&type_name) else {
+        if let Some(at) = props.get("type") {
+            ctx.report(at, format!("Invalid type: {}", printable(&type_name)));
+        }
         return None;
+    };
+    props.reject_unknown(ctx, kind.class(), &[COMMON_PROPERTIES, kind.properties()]);
+    let common = Common {
+        id,
+        type_name,
+        description: props.text(ctx, "description"),
+        disabled: props.flag(ctx, "disabled").unwrap_or(false),
+    };
+    match kind {
+        Kind::Schedule => triggers.schedules.push(read_schedule(ctx, props, common)?),
+        Kind::Webhook => triggers.webhooks.push(read_webhook(ctx, props, common)?),
     }
-    props.reject_unknown(ctx, SCHEDULE, &[SCHEDULE_PROPERTIES]);
+    Some(())
+}
+
+/// What every trigger has, read before its own properties.
+struct Common {
+    id: Option<String>,
+    type_name: String,
+    description: Option<String>,
+    disabled: bool,
+}
+
+fn read_schedule(ctx: &mut Ctx<'_>, props: &Props<'_>, common: Common) -> Option<Schedule> {
     let cron = read_cron(ctx, props);
     let timezone = read_timezone(ctx, props);
     let inputs = props.map(ctx, "inputs").map(yaml::object);
     Some(Schedule {
-        id: id?,
-        type_name: type_name?,
-        description: props.text(ctx, "description"),
-        disabled: props.flag(ctx, "disabled").unwrap_or(false),
+        id: common.id?,
+        type_name: common.type_name,
+        description: common.description,
+        disabled: common.disabled,
         cron: cron?,
         timezone: timezone?,
+        inputs: inputs.unwrap_or_default(),
+    })
+}
+
+fn read_webhook(ctx: &mut Ctx<'_>, props: &Props<'_>, common: Common) -> Option<Webhook> {
+    let key = props.required_text(ctx, "key");
+    let inputs = props.map(ctx, "inputs").map(yaml::object);
+    Some(Webhook {
+        id: common.id?,
+        type_name: common.type_name,
+        description: common.description,
+        disabled: common.disabled,
+        key: key?,
         inputs: inputs.unwrap_or_default(),
     })
 }
@@ -161,10 +251,48 @@ mod tests {
     #[test]
     fn unknown_trigger_types_are_invalid() {
         assert_eq!(
-            violations(
-                "  - id: hook\n    type: io.kestra.plugin.core.trigger.Webhook\n    key: abc\n"
-            ),
-            ["9:11: Invalid type: io.kestra.plugin.core.trigger.Webhook"]
+            violations("  - id: poll\n    type: io.kestra.plugin.core.trigger.Flow\n"),
+            ["9:11: Invalid type: io.kestra.plugin.core.trigger.Flow"]
+        );
+    }
+
+    #[test]
+    fn a_webhook_is_read_with_its_key_as_written() {
+        let parsed = parse_flow(&flow(concat!(
+            "  - id: hook\n    type: io.kestra.plugin.core.trigger.Webhook\n",
+            "    key: \"{{ secret('WEBHOOK_KEY') }}\"\n    description: from CI\n",
+            "    inputs:\n      who: ci\n",
+            "  - id: old\n    type: io.kestra.core.models.triggers.types.Webhook\n",
+            "    key: 1234\n    disabled: true\n",
+        )))
+        .unwrap();
+        assert!(parsed.schedules.is_empty());
+        let [hook, old] = &parsed.webhooks[..] else {
+            panic!("two webhooks: {:?}", parsed.webhooks);
+        };
+        assert_eq!(hook.key, "{{ secret('WEBHOOK_KEY') }}");
+        assert_eq!(hook.description.as_deref(), Some("from CI"));
+        assert_eq!(hook.inputs["who"], "ci");
+        assert!(!hook.disabled);
+        assert_eq!(
+            old.type_name,
+            "io.kestra.core.models.triggers.types.Webhook"
+        );
+        assert_eq!(old.key, "1234");
+        assert!(old.disabled);
+    }
+
+    #[test]
+    fn a_webhook_needs_a_key_and_only_its_own_properties() {
+        assert_eq!(
+            violations(concat!(
+                "  - id: a\n    type: io.kestra.plugin.core.trigger.Webhook\n",
+                "  - id: b\n    type: io.kestra.plugin.core.trigger.Webhook\n    key: k\n    cron: '@daily'\n",
+            )),
+            [
+                "8:5: triggers[0].key: must not be null",
+                "13:5: Unrecognized field \"cron\" (class io.kestra.plugin.core.trigger.Webhook), not marked as ignorable",
+            ]
         );
     }
 

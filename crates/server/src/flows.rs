@@ -1,5 +1,5 @@
 //! Flows as the server holds them: parsed once per revision and cached, their YAML shown as
-//! JSON in Kestra's shape, and their Webhook triggers found.
+//! JSON in Kestra's shape.
 
 use crate::error::AppError;
 use kestrel_flow::{Flow, Violation};
@@ -8,84 +8,11 @@ use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// Kestra's Webhook trigger, by its new and old class names.
-const WEBHOOK_TYPES: [&str; 2] = [
-    "io.kestra.plugin.core.trigger.Webhook",
-    "io.kestra.core.models.triggers.types.Webhook",
-];
-
 /// A flow revision, parsed.
 #[derive(Debug)]
 pub(crate) struct LoadedFlow {
     pub(crate) record: FlowRecord,
     pub(crate) flow: Flow,
-}
-
-/// Parses a flow's source. Webhook triggers are read here when the flow crate does not know
-/// them: a source whose only violations are Webhook trigger types is parsed again without
-/// those triggers, which are then put back, as written, in [`Flow::triggers`].
-pub(crate) fn parse(source: &str) -> Result<Flow, Vec<Violation>> {
-    let violations = match kestrel_flow::parse_flow(source) {
-        Ok(flow) => return Ok(flow),
-        Err(violations) => violations,
-    };
-    let webhook_only = violations.iter().all(|v| {
-        v.message
-            .strip_prefix("Invalid type: ")
-            .is_some_and(|t| WEBHOOK_TYPES.contains(&t))
-    });
-    if !webhook_only {
-        return Err(violations);
-    }
-    let Some((without, triggers)) = without_webhooks(source) else {
-        return Err(violations);
-    };
-    let mut flow = kestrel_flow::parse_flow(&without).map_err(|_| violations)?;
-    flow.source = source.to_owned();
-    flow.triggers = triggers;
-    Ok(flow)
-}
-
-/// The source without its Webhook triggers, and every trigger as written.
-fn without_webhooks(source: &str) -> Option<(String, Vec<Value>)> {
-    let mut document: serde_yaml_ng::Mapping = serde_yaml_ng::from_str(source).ok()?;
-    let key = serde_yaml_ng::Value::from("triggers");
-    let triggers = document.get(&key)?.as_sequence()?.clone();
-    let as_json: Vec<Value> = triggers
-        .iter()
-        .map(|t| serde_json::to_value(t).unwrap_or(Value::Null))
-        .collect();
-    let kept: Vec<serde_yaml_ng::Value> = triggers
-        .into_iter()
-        .zip(&as_json)
-        .filter(|(_, json)| !is_webhook(json))
-        .map(|(yaml, _)| yaml)
-        .collect();
-    if kept.is_empty() {
-        document.remove(&key);
-    } else {
-        document.insert(key, serde_yaml_ng::Value::Sequence(kept));
-    }
-    Some((serde_yaml_ng::to_string(&document).ok()?, as_json))
-}
-
-fn is_webhook(trigger: &Value) -> bool {
-    trigger["type"]
-        .as_str()
-        .is_some_and(|t| WEBHOOK_TYPES.contains(&t))
-}
-
-/// The keys (templates as written) of the flow's enabled Webhook triggers.
-pub(crate) fn webhook_keys(flow: &Flow) -> Vec<String> {
-    flow.triggers
-        .iter()
-        .filter(|t| is_webhook(t) && t["disabled"].as_bool() != Some(true))
-        .filter_map(|t| match &t["key"] {
-            Value::String(key) => Some(key.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        })
-        .collect()
 }
 
 /// A violation as the API shows it.
@@ -186,7 +113,7 @@ pub(crate) async fn load(
     };
     // Stored flows were valid when saved; one that no longer parses (a newer kestrel saved
     // it, or the rules changed) cannot run.
-    let flow = parse(&record.source).map_err(|violations| {
+    let flow = kestrel_flow::parse_flow(&record.source).map_err(|violations| {
         AppError::Conflict(format!(
             "flow {namespace}.{id} revision {} no longer validates: {}",
             record.revision,
@@ -205,23 +132,6 @@ mod tests {
     use super::*;
 
     const WITH_WEBHOOK: &str = "id: hook\nnamespace: dev\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: hi\ntriggers:\n  - id: webhook\n    type: io.kestra.plugin.core.trigger.Webhook\n    key: \"{{ secret('WEBHOOK_KEY') }}\"\n";
-
-    #[test]
-    fn a_webhook_trigger_is_read_with_its_key_as_written() {
-        let flow = parse(WITH_WEBHOOK).unwrap();
-        assert_eq!(flow.source, WITH_WEBHOOK);
-        assert_eq!(webhook_keys(&flow), ["{{ secret('WEBHOOK_KEY') }}"]);
-    }
-
-    #[test]
-    fn other_violations_still_fail_with_their_lines() {
-        let source = WITH_WEBHOOK.replace("message: hi", "level: INFO");
-        let violations = parse(&source).unwrap_err();
-        assert!(
-            violations.iter().any(|v| v.message.contains("message")),
-            "{violations:?}"
-        );
-    }
 
     #[test]
     fn the_flow_json_has_kestras_fields() {

@@ -6,9 +6,9 @@
 //! [`ServerStore`]: `kestrel-store-sqlite`'s `SqliteStore`), the engine and the pool. [`app`]
 //! builds the router from one route table (the same table generates `/api/openapi.json`);
 //! [`Server`] runs it on a socket with what runs besides requests: executions resumed at
-//! start, the env-file watch, retention, and a graceful stop. Every protected route takes the
-//! [`Caller`] that `Basic` (users, argon2) or `Bearer` (API tokens, SHA-256) authenticated;
-//! every error is an [`AppError`] answered as `{"message"}`.
+//! start, the flows' Schedule triggers, the env-file watch, retention, and a graceful stop.
+//! Every protected route takes the [`Caller`] that `Basic` (users, argon2) or `Bearer` (API
+//! tokens, SHA-256) authenticated; every error is an [`AppError`] answered as `{"message"}`.
 //!
 //! Everything an answer can hold about an execution was masked by the engine before it
 //! reached the server; secret values never leave the store through the API.
@@ -37,6 +37,7 @@ mod namespaces;
 mod openapi;
 mod options;
 mod routes;
+mod schedule;
 mod server;
 mod state;
 mod ui;

@@ -37,6 +37,19 @@ pub struct ServerOptions {
     pub allowed_namespaces: BTreeMap<String, Vec<String>>,
     /// Failed sign-ins and wrong webhook keys allowed per client and per user in a window.
     pub failure_limit: FailureLimit,
+    /// `server.public-url`: the address users reach the server at (through a proxy);
+    /// cookies are `Secure` when it is `https://`.
+    pub public_url: Option<String>,
+}
+
+impl ServerOptions {
+    /// Whether users reach the server over HTTPS, as `public_url` says.
+    pub fn public_https(&self) -> bool {
+        self.public_url.as_deref().is_some_and(|url| {
+            url.get(..8)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+        })
+    }
 }
 
 impl Default for ServerOptions {
@@ -54,6 +67,7 @@ impl Default for ServerOptions {
             namespace_read_only: BTreeMap::new(),
             allowed_namespaces: BTreeMap::new(),
             failure_limit: FailureLimit::default(),
+            public_url: None,
         }
     }
 }
@@ -211,6 +225,19 @@ fn parse_iso(text: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cookies_are_secure_only_behind_an_https_public_url() {
+        let with = |url: Option<&str>| ServerOptions {
+            public_url: url.map(str::to_owned),
+            ..ServerOptions::default()
+        };
+        assert!(with(Some("https://kestrel.example.com/")).public_https());
+        assert!(with(Some("HTTPS://kestrel.example.com")).public_https());
+        assert!(!with(Some("http://kestrel.example.com")).public_https());
+        assert!(!with(Some("https:")).public_https());
+        assert!(!with(None).public_https());
+    }
 
     #[test]
     fn durations_read_as_the_configuration_writes_them() {

@@ -1,5 +1,5 @@
-//! The running server: what runs besides requests (resumed executions, the env-file watch,
-//! retention), serving on a socket, and the graceful stop.
+//! The running server: what runs besides requests (resumed executions, Schedule triggers,
+//! the env-file watch, retention), serving on a socket, and the graceful stop.
 
 use crate::executor;
 use crate::routes::app;
@@ -19,7 +19,7 @@ pub struct Server {
 
 impl Server {
     /// Resumes the executions a previous run left (waiting ones run again, running ones end
-    /// FAILED), then starts the env-file watch and the retention purge.
+    /// FAILED), then starts the Schedule triggers, the env-file watch and the retention purge.
     pub async fn start(state: AppState) -> Result<Self, StartError> {
         let (resumed, interrupted) = executor::resume(&state)
             .await
@@ -29,7 +29,10 @@ impl Server {
                 "{resumed} waiting execution(s) resumed, {interrupted} interrupted one(s) marked FAILED"
             ));
         }
-        let mut background = vec![tokio::spawn(purge_forever(state.clone()))];
+        let mut background = vec![
+            tokio::spawn(purge_forever(state.clone())),
+            tokio::spawn(crate::schedule::run(state.clone())),
+        ];
         if state.options().env_file.is_some() {
             background.push(tokio::spawn(watch_env_file(state.clone())));
         }

@@ -7,6 +7,8 @@ use crate::executor::Executor;
 use crate::flows::FlowCache;
 use crate::namespaces::ReadPolicy;
 use crate::options::ServerOptions;
+use crate::schedule::Schedules;
+use kestrel_engine::{Clock, SystemClock};
 use kestrel_store::{AuthStore, ExecutionStore, FlowStore, Retention, SecretStore};
 use std::sync::Arc;
 
@@ -30,6 +32,8 @@ pub(crate) struct Shared {
     pub(crate) flows: FlowCache,
     /// Wrong webhook keys, per client.
     pub(crate) webhook_failures: FailureCounter,
+    /// The Schedule triggers' clock and progress.
+    pub(crate) schedule: Schedules,
 }
 
 /// Why the server cannot start.
@@ -55,6 +59,16 @@ impl AppState {
     /// the engine. Nothing runs until [`crate::Server::start`] (or, in tests, until a request
     /// submits an execution).
     pub fn new(options: ServerOptions, store: Arc<dyn ServerStore>) -> Result<Self, StartError> {
+        Self::with_clock(options, store, Arc::new(SystemClock))
+    }
+
+    /// [`AppState::new`] with the clock Schedule triggers fire on (a
+    /// [`kestrel_engine::ManualClock`] in tests).
+    pub fn with_clock(
+        options: ServerOptions,
+        store: Arc<dyn ServerStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartError> {
         let secrets: Arc<dyn SecretStore> = store.clone();
         let engines = Engines::new(
             options.engine.clone(),
@@ -73,6 +87,7 @@ impl AppState {
             executor: Executor::new(options.worker_threads),
             webhook_failures: FailureCounter::new(options.failure_limit),
             flows: FlowCache::default(),
+            schedule: Schedules::new(clock),
             auth,
             engines,
             store,

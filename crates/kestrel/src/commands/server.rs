@@ -108,6 +108,7 @@ fn options(args: &ServerArgs, settings: &Settings) -> Result<ServerOptions, CliE
             .iter()
             .filter_map(|(ns, c)| Some((ns.clone(), c.allowed_namespaces.as_ref()?.0.clone())))
             .collect(),
+        public_url: config.server.public_url.as_ref().map(|url| url.0.clone()),
         ..defaults
     })
 }

@@ -26,7 +26,7 @@ pub(super) async fn create(
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
     let source = text(&body)?;
-    let flow = flows::parse(source).map_err(|v| flows::invalid(&v))?;
+    let flow = kestrel_flow::parse_flow(source).map_err(|v| flows::invalid(&v))?;
     caller.require_namespace(&flow.namespace)?;
     let tenant = &state.options().tenant;
     let record = state
@@ -46,7 +46,7 @@ pub(super) async fn update(
 ) -> Result<Json<Value>, AppError> {
     caller.require_namespace(&namespace)?;
     let source = text(&body)?;
-    let flow = flows::parse(source).map_err(|v| flows::invalid(&v))?;
+    let flow = kestrel_flow::parse_flow(source).map_err(|v| flows::invalid(&v))?;
     if (flow.namespace.as_str(), flow.id.as_str()) != (namespace.as_str(), id.as_str()) {
         return Err(AppError::invalid(format!(
             "Illegal flow update: the YAML names {}.{}, the path {namespace}.{id}",
@@ -135,7 +135,7 @@ pub(super) async fn validate(_caller: Caller, body: Bytes) -> Result<Json<Value>
         .enumerate()
         .map(|(index, document)| {
             let written = source_json(document);
-            let violations = flows::parse(document).err().unwrap_or_default();
+            let violations = kestrel_flow::parse_flow(document).err().unwrap_or_default();
             let constraints = (!violations.is_empty()).then(|| {
                 violations
                     .iter()

@@ -80,11 +80,12 @@ fn key_matches(state: &AppState, flow: &Flow, key: &str) -> bool {
         "vars": flow.variables,
     });
     let actor = Actor::System(format!("webhook:{}.{}", flow.namespace, flow.id));
-    crate::flows::webhook_keys(flow)
+    flow.webhooks
         .iter()
-        .filter_map(|template| {
+        .filter(|webhook| !webhook.disabled)
+        .filter_map(|webhook| {
             match state.0.engines.render_clear(
-                template,
+                &webhook.key,
                 &flow.namespace,
                 vars.clone(),
                 actor.clone(),

@@ -9,7 +9,6 @@ use super::session::Current;
 use crate::error::AppError;
 use crate::executor::{self, Submission};
 use crate::extract::Path;
-use crate::flows;
 use axum::extract::{Form, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse as _, Redirect, Response};
@@ -168,7 +167,7 @@ pub(super) async fn create(
         ""
     };
     let source = edited.source.as_str();
-    let flow = match flows::parse(source) {
+    let flow = match kestrel_flow::parse_flow(source) {
         Ok(flow) => flow,
         Err(violations) => return invalid(&current, from, source, None, &violations),
     };
@@ -218,7 +217,7 @@ pub(super) async fn edit(
     let record = stored(&ui, &namespace, &id).await?;
     let (recent, _) = executions_of(&ui.app, &current, &namespace, Some(&id), 1).await?;
     let recent: Vec<ExecutionRow> = recent.into_iter().take(RECENT_EXECUTIONS).collect();
-    let inputs: Vec<Value> = flows::parse(&record.source)
+    let inputs: Vec<Value> = kestrel_flow::parse_flow(&record.source)
         .map(|flow| flow.inputs)
         .unwrap_or_default()
         .iter()
@@ -256,7 +255,7 @@ pub(super) async fn save(
     checked(&current, &namespace)?;
     let record = stored(&ui, &namespace, &id).await?;
     let source = edited.source.as_str();
-    let flow = match flows::parse(source) {
+    let flow = match kestrel_flow::parse_flow(source) {
         Ok(flow) => flow,
         Err(violations) => {
             return Ok(invalid(
@@ -334,7 +333,7 @@ mod tests {
 
     #[test]
     fn the_starter_flow_is_valid_in_its_namespace() {
-        let flow = flows::parse(&starter("company.team")).unwrap();
+        let flow = kestrel_flow::parse_flow(&starter("company.team")).unwrap();
         assert_eq!(flow.namespace, "company.team");
         assert_eq!(flow.id, "hello");
     }

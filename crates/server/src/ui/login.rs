@@ -55,7 +55,7 @@ fn zeroizing<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Zeroizing<String>
 
 /// The login page with a fresh form token, and `message` (an error) when there is one.
 fn login_page(
-    headers: &HeaderMap,
+    secure: bool,
     status: StatusCode,
     next: &str,
     username: &str,
@@ -77,7 +77,7 @@ fn login_page(
     let mut response = page::respond(status, "login.html", values);
     response.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(headers, LOGIN_COOKIE, &token, Some(FORM_LIFETIME)),
+        set_cookie(secure, LOGIN_COOKIE, &token, Some(FORM_LIFETIME)),
     );
     response
 }
@@ -95,7 +95,7 @@ pub(super) async fn form(
         return Redirect::to(&next).into_response();
     }
     login_page(
-        &headers,
+        session::secure_cookies(&ui, &headers),
         StatusCode::OK,
         &next,
         "",
@@ -106,6 +106,7 @@ pub(super) async fn form(
 
 pub(super) async fn submit(State(ui): State<Ui>, request: Request) -> Response {
     let headers = request.headers().clone();
+    let secure = session::secure_cookies(&ui, &headers);
     let client = client_of(&request);
     let Ok(Form(posted)) = Form::<Posted>::from_request(request, &()).await else {
         return page::error_page(UiError::new(
@@ -118,7 +119,7 @@ pub(super) async fn submit(State(ui): State<Ui>, request: Request) -> Response {
     if !same_token(&posted.csrf, &expected) {
         let message = "The sign-in form expired. Please sign in again.";
         return login_page(
-            &headers,
+            secure,
             StatusCode::FORBIDDEN,
             &next,
             &posted.username,
@@ -136,7 +137,7 @@ pub(super) async fn submit(State(ui): State<Ui>, request: Request) -> Response {
         Ok(_) | Err(AppError::Unauthorized(_)) => {
             let message = "Wrong user name or password.";
             return login_page(
-                &headers,
+                secure,
                 StatusCode::UNAUTHORIZED,
                 &next,
                 &posted.username,
@@ -147,7 +148,7 @@ pub(super) async fn submit(State(ui): State<Ui>, request: Request) -> Response {
         Err(error) => {
             let message = error.to_string();
             return login_page(
-                &headers,
+                secure,
                 error.status(),
                 &next,
                 &posted.username,
@@ -165,10 +166,10 @@ pub(super) async fn submit(State(ui): State<Ui>, request: Request) -> Response {
     };
     let mut response = Redirect::to(&next).into_response();
     let set = response.headers_mut();
-    set.append(header::SET_COOKIE, session::session_cookie(&headers, &id));
+    set.append(header::SET_COOKIE, session::session_cookie(secure, &id));
     set.append(
         header::SET_COOKIE,
-        set_cookie(&headers, LOGIN_COOKIE, "", None),
+        set_cookie(secure, LOGIN_COOKIE, "", None),
     );
     response
 }
@@ -182,8 +183,9 @@ pub(super) async fn logout(State(ui): State<Ui>, current: Current, headers: Head
         "/ui/login"
     };
     let mut response = Redirect::to(target).into_response();
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, set_cookie(&headers, COOKIE, "", None));
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(session::secure_cookies(&ui, &headers), COOKIE, "", None),
+    );
     response
 }

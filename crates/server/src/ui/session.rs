@@ -189,7 +189,13 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
-/// Whether the client reached us over HTTPS through a proxy: cookies are then `Secure`.
+/// Whether cookies are `Secure`: the configured public URL is `https://`, or the client
+/// reached us over HTTPS through a proxy.
+pub(crate) fn secure_cookies(ui: &Ui, headers: &HeaderMap) -> bool {
+    ui.app.options().public_https() || behind_https(headers)
+}
+
+/// Whether the client reached us over HTTPS through a proxy.
 fn behind_https(headers: &HeaderMap) -> bool {
     let forwarded = |name: &str| {
         headers
@@ -201,28 +207,24 @@ fn behind_https(headers: &HeaderMap) -> bool {
         || forwarded("forwarded").is_some_and(|f| f.contains("proto=https"))
 }
 
-/// A `Set-Cookie` value: HttpOnly, SameSite=Strict, for the whole site; `None` for `max_age`
-/// clears the cookie.
+/// A `Set-Cookie` value: HttpOnly, SameSite=Strict, for the whole site, `Secure` when
+/// `secure` (see [`secure_cookies`]); `None` for `max_age` clears the cookie.
 pub(crate) fn set_cookie(
-    request: &HeaderMap,
+    secure: bool,
     name: &str,
     value: &str,
     max_age: Option<Duration>,
 ) -> HeaderValue {
     let age = max_age.map_or(0, |age| age.as_secs());
-    let secure = if behind_https(request) {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = if secure { "; Secure" } else { "" };
     let text = format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={age}{secure}");
     // Ids and tokens are URL-safe base64: always a valid header value.
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// The cookie of a new session.
-pub(crate) fn session_cookie(request: &HeaderMap, id: &str) -> HeaderValue {
-    set_cookie(request, COOKIE, id, Some(LIFETIME))
+pub(crate) fn session_cookie(secure: bool, id: &str) -> HeaderValue {
+    set_cookie(secure, COOKIE, id, Some(LIFETIME))
 }
 
 /// Where the login page sends the browser back to: a page of the UI only, never elsewhere.
@@ -330,9 +332,10 @@ pub(crate) async fn require(State(ui): State<Ui>, request: Request, next: Next) 
     request.extensions_mut().insert(current.clone());
     let mut response = next.run(request).await;
     if started {
-        response
-            .headers_mut()
-            .append(header::SET_COOKIE, session_cookie(&headers, &current.id));
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            session_cookie(secure_cookies(&ui, &headers), &current.id),
+        );
     }
     response
 }
@@ -419,15 +422,17 @@ mod tests {
 
     #[test]
     fn the_cookie_is_http_only_strict_and_secure_behind_https() {
-        let plain = session_cookie(&HeaderMap::new(), "id1");
+        let plain = session_cookie(false, "id1");
         assert_eq!(
             plain.to_str().unwrap(),
             "kestrel_session=id1; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200"
         );
-        let mut proxied = HeaderMap::new();
-        proxied.insert("x-forwarded-proto", HeaderValue::from_static("https"));
-        let secure = session_cookie(&proxied, "id1");
+        let secure = session_cookie(true, "id1");
         assert!(secure.to_str().unwrap().ends_with("; Secure"));
+        let mut proxied = HeaderMap::new();
+        assert!(!behind_https(&proxied));
+        proxied.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        assert!(behind_https(&proxied));
     }
 
     #[test]
