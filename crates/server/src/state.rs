@@ -3,8 +3,9 @@
 
 use crate::auth::{Authenticator, FailureCounter};
 use crate::engines::{Engines, EnvFileError};
+use crate::error::AppError;
 use crate::executor::Executor;
-use crate::flows::FlowCache;
+use crate::flows::{FlowCache, LoadedFlow};
 use crate::namespaces::ReadPolicy;
 use crate::options::ServerOptions;
 use crate::schedule::Schedules;
@@ -103,6 +104,18 @@ impl AppState {
     /// The store.
     pub fn store(&self) -> &Arc<dyn ServerStore> {
         &self.0.store
+    }
+
+    /// The latest revision of flow `namespace.id` in the server's tenant, parsed (cached).
+    pub(crate) async fn latest_flow(
+        &self,
+        namespace: &str,
+        id: &str,
+    ) -> Result<Option<Arc<LoadedFlow>>, AppError> {
+        self.0
+            .flows
+            .latest(self.0.store.as_ref(), &self.0.options.tenant, namespace, id)
+            .await
     }
 
     /// Whether secrets of `namespace` may not be changed (`secret.read-only`, or the closest

@@ -32,15 +32,27 @@ enum Access {
 
 impl GrantArgs {
     /// The namespaces, each checked; exit 2 for one that cannot exist.
-    pub(crate) fn namespaces(&self) -> Result<Vec<String>, CliError> {
+    fn namespaces(&self) -> Result<Vec<String>, CliError> {
         for namespace in &self.namespaces {
             validate_namespace(namespace).map_err(store_error)?;
         }
         Ok(self.namespaces.clone())
     }
 
+    /// The namespaces (each checked) and the secret access of a new user or token, the
+    /// default access depending on whether anyone can sign in yet.
+    pub(crate) fn grant(
+        &self,
+        store: &SqliteStore,
+        settings: &Settings,
+    ) -> Result<(Vec<String>, SecretAccess), CliError> {
+        let namespaces = self.namespaces()?;
+        let secrets = self.access(nobody_yet(store, settings)?);
+        Ok((namespaces, secrets))
+    }
+
     /// The access asked for, or the default: write for the first principal, else none.
-    pub(crate) fn access(&self, first: bool) -> SecretAccess {
+    fn access(&self, first: bool) -> SecretAccess {
         match (self.secrets, first) {
             (Some(Access::Read), _) => SecretAccess::Read,
             (Some(Access::Write), _) | (None, true) => SecretAccess::Write,
@@ -64,7 +76,7 @@ pub(crate) fn call<T>(future: impl Future<Output = Result<T, StoreError>>) -> Re
 
 /// Whether nobody can sign in yet: no user and no live token, in the store or the
 /// configuration file.
-pub(crate) fn nobody_yet(store: &SqliteStore, settings: &Settings) -> Result<bool, CliError> {
+fn nobody_yet(store: &SqliteStore, settings: &Settings) -> Result<bool, CliError> {
     let auth = &settings.config.server.auth;
     if !auth.users.is_empty() || !auth.tokens.is_empty() {
         return Ok(false);

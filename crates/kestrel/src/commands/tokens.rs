@@ -1,7 +1,7 @@
 //! `kestrel tokens create|list|revoke`: API tokens for the server's `Bearer` authentication,
 //! printed once at creation and stored as their SHA-256 only.
 
-use super::principals::{GrantArgs, ListArgs, Row, call, nobody_yet, print_principals, reach};
+use super::principals::{GrantArgs, ListArgs, Row, call, print_principals, reach};
 use crate::error::CliError;
 use crate::output::{note, timestamp};
 use crate::settings::Settings;
@@ -39,8 +39,7 @@ pub(crate) fn run(command: &TokensCommand, settings: &Settings) -> Result<u8, Cl
     let store = StoreAccess::new(settings)?.open()?;
     match command {
         TokensCommand::Create(args) => {
-            let namespaces = args.grant.namespaces()?;
-            let secrets = args.grant.access(nobody_yet(&store, settings)?);
+            let (namespaces, secrets) = args.grant.grant(&store, settings)?;
             let token = NewToken::generate().map_err(CliError::failed)?;
             let record = TokenRecord {
                 name: args.name.clone(),

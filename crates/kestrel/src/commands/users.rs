@@ -1,7 +1,7 @@
 //! `kestrel users add|list|remove`: the people who sign in to the server (passwords stored as
 //! argon2 hashes; the password comes from stdin, never from the command line).
 
-use super::principals::{GrantArgs, ListArgs, Row, call, nobody_yet, print_principals};
+use super::principals::{GrantArgs, ListArgs, Row, call, print_principals};
 use crate::error::CliError;
 use crate::output::note;
 use crate::settings::Settings;
@@ -39,8 +39,7 @@ pub(crate) fn run(command: &UsersCommand, settings: &Settings) -> Result<u8, Cli
     let store = StoreAccess::new(settings)?.open()?;
     match command {
         UsersCommand::Add(args) => {
-            let namespaces = args.grant.namespaces()?;
-            let secrets = args.grant.access(nobody_yet(&store, settings)?);
+            let (namespaces, secrets) = args.grant.grant(&store, settings)?;
             let password = read_password()?;
             let password_hash =
                 kestrel_server::hash_password(&password).map_err(CliError::failed)?;

@@ -48,14 +48,7 @@ pub(super) async fn trigger(
 ) -> Result<Json<Value>, AppError> {
     caller.require_namespace(&namespace)?;
     let flow = state
-        .0
-        .flows
-        .latest(
-            state.0.store.as_ref(),
-            &state.options().tenant,
-            &namespace,
-            &flow_id,
-        )
+        .latest_flow(&namespace, &flow_id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("Flow {namespace}.{flow_id} not found")))?;
     let inputs = read_inputs(request, &state).await?;

@@ -37,17 +37,7 @@ pub(super) async fn trigger(
         return Err(AppError::TooManyRequests(left.as_secs().max(1)));
     }
     let (parts, body) = request.into_parts();
-    let found = match state
-        .0
-        .flows
-        .latest(
-            state.0.store.as_ref(),
-            &state.options().tenant,
-            &namespace,
-            &flow_id,
-        )
-        .await
-    {
+    let found = match state.latest_flow(&namespace, &flow_id).await {
         Ok(Some(flow)) if key_matches(&state, &flow.flow, &key) => Some(flow),
         Ok(_) | Err(AppError::Invalid { .. }) => None,
         Err(other) => return Err(other),

@@ -293,14 +293,10 @@ pub(super) async fn run(
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, UiError> {
     checked(&current, &namespace)?;
-    let tenant = &ui.app.options().tenant;
-    let flow = ui
-        .app
-        .0
-        .flows
-        .latest(ui.app.store().as_ref(), tenant, &namespace, &id)
-        .await?
-        .ok_or_else(|| UiError::new(StatusCode::NOT_FOUND, format!("No flow {namespace}.{id}.")))?;
+    let flow =
+        ui.app.latest_flow(&namespace, &id).await?.ok_or_else(|| {
+            UiError::new(StatusCode::NOT_FOUND, format!("No flow {namespace}.{id}."))
+        })?;
     let inputs: Vec<(String, SecretValue)> = fields
         .into_iter()
         .filter_map(|(name, value)| {
