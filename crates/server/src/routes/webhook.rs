@@ -96,12 +96,20 @@ fn key_matches(state: &AppState, flow: &Flow, key: &str) -> bool {
         })
 }
 
+/// Request headers kept out of `trigger.headers`.
+const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
+
 /// The `trigger` variable of the execution: Kestra's `body`, `headers` and `parameters`.
 fn trigger_variable(headers: &HeaderMap, query: Option<&str>, body: &[u8]) -> Value {
     let body = serde_json::from_slice::<Value>(body)
         .unwrap_or_else(|_| json!(String::from_utf8_lossy(body)));
     let mut header_map = Map::new();
     for (name, value) in headers {
+        // A caller's credentials are not the flow's business, and the trigger variable is stored
+        // with the execution: they never enter it.
+        if CREDENTIAL_HEADERS.contains(&name.as_str()) {
+            continue;
+        }
         if let Ok(text) = value.to_str() {
             push(&mut header_map, name.as_str().to_owned(), text.to_owned());
         }
@@ -176,5 +184,15 @@ mod tests {
         assert_eq!(trigger["parameters"], json!({"a": ["1", "2"], "b": [""]}));
         let text = trigger_variable(&HeaderMap::new(), None, b"plain");
         assert_eq!(text["body"], "plain");
+    }
+
+    #[test]
+    fn credentials_sent_with_a_webhook_stay_out_of_the_trigger_variable() {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", "Bearer kst_caller".parse().unwrap());
+        headers.insert("cookie", "kestrel_session=abc".parse().unwrap());
+        headers.insert("x-id", "7".parse().unwrap());
+        let trigger = trigger_variable(&headers, None, b"");
+        assert_eq!(trigger["headers"], json!({"x-id": ["7"]}));
     }
 }
