@@ -8,9 +8,11 @@
 
 mod value;
 
+use crate::environment::Environment;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 pub(crate) use value::{Hidden, Subst};
 
 /// Declares a section of the file: a struct read with kebab-case keys, unknown keys refused
@@ -227,23 +229,25 @@ section! {
 }
 
 impl Config {
-    /// Reads and parses the file at `path`; errors name the file.
-    pub(crate) fn load(path: &Path) -> Result<Self, String> {
+    /// Reads and parses the file at `path`, `${NAME}` read from `env`; errors name the file.
+    pub(crate) fn load(path: &Path, env: &Arc<Environment>) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|error| {
             format!("cannot read configuration file {}: {error}", path.display())
         })?;
-        Self::parse(&text).map_err(|error| format!("{}: {error}", path.display()))
+        value::with_environment(env, || Self::parse(&text))
+            .map_err(|error| format!("{}: {error}", path.display()))
     }
 
     /// Parses a configuration's text. An empty file (or one of comments only) is the default.
+    /// Errors name the key and what it expects, never the value written.
     pub(crate) fn parse(text: &str) -> Result<Self, String> {
-        let document: serde_yaml_ng::Value =
-            serde_yaml_ng::from_str(text).map_err(|error| error.to_string())?;
+        let error = |error: serde_yaml_ng::Error| value::without_values(&error.to_string());
+        let document: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(error)?;
         if document.is_null() {
             return Ok(Self::default());
         }
         // Parsed from the text (not from `document`) so that errors carry their line.
-        serde_yaml_ng::from_str(text).map_err(|error| with_line(error.to_string(), text))
+        serde_yaml_ng::from_str(text).map_err(|e| with_line(error(e), text))
     }
 }
 
@@ -344,13 +348,38 @@ retention: {executions: 30d, audit: 365d}
 
     #[test]
     fn a_substituted_value_is_read_by_its_type() {
-        // PATH is set in every test process; its value is not a number.
-        let error = Config::parse("worker:\n  threads: ${PATH}\n").unwrap_err();
-        assert!(error.contains("${PATH} does not fit"), "{error}");
-        let path = std::env::var("PATH").unwrap();
-        assert!(!error.contains(&path), "the value stays hidden: {error}");
-        let config = Config::parse("worker:\n  threads: '3'\n").unwrap();
+        let env = Arc::new(Environment::from_pairs([(
+            "WORDS".into(),
+            "not-a-number".into(),
+        )]));
+        let parse = |text| value::with_environment(&env, || Config::parse(text));
+        let error = parse("worker:\n  threads: ${WORDS}\n").unwrap_err();
+        assert!(error.contains("${WORDS} does not fit"), "{error}");
+        assert!(
+            !error.contains("not-a-number"),
+            "the value stays hidden: {error}"
+        );
+        let config = parse("worker:\n  threads: '3'\n").unwrap();
         assert_eq!(config.worker.threads.map(|t| t.0), Some(3));
+    }
+
+    #[test]
+    fn a_type_error_names_the_key_and_type_but_not_the_value() {
+        for text in [
+            "worker:\n  threads: hunter2-typed\n",
+            "secret:\n  mask-min-length: hunter2-typed\n",
+            "secret:\n  type: hunter2-typed\n",
+            "secret:\n  read-only: [hunter2-typed]\n",
+            "secret: hunter2-typed\n",
+            "server:\n  auth:\n    users: hunter2-typed\n",
+        ] {
+            let error = Config::parse(text).unwrap_err();
+            assert!(!error.contains("hunter2"), "{text}: {error}");
+            assert!(error.contains("expected"), "{text}: {error}");
+        }
+        let error = Config::parse("worker:\n  threads: hunter2-typed\n").unwrap_err();
+        assert!(error.contains("worker.threads"), "{error}");
+        assert!(error.contains("line 2"), "{error}");
     }
 
     #[test]

@@ -5,20 +5,34 @@
 mod cli;
 mod commands;
 mod config;
+mod environment;
 mod error;
 mod output;
+mod redact;
 mod settings;
 mod store;
 
+use environment::Environment;
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 fn main() -> ExitCode {
-    match commands::run(std::env::args_os()) {
+    // First of all, before a secret is read or a task started.
+    let inspection = environment::forbid_inspection();
+    let environment = Arc::new(Environment::capture());
+    if let Err(error) = inspection {
+        output::warn(&format!(
+            "kestrel could not make itself non-dumpable ({error}): processes of this user, \
+             tasks included, may read its environment and memory"
+        ));
+    }
+    match commands::run(std::env::args_os(), environment) {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
             // Nothing more can be done when stderr itself is gone.
-            let _ = writeln!(std::io::stderr(), "{}", error.report());
+            let report = error.report();
+            let _ = writeln!(std::io::stderr(), "{}", output::escape_controls(&report));
             ExitCode::from(error.code())
         }
     }

@@ -1,11 +1,14 @@
 //! How results are shown: an execution's log lines as they happen or one JSON document at the
 //! end (everything already masked by the engine), listings as a header and tab-separated rows
-//! or JSON; warnings go to stderr.
+//! or JSON; warnings go to stderr. Text meant for a terminal has its control characters
+//! escaped, so that no script can make a terminal draw what the masker hid.
 
 use chrono::{DateTime, Local, SecondsFormat, Utc};
 use clap::ValueEnum;
 use kestrel_engine::{Execution, Listener, LogEntry};
 use serde_json::{Value, json};
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::Write;
 
 /// Prints the engine's warnings on stderr, and nothing else.
@@ -35,15 +38,50 @@ impl Listener for LogLines {
 
 /// One warning line on stderr.
 pub(crate) fn warn(message: &str) {
+    let message = escape_controls(message);
     let _ = writeln!(std::io::stderr().lock(), "warning: {message}");
 }
 
+/// `text` safe to print on a terminal: every control character but the line break and the
+/// tab (C0, DEL, C1) and every bidirectional override written as an escape (`\r`, `\x1b`,
+/// `\u{9b}`, `\u{202e}`). A script that splits a secret with `\b`, `\r` or an ANSI sequence
+/// defeats the masker, which sees no secret in the pieces; escaped, the terminal cannot
+/// draw them back together. A line ending `\r\n` is a line break: it hides nothing.
+pub(crate) fn escape_controls(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_unsafe_on_a_terminal) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 16);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\r' => escaped.push_str("\\r"),
+            c if c.is_ascii_control() => {
+                let _ = write!(escaped, "\\x{:02x}", u32::from(c));
+            }
+            c if is_unsafe_on_a_terminal(c) => {
+                let _ = write!(escaped, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => escaped.push(c),
+        }
+    }
+    Cow::Owned(escaped)
+}
+
+fn is_unsafe_on_a_terminal(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// `HH:MM:SS.mmm LEVEL TASK_ID MESSAGE` in local time, the level padded to 5; the following
-/// lines of a multi-line message as they are (its final line break dropped).
+/// lines of a multi-line message as they are (its final line break dropped), control
+/// characters escaped.
 fn log_line(entry: &LogEntry) -> String {
     let time = entry.timestamp.with_timezone(&Local).format("%H:%M:%S%.3f");
     let message = entry.message.strip_suffix('\n').unwrap_or(&entry.message);
     let message = message.strip_suffix('\r').unwrap_or(message);
+    let message = escape_controls(message);
     format!(
         "{time} {:<5} {} {message}",
         entry.level.as_str(),
@@ -214,5 +252,19 @@ mod tests {
         assert_eq!(time.as_bytes()[8], b'.');
         assert_eq!(rest, "INFO  hello one\ntwo");
         assert!(log_line(&entry(Level::Error, "x")).contains(" ERROR hello x"));
+    }
+
+    #[test]
+    fn control_characters_are_escaped_but_lines_and_tabs_kept() {
+        let line = log_line(&entry(
+            Level::Info,
+            "pass\x1b[2Kwo\rrd\x08!\x7f\u{9b}\u{202e}\r\nnext\tcol\r\n",
+        ));
+        let (_, rest) = line.split_once(' ').unwrap();
+        assert_eq!(
+            rest,
+            "INFO  hello pass\\x1b[2Kwo\\rrd\\x08!\\x7f\\u{9b}\\u{202e}\nnext\tcol"
+        );
+        assert!(matches!(escape_controls("plain\ttext\n"), Cow::Borrowed(_)));
     }
 }

@@ -3,10 +3,13 @@
 
 use crate::cli::GlobalArgs;
 use crate::config::Config;
+use crate::environment::Environment;
 use crate::error::CliError;
+use crate::redact::hide_url_credentials;
 use kestrel_engine::EngineConfig;
-use kestrel_secrets::{EnvOptions, MASK};
+use kestrel_secrets::EnvOptions;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// What every command works with.
 #[derive(Debug)]
@@ -16,23 +19,25 @@ pub(crate) struct Settings {
     pub(crate) config: Config,
     pub(crate) data_dir: PathBuf,
     pub(crate) database: String,
+    /// The process environment, read once at start: nothing reads `std::env` again.
+    pub(crate) env: Arc<Environment>,
 }
 
 impl Settings {
     /// Settles the settings for `global` options (clap already applied the environment
-    /// variables behind them). Fails when the configuration is invalid or when both master-key
-    /// variables are set.
-    pub(crate) fn resolve(global: &GlobalArgs) -> Result<Self, CliError> {
-        check_master_key_source()?;
+    /// variables behind them) in the process environment `env`. Fails when the configuration
+    /// is invalid or when both master-key variables are set.
+    pub(crate) fn resolve(global: &GlobalArgs, env: Arc<Environment>) -> Result<Self, CliError> {
+        check_master_key_source(&env)?;
         let config = match &global.config {
-            Some(path) => Config::load(path).map_err(CliError::usage)?,
+            Some(path) => Config::load(path, &env).map_err(CliError::usage)?,
             None => Config::default(),
         };
         let data_dir = global
             .data_dir
             .clone()
             .or_else(|| config.data_dir.clone().map(|dir| dir.0))
-            .unwrap_or_else(default_data_dir);
+            .unwrap_or_else(|| default_data_dir(&env));
         let database = global
             .database
             .clone()
@@ -43,6 +48,7 @@ impl Settings {
             config,
             data_dir,
             database,
+            env,
         })
     }
 
@@ -77,17 +83,16 @@ impl Settings {
         database_file(&self.database, &self.data_dir)
     }
 
-    /// The database URL with its password hidden.
+    /// The database URL with its credentials hidden.
     pub(crate) fn database_shown(&self) -> String {
-        redact_url_password(&self.database)
+        hide_url_credentials(&self.database)
     }
 }
 
 /// `KESTREL_MASTER_KEY` and `KESTREL_MASTER_KEY_FILE` are two sources of one key: both set is
 /// ambiguous, so every command refuses to start.
-fn check_master_key_source() -> Result<(), CliError> {
-    let set = |name: &str| std::env::var_os(name).is_some();
-    if set("KESTREL_MASTER_KEY") && set("KESTREL_MASTER_KEY_FILE") {
+fn check_master_key_source(env: &Environment) -> Result<(), CliError> {
+    if env.is_set("KESTREL_MASTER_KEY") && env.is_set("KESTREL_MASTER_KEY_FILE") {
         return Err(CliError::usage(
             "KESTREL_MASTER_KEY and KESTREL_MASTER_KEY_FILE are both set; set only one of them",
         ));
@@ -107,7 +112,7 @@ fn database_file(database: &str, data_dir: &Path) -> Result<PathBuf, CliError> {
         }
         return Ok(PathBuf::from(path));
     }
-    let shown = redact_url_password(database);
+    let shown = hide_url_credentials(database);
     if database.starts_with("postgres://") || database.starts_with("postgresql://") {
         return Err(CliError::usage(format!(
             "database '{shown}': PostgreSQL is not supported yet; use sqlite (the default) or \
@@ -121,30 +126,13 @@ fn database_file(database: &str, data_dir: &Path) -> Result<PathBuf, CliError> {
 }
 
 /// `$XDG_DATA_HOME/kestrel`, else `~/.local/share/kestrel`, else `./kestrel-data`.
-fn default_data_dir() -> PathBuf {
-    let non_empty = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
-    if let Some(data_home) = non_empty("XDG_DATA_HOME") {
+fn default_data_dir(env: &Environment) -> PathBuf {
+    if let Some(data_home) = env.non_empty_os("XDG_DATA_HOME") {
         return PathBuf::from(data_home).join("kestrel");
     }
-    match non_empty("HOME") {
+    match env.non_empty_os("HOME") {
         Some(home) => PathBuf::from(home).join(".local/share/kestrel"),
         None => PathBuf::from("kestrel-data"),
-    }
-}
-
-/// `scheme://user:password@host/...` with the password replaced by the mask.
-fn redact_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let Some((userinfo, host)) = authority.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:{MASK}@{host}{path}"),
-        None => url.to_owned(),
     }
 }
 
@@ -176,22 +164,5 @@ mod tests {
         let message = error.to_string();
         assert!(message.contains("not supported yet"), "{message}");
         assert!(!message.contains("s3cret"), "{message}");
-    }
-
-    #[test]
-    fn database_passwords_are_hidden() {
-        assert_eq!(
-            redact_url_password("postgres://kestrel:s3cret@db:5432/kestrel"),
-            "postgres://kestrel:******@db:5432/kestrel"
-        );
-        assert_eq!(
-            redact_url_password("sqlite:///tmp/k.db"),
-            "sqlite:///tmp/k.db"
-        );
-        assert_eq!(redact_url_password("sqlite"), "sqlite");
-        assert_eq!(
-            redact_url_password("postgres://user@db/x"),
-            "postgres://user@db/x"
-        );
     }
 }

@@ -2,6 +2,7 @@
 //! opens it (`cli.md`), who the audit trail records, and the lazy opening `run` and `render`
 //! use so that a flow that reads no stored secret costs no database and creates no file.
 
+use crate::environment::{Environment, NotText};
 use crate::error::CliError;
 use crate::output::warn;
 use crate::settings::Settings;
@@ -14,11 +15,12 @@ use kestrel_store_sqlite::{SqliteStore, StoreOptions};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// Where the store's file is and where its master key comes from.
+/// Where the store's file is, where its master key comes from, and who is using it.
 #[derive(Debug, Clone)]
 pub(crate) struct StoreAccess {
     file: PathBuf,
     data_dir: PathBuf,
+    env: Arc<Environment>,
 }
 
 impl StoreAccess {
@@ -27,7 +29,13 @@ impl StoreAccess {
         Ok(Self {
             file: settings.database_file()?,
             data_dir: settings.data_dir.clone(),
+            env: Arc::clone(&settings.env),
         })
+    }
+
+    /// Who the audit trail records for a command of this process: `cli:<OS user name>`.
+    pub(crate) fn actor(&self) -> Actor {
+        Actor::System(format!("cli:{}", os_user(&self.env)))
     }
 
     /// The database file.
@@ -39,17 +47,19 @@ impl StoreAccess {
     /// the key file in the config directory (created once, mode 0600, for a new store only).
     /// Its warnings go to stderr; exit 2 when there is none to be had.
     fn master_key(&self) -> Result<LoadedMasterKey, CliError> {
-        let env_key = env_text("KESTREL_MASTER_KEY")?;
-        let env_key_file = std::env::var_os("KESTREL_MASTER_KEY_FILE").map(PathBuf::from);
-        let default_file = default_key_file(
-            std::env::var_os("XDG_CONFIG_HOME").as_deref(),
-            std::env::var_os("HOME").as_deref(),
-        );
+        let env_key = self.env.text("KESTREL_MASTER_KEY").map_err(|NotText| {
+            CliError::usage(
+                "KESTREL_MASTER_KEY is not a master key: it is not text (expected the base64 \
+                 of 32 random bytes)",
+            )
+        })?;
+        let env_key_file = self.env.os("KESTREL_MASTER_KEY_FILE").map(PathBuf::from);
+        let default_file = default_key_file(self.env.os("XDG_CONFIG_HOME"), self.env.os("HOME"));
         if env_key.is_none() && env_key_file.is_none() {
             self.refuse_a_new_key_for_an_old_store(default_file.as_deref())?;
         }
         let loaded = kestrel_crypto::load_master_key(&MasterKeySources {
-            env_key: env_key.as_deref(),
+            env_key,
             env_key_file: env_key_file.as_deref(),
             default_file: default_file.as_deref(),
             data_dir: Some(&self.data_dir),
@@ -136,17 +146,6 @@ fn create_private_dir(dir: &Path) -> Result<(), CliError> {
         })
 }
 
-/// An environment variable's text; exit 2 when it is set but not Unicode.
-fn env_text(name: &str) -> Result<Option<String>, CliError> {
-    match std::env::var(name) {
-        Ok(value) => Ok(Some(value)),
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => Err(CliError::usage(format!(
-            "{name} is not a master key: it is not text (expected the base64 of 32 random bytes)"
-        ))),
-    }
-}
-
 fn origin_shown(origin: &KeyOrigin) -> String {
     match origin {
         KeyOrigin::Environment => "KESTREL_MASTER_KEY".into(),
@@ -169,23 +168,15 @@ pub(crate) fn store_error(error: StoreError) -> CliError {
     }
 }
 
-/// Who the audit trail records for a command of this process: `cli:<OS user name>`.
-pub(crate) fn cli_actor() -> Actor {
-    Actor::System(format!("cli:{}", os_user()))
-}
-
 /// The name of the user running kestrel: `USER`, else `LOGNAME`, else the name
 /// `/etc/passwd` gives this process's user id, else `uid-N`.
-fn os_user() -> String {
-    let non_empty = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+fn os_user(env: &Environment) -> String {
+    let non_empty = |name: &str| env.text(name).ok().flatten().filter(|v| !v.is_empty());
     if let Some(name) = non_empty("USER").or_else(|| non_empty("LOGNAME")) {
-        return name;
+        return name.to_owned();
     }
-    use std::os::unix::fs::MetadataExt as _;
-    // The process's own /proc entry belongs to its user.
-    let Ok(uid) = std::fs::metadata("/proc/self").map(|meta| meta.uid()) else {
-        return "unknown".into();
-    };
+    // Not the owner of /proc/self: a non-dumpable process's entries belong to root.
+    let uid = rustix::process::getuid().as_raw();
     std::fs::read_to_string("/etc/passwd")
         .ok()
         .and_then(|passwd| user_named_in(&passwd, uid))
@@ -234,13 +225,13 @@ impl LazyStore {
 }
 
 /// The backends of [`LazyStore`] for the engine: reads by an execution are recorded under its
-/// id, reads outside executions (`render`) under [`cli_actor`].
+/// id, reads outside executions (`render`) under [`StoreAccess::actor`].
 #[derive(Debug)]
 pub(crate) struct StoreReaders(pub(crate) Arc<LazyStore>);
 
 impl ReaderBackends for StoreReaders {
     fn for_operator(&self) -> Vec<Arc<dyn SecretBackend>> {
-        self.reading_as(cli_actor())
+        self.reading_as(self.0.access.actor())
     }
 
     fn for_execution(&self, execution_id: &str) -> Vec<Arc<dyn SecretBackend>> {
@@ -317,9 +308,21 @@ mod tests {
 
     #[test]
     fn the_cli_actor_names_the_os_user() {
-        let actor = cli_actor();
+        let access = |pairs: &[(&str, &str)]| StoreAccess {
+            file: PathBuf::from("/d/kestrel.db"),
+            data_dir: PathBuf::from("/d"),
+            env: Arc::new(Environment::from_pairs(
+                pairs
+                    .iter()
+                    .map(|(name, value)| (name.into(), value.into())),
+            )),
+        };
+        let actor = access(&[("USER", "ada")]).actor();
         assert_eq!(actor.kind(), "system");
-        assert!(actor.id().starts_with("cli:"), "{actor}");
+        assert_eq!(actor.id(), "cli:ada");
+        assert_eq!(access(&[("LOGNAME", "bob")]).actor().id(), "cli:bob");
+        // Without either, the name of this process's user id.
+        let actor = access(&[]).actor();
         assert!(actor.id().len() > "cli:".len(), "{actor}");
     }
 

@@ -11,6 +11,7 @@ pub(crate) mod users;
 pub(crate) mod validate;
 
 use crate::cli::{Cli, Command};
+use crate::environment::Environment;
 use crate::error::{CliError, EXIT_USAGE};
 use crate::output::warn;
 use crate::settings::Settings;
@@ -24,8 +25,12 @@ use std::path::Path;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
-/// Parses the command line and runs the command; the exit status on success.
-pub(crate) fn run(args: impl IntoIterator<Item = OsString>) -> Result<u8, CliError> {
+/// Parses the command line and runs the command in `environment` (the process's, read at
+/// start); the exit status on success.
+pub(crate) fn run(
+    args: impl IntoIterator<Item = OsString>,
+    environment: Arc<Environment>,
+) -> Result<u8, CliError> {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(error) => {
@@ -34,7 +39,7 @@ pub(crate) fn run(args: impl IntoIterator<Item = OsString>) -> Result<u8, CliErr
             return Ok(u8::try_from(error.exit_code()).unwrap_or(EXIT_USAGE));
         }
     };
-    let settings = Settings::resolve(&cli.global)?;
+    let settings = Settings::resolve(&cli.global, environment)?;
     match cli.command {
         Command::Run(args) => run::run(&args, &settings),
         Command::Validate(args) => validate::run(&args),
@@ -48,20 +53,19 @@ pub(crate) fn run(args: impl IntoIterator<Item = OsString>) -> Result<u8, CliErr
 }
 
 /// An engine over the embedded store (opened at the first lookup, if its file exists), then
-/// the process environment and the env file (`--env-file`, else `secret.env-file`), with the
-/// load's warnings printed on stderr. Exit 2 for a database kestrel cannot use yet.
+/// the process environment read at start and the env file (`--env-file`, else
+/// `secret.env-file`), with the load's warnings printed on stderr. Exit 2 for a database kestrel cannot use yet.
 pub(crate) fn load_engine(
     settings: &Settings,
     env_file: Option<&Path>,
 ) -> Result<Engine, CliError> {
     let file = settings.env_file(env_file);
     let text = file.map(read_text).transpose()?.map(Zeroizing::new);
-    // Variables that are not valid Unicode cannot be secrets nor `envs`: they are left out.
-    let process = std::env::vars_os()
-        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)));
+    let config = settings.engine_config();
+    let process = settings.env.for_engine(&config.env.redacted);
     let store = StoreReaders(Arc::new(LazyStore::new(StoreAccess::new(settings)?)));
     let (engine, warnings) = Engine::from_env_with(
-        settings.engine_config(),
+        config,
         process,
         text.as_deref().map(String::as_str),
         Arc::new(store),

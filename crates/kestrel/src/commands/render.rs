@@ -2,7 +2,7 @@
 
 use crate::commands::load_engine;
 use crate::error::CliError;
-use crate::output::Quiet;
+use crate::output::{Quiet, escape_controls};
 use crate::settings::Settings;
 use clap::Args;
 use std::io::Write;
@@ -20,12 +20,14 @@ pub(crate) struct RenderArgs {
     env_file: Option<PathBuf>,
 }
 
-/// Prints the masked result; exit 1 with the (masked) error when rendering fails.
+/// Prints the masked result, control characters escaped as in `kestrel run`'s logs; exit 1
+/// with the (masked) error when rendering fails.
 pub(crate) fn run(args: &RenderArgs, settings: &Settings) -> Result<u8, CliError> {
     let engine = load_engine(settings, args.env_file.as_deref())?;
     let text = engine
         .render_once(&args.template, &args.namespace, &Quiet)
         .map_err(|error| CliError::failed(error.to_string()))?;
+    let text = escape_controls(&text);
     let _ = writeln!(std::io::stdout().lock(), "{text}");
     Ok(0)
 }

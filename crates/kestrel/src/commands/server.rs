@@ -89,11 +89,10 @@ fn options(args: &ServerArgs, settings: &Settings) -> Result<ServerOptions, CliE
             audit: duration("retention.audit", &config.retention.audit.0)?,
             ..RetentionOptions::default()
         },
+        process_env: settings
+            .env
+            .for_engine(&config.variables.redacted_env_vars.0),
         engine: settings.engine_config(),
-        // Variables that are not valid Unicode can be neither secrets nor `envs`.
-        process_env: std::env::vars_os()
-            .filter_map(|(n, v)| Some((n.into_string().ok()?, v.into_string().ok()?)))
-            .collect(),
         env_file: settings
             .env_file(args.env_file.as_deref())
             .map(PathBuf::from),

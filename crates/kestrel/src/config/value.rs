@@ -1,11 +1,50 @@
 //! One configuration value: `${NAME}` replaced by the environment at load; credentials hidden
-//! when the configuration is shown.
+//! when the configuration is shown; errors that never quote the value written.
 
+use crate::environment::{Environment, NotText};
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_yaml_ng::Value;
+use std::cell::RefCell;
 use std::fmt;
+use std::sync::Arc;
 use zeroize::Zeroizing;
+
+thread_local! {
+    /// The variables `${NAME}` reads while a configuration is parsed ([`with_environment`]):
+    /// serde hands a deserializer no context of its own.
+    static ENVIRONMENT: RefCell<Option<Arc<Environment>>> = const { RefCell::new(None) };
+}
+
+/// Runs `parse` with `${NAME}` read from `env` (outside it, every variable is unset).
+pub(crate) fn with_environment<R>(env: &Arc<Environment>, parse: impl FnOnce() -> R) -> R {
+    ENVIRONMENT.with_borrow_mut(|slot| *slot = Some(Arc::clone(env)));
+    let parsed = parse();
+    ENVIRONMENT.with_borrow_mut(|slot| *slot = None);
+    parsed
+}
+
+/// A parser's error message without the value it quotes: `invalid type: string "hunter2",
+/// expected usize` becomes `invalid type, expected usize` (the key and the line, which
+/// the parser puts around it, stay). A value may be a credential, and the person who wrote it
+/// knows it already.
+pub(crate) fn without_values(message: &str) -> String {
+    let mut message = message.to_owned();
+    for quoting in ["invalid type", "invalid value", "unknown variant"] {
+        let Some(start) = message.find(quoting) else {
+            continue;
+        };
+        let label = start + quoting.len();
+        // Serde's `expected ...` describes a type, never a value; the last one is the
+        // parser's own, after any quoted value that holds the same words.
+        let end = message[label..]
+            .rfind(", expected ")
+            .or_else(|| message[label..].rfind(" at line "))
+            .map_or(message.len(), |end| label + end);
+        message.replace_range(label..end, "");
+    }
+    message
+}
 
 /// A value as written in the file, with every `${NAME}` in its strings replaced by the
 /// environment variable NAME. A string that does not fit the expected type is read as YAML, so
@@ -27,12 +66,12 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for Subst<T> {
         {
             return Ok(Subst(typed));
         }
+        let error = without_values(&error.to_string());
         if names.is_empty() {
             Err(D::Error::custom(error))
         } else {
-            // The error would quote the variable's value, which may be a secret.
             Err(D::Error::custom(format!(
-                "the value of ${{{}}} does not fit here",
+                "the value of ${{{}}} does not fit here ({error})",
                 names.join("}, ${")
             )))
         }
@@ -118,9 +157,23 @@ fn substitute_str(text: &str, names: &mut Vec<String>) -> Result<String, String>
             continue;
         };
         let name = &name_and_rest[..end];
-        let value = std::env::var(name)
-            .map_err(|_| format!("environment variable {name} is not set (used as ${{{name}}})"))?;
-        out.push_str(&value);
+        let found = ENVIRONMENT.with_borrow(|env| {
+            let value = env.as_ref().map_or(Ok(None), |env| env.text(name))?;
+            Ok(value.map(|value| out.push_str(value)).is_some())
+        });
+        match found {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(format!(
+                    "environment variable {name} is not set (used as ${{{name}}})"
+                ));
+            }
+            Err(NotText) => {
+                return Err(format!(
+                    "environment variable {name} is not text (used as ${{{name}}})"
+                ));
+            }
+        }
         names.push(name.to_owned());
         rest = &name_and_rest[end + 1..];
     }
@@ -140,17 +193,54 @@ fn is_name(name: &str) -> bool {
 mod tests {
     use super::*;
 
-    /// A variable every test process has.
-    fn path_var() -> String {
-        std::env::var("PATH").unwrap()
+    fn env(pairs: &[(&str, &str)]) -> Arc<Environment> {
+        Arc::new(Environment::from_pairs(
+            pairs
+                .iter()
+                .map(|(name, value)| (name.into(), value.into())),
+        ))
     }
 
     #[test]
     fn references_are_replaced_anywhere_in_a_string() {
         let mut names = Vec::new();
-        let out = substitute_str("a ${PATH} b", &mut names).unwrap();
-        assert_eq!(out, format!("a {} b", path_var()));
-        assert_eq!(names, ["PATH"]);
+        let env = env(&[("DIR", "/srv/x")]);
+        let out = with_environment(&env, || substitute_str("a ${DIR} b", &mut names)).unwrap();
+        assert_eq!(out, "a /srv/x b");
+        assert_eq!(names, ["DIR"]);
+        let error = substitute_str("${DIR}", &mut names).unwrap_err();
+        assert!(
+            error.contains("DIR is not set"),
+            "read outside the environment: {error}"
+        );
+    }
+
+    #[test]
+    fn errors_lose_the_values_they_quote() {
+        for (message, shown) in [
+            (
+                "worker.threads: invalid type: string \"s3cr3t\", expected usize at line 2 column 12",
+                "worker.threads: invalid type, expected usize at line 2 column 12",
+            ),
+            (
+                "secret.type: unknown variant `s3cr3t`, expected one of `embedded`, `vault`",
+                "secret.type: unknown variant, expected one of `embedded`, `vault`",
+            ),
+            (
+                "x: invalid value: string \"s3cr3t, expected usize\", expected u8 at line 1",
+                "x: invalid value, expected u8 at line 1",
+            ),
+            (
+                "x: unknown variant `s3cr3t`, there are no variants at line 4",
+                "x: unknown variant at line 4",
+            ),
+            (
+                "unknown field `colour`, expected one of `a`",
+                "unknown field `colour`, expected one of `a`",
+            ),
+        ] {
+            assert_eq!(without_values(message), shown);
+        }
     }
 
     #[test]

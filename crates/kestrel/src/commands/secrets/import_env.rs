@@ -7,7 +7,7 @@ use super::values::warn_trailing_newline;
 use crate::commands::read_text;
 use crate::error::CliError;
 use crate::output::note;
-use crate::store::{StoreAccess, cli_actor, store_error};
+use crate::store::{StoreAccess, store_error};
 use clap::Args;
 use kestrel_expr::Expressions;
 use kestrel_secrets::{SecretValue, decode_secret_value, parse_dotenv};
@@ -36,7 +36,7 @@ pub(crate) fn run(args: &ImportArgs, access: &StoreAccess) -> Result<u8, CliErro
         return Ok(0);
     }
     let store = access.open()?;
-    let actor = cli_actor();
+    let actor = access.actor();
     for (id, value) in &secrets {
         warn_trailing_newline(value, id.key());
         call(store.set(&actor, id, value, None))?;

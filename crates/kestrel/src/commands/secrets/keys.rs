@@ -4,7 +4,7 @@
 use super::call;
 use crate::error::CliError;
 use crate::output::{note, warn};
-use crate::store::{StoreAccess, cli_actor};
+use crate::store::StoreAccess;
 use clap::Args;
 use kestrel_crypto::{MasterKey, MasterKeyError, MasterKeySources};
 use kestrel_store::SecretStore;
@@ -27,7 +27,7 @@ pub(crate) fn rotate(access: &StoreAccess) -> Result<u8, CliError> {
         ));
         return Ok(0);
     };
-    let report = call(store.rotate_key(&cli_actor()))?;
+    let report = call(store.rotate_key(&access.actor()))?;
     let resumed = if report.resumed {
         ", finishing an interrupted rotation"
     } else {
@@ -49,7 +49,7 @@ pub(crate) fn rekey(args: &RekeyArgs, access: &StoreAccess) -> Result<u8, CliErr
         )));
     };
     let new_key = new_master_key(&args.new_master_key_file, access)?;
-    call(store.rekey(&cli_actor(), &new_key))?;
+    call(store.rekey(&access.actor(), &new_key))?;
     note(&format!(
         "the keyring is now wrapped by the master key in {path}; the previous master key no \
          longer opens it: from now on set KESTREL_MASTER_KEY_FILE={path} (or replace the key \

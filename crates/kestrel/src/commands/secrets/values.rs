@@ -4,7 +4,7 @@
 use super::{SecretArgs, absent, call, store_holding};
 use crate::error::CliError;
 use crate::output::{note, warn};
-use crate::store::{StoreAccess, cli_actor};
+use crate::store::StoreAccess;
 use clap::Args;
 use kestrel_secrets::SecretValue;
 use kestrel_store::{SecretId, SecretMeta, SecretStore, Tag};
@@ -62,7 +62,7 @@ pub(crate) fn set(args: &SetArgs, access: &StoreAccess) -> Result<u8, CliError> 
     warn_trailing_newline(&value, id.key());
     let store = access.open()?;
     let meta = merged_meta(&store, &id, args)?;
-    let version = call(store.set(&cli_actor(), &id, &value, meta.as_ref()))?;
+    let version = call(store.set(&access.actor(), &id, &value, meta.as_ref()))?;
     note(&format!("set version {version} of {id}"));
     Ok(0)
 }
@@ -71,7 +71,7 @@ pub(crate) fn set(args: &SetArgs, access: &StoreAccess) -> Result<u8, CliError> 
 pub(crate) fn get(args: &GetArgs, access: &StoreAccess) -> Result<u8, CliError> {
     let id = args.secret.id()?;
     let store = store_holding(access, &id)?;
-    let Some(revealed) = call(store.read(&cli_actor(), &id, args.version))? else {
+    let Some(revealed) = call(store.read(&access.actor(), &id, args.version))? else {
         return Err(absent(&store, &id, args.version));
     };
     let mut stdout = std::io::stdout().lock();

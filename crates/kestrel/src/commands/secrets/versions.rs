@@ -4,7 +4,7 @@
 use super::{SecretArgs, call, store_holding};
 use crate::error::CliError;
 use crate::output::{ListFormat, note, print_listing, timestamp};
-use crate::store::{StoreAccess, cli_actor, store_error};
+use crate::store::{StoreAccess, store_error};
 use clap::Args;
 use kestrel_store::{SecretStore, VersionInfo};
 
@@ -67,7 +67,7 @@ fn state(version: &VersionInfo) -> &'static str {
 pub(crate) fn delete(args: &SecretArgs, access: &StoreAccess) -> Result<u8, CliError> {
     let id = args.id()?;
     let store = store_holding(access, &id)?;
-    let version = call(store.delete(&cli_actor(), &id))?;
+    let version = call(store.delete(&access.actor(), &id))?;
     note(&format!(
         "deleted version {version} of {id}; `kestrel secrets undelete {} {}` restores it",
         id.namespace(),
@@ -80,7 +80,7 @@ pub(crate) fn delete(args: &SecretArgs, access: &StoreAccess) -> Result<u8, CliE
 pub(crate) fn undelete(args: &VersionArgs, access: &StoreAccess) -> Result<u8, CliError> {
     let id = args.secret.id()?;
     let store = store_holding(access, &id)?;
-    let version = call(store.undelete(&cli_actor(), &id, args.version))?;
+    let version = call(store.undelete(&access.actor(), &id, args.version))?;
     note(&format!("version {version} of {id} is readable"));
     Ok(0)
 }
@@ -89,7 +89,7 @@ pub(crate) fn undelete(args: &VersionArgs, access: &StoreAccess) -> Result<u8, C
 pub(crate) fn destroy(args: &VersionArgs, access: &StoreAccess) -> Result<u8, CliError> {
     let id = args.secret.id()?;
     let store = store_holding(access, &id)?;
-    let destroyed = call(store.destroy(&cli_actor(), &id, args.version))?;
+    let destroyed = call(store.destroy(&access.actor(), &id, args.version))?;
     let numbers: Vec<String> = destroyed.iter().map(u64::to_string).collect();
     let plural = if destroyed.len() == 1 { "" } else { "s" };
     note(&format!(

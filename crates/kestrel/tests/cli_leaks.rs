@@ -1,0 +1,150 @@
+//! Regression tests of issue 8 for what the command line itself shows or exposes: its own
+//! process environment (leak 6), `kestrel config` (leak 10) and the terminal (control
+//! characters in `kestrel run`'s text output). Each runs the real binary.
+
+mod util;
+
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use util::{MASK, Sandbox, base64};
+
+/// The user tasks run as in the leak-6 test when the tests run as root: `nobody`.
+const NOBODY: &str = "65534";
+
+/// The variables kestrel consumes that must stay out of reach of its tasks, with values no
+/// other variable holds.
+fn consumed_variables() -> Vec<(&'static str, String)> {
+    vec![
+        ("SECRET_DB_PASSWORD", base64("pr0c-envir0n-db-passw0rd")),
+        ("SECRET_UNUSED_TOKEN", base64("pr0c-envir0n-unused-t0ken")),
+        (
+            "KESTREL_MASTER_KEY",
+            base64("pr0c-envir0n-master-key-32bytes!"),
+        ),
+        ("VAULT_TOKEN", "pr0c-envir0n-vault-t0ken".to_owned()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            "pr0c-envir0n-aws-access-key".to_owned(),
+        ),
+        ("AWS_SESSION_TOKEN", "pr0c-envir0n-aws-sessi0n".to_owned()),
+    ]
+}
+
+/// A script that walks from its own process up to the first process (kestrel need not be
+/// its direct parent) and copies every ancestor's environment it can read into `out`.
+fn environ_thief_flow(out: &Path) -> String {
+    let out = out.display();
+    format!(
+        r#"id: thief
+namespace: dev
+tasks:
+  - id: steal
+    type: io.kestra.plugin.scripts.shell.Commands
+    env:
+      USED: "{{{{ secret('DB_PASSWORD') }}}}"
+    commands:
+      - pid=$$
+      - |
+        while [ "$pid" -gt 1 ]; do
+          echo "$pid $(cat /proc/$pid/comm)" >> {out}/ancestors
+          cat /proc/$pid/environ > {out}/environ.$pid 2>/dev/null || echo "$pid" >> {out}/refused
+          pid=$(sed -n 's/^PPid:[[:space:]]*//p' /proc/$pid/status)
+        done
+"#
+    )
+}
+
+fn running_as_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|meta| meta.uid() == 0)
+}
+
+/// A directory anyone may enter and read (`0755`), or write (`0777`).
+fn open_dir(path: PathBuf, mode: u32) -> PathBuf {
+    std::fs::create_dir_all(&path).expect("create a directory");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    path
+}
+
+/// `kestrel run` of the thief flow as a user other than root (through `setpriv` when the
+/// tests run as root, since root may read any process's environment), with only `env` and
+/// the basics in its environment. Returns what the script left in its output directory.
+fn run_thief_as_non_root(env: &[(&str, String)]) -> (util::Output, PathBuf, tempfile::TempDir) {
+    let room = tempfile::tempdir().expect("a temporary directory");
+    let root = open_dir(room.path().to_path_buf(), 0o755);
+    let out = open_dir(root.join("out"), 0o777);
+    let flow = root.join("flow.yml");
+    std::fs::write(&flow, environ_thief_flow(&out)).expect("write the flow");
+    std::fs::set_permissions(&flow, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let mut command = if running_as_root() {
+        // A copy nobody may read and run: an unreadable binary would make the process
+        // non-dumpable by itself, and the test would prove nothing.
+        let binary = open_dir(root.join("bin"), 0o755).join("kestrel");
+        std::fs::copy(env!("CARGO_BIN_EXE_kestrel"), &binary).expect("copy kestrel");
+        std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let mut setpriv = Command::new("setpriv");
+        setpriv.args([
+            &format!("--reuid={NOBODY}"),
+            &format!("--regid={NOBODY}"),
+            "--clear-groups",
+            "--",
+        ]);
+        setpriv.arg(binary);
+        setpriv
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_kestrel"))
+    };
+    command
+        .arg("run")
+        .arg(&flow)
+        .current_dir(&root)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", open_dir(root.join("home"), 0o777))
+        .env("KESTREL_DATA_DIR", open_dir(root.join("data"), 0o777))
+        .envs(env.iter().map(|(name, value)| (name, value)));
+    let output = command.output().expect("kestrel starts");
+    let output = util::Output {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    (output, out, room)
+}
+
+#[test]
+fn leak_6_a_task_cannot_read_the_secrets_of_kestrels_own_environment() {
+    let variables = consumed_variables();
+    let (output, out, _room) = run_thief_as_non_root(&variables);
+    output.assert_code(0);
+    let ancestors = std::fs::read_to_string(out.join("ancestors"))
+        .unwrap_or_else(|error| panic!("the script walked no process ({error}): {output:#?}"));
+    let mut stolen = String::new();
+    for entry in std::fs::read_dir(&out).expect("list the script's output") {
+        let path = entry.expect("an entry").path();
+        if path.to_string_lossy().contains("environ.") {
+            stolen.push_str(&String::from_utf8_lossy(
+                &std::fs::read(&path).expect("read"),
+            ));
+        }
+    }
+    // Where kestrel is in sight (no sandbox hides it), its environment was refused.
+    let refused = std::fs::read_to_string(out.join("refused")).unwrap_or_default();
+    for (pid, _) in ancestors
+        .lines()
+        .filter_map(|line| line.split_once(' '))
+        .filter(|(_, command)| *command == "kestrel")
+    {
+        assert!(
+            refused.lines().any(|line| line == pid),
+            "kestrel's environment was readable (processes: {ancestors})"
+        );
+    }
+    for (name, value) in &variables {
+        assert!(
+            !stolen.contains(value.as_str()),
+            "a task read {name} from kestrel's environment (processes: {ancestors})"
+        );
+        output.assert_hides(value);
+    }
+}
