@@ -247,7 +247,7 @@ impl Config {
             return Ok(Self::default());
         }
         // Parsed from the text (not from `document`) so that errors carry their line.
-        serde_yaml_ng::from_str(text).map_err(|e| with_line(error(e), text))
+        value::from_yaml(text).map_err(|error| with_line(error, text))
     }
 }
 
@@ -258,8 +258,8 @@ fn with_line(message: String, text: &str) -> String {
         return message;
     }
     let key = message
-        .strip_prefix("unknown field `")
-        .and_then(|rest| rest.split_once('`'))
+        .split_once("unknown field `")
+        .and_then(|(_, rest)| rest.split_once('`'))
         .map(|(key, _)| format!("{key}:"));
     let line = key.and_then(|key| {
         text.lines()

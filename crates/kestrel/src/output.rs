@@ -57,13 +57,13 @@ pub(crate) fn escape_controls(text: &str) -> Cow<'_, str> {
         match c {
             '\r' if chars.peek() == Some(&'\n') => {}
             '\r' => escaped.push_str("\\r"),
-            c if c.is_ascii_control() => {
+            c if !is_unsafe_on_a_terminal(c) => escaped.push(c),
+            c if c.is_ascii() => {
                 let _ = write!(escaped, "\\x{:02x}", u32::from(c));
             }
-            c if is_unsafe_on_a_terminal(c) => {
+            c => {
                 let _ = write!(escaped, "\\u{{{:x}}}", u32::from(c));
             }
-            c => escaped.push(c),
         }
     }
     Cow::Owned(escaped)

@@ -148,3 +148,139 @@ fn leak_6_a_task_cannot_read_the_secrets_of_kestrels_own_environment() {
         output.assert_hides(value);
     }
 }
+
+#[test]
+fn leak_10_config_hides_the_credentials_of_every_url() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "kestrel.yml",
+        concat!(
+            "database: postgres://kestrel:url-cred-1@db:5432/k?sslmode=require&password=url-cred-2\n",
+            "secret:\n",
+            "  vault:\n",
+            "    address: https://admin:url-cred-3@vault.local:8200/?token=url-cred-4\n",
+            "  aws-secret-manager:\n",
+            "    endpoint-override: http://127.0.0.1:5000/?X-Amz-Security-Token=url-cred-5\n",
+            "namespaces:\n",
+            "  company.finance:\n",
+            "    secret:\n",
+            "      vault: {address: 'https://ops:url-cred-6@vault.finance:8200'}\n",
+            "server:\n",
+            "  public-url: https://kestrel.local/?api_key=url-cred-7\n",
+        ),
+    );
+    let out = sandbox
+        .kestrel(["config", "--config", "kestrel.yml"])
+        .output();
+    out.assert_code(0);
+    for n in 1..=7 {
+        out.assert_hides(&format!("url-cred-{n}"));
+    }
+    for shown in [
+        "database: postgres://kestrel:******@db:5432/k?sslmode=require&password=******",
+        "address: https://admin:******@vault.local:8200/?token=******",
+        "https://ops:******@vault.finance:8200",
+        "public-url: https://kestrel.local/?api_key=******",
+    ] {
+        assert!(out.stdout.contains(shown), "{shown} not in {out:#?}");
+    }
+}
+
+#[test]
+fn leak_10_config_type_errors_name_the_key_and_type_never_the_value() {
+    let sandbox = Sandbox::new();
+    for (config, key, expected) in [
+        (
+            "worker:\n  threads: typed-cred-1\n",
+            "worker.threads",
+            "usize",
+        ),
+        ("secret:\n  type: typed-cred-1\n", "secret.type", "embedded"),
+        (
+            "secret:\n  read-only: ${TYPED}\n",
+            "secret.read-only",
+            "boolean",
+        ),
+        (
+            "server:\n  auth:\n    users: [{username: a, password-hash: [typed-cred-1]}]\n",
+            "server.auth.users[0].password-hash",
+            "string",
+        ),
+    ] {
+        sandbox.write("kestrel.yml", config);
+        let out = sandbox
+            .kestrel(["config", "--config", "kestrel.yml"])
+            .env("TYPED", "typed-cred-1")
+            .output();
+        out.assert_code(2).assert_hides("typed-cred-1");
+        assert!(out.stderr.contains(key), "{config}: {out:#?}");
+        assert!(out.stderr.contains("expected"), "{config}: {out:#?}");
+        assert!(out.stderr.contains(expected), "{config}: {out:#?}");
+    }
+}
+
+/// A secret split by a script into pieces the masker cannot recognise, joined again by the
+/// terminal: with an ANSI sequence, a backspace, a carriage return.
+const SPLIT_SECRET: &str = "t3rminal-s3cret";
+
+#[test]
+fn terminal_safety_control_characters_in_messages_are_escaped() {
+    let flow = concat!(
+        "id: splitter\nnamespace: dev\ntasks:\n",
+        "  - id: split\n",
+        "    type: io.kestra.plugin.scripts.shell.Commands\n",
+        "    env:\n      TOKEN: \"{{ secret('SPLIT') }}\"\n",
+        "    commands:\n",
+        "      - a=$(printf %s \"$TOKEN\" | cut -c1-5); b=$(printf %s \"$TOKEN\" | cut -c6-)\n",
+        "      - printf '%s\\033[0m%s\\n' \"$a\" \"$b\"\n",
+        "      - printf '%sX\\b%s\\n' \"$a\" \"$b\"\n",
+        "      - printf 'XXXXX%s\\r%s\\n' \"$b\" \"$a\"\n",
+        "      - printf 'line\\r\\n'\n",
+    );
+    let sandbox = Sandbox::new();
+    sandbox.write("flow.yml", flow);
+    let secret = base64(SPLIT_SECRET);
+    let text = sandbox
+        .kestrel(["run", "flow.yml"])
+        .env("SECRET_SPLIT", &secret)
+        .output();
+    text.assert_code(0).assert_hides(SPLIT_SECRET);
+    for escaped in [
+        r"t3rmi\x1b[0mnal-s3cret",
+        r"t3rmiX\x08nal-s3cret",
+        r"XXXXXnal-s3cret\rt3rmi",
+    ] {
+        assert!(text.stdout.contains(escaped), "{escaped} not in {text:#?}");
+    }
+    assert!(
+        text.stdout.contains(" line\n"),
+        "a CRLF line end stays a line end"
+    );
+    assert_no_terminal_controls(&text.stdout);
+    // JSON escapes every control character of a string itself.
+    let json = sandbox
+        .kestrel(["run", "flow.yml", "--output", "json"])
+        .env("SECRET_SPLIT", &secret)
+        .output();
+    json.assert_code(0).assert_hides(SPLIT_SECRET);
+    assert_no_terminal_controls(&json.stdout);
+    assert!(
+        json.messages()
+            .contains(&"t3rmi\u{1b}[0mnal-s3cret".to_owned())
+    );
+    // `render` prints what it renders just as safely, and masked.
+    let render = sandbox
+        .kestrel(["render", "{{ secret('SPLIT') }}: a\u{1b}[0mb\rc\u{9b}d"])
+        .env("SECRET_SPLIT", &secret)
+        .output();
+    render.assert_code(0).assert_hides(SPLIT_SECRET);
+    assert_eq!(render.stdout, format!("{MASK}: a\\x1b[0mb\\rc\\u{{9b}}d\n"));
+}
+
+/// No character on `stdout` a terminal would act on but line breaks and tabs.
+fn assert_no_terminal_controls(stdout: &str) {
+    let control = stdout
+        .chars()
+        .find(|&c| c.is_control() && c != '\n' && c != '\t');
+    assert_eq!(control, None, "a raw control character in {stdout:?}");
+}

@@ -24,6 +24,31 @@ pub(crate) fn with_environment<R>(env: &Arc<Environment>, parse: impl FnOnce() -
     parsed
 }
 
+/// The document `text` read as `T`. An error names the whole key at fault (the parser alone
+/// names the section around a value it could not read) and the type expected, never the value.
+pub(crate) fn from_yaml<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    let deserializer = serde_yaml_ng::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let message = without_values(&error.inner().to_string());
+        let message = match message.split_once(": ") {
+            Some((section, rest)) if holds(section, &path) => rest,
+            _ => &message,
+        };
+        if path == "." || path.contains('?') {
+            message.to_owned()
+        } else {
+            format!("{path}: {message}")
+        }
+    })
+}
+
+/// Whether the parser's `section` prefix names `path` or a section that holds it.
+fn holds(section: &str, path: &str) -> bool {
+    path.strip_prefix(section)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+}
+
 /// A parser's error message without the value it quotes: `invalid type: string "hunter2",
 /// expected usize` becomes `invalid type, expected usize` (the key and the line, which
 /// the parser puts around it, stay). A value may be a credential, and the person who wrote it
