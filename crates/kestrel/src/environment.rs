@@ -1,8 +1,8 @@
-//! The process itself (`docs/threat-model.md`): kestrel is made non-dumpable at start and
-//! reads its environment once, into memory zeroized on drop, that the rest of the command
-//! line is handed instead of asking `std::env` again. A task running as the same user can
-//! then read neither `/proc/<kestrel pid>/environ` (where `SECRET_*`, `KESTREL_MASTER_KEY`
-//! and the redacted variables sit) nor kestrel's memory.
+//! The process itself: kestrel is made non-dumpable at start and reads its environment once,
+//! into memory zeroized on drop, that the rest of the command line is handed instead of asking
+//! `std::env` again. A task running as the same user can then read neither
+//! `/proc/<kestrel pid>/environ` (where `SECRET_*`, `KESTREL_MASTER_KEY` and the redacted
+//! variables sit) nor kestrel's memory.
 
 use rustix::process::{DumpableBehavior, set_dumpable_behavior};
 use std::collections::BTreeMap;
@@ -100,7 +100,6 @@ impl fmt::Debug for Environment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::ffi::OsStringExt as _;
 
     fn environment(pairs: &[(&str, &[u8])]) -> Environment {
         Environment::from_pairs(

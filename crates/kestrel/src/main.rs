@@ -1,6 +1,10 @@
 //! The `kestrel` command line: runs Kestra-style flows, validates them, renders expressions and
 //! prepares secrets (`cli.md` is the contract). Each subcommand lives in its own file under
-//! `commands/` with its own `run`; `main` only maps the outcome to an exit status.
+//! `commands/` with its own `run`. `main` makes the process non-dumpable and reads its
+//! environment once ([`environment`]) before anything else, then maps the outcome to an exit
+//! status. What the command line prints for a person is masked by the engine, and escaped
+//! for the terminal ([`output`]); URL credentials are hidden where it shows a URL
+//! ([`redact`]).
 
 mod cli;
 mod commands;
