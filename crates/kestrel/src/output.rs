@@ -8,8 +8,8 @@ use clap::ValueEnum;
 use kestrel_engine::{Execution, Listener, LogEntry};
 use serde_json::{Value, json};
 use std::borrow::Cow;
-use std::fmt::Write as _;
-use std::io::Write;
+use std::fmt::{self, Write as _};
+use std::io::{self, Write};
 
 /// Prints the engine's warnings on stderr, and nothing else.
 #[derive(Debug, Clone, Copy, Default)]
@@ -113,7 +113,7 @@ pub(crate) fn print_listing(
 ) {
     let text = match format {
         ListFormat::Text => table(header, rows),
-        ListFormat::Json => format!("{json}\n"),
+        ListFormat::Json => format!("{}\n", json_text(json)),
     };
     // A closed stdout (a pipe whose reader left) has nothing left to show.
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
@@ -127,7 +127,7 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     for row in rows {
         let cells: Vec<String> = row
             .iter()
-            .map(|cell| cell.replace(['\t', '\n', '\r'], " "))
+            .map(|cell| escape_controls(&cell.replace(['\t', '\n', '\r'], " ")).into_owned())
             .collect();
         text.push_str(&cells.join("\t"));
         text.push('\n');
@@ -150,8 +150,51 @@ pub(crate) fn summary_line(execution: &Execution) -> String {
     )
 }
 
+/// A JSON document as kestrel prints it: compact, with every character a terminal acts on
+/// escaped. JSON escapes the C0 controls itself; DEL, the C1 controls and the bidirectional
+/// overrides, which it leaves as they are, become `\u007f`-style escapes too: the same
+/// document for any JSON reader.
+pub(crate) fn json_text(value: &Value) -> String {
+    let mut text = Vec::new();
+    let mut serializer = serde_json::Serializer::with_formatter(&mut text, TerminalSafe);
+    // Writing a `Value` to memory cannot fail.
+    let _ = serde::Serialize::serialize(value, &mut serializer);
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+/// serde_json's compact formatter, escaping what [`json_text`] says.
+struct TerminalSafe;
+
+impl serde_json::ser::Formatter for TerminalSafe {
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut rest = fragment;
+        while let Some((at, c)) = rest
+            .char_indices()
+            .find(|&(_, c)| is_unsafe_on_a_terminal(c))
+        {
+            writer.write_all(&rest.as_bytes()[..at])?;
+            write!(writer, "\\u{:04x}", u32::from(c))?;
+            rest = &rest[at + c.len_utf8()..];
+        }
+        writer.write_all(rest.as_bytes())
+    }
+}
+
+/// The JSON document of `--output json`, printed with [`json_text`].
+pub(crate) struct ExecutionJson(Value);
+
+impl fmt::Display for ExecutionJson {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&json_text(&self.0))
+    }
+}
+
 /// The JSON document of `--output json`.
-pub(crate) fn execution_json(execution: &Execution) -> Value {
+pub(crate) fn execution_json(execution: &Execution) -> ExecutionJson {
     let task_runs: Vec<Value> = execution
         .task_runs
         .iter()
@@ -197,7 +240,7 @@ pub(crate) fn execution_json(execution: &Execution) -> Value {
             })
         })
         .collect();
-    json!({
+    ExecutionJson(json!({
         "id": execution.id,
         "namespace": execution.namespace,
         "flowId": execution.flow_id,
@@ -205,7 +248,7 @@ pub(crate) fn execution_json(execution: &Execution) -> Value {
         "taskRuns": task_runs,
         "logs": logs,
         "outputs": execution.outputs,
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -266,5 +309,16 @@ mod tests {
             "INFO  hello pass\\x1b[2Kwo\\rrd\\x08!\\x7f\\u{9b}\\u{202e}\nnext\tcol"
         );
         assert!(matches!(escape_controls("plain\ttext\n"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn json_escapes_what_a_terminal_acts_on_and_stays_the_same_document() {
+        let value = json!({"m": "a\u{1b}[0mb\u{7f}c\u{9b}d\u{202e}e\tf\u{e9}"});
+        let text = json_text(&value);
+        assert_eq!(
+            text,
+            "{\"m\":\"a\\u001b[0mb\\u007fc\\u009bd\\u202ee\\tf\u{e9}\"}"
+        );
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), value);
     }
 }

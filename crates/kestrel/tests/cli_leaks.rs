@@ -236,6 +236,7 @@ fn terminal_safety_control_characters_in_messages_are_escaped() {
         "      - printf '%sX\\b%s\\n' \"$a\" \"$b\"\n",
         "      - printf 'XXXXX%s\\r%s\\n' \"$b\" \"$a\"\n",
         "      - printf 'line\\r\\n'\n",
+        "      - printf '%s\\177%s\\302\\233%s\\n' \"$a\" \"$b\" \"$a\"\n",
     );
     let sandbox = Sandbox::new();
     sandbox.write("flow.yml", flow);
@@ -249,6 +250,7 @@ fn terminal_safety_control_characters_in_messages_are_escaped() {
         r"t3rmi\x1b[0mnal-s3cret",
         r"t3rmiX\x08nal-s3cret",
         r"XXXXXnal-s3cret\rt3rmi",
+        r"t3rmi\x7fnal-s3cret\u{9b}t3rmi",
     ] {
         assert!(text.stdout.contains(escaped), "{escaped} not in {text:#?}");
     }
@@ -257,7 +259,7 @@ fn terminal_safety_control_characters_in_messages_are_escaped() {
         "a CRLF line end stays a line end"
     );
     assert_no_terminal_controls(&text.stdout);
-    // JSON escapes every control character of a string itself.
+    // JSON escapes the C0 controls itself, and kestrel the others.
     let json = sandbox
         .kestrel(["run", "flow.yml", "--output", "json"])
         .env("SECRET_SPLIT", &secret)
