@@ -103,7 +103,9 @@ fn run_thief_as_non_root(env: &[(&str, String)]) -> (util::Output, PathBuf, temp
         .env("HOME", open_dir(root.join("home"), 0o777))
         .env("KESTREL_DATA_DIR", open_dir(root.join("data"), 0o777))
         .envs(env.iter().map(|(name, value)| (name, value)));
-    let output = command.output().expect("kestrel starts");
+    let output = command
+        .output()
+        .expect("kestrel starts (as root: through setpriv, from util-linux)");
     let output = util::Output {
         code: output.status.code(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -73,8 +73,13 @@ pub(crate) fn run(args: &ServerArgs, settings: &Settings) -> Result<u8, CliError
 /// The server's options from the configuration file, the flags and the environment.
 fn options(args: &ServerArgs, settings: &Settings) -> Result<ServerOptions, CliError> {
     let config = &settings.config;
+    // Like every configuration error, this one names the key and never echoes the value.
     let duration = |key: &str, text: &str| {
-        parse_duration(text).map_err(|e| CliError::usage(format!("{key}: {e}")))
+        parse_duration(text).map_err(|_| {
+            CliError::usage(format!(
+                "{key}: not a duration: write a number and a unit (ms, s, m, h, d), e.g. 30d"
+            ))
+        })
     };
     let defaults = ServerOptions::default();
     Ok(ServerOptions {
