@@ -1,0 +1,304 @@
+//! The leak hunt: secrets of every awkward kind (4 characters, 64 KiB, unicode, multi-line,
+//! JSON with string and number leaves, URL-special characters, a common word, a webhook key)
+//! pushed through every channel a person or a program can read, and each channel searched
+//! for every value and every encoded form of it. One test per group of channels, so that a
+//! failure names where a value escaped; a finding names the channel, the secret's label and
+//! the form, never the value.
+
+#![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
+
+#[path = "util/mod.rs"]
+mod util;
+
+#[path = "leak_hunt/mod.rs"]
+mod hunt;
+
+use hunt::flows;
+use hunt::http::echo_server;
+use hunt::leftovers::{Leftovers, marker};
+use hunt::procs::{self, Guard};
+use hunt::scan::Collected;
+use hunt::secrets::{Secret, catalogue, needles};
+use hunt::served::served;
+use std::process::Stdio;
+use std::time::Duration;
+use util::Sandbox;
+
+/// How long a run may take before the test gives up on it.
+const RUN_LIMIT: Duration = Duration::from_secs(90);
+
+/// `SECRET_*` variables of every catalogued secret.
+fn secret_env(secrets: &[Secret]) -> Vec<(String, String)> {
+    secrets.iter().map(Secret::env).collect()
+}
+
+/// Runs `kestrel ARGS` in `sandbox` with the secrets in its environment; keeps both streams.
+fn kestrel(sandbox: &Sandbox, args: &[&str], secrets: &[Secret], seen: &mut Collected) {
+    let mut invocation = sandbox.kestrel(args).env("TMPDIR", sandbox.path("tmp"));
+    for (name, value) in secret_env(secrets) {
+        invocation = invocation.env(&name, value);
+    }
+    let out = invocation.output();
+    let what = args.join(" ");
+    if args.contains(&"json") {
+        seen.json(format!("kestrel {what} stdout"), out.stdout);
+    } else {
+        seen.plain(format!("kestrel {what} stdout"), out.stdout);
+    }
+    seen.plain(format!("kestrel {what} stderr"), out.stderr);
+}
+
+fn render_template(key: &str) -> String {
+    format!(
+        "{{{{ secret('{key}') }}}} {{{{ secret('{key}') | base64encode }}}} {{{{ secret('{key}') | urlencode }}}} {{{{ secret('{key}') | toJson }}}} {{{{ secret('{key}') | upper }}}}"
+    )
+}
+
+#[test]
+fn cli_run_render_and_config_show_no_secret() {
+    let secrets = catalogue();
+    let sandbox = Sandbox::new();
+    std::fs::create_dir(sandbox.path("tmp")).unwrap();
+    let word = &secrets.iter().find(|s| s.key == "WORD").unwrap().value;
+    sandbox.write("note.txt", word);
+    sandbox.write("everything.yml", &flows::everything("dev", &echo_server()));
+    sandbox.write("failing.yml", &flows::failing("dev"));
+    let mut seen = Collected::default();
+    for output in ["text", "json"] {
+        let args = ["run", "everything.yml", "--input", "note=@note.txt", "--output", output];
+        kestrel(&sandbox, &args, &secrets, &mut seen);
+        kestrel(&sandbox, &["run", "failing.yml", "--output", output], &secrets, &mut seen);
+    }
+    for secret in secrets.iter().filter(|secret| secret.key != "BIG") {
+        let template = render_template(secret.key);
+        kestrel(&sandbox, &["render", &template], &secrets, &mut seen);
+    }
+    for other in [
+        "{{ secret('BIG') }}",
+        "{{ secret('NOPE_' ~ secret('WORD')) }}",
+        "{{ secret('URLISH') | number }}",
+    ] {
+        kestrel(&sandbox, &["render", other], &secrets, &mut seen);
+    }
+    for (name, config) in configs(&secrets) {
+        sandbox.write(name, &config);
+        kestrel(&sandbox, &["config", "--config", name], &secrets, &mut seen);
+    }
+    seen.assert_no_secret("kestrel run, render and config", &needles(&secrets));
+}
+
+/// Configuration files holding secret values where people write credentials: a database
+/// URL's userinfo and `?password=`, a Vault address's userinfo, and values of the wrong type.
+fn configs(secrets: &[Secret]) -> Vec<(&'static str, String)> {
+    let value = |key: &str| secrets.iter().find(|s| s.key == key).unwrap().value.clone();
+    let bank: serde_json::Value = serde_json::from_str(&value("BANK")).unwrap();
+    let first_line = value("MULTI").lines().next().unwrap().to_owned();
+    let password = bank["password"].as_str().unwrap().to_owned();
+    vec![
+        (
+            "credentials.yml",
+            format!(
+                "database: \"postgres://svc:{}@db.internal:5432/k?password={first_line}&sslmode=require\"\nsecret:\n  vault:\n    address: \"http://ops:{password}@vault.internal:8200\"\n",
+                value("WORD")
+            ),
+        ),
+        ("wrong-type.yml", format!("worker:\n  threads: {}\n", value("WORD"))),
+        (
+            "wrong-type-quoted.yml",
+            format!("expression:\n  fuel: \"{password}\"\n"),
+        ),
+    ]
+}
+
+#[test]
+fn server_api_and_event_streams_show_no_secret() {
+    let served = served();
+    assert!(served.api_gaps.is_empty(), "{:#?}", served.api_gaps);
+    served
+        .api
+        .assert_no_secret("REST API and Server-Sent Events", &needles(&catalogue()));
+}
+
+#[test]
+fn ui_pages_and_the_server_log_show_no_secret() {
+    let served = served();
+    assert!(served.ui_gaps.is_empty(), "{:#?}", served.ui_gaps);
+    let mut seen = Collected::default();
+    seen.extend_from(&served.ui);
+    seen.extend_from(&served.log);
+    seen.assert_no_secret("UI pages and the server's log", &needles(&catalogue()));
+}
+
+#[test]
+fn stored_rows_hold_no_secret() {
+    let served = served();
+    served
+        .store
+        .assert_no_secret("database rows and `kestrel secrets`", &needles(&catalogue()));
+}
+
+/// While a task waits, kestrel's process and every process under it: argument vectors, and
+/// environments where the process lets a reader of the same user see them. When the test
+/// runs as root (which sees everything), kestrel runs as an unprivileged user and that user
+/// reads.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_process_tree_shows_no_secret_while_a_task_runs() {
+    let secrets = catalogue();
+    let sandbox = Sandbox::new();
+    let marks = sandbox.path("marks");
+    std::fs::create_dir(&marks).unwrap();
+    std::fs::create_dir(sandbox.path("tmp")).unwrap();
+    let marker = marker("process-tree");
+    let flow = flows::waiting("dev", "waiting", &marks.display().to_string(), &marker, "");
+    sandbox.write("flow.yml", &flow);
+    let mut invocation = sandbox
+        .kestrel(["run", "flow.yml", "--output", "json"])
+        .env("TMPDIR", sandbox.path("tmp"));
+    for (name, value) in secret_env(&secrets) {
+        invocation = invocation.env(&name, value);
+    }
+    let root = procs::is_root();
+    let mut command = if root {
+        procs::give_to_nobody(&sandbox.path(""));
+        procs::as_nobody(invocation.command())
+    } else {
+        std::mem::replace(invocation.command(), std::process::Command::new("true"))
+    };
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut run = Guard(Some(child));
+    assert!(
+        procs::wait_for_file(&marks.join("started"), RUN_LIMIT),
+        "the task never started: {:?}",
+        run.wait(Duration::from_secs(5))
+    );
+    let mut seen = Collected::default();
+    let mut environments = 0;
+    for pid in procs::tree(run.pid()) {
+        let name = procs::name(pid);
+        if let Some(argv) = procs::argv(pid) {
+            seen.plain(format!("argv of {name} ({pid})"), argv);
+        }
+        if let Some(environ) = procs::environ(pid) {
+            environments += 1;
+            seen.plain(format!("environment of {name} ({pid})"), environ);
+        }
+    }
+    std::fs::write(marks.join("ok"), "").unwrap();
+    std::fs::write(marks.join("go"), "").unwrap();
+    let ended = run.wait(RUN_LIMIT).expect("the run ends once released");
+    procs::left_running(&marker, Duration::from_secs(3));
+    assert!(seen.len() >= 2, "no process of the tree was read");
+    seen.assert_no_secret(
+        &format!("process tree ({environments} environments readable)"),
+        &needles(&secrets),
+    );
+    assert_eq!(ended.status.code(), Some(0), "{}", String::from_utf8_lossy(&ended.stderr));
+}
+
+/// Each way a run can end, what it does to the waiting task.
+#[derive(Clone, Copy, Debug)]
+enum End {
+    Success,
+    Failure,
+    Timeout,
+    Signal(&'static str),
+}
+
+/// After every way a run ends (and a kill through the API, in the served hunt): nothing left
+/// in `TMPDIR`, no secret in the data directory's files, no task process left running.
+#[cfg(target_os = "linux")]
+#[test]
+fn no_leftovers_after_any_end_of_a_run() {
+    let ends = [
+        End::Success,
+        End::Failure,
+        End::Timeout,
+        End::Signal("TERM"),
+        End::Signal("INT"),
+        End::Signal("HUP"),
+    ];
+    let mut leftovers = Leftovers::default();
+    let results: Vec<Leftovers> = std::thread::scope(|scope| {
+        let runs: Vec<_> = ends.iter().map(|end| scope.spawn(|| end_a_run(*end))).collect();
+        runs.into_iter().map(|run| run.join().unwrap()).collect()
+    });
+    for result in results {
+        leftovers.extend(result);
+    }
+    let served = served();
+    leftovers.problems.extend(served.leftovers.problems.iter().cloned());
+    leftovers.files.extend_from(&served.leftovers.files);
+    assert!(leftovers.problems.is_empty(), "{:#?}", leftovers.problems);
+    leftovers
+        .files
+        .assert_no_secret("files left after a run", &needles(&catalogue()));
+}
+
+/// One run of the waiting flow ended as `end` says; what it left.
+fn end_a_run(end: End) -> Leftovers {
+    let secrets = catalogue();
+    let sandbox = Sandbox::new();
+    let marks = sandbox.path("marks");
+    let tmp = sandbox.path("tmp");
+    std::fs::create_dir(&marks).unwrap();
+    std::fs::create_dir(&tmp).unwrap();
+    let how = format!("{end:?}");
+    let marker = marker(&how.replace(['(', ')', '"'], ""));
+    let extra = match end {
+        End::Timeout => "    timeout: PT2S\n",
+        _ => "",
+    };
+    let flow = flows::waiting("dev", "waiting", &marks.display().to_string(), &marker, extra);
+    sandbox.write("flow.yml", &flow);
+    let mut invocation = sandbox
+        .kestrel(["run", "flow.yml", "--output", "json"])
+        .env("TMPDIR", &tmp);
+    for (name, value) in secret_env(&secrets) {
+        invocation = invocation.env(&name, value);
+    }
+    let child = invocation
+        .command()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut run = Guard(Some(child));
+    let mut leftovers = Leftovers::default();
+    // A timeout may end the task before it wrote its mark: nothing to wait for then.
+    let started = matches!(end, End::Timeout)
+        || procs::wait_for_file(&marks.join("started"), RUN_LIMIT);
+    match end {
+        End::Success => {
+            std::fs::write(marks.join("ok"), "").unwrap();
+            std::fs::write(marks.join("go"), "").unwrap();
+        }
+        End::Failure => std::fs::write(marks.join("go"), "").unwrap(),
+        End::Timeout => {}
+        End::Signal(signal) => procs::signal(run.pid(), signal),
+    }
+    match run.wait(RUN_LIMIT) {
+        Some(output) => {
+            leftovers.files.json(
+                format!("run stdout after {how}"),
+                String::from_utf8_lossy(&output.stdout),
+            );
+            leftovers.files.plain(
+                format!("run stderr after {how}"),
+                String::from_utf8_lossy(&output.stderr),
+            );
+        }
+        None => leftovers.problems.push(format!("{how}: the run did not end")),
+    }
+    if !started {
+        leftovers.problems.push(format!("{how}: the task never started"));
+    }
+    leftovers.check(&how, &tmp, &sandbox.path("data"), &marker);
+    leftovers
+}

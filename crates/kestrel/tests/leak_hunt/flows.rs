@@ -1,0 +1,249 @@
+//! The flows that push secrets into every field a reader can see. Secrets are named by key
+//! only; their values never appear in a flow's source.
+
+/// Keys whose value the flows log, encode and return. The 64 KiB value is only logged and
+/// returned as it is (`BIG_TASK`): each filter of it registers another 64 KiB value, which
+/// would make a debug build's run take minutes.
+const LOGGED: [&str; 6] = ["SHORT", "UNICODE", "MULTI", "BANK", "URLISH", "WORD"];
+
+/// Logs every secret plain and through the filters that transform it, loops over a split
+/// and over JSON leaves, prints secrets from a script in encoded forms, sends them over HTTP to
+/// `echo` (a local server that answers with the request it received), fails in every way that
+/// can quote a value (each `allowFailure`), and returns secrets as flow outputs. Its STRING
+/// input `note` is meant to be given a secret's value.
+pub(crate) fn everything(namespace: &str, echo: &str) -> String {
+    let mut yaml = format!(
+        "id: hunt\nnamespace: {namespace}\ninputs:\n  - id: note\n    type: STRING\n    defaults: plain\ntasks:\n"
+    );
+    for key in LOGGED {
+        yaml.push_str(&logged(key));
+    }
+    yaml.push_str(BIG_TASK);
+    yaml.push_str(LEAVES_AND_LOOPS);
+    yaml.push_str(SCRIPT);
+    yaml.push_str(&http(echo));
+    yaml.push_str(FAILURES);
+    yaml.push_str(OUTPUTS);
+    yaml
+}
+
+fn logged(key: &str) -> String {
+    let lower = key.to_lowercase();
+    format!(
+        r#"  - id: log_{lower}
+    type: io.kestra.plugin.core.log.Log
+    message:
+      - "{{{{ secret('{key}') }}}}"
+      - "{{{{ secret('{key}') | base64encode }}}}"
+      - "{{{{ secret('{key}') | urlencode }}}}"
+      - "{{{{ secret('{key}') | toJson }}}}"
+      - "{{{{ secret('{key}') | upper }}}}"
+      - "note {{{{ inputs.note }}}}"
+  - id: return_{lower}
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{{{ secret('{key}') }}}}"
+"#
+    )
+}
+
+const BIG_TASK: &str = r#"  - id: log_big
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ secret('BIG') }}"
+  - id: return_big
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ secret('BIG') }}"
+"#;
+
+const LEAVES_AND_LOOPS: &str = r#"  - id: leaves
+    type: io.kestra.plugin.core.log.Log
+    message:
+      - "{{ fromJson(secret('BANK')).pin }}"
+      - "{{ fromJson(secret('BANK')).password }}"
+      - "{{ secret('BANK') | jq('.pin') }}"
+      - "{{ secret('BANK') | jq('.user') }}"
+  - id: pin_plus_nothing
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ fromJson(secret('BANK')).pin }}"
+  - id: each_split
+    type: io.kestra.plugin.core.flow.ForEach
+    values: "{{ secret('URLISH') | split(',') }}"
+    tasks:
+      - id: each_split_value
+        type: io.kestra.plugin.core.debug.Return
+        format: "{{ taskrun.value }}"
+  - id: each_line
+    type: io.kestra.plugin.core.flow.ForEach
+    values: "{{ secret('WORD') | split(',') }}"
+    tasks:
+      - id: each_line_value
+        type: io.kestra.plugin.core.log.Log
+        message: "item {{ taskrun.value }}"
+  - id: each_leaf
+    type: io.kestra.plugin.core.flow.ForEach
+    values: "{{ fromJson(secret('BANK')) | values }}"
+    tasks:
+      - id: each_leaf_value
+        type: io.kestra.plugin.core.log.Log
+        message: "leaf {{ taskrun.value }}"
+"#;
+
+/// A script given secrets through its environment only, printing them as tools do.
+const SCRIPT: &str = r#"  - id: script
+    type: io.kestra.plugin.scripts.shell.Commands
+    allowFailure: true
+    env:
+      SHORT: "{{ secret('SHORT') }}"
+      BIG: "{{ secret('BIG') }}"
+      UNI: "{{ secret('UNICODE') }}"
+      MULTI: "{{ secret('MULTI') }}"
+      URLISH: "{{ secret('URLISH') }}"
+      WORD: "{{ secret('WORD') }}"
+      PIN: "{{ fromJson(secret('BANK')).pin }}"
+    commands:
+      - |
+        printf '%s\n' "$SHORT" "$UNI" "$URLISH" "$WORD" "$PIN"
+        printf '%s\n' "$MULTI"
+        printf '%s' "$URLISH" | base64 -w0; echo
+        printf '%s' "$UNI" | base64 -w0; echo
+        printf '%s' "$BIG" | base64
+        printf '%s' "$WORD" | xxd -p
+        printf '%s' "$UNI" | xxd -p | tr -d '\n'; echo
+        printf '::{"outputs":{"pin":%s,"word":"%s"}}::\n' "$PIN" "$WORD"
+        printf '::{"metrics":[{"name":"pin","type":"counter","value":%s,"tags":{"w":"%s"}}]}::\n' "$PIN" "$WORD"
+        printf '::{"logs":[{"level":"WARN","message":"%s"}]}::\n' "$WORD"
+        printf '%s\n' "$UNI" >&2
+        printf 'the word is %s\n' "$WORD" > out.txt
+    outputFiles:
+      - out.txt
+"#;
+
+fn http(echo: &str) -> String {
+    format!(
+        r#"  - id: http
+    type: io.kestra.plugin.core.http.Request
+    allowFailure: true
+    uri: "{echo}/echo/{{{{ secret('URLISH') }}}}/{{{{ secret('UNICODE') }}}}?w={{{{ secret('WORD') }}}}"
+    method: POST
+    headers:
+      X-Word: "{{{{ secret('WORD') }}}}"
+      X-Pin: "{{{{ fromJson(secret('BANK')).pin }}}}"
+    body: "{{{{ secret('MULTI') }}}}"
+  - id: http_method
+    type: io.kestra.plugin.core.http.Request
+    allowFailure: true
+    uri: "{echo}/method"
+    method: "{{{{ secret('WORD') }}}}"
+  - id: http_refused
+    type: io.kestra.plugin.core.http.Request
+    allowFailure: true
+    uri: "http://127.0.0.1:1/{{{{ secret('URLISH') }}}}/{{{{ secret('UNICODE') }}}}"
+  - id: http_userinfo
+    type: io.kestra.plugin.core.http.Request
+    allowFailure: true
+    uri: "http://svc:{{{{ secret('URLISH') }}}}@127.0.0.1:1/"
+"#
+    )
+}
+
+/// Each task fails with an error that could quote the value it was given.
+const FAILURES: &str = r#"  - id: fail_missing_key
+    type: io.kestra.plugin.core.log.Log
+    allowFailure: true
+    message: "{{ secret('NOPE_' ~ secret('WORD')) }}"
+  - id: fail_base64decode
+    type: io.kestra.plugin.core.log.Log
+    allowFailure: true
+    message: "{{ secret('URLISH') | base64decode }}"
+  - id: fail_number
+    type: io.kestra.plugin.core.log.Log
+    allowFailure: true
+    message: "{{ secret('UNICODE') | number }}"
+  - id: fail_date
+    type: io.kestra.plugin.core.log.Log
+    allowFailure: true
+    message: "{{ secret('MULTI') | date }}"
+  - id: fail_script
+    type: io.kestra.plugin.scripts.shell.Commands
+    allowFailure: true
+    env:
+      WORD: "{{ secret('WORD') }}"
+    commands:
+      - printf 'cannot use %s\n' "$WORD" >&2; exit 3
+"#;
+
+const OUTPUTS: &str = r#"outputs:
+  - id: word
+    type: STRING
+    value: "{{ secret('WORD') }}"
+  - id: pin
+    type: INT
+    value: "{{ fromJson(secret('BANK')).pin }}"
+  - id: bank
+    type: JSON
+    value: "{{ secret('BANK') }}"
+  - id: script_pin
+    type: INT
+    value: "{{ outputs.script.vars.pin }}"
+"#;
+
+/// A flow that ends FAILED: its first task fails naming a key built from a secret, and its
+/// error handler prints secrets.
+pub(crate) fn failing(namespace: &str) -> String {
+    format!(
+        r#"id: failing
+namespace: {namespace}
+tasks:
+  - id: boom
+    type: io.kestra.plugin.core.log.Log
+    message: "{{{{ secret('NOPE_' ~ secret('URLISH')) }}}}"
+errors:
+  - id: handler
+    type: io.kestra.plugin.core.log.Log
+    message:
+      - "{{{{ secret('MULTI') }}}}"
+      - "{{{{ secret('UNICODE') | urlencode }}}}"
+"#
+    )
+}
+
+/// A flow whose script writes `started` under `marks`, then waits until `go` exists there
+/// (bounded by a minute), its rendered script holding a secret and a background process named
+/// `marker` holding a tainted line. `extra` is added to the task (a timeout, say).
+pub(crate) fn waiting(namespace: &str, id: &str, marks: &str, marker: &str, extra: &str) -> String {
+    format!(
+        r#"id: {id}
+namespace: {namespace}
+tasks:
+  - id: wait
+    type: io.kestra.plugin.scripts.shell.Commands
+{extra}    inputFiles:
+      secret.txt: "{{{{ secret('URLISH') }}}} {{{{ secret('MULTI') }}}}"
+    commands:
+      - |
+        : "{{{{ secret('WORD') }}}} {{{{ secret('UNICODE') | base64encode }}}}"
+        sh -c 'while :; do sleep 1; done' {marker} &
+        echo started > {marks}/started
+        i=0
+        while [ ! -e {marks}/go ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done
+        cat secret.txt
+        test -e {marks}/ok
+"#
+    )
+}
+
+/// A flow started by a Webhook trigger whose key is a secret, logging what the caller sent.
+pub(crate) fn hooked(namespace: &str) -> String {
+    format!(
+        r#"id: hooked
+namespace: {namespace}
+triggers:
+  - id: hook
+    type: io.kestra.plugin.core.trigger.Webhook
+    key: "{{{{ secret('HOOK') }}}}"
+tasks:
+  - id: show
+    type: io.kestra.plugin.core.log.Log
+    message: "{{{{ trigger }}}}"
+"#
+    )
+}
