@@ -65,9 +65,21 @@ fn cli_run_render_and_config_show_no_secret() {
     sandbox.write("failing.yml", &flows::failing("dev"));
     let mut seen = Collected::default();
     for output in ["text", "json"] {
-        let args = ["run", "everything.yml", "--input", "note=@note.txt", "--output", output];
+        let args = [
+            "run",
+            "everything.yml",
+            "--input",
+            "note=@note.txt",
+            "--output",
+            output,
+        ];
         kestrel(&sandbox, &args, &secrets, &mut seen);
-        kestrel(&sandbox, &["run", "failing.yml", "--output", output], &secrets, &mut seen);
+        kestrel(
+            &sandbox,
+            &["run", "failing.yml", "--output", output],
+            &secrets,
+            &mut seen,
+        );
     }
     for secret in secrets.iter().filter(|secret| secret.key != "BIG") {
         let template = render_template(secret.key);
@@ -102,7 +114,10 @@ fn configs(secrets: &[Secret]) -> Vec<(&'static str, String)> {
                 value("WORD")
             ),
         ),
-        ("wrong-type.yml", format!("worker:\n  threads: {}\n", value("WORD"))),
+        (
+            "wrong-type.yml",
+            format!("worker:\n  threads: {}\n", value("WORD")),
+        ),
         (
             "wrong-type-quoted.yml",
             format!("expression:\n  fuel: \"{password}\"\n"),
@@ -132,9 +147,10 @@ fn ui_pages_and_the_server_log_show_no_secret() {
 #[test]
 fn stored_rows_hold_no_secret() {
     let served = served();
-    served
-        .store
-        .assert_no_secret("database rows and `kestrel secrets`", &needles(&catalogue()));
+    served.store.assert_no_secret(
+        "database rows and `kestrel secrets`",
+        &needles(&catalogue()),
+    );
 }
 
 /// While a task waits, kestrel's process and every process under it: argument vectors, and
@@ -198,7 +214,12 @@ fn the_process_tree_shows_no_secret_while_a_task_runs() {
         &format!("process tree ({environments} environments readable)"),
         &needles(&secrets),
     );
-    assert_eq!(ended.status.code(), Some(0), "{}", String::from_utf8_lossy(&ended.stderr));
+    assert_eq!(
+        ended.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ended.stderr)
+    );
 }
 
 /// Each way a run can end, what it does to the waiting task.
@@ -225,14 +246,19 @@ fn no_leftovers_after_any_end_of_a_run() {
     ];
     let mut leftovers = Leftovers::default();
     let results: Vec<Leftovers> = std::thread::scope(|scope| {
-        let runs: Vec<_> = ends.iter().map(|end| scope.spawn(|| end_a_run(*end))).collect();
+        let runs: Vec<_> = ends
+            .iter()
+            .map(|end| scope.spawn(|| end_a_run(*end)))
+            .collect();
         runs.into_iter().map(|run| run.join().unwrap()).collect()
     });
     for result in results {
         leftovers.extend(result);
     }
     let served = served();
-    leftovers.problems.extend(served.leftovers.problems.iter().cloned());
+    leftovers
+        .problems
+        .extend(served.leftovers.problems.iter().cloned());
     leftovers.files.extend_from(&served.leftovers.files);
     assert!(leftovers.problems.is_empty(), "{:#?}", leftovers.problems);
     leftovers
@@ -254,7 +280,13 @@ fn end_a_run(end: End) -> Leftovers {
         End::Timeout => "    timeout: PT2S\n",
         _ => "",
     };
-    let flow = flows::waiting("dev", "waiting", &marks.display().to_string(), &marker, extra);
+    let flow = flows::waiting(
+        "dev",
+        "waiting",
+        &marks.display().to_string(),
+        &marker,
+        extra,
+    );
     sandbox.write("flow.yml", &flow);
     let mut invocation = sandbox
         .kestrel(["run", "flow.yml", "--output", "json"])
@@ -272,8 +304,8 @@ fn end_a_run(end: End) -> Leftovers {
     let mut run = Guard(Some(child));
     let mut leftovers = Leftovers::default();
     // A timeout may end the task before it wrote its mark: nothing to wait for then.
-    let started = matches!(end, End::Timeout)
-        || procs::wait_for_file(&marks.join("started"), RUN_LIMIT);
+    let started =
+        matches!(end, End::Timeout) || procs::wait_for_file(&marks.join("started"), RUN_LIMIT);
     match end {
         End::Success => {
             std::fs::write(marks.join("ok"), "").unwrap();
@@ -294,10 +326,14 @@ fn end_a_run(end: End) -> Leftovers {
                 String::from_utf8_lossy(&output.stderr),
             );
         }
-        None => leftovers.problems.push(format!("{how}: the run did not end")),
+        None => leftovers
+            .problems
+            .push(format!("{how}: the run did not end")),
     }
     if !started {
-        leftovers.problems.push(format!("{how}: the task never started"));
+        leftovers
+            .problems
+            .push(format!("{how}: the task never started"));
     }
     leftovers.check(&how, &tmp, &sandbox.path("data"), &marker);
     leftovers

@@ -187,7 +187,9 @@ pub(crate) fn left_running(marker: &str, limit: Duration) -> Vec<u32> {
             .collect();
         if running.is_empty() || Instant::now() > deadline {
             for pid in &running {
-                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
             }
             return running;
         }

@@ -104,11 +104,7 @@ impl Collected {
             findings.len(),
             self.len(),
             findings[..findings.len().min(SHOWN)].join("\n"),
-            if findings.len() > SHOWN {
-                "\n..."
-            } else {
-                ""
-            }
+            if findings.len() > SHOWN { "\n..." } else { "" }
         );
     }
 }

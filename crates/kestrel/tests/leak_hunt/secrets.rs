@@ -34,7 +34,10 @@ pub(crate) fn catalogue() -> Vec<Secret> {
             value: big_value(),
         },
         secret("UNICODE", "pässwörd-日本語-🔑-Ωmega"),
-        secret("MULTI", "line-one-alpha\nline-two-bravo\nline-three-charlie"),
+        secret(
+            "MULTI",
+            "line-one-alpha\nline-two-bravo\nline-three-charlie",
+        ),
         secret(
             "BANK",
             r#"{"user":"svc-ledger","password":"Pw-json-7781!","pin":90417263}"#,
@@ -158,8 +161,14 @@ fn base64_forms(bytes: &[u8]) -> Vec<(String, String)> {
     for width in [64, 76] {
         if plain.len() > width {
             let last_start = (plain.len() - 1) / width * width;
-            forms.push((format!("base64 first line at {width}"), plain[..width].to_owned()));
-            forms.push((format!("base64 last line at {width}"), plain[last_start..].to_owned()));
+            forms.push((
+                format!("base64 first line at {width}"),
+                plain[..width].to_owned(),
+            ));
+            forms.push((
+                format!("base64 last line at {width}"),
+                plain[last_start..].to_owned(),
+            ));
         }
     }
     forms.push(("base64".to_owned(), unpadded));
@@ -172,18 +181,24 @@ fn base64_forms(bytes: &[u8]) -> Vec<(String, String)> {
             // The first group holds the filler bytes; a trailing partial group depends on
             // whatever follows the value in the encoded stream.
             let end = shifted.len() / 3 * 4;
-            forms.push((format!("base64 shifted by {shift}"), encoded[4..end].to_owned()));
+            forms.push((
+                format!("base64 shifted by {shift}"),
+                encoded[4..end].to_owned(),
+            ));
         }
     }
     forms
 }
+
+/// Whether a percent-encoding variant writes a byte as it is.
+type Keep = fn(u8) -> bool;
 
 /// How one percent-encoding variant treats a byte.
 #[derive(Clone, Copy)]
 struct Percent {
     upper: bool,
     plus_for_space: bool,
-    keep: fn(u8) -> bool,
+    keep: Keep,
 }
 
 fn unreserved(byte: u8) -> bool {
@@ -219,7 +234,7 @@ fn percent_forms(value: &str) -> Vec<(String, String)> {
     let mut forms = Vec::new();
     for upper in [true, false] {
         let case = if upper { "upper" } else { "lower" };
-        let variants: [(&str, bool, fn(u8) -> bool); 6] = [
+        let variants: [(&str, bool, Keep); 6] = [
             ("percent", false, unreserved),
             ("percent with + for space", true, unreserved),
             ("percent keeping /", false, unreserved_or_slash),
@@ -261,7 +276,7 @@ fn url_parsed(value: &str, upper: bool) -> String {
     let mut out = String::new();
     // 0: path, 1: query, 2: fragment.
     let mut part = 0;
-    let sets: [fn(u8) -> bool; 3] = [url_path_keeps, url_query_keeps, url_fragment_keeps];
+    let sets: [Keep; 3] = [url_path_keeps, url_query_keeps, url_fragment_keeps];
     for ch in value.chars() {
         let next = match ch {
             '?' if part == 0 => 1,
@@ -385,11 +400,17 @@ fn forms_are_the_encodings_common_tools_produce() {
     };
     let urlish = "a b/c&d";
     assert_eq!(form(urlish, "percent (upper hex)"), "a%20b%2Fc%26d");
-    assert_eq!(form(urlish, "percent with + for space (lower hex)"), "a+b%2fc%26d");
+    assert_eq!(
+        form(urlish, "percent with + for space (lower hex)"),
+        "a+b%2fc%26d"
+    );
     assert_eq!(form(urlish, "percent keeping / (upper hex)"), "a%20b/c%26d");
     assert_eq!(form(urlish, "URL path encoding (upper hex)"), "a%20b/c&d");
     assert_eq!(
-        form("a b?c d'#e f", "URL as parsed: path, query after ?, fragment after # (upper hex)"),
+        form(
+            "a b?c d'#e f",
+            "URL as parsed: path, query after ?, fragment after # (upper hex)"
+        ),
         "a%20b?c%20d%27#e%20f"
     );
     assert_eq!(form("x&<ü", "JSON string, HTML-safe"), "x\\u0026\\u003cü");
@@ -410,5 +431,11 @@ fn every_secret_has_its_lines_and_leaves_and_no_form_under_the_minimum() {
     assert!(has("BANK", "leaf $.pin as raw"));
     assert!(has("BANK", "leaf $.password as base64"));
     assert!(all.iter().all(|n| n.text.chars().count() >= MIN_CHARS));
-    assert_eq!(secrets.iter().find(|s| s.key == "BIG").map(|s| s.value.len()), Some(65536));
+    assert_eq!(
+        secrets
+            .iter()
+            .find(|s| s.key == "BIG")
+            .map(|s| s.value.len()),
+        Some(65536)
+    );
 }

@@ -100,15 +100,23 @@ fn hunt() -> Served {
         flows::hooked(NAMESPACE),
         slow,
     ] {
-        hunt.api("create a flow", "POST", "/api/v1/main/flows", Some(("application/x-yaml", flow.into_bytes())));
+        hunt.api(
+            "create a flow",
+            "POST",
+            "/api/v1/main/flows",
+            Some(("application/x-yaml", flow.into_bytes())),
+        );
     }
     hunt.run_everything(&value("WORD"));
     hunt.run_failing();
     hunt.call_webhook(&value("HOOK"));
     hunt.kill_through_api(&marks);
-    hunt.served
-        .leftovers
-        .check("a kill through the API", &tmp, &sandbox.path("data"), &marker);
+    hunt.served.leftovers.check(
+        "a kill through the API",
+        &tmp,
+        &sandbox.path("data"),
+        &marker,
+    );
     hunt.read_api(&value("BANK"));
     hunt.read_ui();
     let Hunt {
@@ -138,27 +146,43 @@ fn store_secrets(sandbox: &Sandbox, secrets: &[Secret], seen: &mut Collected) {
                 .kestrel(["secrets", "set", namespace, secret.key])
                 .stdin(&secret.value)
                 .output();
-            assert_eq!(set.code, Some(0), "secrets set {}: exit {:?}", secret.key, set.code);
+            assert_eq!(
+                set.code,
+                Some(0),
+                "secrets set {}: exit {:?}",
+                secret.key,
+                set.code
+            );
             seen.plain(format!("secrets set {} stdout", secret.key), set.stdout);
             seen.plain(format!("secrets set {} stderr", secret.key), set.stderr);
         }
     }
     let listed = sandbox.kestrel(["secrets", "list", NAMESPACE]).output();
-    seen.plain("secrets list", format!("{}\n{}", listed.stdout, listed.stderr));
+    seen.plain(
+        "secrets list",
+        format!("{}\n{}", listed.stdout, listed.stderr),
+    );
 }
 
 impl Hunt {
     /// Sends an API request as the user; keeps the answer; its body as JSON when it is.
-    fn api(&mut self, what: &str, method: &str, path: &str, body: Option<(&str, Vec<u8>)>) -> Value {
+    fn api(
+        &mut self,
+        what: &str,
+        method: &str,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Value {
         let mut request = Request::new(method, path).header("Authorization", self.auth.clone());
         if let Some((content_type, bytes)) = body {
             request = request.body(content_type, bytes);
         }
         let answer = self.server.send(&request);
         if answer.status >= 300 {
-            self.served
-                .api_gaps
-                .push(format!("{what}: {method} {path} answered {}", answer.status));
+            self.served.api_gaps.push(format!(
+                "{what}: {method} {path} answered {}",
+                answer.status
+            ));
         }
         self.served
             .api
@@ -203,7 +227,9 @@ impl Hunt {
                 .api_gaps
                 .push(format!("webhook answered {}", answer.status));
         }
-        self.served.api.json("API webhook call", answer.body.clone());
+        self.served
+            .api
+            .json("API webhook call", answer.body.clone());
         let execution: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
         let id = self.started(&execution);
         self.ended(&id);
@@ -215,7 +241,9 @@ impl Hunt {
         let execution = self.api("run slow", "POST", &path, None);
         let id = self.started(&execution);
         if !procs::wait_for_file(&marks.join("started"), Duration::from_secs(60)) {
-            self.served.api_gaps.push("the slow task never started".into());
+            self.served
+                .api_gaps
+                .push("the slow task never started".into());
         }
         let address = self.server.address.clone();
         let follow = format!("/api/v1/main/logs/{id}/follow");
@@ -228,7 +256,9 @@ impl Hunt {
         self.api("kill", "DELETE", &kill, None);
         self.ended(&id);
         if let Ok(answer) = following.join() {
-            self.served.api.events("API logs followed while running", answer.body);
+            self.served
+                .api
+                .events("API logs followed while running", answer.body);
         }
     }
 
@@ -246,19 +276,28 @@ impl Hunt {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        self.served.api_gaps.push(format!("execution {id} did not end"));
+        self.served
+            .api_gaps
+            .push(format!("execution {id} did not end"));
     }
 
     /// Every API read of what the hunt produced, and the secrets API given a JSON secret's
     /// number leaf as a non-string value.
     fn read_api(&mut self, bank: &str) {
         for id in self.executions.clone() {
-            self.api("execution", "GET", &format!("/api/v1/main/executions/{id}"), None);
+            self.api(
+                "execution",
+                "GET",
+                &format!("/api/v1/main/executions/{id}"),
+                None,
+            );
             self.api("logs", "GET", &format!("/api/v1/main/logs/{id}"), None);
             let path = format!("/api/v1/main/logs/{id}/follow");
             let follow = Request::new("GET", &path).header("Authorization", self.auth.clone());
             let events = self.server.stream(&follow, ENDED_STREAM);
-            self.served.api.events(format!("API logs follow of {id}"), events.body);
+            self.served
+                .api
+                .events(format!("API logs follow of {id}"), events.body);
         }
         for path in [
             format!("/api/v1/main/flows/{NAMESPACE}/hunt"),
@@ -281,7 +320,9 @@ impl Hunt {
                 .header("Authorization", self.auth.clone())
                 .body("application/json", body.to_string()),
         );
-        self.served.api.json("API secrets PUT of a number", answer.body);
+        self.served
+            .api
+            .json("API secrets PUT of a number", answer.body);
         let health = self.server.send(&Request::new("GET", "/health"));
         self.served.api.json("health", health.body);
     }
@@ -302,7 +343,11 @@ impl Hunt {
             format!("/ui/flows/{NAMESPACE}/hunt"),
             "/ui/audit".to_owned(),
         ];
-        pages.extend(self.executions.iter().map(|id| format!("/ui/executions/{id}")));
+        pages.extend(
+            self.executions
+                .iter()
+                .map(|id| format!("/ui/executions/{id}")),
+        );
         for page in pages {
             let answer = self
                 .server
@@ -340,7 +385,9 @@ impl Hunt {
                 .header("Cookie", shown.cookies().join("; "))
                 .body("application/x-www-form-urlencoded", form(&fields)),
         );
-        self.served.ui.html("UI sign-in answer", posted.body.clone());
+        self.served
+            .ui
+            .html("UI sign-in answer", posted.body.clone());
         let session: Vec<String> = posted
             .cookies()
             .into_iter()

@@ -15,11 +15,7 @@ pub(crate) fn rows(path: &Path) -> Collected {
         let mut statement = connection
             .prepare(&format!("SELECT * FROM \"{}\"", table.replace('"', "\"\"")))
             .expect("select a table");
-        let names: Vec<String> = statement
-            .column_names()
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+        let names: Vec<String> = statement.column_names().map(str::to_owned).collect();
         let mut columns = vec![String::new(); names.len()];
         let mut rows = statement.query([]).expect("read a table");
         while let Some(row) = rows.next().expect("read a row") {
