@@ -7,11 +7,10 @@
 const LOGGED: [&str; 6] = ["SHORT", "UNICODE", "MULTI", "BANK", "URLISH", "WORD"];
 
 /// Logs every secret plain and through the filters that transform it, loops over a split
-/// and over JSON leaves, prints secrets from a script in encoded forms, sends them over HTTP to
-/// `echo` (a local server that answers with the request it received), fails in every way that
-/// can quote a value (each `allowFailure`), and returns secrets as flow outputs. Its STRING
-/// input `note` is meant to be given a secret's value.
-pub(crate) fn everything(namespace: &str, echo: &str) -> String {
+/// and over JSON leaves, prints secrets from a script in encoded forms, fails in every way
+/// that can quote a value (each `allowFailure`), and returns secrets as flow outputs. Its
+/// STRING input `note` is meant to be given a secret's value.
+pub(crate) fn everything(namespace: &str) -> String {
     let mut yaml = format!(
         "id: hunt\nnamespace: {namespace}\ninputs:\n  - id: note\n    type: STRING\n    defaults: plain\ntasks:\n"
     );
@@ -21,7 +20,6 @@ pub(crate) fn everything(namespace: &str, echo: &str) -> String {
     yaml.push_str(BIG_TASK);
     yaml.push_str(LEAVES_AND_LOOPS);
     yaml.push_str(SCRIPT);
-    yaml.push_str(&http(echo));
     yaml.push_str(FAILURES);
     yaml.push_str(OUTPUTS);
     yaml
@@ -117,11 +115,19 @@ const SCRIPT: &str = r#"  - id: script
       - out.txt
 "#;
 
-fn http(echo: &str) -> String {
+/// Sends secrets over HTTP to `echo` (a local server that answers with the request it
+/// received) in the URI, headers, body and method, and to addresses that fail. A flow of its
+/// own: the filters of `everything` register derived forms (`upper`, `urlencode`) that would
+/// hide what the HTTP task itself encodes.
+pub(crate) fn calls(namespace: &str, echo: &str) -> String {
     format!(
-        r#"  - id: http
+        r#"id: calls
+namespace: {namespace}
+tasks:
+  - id: http
     type: io.kestra.plugin.core.http.Request
     allowFailure: true
+    logLevel: TRACE
     uri: "{echo}/echo/{{{{ secret('URLISH') }}}}/{{{{ secret('UNICODE') }}}}?w={{{{ secret('WORD') }}}}"
     method: POST
     headers:
@@ -131,8 +137,14 @@ fn http(echo: &str) -> String {
   - id: http_method
     type: io.kestra.plugin.core.http.Request
     allowFailure: true
+    logLevel: TRACE
     uri: "{echo}/method"
     method: "{{{{ secret('WORD') }}}}"
+  - id: http_bad_method
+    type: io.kestra.plugin.core.http.Request
+    allowFailure: true
+    uri: "{echo}/method"
+    method: "{{{{ secret('URLISH') }}}}"
   - id: http_refused
     type: io.kestra.plugin.core.http.Request
     allowFailure: true

@@ -1,6 +1,7 @@
 //! Processes: a guard that kills what a test started, the process tree under a pid, what
 //! `/proc` shows of each process to an unprivileged reader, and processes left running.
 
+use super::scan::Collected;
 use std::path::Path;
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
@@ -173,6 +174,23 @@ pub(crate) fn environ(pid: u32) -> Option<String> {
         std::fs::read(&path).ok()?
     };
     Some(String::from_utf8_lossy(&bytes).replace('\0', "\n"))
+}
+
+/// Keeps the argument vector and, where readable, the environment of `pid` and of every
+/// process under it; how many environments were readable.
+pub(crate) fn read_tree(pid: u32, what: &str, seen: &mut Collected) -> usize {
+    let mut environments = 0;
+    for pid in tree(pid) {
+        let name = name(pid);
+        if let Some(argv) = argv(pid) {
+            seen.plain(format!("{what}: argv of {name}"), argv);
+        }
+        if let Some(environ) = environ(pid) {
+            environments += 1;
+            seen.plain(format!("{what}: environment of {name}"), environ);
+        }
+    }
+    environments
 }
 
 /// Processes whose argument vector holds `marker`, waiting up to `limit` for them to go (a

@@ -35,6 +35,8 @@ pub(crate) struct Served {
     pub(crate) log: Collected,
     /// The database's rows, and what `kestrel secrets` printed while storing.
     pub(crate) store: Collected,
+    /// The server's process tree while a task ran.
+    pub(crate) processes: Collected,
     /// Leftovers of the execution killed through the API.
     pub(crate) leftovers: Leftovers,
     /// API requests that did not answer as they should (a flow not created, say): a
@@ -79,6 +81,7 @@ fn hunt() -> Served {
             ui: Collected::default(),
             log: Collected::default(),
             store: store_cli,
+            processes: Collected::default(),
             leftovers: Leftovers::default(),
             api_gaps: Vec::new(),
             ui_gaps: Vec::new(),
@@ -95,7 +98,8 @@ fn hunt() -> Served {
     let marker = marker("api-kill");
     let slow = flows::waiting(NAMESPACE, "slow", &marks.display().to_string(), &marker, "");
     for flow in [
-        flows::everything(NAMESPACE, &echo),
+        flows::everything(NAMESPACE),
+        flows::calls(NAMESPACE, &echo),
         flows::failing(NAMESPACE),
         flows::hooked(NAMESPACE),
         slow,
@@ -108,7 +112,8 @@ fn hunt() -> Served {
         );
     }
     hunt.run_everything(&value("WORD"));
-    hunt.run_failing();
+    hunt.run_waiting_for_the_end("calls");
+    hunt.run_waiting_for_the_end("failing");
     hunt.call_webhook(&value("HOOK"));
     hunt.kill_through_api(&marks);
     hunt.served.leftovers.check(
@@ -207,9 +212,9 @@ impl Hunt {
         self.started(&execution);
     }
 
-    fn run_failing(&mut self) {
-        let path = format!("/api/v1/main/executions/{NAMESPACE}/failing?wait=true");
-        let execution = self.api("run failing", "POST", &path, None);
+    fn run_waiting_for_the_end(&mut self, flow: &str) {
+        let path = format!("/api/v1/main/executions/{NAMESPACE}/{flow}?wait=true");
+        let execution = self.api(&format!("run {flow}"), "POST", &path, None);
         self.started(&execution);
     }
 
@@ -245,6 +250,8 @@ impl Hunt {
                 .api_gaps
                 .push("the slow task never started".into());
         }
+        let pid = self.server.pid();
+        procs::read_tree(pid, "kestrel server", &mut self.served.processes);
         let address = self.server.address.clone();
         let follow = format!("/api/v1/main/logs/{id}/follow");
         let auth = self.auth.clone();

@@ -63,6 +63,10 @@ impl Server {
         }
     }
 
+    pub(crate) fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
     pub(crate) fn send(&self, request: &Request<'_>) -> Answer {
         request.send(&self.address, None)
     }
