@@ -20,9 +20,8 @@ use hunt::procs::{self, Guard};
 use hunt::scan::Collected;
 use hunt::secrets::{Needle, Secret, catalogue, needles};
 use hunt::served::served;
-use std::process::Stdio;
 use std::time::Duration;
-use util::Sandbox;
+use util::{Invocation, Sandbox};
 
 /// A master key given to `kestrel run` (base64 of the bytes 0 to 31), found nowhere either.
 const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -35,13 +34,18 @@ fn secret_env(secrets: &[Secret]) -> Vec<(String, String)> {
     secrets.iter().map(Secret::env).collect()
 }
 
-/// Runs `kestrel ARGS` in `sandbox` with the secrets in its environment; keeps both streams.
-fn kestrel(sandbox: &Sandbox, args: &[&str], secrets: &[Secret], seen: &mut Collected) {
+/// `kestrel ARGS` in `sandbox`, with `TMPDIR` its `tmp` and every secret in its environment.
+fn with_secrets(sandbox: &Sandbox, args: &[&str], secrets: &[Secret]) -> Invocation {
     let mut invocation = sandbox.kestrel(args).env("TMPDIR", sandbox.path("tmp"));
     for (name, value) in secret_env(secrets) {
         invocation = invocation.env(&name, value);
     }
-    let out = invocation.output();
+    invocation
+}
+
+/// Runs `kestrel ARGS` in `sandbox` with the secrets in its environment; keeps both streams.
+fn kestrel(sandbox: &Sandbox, args: &[&str], secrets: &[Secret], seen: &mut Collected) {
+    let out = with_secrets(sandbox, args, secrets).output();
     let what = args.join(" ");
     if args.contains(&"json") {
         seen.json(format!("kestrel {what} stdout"), out.stdout);
@@ -166,46 +170,30 @@ fn stored_rows_hold_no_secret() {
 fn the_process_tree_shows_no_secret_while_a_task_runs() {
     let secrets = catalogue();
     let sandbox = Sandbox::new();
-    let marks = sandbox.path("marks");
-    std::fs::create_dir(&marks).unwrap();
-    std::fs::create_dir(sandbox.path("tmp")).unwrap();
     let marker = marker("process-tree");
-    let flow = flows::waiting("dev", "waiting", &marks.display().to_string(), &marker, "");
-    sandbox.write("flow.yml", &flow);
-    let mut invocation = sandbox
-        .kestrel(["run", "flow.yml", "--output", "json"])
-        .env("TMPDIR", sandbox.path("tmp"));
-    for (name, value) in secret_env(&secrets) {
-        invocation = invocation.env(&name, value);
-    }
-    invocation = invocation.env("KESTREL_MASTER_KEY", MASTER_KEY);
-    let root = procs::is_root();
-    let mut command = if root {
+    let mut invocation =
+        waiting_run(&sandbox, &secrets, &marker, "").env("KESTREL_MASTER_KEY", MASTER_KEY);
+    let marks = sandbox.path("marks");
+    let mut command = if procs::is_root() {
         procs::give_to_nobody(&sandbox.path(""));
         procs::as_nobody(invocation.command())
     } else {
         std::mem::replace(invocation.command(), std::process::Command::new("true"))
     };
-    let child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut run = Guard(Some(child));
+    let mut run = Guard::spawn(&mut command);
     assert!(
         procs::wait_for_file(&marks.join("started"), RUN_LIMIT),
         "the task never started: {:?}",
         run.wait(Duration::from_secs(5))
     );
     let mut seen = Collected::default();
-    seen.extend_from(&served().processes);
     let environments = procs::read_tree(run.pid(), "kestrel run", &mut seen);
     std::fs::write(marks.join("ok"), "").unwrap();
     std::fs::write(marks.join("go"), "").unwrap();
     let ended = run.wait(RUN_LIMIT).expect("the run ends once released");
     procs::left_running(&marker, Duration::from_secs(3));
     assert!(seen.len() >= 2, "no process of the tree was read");
+    seen.extend_from(&served().processes);
     let mut needles = needles(&secrets);
     needles.push(Needle {
         label: "KESTREL_MASTER_KEY",
@@ -222,6 +210,23 @@ fn the_process_tree_shows_no_secret_while_a_task_runs() {
         "{}",
         String::from_utf8_lossy(&ended.stderr)
     );
+}
+
+/// `kestrel run` of the waiting flow (`flows::waiting`, `extra` added to its task) in
+/// `sandbox`, its marks and temporary directories created, with every secret.
+fn waiting_run(sandbox: &Sandbox, secrets: &[Secret], marker: &str, extra: &str) -> Invocation {
+    let marks = sandbox.path("marks");
+    std::fs::create_dir(&marks).unwrap();
+    std::fs::create_dir(sandbox.path("tmp")).unwrap();
+    let flow = flows::waiting(
+        "dev",
+        "waiting",
+        &marks.display().to_string(),
+        marker,
+        extra,
+    );
+    sandbox.write("flow.yml", &flow);
+    with_secrets(sandbox, &["run", "flow.yml", "--output", "json"], secrets)
 }
 
 /// Each way a run can end, what it does to the waiting task.
@@ -272,38 +277,15 @@ fn no_leftovers_after_any_end_of_a_run() {
 fn end_a_run(end: End) -> Leftovers {
     let secrets = catalogue();
     let sandbox = Sandbox::new();
-    let marks = sandbox.path("marks");
-    let tmp = sandbox.path("tmp");
-    std::fs::create_dir(&marks).unwrap();
-    std::fs::create_dir(&tmp).unwrap();
     let how = format!("{end:?}");
     let marker = marker(&how.replace(['(', ')', '"'], ""));
     let extra = match end {
         End::Timeout => "    timeout: PT2S\n",
         _ => "",
     };
-    let flow = flows::waiting(
-        "dev",
-        "waiting",
-        &marks.display().to_string(),
-        &marker,
-        extra,
-    );
-    sandbox.write("flow.yml", &flow);
-    let mut invocation = sandbox
-        .kestrel(["run", "flow.yml", "--output", "json"])
-        .env("TMPDIR", &tmp);
-    for (name, value) in secret_env(&secrets) {
-        invocation = invocation.env(&name, value);
-    }
-    let child = invocation
-        .command()
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut run = Guard(Some(child));
+    let mut invocation = waiting_run(&sandbox, &secrets, &marker, extra);
+    let (marks, tmp) = (sandbox.path("marks"), sandbox.path("tmp"));
+    let mut run = Guard::spawn(invocation.command());
     let mut leftovers = Leftovers::default();
     // A timeout may end the task before it wrote its mark: nothing to wait for then.
     let started =

@@ -18,9 +18,10 @@ pub(crate) fn everything(namespace: &str) -> String {
         yaml.push_str(&logged(key));
     }
     yaml.push_str(BIG_TASK);
-    yaml.push_str(LEAVES_AND_LOOPS);
+    yaml.push_str(LEAVES);
+    yaml.push_str(&loops());
     yaml.push_str(SCRIPT);
-    yaml.push_str(FAILURES);
+    yaml.push_str(&failures());
     yaml.push_str(OUTPUTS);
     yaml
 }
@@ -52,7 +53,7 @@ const BIG_TASK: &str = r#"  - id: log_big
     format: "{{ secret('BIG') }}"
 "#;
 
-const LEAVES_AND_LOOPS: &str = r#"  - id: leaves
+const LEAVES: &str = r#"  - id: leaves
     type: io.kestra.plugin.core.log.Log
     message:
       - "{{ fromJson(secret('BANK')).pin }}"
@@ -62,28 +63,26 @@ const LEAVES_AND_LOOPS: &str = r#"  - id: leaves
   - id: pin_plus_nothing
     type: io.kestra.plugin.core.debug.Return
     format: "{{ fromJson(secret('BANK')).pin }}"
-  - id: each_split
-    type: io.kestra.plugin.core.flow.ForEach
-    values: "{{ secret('URLISH') | split(',') }}"
-    tasks:
-      - id: each_split_value
-        type: io.kestra.plugin.core.debug.Return
-        format: "{{ taskrun.value }}"
-  - id: each_line
-    type: io.kestra.plugin.core.flow.ForEach
-    values: "{{ secret('WORD') | split(',') }}"
-    tasks:
-      - id: each_line_value
-        type: io.kestra.plugin.core.log.Log
-        message: "item {{ taskrun.value }}"
-  - id: each_leaf
-    type: io.kestra.plugin.core.flow.ForEach
-    values: "{{ fromJson(secret('BANK')) | values }}"
-    tasks:
-      - id: each_leaf_value
-        type: io.kestra.plugin.core.log.Log
-        message: "leaf {{ taskrun.value }}"
 "#;
+
+/// Loops over a split secret and over a JSON secret's leaves, each iteration showing its
+/// value in a task run's output or a log.
+fn loops() -> String {
+    const RETURN: &str = "io.kestra.plugin.core.debug.Return\n        format";
+    const LOG: &str = "io.kestra.plugin.core.log.Log\n        message";
+    [
+        ("each_split", "secret('URLISH') | split(',')", RETURN, ""),
+        ("each_line", "secret('WORD') | split(',')", LOG, "item "),
+        ("each_leaf", "fromJson(secret('BANK')) | values", LOG, "leaf "),
+    ]
+    .iter()
+    .map(|(id, values, child, prefix)| {
+        format!(
+            "  - id: {id}\n    type: io.kestra.plugin.core.flow.ForEach\n    values: \"{{{{ {values} }}}}\"\n    tasks:\n      - id: {id}_value\n        type: {child}: \"{prefix}{{{{ taskrun.value }}}}\"\n"
+        )
+    })
+    .collect()
+}
 
 /// A script given secrets through its environment only, printing them as tools do.
 const SCRIPT: &str = r#"  - id: script
@@ -158,23 +157,25 @@ tasks:
 }
 
 /// Each task fails with an error that could quote the value it was given.
-const FAILURES: &str = r#"  - id: fail_missing_key
-    type: io.kestra.plugin.core.log.Log
-    allowFailure: true
-    message: "{{ secret('NOPE_' ~ secret('WORD')) }}"
-  - id: fail_base64decode
-    type: io.kestra.plugin.core.log.Log
-    allowFailure: true
-    message: "{{ secret('URLISH') | base64decode }}"
-  - id: fail_number
-    type: io.kestra.plugin.core.log.Log
-    allowFailure: true
-    message: "{{ secret('UNICODE') | number }}"
-  - id: fail_date
-    type: io.kestra.plugin.core.log.Log
-    allowFailure: true
-    message: "{{ secret('MULTI') | date }}"
-  - id: fail_script
+fn failures() -> String {
+    let mut yaml: String = [
+        ("missing_key", "secret('NOPE_' ~ secret('WORD'))"),
+        ("base64decode", "secret('URLISH') | base64decode"),
+        ("number", "secret('UNICODE') | number"),
+        ("date", "secret('MULTI') | date"),
+    ]
+    .iter()
+    .map(|(id, expression)| {
+        format!(
+            "  - id: fail_{id}\n    type: io.kestra.plugin.core.log.Log\n    allowFailure: true\n    message: \"{{{{ {expression} }}}}\"\n"
+        )
+    })
+    .collect();
+    yaml.push_str(FAILING_SCRIPT);
+    yaml
+}
+
+const FAILING_SCRIPT: &str = r#"  - id: fail_script
     type: io.kestra.plugin.scripts.shell.Commands
     allowFailure: true
     env:

@@ -13,6 +13,17 @@ const NOBODY: &str = "65534";
 pub(crate) struct Guard(pub(crate) Option<Child>);
 
 impl Guard {
+    /// Spawns `command` with no stdin and both output streams piped.
+    pub(crate) fn spawn(command: &mut Command) -> Self {
+        let child = command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the process starts");
+        Self(Some(child))
+    }
+
     pub(crate) fn pid(&self) -> u32 {
         self.0.as_ref().map_or(0, Child::id)
     }
