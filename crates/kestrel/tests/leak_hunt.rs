@@ -183,8 +183,8 @@ fn the_process_tree_shows_no_secret_while_a_task_runs() {
     let mut run = Guard::spawn(&mut command);
     assert!(
         procs::wait_for_file(&marks.join("started"), RUN_LIMIT),
-        "the task never started: {:?}",
-        run.wait(Duration::from_secs(5))
+        "the task never started (exit {:?})",
+        run.wait(Duration::from_secs(5)).map(|output| output.status)
     );
     let mut seen = Collected::default();
     let environments = procs::read_tree(run.pid(), "kestrel run", &mut seen);
@@ -204,12 +204,8 @@ fn the_process_tree_shows_no_secret_while_a_task_runs() {
         &format!("process trees ({environments} environments of kestrel run's readable)"),
         &needles,
     );
-    assert_eq!(
-        ended.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&ended.stderr)
-    );
+    // Its streams are not shown: they may hold what this test hunts for.
+    assert_eq!(ended.status.code(), Some(0), "the released run failed");
 }
 
 /// `kestrel run` of the waiting flow (`flows::waiting`, `extra` added to its task) in

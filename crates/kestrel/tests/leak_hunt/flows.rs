@@ -9,7 +9,8 @@ const LOGGED: [&str; 6] = ["SHORT", "UNICODE", "MULTI", "BANK", "URLISH", "WORD"
 /// Logs every secret plain and through the filters that transform it, loops over a split
 /// and over JSON leaves, prints secrets from a script in encoded forms, fails in every way
 /// that can quote a value (each `allowFailure`), and returns secrets as flow outputs. Its
-/// STRING input `note` is meant to be given a secret's value.
+/// STRING input `note` is meant to be given WORD's value: it is logged once WORD was resolved
+/// (a log written before that could not know the value is a secret).
 pub(crate) fn everything(namespace: &str) -> String {
     let mut yaml = format!(
         "id: hunt\nnamespace: {namespace}\ninputs:\n  - id: note\n    type: STRING\n    defaults: plain\ntasks:\n"
@@ -18,6 +19,7 @@ pub(crate) fn everything(namespace: &str) -> String {
         yaml.push_str(&logged(key));
     }
     yaml.push_str(BIG_TASK);
+    yaml.push_str(NOTE);
     yaml.push_str(LEAVES);
     yaml.push_str(&loops());
     yaml.push_str(SCRIPT);
@@ -37,13 +39,17 @@ fn logged(key: &str) -> String {
       - "{{{{ secret('{key}') | urlencode }}}}"
       - "{{{{ secret('{key}') | toJson }}}}"
       - "{{{{ secret('{key}') | upper }}}}"
-      - "note {{{{ inputs.note }}}}"
   - id: return_{lower}
     type: io.kestra.plugin.core.debug.Return
     format: "{{{{ secret('{key}') }}}}"
 "#
     )
 }
+
+const NOTE: &str = r#"  - id: log_note
+    type: io.kestra.plugin.core.log.Log
+    message: "note {{ inputs.note }}"
+"#;
 
 const BIG_TASK: &str = r#"  - id: log_big
     type: io.kestra.plugin.core.log.Log
