@@ -225,9 +225,10 @@ errors:
     )
 }
 
-/// A flow whose script writes `started` under `marks`, then waits until `go` exists there
-/// (bounded by a minute), its rendered script holding a secret and a background process named
-/// `marker` holding a tainted line. `extra` is added to the task (a timeout, say).
+/// A flow whose script logs secrets, writes `started` under `marks`, then waits until `go`
+/// exists there (bounded by a minute), its rendered script and an input file holding secrets,
+/// and a background process named `marker` left to the end. Created `ok` makes it succeed.
+/// `extra` is added to the task (a timeout, say).
 pub(crate) fn waiting(namespace: &str, id: &str, marks: &str, marker: &str, extra: &str) -> String {
     format!(
         r#"id: {id}
@@ -241,6 +242,7 @@ tasks:
       - |
         : "{{{{ secret('WORD') }}}} {{{{ secret('UNICODE') | base64encode }}}}"
         sh -c 'while :; do sleep 1; done' {marker} &
+        printf 'waiting with %s\n' "{{{{ secret('UNICODE') }}}}" "{{{{ secret('URLISH') | base64encode }}}}"
         echo started > {marks}/started
         i=0
         while [ ! -e {marks}/go ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done
