@@ -18,7 +18,7 @@ use hunt::http::echo_server;
 use hunt::leftovers::{Leftovers, marker};
 use hunt::procs::{self, Guard};
 use hunt::scan::Collected;
-use hunt::secrets::{Needle, Secret, catalogue, needles};
+use hunt::secrets::{Needle, Secret, catalogue, needles, value_of};
 use hunt::served::served;
 use std::time::Duration;
 use util::{Invocation, Sandbox};
@@ -66,8 +66,7 @@ fn cli_run_render_and_config_show_no_secret() {
     let secrets = catalogue();
     let sandbox = Sandbox::new();
     std::fs::create_dir(sandbox.path("tmp")).unwrap();
-    let word = &secrets.iter().find(|s| s.key == "WORD").unwrap().value;
-    sandbox.write("note.txt", word);
+    sandbox.write("note.txt", value_of(&secrets, "WORD"));
     sandbox.write("everything.yml", &flows::everything("dev"));
     sandbox.write("calls.yml", &flows::calls("dev", &echo_server()));
     sandbox.write("failing.yml", &flows::failing("dev"));
@@ -82,12 +81,10 @@ fn cli_run_render_and_config_show_no_secret() {
             output,
         ];
         kestrel(&sandbox, &args, &secrets, &mut seen);
-        kestrel(
-            &sandbox,
-            &["run", "failing.yml", "--output", output],
-            &secrets,
-            &mut seen,
-        );
+        for flow in ["calls.yml", "failing.yml"] {
+            let args = ["run", flow, "--output", output];
+            kestrel(&sandbox, &args, &secrets, &mut seen);
+        }
     }
     for secret in secrets.iter().filter(|secret| secret.key != "BIG") {
         let template = render_template(secret.key);
@@ -110,21 +107,20 @@ fn cli_run_render_and_config_show_no_secret() {
 /// Configuration files holding secret values where people write credentials: a database
 /// URL's userinfo and `?password=`, a Vault address's userinfo, and values of the wrong type.
 fn configs(secrets: &[Secret]) -> Vec<(&'static str, String)> {
-    let value = |key: &str| secrets.iter().find(|s| s.key == key).unwrap().value.clone();
-    let bank: serde_json::Value = serde_json::from_str(&value("BANK")).unwrap();
-    let first_line = value("MULTI").lines().next().unwrap().to_owned();
-    let password = bank["password"].as_str().unwrap().to_owned();
+    let bank: serde_json::Value = serde_json::from_str(value_of(secrets, "BANK")).unwrap();
+    let first_line = value_of(secrets, "MULTI").lines().next().unwrap();
+    let password = bank["password"].as_str().unwrap();
     vec![
         (
             "credentials.yml",
             format!(
                 "database: \"postgres://svc:{}@db.internal:5432/k?password={first_line}&sslmode=require\"\nsecret:\n  vault:\n    address: \"http://ops:{password}@vault.internal:8200\"\n",
-                value("WORD")
+                value_of(secrets, "WORD")
             ),
         ),
         (
             "wrong-type.yml",
-            format!("worker:\n  threads: {}\n", value("WORD")),
+            format!("worker:\n  threads: {}\n", value_of(secrets, "WORD")),
         ),
         (
             "wrong-type-quoted.yml",

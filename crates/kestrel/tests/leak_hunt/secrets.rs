@@ -48,6 +48,15 @@ pub(crate) fn catalogue() -> Vec<Secret> {
     ]
 }
 
+/// The value of the catalogued secret `key`.
+pub(crate) fn value_of<'a>(secrets: &'a [Secret], key: &str) -> &'a str {
+    secrets
+        .iter()
+        .find(|secret| secret.key == key)
+        .map(|secret| secret.value.as_str())
+        .expect("a catalogued key")
+}
+
 /// 64 KiB of letters and digits from a fixed pseudo-random sequence (no repeats a reader
 /// could find by chance).
 fn big_value() -> String {

@@ -9,7 +9,7 @@ use super::http::{Request, echo_server, form, multipart};
 use super::leftovers::{Leftovers, marker};
 use super::procs;
 use super::scan::Collected;
-use super::secrets::{Secret, catalogue};
+use super::secrets::{Secret, catalogue, value_of};
 use super::server::Server;
 use super::store;
 use crate::util::{Sandbox, base64};
@@ -88,13 +88,6 @@ fn hunt() -> Served {
         },
         executions: Vec::new(),
     };
-    let value = |key: &str| {
-        secrets
-            .iter()
-            .find(|s| s.key == key)
-            .map(|s| s.value.clone())
-            .expect("a catalogued secret")
-    };
     let marker = marker("api-kill");
     let slow = flows::waiting(NAMESPACE, "slow", &marks.display().to_string(), &marker, "");
     for flow in [
@@ -111,10 +104,10 @@ fn hunt() -> Served {
             Some(("application/x-yaml", flow.into_bytes())),
         );
     }
-    hunt.run_everything(&value("WORD"));
+    hunt.run_everything(value_of(&secrets, "WORD"));
     hunt.run_waiting_for_the_end("calls");
     hunt.run_waiting_for_the_end("failing");
-    hunt.call_webhook(&value("HOOK"));
+    hunt.call_webhook(value_of(&secrets, "HOOK"));
     hunt.kill_through_api(&marks);
     hunt.served.leftovers.check(
         "a kill through the API",
@@ -122,7 +115,7 @@ fn hunt() -> Served {
         &sandbox.path("data"),
         &marker,
     );
-    hunt.read_api(&value("BANK"));
+    hunt.read_api(value_of(&secrets, "BANK"));
     hunt.read_ui();
     let Hunt {
         server, mut served, ..
