@@ -28,7 +28,8 @@ pub(crate) fn catalogue() -> Vec<Secret> {
         value: value.to_owned(),
     };
     vec![
-        secret("SHORT", "q7Zp"),
+        // A character no generated id or token holds, so that no id matches by chance.
+        secret("SHORT", "q7~Z"),
         Secret {
             key: "BIG",
             value: big_value(),

@@ -63,67 +63,25 @@ struct Hunt {
 fn hunt() -> Served {
     let sandbox = Sandbox::new();
     let secrets = catalogue();
-    let mut store_cli = Collected::default();
-    store_secrets(&sandbox, &secrets, &mut store_cli);
-    let tmp = sandbox.path("tmp");
-    let marks = sandbox.path("marks");
-    for dir in [&tmp, &marks] {
-        std::fs::create_dir_all(dir).expect("a directory");
-    }
-    sandbox.write("kestrel.yml", "worker:\n  threads: 2\n");
-    let echo = echo_server();
-    let server = Server::start(&sandbox, &tmp, &["--config", "kestrel.yml"]);
-    let mut hunt = Hunt {
-        server,
-        auth: format!("Basic {}", base64(&format!("{USER}:{PASSWORD}"))),
-        served: Served {
-            api: Collected::default(),
-            ui: Collected::default(),
-            log: Collected::default(),
-            store: store_cli,
-            processes: Collected::default(),
-            leftovers: Leftovers::default(),
-            api_gaps: Vec::new(),
-            ui_gaps: Vec::new(),
-        },
-        executions: Vec::new(),
-    };
+    let mut hunt = Hunt::start(&sandbox, &secrets);
+    let (tmp, marks) = (sandbox.path("tmp"), sandbox.path("marks"));
     let marker = marker("api-kill");
-    let slow = flows::waiting(NAMESPACE, "slow", &marks.display().to_string(), &marker, "");
-    for flow in [
-        flows::everything(NAMESPACE),
-        flows::calls(NAMESPACE, &echo),
-        flows::failing(NAMESPACE),
-        flows::hooked(NAMESPACE),
-        slow,
-    ] {
-        hunt.api(
-            "create a flow",
-            "POST",
-            "/api/v1/main/flows",
-            Some(("application/x-yaml", flow.into_bytes())),
-        );
-    }
+    hunt.create_flows(&marks, &marker);
     hunt.run_everything(value_of(&secrets, "WORD"));
     hunt.run_waiting_for_the_end("calls");
     hunt.run_waiting_for_the_end("failing");
     hunt.call_webhook(value_of(&secrets, "HOOK"));
     hunt.kill_through_api(&marks);
-    hunt.served.leftovers.check(
-        "a kill through the API",
-        &tmp,
-        &sandbox.path("data"),
-        &marker,
-    );
+    let data = sandbox.path("data");
+    let ended = "a kill through the API";
+    hunt.served.leftovers.check(ended, &tmp, &data, &marker);
     hunt.read_api(value_of(&secrets, "BANK"));
     hunt.read_ui();
     let Hunt {
         server, mut served, ..
     } = hunt;
     served.log.plain("server stderr", server.stop().join("\n"));
-    served
-        .store
-        .extend(store::rows(&sandbox.path("data").join("kestrel.db")));
+    served.store.extend(store::rows(&data.join("kestrel.db")));
     served
 }
 
@@ -163,6 +121,48 @@ fn store_secrets(sandbox: &Sandbox, secrets: &[Secret], seen: &mut Collected) {
 }
 
 impl Hunt {
+    /// Stores the secrets and the user, then starts the server with `TMPDIR` the sandbox's
+    /// `tmp`.
+    fn start(sandbox: &Sandbox, secrets: &[Secret]) -> Self {
+        let mut store_cli = Collected::default();
+        store_secrets(sandbox, secrets, &mut store_cli);
+        let tmp = sandbox.path("tmp");
+        for dir in [&tmp, &sandbox.path("marks")] {
+            std::fs::create_dir_all(dir).expect("a directory");
+        }
+        sandbox.write("kestrel.yml", "worker:\n  threads: 2\n");
+        Hunt {
+            server: Server::start(sandbox, &tmp, &["--config", "kestrel.yml"]),
+            auth: format!("Basic {}", base64(&format!("{USER}:{PASSWORD}"))),
+            served: Served {
+                api: Collected::default(),
+                ui: Collected::default(),
+                log: Collected::default(),
+                store: store_cli,
+                processes: Collected::default(),
+                leftovers: Leftovers::default(),
+                api_gaps: Vec::new(),
+                ui_gaps: Vec::new(),
+            },
+            executions: Vec::new(),
+        }
+    }
+
+    /// Every flow of the hunt; the waiting one (`slow`) marks under `marks`.
+    fn create_flows(&mut self, marks: &std::path::Path, marker: &str) {
+        let marks = marks.display().to_string();
+        for flow in [
+            flows::everything(NAMESPACE),
+            flows::calls(NAMESPACE, &echo_server()),
+            flows::failing(NAMESPACE),
+            flows::hooked(NAMESPACE),
+            flows::waiting(NAMESPACE, "slow", &marks, marker, ""),
+        ] {
+            let yaml = Some(("application/x-yaml", flow.into_bytes()));
+            self.api("create a flow", "POST", "/api/v1/main/flows", yaml);
+        }
+    }
+
     /// Sends an API request as the user; keeps the answer; its body as JSON when it is.
     fn api(
         &mut self,
