@@ -174,6 +174,7 @@ fn the_process_tree_shows_no_secret_while_a_task_runs() {
         procs::give_to_nobody(&sandbox.path(""));
         procs::as_nobody(invocation.command())
     } else {
+        // The invocation's own command, taken out of it to be spawned as it is.
         std::mem::replace(invocation.command(), std::process::Command::new("true"))
     };
     let mut run = Guard::spawn(&mut command);
