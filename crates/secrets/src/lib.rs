@@ -28,6 +28,7 @@ mod value;
 
 pub use backend::{BackendError, SecretBackend};
 pub use dotenv::{DotenvEntry, DotenvError, parse_dotenv};
+pub use encoded::EncodedForms;
 pub use env::{EnvBackend, EnvLoad, EnvOptions, decode_secret_value};
 pub use mask::{MASK, MaskRegistry};
 pub use resolver::{ResolveError, Resolver, SecretScope, block_on};

@@ -1,6 +1,6 @@
 //! The per-execution registry of secret values and the masker built from it (spec §6).
 
-use crate::encoded::encoded_forms;
+use crate::encoded::{EncodedForms, encoded_forms};
 use crate::matcher::Matcher;
 use std::borrow::{Borrow, Cow};
 use std::collections::HashSet;
@@ -25,6 +25,7 @@ const DERIVED_KEY: &str = "derived value";
 /// fails closed: the whole text becomes [`MASK`].
 pub struct MaskRegistry {
     min_length: usize,
+    forms: EncodedForms,
     state: RwLock<State>,
 }
 
@@ -103,8 +104,15 @@ impl Default for MaskRegistry {
 impl MaskRegistry {
     /// A registry that ignores values shorter than `min_length` Unicode scalar values.
     pub fn new(min_length: usize) -> Self {
+        Self::with_forms(min_length, EncodedForms::All)
+    }
+
+    /// A registry that looks for the encoded forms in `forms` only (the benchmark's baseline).
+    #[doc(hidden)]
+    pub fn with_forms(min_length: usize, forms: EncodedForms) -> Self {
         Self {
             min_length,
+            forms,
             state: RwLock::new(State::default()),
         }
     }
@@ -251,7 +259,9 @@ impl MaskRegistry {
         }
         strings.retain(|string| self.maskable(string));
         for string in &strings {
-            registered.patterns.extend(encoded_forms(string));
+            registered
+                .patterns
+                .extend(encoded_forms(string, self.forms));
         }
         registered.patterns.retain(|pattern| self.maskable(pattern));
         registered.patterns.extend(strings.iter().cloned());
