@@ -295,36 +295,57 @@ fn assert_no_awkward_spelling(seen: &str) {
 #[test]
 fn leak_3_http_uri_encoding_of_a_secret_is_masked() {
     let server = Server::start();
-    for (place, uri) in [
-        (
-            "path",
-            format!("{}/{{{{ secret('K') }}}}", server.url("/x")),
-        ),
+    let url = server.url("/x");
+    for (place, uri, shown) in [
+        ("path", "{url}/{{ secret('K') }}", format!("{url}/{MASK}")),
         (
             "query",
-            format!("{}?key={{{{ secret('K') }}}}", server.url("/x")),
+            "{url}?key={{ secret('K') }}",
+            format!("{url}?key={MASK}"),
         ),
         (
             "fragment",
-            format!("{}#{{{{ secret('K') }}}}", server.url("/x")),
+            "{url}#{{ secret('K') }}",
+            format!("{url}#{MASK}"),
         ),
     ] {
+        let uri = uri.replace("{url}", &url);
         let execution = run_ok_with(&format!("    uri: \"{uri}\"\n"), &[("K", AWKWARD)]);
-        let seen = readable(&execution);
-        assert_no_awkward_spelling(&seen);
-        let logged = &execution.logs[0].message;
-        assert!(
-            logged.starts_with("GET ") && logged.contains(MASK),
-            "{place}: {logged}"
+        assert_no_awkward_spelling(&readable(&execution));
+        assert_eq!(execution.logs[0].message, format!("GET {shown}"), "{place}");
+        assert_eq!(
+            execution.task_runs[0].outputs["uri"],
+            shown.as_str(),
+            "{place}"
         );
-        let shown = execution.task_runs[0].outputs["uri"].as_str().unwrap();
-        assert!(shown.contains(MASK), "{place}: {shown}");
     }
     let sent = server.received();
     assert!(
         sent[1].request_line().contains("it%27s%20a/b!%C3%BC-key"),
         "{sent:?}"
     );
+}
+
+#[test]
+fn a_uri_the_client_rewrites_beyond_the_masker_is_masked_whole() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    // The client reads the host `0x7f000001` as 127.0.0.1: a form of the secret that no
+    // encoding of it spells.
+    let execution = run(
+        &flow(&request(&format!(
+            "    uri: \"http://{{{{ secret('HOST') }}}}:{port}/x\"\n"
+        ))),
+        &[("HOST", "0x7f000001")],
+    );
+    assert_eq!(execution.logs[0].message, format!("GET {MASK}"));
+    let error = execution.task_runs[0].error.clone().unwrap();
+    assert!(
+        error.starts_with(&format!("Failed http request to {MASK}: ")),
+        "{error}"
+    );
+    assert!(!readable(&execution).contains("127.0.0.1"));
 }
 
 #[test]
@@ -339,10 +360,10 @@ fn leak_3_http_connection_error_with_an_encoded_secret_is_masked() {
         &[("K", AWKWARD)],
     );
     assert_eq!(execution.state, State::Failed);
+    assert_no_awkward_spelling(&readable(&execution));
     let error = execution.task_runs[0].error.clone().unwrap();
     assert!(error.starts_with("Failed http request to "), "{error}");
     assert!(error.to_lowercase().contains("connect"), "{error}");
-    assert_no_awkward_spelling(&readable(&execution));
 }
 
 #[test]
