@@ -157,29 +157,38 @@ fn run_case(case: &Case) -> Result<(), String> {
     Ok(())
 }
 
+/// Every case under `tests/fixtures/`: its file name and text, in name order.
+fn case_files() -> Vec<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut cases: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "txt"))
+        .map(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&path).unwrap())
+        })
+        .collect();
+    cases.sort();
+    cases
+}
+
 #[test]
 fn fixtures() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut paths: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+    let cases = case_files();
+    assert!(!cases.is_empty(), "no case under tests/fixtures");
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|(name, text)| {
+            let outcome = read_case(text).and_then(|case| run_case(&case));
+            outcome.err().map(|why| format!("{name}: {why}"))
+        })
         .collect();
-    paths.sort();
-    assert!(!paths.is_empty(), "no fixtures in {}", dir.display());
-    let mut failures = Vec::new();
-    for path in &paths {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let text = std::fs::read_to_string(path).unwrap();
-        if let Err(why) = read_case(&text).and_then(|case| run_case(&case)) {
-            failures.push(format!("{name}: {why}"));
-        }
-    }
+    let failed = failures.len();
     assert!(
-        failures.is_empty(),
-        "{} of {} fixtures failed:\n\n{}",
-        failures.len(),
-        paths.len(),
+        failed == 0,
+        "{failed} of {} cases failed:\n\n{}",
+        cases.len(),
         failures.join("\n\n")
     );
 }

@@ -362,7 +362,12 @@ fn leak_3_http_connection_error_with_an_encoded_secret_is_masked() {
     assert_eq!(execution.state, State::Failed);
     assert_no_awkward_spelling(&readable(&execution));
     let error = execution.task_runs[0].error.clone().unwrap();
-    assert!(error.starts_with("Failed http request to "), "{error}");
+    assert!(
+        error.starts_with(&format!(
+            "Failed http request to http://{address}/x?key={MASK}: "
+        )),
+        "{error}"
+    );
     assert!(error.to_lowercase().contains("connect"), "{error}");
 }
 
