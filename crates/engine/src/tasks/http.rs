@@ -308,3 +308,46 @@ fn chain(error: reqwest::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{mask_uri_like_its_text, parse_uri};
+    use kestrel_secrets::MaskRegistry;
+
+    /// What a reader sees of the URI `rendered` once the task has checked it.
+    fn shown(secret: &str, rendered: &str) -> String {
+        let registry = MaskRegistry::default();
+        registry.register("K", secret);
+        let url = parse_uri(rendered).unwrap();
+        mask_uri_like_its_text(&registry, rendered, &url);
+        registry.mask(url.as_str()).into_owned()
+    }
+
+    #[test]
+    fn a_secret_the_client_only_encodes_is_masked_in_place() {
+        assert_eq!(
+            shown("it's a/b!ü", "http://h/p?key=it's a/b!ü"),
+            "http://h/p?key=******"
+        );
+    }
+
+    #[test]
+    fn a_secret_the_client_rewrites_masks_the_whole_uri() {
+        assert_eq!(shown("Build-Host", "http://Build-Host:8080/p"), "******");
+        assert_eq!(shown("0x7f000001", "http://0x7f000001/p"), "******");
+    }
+
+    #[test]
+    fn a_uri_without_a_secret_is_shown_as_sent() {
+        assert_eq!(shown("unrelated", "http://h/a b"), "http://h/a%20b");
+    }
+
+    #[test]
+    fn errors_never_quote_the_uri() {
+        for bad in ["http://h:port/tok3n", "http://h/\ttok3n", "tok3n"] {
+            let error = parse_uri(bad).unwrap_err().to_string();
+            assert!(!error.contains("tok3n"), "{error}");
+            assert!(error.starts_with("uri: the rendered URI "), "{error}");
+        }
+    }
+}
