@@ -5,6 +5,11 @@
 //! included) and `uri` are masked for readers like every output, so a server that echoes a
 //! token back shows `******`; the logged request line is masked too. A response code of 400
 //! or more fails the task with Kestra's message unless `options.allowFailed`.
+//!
+//! What the task derives from a secret itself is made maskable before anything shows it: the
+//! URI as the client encodes it (masked whole when the registry does not mask it the way it
+//! masks the rendered text), the upper-cased method, and a Basic header's `user:password`.
+//! Errors never quote an invalid URI or method, nor reqwest's copy of the URL.
 
 use crate::{Task, TaskContext, TaskError};
 use async_trait::async_trait;
