@@ -241,7 +241,10 @@ fn an_unreachable_server_fails_with_the_cause() {
     let execution = run_flow(&format!("    uri: http://{address}/\n"));
     assert_eq!(execution.state, State::Failed);
     let error = execution.task_runs[0].error.clone().unwrap();
-    assert!(error.starts_with("Failed http request: "), "{error}");
+    assert!(
+        error.starts_with(&format!("Failed http request to http://{address}/: ")),
+        "{error}"
+    );
     assert!(error.to_lowercase().contains("connect"), "{error}");
 }
 
@@ -256,5 +259,212 @@ fn a_body_over_the_limit_fails_the_task() {
     assert_eq!(
         execution.task_runs[0].error.as_deref(),
         Some("The response body is larger than 4 bytes (options.maxContentLength)")
+    );
+}
+
+/// A secret the URL encodings disagree on: a space and a non-ASCII character next to `'`, `/`
+/// and `!`, which percent-encoding, form encoding and the HTTP client's own encoding of each
+/// part of a URI each write differently.
+const AWKWARD: &str = "it's a/b!ü-key";
+
+/// Every spelling of [`AWKWARD`] a URI may carry: as written, with spaces as `%20` (Kestra's
+/// one fix-up), and as the HTTP client encodes it in a path, a query and a fragment.
+fn awkward_spellings() -> Vec<String> {
+    let url = reqwest::Url::parse(&format!("http://h/{AWKWARD}?{AWKWARD}#{AWKWARD}"))
+        .expect("a valid URL");
+    let mut spellings = vec![AWKWARD.to_owned(), AWKWARD.replace(' ', "%20")];
+    spellings.extend(
+        [
+            url.path(),
+            url.query().unwrap_or(""),
+            url.fragment().unwrap_or(""),
+        ]
+        .iter()
+        .map(|part| part.trim_start_matches('/').to_owned()),
+    );
+    spellings
+}
+
+/// Fails with the spelling of [`AWKWARD`] that `seen` shows, if any.
+fn assert_no_awkward_spelling(seen: &str) {
+    for spelling in awkward_spellings() {
+        assert!(!seen.contains(&spelling), "{spelling} shows in {seen}");
+    }
+}
+
+#[test]
+fn leak_3_http_uri_encoding_of_a_secret_is_masked() {
+    let server = Server::start();
+    let url = server.url("/x");
+    for (place, uri, shown) in [
+        ("path", "{url}/{{ secret('K') }}", format!("{url}/{MASK}")),
+        (
+            "query",
+            "{url}?key={{ secret('K') }}",
+            format!("{url}?key={MASK}"),
+        ),
+        (
+            "fragment",
+            "{url}#{{ secret('K') }}",
+            format!("{url}#{MASK}"),
+        ),
+    ] {
+        let uri = uri.replace("{url}", &url);
+        let execution = run_ok_with(&format!("    uri: \"{uri}\"\n"), &[("K", AWKWARD)]);
+        assert_no_awkward_spelling(&readable(&execution));
+        assert_eq!(execution.logs[0].message, format!("GET {shown}"), "{place}");
+        assert_eq!(
+            execution.task_runs[0].outputs["uri"],
+            shown.as_str(),
+            "{place}"
+        );
+    }
+    let sent = server.received();
+    assert!(
+        sent[1].request_line().contains("it%27s%20a/b!%C3%BC-key"),
+        "{sent:?}"
+    );
+}
+
+#[test]
+fn a_uri_the_client_rewrites_beyond_the_masker_is_masked_whole() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    // The client reads the host `0x7f000001` as 127.0.0.1: a form of the secret that no
+    // encoding of it spells.
+    let execution = run(
+        &flow(&request(&format!(
+            "    uri: \"http://{{{{ secret('HOST') }}}}:{port}/x\"\n"
+        ))),
+        &[("HOST", "0x7f000001")],
+    );
+    assert_eq!(execution.logs[0].message, format!("GET {MASK}"));
+    let error = execution.task_runs[0].error.clone().unwrap();
+    assert!(
+        error.starts_with(&format!("Failed http request to {MASK}: ")),
+        "{error}"
+    );
+    assert!(!readable(&execution).contains("127.0.0.1"));
+}
+
+#[test]
+fn leak_3_http_connection_error_with_an_encoded_secret_is_masked() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    let execution = run(
+        &flow(&request(&format!(
+            "    uri: \"http://{address}/x?key={{{{ secret('K') }}}}\"\n"
+        ))),
+        &[("K", AWKWARD)],
+    );
+    assert_eq!(execution.state, State::Failed);
+    assert_no_awkward_spelling(&readable(&execution));
+    let error = execution.task_runs[0].error.clone().unwrap();
+    assert!(
+        error.starts_with(&format!(
+            "Failed http request to http://{address}/x?key={MASK}: "
+        )),
+        "{error}"
+    );
+    assert!(error.to_lowercase().contains("connect"), "{error}");
+}
+
+#[test]
+fn leak_3_http_invalid_uri_error_does_not_echo_a_secret_in_its_userinfo() {
+    let execution = run(
+        &flow(&request(
+            "    uri: \"http://robot:{{ secret('K') }}@127.0.0.1:port/\"\n",
+        )),
+        &[("K", AWKWARD)],
+    );
+    assert_eq!(execution.state, State::Failed);
+    assert_eq!(
+        execution.task_runs[0].error.as_deref(),
+        Some(
+            "uri: the rendered URI is not a valid URI (invalid port number); the URI is not shown, as it may hold a secret"
+        )
+    );
+    assert_no_awkward_spelling(&readable(&execution));
+}
+
+#[test]
+fn a_secret_in_the_uris_userinfo_is_masked_and_so_is_the_basic_header_it_becomes() {
+    let server = Server::start();
+    let secret = "pa ss!wörd'";
+    let url = server
+        .url("/echo")
+        .replace("http://", "http://robot:{{ secret('K') }}@");
+    let execution = run_ok_with(&format!("    uri: \"{url}\"\n"), &[("K", secret)]);
+    let sent = server.received()[0].header("authorization").unwrap();
+    let credentials = base64::engine::general_purpose::STANDARD.encode(format!("robot:{secret}"));
+    assert_eq!(sent, format!("Basic {credentials}"));
+    assert_eq!(
+        execution.task_runs[0].outputs["body"],
+        format!("Basic {MASK}")
+    );
+    let seen = readable(&execution);
+    assert!(
+        !seen.contains(&credentials) && !seen.contains("ss!w"),
+        "{seen}"
+    );
+}
+
+#[test]
+fn a_uri_with_a_line_break_is_refused_without_being_echoed() {
+    let execution = run_flow("    uri: \"http://127.0.0.1/{{ 'a\\nb' }}\"\n");
+    assert_eq!(execution.state, State::Failed);
+    let error = execution.task_runs[0].error.clone().unwrap();
+    assert!(
+        error.starts_with("uri: the rendered URI holds a control character"),
+        "{error}"
+    );
+    assert!(!error.contains("127.0.0.1"), "{error}");
+}
+
+#[test]
+fn leak_4_http_method_holding_a_secret_is_masked_in_the_log() {
+    let server = Server::start();
+    let verb = "purge-cache-x7";
+    let execution = run_ok_with(
+        &format!(
+            "    uri: {}\n    method: \"{{{{ secret('VERB') }}}}\"\n",
+            server.url("/x")
+        ),
+        &[("VERB", verb)],
+    );
+    assert!(
+        server.received()[0]
+            .request_line()
+            .starts_with("PURGE-CACHE-X7 /x "),
+        "the server gets the method upper-cased"
+    );
+    assert_eq!(
+        execution.logs[0].message,
+        format!("{MASK} {}", server.url("/x"))
+    );
+    let seen = readable(&execution);
+    assert!(!seen.to_uppercase().contains("PURGE-CACHE-X7"), "{seen}");
+}
+
+#[test]
+fn leak_4_http_invalid_method_holding_a_secret_is_not_echoed() {
+    let execution = run(
+        &flow(&request(
+            "    uri: http://127.0.0.1/\n    method: \"{{ secret('VERB') }} now\"\n",
+        )),
+        &[("VERB", "purge-cache-x7")],
+    );
+    assert_eq!(execution.state, State::Failed);
+    let error = execution.task_runs[0].error.clone().unwrap();
+    assert!(
+        error.starts_with("method: the rendered method is not an HTTP method"),
+        "{error}"
+    );
+    assert!(
+        !readable(&execution)
+            .to_uppercase()
+            .contains("PURGE-CACHE-X7")
     );
 }

@@ -5,13 +5,21 @@
 //! included) and `uri` are masked for readers like every output, so a server that echoes a
 //! token back shows `******`; the logged request line is masked too. A response code of 400
 //! or more fails the task with Kestra's message unless `options.allowFailed`.
+//!
+//! What the task derives from a secret itself is made maskable before anything shows it: the
+//! URI as the client encodes it (masked whole when the registry does not mask it the way it
+//! masks the rendered text), the upper-cased method, and a Basic header's `user:password`.
+//! Errors never quote an invalid URI or method, nor reqwest's copy of the URL.
 
 use crate::{Task, TaskContext, TaskError};
 use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use kestrel_flow::{HttpAuth, HttpOptions, HttpRequest, Level};
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use kestrel_secrets::{MaskRegistry, SecretValue};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use reqwest::multipart::Form;
-use reqwest::{Client, Method, RequestBuilder, Response, redirect};
+use reqwest::{Client, Method, RequestBuilder, Response, Url, redirect};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::error::Error as _;
@@ -60,7 +68,7 @@ impl HttpClients {
             builder = builder.connect_timeout(timeout);
         }
         let client = builder.build().map_err(|error| {
-            TaskError::new(format!("Cannot build the HTTP client: {}", chain(&error)))
+            TaskError::new(format!("Cannot build the HTTP client: {}", chain(error)))
         })?;
         clients.insert(key, client.clone());
         Ok(client)
@@ -83,27 +91,27 @@ impl HttpTask {
 impl Task for HttpTask {
     async fn run(&self, ctx: &mut TaskContext<'_>) -> Result<(), TaskError> {
         let spec = &self.spec;
-        // As Kestra does: spaces are the one character users commonly leave unencoded.
-        let uri = ctx.render(&spec.uri)?.replace(' ', "%20");
-        let method = ctx.render(&spec.method)?.to_ascii_uppercase();
-        let method = Method::from_bytes(method.as_bytes())
-            .map_err(|_| TaskError::new(format!("method: '{method}' is not an HTTP method")))?;
-        let url = reqwest::Url::parse(&uri)
-            .map_err(|error| TaskError::new(format!("uri: '{uri}' is not a valid URI: {error}")))?;
+        let rendered = ctx.render(&spec.uri)?;
+        let url = parse_uri(&rendered)?;
+        mask_uri_like_its_text(ctx.registry(), &rendered, &url);
+        let method = self.method(ctx)?;
         let client = ctx.engine().http.client(&spec.options)?;
-        let request = self.build(ctx, client.request(method.clone(), url))?;
-        ctx.log(Level::Debug, &format!("{method} {uri}"));
-        let response = request
-            .send()
-            .await
-            .map_err(|error| TaskError::new(format!("Failed http request: {}", chain(&error))))?;
+        let failed =
+            |error| TaskError::new(format!("Failed http request to {url}: {}", chain(error)));
+        let request = self
+            .build(ctx, client.request(method.clone(), url.clone()))?
+            .build()
+            .map_err(failed)?;
+        register_basic_credentials(ctx.registry(), request.headers());
+        ctx.log(Level::Debug, &format!("{method} {url}"));
+        let response = client.execute(request).await.map_err(failed)?;
         let code = response.status().as_u16();
         let headers = headers_output(response.headers());
         let body = read_body(response, spec.options.max_content_length).await?;
         ctx.output("code", Value::from(code));
         ctx.output("headers", Value::Object(headers));
         ctx.output("body", Value::String(body.clone()));
-        ctx.output("uri", Value::String(uri));
+        ctx.output("uri", Value::String(url.into()));
         if code >= 400 && !spec.options.allow_failed {
             let mut message = format!("Failed http request with response code '{code}'");
             if !body.is_empty() {
@@ -116,7 +124,76 @@ impl Task for HttpTask {
     }
 }
 
+/// Parses the rendered `uri` the way the HTTP client reads it (WHATWG URL parsing: characters
+/// a URI cannot hold as they are, a space or `é`, are percent-encoded). The error says what is
+/// wrong, never the URI: it may hold a secret in a form the masker does not know.
+fn parse_uri(rendered: &str) -> Result<Url, TaskError> {
+    // The parser would silently drop tabs and line breaks, sending (and showing) a value
+    // that is neither the one written nor one the masker knows.
+    if rendered.chars().any(|c| c.is_control()) {
+        return Err(TaskError::new(
+            "uri: the rendered URI holds a control character (a tab or a line break, say), which a URI cannot hold; the URI is not shown, as it may hold a secret",
+        ));
+    }
+    Url::parse(rendered).map_err(|error| {
+        TaskError::new(format!(
+            "uri: the rendered URI is not a valid URI ({error}); the URI is not shown, as it may hold a secret"
+        ))
+    })
+}
+
+/// Makes sure no reader sees a secret in `url`, the rendered URI as the HTTP client encodes
+/// it (percent-encoded, its host lower-cased or punycode, its dot segments resolved). The log
+/// line, errors and the `uri` output carry it; the masker knows secrets as they are and in
+/// the encoded forms it registers. When it does not mask `url` exactly as it masks the
+/// rendered text, the whole of `url` is registered as derived: readers then see the mask in
+/// its place rather than an encoding the masker misses.
+fn mask_uri_like_its_text(registry: &MaskRegistry, rendered: &str, url: &Url) {
+    if !registry.contains_secret(rendered) {
+        return;
+    }
+    let masked_text = registry.mask(rendered);
+    let expected = Url::parse(&masked_text).ok();
+    let masked_url = registry.mask(url.as_str());
+    if expected.as_ref().map(Url::as_str) != Some(masked_url.as_ref()) {
+        registry.register_derived(url.as_str());
+    }
+}
+
+/// Registers `user:password` when the request carries it in a Basic `Authorization` header
+/// (from `options.auth` or the URI's user and password) and either part holds a secret: its
+/// base64 is a form of neither value alone, so a server echoing the header back would show it.
+fn register_basic_credentials(registry: &MaskRegistry, headers: &HeaderMap) {
+    let basic = headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Basic "));
+    let Some(Ok(decoded)) = basic.map(|encoded| STANDARD.decode(encoded)) else {
+        return;
+    };
+    let credentials = SecretValue::new(String::from_utf8_lossy(&decoded).into_owned());
+    if registry.contains_secret(credentials.expose_secret()) {
+        registry.register_derived(credentials.expose_secret());
+    }
+}
+
 impl HttpTask {
+    /// The rendered `method`, upper-cased as Kestra does. An upper-cased secret is a form the
+    /// masker does not know: it is registered as derived before the log line shows it. An
+    /// invalid method is not quoted in the error, for the same reason.
+    fn method(&self, ctx: &TaskContext<'_>) -> Result<Method, TaskError> {
+        let rendered = ctx.render(&self.spec.method)?;
+        let method = rendered.to_ascii_uppercase();
+        if method != rendered && ctx.registry().contains_secret(&rendered) {
+            ctx.registry().register_derived(&method);
+        }
+        Method::from_bytes(method.as_bytes()).map_err(|_| {
+            TaskError::new(
+                "method: the rendered method is not an HTTP method (one word such as GET or POST, without spaces or separators); it is not shown, as it may hold a secret",
+            )
+        })
+    }
+
     /// The request's headers, body and credentials, rendered.
     fn build(
         &self,
@@ -156,12 +233,6 @@ impl HttpTask {
             Some(HttpAuth::Basic { username, password }) => {
                 let username = ctx.render(username)?;
                 let password = password.as_deref().map(|p| ctx.render(p)).transpose()?;
-                // The header carries base64 of `user:password`, a form of neither value alone:
-                // registered so that a server echoing it back shows it masked.
-                let credentials = format!("{username}:{}", password.as_deref().unwrap_or(""));
-                if ctx.registry().contains_secret(&credentials) {
-                    ctx.registry().register_derived(&credentials);
-                }
                 request.basic_auth(username, password)
             }
             Some(HttpAuth::Bearer { token }) => request.bearer_auth(ctx.render(token)?),
@@ -209,9 +280,11 @@ fn headers_output(headers: &HeaderMap) -> Map<String, Value> {
 /// The response body as text, at most `limit` bytes.
 async fn read_body(mut response: Response, limit: usize) -> Result<String, TaskError> {
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|error| {
-        TaskError::new(format!("Failed to read the response: {}", chain(&error)))
-    })? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|error| TaskError::new(format!("Failed to read the response: {}", chain(error))))?
+    {
         if body.len() + chunk.len() > limit {
             return Err(TaskError::new(format!(
                 "The response body is larger than {limit} bytes (options.maxContentLength)"
@@ -226,8 +299,11 @@ async fn read_body(mut response: Response, limit: usize) -> Result<String, TaskE
     })
 }
 
-/// An error and its causes, `: `-separated (reqwest's own message names only the first).
-fn chain(error: &reqwest::Error) -> String {
+/// An error and its causes, `: `-separated (reqwest's own message names only the first),
+/// without the URL reqwest puts in its message: that is the serialized URI, or a redirect's
+/// target, which the task names itself where the masker is sure to know it.
+fn chain(error: reqwest::Error) -> String {
+    let error = error.without_url();
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -236,4 +312,47 @@ fn chain(error: &reqwest::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{mask_uri_like_its_text, parse_uri};
+    use kestrel_secrets::MaskRegistry;
+
+    /// What a reader sees of the URI `rendered` once the task has checked it.
+    fn shown(secret: &str, rendered: &str) -> String {
+        let registry = MaskRegistry::default();
+        registry.register("K", secret);
+        let url = parse_uri(rendered).unwrap();
+        mask_uri_like_its_text(&registry, rendered, &url);
+        registry.mask(url.as_str()).into_owned()
+    }
+
+    #[test]
+    fn a_secret_the_client_only_encodes_is_masked_in_place() {
+        assert_eq!(
+            shown("it's a/b!ü", "http://h/p?key=it's a/b!ü"),
+            "http://h/p?key=******"
+        );
+    }
+
+    #[test]
+    fn a_secret_the_client_rewrites_masks_the_whole_uri() {
+        assert_eq!(shown("Build-Host", "http://Build-Host:8080/p"), "******");
+        assert_eq!(shown("0x7f000001", "http://0x7f000001/p"), "******");
+    }
+
+    #[test]
+    fn a_uri_without_a_secret_is_shown_as_sent() {
+        assert_eq!(shown("unrelated", "http://h/a b"), "http://h/a%20b");
+    }
+
+    #[test]
+    fn errors_never_quote_the_uri() {
+        for bad in ["http://h:port/tok3n", "http://h/\ttok3n", "tok3n"] {
+            let error = parse_uri(bad).unwrap_err().to_string();
+            assert!(!error.contains("tok3n"), "{error}");
+            assert!(error.starts_with("uri: the rendered URI "), "{error}");
+        }
+    }
 }
