@@ -1,0 +1,134 @@
+//! The kestrel-owned folder working directories live under.
+//!
+//! `<root>/run-<pid>-<nanos>/` is one process's folder, holding `.lock` locked for as long as
+//! the process lives (the kernel releases it however the process ends, SIGKILL included).
+//! Every start, under an exclusive lock on the root itself, removes the folders whose lock
+//! it can take: their process is gone, and so is any reason to keep its working directories
+//! (and the input files in them).
+
+use std::fs::{self, DirBuilder, File, OpenOptions, TryLockError};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const LOCK: &str = ".lock";
+
+/// This process's folder under the work root, removed when dropped.
+#[derive(Debug)]
+pub struct WorkRoot {
+    folder: PathBuf,
+    /// Locked while this process lives.
+    _lock: File,
+}
+
+impl WorkRoot {
+    /// Opens `root` (created mode 0700; refused when it is not a directory of this user),
+    /// removes what dead processes left there and makes this process's folder.
+    pub fn open(root: &Path) -> io::Result<Self> {
+        ensure_private_dir(root)?;
+        let guard = File::open(root)?;
+        guard.lock()?;
+        remove_abandoned(root);
+        let folder = root.join(format!("run-{}-{}", std::process::id(), nanos()));
+        DirBuilder::new().mode(0o700).create(&folder)?;
+        let lock = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(folder.join(LOCK))?;
+        lock.lock()?;
+        Ok(Self {
+            folder,
+            _lock: lock,
+        })
+    }
+
+    /// This process's folder.
+    pub fn path(&self) -> &Path {
+        &self.folder
+    }
+}
+
+impl Drop for WorkRoot {
+    fn drop(&mut self) {
+        // Whatever is left (nothing, normally) goes now; the next start would remove it.
+        let _ = fs::remove_dir_all(&self.folder);
+    }
+}
+
+/// `root` as a directory of this user, mode 0700: created so, or checked and tightened.
+fn ensure_private_dir(root: &Path) -> io::Result<()> {
+    DirBuilder::new().recursive(true).mode(0o700).create(root)?;
+    let metadata = fs::symlink_metadata(root)?;
+    let uid = rustix::process::geteuid().as_raw();
+    if !metadata.is_dir() || metadata.uid() != uid {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is not a directory of this user: kestrel keeps task working directories there",
+                root.display()
+            ),
+        ));
+    }
+    if metadata.permissions().mode() & 0o777 != 0o700 {
+        fs::set_permissions(root, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Removes every entry of `root` but the folders of live processes. Best effort: what cannot
+/// be removed now is tried again at the next start.
+fn remove_abandoned(root: &Path) {
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if is_alive(&path) {
+            continue;
+        }
+        let _ = match entry.file_type() {
+            Ok(kind) if kind.is_dir() => fs::remove_dir_all(&path),
+            _ => fs::remove_file(&path),
+        };
+    }
+}
+
+/// Whether the process owning `folder` still holds its lock.
+fn is_alive(folder: &Path) -> bool {
+    let Ok(lock) = File::open(folder.join(LOCK)) else {
+        return false;
+    };
+    matches!(lock.try_lock(), Err(TryLockError::WouldBlock))
+}
+
+fn nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_start_removes_what_dead_processes_left_and_keeps_live_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("work");
+        let live = WorkRoot::open(&root).unwrap();
+        let dead = root.join("run-1-1");
+        fs::create_dir_all(dead.join("task-x")).unwrap();
+        fs::write(dead.join(LOCK), "").unwrap();
+        fs::write(dead.join("task-x/input.txt"), "secret").unwrap();
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+        let second = WorkRoot::open(&root).unwrap();
+        assert!(!dead.exists());
+        assert!(live.path().exists() && second.path().exists());
+        let mode = fs::metadata(&root).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        let folder = live.path().to_owned();
+        drop(live);
+        assert!(!folder.exists());
+    }
+}
