@@ -438,12 +438,16 @@ fn background(marker: &str) -> String {
 fn ends(marker: &str) -> bool {
     let running = || {
         let wanted = format!("sleep\0{marker}\0");
-        std::fs::read_dir("/proc").into_iter().flatten().flatten().any(|entry| {
-            let path = entry.path();
-            std::fs::read(path.join("cmdline")).is_ok_and(|line| line == wanted.as_bytes())
-                && std::fs::read_to_string(path.join("stat"))
-                    .is_ok_and(|stat| !stat.contains(") Z "))
-        })
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|entry| {
+                let path = entry.path();
+                std::fs::read(path.join("cmdline")).is_ok_and(|line| line == wanted.as_bytes())
+                    && std::fs::read_to_string(path.join("stat"))
+                        .is_ok_and(|stat| !stat.contains(") Z "))
+            })
     };
     (0..3000).any(|_| {
         !running() || {

@@ -7,6 +7,7 @@ mod commands;
 mod config;
 mod error;
 mod output;
+mod sandbox;
 mod settings;
 mod store;
 

@@ -77,7 +77,8 @@ fn enter(plan: &ChildPlan) -> io::Result<()> {
         return Ok(());
     };
     enter_namespaces(sandbox)?;
-    let (alive_read, alive_write) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
+    let (alive_read, alive_write) =
+        rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
     // SAFETY: this child has a single thread (fork copies only the calling one), so a second
     // fork is as safe as the first; the new child keeps to the same async-signal-safe calls.
     match unsafe { libc::fork() } {
@@ -176,7 +177,10 @@ fn close_range(first: u32, last: u32) {
 /// The task's process, init of its PID namespace: covers the hidden paths, mounts its own
 /// `/proc`, drops every capability, sets `no_new_privs` and applies Landlock's scopes.
 fn isolate(sandbox: &SandboxPlan) -> io::Result<()> {
-    rustix::mount::mount_change(c"/", MountPropagationFlags::PRIVATE | MountPropagationFlags::REC)?;
+    rustix::mount::mount_change(
+        c"/",
+        MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+    )?;
     for hidden in &sandbox.hidden {
         hide(hidden)?;
     }

@@ -203,6 +203,12 @@ impl Sandbox {
         self.root.path()
     }
 
+    /// Removes this process's folder of the work root, once no task runs any more (at exit):
+    /// a sandbox lives in a `static`, which is never dropped.
+    pub fn close(&self) {
+        self.root.remove();
+    }
+
     /// What to say at start, on `/health` and in `kestrel config` when tasks run without a
     /// sandbox under `auto`; `None` otherwise.
     pub fn warning(&self) -> Option<String> {
@@ -237,7 +243,10 @@ impl Sandbox {
         if let Some(refusal) = self.refusal() {
             return Err(io::Error::new(io::ErrorKind::PermissionDenied, refusal));
         }
-        let isolation = self.isolation.as_ref().map(|isolation| (isolation, &self.hidden));
+        let isolation = self
+            .isolation
+            .as_ref()
+            .map(|isolation| (isolation, &self.hidden));
         let plan = plan::ChildPlan::new(isolation, dir, script)?;
         command.current_dir(dir).process_group(0);
         child::attach(command, plan);
@@ -277,7 +286,10 @@ mod tests {
             work_root: data.join("work"),
         })
         .unwrap();
-        assert!(matches!(sandbox.status(), Status::Sandboxed { .. }), "{sandbox:?}");
+        assert!(
+            matches!(sandbox.status(), Status::Sandboxed { .. }),
+            "{sandbox:?}"
+        );
         let seen = run(
             &sandbox,
             &format!(

@@ -47,12 +47,17 @@ impl WorkRoot {
     pub fn path(&self) -> &Path {
         &self.folder
     }
+
+    /// Removes this process's folder and whatever is left in it (nothing, normally). What
+    /// cannot be removed now goes at the next start.
+    pub(crate) fn remove(&self) {
+        let _ = fs::remove_dir_all(&self.folder);
+    }
 }
 
 impl Drop for WorkRoot {
     fn drop(&mut self) {
-        // Whatever is left (nothing, normally) goes now; the next start would remove it.
-        let _ = fs::remove_dir_all(&self.folder);
+        self.remove();
     }
 }
 
