@@ -50,7 +50,8 @@ fn job_pid(marker: &str) -> Option<u32> {
         .flatten()
         .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
         .find(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|line| line == wanted.as_bytes())
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|line| line == wanted.as_bytes())
                 && std::fs::read_to_string(format!("/proc/{pid}/stat"))
                     .is_ok_and(|stat| !stat.contains(") Z "))
         })
@@ -122,12 +123,11 @@ impl Started {
 
     /// Waits for kestrel to exit; its status and every stdout line.
     fn finish(mut self) -> (ExitStatus, Vec<String>) {
-        let status = eventually(|| matches!(self.child.try_wait(), Ok(Some(_))))
-            .then(|| self.child.wait().expect("kestrel's status"))
-            .unwrap_or_else(|| {
-                let _ = self.child.kill();
-                panic!("kestrel did not exit: {:?}", self.seen)
-            });
+        if !eventually(|| matches!(self.child.try_wait(), Ok(Some(_)))) {
+            let _ = self.child.kill();
+            panic!("kestrel did not exit: {:?}", self.seen);
+        }
+        let status = self.child.wait().expect("kestrel's status");
         loop {
             match self.lines.recv_timeout(BOUND) {
                 Ok(line) => self.seen.push(line),
@@ -161,7 +161,11 @@ fn leak_5_sigterm_sigint_and_sighup_kill_the_task_group_and_remove_its_directory
             eventually(|| job_pid(&marker).is_none()),
             "SIG{signal}: the task's job {job} survived"
         );
-        assert!(!dir.exists(), "SIG{signal}: {} is left behind", dir.display());
+        assert!(
+            !dir.exists(),
+            "SIG{signal}: {} is left behind",
+            dir.display()
+        );
     }
 }
 
@@ -334,8 +338,7 @@ fn files_holding(dir: &Path, needle: &str) -> Vec<PathBuf> {
 }
 
 #[test]
-fn failure_7_a_sigkilled_kestrel_run_leaves_no_task_process_nor_script_and_a_restart_cleans_up()
-{
+fn failure_7_a_sigkilled_kestrel_run_leaves_no_task_process_nor_script_and_a_restart_cleans_up() {
     const TOKEN: &str = "k1ll3d-s3cret-v4lue";
     let sandbox = Sandbox::new();
     let marker = marker(7);
@@ -363,7 +366,10 @@ fn failure_7_a_sigkilled_kestrel_run_leaves_no_task_process_nor_script_and_a_res
         "the task's job {job} survived kestrel"
     );
     let holding = files_holding(&sandbox.path(""), TOKEN);
-    assert!(holding.is_empty(), "the secret stays on disk in {holding:?}");
+    assert!(
+        holding.is_empty(),
+        "the secret stays on disk in {holding:?}"
+    );
     sandbox.write("log.yml", &util::log_flow("restarted"));
     sandbox.kestrel(["run", "log.yml"]).output().assert_code(0);
     assert!(!dir.exists(), "the restart left {} behind", dir.display());
