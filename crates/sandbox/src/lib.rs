@@ -2,9 +2,9 @@
 //!
 //! This crate owns three things the engine's Commands task asks for:
 //! - [`WorkRoot`]: the kestrel-owned folder (mode 0700) working directories live under. Each
-//!   process serves from a folder of its own inside it, locked while it lives; every start
-//!   removes the folders whose process is gone, so nothing a crashed kestrel left survives a
-//!   restart.
+//!   process serves from a folder of its own inside it (made when a task first needs it),
+//!   locked while it lives; every start removes the folders whose process is gone, so nothing
+//!   a crashed kestrel left survives a restart.
 //! - [`Script`]: a rendered script in a sealed memory file, run by its `/proc/self/fd` path,
 //!   so it never touches a disk.
 //! - [`Sandbox`]: how a task's process starts. It always dies with kestrel
@@ -182,9 +182,10 @@ impl Sandbox {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let plan = plan::ChildPlan::new(Some((isolation, &self.hidden)), self.root.path(), None)?;
+        let root = Path::new("/");
+        let plan = plan::ChildPlan::new(Some((isolation, &self.hidden)), root, None)?;
         child::attach(&mut command, plan);
-        command.current_dir(self.root.path()).process_group(0);
+        command.current_dir(root).process_group(0);
         let status = command.spawn()?.wait()?;
         if status.success() {
             Ok(())
@@ -198,8 +199,8 @@ impl Sandbox {
         &self.status
     }
 
-    /// The folder this process's working directories go in.
-    pub fn work_root(&self) -> &Path {
+    /// The folder this process's working directories go in, made the first time.
+    pub fn work_root(&self) -> io::Result<&Path> {
         self.root.path()
     }
 
@@ -261,7 +262,7 @@ mod tests {
 
     /// Runs `script` with `sh` in a fresh directory of `sandbox`; its stdout.
     fn run(sandbox: &Sandbox, script: &str) -> String {
-        let dir = sandbox.work_root().join("task");
+        let dir = sandbox.work_root().unwrap().join("task");
         fs::create_dir_all(&dir).unwrap();
         let script = Script::new(script).unwrap();
         let mut command = Command::new("/bin/sh");
@@ -299,7 +300,7 @@ mod tests {
                 me = std::process::id()
             ),
         );
-        let task = fs::canonicalize(sandbox.work_root().join("task")).unwrap();
+        let task = fs::canonicalize(sandbox.work_root().unwrap().join("task")).unwrap();
         assert_eq!(seen, format!("pid 1\n{}\nunseen\n", task.display()));
     }
 

@@ -10,52 +10,84 @@ use std::fs::{self, DirBuilder, File, OpenOptions, TryLockError};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const LOCK: &str = ".lock";
 
-/// This process's folder under the work root, removed when dropped.
+/// The work root, and this process's folder in it once a task needed one.
 #[derive(Debug)]
 pub struct WorkRoot {
-    folder: PathBuf,
-    /// Locked while this process lives.
+    root: PathBuf,
+    folder: OnceLock<Folder>,
+}
+
+/// One process's folder, locked while the process lives; removed when dropped.
+#[derive(Debug)]
+struct Folder {
+    path: PathBuf,
     _lock: File,
 }
 
 impl WorkRoot {
-    /// Opens `root` (created mode 0700; refused when it is not a directory of this user),
-    /// removes what dead processes left there and makes this process's folder.
+    /// The work root at `root`. When it exists already, it is checked (a directory of this
+    /// user, mode 0700) and what dead processes left there is removed; nothing is created
+    /// until a task needs a folder.
     pub fn open(root: &Path) -> io::Result<Self> {
-        ensure_private_dir(root)?;
-        let guard = File::open(root)?;
-        guard.lock()?;
-        remove_abandoned(root);
-        let folder = root.join(format!("run-{}-{}", std::process::id(), nanos()));
-        DirBuilder::new().mode(0o700).create(&folder)?;
-        let lock = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(folder.join(LOCK))?;
-        lock.lock()?;
+        if root.exists() {
+            ensure_private_dir(root)?;
+            let guard = File::open(root)?;
+            guard.lock()?;
+            remove_abandoned(root);
+        }
         Ok(Self {
-            folder,
-            _lock: lock,
+            root: root.to_owned(),
+            folder: OnceLock::new(),
         })
     }
 
-    /// This process's folder.
-    pub fn path(&self) -> &Path {
-        &self.folder
+    /// This process's folder, made (with the work root, mode 0700) the first time.
+    pub fn path(&self) -> io::Result<&Path> {
+        if self.folder.get().is_none() {
+            // Two tasks starting at once may both make one: the loser's is dropped (removed).
+            let _ = self.folder.set(Folder::create(&self.root)?);
+        }
+        self.folder
+            .get()
+            .map(|folder| folder.path.as_path())
+            .ok_or_else(|| io::Error::other("the work folder was not kept"))
     }
 
     /// Removes this process's folder and whatever is left in it (nothing, normally). What
     /// cannot be removed now goes at the next start.
     pub(crate) fn remove(&self) {
-        let _ = fs::remove_dir_all(&self.folder);
+        if let Some(folder) = self.folder.get() {
+            folder.remove();
+        }
     }
 }
 
-impl Drop for WorkRoot {
+impl Folder {
+    fn create(root: &Path) -> io::Result<Self> {
+        ensure_private_dir(root)?;
+        let guard = File::open(root)?;
+        guard.lock()?;
+        let path = root.join(format!("run-{}-{}", std::process::id(), nanos()));
+        DirBuilder::new().mode(0o700).create(&path)?;
+        let lock = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path.join(LOCK))?;
+        lock.lock()?;
+        Ok(Self { path, _lock: lock })
+    }
+
+    fn remove(&self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+impl Drop for Folder {
     fn drop(&mut self) {
         self.remove();
     }
@@ -122,6 +154,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("work");
         let live = WorkRoot::open(&root).unwrap();
+        assert!(!root.exists(), "made only when a task needs it");
+        let live_folder = live.path().unwrap().to_owned();
         let dead = root.join("run-1-1");
         fs::create_dir_all(dead.join("task-x")).unwrap();
         fs::write(dead.join(LOCK), "").unwrap();
@@ -129,11 +163,10 @@ mod tests {
         fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
         let second = WorkRoot::open(&root).unwrap();
         assert!(!dead.exists());
-        assert!(live.path().exists() && second.path().exists());
+        assert!(live_folder.exists() && second.path().unwrap().exists());
         let mode = fs::metadata(&root).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
-        let folder = live.path().to_owned();
         drop(live);
-        assert!(!folder.exists());
+        assert!(!live_folder.exists());
     }
 }

@@ -83,7 +83,9 @@ impl Task for ShellTask {
 /// The working directory with the input files in it, the script, and the command line that
 /// runs the script.
 fn prepare(rendered: &Rendered) -> Result<(WorkDir, Script, String, Vec<OsString>), TaskError> {
-    let dir = WorkDir::new(kestrel_sandbox::current().work_root())
+    let dir = kestrel_sandbox::current()
+        .work_root()
+        .and_then(WorkDir::new)
         .map_err(|error| TaskError::new(format!("Cannot create the working directory: {error}")))?;
     for (name, content) in &rendered.input_files {
         dir.write_input(name, content).map_err(TaskError::new)?;
