@@ -3,7 +3,7 @@
 
 mod util;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -28,17 +28,18 @@ fn marker(test: u32) -> String {
     format!("900.{}{test}", std::process::id())
 }
 
-/// Commands that start `sleep <marker>`, wait until it runs, print the working directory and
-/// wait for the job.
-fn stuck_commands(marker: &str) -> String {
+/// Commands that start `sleep <marker>`, wait until it runs, print the working directory
+/// (`dir PATH`, with the shell redirection `to`) and wait for the job.
+fn stuck_commands(marker: &str, to: &str) -> String {
     format!(
         concat!(
             "      - sleep {marker} >/dev/null 2>&1 &\n",
             "      - until grep -q {marker} /proc/$!/cmdline 2>/dev/null; do sleep 0.01; done\n",
-            "      - echo \"dir $(pwd)\"\n",
+            "      - echo \"dir $(pwd)\"{to}\n",
             "      - wait\n",
         ),
-        marker = marker
+        marker = marker,
+        to = to
     )
 }
 
@@ -69,7 +70,8 @@ fn eventually(mut done: impl FnMut() -> bool) -> bool {
     done()
 }
 
-/// A `kestrel run` in text mode whose stdout lines are read as they come.
+/// A running kestrel whose stdout (`kestrel run` in text mode) or stderr (`kestrel server`)
+/// lines are read as they come; killed if still running when dropped.
 struct Started {
     child: Child,
     lines: Receiver<String>,
@@ -77,16 +79,20 @@ struct Started {
 }
 
 impl Started {
-    fn new(mut command: Command) -> Self {
+    fn new(mut command: Command, read_stderr: bool) -> Self {
         command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = command.spawn().expect("kestrel starts");
-        let stdout = child.stdout.take().expect("a stdout pipe");
+        let pipe: Box<dyn std::io::Read + Send> = if read_stderr {
+            Box::new(child.stderr.take().expect("a stderr pipe"))
+        } else {
+            Box::new(child.stdout.take().expect("a stdout pipe"))
+        };
         let (sender, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
                 if sender.send(line).is_err() {
                     break;
                 }
@@ -99,18 +105,23 @@ impl Started {
         }
     }
 
-    /// The working directory the task printed (`dir PATH`).
-    fn task_dir(&mut self) -> PathBuf {
+    /// The rest of the first line holding `needle`, after it.
+    fn after(&mut self, needle: &str) -> String {
         loop {
             let line = match self.lines.recv_timeout(BOUND) {
                 Ok(line) => line,
-                Err(error) => panic!("no directory printed ({error}): {:?}", self.seen),
+                Err(error) => panic!("no line with {needle:?} ({error}): {:?}", self.seen),
             };
             self.seen.push(line.clone());
-            if let Some((_, dir)) = line.split_once(" sh dir ") {
-                return PathBuf::from(dir);
+            if let Some((_, rest)) = line.split_once(needle) {
+                return rest.to_owned();
             }
         }
+    }
+
+    /// The working directory the task printed (`dir PATH`).
+    fn task_dir(&mut self) -> PathBuf {
+        PathBuf::from(self.after(" sh dir "))
     }
 
     fn signal(&self, signal: &str) {
@@ -121,8 +132,8 @@ impl Started {
         assert!(sent.success(), "kill -{signal}");
     }
 
-    /// Waits for kestrel to exit; its status and every stdout line.
-    fn finish(mut self) -> (ExitStatus, Vec<String>) {
+    /// Waits for kestrel to exit; its status and every line read.
+    fn finish(&mut self) -> (ExitStatus, Vec<String>) {
         if !eventually(|| matches!(self.child.try_wait(), Ok(Some(_)))) {
             let _ = self.child.kill();
             panic!("kestrel did not exit: {:?}", self.seen);
@@ -135,7 +146,14 @@ impl Started {
                 Err(RecvTimeoutError::Timeout) => panic!("stdout stays open: {:?}", self.seen),
             }
         }
-        (status, self.seen)
+        (status, std::mem::take(&mut self.seen))
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -144,12 +162,12 @@ fn leak_5_sigterm_sigint_and_sighup_kill_the_task_group_and_remove_its_directory
     for (number, signal, code) in [(1, "TERM", 1), (2, "INT", 130), (3, "HUP", 1)] {
         let sandbox = Sandbox::new();
         let marker = marker(number);
-        sandbox.write("flow.yml", &commands_flow(&stuck_commands(&marker)));
+        sandbox.write("flow.yml", &commands_flow(&stuck_commands(&marker, "")));
         let mut invocation = sandbox.kestrel(["run", "flow.yml"]);
-        let mut started = Started::new(std::mem::replace(
-            invocation.command(),
-            Command::new("true"),
-        ));
+        let mut started = Started::new(
+            std::mem::replace(invocation.command(), Command::new("true")),
+            false,
+        );
         let dir = started.task_dir();
         let job = job_pid(&marker).expect("the task's job runs");
         started.signal(signal);
@@ -346,17 +364,17 @@ fn failure_7_a_sigkilled_kestrel_run_leaves_no_task_process_nor_script_and_a_res
     std::fs::create_dir(&tmp).expect("mkdir tmp");
     let commands = format!(
         "      - export SEEN=\"{{{{ secret('TOKEN') }}}}\"\n{}",
-        stuck_commands(&marker)
+        stuck_commands(&marker, "")
     );
     sandbox.write("flow.yml", &commands_flow(&commands));
     let mut invocation = sandbox
         .kestrel(["run", "flow.yml"])
         .env("SECRET_TOKEN", base64(TOKEN))
         .env("TMPDIR", &tmp);
-    let mut started = Started::new(std::mem::replace(
-        invocation.command(),
-        Command::new("true"),
-    ));
+    let mut started = Started::new(
+        std::mem::replace(invocation.command(), Command::new("true")),
+        false,
+    );
     let dir = started.task_dir();
     let job = job_pid(&marker).expect("the task's job runs");
     started.signal("KILL");
@@ -372,5 +390,82 @@ fn failure_7_a_sigkilled_kestrel_run_leaves_no_task_process_nor_script_and_a_res
     );
     sandbox.write("log.yml", &util::log_flow("restarted"));
     sandbox.kestrel(["run", "log.yml"]).output().assert_code(0);
+    assert!(!dir.exists(), "the restart left {} behind", dir.display());
+}
+
+/// `kestrel server` on a free port of 127.0.0.1, once it listens; its address.
+fn start_server(sandbox: &Sandbox) -> (Started, String) {
+    let mut invocation = sandbox.kestrel(["server", "--bind", "127.0.0.1:0"]);
+    let mut server = Started::new(
+        std::mem::replace(invocation.command(), Command::new("true")),
+        true,
+    );
+    let address = server.after("listening on http://").trim().to_owned();
+    (server, address)
+}
+
+/// `POST path` as `auth`, with `body` of `content_type` when given; the whole response.
+fn post(address: &str, path: &str, auth: &str, body: Option<(&str, &str)>) -> String {
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nAuthorization: {auth}\r\n"
+    );
+    let text = match body {
+        Some((content_type, text)) => {
+            request.push_str(&format!("Content-Type: {content_type}\r\n"));
+            text
+        }
+        None => "",
+    };
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{text}", text.len()));
+    let mut stream = std::net::TcpStream::connect(address).expect("the server answers");
+    stream
+        .write_all(request.as_bytes())
+        .expect("send the request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read the answer");
+    answer
+}
+
+#[test]
+fn failure_7_a_sigkilled_server_leaves_no_task_process_and_a_restart_cleans_up() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .kestrel(["users", "add", "ada"])
+        .stdin("pa55-word\n")
+        .output()
+        .assert_code(0);
+    let ada = format!("Basic {}", base64("ada:pa55-word"));
+    let marker = marker(8);
+    let report = sandbox.path("dir.txt");
+    let to = format!(" > '{}'", report.display());
+    let (mut server, address) = start_server(&sandbox);
+    let flow = commands_flow(&stuck_commands(&marker, &to));
+    let created = post(
+        &address,
+        "/api/v1/main/flows",
+        &ada,
+        Some(("application/x-yaml", &flow)),
+    );
+    assert!(created.starts_with("HTTP/1.1 200"), "{created}");
+    let started = post(&address, "/api/v1/main/executions/dev/sandbox", &ada, None);
+    assert!(started.starts_with("HTTP/1.1 200"), "{started}");
+    assert!(
+        eventually(|| std::fs::read_to_string(&report).is_ok_and(|text| text.ends_with('\n'))),
+        "the task never ran"
+    );
+    let text = std::fs::read_to_string(&report).expect("the report");
+    let dir = PathBuf::from(text.trim().trim_start_matches("dir "));
+    let job = job_pid(&marker).expect("the task's job runs");
+    server.signal("KILL");
+    let _ = server.finish();
+    assert!(
+        eventually(|| job_pid(&marker).is_none()),
+        "the task's job {job} survived the server"
+    );
+    assert!(
+        dir.exists(),
+        "a SIGKILLed server cannot clean up: the restart does"
+    );
+    let (_restarted, _) = start_server(&sandbox);
     assert!(!dir.exists(), "the restart left {} behind", dir.display());
 }
