@@ -329,6 +329,17 @@ fn a_machine_that_cannot_sandbox_says_so_and_required_refuses_tasks() {
     );
 }
 
+/// SIGKILLs kestrel while the task's job `sleep <marker>` runs; asserts the job ends too.
+fn sigkill_ends_the_job(kestrel: &mut Started, marker: &str) {
+    let job = job_pid(marker).expect("the task's job runs");
+    kestrel.signal("KILL");
+    let _ = kestrel.finish();
+    assert!(
+        eventually(|| job_pid(marker).is_none()),
+        "the task's job {job} survived a SIGKILLed kestrel"
+    );
+}
+
 /// Every file under `dir` holding `needle`.
 fn files_holding(dir: &Path, needle: &str) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -376,13 +387,7 @@ fn failure_7_a_sigkilled_kestrel_run_leaves_no_task_process_nor_script_and_a_res
         false,
     );
     let dir = started.task_dir();
-    let job = job_pid(&marker).expect("the task's job runs");
-    started.signal("KILL");
-    let _ = started.finish();
-    assert!(
-        eventually(|| job_pid(&marker).is_none()),
-        "the task's job {job} survived kestrel"
-    );
+    sigkill_ends_the_job(&mut started, &marker);
     let holding = files_holding(&sandbox.path(""), TOKEN);
     assert!(
         holding.is_empty(),
@@ -429,12 +434,11 @@ fn post(address: &str, path: &str, auth: &str, body: Option<(&str, &str)>) -> St
 #[test]
 fn failure_7_a_sigkilled_server_leaves_no_task_process_and_a_restart_cleans_up() {
     let sandbox = Sandbox::new();
-    sandbox
-        .kestrel(["users", "add", "ada"])
-        .stdin("pa55-word\n")
-        .output()
-        .assert_code(0);
     let ada = format!("Basic {}", base64("ada:pa55-word"));
+    let added = sandbox
+        .kestrel(["users", "add", "ada"])
+        .stdin("pa55-word\n");
+    added.output().assert_code(0);
     let marker = marker(8);
     let report = sandbox.path("dir.txt");
     let to = format!(" > '{}'", report.display());
@@ -455,13 +459,7 @@ fn failure_7_a_sigkilled_server_leaves_no_task_process_and_a_restart_cleans_up()
     );
     let text = std::fs::read_to_string(&report).expect("the report");
     let dir = PathBuf::from(text.trim().trim_start_matches("dir "));
-    let job = job_pid(&marker).expect("the task's job runs");
-    server.signal("KILL");
-    let _ = server.finish();
-    assert!(
-        eventually(|| job_pid(&marker).is_none()),
-        "the task's job {job} survived the server"
-    );
+    sigkill_ends_the_job(&mut server, &marker);
     assert!(
         dir.exists(),
         "a SIGKILLed server cannot clean up: the restart does"
