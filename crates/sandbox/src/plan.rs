@@ -136,3 +136,17 @@ impl WorkBind {
 fn c_path(path: &Path) -> io::Result<CString> {
     Ok(CString::new(path.as_os_str().as_bytes())?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    #[test]
+    fn the_working_directory_is_made_again_below_the_covering_directory() {
+        let bind = WorkBind::new(Path::new("/data"), Path::new("/data/work/run-1/task-x")).unwrap();
+        let parents: Vec<&CStr> = bind.parents.iter().map(CString::as_c_str).collect();
+        assert_eq!(parents, [c"/data/work", c"/data/work/run-1"]);
+        assert_eq!(bind.target.as_c_str(), c"/data/work/run-1/task-x");
+    }
+}
