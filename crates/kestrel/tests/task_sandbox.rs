@@ -467,3 +467,32 @@ fn failure_7_a_sigkilled_server_leaves_no_task_process_and_a_restart_cleans_up()
     let (_restarted, _) = start_server(&sandbox);
     assert!(!dir.exists(), "the restart left {} behind", dir.display());
 }
+
+#[test]
+fn failure_7_without_the_sandbox_a_restart_kills_what_a_sigkilled_kestrel_left_running() {
+    let sandbox = Sandbox::new();
+    let marker = marker(9);
+    sandbox.write("flow.yml", &commands_flow(&stuck_commands(&marker, "")));
+    sandbox.write("kestrel.yml", "task:\n  sandbox: off\n");
+    let mut invocation = sandbox.kestrel(["--config", "kestrel.yml", "run", "flow.yml"]);
+    let mut started = Started::new(
+        std::mem::replace(invocation.command(), Command::new("true")),
+        false,
+    );
+    let dir = started.task_dir();
+    let job = job_pid(&marker).expect("the task's job runs");
+    started.signal("KILL");
+    let _ = started.finish();
+    assert_eq!(
+        job_pid(&marker),
+        Some(job),
+        "without the sandbox, the job outlives kestrel"
+    );
+    sandbox.write("log.yml", &util::log_flow("restarted"));
+    sandbox.kestrel(["run", "log.yml"]).output().assert_code(0);
+    assert!(
+        eventually(|| job_pid(&marker).is_none()),
+        "the restart left the task's job {job} running"
+    );
+    assert!(!dir.exists(), "the restart left {} behind", dir.display());
+}

@@ -4,8 +4,10 @@
 //! the process lives (the kernel releases it however the process ends, SIGKILL included).
 //! Every start, under an exclusive lock on the root itself, removes the folders whose lock
 //! it can take: their process is gone, and so is any reason to keep its working directories
-//! (and the input files in them).
+//! (and the input files in them). A task process still running in one (possible only
+//! without the sandbox, whose PID namespace dies with kestrel) is killed first.
 
+use rustix::process::{Pid, Signal, kill_process};
 use std::fs::{self, DirBuilder, File, OpenOptions, TryLockError};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
@@ -125,9 +127,30 @@ fn remove_abandoned(root: &Path) {
             continue;
         }
         let _ = match entry.file_type() {
-            Ok(kind) if kind.is_dir() => fs::remove_dir_all(&path),
+            Ok(kind) if kind.is_dir() => {
+                kill_processes_within(&path);
+                fs::remove_dir_all(&path)
+            }
             _ => fs::remove_file(&path),
         };
+    }
+}
+
+/// Kills (SIGKILL) every process of this user whose current directory is in `folder`: the
+/// tasks a dead kestrel left running.
+fn kill_processes_within(folder: &Path) {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return;
+    };
+    let pids = entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok());
+    for pid in pids {
+        let within =
+            fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(folder));
+        if let (true, Some(pid)) = (within, Pid::from_raw(pid)) {
+            let _ = kill_process(pid, Signal::KILL);
+        }
     }
 }
 
