@@ -128,7 +128,10 @@ fn remove_abandoned(root: &Path) {
         }
         let _ = match entry.file_type() {
             Ok(kind) if kind.is_dir() => {
-                kill_processes_within(&path);
+                // `/proc/<pid>/cwd` links to the canonical path.
+                if let Ok(canonical) = fs::canonicalize(&path) {
+                    kill_processes_within(&canonical);
+                }
                 fs::remove_dir_all(&path)
             }
             _ => fs::remove_file(&path),
