@@ -135,7 +135,7 @@ fn the_secret_is_in_no_process_arguments_while_the_commands_run() {
     assert!(
         cmdlines
             .iter()
-            .any(|line| line.contains("/.kestrel-script")),
+            .any(|line| line.starts_with("/bin/sh /proc/self/fd/")),
         "the interpreter was running: {cmdlines:?}"
     );
     for line in &cmdlines {
@@ -420,72 +420,117 @@ fn container_settings_are_ignored_with_a_warning() {
     assert_eq!(messages(&execution, "sh")[1], "ran");
 }
 
-/// Whether process `pid` ends (or is a zombie nobody reaped yet) within a minute.
-fn ends(pid: u32) -> bool {
-    let gone = || {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map_or(true, |stat| stat.contains(") Z "))
+/// A duration for `sleep` that no other process of the machine uses: the test finds its
+/// background job by it, from outside the task's PID namespace.
+fn marker(test: u32) -> String {
+    format!("600.{}{test}", std::process::id())
+}
+
+/// Commands that start `sleep <marker>` in the background and go on once it runs.
+fn background(marker: &str) -> String {
+    format!(
+        "      - sleep {marker} >/dev/null 2>&1 &\n      - until grep -q {marker} /proc/$!/cmdline 2>/dev/null; do sleep 0.01; done\n"
+    )
+}
+
+/// Whether no process runs `sleep <marker>` (zombies nobody reaped yet aside) within a
+/// minute.
+fn ends(marker: &str) -> bool {
+    let running = || {
+        let wanted = format!("sleep\0{marker}\0");
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|entry| {
+                let path = entry.path();
+                std::fs::read(path.join("cmdline")).is_ok_and(|line| line == wanted.as_bytes())
+                    && std::fs::read_to_string(path.join("stat"))
+                        .is_ok_and(|stat| !stat.contains(") Z "))
+            })
     };
     (0..3000).any(|_| {
-        gone() || {
+        !running() || {
             std::thread::sleep(Duration::from_millis(20));
             false
         }
     })
 }
 
-/// A task that starts a background job, prints its pid and waits forever.
-fn stuck(extra: &str) -> String {
+/// A task that starts a background job, prints its working directory and waits forever.
+fn stuck(extra: &str, marker: &str) -> String {
     flow(&shell(&format!(
-        "{extra}    commands:\n      - sleep 600 &\n      - echo \"$!\"\n      - pwd\n      - wait\n"
+        "{extra}    commands:\n{}      - pwd\n      - wait\n",
+        background(marker)
     )))
-}
-
-fn pid_and_dir(execution: &Execution) -> (u32, PathBuf) {
-    let logged = messages(execution, "sh");
-    (logged[0].parse().expect("a pid"), PathBuf::from(&logged[1]))
 }
 
 #[test]
 fn a_timeout_kills_the_whole_process_group() {
-    let execution = run(&stuck("    timeout: PT1S\n"), &[]);
+    let marker = marker(1);
+    let execution = run(&stuck("    timeout: PT2S\n", &marker), &[]);
     assert_eq!(execution.state, State::Failed, "{execution:?}");
-    let (pid, dir) = pid_and_dir(&execution);
-    assert!(ends(pid), "the background job {pid} survived the timeout");
-    assert!(!dir.exists());
+    assert!(ends(&marker), "the background job survived the timeout");
+    assert!(!printed_dir(&execution).exists());
 }
 
 #[test]
 fn killing_the_execution_kills_the_whole_process_group() {
+    let marker = marker(2);
     let engine = engine(&[]);
     let cancel = CancelToken::new();
     let (lines, received) = Lines::new();
     let canceller = cancel.clone();
     let watcher = std::thread::spawn(move || {
-        // The pid, then the directory: the job is running.
-        let pid = received.recv_timeout(Duration::from_secs(60)).unwrap();
+        // The directory is printed once the job runs.
         let _dir = received.recv_timeout(Duration::from_secs(60)).unwrap();
         canceller.cancel();
-        pid
     });
-    let execution = run_with(&engine, &stuck(""), &lines, &cancel);
-    let pid: u32 = watcher.join().unwrap().parse().unwrap();
+    let execution = run_with(&engine, &stuck("", &marker), &lines, &cancel);
+    watcher.join().unwrap();
     assert_eq!(execution.state, State::Killed);
-    assert!(ends(pid), "the background job {pid} survived the kill");
-    assert!(!pid_and_dir(&execution).1.exists());
+    assert!(ends(&marker), "the background job survived the kill");
+    assert!(!printed_dir(&execution).exists());
 }
 
 #[test]
 fn background_jobs_end_with_the_task() {
+    let marker = marker(3);
+    let execution = run(
+        &flow(&shell(&format!(
+            "    timeout: PT60S\n    commands:\n{}",
+            background(&marker)
+        ))),
+        &[],
+    );
+    assert_eq!(execution.state, State::Success, "{execution:?}");
+    assert!(ends(&marker));
+}
+
+#[test]
+fn the_rendered_script_never_touches_the_disk() {
     let execution = run(
         &flow(&shell(
-            "    commands:\n      - sleep 600 >/dev/null 2>&1 &\n      - echo \"$!\"\n",
+            "    commands:\n      - readlink \"$0\"\n      - ls -A | wc -l\n",
         )),
         &[],
     );
     assert_eq!(execution.state, State::Success, "{execution:?}");
-    let pid: u32 = messages(&execution, "sh")[0].parse().unwrap();
-    assert!(ends(pid));
+    let logged = messages(&execution, "sh");
+    assert!(logged[0].starts_with("/memfd:kestrel-script"), "{logged:?}");
+    assert_eq!(logged[1], "0", "the working directory holds nothing");
+}
+
+#[test]
+fn a_task_sees_only_its_own_processes() {
+    let execution = run(
+        &flow(&shell(&format!(
+            "    commands:\n      - echo $$\n      - '[ -e /proc/{} ] || echo unseen'\n",
+            std::process::id()
+        ))),
+        &[],
+    );
+    assert_eq!(messages(&execution, "sh"), ["1", "unseen"], "{execution:?}");
 }
 
 #[test]

@@ -56,6 +56,7 @@ section! {
         data_dir: Option<Subst<PathBuf>> = None,
         variables: Variables = Variables::default(),
         secret: SecretConfig = SecretConfig::default(),
+        task: TaskConfig = TaskConfig::default(),
         namespaces: BTreeMap<String, NamespaceConfig> = BTreeMap::new(),
         server: ServerConfig = ServerConfig::default(),
         worker: WorkerConfig = WorkerConfig::default(),
@@ -141,6 +142,22 @@ section! {
         session_token: Option<Hidden> = None,
         prefix: Subst<String> = text("kestrel"),
     }
+}
+
+section! {
+    /// `task`: how tasks' processes run.
+    TaskConfig {
+        sandbox: Subst<SandboxMode> = Subst(SandboxMode::Auto),
+    }
+}
+
+/// `task.sandbox`.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum SandboxMode {
+    Auto,
+    Required,
+    Off,
 }
 
 section! {
@@ -314,6 +331,8 @@ secret:
     secret-key-id: null
     session-token: null
     prefix: kestrel
+task:
+  sandbox: required
 namespaces:
   company.finance:
     secret: {type: vault, read-only: true}
@@ -332,6 +351,7 @@ retention: {executions: 30d, audit: 365d}
         assert_eq!(config.variables.globals.0["team"], "data");
         assert_eq!(config.worker.threads.map(|t| t.0), Some(2));
         assert!(config.namespaces.contains_key("company.finance"));
+        assert!(matches!(config.task.sandbox.0, SandboxMode::Required));
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod environment;
 mod error;
 mod output;
 mod redact;
+mod sandbox;
 mod settings;
 mod store;
 

@@ -1,11 +1,9 @@
 //! `kestrel run` of flows with `io.kestra.plugin.scripts.shell.Commands`: what the command
-//! line shows of a secret a script prints, what the script inherits, and Ctrl-C.
+//! line shows of a secret a script prints and what the script inherits. Ctrl-C and the other
+//! stop signals are in `task_sandbox.rs`.
 
 mod util;
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-use std::time::Duration;
 use util::{MASK, Sandbox, base64};
 
 const TOKEN: &str = "sh3ll-s3cret-v4lue";
@@ -78,53 +76,4 @@ fn a_failing_command_fails_the_run_with_its_exit_code() {
         "Command failed with exit code 7"
     );
     assert_eq!(json["taskRuns"][0]["outputs"]["exitCode"], 7);
-}
-
-/// Whether process `pid` ends (or is a zombie nobody reaped yet) within a minute.
-fn ends(pid: &str) -> bool {
-    let gone = || {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map_or(true, |stat| stat.contains(") Z "))
-    };
-    (0..3000).any(|_| {
-        gone() || {
-            std::thread::sleep(Duration::from_millis(20));
-            false
-        }
-    })
-}
-
-#[test]
-fn ctrl_c_kills_the_commands_process_group_and_exits_130() {
-    let sandbox = Sandbox::new();
-    sandbox.write(
-        "flow.yml",
-        &shell_flow("    commands:\n      - sleep 600 &\n      - echo \"job $!\"\n      - wait\n"),
-    );
-    let mut invocation = sandbox.kestrel(["run", "flow.yml"]);
-    let command = invocation.command();
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().expect("kestrel starts");
-    let stdout = child.stdout.take().expect("a stdout pipe");
-    let mut lines = BufReader::new(stdout).lines();
-    // Text output streams each entry as it is logged: the job's pid says it is running.
-    let job = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|line| {
-            line.split_once(" job ")
-                .map(|(_, pid)| pid.trim().to_owned())
-        })
-        .expect("the script printed its job's pid");
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(sent.success());
-    let status = child.wait().expect("kestrel ends");
-    assert_eq!(status.code(), Some(130));
-    assert!(ends(&job), "the background job {job} survived Ctrl-C");
 }

@@ -1,5 +1,7 @@
 //! `kestrel run FLOW.yml`: one execution in this process, its logs as they happen or its JSON
-//! at the end.
+//! at the end. SIGINT (Ctrl-C), SIGTERM and SIGHUP kill the execution: its tasks' processes
+//! are killed and their working directories removed before the process exits, and the
+//! execution ends KILLED.
 
 use crate::commands::{load_engine, read_flow, read_text};
 use crate::error::{CliError, EXIT_FAILED, EXIT_INTERRUPTED};
@@ -11,8 +13,7 @@ use kestrel_flow::{Flow, InputType};
 use kestrel_secrets::SecretValue;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
@@ -82,6 +83,7 @@ pub(crate) fn run(args: &RunArgs, settings: &Settings) -> Result<u8, CliError> {
     }
     let inputs = typed_inputs(&flow, &args.inputs)?;
     let engine = load_engine(settings, args.env_file.as_deref())?;
+    let sandbox = crate::sandbox::install(settings, args.env_file.as_deref())?;
     let listener: &dyn Listener = match args.output {
         OutputFormat::Text => &LogLines,
         OutputFormat::Json => &Quiet,
@@ -91,59 +93,78 @@ pub(crate) fn run(args: &RunArgs, settings: &Settings) -> Result<u8, CliError> {
         .enable_all()
         .build()
         .map_err(|error| CliError::failed("cannot start the runtime").caused_by(error))?;
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let execution = runtime.block_on(async {
+    let (execution, stopped) = runtime.block_on(async {
+        let stops = Stops::watch()
+            .map_err(|error| CliError::failed("cannot watch for signals").caused_by(error))?;
         let cancel = CancelToken::new();
-        let interrupt = interrupt()
-            .map_err(|error| CliError::failed("cannot watch for Ctrl-C").caused_by(error))?;
-        let on_interrupt =
-            tokio::spawn(kill_on(interrupt, cancel.clone(), Arc::clone(&interrupted)));
+        let on_stop = tokio::spawn(kill_on(stops, cancel.clone()));
         let execution = engine.run(&flow, inputs, listener, &cancel).await;
-        on_interrupt.abort();
-        Ok::<_, CliError>(execution)
+        on_stop.abort();
+        let stopped = on_stop.await.ok();
+        Ok::<_, CliError>((execution, stopped))
     })?;
+    // Nothing of the execution is left running: a task killed on the way was dropped with
+    // its process group and working directory. The runtime goes before the work root.
+    drop(runtime);
+    sandbox.close();
     print_result(&execution, args.output);
-    Ok(if interrupted.load(Ordering::SeqCst) {
-        EXIT_INTERRUPTED
-    } else if execution.state.is_successful() {
-        0
-    } else {
-        EXIT_FAILED
+    Ok(match stopped {
+        Some(Stop::Interrupt) => EXIT_INTERRUPTED,
+        _ if execution.state.is_successful() => 0,
+        _ => EXIT_FAILED,
     })
 }
 
-/// Completes on the first Ctrl-C (SIGINT). The handler is in place as soon as this returns,
-/// so a Ctrl-C during the execution is never missed.
-#[cfg(unix)]
-fn interrupt() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut interrupts = signal(SignalKind::interrupt())?;
-    Ok(async move {
-        interrupts.recv().await;
-    })
+/// A signal that stops `kestrel run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// SIGINT: Ctrl-C, exit 130.
+    Interrupt,
+    /// SIGTERM: what `timeout`, systemd and container runtimes send.
+    Terminate,
+    /// SIGHUP: the terminal went away.
+    HangUp,
 }
 
-/// Completes on the first Ctrl-C.
-#[cfg(not(unix))]
-fn interrupt() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
-    Ok(async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            // No Ctrl-C can be seen: the execution runs to its end.
-            std::future::pending::<()>().await;
+/// The handlers of the signals that stop `kestrel run`, in place from creation, so that none
+/// sent during the execution is missed (and none kills the process before the cleanup).
+struct Stops {
+    interrupt: Signal,
+    terminate: Signal,
+    hang_up: Signal,
+}
+
+impl Stops {
+    fn watch() -> std::io::Result<Self> {
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+            hang_up: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// The first stop signal received.
+    async fn next(&mut self) -> Stop {
+        tokio::select! {
+            _ = self.interrupt.recv() => Stop::Interrupt,
+            _ = self.terminate.recv() => Stop::Terminate,
+            _ = self.hang_up.recv() => Stop::HangUp,
         }
-    })
+    }
 }
 
-/// Kills the execution when `interrupt` completes, and says so.
-async fn kill_on(
-    interrupt: impl Future<Output = ()>,
-    cancel: CancelToken,
-    interrupted: Arc<AtomicBool>,
-) {
-    interrupt.await;
-    interrupted.store(true, Ordering::SeqCst);
-    warn("interrupted: killing the execution");
+/// Kills the execution on the first stop signal, says so, and returns it. Later signals are
+/// received and ignored, so that the cleanup finishes.
+async fn kill_on(mut stops: Stops, cancel: CancelToken) -> Stop {
+    let stop = stops.next().await;
+    let name = match stop {
+        Stop::Interrupt => "interrupted",
+        Stop::Terminate => "terminated (SIGTERM)",
+        Stop::HangUp => "hung up (SIGHUP)",
+    };
+    warn(&format!("{name}: killing the execution"));
     cancel.cancel();
+    stop
 }
 
 fn print_result(execution: &Execution, format: OutputFormat) {

@@ -32,6 +32,7 @@ pub(crate) struct ServerArgs {
 
 pub(crate) fn run(args: &ServerArgs, settings: &Settings) -> Result<u8, CliError> {
     let options = options(args, settings)?;
+    let sandbox = crate::sandbox::install(settings, args.env_file.as_deref())?;
     let bind = args
         .bind
         .clone()
@@ -45,7 +46,7 @@ pub(crate) fn run(args: &ServerArgs, settings: &Settings) -> Result<u8, CliError
         .enable_all()
         .build()
         .map_err(|e| CliError::failed("cannot start the runtime").caused_by(e))?;
-    runtime.block_on(async {
+    let code = runtime.block_on(async {
         let state =
             AppState::new(options, Arc::new(store)).map_err(|e| CliError::usage(e.to_string()))?;
         let server = Server::start(state)
@@ -67,7 +68,11 @@ pub(crate) fn run(args: &ServerArgs, settings: &Settings) -> Result<u8, CliError
             .map_err(|e| CliError::failed("the server stopped on an error").caused_by(e))?;
         note("kestrel server stopped");
         Ok(0)
-    })
+    });
+    // The runtime goes first, with whatever task was still running.
+    drop(runtime);
+    sandbox.close();
+    code
 }
 
 /// The server's options from the configuration file, the flags and the environment.

@@ -1,8 +1,9 @@
-//! The working directory of one task run: a fresh directory, mode 0700, holding the script,
-//! the input files and whatever the commands write; output files are collected from it, and
-//! all of it is removed when the task run ends (on drop: success, failure, timeout or kill
-//! alike). It lives under the system's temporary directory (`TMPDIR`): on a tmpfs, scripts
-//! never reach a disk and a task run costs no disk write.
+//! The working directory of one task run: a fresh directory, mode 0700, holding the input
+//! files and whatever the commands write (the script itself stays in memory: see
+//! [`kestrel_sandbox::Script`]); output files are collected from it, and all of it is removed
+//! when the task run ends (on drop: success, failure, timeout or kill alike). It lives in
+//! kestrel's work root ([`kestrel_sandbox::WorkRoot`]), whose next start removes what a
+//! crashed process left there.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -10,40 +11,30 @@ use serde_json::{Map, Value};
 use std::fs::{self, OpenOptions, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 use tempfile::TempDir;
 
 /// The largest output file collected: its content becomes an output, kept in memory.
 const MAX_OUTPUT_FILE: u64 = 10 * 1024 * 1024;
 
-/// The script's name in the working directory; output globs never collect it.
-const SCRIPT: &str = ".kestrel-script";
-
-/// A task run's working directory, `<tmp>/kestrel-XXXXXX`.
+/// A task run's working directory, `<work root>/task-XXXXXX`.
 pub(super) struct WorkDir {
     dir: TempDir,
 }
 
 impl WorkDir {
-    /// A fresh directory, readable by this user only.
-    pub(super) fn new() -> io::Result<Self> {
+    /// A fresh directory in `root`, readable by this user only.
+    pub(super) fn new(root: &Path) -> io::Result<Self> {
         let dir = tempfile::Builder::new()
-            .prefix("kestrel-")
+            .prefix("task-")
             .permissions(Permissions::from_mode(0o700))
-            .tempdir()?;
+            .tempdir_in(root)?;
         Ok(Self { dir })
     }
 
     /// Where the commands run.
     pub(super) fn work(&self) -> &Path {
         self.dir.path()
-    }
-
-    /// Writes the script (mode 0700); its path.
-    pub(super) fn write_script(&self, text: &str) -> io::Result<PathBuf> {
-        let path = self.work().join(SCRIPT);
-        write_new(&path, text.as_bytes(), 0o700)?;
-        Ok(path)
     }
 
     /// Writes an input file (mode 0600) at `name`, a relative path inside the working
@@ -90,9 +81,6 @@ impl WorkDir {
             let Ok(name) = path.strip_prefix(self.work()) else {
                 continue;
             };
-            if name == Path::new(SCRIPT) {
-                continue;
-            }
             let name = name.to_string_lossy().into_owned();
             if let Some(content) = read_output(&path, &name)? {
                 files.insert(name, content);
@@ -152,12 +140,14 @@ mod tests {
         fs::metadata(path).unwrap().permissions().mode() & 0o777
     }
 
+    fn new_dir() -> WorkDir {
+        WorkDir::new(&std::env::temp_dir()).unwrap()
+    }
+
     #[test]
-    fn the_directory_and_the_script_are_private_and_removed_on_drop() {
-        let dir = WorkDir::new().unwrap();
-        let script = dir.write_script("echo hi\n").unwrap();
+    fn the_directory_is_private_and_removed_on_drop() {
+        let dir = new_dir();
         assert_eq!(mode(dir.work()), 0o700);
-        assert_eq!(mode(&script), 0o700);
         assert_eq!(dir.collect(&["*".into(), ".*".into()]).unwrap(), Map::new());
         let root = dir.work().to_owned();
         drop(dir);
@@ -166,7 +156,7 @@ mod tests {
 
     #[test]
     fn input_files_stay_inside() {
-        let dir = WorkDir::new().unwrap();
+        let dir = new_dir();
         dir.write_input("sub/in.txt", "hello").unwrap();
         let path = dir.work().join("sub/in.txt");
         assert_eq!(fs::read_to_string(&path).unwrap(), "hello");
@@ -178,7 +168,7 @@ mod tests {
 
     #[test]
     fn output_files_are_collected_by_glob() {
-        let dir = WorkDir::new().unwrap();
+        let dir = new_dir();
         fs::create_dir(dir.work().join("out")).unwrap();
         fs::write(dir.work().join("a.txt"), "A").unwrap();
         fs::write(dir.work().join("out/b.txt"), "B").unwrap();

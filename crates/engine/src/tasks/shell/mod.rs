@@ -1,11 +1,12 @@
 //! `io.kestra.plugin.scripts.shell.Commands`: commands run by an interpreter on this host.
 //!
-//! Each task run gets a private directory ([`files`]); the rendered commands go into a
-//! script file there ([`script`]), which the interpreter runs by path, so no secret ever
-//! reaches a process's arguments. The process runs in a process group of its own
-//! ([`process`]); its stdout (INFO) and stderr (WARN) reach the task's log line by line
-//! through the masker, and lines of Kestra's `::{...}::` protocol ([`protocol`]) set
-//! outputs, metrics and log entries. `containerImage`, `taskRunner` and `docker` are
+//! Each task run gets a private directory in kestrel's work root ([`files`]); the rendered
+//! commands go into a sealed memory file ([`script`], [`kestrel_sandbox::Script`]), which the
+//! interpreter runs by path, so no secret ever reaches a disk or a process's arguments. The
+//! process runs in a process group of its own, sandboxed where the machine allows, and dies
+//! with kestrel ([`process`], [`kestrel_sandbox::Sandbox`]); its stdout (INFO) and stderr
+//! (WARN) reach the task's log line by line through the masker, and lines of Kestra's
+//! `::{...}::` protocol ([`protocol`]) set outputs, metrics and log entries. `containerImage`, `taskRunner` and `docker` are
 //! accepted for Kestra's flows and ignored with a warning: kestrel has no containers.
 
 mod files;
@@ -17,6 +18,7 @@ use crate::{Task, TaskContext, TaskError};
 use async_trait::async_trait;
 use files::WorkDir;
 use kestrel_flow::{Level, ShellCommands};
+use kestrel_sandbox::Script;
 use process::{Event, Launch, Running, Stream};
 use serde_json::{Map, Value};
 use std::ffi::OsString;
@@ -53,7 +55,10 @@ impl Task for ShellTask {
             ctx.log(Level::Warn, &message);
         }
         let rendered = self.render(ctx)?;
-        let (dir, program, args) = prepare(&rendered)?;
+        if let Some(refusal) = kestrel_sandbox::current().refusal() {
+            return Err(TaskError::new(refusal));
+        }
+        let (dir, script, program, args) = prepare(&rendered)?;
         let hidden = hidden_variables(ctx);
         let launch = Launch {
             program: &program,
@@ -62,7 +67,7 @@ impl Task for ShellTask {
             hidden: &hidden,
             env: &rendered.env,
         };
-        let mut running = Running::start(&launch).map_err(|error| {
+        let mut running = Running::start(&launch, script).map_err(|error| {
             TaskError::new(format!("Cannot start the interpreter '{program}': {error}"))
         })?;
         let mut vars = Map::new();
@@ -75,20 +80,21 @@ impl Task for ShellTask {
     }
 }
 
-/// The working directory with the script and the input files in it, and the command line
-/// that runs the script.
-fn prepare(rendered: &Rendered) -> Result<(WorkDir, String, Vec<OsString>), TaskError> {
-    let dir = WorkDir::new()
+/// The working directory with the input files in it, the script, and the command line that
+/// runs the script.
+fn prepare(rendered: &Rendered) -> Result<(WorkDir, Script, String, Vec<OsString>), TaskError> {
+    let dir = kestrel_sandbox::current()
+        .work_root()
+        .and_then(WorkDir::new)
         .map_err(|error| TaskError::new(format!("Cannot create the working directory: {error}")))?;
-    let script = dir
-        .write_script(&rendered.script)
-        .map_err(|error| TaskError::new(format!("Cannot write the script: {error}")))?;
     for (name, content) in &rendered.input_files {
         dir.write_input(name, content).map_err(TaskError::new)?;
     }
-    let (program, args) = script::command_line(&rendered.interpreter, &script)
+    let script = Script::new(&rendered.script)
+        .map_err(|error| TaskError::new(format!("Cannot write the script: {error}")))?;
+    let (program, args) = script::command_line(&rendered.interpreter, &script.path())
         .ok_or_else(|| TaskError::new("interpreter: must not be empty"))?;
-    Ok((dir, program, args))
+    Ok((dir, script, program, args))
 }
 
 impl ShellTask {

@@ -1,7 +1,10 @@
-//! The interpreter's process: started in a process group of its own, read line by line, and
-//! killed with its whole group when the task run ends, however it ends (the engine drops a
-//! task's future on kill and timeout, and dropping [`Running`] kills the group).
+//! The interpreter's process: started by the process's [`kestrel_sandbox::Sandbox`] (in a
+//! process group of its own, sandboxed where the machine allows, dying with kestrel), read
+//! line by line, and killed with its whole group when the task run ends, however it ends (the
+//! engine drops a task's future on kill and timeout, and dropping [`Running`] kills the
+//! group).
 
+use kestrel_sandbox::Script;
 use rustix::process::{Pid, Signal, kill_process_group};
 use std::ffi::OsString;
 use std::io;
@@ -52,22 +55,21 @@ pub(super) struct Running {
 }
 
 impl Running {
-    /// Starts the interpreter: no stdin, stdout and stderr piped, in a new process group.
-    pub(super) fn start(launch: &Launch<'_>) -> io::Result<Self> {
-        let mut command = Command::new(launch.program);
+    /// Starts the interpreter on `script`: no stdin, stdout and stderr piped, in a new
+    /// process group, through the sandbox.
+    pub(super) fn start(launch: &Launch<'_>, script: Script) -> io::Result<Self> {
+        let mut command = std::process::Command::new(launch.program);
         command
             .args(launch.args)
-            .current_dir(launch.dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
+            .stderr(Stdio::piped());
         for name in launch.hidden {
             command.env_remove(name);
         }
         command.envs(launch.env.iter().map(|(name, value)| (name, value)));
-        let mut child = command.spawn()?;
+        kestrel_sandbox::current().configure(&mut command, launch.dir, Some(script))?;
+        let mut child = Command::from(command).kill_on_drop(true).spawn()?;
         let group = Group(child.id().and_then(|id| Pid::from_raw(id.try_into().ok()?)));
         let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
             return Err(io::Error::other("the interpreter's output is not piped"));

@@ -1,6 +1,7 @@
 //! The script a Commands task runs, and the command line that runs it: the interpreter and
-//! the script's path, never the commands themselves (a process's arguments are readable by
-//! every user of the machine through `/proc/<pid>/cmdline`).
+//! the script's path (a sealed memory file's `/proc/self/fd/N`), never the commands
+//! themselves (a process's arguments are readable by every user of the machine through
+//! `/proc/<pid>/cmdline`).
 
 use std::ffi::OsString;
 use std::path::Path;
