@@ -38,18 +38,16 @@ pub(crate) fn install(
 /// default key file's), the key file, the database with its journals, the configuration
 /// file and the env file.
 fn hidden_paths(settings: &Settings, env_file: Option<&Path>) -> Vec<PathBuf> {
+    let env = &settings.env;
     let mut hidden = vec![settings.data_dir.clone()];
-    let key_file = kestrel_crypto::default_key_file(
-        std::env::var_os("XDG_CONFIG_HOME").as_deref(),
-        std::env::var_os("HOME").as_deref(),
-    );
+    let key_file = kestrel_crypto::default_key_file(env.os("XDG_CONFIG_HOME"), env.os("HOME"));
     hidden.extend(
         key_file
             .as_deref()
             .and_then(Path::parent)
             .map(Path::to_owned),
     );
-    hidden.extend(std::env::var_os("KESTREL_MASTER_KEY_FILE").map(PathBuf::from));
+    hidden.extend(env.os("KESTREL_MASTER_KEY_FILE").map(PathBuf::from));
     if let Ok(database) = settings.database_file() {
         for suffix in ["-wal", "-shm", "-journal"] {
             let mut journal = database.clone().into_os_string();

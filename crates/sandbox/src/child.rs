@@ -18,7 +18,9 @@ use rustix::fs::{Mode, OFlags};
 use rustix::io::{Errno, FdFlags};
 use rustix::mount::{MountFlags, MountPropagationFlags};
 use rustix::pipe::PipeFlags;
-use rustix::process::{Pid, Signal, WaitOptions};
+use rustix::process::{
+    DumpableBehavior, Pid, Signal, WaitOptions, set_dumpable_behavior as set_dumpable,
+};
 use rustix::thread::{CapabilitySet, CapabilitySets, UnshareFlags};
 use std::ffi::CStr;
 use std::io;
@@ -106,13 +108,24 @@ fn enter_namespaces(sandbox: &SandboxPlan) -> io::Result<()> {
     // only hazard `unshare_unsafe` warns of; this process has one thread anyway.
     unsafe { rustix::thread::unshare_unsafe(flags) }?;
     if let Some((uid_map, gid_map)) = &sandbox.user_maps {
-        match write_file(c"/proc/self/setgroups", b"deny") {
-            Ok(()) | Err(Errno::NOENT) => {}
-            Err(error) => return Err(error.into()),
-        }
-        write_file(c"/proc/self/uid_map", uid_map)?;
-        write_file(c"/proc/self/gid_map", gid_map)?;
+        // kestrel is not dumpable, and the /proc files of a process that is not dumpable
+        // belong to root, so this process could not write its own maps. It is dumpable only
+        // for these three writes, then not again: it holds a copy of kestrel's memory.
+        set_dumpable(DumpableBehavior::Dumpable)?;
+        let written = write_user_maps(uid_map, gid_map);
+        set_dumpable(DumpableBehavior::NotDumpable)?;
+        written?;
     }
+    Ok(())
+}
+
+fn write_user_maps(uid_map: &[u8], gid_map: &[u8]) -> io::Result<()> {
+    match write_file(c"/proc/self/setgroups", b"deny") {
+        Ok(()) | Err(Errno::NOENT) => {}
+        Err(error) => return Err(error.into()),
+    }
+    write_file(c"/proc/self/uid_map", uid_map)?;
+    write_file(c"/proc/self/gid_map", gid_map)?;
     Ok(())
 }
 
