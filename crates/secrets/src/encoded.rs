@@ -35,7 +35,13 @@ pub enum EncodedForms {
 }
 
 /// Every encoded spelling of `value` in `set` (the value itself excluded; duplicates possible).
-pub(crate) fn encoded_forms(value: &str, set: EncodedForms) -> Vec<Zeroizing<String>> {
+/// Forms shorter than `min_length` are left for the caller to drop; it only lets the hex forms
+/// avoid a redundant pattern.
+pub(crate) fn encoded_forms(
+    value: &str,
+    set: EncodedForms,
+    min_length: usize,
+) -> Vec<Zeroizing<String>> {
     let mut forms = Vec::new();
     base64_forms(value, &mut forms);
     match set {
@@ -43,7 +49,7 @@ pub(crate) fn encoded_forms(value: &str, set: EncodedForms) -> Vec<Zeroizing<Str
             percent_forms(value, &mut forms);
             url_forms(value, &mut forms);
             json_forms(value, &mut forms);
-            hex_forms(value.as_bytes(), &mut forms);
+            hex_forms(value.as_bytes(), min_length, &mut forms);
         }
         EncodedForms::BeforeIssue8 => {
             forms.push(percent_encode(value, RFC_3986, Hex::Upper, Space::Percent));
@@ -277,15 +283,23 @@ fn json_escape(value: &str, style: JsonStyle) -> Zeroizing<String> {
     out
 }
 
-/// The bytes in lower- and upper-case hex, whole and as `xxd -p` wraps them.
-fn hex_forms(value: &[u8], forms: &mut Vec<Zeroizing<String>>) {
+/// The bytes in lower- and upper-case hex, as `xxd -p` wraps them. The lines also cover the
+/// unwrapped hex (their ranges touch, so they merge into one mask); when the last line is too
+/// short to mask, the last full line's worth of hex covers the tail.
+fn hex_forms(value: &[u8], min_length: usize, forms: &mut Vec<Zeroizing<String>>) {
     for hex in [Hex::Lower, Hex::Upper] {
         let mut out = Zeroizing::new(String::with_capacity(value.len() * 2));
         for &byte in value {
             push_hex(&mut out, u32::from(byte), 2, hex);
         }
+        let last_line = out.len() % HEX_WRAP_COLUMNS;
+        if out.len() > HEX_WRAP_COLUMNS && last_line > 0 && last_line < min_length {
+            forms.extend(out.get(out.len() - HEX_WRAP_COLUMNS..).map(owned));
+        }
         push_wrapped_lines(&out, HEX_WRAP_COLUMNS, forms);
-        forms.push(out);
+        if out.len() <= HEX_WRAP_COLUMNS {
+            forms.push(out);
+        }
     }
 }
 
@@ -309,7 +323,7 @@ mod tests {
     use super::*;
 
     fn forms(value: &str) -> Vec<String> {
-        encoded_forms(value, EncodedForms::All)
+        encoded_forms(value, EncodedForms::All, 4)
             .iter()
             .map(|f| f.to_string())
             .collect()

@@ -261,7 +261,7 @@ impl MaskRegistry {
         for string in &strings {
             registered
                 .patterns
-                .extend(encoded_forms(string, self.forms));
+                .extend(encoded_forms(string, self.forms, self.min_length));
         }
         registered.patterns.retain(|pattern| self.maskable(pattern));
         registered.patterns.extend(strings.iter().cloned());
