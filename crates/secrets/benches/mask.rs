@@ -13,6 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use kestrel_secrets::{EncodedForms, MaskRegistry};
 use std::hint::black_box;
+use std::time::Instant;
 
 const SECRETS: usize = 1_000;
 const LOG_BYTES: usize = 10 * 1024 * 1024;
@@ -125,34 +126,84 @@ fn registry(secrets: &[String], forms: EncodedForms) -> MaskRegistry {
     registry
 }
 
+/// The registries compared, by the name of their masking benchmark.
+const FORM_SETS: [(&str, EncodedForms); 2] = [
+    ("10MiB_log_1000_secrets", EncodedForms::All),
+    (
+        "10MiB_log_1000_secrets_forms_before_issue_8",
+        EncodedForms::BeforeIssue8,
+    ),
+];
+
+/// Rounds of the interleaved comparison.
+const ROUNDS: usize = 30;
+
+/// A registry of `secrets` with its matcher built, checked to mask every value put in `log`.
+fn ready_registry(
+    (name, forms): (&str, EncodedForms),
+    secrets: &[String],
+    (log, inserted): (&str, usize),
+) -> MaskRegistry {
+    let ready = registry(secrets, forms);
+    ready.prepare();
+    // Every inserted value is masked (two may merge when a line holds both).
+    let masks = ready.mask(log).matches(kestrel_secrets::MASK).count();
+    assert!(
+        masks > inserted * 9 / 10 && masks <= inserted,
+        "{name}: {masks} masks for {inserted}"
+    );
+    eprintln!(
+        "{name}: patterns: {}, log: {} bytes, {masks} masks",
+        ready.pattern_count(),
+        log.len()
+    );
+    ready
+}
+
+/// Masks `log` with each registry in turn, [`ROUNDS`] times, and prints each one's median and
+/// fastest time and the ratio of the medians. Criterion measures one benchmark after the other,
+/// so a load that changes in between (two cores shared by many builds) skews its ratio;
+/// alternating does not.
+fn compare_interleaved(registries: &[(&str, MaskRegistry)], log: &str) {
+    let mut times = vec![Vec::with_capacity(ROUNDS); registries.len()];
+    for _ in 0..ROUNDS {
+        for ((_, registry), times) in registries.iter().zip(&mut times) {
+            let start = Instant::now();
+            black_box(registry.mask(black_box(log)).len());
+            times.push(start.elapsed());
+        }
+    }
+    let mib = log.len() as f64 / (1024.0 * 1024.0);
+    let mut medians = Vec::new();
+    for ((name, _), times) in registries.iter().zip(&mut times) {
+        times.sort_unstable();
+        let median = times[ROUNDS / 2].as_secs_f64();
+        eprintln!(
+            "interleaved, {ROUNDS} rounds: {name}: median {:.1} ms ({:.0} MiB/s), fastest {:.1} ms",
+            median * 1e3,
+            mib / median,
+            times[0].as_secs_f64() * 1e3
+        );
+        medians.push(median);
+    }
+    eprintln!(
+        "interleaved: every form takes {:.2}x the time of the forms before issue 8",
+        medians[0] / medians[1]
+    );
+}
+
 fn bench(c: &mut Criterion) {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let secrets = secrets(&mut rng);
     let (log, inserted) = log(&mut rng, &secrets);
+    let registries = FORM_SETS.map(|set| (set.0, ready_registry(set, &secrets, (&log, inserted))));
+    compare_interleaved(&registries, &log);
+
     let mut group = c.benchmark_group("mask");
     group.sample_size(10);
     group.throughput(Throughput::Bytes(log.len() as u64));
-    for (name, forms) in [
-        ("10MiB_log_1000_secrets", EncodedForms::All),
-        (
-            "10MiB_log_1000_secrets_forms_before_issue_8",
-            EncodedForms::BeforeIssue8,
-        ),
-    ] {
-        let ready = registry(&secrets, forms);
-        ready.prepare();
-        // Every inserted value is masked (two may merge when a line holds both).
-        let masks = ready.mask(&log).matches(kestrel_secrets::MASK).count();
-        assert!(
-            masks > inserted * 9 / 10 && masks <= inserted,
-            "{name}: {masks} masks for {inserted}"
-        );
-        eprintln!(
-            "{name}: patterns: {}, log: {} bytes, {masks} masks",
-            ready.pattern_count(),
-            log.len()
-        );
-        group.bench_function(name, |b| {
+    for (name, ready) in &registries {
+        group.bench_function(*name, |b| {
             b.iter(|| black_box(ready.mask(black_box(&log))).len())
         });
     }
@@ -163,16 +214,24 @@ fn bench(c: &mut Criterion) {
     group.bench_function("register_1000_secrets", |b| {
         b.iter(|| registry(black_box(&secrets), EncodedForms::All))
     });
-    group.bench_function("build_1000_secrets", |b| {
-        b.iter_batched(
-            || registry(&secrets, EncodedForms::All),
-            |registry| {
-                registry.prepare();
-                registry
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    for (name, forms) in [
+        ("build_1000_secrets", EncodedForms::All),
+        (
+            "build_1000_secrets_forms_before_issue_8",
+            EncodedForms::BeforeIssue8,
+        ),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || registry(&secrets, forms),
+                |registry| {
+                    registry.prepare();
+                    registry
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
     group.finish();
 }
 
