@@ -196,7 +196,9 @@ impl MaskRegistry {
 
     /// Masks every string (and object key) inside a JSON value, in place, and replaces by the
     /// string [`MASK`] every number whose decimal text is a registered value
-    /// ([`MaskRegistry::is_registered_number`]).
+    /// ([`MaskRegistry::is_registered_number`]). Numbers are masked only in what users and tasks
+    /// produce (spec §6 "Numbers"): never pass it the engine's own fields (timestamps,
+    /// durations, attempt numbers, ids), or a secret `2024` would break a date.
     pub fn mask_json(&self, value: &mut serde_json::Value) {
         use serde_json::Value;
         match value {
