@@ -158,9 +158,12 @@ enum Space {
 
 /// Percent-encoding as tools write it: each charset in both hex cases, with `%20` or `+`.
 fn percent_forms(value: &str, forms: &mut Vec<Zeroizing<String>>) {
-    for charset in [RFC_3986, PYTHON_QUOTE, FORM] {
-        for hex in [Hex::Upper, Hex::Lower] {
-            for space in [Space::Percent, Space::Plus] {
+    let encodes_any = !value.bytes().all(|byte| byte.is_ascii_alphanumeric());
+    // Python's `quote` differs from RFC 3986 only on `/`.
+    let python = value.contains('/').then_some(PYTHON_QUOTE);
+    for charset in [RFC_3986, FORM].into_iter().chain(python) {
+        for hex in options([Hex::Upper, Hex::Lower], encodes_any) {
+            for space in options([Space::Percent, Space::Plus], value.contains(' ')) {
                 forms.push(percent_encode(value, charset, hex, space));
             }
         }
@@ -173,7 +176,8 @@ fn percent_forms(value: &str, forms: &mut Vec<Zeroizing<String>>) {
 fn url_forms(value: &str, forms: &mut Vec<Zeroizing<String>>) {
     let mut parsed = Zeroizing::new(String::with_capacity(value.len()));
     parsed.extend(value.chars().filter(|c| !matches!(c, '\t' | '\n' | '\r')));
-    for input in [value, parsed.as_str()] {
+    let inputs = options([parsed.as_str(), value], parsed.len() < value.len());
+    for input in inputs {
         for charset in [
             URL_FRAGMENT,
             URL_USERINFO,
@@ -186,6 +190,12 @@ fn url_forms(value: &str, forms: &mut Vec<Zeroizing<String>>) {
     let mut path = Zeroizing::new(String::with_capacity(parsed.len()));
     path.extend(parsed.chars().map(|c| if c == '\\' { '/' } else { c }));
     forms.push(percent_encode(&path, URL_PATH, Hex::Upper, Space::Percent));
+}
+
+/// Each of `all` when the choice between them `matters` for the value at hand, else the first
+/// alone: the others would spell it the same way.
+fn options<T, const N: usize>(all: [T; N], matters: bool) -> impl Iterator<Item = T> {
+    all.into_iter().take(if matters { N } else { 1 })
 }
 
 fn percent_encode(value: &str, charset: Charset, hex: Hex, space: Space) -> Zeroizing<String> {
@@ -236,9 +246,12 @@ impl JsonStyle {
 
 /// Every combination of the escapings JSON encoders apply.
 fn json_forms(value: &str, forms: &mut Vec<Zeroizing<String>>) {
-    for unicode in [Unicode::Raw, Unicode::EscapedLower, Unicode::EscapedUpper] {
-        for html in [false, true] {
-            for slash in [false, true] {
+    let unicodes = [Unicode::Raw, Unicode::EscapedLower, Unicode::EscapedUpper];
+    let escapes_unicode = value.chars().any(|c| !c.is_ascii() || u32::from(c) < 0x20);
+    let html = value.contains(['&', '<', '>', '\u{2028}', '\u{2029}']);
+    for unicode in options(unicodes, escapes_unicode) {
+        for html in options([false, true], html) {
+            for slash in options([false, true], value.contains('/')) {
                 let style = JsonStyle {
                     unicode,
                     html,
