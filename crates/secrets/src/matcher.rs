@@ -218,6 +218,26 @@ mod tests {
     }
 
     #[test]
+    fn the_filter_lets_few_windows_that_start_no_pattern_through() {
+        let mut state = 0x2545_f491_u32;
+        let mut letter = |first: u8| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            char::from(first + (state % 26) as u8)
+        };
+        // Patterns in lower case, text in upper case: no window starts a pattern.
+        let patterns: Vec<String> = (0..2_000)
+            .map(|_| (0..12).map(|_| letter(b'a')).collect())
+            .collect();
+        let text: String = (0..100_000).map(|_| letter(b'A')).collect();
+        let filter = PrefixFilter::build(patterns.iter().map(String::as_bytes)).unwrap();
+        // One bit per pattern let about 1 window in 64 through (some 1,500 here).
+        let candidates = filter.candidates(text.as_bytes()).count();
+        assert!(candidates < 300, "{candidates} candidates");
+    }
+
+    #[test]
     fn self_overlapping_occurrences_are_merged() {
         let matcher = matcher(&["abab".to_owned()]);
         assert_eq!(matcher.ranges("xabababx ab abab").unwrap(), [1..7, 12..16]);
