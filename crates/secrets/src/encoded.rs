@@ -35,7 +35,13 @@ pub enum EncodedForms {
 }
 
 /// Every encoded spelling of `value` in `set` (the value itself excluded; duplicates possible).
-pub(crate) fn encoded_forms(value: &str, set: EncodedForms) -> Vec<Zeroizing<String>> {
+/// Forms shorter than `min_length` are left for the caller to drop; it only lets the hex forms
+/// avoid a redundant pattern.
+pub(crate) fn encoded_forms(
+    value: &str,
+    set: EncodedForms,
+    min_length: usize,
+) -> Vec<Zeroizing<String>> {
     let mut forms = Vec::new();
     base64_forms(value, &mut forms);
     match set {
@@ -43,7 +49,7 @@ pub(crate) fn encoded_forms(value: &str, set: EncodedForms) -> Vec<Zeroizing<Str
             percent_forms(value, &mut forms);
             url_forms(value, &mut forms);
             json_forms(value, &mut forms);
-            hex_forms(value.as_bytes(), &mut forms);
+            hex_forms(value.as_bytes(), min_length, &mut forms);
         }
         EncodedForms::BeforeIssue8 => {
             forms.push(percent_encode(value, RFC_3986, Hex::Upper, Space::Percent));
@@ -152,9 +158,12 @@ enum Space {
 
 /// Percent-encoding as tools write it: each charset in both hex cases, with `%20` or `+`.
 fn percent_forms(value: &str, forms: &mut Vec<Zeroizing<String>>) {
-    for charset in [RFC_3986, PYTHON_QUOTE, FORM] {
-        for hex in [Hex::Upper, Hex::Lower] {
-            for space in [Space::Percent, Space::Plus] {
+    let encodes_any = !value.bytes().all(|byte| byte.is_ascii_alphanumeric());
+    // Python's `quote` differs from RFC 3986 only on `/`.
+    let python = value.contains('/').then_some(PYTHON_QUOTE);
+    for charset in [RFC_3986, FORM].into_iter().chain(python) {
+        for hex in options([Hex::Upper, Hex::Lower], encodes_any) {
+            for space in options([Space::Percent, Space::Plus], value.contains(' ')) {
                 forms.push(percent_encode(value, charset, hex, space));
             }
         }
@@ -167,7 +176,8 @@ fn percent_forms(value: &str, forms: &mut Vec<Zeroizing<String>>) {
 fn url_forms(value: &str, forms: &mut Vec<Zeroizing<String>>) {
     let mut parsed = Zeroizing::new(String::with_capacity(value.len()));
     parsed.extend(value.chars().filter(|c| !matches!(c, '\t' | '\n' | '\r')));
-    for input in [value, parsed.as_str()] {
+    let inputs = options([parsed.as_str(), value], parsed.len() < value.len());
+    for input in inputs {
         for charset in [
             URL_FRAGMENT,
             URL_USERINFO,
@@ -180,6 +190,12 @@ fn url_forms(value: &str, forms: &mut Vec<Zeroizing<String>>) {
     let mut path = Zeroizing::new(String::with_capacity(parsed.len()));
     path.extend(parsed.chars().map(|c| if c == '\\' { '/' } else { c }));
     forms.push(percent_encode(&path, URL_PATH, Hex::Upper, Space::Percent));
+}
+
+/// Each of `all` when the choice between them `matters` for the value at hand, else the first
+/// alone: the others would spell it the same way.
+fn options<T, const N: usize>(all: [T; N], matters: bool) -> impl Iterator<Item = T> {
+    all.into_iter().take(if matters { N } else { 1 })
 }
 
 fn percent_encode(value: &str, charset: Charset, hex: Hex, space: Space) -> Zeroizing<String> {
@@ -230,9 +246,12 @@ impl JsonStyle {
 
 /// Every combination of the escapings JSON encoders apply.
 fn json_forms(value: &str, forms: &mut Vec<Zeroizing<String>>) {
-    for unicode in [Unicode::Raw, Unicode::EscapedLower, Unicode::EscapedUpper] {
-        for html in [false, true] {
-            for slash in [false, true] {
+    let unicodes = [Unicode::Raw, Unicode::EscapedLower, Unicode::EscapedUpper];
+    let escapes_unicode = value.chars().any(|c| !c.is_ascii() || u32::from(c) < 0x20);
+    let html = value.contains(['&', '<', '>', '\u{2028}', '\u{2029}']);
+    for unicode in options(unicodes, escapes_unicode) {
+        for html in options([false, true], html) {
+            for slash in options([false, true], value.contains('/')) {
                 let style = JsonStyle {
                     unicode,
                     html,
@@ -277,15 +296,23 @@ fn json_escape(value: &str, style: JsonStyle) -> Zeroizing<String> {
     out
 }
 
-/// The bytes in lower- and upper-case hex, whole and as `xxd -p` wraps them.
-fn hex_forms(value: &[u8], forms: &mut Vec<Zeroizing<String>>) {
+/// The bytes in lower- and upper-case hex, as `xxd -p` wraps them. The lines also cover the
+/// unwrapped hex (their ranges touch, so they merge into one mask); when the last line is too
+/// short to mask, the last full line's worth of hex covers the tail.
+fn hex_forms(value: &[u8], min_length: usize, forms: &mut Vec<Zeroizing<String>>) {
     for hex in [Hex::Lower, Hex::Upper] {
         let mut out = Zeroizing::new(String::with_capacity(value.len() * 2));
         for &byte in value {
             push_hex(&mut out, u32::from(byte), 2, hex);
         }
+        let last_line = out.len() % HEX_WRAP_COLUMNS;
+        if out.len() > HEX_WRAP_COLUMNS && last_line > 0 && last_line < min_length {
+            forms.extend(out.get(out.len() - HEX_WRAP_COLUMNS..).map(owned));
+        }
         push_wrapped_lines(&out, HEX_WRAP_COLUMNS, forms);
-        forms.push(out);
+        if out.len() <= HEX_WRAP_COLUMNS {
+            forms.push(out);
+        }
     }
 }
 
@@ -309,7 +336,7 @@ mod tests {
     use super::*;
 
     fn forms(value: &str) -> Vec<String> {
-        encoded_forms(value, EncodedForms::All)
+        encoded_forms(value, EncodedForms::All, 4)
             .iter()
             .map(|f| f.to_string())
             .collect()

@@ -264,6 +264,17 @@ fn forms_under_the_minimum_length_are_not_masked() {
     assert_eq!(registry.mask("x61 ab"), "x61 ab");
 }
 
+#[test]
+fn unwrapped_hex_is_masked_whole_when_its_last_xxd_line_is_short() {
+    for length in [30, 31, 32, 61] {
+        let secret = "s".repeat(length);
+        let registry = registry(&secret);
+        for (_, hex) in &hex_forms(&secret)[..2] {
+            assert_eq!(registry.mask(&format!("<{hex}>")), "<******>", "{length}");
+        }
+    }
+}
+
 fn secret() -> impl Strategy<Value = String> {
     // URL- and JSON-special characters, non-ASCII, line breaks; no `*`, which the mask itself
     // is made of.
