@@ -44,7 +44,10 @@ pub use types::{
     Actor, AuditAction, AuditEntry, AuditFilter, DEFAULT_TENANT, DEFAULT_VERSIONS_KEPT, Revealed,
     RotateReport, SecretId, SecretInfo, SecretMeta, Tag, VersionInfo,
 };
-pub use validate::{validate_key, validate_namespace, validate_tenant};
+pub use validate::{
+    DEFAULT_MAX_VALUE_SIZE, ValueTooLarge, validate_key, validate_namespace, validate_tenant,
+    validate_value_size, value_too_large,
+};
 
 use async_trait::async_trait;
 use kestrel_crypto::MasterKey;
