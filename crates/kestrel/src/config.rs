@@ -146,7 +146,7 @@ impl Serialize for ByteSize {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let (name, unit) = Self::UNITS
             .iter()
-            .find(|(_, unit)| self.0 != 0 && self.0 % unit == 0)
+            .find(|(_, unit)| self.0 != 0 && self.0.is_multiple_of(*unit))
             .copied()
             .unwrap_or(("B", 1));
         serializer.serialize_str(&format!("{}{name}", self.0 / unit))
