@@ -10,6 +10,7 @@
 # Usage: bench/health.sh [PATH/TO/kestrel]    COUNT=40 SIZE=61440 RUNS=200
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 target=${CARGO_TARGET_DIR:-target}
 bin=${1:-$target/release/kestrel}
 count=${COUNT:-40}
@@ -37,14 +38,7 @@ for i in $(seq 1 "$count"); do
 done
 echo "stored: $count secrets of $size bytes"
 
-"$bin" server --bind 127.0.0.1:0 2>"$work/server.log" &
-server=$!
-for _ in $(seq 1 100); do
-  grep -q 'listening on' "$work/server.log" && break
-  sleep 0.1
-done
-address=$(grep -o 'http://[0-9.:]*' "$work/server.log" | head -1)
-[ -n "$address" ] || { cat "$work/server.log"; exit 1; }
+bench_start_server "$bin" "$work/server.log"
 curl -sf "$address/health" | grep -q '"status":"UP"' || { echo "/health is not UP"; exit 1; }
 
 hyperfine -N --warmup 5 --runs "$runs" --export-json "$work/health.json" "curl -sf $address/health"

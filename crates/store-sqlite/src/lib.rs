@@ -397,15 +397,17 @@ mod tests {
         reads
     }
 
+    /// A store in a new directory (kept as long as the store is used).
+    fn store_with(options: StoreOptions) -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let key = MasterKey::generate().unwrap();
+        let store = SqliteStore::open(dir.path(), key, options).unwrap();
+        (dir, store)
+    }
+
     #[tokio::test]
     async fn issue_9_6_health_and_listings_read_no_secret_value() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(
-            dir.path(),
-            MasterKey::generate().unwrap(),
-            StoreOptions::default(),
-        )
-        .unwrap();
+        let (_dir, store) = store_with(StoreOptions::default());
         let me = Actor::User("ada".into());
         let id = SecretId::main("company.team", "BIG").unwrap();
         let value = SecretValue::new("v".repeat(60 * 1024));
@@ -426,12 +428,10 @@ mod tests {
 
     #[tokio::test]
     async fn issue_9_6_a_value_over_max_size_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions {
+        let (_dir, store) = store_with(StoreOptions {
             max_value_size: 8,
             ..StoreOptions::default()
-        };
-        let store = SqliteStore::open(dir.path(), MasterKey::generate().unwrap(), options).unwrap();
+        });
         let me = Actor::User("ada".into());
         let id = SecretId::main("company.team", "K").unwrap();
         store

@@ -100,14 +100,19 @@ mod tests {
         })
     }
 
+    /// `counter` with `times` failures of `key` at `at`.
+    fn failed(counter: &FailureCounter, key: &str, times: u32, at: Instant) {
+        for _ in 0..times {
+            counter.fail(key, at);
+        }
+    }
+
     #[test]
     fn a_key_waits_once_it_failed_too_often_and_longer_each_time() {
         let counter = counter();
         let start = Instant::now();
         let key = "10.0.0.1 ada";
-        for _ in 0..2 {
-            counter.fail(key, start);
-        }
+        failed(&counter, key, 2, start);
         assert_eq!(counter.blocked(key, start), None);
         counter.fail(key, start);
         let later = start + Duration::from_secs(20);
@@ -129,14 +134,10 @@ mod tests {
     fn a_success_or_a_quiet_window_forgets_the_failures() {
         let counter = counter();
         let start = Instant::now();
-        for _ in 0..3 {
-            counter.fail("k", start);
-        }
+        failed(&counter, "k", 3, start);
         counter.succeed("k");
         assert_eq!(counter.blocked("k", start), None);
-        for _ in 0..3 {
-            counter.fail("k", start);
-        }
+        failed(&counter, "k", 3, start);
         let quiet = start + Duration::from_secs(121);
         counter.fail("k", quiet);
         assert_eq!(counter.blocked("k", quiet), None, "counting starts again");
@@ -146,9 +147,7 @@ mod tests {
     fn the_wait_is_bounded() {
         let counter = counter();
         let start = Instant::now();
-        for _ in 0..100 {
-            counter.fail("k", start);
-        }
+        failed(&counter, "k", 100, start);
         assert_eq!(
             counter.blocked("k", start),
             Some(Duration::from_secs(60 * 16))
