@@ -141,8 +141,14 @@ mod tests {
         let webhook = &doc["paths"]["/api/v1/main/executions/webhook/{namespace}/{flowId}/{key}"];
         assert_eq!(webhook["get"]["security"], json!([]), "webhooks are public");
         let put_secret = &doc["paths"]["/api/v1/main/namespaces/{namespace}/secrets"]["put"];
-        assert!(put_secret["responses"]["413"].is_object(), "a value over max-size");
+        assert!(
+            put_secret["responses"]["413"].is_object(),
+            "a value over max-size"
+        );
         let create_flow = &doc["paths"]["/api/v1/main/flows"]["post"];
-        assert!(create_flow["responses"]["413"].is_object(), "a flow over the limit");
+        assert!(
+            create_flow["responses"]["413"].is_object(),
+            "a flow over the limit"
+        );
     }
 }

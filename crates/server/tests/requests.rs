@@ -73,6 +73,27 @@ async fn leak_11_execution_inputs_that_are_not_an_object_are_not_echoed() {
     h.assert_never_answered(&["87654321", "s3cr3t"]);
 }
 
+#[tokio::test]
+async fn leak_11_an_input_of_the_wrong_type_is_refused_without_its_value() {
+    let h = harness().await;
+    h.flow("id: f\nnamespace: team\ninputs:\n  - id: pin\n    type: INT\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n")
+        .await;
+    let path = "/api/v1/main/executions/team/f";
+    let body = json!({"pin": "87654321x"});
+    let answer = h.json(Method::POST, path, Who::Admin, &body).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        answer.text
+    );
+    assert_eq!(
+        answer.json()["message"],
+        "invalid input 'pin': expected an INT"
+    );
+    h.assert_never_answered(&["87654321"]);
+}
+
 fn is_json_error(text: &str) -> bool {
     serde_json::from_str::<Value>(text).is_ok_and(|v| v["message"].is_string())
 }
