@@ -3,7 +3,8 @@
 //!
 //! This crate owns the [`SecretStore`] trait and the types it speaks in ([`SecretId`],
 //! [`Actor`], [`SecretMeta`], [`VersionInfo`], [`AuditEntry`]), the name rules
-//! ([`validate_key`]), and [`AuditedBackend`], which puts any store behind
+//! ([`validate_key`]), the size rule every store enforces on `set` ([`validate_value_size`],
+//! `secret.max-size`), and [`AuditedBackend`], which puts any store behind
 //! [`kestrel_secrets::SecretBackend`] with every read audited. Each database gets its own crate
 //! (`kestrel-store-sqlite` now, PostgreSQL later), and each runs the same story from its tests:
 //! enable the `conformance` feature and call `conformance::run_all`. kestrel uses stores as
