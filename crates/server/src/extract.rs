@@ -97,10 +97,10 @@ pub(crate) fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError>
 
 fn rejected(path: &str, error: &serde_json::Error) -> AppError {
     if error.is_data() {
-        return AppError::invalid(format!(
-            "Invalid JSON body: {}",
-            shape_error(path, &error.to_string())
-        ));
+        let full = error.to_string();
+        let position = format!(" at line {} column {}", error.line(), error.column());
+        let message = full.strip_suffix(&position).unwrap_or(&full);
+        return AppError::invalid(format!("Invalid JSON body: {}", shape_error(path, message)));
     }
     // Syntax and end-of-input errors are fixed texts with a position: they quote no input.
     AppError::BadRequest(format!("The body is not valid JSON: {error}"))
@@ -109,9 +109,6 @@ fn rejected(path: &str, error: &serde_json::Error) -> AppError {
 /// What a type error says, without the value serde quotes in it: `value: wrong type, expected
 /// a string` rather than ``invalid type: integer `87654321`, expected a string``.
 fn shape_error(path: &str, message: &str) -> String {
-    let message = message
-        .rsplit_once(" at line ")
-        .map_or(message, |(text, _)| text);
     let starts = |prefixes: &[&str]| prefixes.iter().any(|p| message.starts_with(p));
     // serde puts what it expected last, after what it found; "there are no ..." expects nothing.
     let expected = message
@@ -264,6 +261,10 @@ mod tests {
             ),
             (
                 r#"{"key":"K","value":"v","tags":["s3cr3t-level"]}"#,
+                "tags[0]: not accepted, expected `Low`",
+            ),
+            (
+                r#"{"key":"K","value":"v","tags":["x, expected s3cr3t at line 1 column 2"]}"#,
                 "tags[0]: not accepted, expected `Low`",
             ),
             (
