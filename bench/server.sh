@@ -14,6 +14,7 @@
 #   e.g. a quick run: DURATION=15s WARMUP=3s LIST_DURATION=5s bench/server.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 target=${CARGO_TARGET_DIR:-target}
 bin=${1:-$target/release/kestrel}
 duration=${DURATION:-60s}
@@ -41,14 +42,7 @@ unset KESTREL_MASTER_KEY KESTREL_MASTER_KEY_FILE
 printf 'worker:\n  threads: %s\n' "$workers" > "$work/kestrel.yml"
 
 token=$("$bin" tokens create bench 2>/dev/null)
-"$bin" --config "$work/kestrel.yml" server --bind 127.0.0.1:0 2>"$work/server.log" &
-server=$!
-for _ in $(seq 1 100); do
-  grep -q 'listening on' "$work/server.log" && break
-  sleep 0.1
-done
-address=$(grep -o 'http://[0-9.:]*' "$work/server.log" | head -1)
-[ -n "$address" ] || { cat "$work/server.log"; exit 1; }
+bench_start_server "$bin" "$work/server.log" --config "$work/kestrel.yml"
 auth="Authorization: Bearer $token"
 
 put_secret() {

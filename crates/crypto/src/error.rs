@@ -67,6 +67,14 @@ pub enum MasterKeyError {
         /// The operating system's answer.
         error: std::io::Error,
     },
+    /// The key file can be read by group or others, and the configuration does not allow it
+    /// (`master-key.allow-readable-key-file`).
+    ReadableKeyFile {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// Neither variable is set and there is no config directory to keep a key file in.
     NoConfigDir,
     /// The operating system's random source failed while making a new key.
@@ -92,6 +100,13 @@ impl fmt::Display for MasterKeyError {
                 f,
                 "cannot {action} the master key file {}: {error}",
                 path.display()
+            ),
+            Self::ReadableKeyFile { path, mode } => write!(
+                f,
+                "the master key file {path} can be read by group or others (mode {mode:03o}), so \
+                 it is not used: run `chmod 600 {path}` (or set master-key.allow-readable-key-file: \
+                 true to accept it)",
+                path = path.display()
             ),
             Self::NoConfigDir => f.write_str(
                 "no master key: set KESTREL_MASTER_KEY or KESTREL_MASTER_KEY_FILE, or HOME so that \

@@ -127,6 +127,9 @@ pub struct MasterKeySources<'a> {
     pub default_file: Option<&'a Path>,
     /// The data directory, to warn when a key file lies inside it.
     pub data_dir: Option<&'a Path>,
+    /// `master-key.allow-readable-key-file`: use a key file that group or others can read
+    /// (with a warning) instead of refusing it, as ssh refuses such a private key.
+    pub allow_readable_key_file: bool,
 }
 
 /// A master key and where it came from, with warnings for stderr (a key file others can read,
@@ -160,12 +163,16 @@ pub fn load_master_key(sources: &MasterKeySources<'_>) -> Result<LoadedMasterKey
             MasterKey::from_base64(text, "KESTREL_MASTER_KEY")?,
             KeyOrigin::Environment,
         ),
-        (None, Some(path)) => (
-            MasterKey::read_file(path)?,
-            KeyOrigin::EnvironmentFile(path.to_owned()),
-        ),
+        (None, Some(path)) => {
+            refuse_readable_key_file(path, sources.allow_readable_key_file)?;
+            (
+                MasterKey::read_file(path)?,
+                KeyOrigin::EnvironmentFile(path.to_owned()),
+            )
+        }
         (None, None) => {
             let path = sources.default_file.ok_or(MasterKeyError::NoConfigDir)?;
+            refuse_readable_key_file(path, sources.allow_readable_key_file)?;
             let (key, created) = read_or_create_key_file(path)?;
             let origin = KeyOrigin::DefaultFile {
                 path: path.to_owned(),
@@ -246,17 +253,32 @@ fn read_or_create_key_file(path: &Path) -> Result<(MasterKey, bool), MasterKeyEr
     }
 }
 
+/// The permission bits of a key file group or others can read (none when it is absent).
+fn readable_mode(path: &Path) -> Option<u32> {
+    let mode = fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
+}
+
+/// Refuses, before reading it, a key file that group or others can read, unless `allowed`.
+fn refuse_readable_key_file(path: &Path, allowed: bool) -> Result<(), MasterKeyError> {
+    match readable_mode(path) {
+        Some(mode) if !allowed => Err(MasterKeyError::ReadableKeyFile {
+            path: path.to_owned(),
+            mode,
+        }),
+        _ => Ok(()),
+    }
+}
+
 fn key_file_warnings(path: &Path, data_dir: Option<&Path>) -> Vec<String> {
     let mut warnings = Vec::new();
-    if let Ok(meta) = fs::metadata(path) {
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            warnings.push(format!(
-                "the master key file {} can be read by other users (mode {mode:o}); run: chmod 600 {}",
-                path.display(),
-                path.display()
-            ));
-        }
+    if let Some(mode) = readable_mode(path) {
+        warnings.push(format!(
+            "the master key file {} can be read by other users (mode {mode:o}), as \
+             master-key.allow-readable-key-file allows; run: chmod 600 {}",
+            path.display(),
+            path.display()
+        ));
     }
     let canonical = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
     if let Some(data_dir) = data_dir.filter(|d| canonical(path).starts_with(canonical(d))) {
@@ -385,7 +407,35 @@ mod tests {
     }
 
     #[test]
-    fn warns_about_open_permissions_and_a_key_inside_the_data_dir() {
+    fn issue_9_9_a_key_file_others_can_read_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        fs::write(&path, KEY_B64).unwrap();
+        for mode in [0o644, 0o640, 0o604] {
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+            for as_default in [false, true] {
+                let sources = if as_default {
+                    MasterKeySources {
+                        default_file: Some(&path),
+                        ..sources()
+                    }
+                } else {
+                    MasterKeySources {
+                        env_key_file: Some(&path),
+                        ..sources()
+                    }
+                };
+                let err = load_master_key(&sources).unwrap_err();
+                assert!(matches!(err, MasterKeyError::ReadableKeyFile { .. }));
+                let message = err.to_string();
+                assert!(message.contains(&format!("chmod 600 {}", path.display())));
+                assert!(!message.contains(KEY_B64), "{message}");
+            }
+        }
+    }
+
+    #[test]
+    fn warns_about_open_permissions_when_allowed_and_a_key_inside_the_data_dir() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("master.key");
         fs::write(&path, KEY_B64).unwrap();
@@ -393,6 +443,7 @@ mod tests {
         let loaded = load_master_key(&MasterKeySources {
             env_key_file: Some(&path),
             data_dir: Some(dir.path()),
+            allow_readable_key_file: true,
             ..sources()
         })
         .unwrap();

@@ -296,12 +296,22 @@ pub(crate) struct IdRule {
     pub(crate) lowercase: bool,
     /// Punctuation allowed after the first character.
     pub(crate) extra: &'static str,
+    /// A dot-separated hierarchy: each segment follows the rule on its own (so none is
+    /// empty).
+    pub(crate) dotted: bool,
     /// Longest id allowed, in characters.
     pub(crate) max_len: Option<usize>,
 }
 
 impl IdRule {
     pub(crate) fn matches(&self, text: &str) -> bool {
+        if self.dotted {
+            return text.split('.').all(|segment| self.matches_one(segment));
+        }
+        self.matches_one(text)
+    }
+
+    fn matches_one(&self, text: &str) -> bool {
         let letter = |c: char| {
             c.is_ascii_digit()
                 || c.is_ascii_lowercase()
@@ -317,14 +327,16 @@ pub(crate) const FLOW_ID: IdRule = IdRule {
     regex: "^[a-zA-Z0-9][a-zA-Z0-9._-]*",
     lowercase: false,
     extra: "._-",
+    dotted: false,
     max_len: Some(100),
 };
 
 /// Namespaces.
 pub(crate) const NAMESPACE: IdRule = IdRule {
-    regex: "^[a-z0-9][a-z0-9._-]*",
+    regex: "^[a-z0-9][a-z0-9_-]*(\\.[a-z0-9][a-z0-9_-]*)*$",
     lowercase: true,
-    extra: "._-",
+    extra: "_-",
+    dotted: true,
     max_len: Some(150),
 };
 
@@ -333,6 +345,7 @@ pub(crate) const TASK_ID: IdRule = IdRule {
     regex: "^[a-zA-Z0-9][a-zA-Z0-9_-]*",
     lowercase: false,
     extra: "_-",
+    dotted: false,
     max_len: None,
 };
 
@@ -341,5 +354,6 @@ pub(crate) const IO_ID: IdRule = IdRule {
     regex: "^[a-zA-Z0-9][.a-zA-Z0-9_-]*",
     lowercase: false,
     extra: "._-",
+    dotted: false,
     max_len: None,
 };

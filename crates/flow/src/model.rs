@@ -9,7 +9,8 @@ use std::time::Duration;
 pub struct Flow {
     /// `id`, matching `^[a-zA-Z0-9][a-zA-Z0-9._-]*` (≤ 100).
     pub id: String,
-    /// `namespace`, matching `^[a-z0-9][a-z0-9._-]*` (≤ 150), dot-separated hierarchy.
+    /// `namespace`, matching `^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*$` (≤ 150): a dot-separated
+    /// hierarchy with no empty segment.
     pub namespace: String,
     /// `description`.
     pub description: Option<String>,

@@ -236,7 +236,7 @@ mod tests {
             violations(&source),
             [
                 "1:5: id: must match \"^[a-zA-Z0-9][a-zA-Z0-9._-]*\"",
-                "2:12: namespace: must match \"^[a-z0-9][a-z0-9._-]*\"",
+                "2:12: namespace: must match \"^[a-z0-9][a-z0-9_-]*(\\.[a-z0-9][a-z0-9_-]*)*$\"",
             ]
         );
         let ok = format!(
@@ -244,6 +244,18 @@ mod tests {
             log_task("a")
         );
         assert!(parse_flow(&ok).is_ok());
+    }
+
+    #[test]
+    fn issue_9_9_namespaces_with_an_empty_segment_are_refused() {
+        for bad in ["a..b", "m.ns.", ".m"] {
+            let source = format!("id: a\nnamespace: {bad}\ntasks:\n{}", log_task("a"));
+            let found = violations(&source);
+            assert!(
+                found.len() == 1 && found[0].contains("namespace: must match"),
+                "{bad}: {found:?}"
+            );
+        }
     }
 
     #[test]

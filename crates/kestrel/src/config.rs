@@ -57,6 +57,7 @@ section! {
         variables: Variables = Variables::default(),
         secret: SecretConfig = SecretConfig::default(),
         task: TaskConfig = TaskConfig::default(),
+        master_key: MasterKeyConfig = MasterKeyConfig::default(),
         namespaces: BTreeMap<String, NamespaceConfig> = BTreeMap::new(),
         server: ServerConfig = ServerConfig::default(),
         worker: WorkerConfig = WorkerConfig::default(),
@@ -88,12 +89,70 @@ section! {
     SecretConfig {
         #[serde(rename = "type")]
         kind: Subst<SecretType> = Subst(SecretType::Embedded),
+        max_size: Subst<ByteSize> = Subst(ByteSize(kestrel_store::DEFAULT_MAX_VALUE_SIZE)),
         read_only: Subst<bool> = Subst(false),
         env_file: Option<Subst<PathBuf>> = None,
         mask_min_length: Subst<usize> = Subst(4),
         cache: CacheConfig = CacheConfig::default(),
         vault: VaultConfig = VaultConfig::default(),
         aws_secret_manager: AwsConfig = AwsConfig::default(),
+    }
+}
+
+section! {
+    /// `master-key`: how the master key file may be kept.
+    MasterKeyConfig {
+        /// A key file readable by group or others is refused unless this is true.
+        allow_readable_key_file: Subst<bool> = Subst(false),
+    }
+}
+
+/// A size in bytes, written `65536`, `64KiB`, `1MiB` or `1GiB` (`secret.max-size`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ByteSize(pub(crate) usize);
+
+impl ByteSize {
+    const UNITS: [(&'static str, usize); 4] = [
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+        ("B", 1),
+    ];
+
+    fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let (digits, unit) = Self::UNITS
+            .iter()
+            .find_map(|(name, unit)| Some((text.strip_suffix(name)?, *unit)))
+            .unwrap_or((text, 1));
+        let number: usize = digits.trim().parse().ok()?;
+        number.checked_mul(unit).map(Self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let written = serde_yaml_ng::Value::deserialize(deserializer)?;
+        let parsed = match &written {
+            serde_yaml_ng::Value::Number(n) => n.as_u64().and_then(|n| usize::try_from(n).ok()),
+            serde_yaml_ng::Value::String(text) => Self::parse(text).map(|size| size.0),
+            _ => None,
+        };
+        // The value itself is not quoted: a misplaced line may hold a secret.
+        parsed.map(Self).ok_or_else(|| {
+            serde::de::Error::custom("expected a size in bytes, such as 65536, 64KiB or 1MiB")
+        })
+    }
+}
+
+impl Serialize for ByteSize {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (name, unit) = Self::UNITS
+            .iter()
+            .find(|(_, unit)| self.0 != 0 && self.0.is_multiple_of(*unit))
+            .copied()
+            .unwrap_or(("B", 1));
+        serializer.serialize_str(&format!("{}{name}", self.0 / unit))
     }
 }
 
@@ -298,6 +357,8 @@ mod tests {
         for text in ["", "# nothing yet\n", "\n\n"] {
             let config = Config::parse(text).unwrap();
             assert_eq!(config.secret.mask_min_length.0, 4);
+            assert_eq!(config.secret.max_size.0, ByteSize(64 * 1024));
+            assert!(!config.master_key.allow_readable_key_file.0);
             assert_eq!(config.variables.env_vars_prefix.0, "ENV_");
         }
     }
@@ -313,6 +374,7 @@ variables:
   globals: {team: data}
 secret:
   type: vault
+  max-size: 64KiB
   read-only: false
   env-file: null
   mask-min-length: 4
@@ -333,6 +395,8 @@ secret:
     prefix: kestrel
 task:
   sandbox: required
+master-key:
+  allow-readable-key-file: false
 namespaces:
   company.finance:
     secret: {type: vault, read-only: true}
@@ -352,6 +416,24 @@ retention: {executions: 30d, audit: 365d}
         assert_eq!(config.worker.threads.map(|t| t.0), Some(2));
         assert!(config.namespaces.contains_key("company.finance"));
         assert!(matches!(config.task.sandbox.0, SandboxMode::Required));
+    }
+
+    #[test]
+    fn sizes_take_binary_units_and_a_bad_one_is_not_quoted() {
+        for (written, bytes) in [
+            ("65536", 65536),
+            ("64KiB", 65536),
+            ("1MiB", 1 << 20),
+            ("8B", 8),
+        ] {
+            let config = Config::parse(&format!("secret:\n  max-size: {written}\n")).unwrap();
+            assert_eq!(config.secret.max_size.0, ByteSize(bytes), "{written}");
+        }
+        let shown = serde_yaml_ng::to_string(&ByteSize(1 << 20)).unwrap();
+        assert_eq!(shown.trim(), "1MiB");
+        let error = Config::parse("secret:\n  max-size: hunter2\n").unwrap_err();
+        assert!(error.contains("expected a size in bytes"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
     }
 
     #[test]

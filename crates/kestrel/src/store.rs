@@ -21,6 +21,10 @@ pub(crate) struct StoreAccess {
     file: PathBuf,
     data_dir: PathBuf,
     env: Arc<Environment>,
+    /// `secret.max-size`, which the store enforces on every write.
+    max_value_size: usize,
+    /// `master-key.allow-readable-key-file`.
+    allow_readable_key_file: bool,
 }
 
 impl StoreAccess {
@@ -30,6 +34,8 @@ impl StoreAccess {
             file: settings.database_file()?,
             data_dir: settings.data_dir.clone(),
             env: Arc::clone(&settings.env),
+            max_value_size: settings.config.secret.max_size.0.0,
+            allow_readable_key_file: settings.config.master_key.allow_readable_key_file.0,
         })
     }
 
@@ -41,6 +47,18 @@ impl StoreAccess {
     /// The database file.
     pub(crate) fn file(&self) -> &Path {
         &self.file
+    }
+
+    /// Refuses a value over `secret.max-size` before anything is stored (exit 2, naming
+    /// `what` holds it, never the value).
+    pub(crate) fn check_value_size(&self, what: &str, value: &SecretValue) -> Result<(), CliError> {
+        kestrel_store::validate_value_size(value.expose_secret().len(), self.max_value_size)
+            .map_err(|too_large| CliError::usage(format!("{what}: {too_large}")))
+    }
+
+    /// Whether a key file group or others can read is used all the same.
+    pub(crate) fn allow_readable_key_file(&self) -> bool {
+        self.allow_readable_key_file
     }
 
     /// The master key: `KESTREL_MASTER_KEY`, or the file `KESTREL_MASTER_KEY_FILE` names, or
@@ -63,6 +81,7 @@ impl StoreAccess {
             env_key_file: env_key_file.as_deref(),
             default_file: default_file.as_deref(),
             data_dir: Some(&self.data_dir),
+            allow_readable_key_file: self.allow_readable_key_file,
         })
         .map_err(|error| CliError::usage(error.to_string()))?;
         for warning in &loaded.warnings {
@@ -108,6 +127,10 @@ impl StoreAccess {
 
     /// [`StoreAccess::open`] with `options` (the server's: checkpoints in the background).
     pub(crate) fn open_with(&self, options: StoreOptions) -> Result<SqliteStore, CliError> {
+        let options = StoreOptions {
+            max_value_size: self.max_value_size,
+            ..options
+        };
         let loaded = self.master_key()?;
         if let Some(dir) = self.file.parent().filter(|dir| !dir.as_os_str().is_empty()) {
             create_private_dir(dir)?;
@@ -156,14 +179,17 @@ fn origin_shown(origin: &KeyOrigin) -> String {
     }
 }
 
-/// A store failure as the command line reports it: a bad name is a usage error (exit 2),
-/// anything else a failure (exit 1). Store errors never hold a value.
+/// A store failure as the command line reports it: a bad name or a value over
+/// `secret.max-size` is a usage error (exit 2), anything else a failure (exit 1). Store errors never hold a value.
 pub(crate) fn store_error(error: StoreError) -> CliError {
     match error {
         StoreError::InvalidKey(_)
         | StoreError::InvalidNamespace(_)
         | StoreError::InvalidTenant(_)
         | StoreError::WrongMasterKey(_) => CliError::usage(error.to_string()),
+        other if kestrel_store::value_too_large(&other).is_some() => {
+            CliError::usage(other.to_string())
+        }
         other => CliError::failed(other.to_string()),
     }
 }
@@ -316,6 +342,8 @@ mod tests {
                     .iter()
                     .map(|(name, value)| (name.into(), value.into())),
             )),
+            max_value_size: kestrel_store::DEFAULT_MAX_VALUE_SIZE,
+            allow_readable_key_file: false,
         };
         let actor = access(&[("USER", "ada")]).actor();
         assert_eq!(actor.kind(), "system");

@@ -24,6 +24,8 @@ pub enum AppError {
     MethodNotAllowed(String),
     /// 409: the name is taken, or the state does not allow it.
     Conflict(String),
+    /// 413: a body, or a secret value, over its limit.
+    PayloadTooLarge(String),
     /// 415: a body of a type this route does not read.
     UnsupportedMediaType(String),
     /// 422: a flow, an input or a name that breaks the rules, with each violation.
@@ -65,6 +67,7 @@ impl AppError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -83,6 +86,7 @@ impl fmt::Display for AppError {
             | Self::NotFound(m)
             | Self::MethodNotAllowed(m)
             | Self::Conflict(m)
+            | Self::PayloadTooLarge(m)
             | Self::UnsupportedMediaType(m)
             | Self::Unavailable(m)
             | Self::Invalid { message: m, .. } => f.write_str(m),
@@ -104,7 +108,10 @@ impl From<StoreError> for AppError {
             | StoreError::InvalidTenant(_) => Self::invalid(error.to_string()),
             StoreError::NotFound { .. } => Self::NotFound(error.to_string()),
             StoreError::Conflict(message) => Self::Conflict(message),
-            other => Self::internal("store", other),
+            other => match kestrel_store::value_too_large(&other) {
+                Some(too_large) => Self::PayloadTooLarge(format!("Secret refused: {too_large}")),
+                None => Self::internal("store", other),
+            },
         }
     }
 }
@@ -154,6 +161,13 @@ mod tests {
         assert_eq!(
             AppError::from(bad).status(),
             StatusCode::UNPROCESSABLE_ENTITY
+        );
+        let big = StoreError::backend("store a secret", kestrel_store::ValueTooLarge { max: 8 });
+        let big = AppError::from(big);
+        assert_eq!(big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            big.to_string(),
+            "Secret refused: the value is larger than secret.max-size (8 bytes)"
         );
     }
 

@@ -8,7 +8,9 @@
 //! [`Server`] runs it on a socket with what runs besides requests: executions resumed at
 //! start, the flows' Schedule triggers, the env-file watch, retention, and a graceful stop.
 //! Every protected route takes the [`Caller`] that `Basic` (users, argon2) or `Bearer` (API
-//! tokens, SHA-256) authenticated; every error is an [`AppError`] answered as `{"message"}`.
+//! tokens, SHA-256) authenticated (failures throttled per client and user, a valid credential
+//! never); every error is an [`AppError`] answered as `{"message"}`, which never quotes a value
+//! a request body held.
 //!
 //! Everything an answer can hold about an execution was masked by the engine before it
 //! reached the server; secret values never leave the store through the API.

@@ -51,8 +51,13 @@ fn operation(route: &Route) -> Value {
     };
     responses.insert(route.ok.to_string(), ok);
     let mut statuses = vec!["400", "404", "422"];
+    if matches!(route.body, Body::Json | Body::Yaml | Body::Inputs) {
+        // A body over the route's limit, or a secret value over `secret.max-size`.
+        statuses.push("413");
+    }
     if !route.public {
-        statuses.extend(["401", "403"]);
+        // 429: failed credentials, past the limit.
+        statuses.extend(["401", "403", "429"]);
     }
     for status in statuses {
         responses.insert(status.to_owned(), error.clone());
@@ -135,5 +140,15 @@ mod tests {
         }
         let webhook = &doc["paths"]["/api/v1/main/executions/webhook/{namespace}/{flowId}/{key}"];
         assert_eq!(webhook["get"]["security"], json!([]), "webhooks are public");
+        let put_secret = &doc["paths"]["/api/v1/main/namespaces/{namespace}/secrets"]["put"];
+        assert!(
+            put_secret["responses"]["413"].is_object(),
+            "a value over max-size"
+        );
+        let create_flow = &doc["paths"]["/api/v1/main/flows"]["post"];
+        assert!(
+            create_flow["responses"]["413"].is_object(),
+            "a flow over the limit"
+        );
     }
 }

@@ -91,6 +91,16 @@ impl Db {
         out
     }
 
+    /// Makes `prepare`d connection the only reader (a test's instrument on what reads run).
+    #[cfg(test)]
+    pub(crate) fn only_reader(&self, prepare: impl FnOnce(&mut Connection)) {
+        let mut conn = connect(&self.path, &self.options).expect("a reader");
+        prepare(&mut conn);
+        let mut pool = lock(&self.readers);
+        pool.clear();
+        pool.push(conn);
+    }
+
     /// The store's change generation, as committed now by any process.
     pub(crate) fn generation(&self) -> Result<i64, StoreError> {
         lock(&self.watcher)

@@ -104,6 +104,9 @@ pub struct StoreOptions {
     /// checkpoint; a background thread does, every `every`, in PASSIVE mode (it blocks neither
     /// readers nor writers): for a server under a steady stream of writes.
     pub background_checkpoint: Option<Duration>,
+    /// The largest value `set` takes, in bytes (`secret.max-size`, default 64 KiB): every
+    /// writer (the CLI, the API, the UI) goes through `set`, so this one check bounds them all.
+    pub max_value_size: usize,
 }
 
 impl Default for StoreOptions {
@@ -116,6 +119,7 @@ impl Default for StoreOptions {
             cache_capacity: 10_000,
             rotate_batch: 500,
             background_checkpoint: None,
+            max_value_size: kestrel_store::DEFAULT_MAX_VALUE_SIZE,
         }
     }
 }
@@ -215,6 +219,11 @@ impl SecretStore for SqliteStore {
         value: &SecretValue,
         meta: Option<&SecretMeta>,
     ) -> Result<u64, StoreError> {
+        kestrel_store::validate_value_size(
+            value.expose_secret().len(),
+            self.inner.options.max_value_size,
+        )
+        .map_err(|too_large| StoreError::backend("store a secret", too_large))?;
         let now = now_ms();
         self.inner.change(id, |tx, ring| {
             let new = secrets::NewVersion {
@@ -358,5 +367,90 @@ impl SecretStore for SqliteStore {
 
     async fn rekey(&self, actor: &Actor, new_master: &MasterKey) -> Result<(), StoreError> {
         self.inner.rekey(actor, new_master)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kestrel_crypto::MasterKey;
+    use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Counts the statements prepared on a reader connection that read a value's column.
+    fn count_value_reads(store: &SqliteStore) -> Arc<AtomicUsize> {
+        let reads = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&reads);
+        store.inner.db.only_reader(|conn| {
+            conn.authorizer(Some(move |context: AuthContext<'_>| {
+                if let AuthAction::Read {
+                    table_name: "secret_versions",
+                    column_name: "sealed",
+                } = context.action
+                {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
+                Authorization::Allow
+            }))
+            .unwrap();
+        });
+        reads
+    }
+
+    /// A store in a new directory (kept as long as the store is used).
+    fn store_with(options: StoreOptions) -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let key = MasterKey::generate().unwrap();
+        let store = SqliteStore::open(dir.path(), key, options).unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn issue_9_6_health_and_listings_read_no_secret_value() {
+        let (_dir, store) = store_with(StoreOptions::default());
+        let me = Actor::User("ada".into());
+        let id = SecretId::main("company.team", "BIG").unwrap();
+        let value = SecretValue::new("v".repeat(60 * 1024));
+        store.set(&me, &id, &value, None).await.unwrap();
+        let reads = count_value_reads(&store);
+        // What `/health` and every listing call.
+        assert_eq!(
+            store.list_namespaces("main").await.unwrap(),
+            ["company.team"]
+        );
+        assert_eq!(store.list("main", "company.team").await.unwrap().len(), 1);
+        assert!(store.get_meta(&id).await.unwrap().is_some());
+        assert_eq!(reads.load(Ordering::SeqCst), 0, "metadata read a value");
+        // The count sees a read of a value: it would have seen one above.
+        assert!(store.get(&id, Some(1)).await.unwrap().is_some());
+        assert!(reads.load(Ordering::SeqCst) > 0);
+    }
+
+    #[tokio::test]
+    async fn issue_9_6_a_value_over_max_size_is_refused() {
+        let (_dir, store) = store_with(StoreOptions {
+            max_value_size: 8,
+            ..StoreOptions::default()
+        });
+        let me = Actor::User("ada".into());
+        let id = SecretId::main("company.team", "K").unwrap();
+        store
+            .set(&me, &id, &SecretValue::new("8 bytes!".into()), None)
+            .await
+            .unwrap();
+        let refused = store
+            .set(&me, &id, &SecretValue::new("nine byte".into()), None)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            kestrel_store::value_too_large(&refused),
+            Some(&kestrel_store::ValueTooLarge { max: 8 })
+        );
+        assert!(!refused.to_string().contains("nine byte"));
+        assert_eq!(
+            store.versions(&id).await.unwrap().len(),
+            1,
+            "nothing stored"
+        );
     }
 }

@@ -293,8 +293,11 @@ pub(crate) fn update_meta(
     Ok(n > 0)
 }
 
+// Metadata never touches `sealed`: a version holds a value exactly when it holds its
+// `key_id` (both are set together and cleared together by `destroy`), and reading that column
+// costs nothing, where a value's column is as large as the value.
 const INFO_COLUMNS: &str = "s.namespace, s.key, s.description, s.tags, s.latest_version,
-     v.sealed IS NOT NULL AND v.deleted_at IS NULL, s.created_at, s.updated_at
+     v.key_id IS NOT NULL AND v.deleted_at IS NULL, s.created_at, s.updated_at
      FROM secrets s LEFT JOIN secret_versions v
        ON v.tenant = s.tenant AND v.namespace = s.namespace AND v.key = s.key
       AND v.version = s.latest_version";
@@ -334,7 +337,7 @@ pub(crate) fn list(
 ) -> Result<Vec<SecretInfo>, StoreError> {
     conn.prepare_cached(&format!(
         "SELECT {INFO_COLUMNS} WHERE s.tenant = ?1 AND s.namespace = ?2
-           AND v.sealed IS NOT NULL AND v.deleted_at IS NULL
+           AND v.key_id IS NOT NULL AND v.deleted_at IS NULL
          ORDER BY s.key"
     ))
     .and_then(|mut s| s.query_map((tenant, namespace), info_row)?.collect())
@@ -346,7 +349,7 @@ pub(crate) fn namespaces(conn: &Connection, tenant: &str) -> Result<Vec<String>,
         "SELECT DISTINCT s.namespace FROM secrets s JOIN secret_versions v
            ON v.tenant = s.tenant AND v.namespace = s.namespace AND v.key = s.key
           AND v.version = s.latest_version
-         WHERE s.tenant = ?1 AND v.sealed IS NOT NULL AND v.deleted_at IS NULL
+         WHERE s.tenant = ?1 AND v.key_id IS NOT NULL AND v.deleted_at IS NULL
          ORDER BY s.namespace",
     )
     .and_then(|mut s| s.query_map([tenant], |r| r.get(0))?.collect())

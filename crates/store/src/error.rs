@@ -9,7 +9,8 @@ use std::fmt;
 pub enum StoreError {
     /// A key outside `^[A-Za-z0-9_.-]{1,255}$`.
     InvalidKey(String),
-    /// A namespace outside `^[a-z0-9][a-z0-9._-]*$` (at most 150 characters).
+    /// A namespace outside `^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*$` (at most 150
+    /// characters).
     InvalidNamespace(String),
     /// A tenant outside `^[a-z0-9][a-z0-9_-]*$` (at most 64 characters).
     InvalidTenant(String),
@@ -74,12 +75,13 @@ impl fmt::Display for StoreError {
         match self {
             Self::InvalidKey(key) => write!(
                 f,
-                "invalid secret key {key:?}: a key is 1 to 255 characters among A-Z a-z 0-9 _ . -"
+                "invalid secret key {key:?}: a key is 1 to 255 characters among A-Z a-z 0-9 _ . -, \
+                 other than . and .."
             ),
             Self::InvalidNamespace(ns) => write!(
                 f,
-                "invalid namespace {ns:?}: a namespace starts with a-z or 0-9, continues with \
-                 a-z 0-9 . _ -, and has at most 150 characters"
+                "invalid namespace {ns:?}: a namespace is dot-separated segments, each starting \
+                 with a-z or 0-9 and continuing with a-z 0-9 _ -, at most 150 characters in all"
             ),
             Self::InvalidTenant(t) => write!(
                 f,

@@ -3,7 +3,8 @@
 //!
 //! This crate owns the [`SecretStore`] trait and the types it speaks in ([`SecretId`],
 //! [`Actor`], [`SecretMeta`], [`VersionInfo`], [`AuditEntry`]), the name rules
-//! ([`validate_key`]), and [`AuditedBackend`], which puts any store behind
+//! ([`validate_key`]), the size rule every store enforces on `set` ([`validate_value_size`],
+//! `secret.max-size`), and [`AuditedBackend`], which puts any store behind
 //! [`kestrel_secrets::SecretBackend`] with every read audited. Each database gets its own crate
 //! (`kestrel-store-sqlite` now, PostgreSQL later), and each runs the same story from its tests:
 //! enable the `conformance` feature and call `conformance::run_all`. kestrel uses stores as
@@ -44,7 +45,10 @@ pub use types::{
     Actor, AuditAction, AuditEntry, AuditFilter, DEFAULT_TENANT, DEFAULT_VERSIONS_KEPT, Revealed,
     RotateReport, SecretId, SecretInfo, SecretMeta, Tag, VersionInfo,
 };
-pub use validate::{validate_key, validate_namespace, validate_tenant};
+pub use validate::{
+    DEFAULT_MAX_VALUE_SIZE, ValueTooLarge, validate_key, validate_namespace, validate_tenant,
+    validate_value_size, value_too_large,
+};
 
 use async_trait::async_trait;
 use kestrel_crypto::MasterKey;

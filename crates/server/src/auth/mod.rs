@@ -1,6 +1,7 @@
 //! Who calls: `Basic` for users (argon2 password hashes), `Bearer` for API tokens (SHA-256
 //! hashes), both from the configuration file and from the store; what the caller reaches
-//! ([`Caller`]); and failed attempts counted per client and per user name (429 past the limit).
+//! ([`Caller`]); and failed attempts counted per client and the user it tried, with backoff
+//! (429 past the limit): only failures wait, so nobody can lock a user out.
 //!
 //! [`require`] is the middleware in front of every protected route: it puts the [`Caller`] in
 //! the request, which handlers take as an extractor.
@@ -189,6 +190,11 @@ impl Authenticator {
     }
 
     /// The caller behind an `Authorization` header value, from `client`.
+    ///
+    /// The credential is checked before any limit, so a valid one always passes, whatever
+    /// others sent from anywhere. Failures are counted per client and per user it tried (per
+    /// client for tokens): past the limit, that pair's further failures answer 429 with a
+    /// wait that doubles each time ([`FailureCounter`]).
     pub(crate) async fn authenticate(
         &self,
         header: Option<&str>,
@@ -201,57 +207,56 @@ impl Authenticator {
                 SecretAccess::Write,
             ));
         }
-        let client_key = format!("client:{client}");
-        self.check_blocked(&client_key)?;
         let Some(header) = header else {
             return Err(AppError::Unauthorized(
                 "Authentication required: send 'Authorization: Basic' (user) or 'Bearer' (API token)".into(),
             ));
         };
         let (scheme, credentials) = header.split_once(' ').unwrap_or((header, ""));
-        let found = if scheme.eq_ignore_ascii_case("basic") {
-            self.basic(credentials.trim(), &client_key).await?
+        let (subject, found) = if scheme.eq_ignore_ascii_case("basic") {
+            self.basic(credentials.trim()).await?
         } else if scheme.eq_ignore_ascii_case("bearer") {
-            self.bearer(credentials.trim()).await?
+            ("token".to_owned(), self.bearer(credentials.trim()).await?)
         } else {
-            None
+            ("unknown scheme".to_owned(), None)
         };
-        found.ok_or_else(|| {
-            self.failures.fail(&client_key, Instant::now());
-            AppError::Unauthorized(INVALID.into())
-        })
-    }
-
-    fn check_blocked(&self, key: &str) -> Result<(), AppError> {
-        match self.failures.blocked(key, Instant::now()) {
-            Some(left) => Err(AppError::TooManyRequests(left.as_secs().max(1))),
-            None => Ok(()),
+        let key = failure_key(client, &subject);
+        if let Some(caller) = found {
+            self.failures.succeed(&key);
+            return Ok(caller);
+        }
+        let now = Instant::now();
+        let waiting = self.failures.blocked(&key, now).is_some();
+        self.failures.fail(&key, now);
+        match self.failures.blocked(&key, now) {
+            Some(left) if waiting => Err(AppError::TooManyRequests(left.as_secs().max(1))),
+            _ => Err(AppError::Unauthorized(INVALID.into())),
         }
     }
 
-    /// A user by `user:password` in base64; the user's failures are counted apart.
-    async fn basic(&self, encoded: &str, client_key: &str) -> Result<Option<Caller>, AppError> {
+    /// A user by `user:password` in base64: the user name tried (what failures are counted
+    /// under) and the caller, when the password is right.
+    async fn basic(&self, encoded: &str) -> Result<(String, Option<Caller>), AppError> {
+        let malformed = || ("malformed basic".to_owned(), None);
         let Some(decoded) = base64::engine::general_purpose::STANDARD
             .decode(encoded)
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
             .map(Zeroizing::new)
         else {
-            return Ok(None);
+            return Ok(malformed());
         };
         let Some((name, password)) = decoded.split_once(':') else {
-            return Ok(None);
+            return Ok(malformed());
         };
-        let user_key = format!("user:{name}");
-        self.check_blocked(&user_key)?;
         let user = self.user(name).await?;
-        if self.password_matches(name, password, user.as_ref()).await {
-            return Ok(user.map(|u| Caller::new(Actor::User(u.name), u.namespaces, u.secrets)));
-        }
-        let now = Instant::now();
-        self.failures.fail(&user_key, now);
-        self.failures.fail(client_key, now);
-        Err(AppError::Unauthorized(INVALID.into()))
+        let caller = self
+            .password_matches(name, password, user.as_ref())
+            .await
+            .then_some(user)
+            .flatten()
+            .map(|u| Caller::new(Actor::User(u.name), u.namespaces, u.secrets));
+        Ok((format!("user:{name}"), caller))
     }
 
     async fn user(&self, name: &str) -> Result<Option<UserRecord>, AppError> {
@@ -336,6 +341,16 @@ impl Authenticator {
         };
         Ok(record.map(|t| Caller::new(Actor::Token(t.name), t.namespaces, t.secrets)))
     }
+}
+
+/// What failures of `subject` (a user name, or tokens) from `client` are counted under. A
+/// name longer than any user's is cut: the map of counts stays bounded per attempt.
+fn failure_key(client: &str, subject: &str) -> String {
+    let cut = subject
+        .char_indices()
+        .nth(300)
+        .map_or(subject, |(end, _)| &subject[..end]);
+    format!("{client} {cut}")
 }
 
 /// A valid hash of a password nobody has, checked for unknown users.

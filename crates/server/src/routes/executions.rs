@@ -4,7 +4,7 @@
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::executor::{self, Live, Submission};
-use crate::extract::{Paging, Params, Path, Query};
+use crate::extract::{Paging, Params, Path, Query, json_body};
 use crate::state::AppState;
 use crate::view::execution_json;
 use axum::Json;
@@ -61,19 +61,56 @@ pub(super) async fn trigger(
             trigger: None,
         },
     )
-    .await?;
+    .await
+    .map_err(without_given_value)?;
     answer(&live, wait).await
 }
 
-/// The execution as it is now, or once it ended.
+/// An input refused without the value the caller gave: the engine's message quotes it
+/// (`invalid input 'n': expected an INT, got '...'`), and no answer quotes a request body's
+/// value.
+fn without_given_value(error: AppError) -> AppError {
+    match error {
+        AppError::Invalid {
+            message,
+            violations,
+        } if message.starts_with("invalid input '") => AppError::Invalid {
+            message: message
+                .split_once(", got '")
+                .map_or(message.as_str(), |(kept, _)| kept)
+                .to_owned(),
+            violations,
+        },
+        other => other,
+    }
+}
+
+/// The execution once it ended, or as it was created (`CREATED`, whatever it reached since:
+/// api.md), as Kestra answers.
 pub(super) async fn answer(live: &Live, wait: bool) -> Result<Json<Value>, AppError> {
     let record = if wait {
         (*live.ended().await).clone()
     } else {
-        live.record()
+        as_created(live.record())
     };
     Ok(Json(execution_json(&record)))
 }
+
+/// `record` as it stood when it was created: in `CREATED`, before any task ran.
+fn as_created(mut record: ExecutionRecord) -> ExecutionRecord {
+    record.histories.truncate(1);
+    if let Some(created) = record.histories.first_mut() {
+        created.state = CREATED.to_owned();
+    }
+    record.state = CREATED.to_owned();
+    record.outputs = json!({});
+    record.task_runs.clear();
+    record.ended_at = None;
+    record
+}
+
+/// The state of an execution nothing has run yet.
+const CREATED: &str = "CREATED";
 
 /// The inputs of a trigger: none (no body), multipart form-data parts (strings verbatim, files
 /// as their content), or a JSON object (strings verbatim, other values JSON-encoded).
@@ -95,7 +132,11 @@ async fn read_inputs(
     }
     let body = axum::body::to_bytes(request.into_body(), INPUTS_LIMIT)
         .await
-        .map_err(|_| AppError::BadRequest("The body is too large or cut short".into()))?;
+        .map_err(|_| {
+            AppError::PayloadTooLarge(format!(
+                "The inputs are larger than {INPUTS_LIMIT} bytes, or were cut short"
+            ))
+        })?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
     }
@@ -104,8 +145,7 @@ async fn read_inputs(
             "Inputs go as multipart/form-data or as a JSON object (application/json)".into(),
         ));
     }
-    let object: serde_json::Map<String, Value> = serde_json::from_slice(&body)
-        .map_err(|e| AppError::invalid(format!("The inputs are not a JSON object: {e}")))?;
+    let object: serde_json::Map<String, Value> = json_body(&body)?;
     Ok(object
         .into_iter()
         .map(|(id, value)| {

@@ -2,17 +2,16 @@
 
 use crate::auth::Caller;
 use crate::error::AppError;
-use crate::extract::{Paging, Params, Path, Query};
+use crate::extract::{Paging, Params, Path, Query, RawBody};
 use crate::flows::{self, flow_json, source_json};
 use crate::state::AppState;
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 /// A body as text (YAML); 400 when it is not UTF-8.
-pub(super) fn text(body: &Bytes) -> Result<&str, AppError> {
+pub(super) fn text(RawBody(body): &RawBody) -> Result<&str, AppError> {
     std::str::from_utf8(body).map_err(|_| AppError::BadRequest("The body is not UTF-8 text".into()))
 }
 
@@ -23,7 +22,7 @@ fn not_found(namespace: &str, id: &str) -> AppError {
 pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    body: RawBody,
 ) -> Result<Json<Value>, AppError> {
     let source = text(&body)?;
     let flow = kestrel_flow::parse_flow(source).map_err(|v| flows::invalid(&v))?;
@@ -42,7 +41,7 @@ pub(super) async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path((namespace, id)): Path<(String, String)>,
-    body: Bytes,
+    body: RawBody,
 ) -> Result<Json<Value>, AppError> {
     caller.require_namespace(&namespace)?;
     let source = text(&body)?;
@@ -128,7 +127,7 @@ pub(super) async fn search(
 
 /// Each YAML document of the body checked: Kestra's `constraints` (null when valid), and the
 /// violations with their lines.
-pub(super) async fn validate(_caller: Caller, body: Bytes) -> Result<Json<Value>, AppError> {
+pub(super) async fn validate(_caller: Caller, body: RawBody) -> Result<Json<Value>, AppError> {
     let source = text(&body)?;
     let results: Vec<Value> = documents(source)
         .iter()

@@ -148,7 +148,10 @@ pub(crate) const ROUTES: &[Route] = &[
         method: "post",
         path: "/api/v1/main/executions/{namespace}/{flowId}",
         summary: "Trigger an execution, with inputs as multipart/form-data or JSON",
-        query: &[("wait", "true: answer once the execution ended")],
+        query: &[(
+            "wait",
+            "true: answer once the execution ended; else the execution as created (CREATED)",
+        )],
         body: Body::Inputs,
         ok: 200,
         public: false,

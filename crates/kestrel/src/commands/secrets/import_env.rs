@@ -35,6 +35,9 @@ pub(crate) fn run(args: &ImportArgs, access: &StoreAccess) -> Result<u8, CliErro
         note(&format!("{shown} holds no variable: nothing imported"));
         return Ok(0);
     }
+    for (id, value) in &secrets {
+        access.check_value_size(&format!("{shown}: {}", id.key()), value)?;
+    }
     let store = access.open()?;
     let actor = access.actor();
     for (id, value) in &secrets {

@@ -65,6 +65,7 @@ fn new_master_key(path: &Path, access: &StoreAccess) -> Result<MasterKey, CliErr
     let loaded = kestrel_crypto::load_master_key(&MasterKeySources {
         env_key_file: Some(path),
         data_dir,
+        allow_readable_key_file: access.allow_readable_key_file(),
         ..MasterKeySources::default()
     });
     match loaded {

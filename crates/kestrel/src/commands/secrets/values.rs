@@ -59,6 +59,7 @@ pub(crate) fn set(args: &SetArgs, access: &StoreAccess) -> Result<u8, CliError> 
             id.key()
         )));
     }
+    access.check_value_size(id.key(), &value)?;
     warn_trailing_newline(&value, id.key());
     let store = access.open()?;
     let meta = merged_meta(&store, &id, args)?;
