@@ -68,14 +68,21 @@ fn open_dir(path: PathBuf, mode: u32) -> PathBuf {
 
 /// `kestrel run` of the thief flow as a user other than root (through `setpriv` when the
 /// tests run as root, since root may read any process's environment), with only `env` and
-/// the basics in its environment. Returns what the script left in its output directory.
-fn run_thief_as_non_root(env: &[(&str, String)]) -> (util::Output, PathBuf, tempfile::TempDir) {
+/// the basics in its environment, and `task.sandbox` set to `sandbox`. Returns what the
+/// script left in its output directory.
+fn run_thief_as_non_root(
+    env: &[(&str, String)],
+    sandbox: &str,
+) -> (util::Output, PathBuf, tempfile::TempDir) {
     let room = tempfile::tempdir().expect("a temporary directory");
     let root = open_dir(room.path().to_path_buf(), 0o755);
     let out = open_dir(root.join("out"), 0o777);
     let flow = root.join("flow.yml");
     std::fs::write(&flow, environ_thief_flow(&out)).expect("write the flow");
     std::fs::set_permissions(&flow, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let config = root.join("kestrel.yml");
+    std::fs::write(&config, format!("task:\n  sandbox: {sandbox}\n")).expect("write config");
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let mut command = if running_as_root() {
         // A copy nobody may read and run: an unreadable binary would make the process
         // non-dumpable by itself, and the test would prove nothing.
@@ -102,6 +109,7 @@ fn run_thief_as_non_root(env: &[(&str, String)]) -> (util::Output, PathBuf, temp
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
         .env("HOME", open_dir(root.join("home"), 0o777))
         .env("KESTREL_DATA_DIR", open_dir(root.join("data"), 0o777))
+        .env("KESTREL_CONFIG", &config)
         .envs(env.iter().map(|(name, value)| (name, value)));
     let output = command
         .output()
@@ -114,15 +122,30 @@ fn run_thief_as_non_root(env: &[(&str, String)]) -> (util::Output, PathBuf, temp
     (output, out, room)
 }
 
+/// Without the sandbox, kestrel is in the task's sight: that it is not dumpable is what keeps
+/// its environment unreadable. With the sandbox, the task does not see it at all.
 #[test]
 fn leak_6_a_task_cannot_read_the_secrets_of_kestrels_own_environment() {
     let variables = consumed_variables();
-    let (output, out, _room) = run_thief_as_non_root(&variables);
-    output.assert_code(0);
+    let (output, out, _room) = run_thief_as_non_root(&variables, "off");
     let ancestors = std::fs::read_to_string(out.join("ancestors"))
         .unwrap_or_else(|error| panic!("the script walked no process ({error}): {output:#?}"));
+    assert_nothing_stolen(&variables, &output, &out, &ancestors);
+    let (output, out, _room) = run_thief_as_non_root(&variables, "auto");
+    let ancestors = std::fs::read_to_string(out.join("ancestors")).unwrap_or_default();
+    assert!(!ancestors.contains("kestrel"), "sandboxed: {ancestors}");
+    assert_nothing_stolen(&variables, &output, &out, &ancestors);
+}
+
+fn assert_nothing_stolen(
+    variables: &[(&str, String)],
+    output: &util::Output,
+    out: &Path,
+    ancestors: &str,
+) {
+    output.assert_code(0);
     let mut stolen = String::new();
-    for entry in std::fs::read_dir(&out).expect("list the script's output") {
+    for entry in std::fs::read_dir(out).expect("list the script's output") {
         let path = entry.expect("an entry").path();
         if path.to_string_lossy().contains("environ.") {
             stolen.push_str(&String::from_utf8_lossy(
@@ -142,7 +165,7 @@ fn leak_6_a_task_cannot_read_the_secrets_of_kestrels_own_environment() {
             "kestrel's environment was readable (processes: {ancestors})"
         );
     }
-    for (name, value) in &variables {
+    for (name, value) in variables {
         assert!(
             !stolen.contains(value.as_str()),
             "a task read {name} from kestrel's environment (processes: {ancestors})"
