@@ -84,11 +84,9 @@ fn run_thief_as_non_root(
     std::fs::write(&config, format!("task:\n  sandbox: {sandbox}\n")).expect("write config");
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let mut command = if running_as_root() {
-        // A copy nobody may read and run: an unreadable binary would make the process
+        // A binary nobody may read and run: an unreadable binary would make the process
         // non-dumpable by itself, and the test would prove nothing.
-        let binary = open_dir(root.join("bin"), 0o755).join("kestrel");
-        std::fs::copy(env!("CARGO_BIN_EXE_kestrel"), &binary).expect("copy kestrel");
-        std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let binary = util::kestrel_at(&open_dir(root.join("bin"), 0o755).join("kestrel"));
         let mut setpriv = Command::new("setpriv");
         setpriv.args([
             &format!("--reuid={NOBODY}"),

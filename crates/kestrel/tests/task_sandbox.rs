@@ -266,8 +266,7 @@ fn failure_3_as_an_unprivileged_user() {
     let home = tempfile::tempdir().expect("a temporary directory");
     let root = home.path();
     std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let binary = root.join("kestrel");
-    std::fs::copy(env!("CARGO_BIN_EXE_kestrel"), &binary).expect("copy the binary");
+    let binary = util::kestrel_at(&root.join("kestrel"));
     for dir in ["home", "config", "data"] {
         std::fs::create_dir(root.join(dir)).expect("mkdir");
         std::os::unix::fs::chown(root.join(dir), Some(65534), Some(65534)).expect("chown");

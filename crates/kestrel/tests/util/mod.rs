@@ -193,3 +193,17 @@ pub fn base64(text: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(text)
 }
+
+/// kestrel's binary placed at `dest`, executable by anyone (for runs as another user). A hard
+/// link where the file system allows one: a copy holds a write descriptor while it is made,
+/// and a child that another test forks in that moment inherits it, so exec'ing the copy
+/// then fails with "text file busy".
+pub fn kestrel_at(dest: &std::path::Path) -> PathBuf {
+    let original = env!("CARGO_BIN_EXE_kestrel");
+    if std::fs::hard_link(original, dest).is_err() {
+        std::fs::copy(original, dest).expect("copy kestrel");
+    }
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    dest.to_owned()
+}
