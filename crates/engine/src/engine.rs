@@ -1,5 +1,6 @@
 //! The engine: what every execution shares (configuration, expressions, secrets, `envs`).
 
+use crate::edge::Edge;
 use crate::runner::{Run, plan};
 use crate::tasks::HttpClients;
 use crate::{CancelToken, Execution, Inputs, Listener, TaskError};
@@ -8,7 +9,7 @@ use kestrel_flow::Flow;
 use kestrel_secrets::{
     DotenvError, EnvBackend, EnvOptions, MaskRegistry, Resolver, SecretBackend, SecretScope,
 };
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -151,6 +152,13 @@ impl Engine {
         }
     }
 
+    /// `inputs` as readers see them before their execution starts (see [`Listener::on_inputs`]
+    /// for after): SECRET inputs as the mask, every other masked with the values registered at
+    /// start, those given no value left out.
+    pub fn shown_inputs(&self, inputs: &Inputs) -> Map<String, Value> {
+        inputs.shown(self.config.mask_min_length)
+    }
+
     /// The expression environment (for pure renders outside executions).
     pub fn expressions(&self) -> &Arc<Expressions> {
         &self.expressions
@@ -227,9 +235,10 @@ impl Engine {
         for warning in registry.take_warnings() {
             listener.on_warning(&warning);
         }
+        let edge = Edge::new(&registry);
         match result {
-            Ok(text) => Ok(registry.mask(&text).into_owned()),
-            Err(error) => Err(TaskError::new(registry.mask(&error.to_string()))),
+            Ok(text) => Ok(edge.text(&text).into_inner()),
+            Err(error) => Err(TaskError::new(edge.text(&error.to_string()).into_inner())),
         }
     }
 }

@@ -1,15 +1,16 @@
 //! One execution, step by step: the plan of its task tree, its task runs as they open and
-//! close, the render context each sees, and masking on the way out.
+//! close, and the render context each sees. What it holds is real; every event and the
+//! returned execution go out through the edge.
 //!
 //! Task runs of parallel branches run in the execution's own task, polled together, so the
 //! record they share sits behind a mutex that is never held across an await.
 
+use crate::edge::Edge;
 use crate::flowable::{PlannedFlowable, plan_flowable};
+use crate::held::{HeldExecution, HeldLog, HeldRun};
 use crate::id::new_id;
 use crate::tasks::task_for;
-use crate::{
-    Attempt, CancelToken, Engine, Execution, Inputs, Listener, LogEntry, State, Task, TaskRun,
-};
+use crate::{Attempt, CancelToken, Engine, Execution, Inputs, Listener, State, Task};
 use chrono::{SecondsFormat, Utc};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -80,7 +81,7 @@ pub(crate) struct Frame {
 
 impl Frame {
     /// The frame of the children of the flowable task run `run`.
-    pub(crate) fn under(&self, run: &TaskRun) -> Frame {
+    pub(crate) fn under(&self, run: &HeldRun) -> Frame {
         let mut parents = vec![json!({
             "taskrun": {"id": run.id, "value": run.value},
             "task": {"id": run.task_id},
@@ -103,11 +104,13 @@ impl Frame {
     }
 }
 
-/// What branches share: the execution as readers see it, and the real outputs.
+/// What branches share: the execution, and the outputs expressions see.
 struct Record {
-    execution: Execution,
+    execution: HeldExecution,
     /// Real output values, by task id (then by ForEach value): only expressions see them.
     outputs: Map<String, Value>,
+    /// How many values the registry held when readers were last shown the inputs.
+    inputs_shown_at: usize,
 }
 
 /// The state of one execution while it runs.
@@ -121,16 +124,16 @@ pub(crate) struct Run<'a> {
     record: Mutex<Record>,
 }
 
-/// A task run being run: its place in the execution's list and its current state. Outputs
-/// and error in it are masked.
+/// A task run being run: its place in the execution's list and its current state (real).
 pub(crate) struct OpenRun {
     index: usize,
-    pub(crate) run: TaskRun,
+    pub(crate) run: HeldRun,
 }
 
 impl<'a> Run<'a> {
-    /// A new execution of `flow`, CREATED, with its SECRET inputs registered for masking;
-    /// `trigger` (the `trigger` variable) when a trigger started it.
+    /// A new execution of `flow`, CREATED, with its SECRET inputs (and the other values
+    /// `inputs` holds to register) registered for masking; `trigger` (the `trigger` variable)
+    /// when a trigger started it.
     pub(crate) fn start(
         engine: &'a Engine,
         flow: &Flow,
@@ -139,9 +142,7 @@ impl<'a> Run<'a> {
         listener: &'a dyn Listener,
     ) -> Self {
         let registry = Arc::new(MaskRegistry::new(engine.config.mask_min_length));
-        for (id, value) in inputs.secrets() {
-            registry.register(id, value.expose_secret());
-        }
+        inputs.register_in(&registry);
         let id = new_id();
         let scope = Arc::new(SecretScope::new(
             engine.resolver_for(&id),
@@ -149,21 +150,22 @@ impl<'a> Run<'a> {
             &flow.namespace,
             Arc::clone(&registry),
         ));
-        let execution = Execution {
+        let execution = HeldExecution {
             id,
             namespace: flow.namespace.clone(),
             flow_id: flow.id.clone(),
             state: State::Created,
+            inputs: inputs.held(),
+            trigger,
+            labels: flow.labels.clone(),
             task_runs: Vec::new(),
             logs: Vec::new(),
             outputs: Map::new(),
             start: Utc::now(),
             duration: Duration::ZERO,
         };
-        let mut base_vars = base_vars(engine, flow, inputs, &execution);
-        if let Some(trigger) = trigger {
-            base_vars.insert("trigger".into(), trigger);
-        }
+        let base_vars = base_vars(engine, flow, inputs, &execution);
+        let inputs_shown_at = registry.pattern_count();
         let run = Self {
             engine,
             listener,
@@ -173,6 +175,7 @@ impl<'a> Run<'a> {
             record: Mutex::new(Record {
                 execution,
                 outputs: Map::new(),
+                inputs_shown_at,
             }),
         };
         run.flush_warnings();
@@ -235,7 +238,7 @@ impl<'a> Run<'a> {
 
     /// Opens a task run of `planned` in `frame`: CREATED, listed, announced.
     pub(crate) fn open(&self, planned: &PlannedTask, frame: &Frame) -> OpenRun {
-        let run = TaskRun {
+        let run = HeldRun {
             id: new_id(),
             task_id: planned.id.clone(),
             task_type: planned.type_name.clone(),
@@ -254,7 +257,7 @@ impl<'a> Run<'a> {
             record.execution.task_runs.push(run.clone());
             record.execution.task_runs.len() - 1
         };
-        self.listener.on_task_state(&run);
+        self.listener.on_task_state(&self.edge().task_run(&run));
         OpenRun { index, run }
     }
 
@@ -277,14 +280,35 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Records the task run as it is now and tells the listener.
+    /// Records the task run as it is now and tells the listener, with the inputs again when
+    /// a value registered since may hide in them.
     pub(crate) fn update(&self, open: &mut OpenRun) {
-        open.run.remask(&self.registry);
         self.flush_warnings();
         if let Some(slot) = self.lock().execution.task_runs.get_mut(open.index) {
             slot.clone_from(&open.run);
         }
-        self.listener.on_task_state(&open.run);
+        self.listener
+            .on_task_state(&self.edge().task_run(&open.run));
+        self.show_inputs_again();
+    }
+
+    /// Shows readers the inputs again when the registry grew since they last saw them.
+    fn show_inputs_again(&self) {
+        let count = self.registry.pattern_count();
+        let shown = {
+            let mut record = self.lock();
+            if record.inputs_shown_at == count {
+                return;
+            }
+            record.inputs_shown_at = count;
+            self.edge().inputs(&record.execution.inputs)
+        };
+        self.listener.on_inputs(&shown);
+    }
+
+    /// What turns what the execution holds into what readers see.
+    pub(crate) fn edge(&self) -> Edge<'_> {
+        Edge::new(&self.registry)
     }
 
     /// Ends the task run in `state`, keeping `outputs` (real values) for later expressions.
@@ -295,7 +319,7 @@ impl<'a> Run<'a> {
         outputs: Map<String, Value>,
         frame: &Frame,
     ) -> State {
-        open.run.outputs = outputs.clone();
+        open.run.outputs.clone_from(&outputs);
         open.run.state = state;
         open.run.end = Some(Utc::now());
         store_outputs(
@@ -308,26 +332,25 @@ impl<'a> Run<'a> {
         state
     }
 
-    /// Keeps log entries of a task run (already masked and shown to the listener).
-    pub(crate) fn keep_logs(&self, logs: Vec<LogEntry>) {
+    /// Keeps log entries of a task run (already shown to the listener).
+    pub(crate) fn keep_logs(&self, logs: Vec<HeldLog>) {
         self.lock().execution.logs.extend(logs);
     }
 
     /// Logs `message` as the ERROR entry of a failed task run that ran no task itself (a
     /// flowable), and sets it as the run's error.
     pub(crate) fn fail_with(&self, open: &mut OpenRun, message: &str) {
-        let message = self.registry.mask(message).into_owned();
-        let entry = LogEntry {
+        let entry = HeldLog {
             task_id: open.run.task_id.clone(),
             task_run_id: open.run.id.clone(),
             level: Level::Error,
-            message: message.clone(),
+            message: message.to_owned(),
             timestamp: Utc::now(),
             attempt_number: u32::try_from(open.run.attempts.len().max(1)).unwrap_or(u32::MAX),
         };
-        self.listener.on_log(&entry);
+        self.listener.on_log(&self.edge().log(&entry));
         self.keep_logs(vec![entry]);
-        open.run.error = Some(message);
+        open.run.error = Some(message.to_owned());
     }
 
     /// The render context of a task run: the execution's, plus `task`, `taskrun`, `parent`,
@@ -360,10 +383,11 @@ impl<'a> Run<'a> {
         Context::new(Value::Object(vars), Some(Arc::clone(&self.scope)))
     }
 
-    /// Renders `template` in `ctx`; the error, masked, as a text.
+    /// Renders `template` in `ctx`; the error as a text (real: readers see it through the
+    /// edge).
     pub(crate) fn render(&self, template: &str, ctx: &Context) -> Result<String, String> {
         let rendered = self.engine.expressions.render(template, ctx);
-        rendered.map_err(|error| self.registry.mask(&error.to_string()).into_owned())
+        rendered.map_err(|error| error.to_string())
     }
 
     /// Whether `runIf` lets the task run go: `Ok(false)` to skip it, the render error
@@ -390,37 +414,37 @@ impl<'a> Run<'a> {
         Context::new(Value::Object(vars), Some(Arc::clone(&self.scope)))
     }
 
-    /// Sets the flow's rendered outputs (real values; masked on the way out).
+    /// Sets the flow's rendered outputs (real values; readers see them through the edge).
     pub(crate) fn set_flow_outputs(&self, outputs: Map<String, Value>) {
         self.lock().execution.outputs = outputs;
     }
 
     fn set_state(&self, state: State) {
-        let snapshot = {
+        let shown = {
             let mut record = self.lock();
             record.execution.state = state;
-            record.execution.clone()
+            self.edge().execution(&record.execution)
         };
-        self.listener.on_execution_state(&snapshot);
+        self.listener.on_execution_state(&shown);
     }
 
-    /// Ends the execution in `state`, masked once more with everything it registered; log
+    /// Ends the execution in `state` and shows it, masked with everything it registered; log
     /// entries of parallel branches in the order they were emitted.
     fn finish(self, state: State) -> Execution {
-        let mut execution = self
+        let mut held = self
             .record
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner)
             .execution;
-        execution.logs.sort_by_key(|entry| entry.timestamp);
-        execution.remask(&self.registry);
-        execution.duration = (Utc::now() - execution.start).to_std().unwrap_or_default();
-        execution.state = state;
-        self.listener.on_execution_state(&execution);
+        held.logs.sort_by_key(|entry| entry.timestamp);
+        held.duration = (Utc::now() - held.start).to_std().unwrap_or_default();
+        held.state = state;
+        let shown = Edge::new(&self.registry).execution(&held);
+        self.listener.on_execution_state(&shown);
         for warning in self.registry.take_warnings() {
             self.listener.on_warning(&warning);
         }
-        execution
+        shown.into_inner()
     }
 
     /// Hands the registry's warnings (values too short to mask, by key) to the listener.
@@ -526,7 +550,7 @@ fn base_vars(
     engine: &Engine,
     flow: &Flow,
     inputs: &Inputs,
-    execution: &Execution,
+    execution: &HeldExecution,
 ) -> Map<String, Value> {
     let labels: Map<String, Value> = flow
         .labels
@@ -547,13 +571,16 @@ fn base_vars(
     vars.insert("labels".into(), Value::Object(labels));
     vars.insert("vars".into(), Value::Object(flow.variables.clone()));
     vars.insert("envs".into(), json!(engine.envs));
+    if let Some(trigger) = &execution.trigger {
+        vars.insert("trigger".into(), trigger.clone());
+    }
     vars
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{EngineConfig, TaskContext, TaskError, listener::NoListener};
+    use crate::{EngineConfig, Shown, TaskContext, TaskError, TaskRun, listener::NoListener};
     use async_trait::async_trait;
     use kestrel_expr::Expressions;
     use kestrel_secrets::{Resolver, SecretValue};
@@ -636,17 +663,17 @@ mod tests {
     }
 
     impl Listener for Recorder {
-        fn on_log(&self, entry: &crate::LogEntry) {
+        fn on_log(&self, entry: &Shown<crate::LogEntry>) {
             self.push(format!(
                 "log {} {} {}",
                 entry.task_id, entry.level, entry.message
             ));
         }
-        fn on_task_state(&self, run: &TaskRun) {
+        fn on_task_state(&self, run: &Shown<TaskRun>) {
             let outputs = Value::Object(run.outputs.clone());
             self.push(format!("task {} {} {outputs}", run.task_id, run.state));
         }
-        fn on_execution_state(&self, execution: &Execution) {
+        fn on_execution_state(&self, execution: &Shown<Execution>) {
             self.push(format!("execution {}", execution.state));
         }
     }

@@ -2,8 +2,9 @@
 //! ends), its log entries (for the logs API and followers), and who waits for its end.
 
 use crate::executor::record;
-use kestrel_engine::{CancelToken, Execution, Listener, LogEntry, TaskRun};
+use kestrel_engine::{CancelToken, Execution, Listener, LogEntry, Shown, TaskRun};
 use kestrel_store::{ExecutionRecord, LogRecord};
+use serde_json::{Map, Value};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::{broadcast, watch};
 
@@ -136,7 +137,7 @@ impl Live {
 pub(crate) struct LiveListener(Arc<Live>);
 
 impl Listener for LiveListener {
-    fn on_log(&self, entry: &LogEntry) {
+    fn on_log(&self, entry: &Shown<LogEntry>) {
         let log = record::log(entry);
         let mut state = self.0.lock();
         // Sent under the lock so that `follow` sees each entry once, in the list or as an event.
@@ -144,7 +145,7 @@ impl Listener for LiveListener {
         state.logs.push(log);
     }
 
-    fn on_task_state(&self, task_run: &TaskRun) {
+    fn on_task_state(&self, task_run: &Shown<TaskRun>) {
         let run = record::task_run(task_run);
         let runs = &mut self.0.lock().record.task_runs;
         match runs.iter_mut().find(|r| r.id == run.id) {
@@ -153,7 +154,12 @@ impl Listener for LiveListener {
         }
     }
 
-    fn on_execution_state(&self, execution: &Execution) {
+    fn on_inputs(&self, inputs: &Shown<Map<String, Value>>) {
+        let shown = Value::Object((**inputs).clone());
+        self.0.update(|r| r.inputs = shown);
+    }
+
+    fn on_execution_state(&self, execution: &Shown<Execution>) {
         // CREATED is recorded by the server when it creates the execution, the end once the
         // engine returns (with everything masked once more): only RUNNING comes from here.
         if execution.state == kestrel_engine::State::Running {
