@@ -1,9 +1,12 @@
 //! The encoded forms under which a registered value may reappear.
 //!
 //! A secret rarely leaks verbatim: it goes into a base64 `Authorization` header, a URL query, a
-//! JSON body. [`encoded_forms`] lists the spellings the masker also looks for (spec §6). Every
-//! buffer is sized before it is filled, so no reallocation leaves a stray copy of a secret in
-//! freed memory, and every form is zeroized on drop.
+//! JSON body, a hex dump. [`encoded_forms`] lists the spellings the masker also looks for (spec
+//! §6): base64 (wrapped, and the stable cores at shifted offsets), percent-encoding as common
+//! tools write it and exactly as kestrel's HTTP client (the `url` crate) writes it into each
+//! part of a URI, JSON string escaping as serde_json, Python, Jackson, Go and PHP write it, and
+//! the bytes in hex. Every buffer is sized before it is filled, so no reallocation leaves a
+//! stray copy of a secret in freed memory, and every form is zeroized on drop.
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
@@ -12,19 +15,44 @@ use zeroize::Zeroizing;
 /// Columns at which tools wrap base64: PEM at 64, MIME (and GNU `base64`) at 76.
 const WRAP_COLUMNS: [usize; 2] = [64, 76];
 
+/// Columns at which `xxd -p` wraps its hex.
+const HEX_WRAP_COLUMNS: usize = 60;
+
 /// Values shorter than this (in Unicode scalar values) get no shifted-offset cores: a core is
 /// about 4/3 of the value minus up to 3 characters, too short to be specific below this.
 const SHIFTED_CORE_MIN_CHARS: usize = 8;
 
-/// Every encoded spelling of `value` (the value itself excluded; duplicates possible).
-pub(crate) fn encoded_forms(value: &str) -> Vec<Zeroizing<String>> {
+/// Which encoded forms a registry looks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EncodedForms {
+    /// Every form of spec §6.
+    #[default]
+    All,
+    /// Only the forms masked before issue 8 (base64, RFC 3986 percent-encoding in both cases,
+    /// form encoding, three JSON escapings): kept so the masking benchmark can measure the
+    /// cost of the newer forms in the same run. Never use it to mask.
+    BeforeIssue8,
+}
+
+/// Every encoded spelling of `value` in `set` (the value itself excluded; duplicates possible).
+pub(crate) fn encoded_forms(value: &str, set: EncodedForms) -> Vec<Zeroizing<String>> {
     let mut forms = Vec::new();
     base64_forms(value, &mut forms);
-    for style in [Percent::Upper, Percent::Lower, Percent::Form] {
-        forms.push(percent_encode(value, style));
-    }
-    for style in [JsonStyle::Raw, JsonStyle::AsciiLower, JsonStyle::AsciiUpper] {
-        forms.push(json_escape(value, style));
+    match set {
+        EncodedForms::All => {
+            percent_forms(value, &mut forms);
+            url_forms(value, &mut forms);
+            json_forms(value, &mut forms);
+            hex_forms(value.as_bytes(), &mut forms);
+        }
+        EncodedForms::BeforeIssue8 => {
+            forms.push(percent_encode(value, RFC_3986, Hex::Upper, Space::Percent));
+            forms.push(percent_encode(value, RFC_3986, Hex::Lower, Space::Percent));
+            forms.push(percent_encode(value, FORM, Hex::Upper, Space::Plus));
+            for unicode in [Unicode::Raw, Unicode::EscapedLower, Unicode::EscapedUpper] {
+                forms.push(json_escape(value, JsonStyle::plain(unicode)));
+            }
+        }
     }
     forms
 }
@@ -33,11 +61,7 @@ pub(crate) fn encoded_forms(value: &str) -> Vec<Zeroizing<String>> {
 fn base64_forms(value: &str, forms: &mut Vec<Zeroizing<String>>) {
     let padded = Zeroizing::new(STANDARD.encode(value));
     for columns in WRAP_COLUMNS {
-        if padded.len() > columns {
-            // Base64 is ASCII, so every chunk is valid UTF-8.
-            let lines = padded.as_bytes().chunks(columns);
-            forms.extend(lines.filter_map(|line| std::str::from_utf8(line).ok().map(owned)));
-        }
+        push_wrapped_lines(&padded, columns, forms);
     }
     forms.push(owned(padded.trim_end_matches('=')));
     let shifts = if value.chars().count() >= SHIFTED_CORE_MIN_CHARS {
@@ -47,6 +71,15 @@ fn base64_forms(value: &str, forms: &mut Vec<Zeroizing<String>>) {
     };
     forms.extend(shifts.filter_map(|shift| stable_core(value.as_bytes(), shift)));
     forms.push(padded);
+}
+
+/// Each line of `ascii` wrapped at `columns`, when it is longer than that.
+fn push_wrapped_lines(ascii: &str, columns: usize, forms: &mut Vec<Zeroizing<String>>) {
+    if ascii.len() > columns {
+        // Only ever called on ASCII, so every chunk is valid UTF-8.
+        let lines = ascii.as_bytes().chunks(columns);
+        forms.extend(lines.filter_map(|line| std::str::from_utf8(line).ok().map(owned)));
+    }
 }
 
 /// The characters of the base64 encoding of `value` that depend on `value` alone when it sits
@@ -67,53 +100,157 @@ pub(crate) fn stable_core(value: &[u8], shift: usize) -> Option<Zeroizing<String
         .map(owned)
 }
 
-/// How a byte outside the unreserved set is written.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Percent {
-    /// RFC 3986, upper-case hex (`%2F`).
-    Upper,
-    /// RFC 3986, lower-case hex (`%2f`).
-    Lower,
-    /// `application/x-www-form-urlencoded`: `+` for a space, upper-case hex.
-    Form,
+/// Which bytes percent-encoding writes as `%XX`. Bytes outside ASCII are always encoded.
+#[derive(Clone, Copy)]
+enum Charset {
+    /// ASCII letters, digits and these bytes are kept; every other byte is encoded.
+    Keep(&'static [u8]),
+    /// ASCII control bytes and these bytes are encoded; every other ASCII byte is kept (the
+    /// WHATWG URL percent-encode sets, as the `url` crate defines them).
+    Encode(&'static [u8]),
 }
 
-fn percent_encode(value: &str, style: Percent) -> Zeroizing<String> {
+impl Charset {
+    fn encodes(self, byte: u8) -> bool {
+        match self {
+            Self::Keep(kept) => !(byte.is_ascii_alphanumeric() || kept.contains(&byte)),
+            Self::Encode(encoded) => {
+                !byte.is_ascii() || byte.is_ascii_control() || encoded.contains(&byte)
+            }
+        }
+    }
+}
+
+/// RFC 3986's unreserved characters (curl, JavaScript's `encodeURIComponent` minus `!'()*`).
+const RFC_3986: Charset = Charset::Keep(b"-._~");
+/// Python's `urllib.parse.quote`, whose default keeps `/`.
+const PYTHON_QUOTE: Charset = Charset::Keep(b"-._~/");
+/// `application/x-www-form-urlencoded` (the `form_urlencoded` crate, Java's `URLEncoder`).
+const FORM: Charset = Charset::Keep(b"*-._");
+
+/// The `url` crate's sets (its `parser.rs`), which reqwest applies to each part of a URI.
+const URL_FRAGMENT: Charset = Charset::Encode(b" \"<>`");
+const URL_PATH: Charset = Charset::Encode(b" \"<>`#?{}");
+const URL_USERINFO: Charset = Charset::Encode(b" \"<>`#?{}/:;=@[\\]^|");
+const URL_SPECIAL_PATH_SEGMENT: Charset = Charset::Encode(b" \"<>`#?{}/%\\");
+const URL_SPECIAL_QUERY: Charset = Charset::Encode(b" \"#<>'");
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hex {
+    Upper,
+    Lower,
+}
+
+/// How a space is written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Space {
+    /// As its charset says (`%20` unless kept).
+    Percent,
+    /// As `+` (forms, Python's `quote_plus`, `curl --data-urlencode`).
+    Plus,
+}
+
+/// Percent-encoding as tools write it: each charset in both hex cases, with `%20` or `+`.
+fn percent_forms(value: &str, forms: &mut Vec<Zeroizing<String>>) {
+    for charset in [RFC_3986, PYTHON_QUOTE, FORM] {
+        for hex in [Hex::Upper, Hex::Lower] {
+            for space in [Space::Percent, Space::Plus] {
+                forms.push(percent_encode(value, charset, hex, space));
+            }
+        }
+    }
+}
+
+/// The encodings the `url` crate gives `value` in a URI's fragment, path, userinfo, path
+/// segment and query. Its parser drops tabs and line breaks (its userinfo setters keep them),
+/// and in an `http(s)` path reads `\` as `/`.
+fn url_forms(value: &str, forms: &mut Vec<Zeroizing<String>>) {
+    let mut parsed = Zeroizing::new(String::with_capacity(value.len()));
+    parsed.extend(value.chars().filter(|c| !matches!(c, '\t' | '\n' | '\r')));
+    for input in [value, parsed.as_str()] {
+        for charset in [
+            URL_FRAGMENT,
+            URL_USERINFO,
+            URL_SPECIAL_PATH_SEGMENT,
+            URL_SPECIAL_QUERY,
+        ] {
+            forms.push(percent_encode(input, charset, Hex::Upper, Space::Percent));
+        }
+    }
+    let mut path = Zeroizing::new(String::with_capacity(parsed.len()));
+    path.extend(parsed.chars().map(|c| if c == '\\' { '/' } else { c }));
+    forms.push(percent_encode(&path, URL_PATH, Hex::Upper, Space::Percent));
+}
+
+fn percent_encode(value: &str, charset: Charset, hex: Hex, space: Space) -> Zeroizing<String> {
     let mut out = Zeroizing::new(String::with_capacity(value.len() * 3));
     for &byte in value.as_bytes() {
-        let kept = match style {
-            Percent::Form => byte.is_ascii_alphanumeric() || b"*-._".contains(&byte),
-            Percent::Upper | Percent::Lower => {
-                byte.is_ascii_alphanumeric() || b"-._~".contains(&byte)
-            }
-        };
-        if kept {
-            out.push(char::from(byte));
-        } else if style == Percent::Form && byte == b' ' {
+        if byte == b' ' && space == Space::Plus {
             out.push('+');
-        } else {
+        } else if charset.encodes(byte) {
             out.push('%');
-            push_hex(&mut out, u32::from(byte), 2, style != Percent::Lower);
+            push_hex(&mut out, u32::from(byte), 2, hex);
+        } else {
+            out.push(char::from(byte));
         }
     }
     out
 }
 
-/// How a string is escaped inside a JSON string literal.
+/// How non-ASCII characters are written inside a JSON string literal.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum JsonStyle {
-    /// serde_json's (and JavaScript's) escaping: non-ASCII characters kept as they are.
+enum Unicode {
+    /// Kept as they are (serde_json, JavaScript, Go).
     Raw,
-    /// Every non-ASCII character as `\uxxxx` (Python's `json.dumps`).
-    AsciiLower,
-    /// Every non-ASCII character as `\uXXXX` (Jackson, Java).
-    AsciiUpper,
+    /// As `\uxxxx` (Python's `json.dumps`, PHP's `json_encode`).
+    EscapedLower,
+    /// As `\uXXXX` (Java encoders).
+    EscapedUpper,
+}
+
+/// How a string is escaped inside a JSON string literal.
+#[derive(Clone, Copy)]
+struct JsonStyle {
+    unicode: Unicode,
+    /// `&`, `<`, `>`, U+2028 and U+2029 as `\u0026`-style escapes (Go's `encoding/json`).
+    html: bool,
+    /// `/` as `\/` (PHP's `json_encode`).
+    slash: bool,
+}
+
+impl JsonStyle {
+    fn plain(unicode: Unicode) -> Self {
+        Self {
+            unicode,
+            html: false,
+            slash: false,
+        }
+    }
+}
+
+/// Every combination of the escapings JSON encoders apply.
+fn json_forms(value: &str, forms: &mut Vec<Zeroizing<String>>) {
+    for unicode in [Unicode::Raw, Unicode::EscapedLower, Unicode::EscapedUpper] {
+        for html in [false, true] {
+            for slash in [false, true] {
+                let style = JsonStyle {
+                    unicode,
+                    html,
+                    slash,
+                };
+                forms.push(json_escape(value, style));
+            }
+        }
+    }
 }
 
 fn json_escape(value: &str, style: JsonStyle) -> Zeroizing<String> {
     // Worst case: a control byte becomes the six characters `\u001f`.
     let mut out = Zeroizing::new(String::with_capacity(value.len() * 6));
-    let upper = style == JsonStyle::AsciiUpper;
+    let hex = match style.unicode {
+        Unicode::EscapedUpper => Hex::Upper,
+        Unicode::Raw | Unicode::EscapedLower => Hex::Lower,
+    };
     for c in value.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -123,11 +260,15 @@ fn json_escape(value: &str, style: JsonStyle) -> Zeroizing<String> {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            c if u32::from(c) < 0x20 || (!c.is_ascii() && style != JsonStyle::Raw) => {
+            '/' if style.slash => out.push_str("\\/"),
+            c if u32::from(c) < 0x20
+                || (!c.is_ascii() && style.unicode != Unicode::Raw)
+                || (style.html && matches!(c, '&' | '<' | '>' | '\u{2028}' | '\u{2029}')) =>
+            {
                 let mut units = [0u16; 2];
                 for unit in c.encode_utf16(&mut units) {
                     out.push_str("\\u");
-                    push_hex(&mut out, u32::from(*unit), 4, upper);
+                    push_hex(&mut out, u32::from(*unit), 4, hex);
                 }
             }
             c => out.push(c),
@@ -136,14 +277,25 @@ fn json_escape(value: &str, style: JsonStyle) -> Zeroizing<String> {
     out
 }
 
-fn push_hex(out: &mut String, value: u32, digits: u32, upper: bool) {
+/// The bytes in lower- and upper-case hex, whole and as `xxd -p` wraps them.
+fn hex_forms(value: &[u8], forms: &mut Vec<Zeroizing<String>>) {
+    for hex in [Hex::Lower, Hex::Upper] {
+        let mut out = Zeroizing::new(String::with_capacity(value.len() * 2));
+        for &byte in value {
+            push_hex(&mut out, u32::from(byte), 2, hex);
+        }
+        push_wrapped_lines(&out, HEX_WRAP_COLUMNS, forms);
+        forms.push(out);
+    }
+}
+
+fn push_hex(out: &mut String, value: u32, digits: u32, hex: Hex) {
     for position in (0..digits).rev() {
         let nibble = (value >> (4 * position)) & 0xf;
         let digit = char::from_digit(nibble, 16).unwrap_or('0');
-        out.push(if upper {
-            digit.to_ascii_uppercase()
-        } else {
-            digit
+        out.push(match hex {
+            Hex::Upper => digit.to_ascii_uppercase(),
+            Hex::Lower => digit,
         });
     }
 }
@@ -157,7 +309,10 @@ mod tests {
     use super::*;
 
     fn forms(value: &str) -> Vec<String> {
-        encoded_forms(value).iter().map(|f| f.to_string()).collect()
+        encoded_forms(value, EncodedForms::All)
+            .iter()
+            .map(|f| f.to_string())
+            .collect()
     }
 
     #[test]
