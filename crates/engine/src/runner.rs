@@ -18,6 +18,7 @@ use kestrel_expr::Context;
 use kestrel_flow::{Flow, Level, Retry, TaskCommon, TaskKind};
 use kestrel_secrets::{MaskRegistry, SecretScope};
 use serde_json::{Map, Value, json};
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -33,7 +34,34 @@ pub(crate) struct PlannedTask {
     pub(crate) common: TaskCommon,
     /// `retry`, read.
     pub(crate) retry: Option<Retry>,
+    /// Whose outputs its render contexts are given.
+    pub(crate) reads: Reads,
     pub(crate) work: Work,
+}
+
+/// Whose outputs a task's expressions (and its children's) can read: its render contexts are
+/// given those alone, so that a task run's cost does not grow with the task runs before it.
+pub(crate) type Reads = Option<Arc<[String]>>;
+
+/// The ids of the tasks whose outputs `task`'s templates read, when every mention of
+/// `outputs` in its definition is `outputs.<id>`; `None` (every output) otherwise
+/// (`outputs[name]`, `outputs | keys`...).
+fn outputs_read(task: &kestrel_flow::Task) -> Reads {
+    // The definition's text holds every template of the task and of its children.
+    let text = format!("{task:?}");
+    let mut ids = BTreeSet::new();
+    for (at, word) in text.match_indices("outputs") {
+        let rest = text[at + word.len()..].strip_prefix('.')?;
+        let id: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if id.is_empty() {
+            return None;
+        }
+        ids.insert(id);
+    }
+    Some(ids.into_iter().collect())
 }
 
 /// What running a task means.
@@ -60,6 +88,7 @@ pub(crate) fn plan(tasks: &[kestrel_flow::Task]) -> Vec<PlannedTask> {
                 type_name: task.type_name.clone(),
                 retry: task.common.retry.as_ref().and_then(Retry::from_json),
                 common: task.common.clone(),
+                reads: outputs_read(task),
                 work,
             })
         })
@@ -124,10 +153,12 @@ pub(crate) struct Run<'a> {
     record: Mutex<Record>,
 }
 
-/// A task run being run: its place in the execution's list and its current state (real).
+/// A task run being run: its place in the execution's list, its current state (real), and
+/// whose outputs its expressions read.
 pub(crate) struct OpenRun {
     index: usize,
     pub(crate) run: HeldRun,
+    reads: Reads,
 }
 
 impl<'a> Run<'a> {
@@ -258,7 +289,11 @@ impl<'a> Run<'a> {
             record.execution.task_runs.len() - 1
         };
         self.listener.on_task_state(&self.edge().task_run(&run));
-        OpenRun { index, run }
+        OpenRun {
+            index,
+            run,
+            reads: planned.reads.clone(),
+        }
     }
 
     /// Starts a new attempt of the task run: RUNNING.
@@ -379,8 +414,26 @@ impl<'a> Run<'a> {
             vars.insert("parent".into(), parent.clone());
             vars.insert("parents".into(), json!(frame.parents));
         }
-        vars.insert("outputs".into(), Value::Object(self.lock().outputs.clone()));
+        vars.insert(
+            "outputs".into(),
+            Value::Object(self.outputs_read(&open.reads)),
+        );
         Context::new(Value::Object(vars), Some(Arc::clone(&self.scope)))
+    }
+
+    /// The real outputs `reads` names (their size counted in the engine's work).
+    fn outputs_read(&self, reads: &Reads) -> Map<String, Value> {
+        let record = self.lock();
+        let outputs: Map<String, Value> = match reads {
+            None => record.outputs.clone(),
+            Some(ids) => ids
+                .iter()
+                .filter_map(|id| Some((id.clone(), record.outputs.get(id)?.clone())))
+                .collect(),
+        };
+        self.engine
+            .count_context_values(outputs.values().map(values_in).sum());
+        outputs
     }
 
     /// Renders `template` in `ctx`; the error as a text (real: readers see it through the
@@ -518,6 +571,15 @@ impl Summary {
     }
 }
 
+/// How many JSON values `value` holds, itself included: the size of a copy of it.
+fn values_in(value: &Value) -> usize {
+    1 + match value {
+        Value::Array(items) => items.iter().map(values_in).sum(),
+        Value::Object(map) => map.values().map(values_in).sum(),
+        _ => 0,
+    }
+}
+
 /// Kestra's truth of a rendered condition: anything but `false`, `0`, `-0` and the empty text
 /// (spaces around ignored).
 pub(crate) fn is_truthy(text: &str) -> bool {
@@ -622,6 +684,7 @@ mod tests {
             type_name: "test.Script".into(),
             common: TaskCommon::default(),
             retry: None,
+            reads: None,
             work: Work::Run(Box::new(Script(steps))),
         }
     }
