@@ -58,7 +58,7 @@ pub(super) async fn trigger(
         inputs: Vec::new(),
         trigger: Some(trigger),
     };
-    let live = executor::submit_registering(&state, submission, matched.to_register()).await?;
+    let live = executor::submit_registering(&state, submission, matched.into_registered()).await?;
     answer(&live, false).await
 }
 
@@ -72,7 +72,7 @@ struct Matched {
 
 impl Matched {
     /// What the execution registers for masking at its start: the key `secret()` resolved.
-    fn to_register(self) -> Vec<(String, SecretValue)> {
+    fn into_registered(self) -> Vec<(String, SecretValue)> {
         let name = format!("the key of Webhook trigger {}", self.trigger_id);
         self.secret.map(|key| (name, key)).into_iter().collect()
     }
