@@ -96,20 +96,21 @@ fn assert_hidden(execution: &Execution, seen: &Seen, values: &[&str]) {
 const LOG: &str = "io.kestra.plugin.core.log.Log";
 const SHELL: &str = "io.kestra.plugin.scripts.shell.Commands";
 
+/// A flow whose ForEach iterates over the secret `A` split at commas, running `child` (a YAML
+/// list item indented by six), then `rest` (tasks indented by two).
+fn for_each_over_secret(child: &str, rest: &str) -> String {
+    format!(
+        "id: f\nnamespace: dev\ntasks:\n  - id: each\n    type: io.kestra.plugin.core.flow.ForEach\n    values: \"{{{{ secret('A') | split(',') }}}}\"\n    tasks:\n{child}{rest}"
+    )
+}
+
 #[test]
 fn leak_1_for_each_value_is_masked_in_task_runs() {
-    let yaml = format!(
-        r#"id: f
-namespace: dev
-tasks:
-  - id: each
-    type: io.kestra.plugin.core.flow.ForEach
-    values: "{{{{ secret('A') | split(',') }}}}"
-    tasks:
-      - id: show
-        type: {LOG}
-        message: "value {{{{ taskrun.value }}}}"
-"#
+    let yaml = for_each_over_secret(
+        &format!(
+            "      - id: show\n        type: {LOG}\n        message: \"value {{{{ taskrun.value }}}}\"\n"
+        ),
+        "",
     );
     let seen = Seen::default();
     let secrets = [("A", "alpha-first,bravo-second")];
@@ -266,21 +267,11 @@ tasks:
 
 #[test]
 fn later_tasks_see_real_values_while_readers_see_the_mask() {
-    let yaml = format!(
-        r#"id: f
-namespace: dev
-tasks:
-  - id: each
-    type: io.kestra.plugin.core.flow.ForEach
-    values: "{{{{ secret('A') | split(',') }}}}"
-    tasks:
-      - id: out
-        type: io.kestra.plugin.core.debug.Return
-        format: "{{{{ taskrun.value }}}}"
-  - id: count
-    type: {LOG}
-    message: "{{{{ outputs.out | keys | length }}}}"
-"#
+    let yaml = for_each_over_secret(
+        "      - id: out\n        type: io.kestra.plugin.core.debug.Return\n        format: \"{{ taskrun.value }}\"\n",
+        &format!(
+            "  - id: count\n    type: {LOG}\n    message: \"{{{{ outputs.out | keys | length }}}}\"\n"
+        ),
     );
     let seen = Seen::default();
     let execution = run(
