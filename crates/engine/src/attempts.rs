@@ -110,7 +110,7 @@ impl Run<'_> {
         let outcome = tokio::select! {
             result = within(limit, task.run(&mut ctx)) => match result {
                 Ok(()) => Outcome::Success,
-                Err(error) => Outcome::Failed(self.registry.mask(&error).into_owned()),
+                Err(error) => Outcome::Failed(error),
             },
             () = cancel.cancelled() => Outcome::Killed,
         };

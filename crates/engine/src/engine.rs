@@ -1,5 +1,6 @@
 //! The engine: what every execution shares (configuration, expressions, secrets, `envs`).
 
+use crate::edge::Edge;
 use crate::runner::{Run, plan};
 use crate::tasks::HttpClients;
 use crate::{CancelToken, Execution, Inputs, Listener, TaskError};
@@ -8,10 +9,11 @@ use kestrel_flow::Flow;
 use kestrel_secrets::{
     DotenvError, EnvBackend, EnvOptions, MaskRegistry, Resolver, SecretBackend, SecretScope,
 };
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// How the engine runs executions.
 #[derive(Debug, Clone)]
@@ -62,6 +64,9 @@ pub struct Engine {
     pub(crate) envs: BTreeMap<String, String>,
     /// The HTTP clients of Request tasks, shared so that connections are reused.
     pub(crate) http: HttpClients,
+    /// How many output values render contexts were given (copied), over the engine's life:
+    /// its work per task run, which tests hold to growing linearly with the task runs.
+    context_values: AtomicUsize,
 }
 
 impl fmt::Debug for Engine {
@@ -91,6 +96,7 @@ impl Engine {
             readers: None,
             envs,
             http: HttpClients::default(),
+            context_values: AtomicUsize::new(0),
         }
     }
 
@@ -149,6 +155,18 @@ impl Engine {
             Some(readers) => Arc::new(chain(readers.for_execution(execution_id), &self.global)),
             None => Arc::clone(&self.resolver),
         }
+    }
+
+    /// `inputs` as readers see them before their execution starts (see [`Listener::on_inputs`]
+    /// for after): SECRET inputs as the mask, every other masked with the values registered at
+    /// start, those given no value left out.
+    pub fn shown_inputs(&self, inputs: &Inputs) -> Map<String, Value> {
+        inputs.shown(self.config.mask_min_length)
+    }
+
+    /// Counts `values` output values given to a render context.
+    pub(crate) fn count_context_values(&self, values: usize) {
+        self.context_values.fetch_add(values, Ordering::Relaxed);
     }
 
     /// The expression environment (for pure renders outside executions).
@@ -227,9 +245,10 @@ impl Engine {
         for warning in registry.take_warnings() {
             listener.on_warning(&warning);
         }
+        let edge = Edge::new(&registry);
         match result {
-            Ok(text) => Ok(registry.mask(&text).into_owned()),
-            Err(error) => Err(TaskError::new(registry.mask(&error.to_string()))),
+            Ok(text) => Ok(edge.text(&text).into_inner()),
+            Err(error) => Err(TaskError::new(edge.text(&error.to_string()).into_inner())),
         }
     }
 }
@@ -336,6 +355,71 @@ mod tests {
         assert_eq!(execution.logs[0].message, "14 8");
         let reads = readers.reads.lock().unwrap().clone();
         assert_eq!(reads, [format!("execution {}:a/K", execution.id)]);
+    }
+
+    /// The output values render contexts were given while `yaml` ran.
+    fn context_values_of(yaml: &str) -> usize {
+        let engine = Engine::new(
+            EngineConfig::default(),
+            Arc::new(Expressions::new(json!({}))),
+            Arc::new(Resolver::new(Vec::new())),
+            BTreeMap::new(),
+        );
+        let flow = kestrel_flow::parse_flow(yaml).unwrap();
+        let inputs = Inputs::parse(&flow.inputs, Vec::new()).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let execution =
+            runtime.block_on(engine.run(&flow, inputs, &NoListener, &CancelToken::new()));
+        assert_eq!(execution.state, State::Success, "{execution:?}");
+        engine.context_values.load(Ordering::Relaxed)
+    }
+
+    const RETURN: &str = "io.kestra.plugin.core.debug.Return";
+
+    /// `n` tasks, each reading the output of the one before.
+    fn chain(n: usize) -> String {
+        let mut yaml = "id: f\nnamespace: dev\ntasks:\n".to_owned();
+        yaml.push_str(&format!("  - id: t0\n    type: {RETURN}\n    format: x\n"));
+        for i in 1..n {
+            let format = format!("{{{{ outputs.t{}.value }}}}", i - 1);
+            yaml.push_str(&format!(
+                "  - id: t{i}\n    type: {RETURN}\n    format: \"{format}\"\n"
+            ));
+        }
+        yaml
+    }
+
+    /// A ForEach over `n` values whose iterations read the output of a task before it.
+    fn for_each(n: usize) -> String {
+        let values: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+        format!(
+            "id: f\nnamespace: dev\ntasks:\n  - id: first\n    type: {RETURN}\n    format: x\n  - id: each\n    type: io.kestra.plugin.core.flow.ForEach\n    values: [{}]\n    tasks:\n      - id: child\n        type: {RETURN}\n        format: \"{{{{ taskrun.value }}}} {{{{ outputs.first.value }}}}\"\n",
+            values.join(", ")
+        )
+    }
+
+    #[test]
+    fn the_engines_work_per_task_run_does_not_grow_with_the_task_runs_before_it() {
+        for flow in [chain, for_each] {
+            let small = context_values_of(&flow(200));
+            let large = context_values_of(&flow(400));
+            assert!(small > 0);
+            assert!(
+                large <= 2 * small + 8,
+                "twice the task runs, {large} output values copied instead of {small}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_task_reading_outputs_dynamically_is_given_them_all() {
+        let yaml = format!(
+            "id: f\nnamespace: dev\ntasks:\n  - id: a\n    type: {RETURN}\n    format: x\n  - id: b\n    type: {RETURN}\n    format: \"{{{{ outputs['a'].value }}}} {{{{ outputs | length }}}}\"\n"
+        );
+        assert!(context_values_of(&yaml) >= 2);
     }
 
     #[test]

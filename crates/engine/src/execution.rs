@@ -1,9 +1,10 @@
-//! What an execution leaves behind: its task runs and log entries, every text already masked.
+//! What readers see of an execution: its task runs, log entries and record, every
+//! user-produced value masked. Only the edge ([`crate::edge`]) builds them from what the
+//! engine holds.
 
-use crate::{Metric, State};
+use crate::{ShownMetric, State};
 use chrono::{DateTime, Utc};
 use kestrel_flow::Level;
-use kestrel_secrets::MaskRegistry;
 use serde_json::{Map, Value};
 use std::time::Duration;
 
@@ -39,8 +40,8 @@ pub struct TaskRun {
     pub outputs: Map<String, Value>,
     /// Why it failed, masked.
     pub error: Option<String>,
-    /// The metrics it recorded, names and tags masked.
-    pub metrics: Vec<Metric>,
+    /// The metrics it recorded, masked (a value equal to a numeric secret included).
+    pub metrics: Vec<ShownMetric>,
     /// When it started.
     pub start: DateTime<Utc>,
     /// When it ended, once it has.
@@ -50,7 +51,7 @@ pub struct TaskRun {
     pub attempts: Vec<Attempt>,
     /// The task run of the flowable task (Sequential, ForEach...) it runs under, if any.
     pub parent_task_run_id: Option<String>,
-    /// The ForEach value it runs for (also `{{ taskrun.value }}`), if any.
+    /// The ForEach value it runs for (also `{{ taskrun.value }}`), if any, masked.
     pub value: Option<String>,
 }
 
@@ -76,6 +77,13 @@ pub struct Execution {
     pub flow_id: String,
     /// Its current state.
     pub state: State,
+    /// The inputs, typed, SECRET ones as the mask and every other masked; inputs given no
+    /// value are left out.
+    pub inputs: Map<String, Value>,
+    /// The `trigger` variable of a triggered execution, masked.
+    pub trigger: Option<Value>,
+    /// The flow's labels, in order, masked.
+    pub labels: Vec<(String, String)>,
     /// Task runs in the order they started.
     pub task_runs: Vec<TaskRun>,
     /// Every entry the tasks emitted, in order (and one ERROR entry per failed task).
@@ -86,38 +94,4 @@ pub struct Execution {
     pub start: DateTime<Utc>,
     /// How long it took, once it ended.
     pub duration: Duration,
-}
-
-impl Execution {
-    /// Masks every text of the execution again with `registry`: a value registered by a later
-    /// task may hide inside an earlier entry.
-    pub(crate) fn remask(&mut self, registry: &MaskRegistry) {
-        for entry in &mut self.logs {
-            entry.message = registry.mask(&entry.message).into_owned();
-        }
-        for run in &mut self.task_runs {
-            run.remask(registry);
-        }
-        let mut outputs = Value::Object(std::mem::take(&mut self.outputs));
-        registry.mask_json(&mut outputs);
-        if let Value::Object(map) = outputs {
-            self.outputs = map;
-        }
-    }
-}
-
-impl TaskRun {
-    pub(crate) fn remask(&mut self, registry: &MaskRegistry) {
-        let mut outputs = Value::Object(std::mem::take(&mut self.outputs));
-        registry.mask_json(&mut outputs);
-        if let Value::Object(map) = outputs {
-            self.outputs = map;
-        }
-        if let Some(error) = &mut self.error {
-            *error = registry.mask(error).into_owned();
-        }
-        for metric in &mut self.metrics {
-            metric.remask(registry);
-        }
-    }
 }

@@ -202,9 +202,8 @@ impl Run<'_> {
                 match serde_json::from_str::<Value>(&text) {
                     Ok(Value::Array(items)) => items,
                     _ => {
-                        let shown = self.registry.mask(&text).into_owned();
                         return Err(format!(
-                            "values: must be a list or a JSON string of a list, got '{shown}'"
+                            "values: must be a list or a JSON string of a list, got '{text}'"
                         ));
                     }
                 }

@@ -1,7 +1,9 @@
 //! A flow's inputs: raw values typed by the flow's input definitions.
 
+use crate::edge::Edge;
+use crate::held::HeldInputs;
 use kestrel_flow::{InputDef, InputType};
-use kestrel_secrets::SecretValue;
+use kestrel_secrets::{MaskRegistry, SecretValue};
 use serde_json::{Map, Number, Value};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -23,11 +25,14 @@ impl fmt::Display for InputError {
 
 impl std::error::Error for InputError {}
 
-/// An execution's inputs, typed: the `inputs` map expressions see, and the values of SECRET
-/// inputs, which the execution registers for masking. `Debug` shows the ids only.
+/// An execution's inputs, typed: the `inputs` map expressions see, and the values the
+/// execution registers for masking at its start (SECRET inputs, and what
+/// [`Inputs::register_secret`] adds). `Debug` shows the ids only.
 #[derive(Default)]
 pub struct Inputs {
     values: Map<String, Value>,
+    /// The ids of the SECRET inputs.
+    secret_ids: Vec<String>,
     secrets: Vec<(String, SecretValue)>,
 }
 
@@ -64,6 +69,9 @@ impl Inputs {
                 (None, None) if def.required => return Err(error(&def.id, "missing required")),
                 (None, None) => Value::Null,
             };
+            if def.input_type == InputType::Secret {
+                inputs.secret_ids.push(def.id.clone());
+            }
             if let (InputType::Secret, Value::String(text)) = (def.input_type, &value) {
                 inputs
                     .secrets
@@ -74,14 +82,40 @@ impl Inputs {
         Ok(inputs)
     }
 
+    /// Registers `value` for masking, under `key` (named in warnings, never the value), from
+    /// the start of the execution these inputs start, without making it an input: the key of
+    /// the Webhook trigger that started it, when `secret()` resolved it.
+    pub fn register_secret(&mut self, key: &str, value: SecretValue) {
+        self.secrets.push((key.to_owned(), value));
+    }
+
+    /// The inputs as readers see them before the execution starts (built by the edge): SECRET
+    /// inputs as the mask, every other masked with the values registered at start, those
+    /// given no value left out. The execution shows them again as it registers more.
+    pub(crate) fn shown(&self, mask_min_length: usize) -> Map<String, Value> {
+        let registry = MaskRegistry::new(mask_min_length);
+        self.register_in(&registry);
+        Edge::new(&registry).inputs(&self.held()).into_inner()
+    }
+
     /// The `inputs` map of expressions (SECRET inputs in clear: renders need them).
     pub(crate) fn values(&self) -> &Map<String, Value> {
         &self.values
     }
 
-    /// The SECRET inputs, by id.
-    pub(crate) fn secrets(&self) -> &[(String, SecretValue)] {
-        &self.secrets
+    /// Registers every value to mask from the start in `registry`.
+    pub(crate) fn register_in(&self, registry: &MaskRegistry) {
+        for (key, value) in &self.secrets {
+            registry.register(key, value.expose_secret());
+        }
+    }
+
+    /// What the execution holds of its inputs.
+    pub(crate) fn held(&self) -> HeldInputs {
+        HeldInputs {
+            values: self.values.clone(),
+            secret_ids: self.secret_ids.clone(),
+        }
     }
 }
 
@@ -223,9 +257,33 @@ mod tests {
     fn secret_inputs_are_kept_for_registration_and_hidden_from_debug() {
         let defs = [def("pw", InputType::Secret, true, None)];
         let inputs = Inputs::parse(&defs, raw(&[("pw", "hunter22")])).unwrap();
-        assert_eq!(inputs.secrets().len(), 1);
-        assert_eq!(inputs.secrets()[0].1.expose_secret(), "hunter22");
+        let registry = MaskRegistry::new(4);
+        inputs.register_in(&registry);
+        assert_eq!(registry.mask("x hunter22"), "x ******");
         assert!(!format!("{inputs:?}").contains("hunter22"));
+    }
+
+    #[test]
+    fn secret_inputs_are_shown_masked_and_others_typed() {
+        let defs = [
+            def("name", InputType::String, true, None),
+            def("count", InputType::Int, true, None),
+            def("password", InputType::Secret, true, None),
+            def("level", InputType::String, true, Some(json!("low"))),
+            def("unset", InputType::String, false, None),
+            def("copy", InputType::String, true, None),
+        ];
+        let given = raw(&[
+            ("name", "42"),
+            ("count", "42"),
+            ("password", "hunter2"),
+            ("copy", "pw hunter2"),
+        ]);
+        let inputs = Inputs::parse(&defs, given).unwrap();
+        assert_eq!(
+            Value::Object(inputs.shown(4)),
+            json!({"name": "42", "count": 42, "password": "******", "level": "low", "copy": "pw ******"})
+        );
     }
 
     #[test]

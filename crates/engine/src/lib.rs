@@ -12,10 +12,15 @@
 //! attempt kept) and `timeout`, and the flow's `outputs` are rendered at the end. A
 //! [`Scheduler`] starts executions when their Schedule triggers fire, on a [`Clock`].
 //!
-//! Every execution has one mask registry: each secret a render resolves, each SECRET input and
-//! each value derived from them is registered, and every log entry, output and error passes
-//! through the masker before it leaves the engine, to a listener or in the returned
-//! execution. Later tasks' expressions alone see real output values.
+//! Every execution has one mask registry: each secret a render resolves, each SECRET input,
+//! each value [`Inputs::register_secret`] adds (a Webhook trigger's key) and each value
+//! derived from them is registered. What the engine holds while it runs is real; one
+//! component, the edge, builds everything a reader can see from it (log entries, task runs
+//! with every field, metrics, the execution with its inputs, trigger variables, labels and
+//! outputs) and masks it, numbers included. It is the only way out: a [`Listener`] receives
+//! [`Shown`] values, which nothing else can build, and [`Engine::run`] returns the execution
+//! the edge built at the end, with everything registered. Later tasks' expressions alone see
+//! real values.
 //!
 //! ```
 //! use kestrel_engine::{CancelToken, Engine, EngineConfig, Inputs, NoListener, State};
@@ -34,9 +39,11 @@
 //! The flows under `examples/` at the repository's root run with `kestrel run`.
 
 mod attempts;
+mod edge;
 mod engine;
 mod execution;
 mod flowable;
+mod held;
 mod id;
 mod inputs;
 mod listener;
@@ -48,11 +55,12 @@ mod state;
 mod task;
 mod tasks;
 
+pub use edge::Shown;
 pub use engine::{Engine, EngineConfig, ReaderBackends};
 pub use execution::{Attempt, Execution, LogEntry, TaskRun};
 pub use inputs::{InputError, Inputs};
 pub use listener::{CancelToken, Listener, NoListener};
-pub use metric::{Metric, MetricKind};
+pub use metric::{Metric, MetricKind, MetricValue, ShownMetric};
 pub use schedule::{Clock, Fire, ManualClock, ScheduleSink, Scheduler, SystemClock};
 pub use state::State;
 pub use task::{Task, TaskContext, TaskError};

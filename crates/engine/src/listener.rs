@@ -1,28 +1,36 @@
 //! How a caller follows an execution while it runs, and how it stops one.
 
-use crate::{Execution, LogEntry, TaskRun};
+use crate::{Execution, LogEntry, Shown, TaskRun};
+use serde_json::{Map, Value};
 use std::sync::Arc;
 use tokio::sync::watch;
 
-/// Receives an execution's events as they happen. Everything it is given is already masked.
+/// Receives an execution's events as they happen. Everything it is given is [`Shown`]: built
+/// and masked by the edge, the only way out of the engine.
 ///
 /// Every method has an empty default, so a listener implements only what it shows. Calls come
 /// from the task running the execution, in order; a slow listener slows the execution.
 pub trait Listener: Send + Sync {
     /// A task emitted a log entry (kept by the task's `logLevel`), or a task failed and this is
     /// the ERROR entry carrying its error.
-    fn on_log(&self, entry: &LogEntry) {
+    fn on_log(&self, entry: &Shown<LogEntry>) {
         let _ = entry;
     }
 
     /// A task run changed state (CREATED, RUNNING, then a terminal state).
-    fn on_task_state(&self, task_run: &TaskRun) {
+    fn on_task_state(&self, task_run: &Shown<TaskRun>) {
         let _ = task_run;
     }
 
     /// The execution changed state (CREATED, RUNNING, then a terminal state).
-    fn on_execution_state(&self, execution: &Execution) {
+    fn on_execution_state(&self, execution: &Shown<Execution>) {
         let _ = execution;
+    }
+
+    /// The inputs as readers see them changed: a value registered since (a secret a task
+    /// resolved) hides in one of them.
+    fn on_inputs(&self, inputs: &Shown<Map<String, Value>>) {
+        let _ = inputs;
     }
 
     /// The engine has something to say that is not a task's log: a secret too short to mask.

@@ -1,11 +1,11 @@
 //! Metrics a task run records (`::{"metrics": [...]}::` lines of a script, as in Kestra).
 
-use kestrel_secrets::MaskRegistry;
+use serde_json::{Number, Value};
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// One measurement recorded by a task run. Its name and tags are masked like every text
-/// readers see.
+/// One measurement recorded by a task run, as the task gives it. Readers see it as a
+/// [`ShownMetric`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metric {
     /// The metric's name (`rows`).
@@ -53,18 +53,48 @@ impl fmt::Display for MetricKind {
     }
 }
 
-impl Metric {
-    /// Masks the name and every tag with `registry`.
-    pub(crate) fn remask(&mut self, registry: &MaskRegistry) {
-        self.name = registry.mask(&self.name).into_owned();
-        self.tags = std::mem::take(&mut self.tags)
-            .into_iter()
-            .map(|(key, value)| {
-                let key = registry.mask(&key).into_owned();
-                (key, registry.mask(&value).into_owned())
-            })
-            .collect();
+/// A metric as readers see it: its name and tags masked, its value the mask when it equals
+/// a numeric secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShownMetric {
+    /// The metric's name, masked.
+    pub name: String,
+    /// What the value measures.
+    pub kind: MetricKind,
+    /// The value, or the mask.
+    pub value: MetricValue,
+    /// Tags, by name, names and values masked.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A metric's value as readers see it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MetricValue {
+    /// The value recorded.
+    Number(f64),
+    /// The value equals a registered (numeric) secret: readers see the mask.
+    Masked,
+}
+
+impl MetricValue {
+    /// The value as JSON: a whole number without a fraction, or the mask (a string).
+    pub fn to_json(self) -> Value {
+        match self {
+            MetricValue::Number(number) => number_json(number),
+            MetricValue::Masked => Value::String(kestrel_secrets::MASK.to_owned()),
+        }
     }
+}
+
+/// `number` as JSON, written as a reader would: `48213377`, not `48213377.0`, so that its
+/// decimal text is the one a secret would be registered with.
+pub(crate) fn number_json(number: f64) -> Value {
+    // Whole numbers within ±2^53 are exact both as f64 and as i64.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    if number.fract() == 0.0 && number.abs() <= EXACT {
+        return Value::from(number as i64);
+    }
+    Number::from_f64(number).map_or(Value::Null, Value::Number)
 }
 
 #[cfg(test)]
@@ -79,17 +109,9 @@ mod tests {
     }
 
     #[test]
-    fn names_and_tags_are_masked() {
-        let registry = MaskRegistry::new(4);
-        registry.register("K", "hunter22");
-        let mut metric = Metric {
-            name: "rows-hunter22".into(),
-            kind: MetricKind::Counter,
-            value: 1.0,
-            tags: BTreeMap::from([("hunter22".into(), "user hunter22".into())]),
-        };
-        metric.remask(&registry);
-        assert_eq!(metric.name, "rows-******");
-        assert_eq!(metric.tags["******"], "user ******");
+    fn whole_numbers_are_written_without_a_fraction() {
+        assert_eq!(number_json(48_213_377.0), serde_json::json!(48_213_377));
+        assert_eq!(number_json(1.5), serde_json::json!(1.5));
+        assert_eq!(MetricValue::Masked.to_json(), serde_json::json!("******"));
     }
 }

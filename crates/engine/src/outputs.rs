@@ -45,17 +45,17 @@ impl Run<'_> {
         state
     }
 
-    /// Logs an ERROR entry of the execution itself (no task), masked.
+    /// Logs an ERROR entry of the execution itself (no task).
     fn execution_error(&self, message: &str) {
-        let entry = crate::LogEntry {
+        let entry = crate::held::HeldLog {
             task_id: String::new(),
             task_run_id: String::new(),
             level: Level::Error,
-            message: self.registry.mask(message).into_owned(),
+            message: message.to_owned(),
             timestamp: Utc::now(),
             attempt_number: 1,
         };
-        self.listener.on_log(&entry);
+        self.listener.on_log(&self.edge().log(&entry));
         self.keep_logs(vec![entry]);
     }
 }

@@ -1,15 +1,16 @@
 //! One execution, step by step: the plan of its task tree, its task runs as they open and
-//! close, the render context each sees, and masking on the way out.
+//! close, and the render context each sees. What it holds is real; every event and the
+//! returned execution go out through the edge.
 //!
 //! Task runs of parallel branches run in the execution's own task, polled together, so the
 //! record they share sits behind a mutex that is never held across an await.
 
+use crate::edge::Edge;
 use crate::flowable::{PlannedFlowable, plan_flowable};
+use crate::held::{HeldExecution, HeldLog, HeldRun};
 use crate::id::new_id;
 use crate::tasks::task_for;
-use crate::{
-    Attempt, CancelToken, Engine, Execution, Inputs, Listener, LogEntry, State, Task, TaskRun,
-};
+use crate::{Attempt, CancelToken, Engine, Execution, Inputs, Listener, State, Task};
 use chrono::{SecondsFormat, Utc};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -17,6 +18,7 @@ use kestrel_expr::Context;
 use kestrel_flow::{Flow, Level, Retry, TaskCommon, TaskKind};
 use kestrel_secrets::{MaskRegistry, SecretScope};
 use serde_json::{Map, Value, json};
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -32,7 +34,34 @@ pub(crate) struct PlannedTask {
     pub(crate) common: TaskCommon,
     /// `retry`, read.
     pub(crate) retry: Option<Retry>,
+    /// Whose outputs its render contexts are given.
+    pub(crate) reads: Reads,
     pub(crate) work: Work,
+}
+
+/// Whose outputs a task's expressions (and its children's) can read: its render contexts are
+/// given those alone, so that a task run's cost does not grow with the task runs before it.
+pub(crate) type Reads = Option<Arc<[String]>>;
+
+/// The ids of the tasks whose outputs `task`'s templates read, when every mention of
+/// `outputs` in its definition is `outputs.<id>`; `None` (every output) otherwise
+/// (`outputs[name]`, `outputs | keys`...).
+fn outputs_read(task: &kestrel_flow::Task) -> Reads {
+    // The definition's text holds every template of the task and of its children.
+    let text = format!("{task:?}");
+    let mut ids = BTreeSet::new();
+    for (at, word) in text.match_indices("outputs") {
+        let rest = text[at + word.len()..].strip_prefix('.')?;
+        let id: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if id.is_empty() {
+            return None;
+        }
+        ids.insert(id);
+    }
+    Some(ids.into_iter().collect())
 }
 
 /// What running a task means.
@@ -59,6 +88,7 @@ pub(crate) fn plan(tasks: &[kestrel_flow::Task]) -> Vec<PlannedTask> {
                 type_name: task.type_name.clone(),
                 retry: task.common.retry.as_ref().and_then(Retry::from_json),
                 common: task.common.clone(),
+                reads: outputs_read(task),
                 work,
             })
         })
@@ -80,7 +110,7 @@ pub(crate) struct Frame {
 
 impl Frame {
     /// The frame of the children of the flowable task run `run`.
-    pub(crate) fn under(&self, run: &TaskRun) -> Frame {
+    pub(crate) fn under(&self, run: &HeldRun) -> Frame {
         let mut parents = vec![json!({
             "taskrun": {"id": run.id, "value": run.value},
             "task": {"id": run.task_id},
@@ -103,11 +133,13 @@ impl Frame {
     }
 }
 
-/// What branches share: the execution as readers see it, and the real outputs.
+/// What branches share: the execution, and the outputs expressions see.
 struct Record {
-    execution: Execution,
+    execution: HeldExecution,
     /// Real output values, by task id (then by ForEach value): only expressions see them.
     outputs: Map<String, Value>,
+    /// How many values the registry held when readers were last shown the inputs.
+    inputs_shown_at: usize,
 }
 
 /// The state of one execution while it runs.
@@ -121,16 +153,18 @@ pub(crate) struct Run<'a> {
     record: Mutex<Record>,
 }
 
-/// A task run being run: its place in the execution's list and its current state. Outputs
-/// and error in it are masked.
+/// A task run being run: its place in the execution's list, its current state (real), and
+/// whose outputs its expressions read.
 pub(crate) struct OpenRun {
     index: usize,
-    pub(crate) run: TaskRun,
+    pub(crate) run: HeldRun,
+    reads: Reads,
 }
 
 impl<'a> Run<'a> {
-    /// A new execution of `flow`, CREATED, with its SECRET inputs registered for masking;
-    /// `trigger` (the `trigger` variable) when a trigger started it.
+    /// A new execution of `flow`, CREATED, with its SECRET inputs (and the other values
+    /// `inputs` holds to register) registered for masking; `trigger` (the `trigger` variable)
+    /// when a trigger started it.
     pub(crate) fn start(
         engine: &'a Engine,
         flow: &Flow,
@@ -139,9 +173,7 @@ impl<'a> Run<'a> {
         listener: &'a dyn Listener,
     ) -> Self {
         let registry = Arc::new(MaskRegistry::new(engine.config.mask_min_length));
-        for (id, value) in inputs.secrets() {
-            registry.register(id, value.expose_secret());
-        }
+        inputs.register_in(&registry);
         let id = new_id();
         let scope = Arc::new(SecretScope::new(
             engine.resolver_for(&id),
@@ -149,21 +181,22 @@ impl<'a> Run<'a> {
             &flow.namespace,
             Arc::clone(&registry),
         ));
-        let execution = Execution {
+        let execution = HeldExecution {
             id,
             namespace: flow.namespace.clone(),
             flow_id: flow.id.clone(),
             state: State::Created,
+            inputs: inputs.held(),
+            trigger,
+            labels: flow.labels.clone(),
             task_runs: Vec::new(),
             logs: Vec::new(),
             outputs: Map::new(),
             start: Utc::now(),
             duration: Duration::ZERO,
         };
-        let mut base_vars = base_vars(engine, flow, inputs, &execution);
-        if let Some(trigger) = trigger {
-            base_vars.insert("trigger".into(), trigger);
-        }
+        let base_vars = base_vars(engine, flow, inputs, &execution);
+        let inputs_shown_at = registry.pattern_count();
         let run = Self {
             engine,
             listener,
@@ -173,6 +206,7 @@ impl<'a> Run<'a> {
             record: Mutex::new(Record {
                 execution,
                 outputs: Map::new(),
+                inputs_shown_at,
             }),
         };
         run.flush_warnings();
@@ -235,7 +269,7 @@ impl<'a> Run<'a> {
 
     /// Opens a task run of `planned` in `frame`: CREATED, listed, announced.
     pub(crate) fn open(&self, planned: &PlannedTask, frame: &Frame) -> OpenRun {
-        let run = TaskRun {
+        let run = HeldRun {
             id: new_id(),
             task_id: planned.id.clone(),
             task_type: planned.type_name.clone(),
@@ -254,8 +288,12 @@ impl<'a> Run<'a> {
             record.execution.task_runs.push(run.clone());
             record.execution.task_runs.len() - 1
         };
-        self.listener.on_task_state(&run);
-        OpenRun { index, run }
+        self.listener.on_task_state(&self.edge().task_run(&run));
+        OpenRun {
+            index,
+            run,
+            reads: planned.reads.clone(),
+        }
     }
 
     /// Starts a new attempt of the task run: RUNNING.
@@ -277,14 +315,35 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Records the task run as it is now and tells the listener.
+    /// Records the task run as it is now and tells the listener, with the inputs again when
+    /// a value registered since may hide in them.
     pub(crate) fn update(&self, open: &mut OpenRun) {
-        open.run.remask(&self.registry);
         self.flush_warnings();
         if let Some(slot) = self.lock().execution.task_runs.get_mut(open.index) {
             slot.clone_from(&open.run);
         }
-        self.listener.on_task_state(&open.run);
+        self.listener
+            .on_task_state(&self.edge().task_run(&open.run));
+        self.show_inputs_again();
+    }
+
+    /// Shows readers the inputs again when the registry grew since they last saw them.
+    fn show_inputs_again(&self) {
+        let count = self.registry.pattern_count();
+        let shown = {
+            let mut record = self.lock();
+            if record.inputs_shown_at == count {
+                return;
+            }
+            record.inputs_shown_at = count;
+            self.edge().inputs(&record.execution.inputs)
+        };
+        self.listener.on_inputs(&shown);
+    }
+
+    /// What turns what the execution holds into what readers see.
+    pub(crate) fn edge(&self) -> Edge<'_> {
+        Edge::new(&self.registry)
     }
 
     /// Ends the task run in `state`, keeping `outputs` (real values) for later expressions.
@@ -295,7 +354,7 @@ impl<'a> Run<'a> {
         outputs: Map<String, Value>,
         frame: &Frame,
     ) -> State {
-        open.run.outputs = outputs.clone();
+        open.run.outputs.clone_from(&outputs);
         open.run.state = state;
         open.run.end = Some(Utc::now());
         store_outputs(
@@ -308,26 +367,25 @@ impl<'a> Run<'a> {
         state
     }
 
-    /// Keeps log entries of a task run (already masked and shown to the listener).
-    pub(crate) fn keep_logs(&self, logs: Vec<LogEntry>) {
+    /// Keeps log entries of a task run (already shown to the listener).
+    pub(crate) fn keep_logs(&self, logs: Vec<HeldLog>) {
         self.lock().execution.logs.extend(logs);
     }
 
     /// Logs `message` as the ERROR entry of a failed task run that ran no task itself (a
     /// flowable), and sets it as the run's error.
     pub(crate) fn fail_with(&self, open: &mut OpenRun, message: &str) {
-        let message = self.registry.mask(message).into_owned();
-        let entry = LogEntry {
+        let entry = HeldLog {
             task_id: open.run.task_id.clone(),
             task_run_id: open.run.id.clone(),
             level: Level::Error,
-            message: message.clone(),
+            message: message.to_owned(),
             timestamp: Utc::now(),
             attempt_number: u32::try_from(open.run.attempts.len().max(1)).unwrap_or(u32::MAX),
         };
-        self.listener.on_log(&entry);
+        self.listener.on_log(&self.edge().log(&entry));
         self.keep_logs(vec![entry]);
-        open.run.error = Some(message);
+        open.run.error = Some(message.to_owned());
     }
 
     /// The render context of a task run: the execution's, plus `task`, `taskrun`, `parent`,
@@ -356,14 +414,33 @@ impl<'a> Run<'a> {
             vars.insert("parent".into(), parent.clone());
             vars.insert("parents".into(), json!(frame.parents));
         }
-        vars.insert("outputs".into(), Value::Object(self.lock().outputs.clone()));
+        vars.insert(
+            "outputs".into(),
+            Value::Object(self.outputs_read(&open.reads)),
+        );
         Context::new(Value::Object(vars), Some(Arc::clone(&self.scope)))
     }
 
-    /// Renders `template` in `ctx`; the error, masked, as a text.
+    /// The real outputs `reads` names (their size counted in the engine's work).
+    fn outputs_read(&self, reads: &Reads) -> Map<String, Value> {
+        let record = self.lock();
+        let outputs: Map<String, Value> = match reads {
+            None => record.outputs.clone(),
+            Some(ids) => ids
+                .iter()
+                .filter_map(|id| Some((id.clone(), record.outputs.get(id)?.clone())))
+                .collect(),
+        };
+        self.engine
+            .count_context_values(outputs.values().map(values_in).sum());
+        outputs
+    }
+
+    /// Renders `template` in `ctx`; the error as a text (real: readers see it through the
+    /// edge).
     pub(crate) fn render(&self, template: &str, ctx: &Context) -> Result<String, String> {
         let rendered = self.engine.expressions.render(template, ctx);
-        rendered.map_err(|error| self.registry.mask(&error.to_string()).into_owned())
+        rendered.map_err(|error| error.to_string())
     }
 
     /// Whether `runIf` lets the task run go: `Ok(false)` to skip it, the render error
@@ -390,37 +467,37 @@ impl<'a> Run<'a> {
         Context::new(Value::Object(vars), Some(Arc::clone(&self.scope)))
     }
 
-    /// Sets the flow's rendered outputs (real values; masked on the way out).
+    /// Sets the flow's rendered outputs (real values; readers see them through the edge).
     pub(crate) fn set_flow_outputs(&self, outputs: Map<String, Value>) {
         self.lock().execution.outputs = outputs;
     }
 
     fn set_state(&self, state: State) {
-        let snapshot = {
+        let shown = {
             let mut record = self.lock();
             record.execution.state = state;
-            record.execution.clone()
+            self.edge().execution(&record.execution)
         };
-        self.listener.on_execution_state(&snapshot);
+        self.listener.on_execution_state(&shown);
     }
 
-    /// Ends the execution in `state`, masked once more with everything it registered; log
+    /// Ends the execution in `state` and shows it, masked with everything it registered; log
     /// entries of parallel branches in the order they were emitted.
     fn finish(self, state: State) -> Execution {
-        let mut execution = self
+        let mut held = self
             .record
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner)
             .execution;
-        execution.logs.sort_by_key(|entry| entry.timestamp);
-        execution.remask(&self.registry);
-        execution.duration = (Utc::now() - execution.start).to_std().unwrap_or_default();
-        execution.state = state;
-        self.listener.on_execution_state(&execution);
+        held.logs.sort_by_key(|entry| entry.timestamp);
+        held.duration = (Utc::now() - held.start).to_std().unwrap_or_default();
+        held.state = state;
+        let shown = Edge::new(&self.registry).execution(&held);
+        self.listener.on_execution_state(&shown);
         for warning in self.registry.take_warnings() {
             self.listener.on_warning(&warning);
         }
-        execution
+        shown.into_inner()
     }
 
     /// Hands the registry's warnings (values too short to mask, by key) to the listener.
@@ -494,6 +571,15 @@ impl Summary {
     }
 }
 
+/// How many JSON values `value` holds, itself included: the size of a copy of it.
+fn values_in(value: &Value) -> usize {
+    1 + match value {
+        Value::Array(items) => items.iter().map(values_in).sum(),
+        Value::Object(map) => map.values().map(values_in).sum(),
+        _ => 0,
+    }
+}
+
 /// Kestra's truth of a rendered condition: anything but `false`, `0`, `-0` and the empty text
 /// (spaces around ignored).
 pub(crate) fn is_truthy(text: &str) -> bool {
@@ -526,7 +612,7 @@ fn base_vars(
     engine: &Engine,
     flow: &Flow,
     inputs: &Inputs,
-    execution: &Execution,
+    execution: &HeldExecution,
 ) -> Map<String, Value> {
     let labels: Map<String, Value> = flow
         .labels
@@ -547,13 +633,16 @@ fn base_vars(
     vars.insert("labels".into(), Value::Object(labels));
     vars.insert("vars".into(), Value::Object(flow.variables.clone()));
     vars.insert("envs".into(), json!(engine.envs));
+    if let Some(trigger) = &execution.trigger {
+        vars.insert("trigger".into(), trigger.clone());
+    }
     vars
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{EngineConfig, TaskContext, TaskError, listener::NoListener};
+    use crate::{EngineConfig, Shown, TaskContext, TaskError, TaskRun, listener::NoListener};
     use async_trait::async_trait;
     use kestrel_expr::Expressions;
     use kestrel_secrets::{Resolver, SecretValue};
@@ -595,6 +684,7 @@ mod tests {
             type_name: "test.Script".into(),
             common: TaskCommon::default(),
             retry: None,
+            reads: None,
             work: Work::Run(Box::new(Script(steps))),
         }
     }
@@ -636,17 +726,17 @@ mod tests {
     }
 
     impl Listener for Recorder {
-        fn on_log(&self, entry: &crate::LogEntry) {
+        fn on_log(&self, entry: &Shown<crate::LogEntry>) {
             self.push(format!(
                 "log {} {} {}",
                 entry.task_id, entry.level, entry.message
             ));
         }
-        fn on_task_state(&self, run: &TaskRun) {
+        fn on_task_state(&self, run: &Shown<TaskRun>) {
             let outputs = Value::Object(run.outputs.clone());
             self.push(format!("task {} {} {outputs}", run.task_id, run.state));
         }
-        fn on_execution_state(&self, execution: &Execution) {
+        fn on_execution_state(&self, execution: &Shown<Execution>) {
             self.push(format!("execution {}", execution.state));
         }
     }

@@ -1,7 +1,9 @@
 //! The seam between the engine and what a task does: the [`Task`] trait and the
 //! [`TaskContext`] a task run gets.
 
-use crate::{Engine, Listener, LogEntry, Metric};
+use crate::edge::Edge;
+use crate::held::HeldLog;
+use crate::{Engine, Listener, Metric};
 use async_trait::async_trait;
 use chrono::Utc;
 use kestrel_expr::{Context, ExprError, Expressions};
@@ -63,7 +65,7 @@ pub struct TaskContext<'a> {
     task_run_id: &'a str,
     min_level: Option<Level>,
     attempt_number: u32,
-    logs: Vec<LogEntry>,
+    logs: Vec<HeldLog>,
     outputs: Map<String, Value>,
     metrics: Vec<Metric>,
 }
@@ -128,8 +130,8 @@ impl<'a> TaskContext<'a> {
         Ok(self.expressions.render(template, &self.render)?)
     }
 
-    /// Logs `message` at `level`, unless the task's `logLevel` drops that level. The message
-    /// is masked before it is kept or shown.
+    /// Logs `message` at `level`, unless the task's `logLevel` drops that level. Readers see
+    /// the message masked.
     pub fn log(&mut self, level: Level, message: &str) {
         if self.min_level.is_some_and(|min| level < min) {
             return;
@@ -143,7 +145,7 @@ impl<'a> TaskContext<'a> {
         self.outputs.insert(name.to_owned(), value);
     }
 
-    /// Records a metric on the task run; readers see its name and tags masked.
+    /// Records a metric on the task run; readers see it masked.
     pub fn metric(&mut self, metric: Metric) {
         self.metrics.push(metric);
     }
@@ -165,20 +167,20 @@ impl<'a> TaskContext<'a> {
 
     /// Logs whatever the level filter says: the ERROR entry of a failed task.
     pub(crate) fn push_log(&mut self, level: Level, message: &str) {
-        let entry = LogEntry {
+        let entry = HeldLog {
             task_id: self.task_id.to_owned(),
             task_run_id: self.task_run_id.to_owned(),
             level,
-            message: self.registry.mask(message).into_owned(),
+            message: message.to_owned(),
             timestamp: Utc::now(),
             attempt_number: self.attempt_number,
         };
-        self.listener.on_log(&entry);
+        self.listener.on_log(&Edge::new(self.registry).log(&entry));
         self.logs.push(entry);
     }
 
-    /// The entries logged and the real outputs set.
-    pub(crate) fn finish(self) -> (Vec<LogEntry>, Map<String, Value>) {
+    /// The entries logged (real) and the real outputs set.
+    pub(crate) fn finish(self) -> (Vec<HeldLog>, Map<String, Value>) {
         (self.logs, self.outputs)
     }
 }

@@ -184,7 +184,7 @@ fn cancelling_during_a_retry_wait_kills_the_task_run() {
     let cancel = CancelToken::new();
     struct CancelOnRetrying(CancelToken);
     impl kestrel_engine::Listener for CancelOnRetrying {
-        fn on_task_state(&self, run: &kestrel_engine::TaskRun) {
+        fn on_task_state(&self, run: &kestrel_engine::Shown<kestrel_engine::TaskRun>) {
             if run.state == State::Retrying {
                 self.0.cancel();
             }

@@ -6,7 +6,7 @@
 mod control;
 
 use control::{MASK, TaskStates, flow, messages, most_at_once, run, run_with, states, task_run};
-use kestrel_engine::{CancelToken, Listener, State, TaskRun};
+use kestrel_engine::{CancelToken, Listener, Shown, State, TaskRun};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 const LOG: &str = "io.kestra.plugin.core.log.Log";
@@ -321,7 +321,7 @@ struct CancelWhenRunning {
 }
 
 impl Listener for CancelWhenRunning {
-    fn on_task_state(&self, run: &TaskRun) {
+    fn on_task_state(&self, run: &Shown<TaskRun>) {
         if run.task_id.starts_with(self.task_id) && run.state == State::Running {
             let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
             if now == self.count {

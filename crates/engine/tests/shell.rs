@@ -6,7 +6,7 @@ mod common;
 
 use base64::Engine as _;
 use common::{Lines, MASK, engine, flow, messages, readable, run, run_with};
-use kestrel_engine::{CancelToken, Execution, MetricKind, State};
+use kestrel_engine::{CancelToken, Execution, MetricKind, MetricValue, State};
 use kestrel_flow::Level;
 use serde_json::json;
 use std::path::PathBuf;
@@ -222,12 +222,12 @@ fn metrics_lines_are_recorded_with_masked_tags() {
     assert_eq!(metrics.len(), 2, "{metrics:?}");
     assert_eq!(
         (metrics[0].name.as_str(), metrics[0].kind, metrics[0].value),
-        ("rows", MetricKind::Counter, 5.0)
+        ("rows", MetricKind::Counter, MetricValue::Number(5.0))
     );
     assert_eq!(metrics[0].tags["who"], MASK);
     assert_eq!(
         (metrics[1].kind, metrics[1].value),
-        (MetricKind::Timer, 0.5)
+        (MetricKind::Timer, MetricValue::Number(0.5))
     );
     let logged = messages(&execution, "sh");
     assert_eq!(logged.len(), 1);

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Local, SecondsFormat, Utc};
 use clap::ValueEnum;
-use kestrel_engine::{Execution, Listener, LogEntry};
+use kestrel_engine::{Execution, Listener, LogEntry, Shown};
 use serde_json::{Value, json};
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
@@ -26,7 +26,7 @@ impl Listener for Quiet {
 pub(crate) struct LogLines;
 
 impl Listener for LogLines {
-    fn on_log(&self, entry: &LogEntry) {
+    fn on_log(&self, entry: &Shown<LogEntry>) {
         // A closed stdout (a pipe whose reader left) is no reason to stop the execution.
         let _ = writeln!(std::io::stdout().lock(), "{}", log_line(entry));
     }

@@ -155,7 +155,8 @@ fn update_execution(
     from: Option<&str>,
 ) -> rusqlite::Result<usize> {
     conn.prepare_cached(
-        "UPDATE executions SET state = ?3, record = ?4, updated_at = ?5, ended_at = ?6
+        "UPDATE executions SET state = ?3, record = ?4, updated_at = ?5, ended_at = ?6,
+                               inputs_masked = ?8
          WHERE tenant = ?1 AND id = ?2 AND (?7 IS NULL OR state = ?7)",
     )?
     .execute((
@@ -166,6 +167,8 @@ fn update_execution(
         crate::time::now_ms(),
         record.ended_at.map(ms),
         from,
+        // Masked again as the execution registers more (a secret a STRING input holds).
+        json_text(&record.inputs),
     ))
 }
 

@@ -8,7 +8,7 @@ pub mod server;
 
 use base64::Engine as _;
 use kestrel_engine::{
-    CancelToken, Engine, EngineConfig, Execution, Inputs, Listener, LogEntry, NoListener,
+    CancelToken, Engine, EngineConfig, Execution, Inputs, Listener, LogEntry, NoListener, Shown,
 };
 use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -83,7 +83,7 @@ impl Lines {
 }
 
 impl Listener for Lines {
-    fn on_log(&self, entry: &LogEntry) {
+    fn on_log(&self, entry: &Shown<LogEntry>) {
         let _ = self
             .0
             .lock()

@@ -5,7 +5,8 @@
 #![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
 
 use kestrel_engine::{
-    CancelToken, Engine, EngineConfig, Execution, Inputs, Listener, NoListener, State, TaskRun,
+    CancelToken, Engine, EngineConfig, Execution, Inputs, Listener, NoListener, Shown, State,
+    TaskRun,
 };
 use kestrel_secrets::SecretValue;
 use std::sync::Mutex;
@@ -127,7 +128,7 @@ impl TaskStates {
 }
 
 impl Listener for TaskStates {
-    fn on_task_state(&self, run: &TaskRun) {
+    fn on_task_state(&self, run: &Shown<TaskRun>) {
         let event = format!("{} {}", run.task_id, run.state);
         self.0.lock().unwrap().push(event);
     }

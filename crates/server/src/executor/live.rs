@@ -2,8 +2,10 @@
 //! ends), its log entries (for the logs API and followers), and who waits for its end.
 
 use crate::executor::record;
-use kestrel_engine::{CancelToken, Execution, Listener, LogEntry, TaskRun};
+use kestrel_engine::{CancelToken, Execution, Listener, LogEntry, Shown, TaskRun};
 use kestrel_store::{ExecutionRecord, LogRecord};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::{broadcast, watch};
 
@@ -29,6 +31,9 @@ pub(crate) struct Live {
 
 struct LiveState {
     record: ExecutionRecord,
+    /// Where each task run sits in `record.task_runs`, by id: an update finds its run at once,
+    /// however many there are.
+    positions: HashMap<String, usize>,
     logs: Vec<LogRecord>,
     /// Made for the first follower: most executions have none, and the buffer is large.
     events: Option<broadcast::Sender<LiveEvent>>,
@@ -50,6 +55,7 @@ impl Live {
         Self {
             cancel: CancelToken::new(),
             state: Mutex::new(LiveState {
+                positions: positions(&record),
                 record,
                 logs: Vec::new(),
                 events: None,
@@ -118,6 +124,7 @@ impl Live {
         {
             let mut state = self.lock();
             state.record = (*record).clone();
+            state.positions = positions(&record);
             state.logs = logs;
             state.ended = true;
             // No follower may be left waiting: sent while the state is locked, as entries are.
@@ -132,11 +139,17 @@ impl Live {
     }
 }
 
+/// The position of each task run of `record`, by id.
+fn positions(record: &ExecutionRecord) -> HashMap<String, usize> {
+    let ids = record.task_runs.iter().map(|run| run.id.clone());
+    ids.zip(0..).collect()
+}
+
 /// Keeps a [`Live`] up to date from the engine's events (already masked).
 pub(crate) struct LiveListener(Arc<Live>);
 
 impl Listener for LiveListener {
-    fn on_log(&self, entry: &LogEntry) {
+    fn on_log(&self, entry: &Shown<LogEntry>) {
         let log = record::log(entry);
         let mut state = self.0.lock();
         // Sent under the lock so that `follow` sees each entry once, in the list or as an event.
@@ -144,16 +157,30 @@ impl Listener for LiveListener {
         state.logs.push(log);
     }
 
-    fn on_task_state(&self, task_run: &TaskRun) {
+    fn on_task_state(&self, task_run: &Shown<TaskRun>) {
         let run = record::task_run(task_run);
-        let runs = &mut self.0.lock().record.task_runs;
-        match runs.iter_mut().find(|r| r.id == run.id) {
+        let mut state = self.0.lock();
+        let LiveState {
+            record, positions, ..
+        } = &mut *state;
+        match positions
+            .get(&run.id)
+            .and_then(|&at| record.task_runs.get_mut(at))
+        {
             Some(known) => *known = run,
-            None => runs.push(run),
+            None => {
+                positions.insert(run.id.clone(), record.task_runs.len());
+                record.task_runs.push(run);
+            }
         }
     }
 
-    fn on_execution_state(&self, execution: &Execution) {
+    fn on_inputs(&self, inputs: &Shown<Map<String, Value>>) {
+        let shown = Value::Object((**inputs).clone());
+        self.0.update(|r| r.inputs = shown);
+    }
+
+    fn on_execution_state(&self, execution: &Shown<Execution>) {
         // CREATED is recorded by the server when it creates the execution, the end once the
         // engine returns (with everything masked once more): only RUNNING comes from here.
         if execution.state == kestrel_engine::State::Running {

@@ -91,6 +91,16 @@ pub(crate) async fn submit(
     state: &AppState,
     submission: Submission,
 ) -> Result<Arc<Live>, AppError> {
+    submit_registering(state, submission, Vec::new()).await
+}
+
+/// [`submit`], with values the execution registers for masking from its start, by name (the
+/// key of the Webhook trigger that started it).
+pub(crate) async fn submit_registering(
+    state: &AppState,
+    submission: Submission,
+    registered: RawInputs,
+) -> Result<Arc<Live>, AppError> {
     let executor = &state.0.executor;
     if executor.is_stopping() {
         return Err(AppError::Unavailable("the server is stopping".into()));
@@ -106,8 +116,11 @@ pub(crate) async fn submit(
             flow.flow.namespace, flow.flow.id
         )));
     }
-    let inputs = Inputs::parse(&flow.flow.inputs, raw.iter().cloned())
+    let mut inputs = Inputs::parse(&flow.flow.inputs, raw.iter().cloned())
         .map_err(|error| AppError::invalid(error.to_string()))?;
+    for (name, value) in &registered {
+        inputs.register_secret(name, value.clone());
+    }
     let now = Utc::now();
     let mut created = ExecutionRecord {
         id: record::new_id(),
@@ -117,7 +130,7 @@ pub(crate) async fn submit(
         flow_revision: flow.record.revision,
         state: String::new(),
         histories: Vec::new(),
-        inputs: record::shown_inputs(&flow.flow, &raw),
+        inputs: Value::Object(state.0.engines.engine().shown_inputs(&inputs)),
         outputs: json!({}),
         labels: record::labels(&flow.flow),
         task_runs: Vec::new(),
@@ -129,7 +142,7 @@ pub(crate) async fn submit(
     if permit.is_some() {
         record::entered(&mut created, "RUNNING", now);
     }
-    let sealed = sealed_payload(&raw, trigger.as_ref());
+    let sealed = sealed_payload(&raw, trigger.as_ref(), &registered);
     state
         .0
         .store
@@ -148,42 +161,70 @@ pub(crate) async fn submit(
     Ok(live)
 }
 
-/// What a restart needs to run an execution again: its inputs as given and its trigger.
-fn sealed_payload(raw: &[(String, SecretValue)], trigger: Option<&Value>) -> Option<SecretValue> {
-    if raw.is_empty() && trigger.is_none() {
+/// What a restart needs to run an execution again: its inputs as given, its trigger, and the
+/// values it registers at start.
+fn sealed_payload(
+    raw: &[(String, SecretValue)],
+    trigger: Option<&Value>,
+    registered: &[(String, SecretValue)],
+) -> Option<SecretValue> {
+    if raw.is_empty() && trigger.is_none() && registered.is_empty() {
         return None;
     }
-    let inputs: Map<String, Value> = raw
-        .iter()
-        .map(|(id, value)| (id.clone(), json!(value.expose_secret())))
-        .collect();
-    let payload =
-        zeroize::Zeroizing::new(json!({"inputs": inputs, "trigger": trigger}).to_string());
+    let payload = zeroize::Zeroizing::new(
+        json!({"inputs": texts(raw), "trigger": trigger, "registered": texts(registered)})
+            .to_string(),
+    );
     Some(SecretValue::new(payload.to_string()))
 }
 
-/// The inputs and trigger of a [`sealed_payload`].
-fn open_payload(payload: Option<&SecretValue>) -> Result<(RawInputs, Option<Value>), String> {
+/// Texts by name, as a JSON object.
+fn texts(pairs: &[(String, SecretValue)]) -> Map<String, Value> {
+    pairs
+        .iter()
+        .map(|(id, value)| (id.clone(), json!(value.expose_secret())))
+        .collect()
+}
+
+/// What a [`sealed_payload`] holds.
+struct Opened {
+    inputs: RawInputs,
+    trigger: Option<Value>,
+    registered: RawInputs,
+}
+
+/// The inputs, trigger and registered values of a [`sealed_payload`].
+fn open_payload(payload: Option<&SecretValue>) -> Result<Opened, String> {
     let Some(payload) = payload else {
-        return Ok((Vec::new(), None));
+        return Ok(Opened {
+            inputs: Vec::new(),
+            trigger: None,
+            registered: Vec::new(),
+        });
     };
     let value: Value = serde_json::from_str(payload.expose_secret())
         .map_err(|_| "its stored inputs cannot be read".to_owned())?;
-    let inputs = value["inputs"]
+    let trigger = Some(value["trigger"].clone()).filter(|t| !t.is_null());
+    Ok(Opened {
+        inputs: secret_texts(&value["inputs"]),
+        trigger,
+        registered: secret_texts(&value["registered"]),
+    })
+}
+
+/// The texts of a JSON object written by [`texts`] (none when absent).
+fn secret_texts(object: &Value) -> RawInputs {
+    object
         .as_object()
         .map(|map| {
             map.iter()
                 .map(|(id, v)| {
-                    (
-                        id.clone(),
-                        SecretValue::new(v.as_str().unwrap_or_default().to_owned()),
-                    )
+                    let text = v.as_str().unwrap_or_default().to_owned();
+                    (id.clone(), SecretValue::new(text))
                 })
                 .collect()
         })
-        .unwrap_or_default();
-    let trigger = Some(value["trigger"].clone()).filter(|t| !t.is_null());
-    Ok((inputs, trigger))
+        .unwrap_or_default()
 }
 
 fn start(state: &AppState, job: Job) {
@@ -358,8 +399,12 @@ async fn requeue(state: &AppState, found: &ExecutionRecord) -> Result<(), String
         .execution_inputs(&found.tenant, &found.id)
         .await
         .map_err(|e| e.to_string())?;
-    let (raw, trigger) = open_payload(payload.as_ref())?;
-    let inputs = Inputs::parse(&flow.flow.inputs, raw).map_err(|e| e.to_string())?;
+    let opened = open_payload(payload.as_ref())?;
+    let mut inputs = Inputs::parse(&flow.flow.inputs, opened.inputs).map_err(|e| e.to_string())?;
+    for (name, value) in opened.registered {
+        inputs.register_secret(&name, value);
+    }
+    let trigger = opened.trigger;
     let job = Job {
         live: Arc::new(Live::new(found.clone())),
         flow: Arc::new(flow),
@@ -434,15 +479,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_sealed_payload_gives_back_inputs_and_trigger() {
+    fn the_sealed_payload_gives_back_inputs_trigger_and_registered_values() {
         let raw = vec![("password".to_owned(), SecretValue::new("hunter2".into()))];
+        let key = vec![("webhook".to_owned(), SecretValue::new("k3y-value".into()))];
         let trigger = json!({"body": {"a": 1}});
-        let sealed = sealed_payload(&raw, Some(&trigger));
-        let (inputs, back) = open_payload(sealed.as_ref()).unwrap();
-        assert_eq!(inputs.len(), 1);
-        assert_eq!(inputs[0].1.expose_secret(), "hunter2");
-        assert_eq!(back, Some(trigger));
-        assert!(sealed_payload(&[], None).is_none());
-        assert_eq!(open_payload(None).unwrap().0.len(), 0);
+        let sealed = sealed_payload(&raw, Some(&trigger), &key);
+        let opened = open_payload(sealed.as_ref()).unwrap();
+        assert_eq!(opened.inputs.len(), 1);
+        assert_eq!(opened.inputs[0].1.expose_secret(), "hunter2");
+        assert_eq!(opened.registered[0].1.expose_secret(), "k3y-value");
+        assert_eq!(opened.trigger, Some(trigger));
+        assert!(sealed_payload(&[], None, &[]).is_none());
+        assert_eq!(open_payload(None).unwrap().inputs.len(), 0);
     }
 }

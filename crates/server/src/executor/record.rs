@@ -1,12 +1,11 @@
-//! From the engine's types to the store's: execution records, task runs, log entries, and the
-//! inputs as readers see them.
+//! From the engine's types (already masked by its edge) to the store's: execution records,
+//! task runs and log entries.
 
 use chrono::{DateTime, Utc};
 use kestrel_engine::{Execution, LogEntry, TaskRun};
-use kestrel_flow::{Flow, InputType};
-use kestrel_secrets::{MASK, SecretValue};
+use kestrel_flow::Flow;
 use kestrel_store::{ExecutionRecord, LogRecord, StateChange, TaskRunRecord};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 /// A new execution id: 22 base-62 characters of a random UUID, like the engine's.
 pub(crate) fn new_id() -> String {
@@ -20,30 +19,15 @@ pub(crate) fn new_id() -> String {
     id.into_iter().map(char::from).collect()
 }
 
-/// The inputs as readers see them: given values typed where they read as their type, defaults
-/// for the others, SECRET inputs masked.
-pub(crate) fn shown_inputs(flow: &Flow, raw: &[(String, SecretValue)]) -> Value {
-    let mut shown = Map::new();
-    for def in &flow.inputs {
-        let given = raw.iter().find(|(id, _)| *id == def.id).map(|(_, v)| v);
-        let value = match (def.input_type, given, &def.defaults) {
-            (InputType::Secret, Some(_), _) | (InputType::Secret, None, Some(_)) => json!(MASK),
-            (InputType::String, Some(v), _) => json!(v.expose_secret()),
-            (_, Some(v), _) => {
-                serde_json::from_str(v.expose_secret()).unwrap_or_else(|_| json!(v.expose_secret()))
-            }
-            (_, None, Some(default)) => default.clone(),
-            (_, None, None) => continue,
-        };
-        shown.insert(def.id.clone(), value);
-    }
-    Value::Object(shown)
+/// The flow's labels, `[{"key", "value"}]`, before its execution starts.
+pub(crate) fn labels(flow: &Flow) -> Value {
+    labels_json(&flow.labels)
 }
 
-/// The flow's labels, `[{"key", "value"}]`.
-pub(crate) fn labels(flow: &Flow) -> Value {
+/// Labels, `[{"key", "value"}]`.
+fn labels_json(labels: &[(String, String)]) -> Value {
     Value::Array(
-        flow.labels
+        labels
             .iter()
             .map(|(key, value)| json!({"key": key, "value": value}))
             .collect(),
@@ -66,7 +50,7 @@ pub(crate) fn task_run(run: &TaskRun) -> TaskRunRecord {
     let metrics: Vec<Value> = run
         .metrics
         .iter()
-        .map(|m| json!({"name": m.name, "type": m.kind.as_str(), "value": m.value, "tags": m.tags}))
+        .map(|m| json!({"name": m.name, "type": m.kind.as_str(), "value": m.value.to_json(), "tags": m.tags}))
         .collect();
     TaskRunRecord {
         id: run.id.clone(),
@@ -133,6 +117,8 @@ pub(crate) fn ended(record: &mut ExecutionRecord, state: &str) {
 pub(crate) fn finished(mut record: ExecutionRecord, execution: &Execution) -> ExecutionRecord {
     record.task_runs = execution.task_runs.iter().map(task_run).collect();
     record.outputs = Value::Object(execution.outputs.clone());
+    record.inputs = Value::Object(execution.inputs.clone());
+    record.labels = labels_json(&execution.labels);
     ended(&mut record, execution.state.as_str());
     record
 }
@@ -147,23 +133,5 @@ mod tests {
         assert_eq!(a.len(), 22);
         assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(a, b);
-    }
-
-    #[test]
-    fn secret_inputs_are_shown_masked_and_others_typed() {
-        let flow = kestrel_flow::parse_flow(
-            "id: f\nnamespace: dev\ninputs:\n  - id: name\n    type: STRING\n  - id: count\n    type: INT\n  - id: password\n    type: SECRET\n  - id: level\n    type: STRING\n    defaults: low\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n",
-        )
-        .unwrap();
-        let raw = vec![
-            ("name".to_owned(), SecretValue::new("42".into())),
-            ("count".to_owned(), SecretValue::new("42".into())),
-            ("password".to_owned(), SecretValue::new("hunter2".into())),
-        ];
-        let shown = shown_inputs(&flow, &raw);
-        assert_eq!(
-            shown,
-            json!({"name": "42", "count": 42, "password": "******", "level": "low"})
-        );
     }
 }

@@ -1,7 +1,9 @@
 //! `/api/v1/main/executions/webhook/{namespace}/{flowId}/{key}`: a flow's Webhook trigger,
 //! public. The key in the path is the credential: compared in constant time with each
 //! trigger's `key`, rendered (it may be `{{ secret('WEBHOOK_KEY') }}`); 404 when none
-//! matches, and a client that keeps guessing waits (429).
+//! matches, and a client that keeps guessing waits (429). A key `secret()` resolved is
+//! registered in the execution it starts, so that it is masked wherever the caller sends it
+//! again (a header, the query, the body: `{{ trigger }}`).
 
 use super::executions::answer;
 use crate::auth::client_of;
@@ -13,6 +15,7 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use kestrel_flow::Flow;
+use kestrel_secrets::SecretValue;
 use kestrel_store::Actor;
 use serde_json::{Map, Value, json};
 use std::time::Instant;
@@ -38,11 +41,11 @@ pub(super) async fn trigger(
     }
     let (parts, body) = request.into_parts();
     let found = match state.latest_flow(&namespace, &flow_id).await {
-        Ok(Some(flow)) if key_matches(&state, &flow.flow, &key) => Some(flow),
-        Ok(_) | Err(AppError::Invalid { .. }) => None,
+        Ok(Some(flow)) => matching_key(&state, &flow.flow, &key).map(|matched| (flow, matched)),
+        Ok(None) | Err(AppError::Invalid { .. }) => None,
         Err(other) => return Err(other),
     };
-    let Some(flow) = found else {
+    let Some((flow, matched)) = found else {
         failures.fail(&client, Instant::now());
         return Err(not_found());
     };
@@ -50,21 +53,34 @@ pub(super) async fn trigger(
         .await
         .map_err(|_| AppError::BadRequest("The body is too large or cut short".into()))?;
     let trigger = trigger_variable(&parts.headers, parts.uri.query(), &body);
-    let live = executor::submit(
-        &state,
-        Submission {
-            flow,
-            inputs: Vec::new(),
-            trigger: Some(trigger),
-        },
-    )
-    .await?;
+    let submission = Submission {
+        flow,
+        inputs: Vec::new(),
+        trigger: Some(trigger),
+    };
+    let live = executor::submit_registering(&state, submission, matched.into_registered()).await?;
     answer(&live, false).await
 }
 
-/// Whether `key` is the key of one of the flow's Webhook triggers. Every trigger is checked,
-/// each in constant time; a key that cannot be rendered matches nothing (and is logged).
-fn key_matches(state: &AppState, flow: &Flow, key: &str) -> bool {
+/// The Webhook trigger a key matched.
+struct Matched {
+    /// The trigger's id.
+    trigger_id: String,
+    /// The key, when `secret()` resolved it.
+    secret: Option<SecretValue>,
+}
+
+impl Matched {
+    /// What the execution registers for masking at its start: the key `secret()` resolved.
+    fn into_registered(self) -> Vec<(String, SecretValue)> {
+        let name = format!("the key of Webhook trigger {}", self.trigger_id);
+        self.secret.map(|key| (name, key)).into_iter().collect()
+    }
+}
+
+/// The Webhook trigger of the flow whose key `key` is, if any. Every trigger is checked, each
+/// in constant time; a key that cannot be rendered matches nothing (and is logged).
+fn matching_key(state: &AppState, flow: &Flow, key: &str) -> Option<Matched> {
     let vars = json!({
         "flow": {"id": flow.id, "namespace": flow.namespace},
         "vars": flow.variables,
@@ -80,7 +96,7 @@ fn key_matches(state: &AppState, flow: &Flow, key: &str) -> bool {
                 vars.clone(),
                 actor.clone(),
             ) {
-                Ok(rendered) => Some(rendered),
+                Ok(rendered) => Some((webhook, rendered)),
                 Err(error) => {
                     crate::log::warn(&format!(
                         "the webhook key of flow {}.{} cannot be rendered: {error}",
@@ -90,9 +106,17 @@ fn key_matches(state: &AppState, flow: &Flow, key: &str) -> bool {
                 }
             }
         })
-        .fold(false, |matched, expected| {
+        .fold(None, |matched, (webhook, expected)| {
             let same: bool = expected.as_bytes().ct_eq(key.as_bytes()).into();
-            matched | same
+            matched.or_else(|| {
+                same.then(|| Matched {
+                    trigger_id: webhook.id.clone(),
+                    secret: webhook
+                        .key
+                        .contains("secret(")
+                        .then(|| SecretValue::new(expected.to_string())),
+                })
+            })
         })
 }
 
