@@ -1,6 +1,6 @@
 //! The contract every secret source implements.
 
-use crate::SecretValue;
+use crate::{Reader, SecretValue};
 use async_trait::async_trait;
 use std::fmt;
 
@@ -21,6 +21,8 @@ impl std::error::Error for BackendError {}
 /// `get` answers `Ok(None)` for a key the backend does not hold in exactly that namespace: the
 /// walk to parent namespaces is the [`crate::Resolver`]'s job, not the backend's. A backend
 /// that has no notion of namespaces (the environment) answers the same for every namespace.
+/// Whether `reader` may read at all was decided before `get` is called (the policy lives in
+/// the resolver alone); a backend that keeps an audit trail records `reader` with the read.
 #[async_trait]
 pub trait SecretBackend: Send + Sync {
     /// A short name for messages (`environment`, `embedded`, `vault`).
@@ -29,13 +31,27 @@ pub trait SecretBackend: Send + Sync {
     /// Whether this backend stores secrets per namespace (and so takes part in the walk).
     fn is_namespaced(&self) -> bool;
 
-    /// The value of `key` in exactly `namespace`, if the backend holds one.
+    /// The value of `key` in exactly `namespace`, if the backend holds one, read for `reader`.
     async fn get(
         &self,
+        reader: &Reader,
         tenant: &str,
         namespace: &str,
         key: &str,
     ) -> Result<Option<SecretValue>, BackendError>;
+
+    /// Records that the policy refused `reader` the secrets of `namespace` (for backends that
+    /// keep an audit trail; others have nothing to do).
+    async fn record_refusal(
+        &self,
+        reader: &Reader,
+        tenant: &str,
+        namespace: &str,
+        key: &str,
+    ) -> Result<(), BackendError> {
+        let _ = (reader, tenant, namespace, key);
+        Ok(())
+    }
 
     /// The keys held in exactly `namespace`, sorted.
     async fn list(&self, tenant: &str, namespace: &str) -> Result<Vec<String>, BackendError>;

@@ -1,7 +1,7 @@
 //! The environment-variable backend: `SECRET_*` variables holding base64 values (spec §2),
 //! and the plain `envs` map (spec §3).
 
-use crate::{BackendError, SecretBackend, SecretValue};
+use crate::{BackendError, Reader, SecretBackend, SecretValue};
 use async_trait::async_trait;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -268,6 +268,7 @@ impl SecretBackend for EnvBackend {
 
     async fn get(
         &self,
+        _reader: &Reader,
         _tenant: &str,
         _namespace: &str,
         key: &str,
@@ -594,10 +595,11 @@ mod tests {
         let backend: &dyn SecretBackend = &load.backend;
         assert!(!backend.is_namespaced());
         assert_eq!(backend.name(), "environment");
-        let found = block_on(backend.get("main", "a.b", "k")).unwrap();
+        let found = block_on(backend.get(&crate::Reader::Operator("t".into()), "main", "a.b", "k"))
+            .unwrap();
         assert_eq!(found.unwrap().expose_secret(), "value");
         assert!(
-            block_on(backend.get("main", "a", "missing"))
+            block_on(backend.get(&crate::Reader::Operator("t".into()), "main", "a", "missing"))
                 .unwrap()
                 .is_none()
         );

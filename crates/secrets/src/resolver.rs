@@ -1,6 +1,8 @@
-//! From `secret('KEY')` to a value: the namespace walk, the negative cache, the execution scope.
+//! From `secret('KEY')` to a value: the policy check, the namespace walk, the negative cache,
+//! the execution scope.
 
-use crate::{BackendError, MaskRegistry, SecretBackend, SecretValue};
+use crate::policy::with_ancestors;
+use crate::{BackendError, MaskRegistry, ReadPolicy, Reader, Refusal, SecretBackend, SecretValue};
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -9,31 +11,38 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 
-/// A backend failed while resolving a key; the message names the backend and the key.
+/// Why a key could not be resolved; never carries a value.
 #[derive(Debug)]
-pub struct ResolveError {
-    /// The backend that failed.
-    pub backend: String,
-    /// Why.
-    pub error: BackendError,
+pub enum ResolveError {
+    /// A backend failed; the message names it.
+    Backend {
+        /// The backend that failed.
+        backend: String,
+        /// Why.
+        error: BackendError,
+    },
+    /// The policy refused the reader that namespace's secrets.
+    Refused(Refusal),
 }
 
 impl fmt::Display for ResolveError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "secret backend '{}' failed: {}",
-            self.backend, self.error
-        )
+        match self {
+            ResolveError::Backend { backend, error } => {
+                write!(f, "secret backend '{backend}' failed: {error}")
+            }
+            ResolveError::Refused(refusal) => refusal.fmt(f),
+        }
     }
 }
 
 impl std::error::Error for ResolveError {}
 
-/// The chain of backends: namespaced ones walked from the namespace up to its root, then the
-/// global ones (the environment).
+/// The one place secret sources are composed and the read policy is checked: namespaced
+/// backends walked from the namespace up to its root, then the global ones (the environment).
 pub struct Resolver {
     backends: Vec<Arc<dyn SecretBackend>>,
+    policy: ReadPolicy,
 }
 
 impl fmt::Debug for Resolver {
@@ -41,69 +50,101 @@ impl fmt::Debug for Resolver {
         let names: Vec<&str> = self.backends.iter().map(|b| b.name()).collect();
         f.debug_struct("Resolver")
             .field("backends", &names)
+            .field("policy", &self.policy)
             .finish()
     }
 }
 
 impl Resolver {
-    /// A resolver over `backends`, in the order given.
-    pub fn new(backends: Vec<Arc<dyn SecretBackend>>) -> Self {
-        Self { backends }
+    /// A resolver over `backends`, in the order given, with `policy` deciding who reads what.
+    pub fn new(backends: Vec<Arc<dyn SecretBackend>>, policy: ReadPolicy) -> Self {
+        Self { backends, policy }
     }
 
-    /// The value of `key` seen from `namespace`: its own, then its parents', then global.
+    /// The value of `key` seen from `namespace` by `reader`: its own, then its parents', then
+    /// global. A namespace the policy does not open to `reader` is refused before any lookup
+    /// (and the refusal recorded), and never falls through to the environment; a parent that
+    /// does not admit `reader` is skipped.
     pub fn resolve(
         &self,
+        reader: &Reader,
         tenant: &str,
         namespace: &str,
         key: &str,
     ) -> Result<Option<SecretValue>, ResolveError> {
+        if let Err(refusal) = self.policy.check(reader, namespace) {
+            self.record_refusal(reader, tenant, namespace, key)?;
+            return Err(ResolveError::Refused(refusal));
+        }
+        let readable =
+            with_ancestors(namespace).filter(|level| self.policy.check(reader, level).is_ok());
         // Namespace outermost: a child's key shadows its parent's in every backend.
-        for level in namespace_walk(namespace) {
-            for backend in self.backends.iter().filter(|b| b.is_namespaced()) {
-                if let Some(value) = fetch(backend.as_ref(), tenant, level, key)? {
+        for level in readable {
+            for backend in self.namespaced() {
+                if let Some(value) = fetch(backend, reader, tenant, level, key)? {
                     return Ok(Some(value));
                 }
             }
         }
         for backend in self.backends.iter().filter(|b| !b.is_namespaced()) {
-            if let Some(value) = fetch(backend.as_ref(), tenant, namespace, key)? {
+            if let Some(value) = fetch(backend.as_ref(), reader, tenant, namespace, key)? {
                 return Ok(Some(value));
             }
         }
         Ok(None)
+    }
+
+    fn namespaced(&self) -> impl Iterator<Item = &dyn SecretBackend> {
+        self.backends
+            .iter()
+            .filter(|b| b.is_namespaced())
+            .map(AsRef::as_ref)
+    }
+
+    /// Tells every namespaced backend (those keep the audit trail) of a refused read; a
+    /// backend that cannot record it fails the read as a backend error would.
+    fn record_refusal(
+        &self,
+        reader: &Reader,
+        tenant: &str,
+        namespace: &str,
+        key: &str,
+    ) -> Result<(), ResolveError> {
+        for backend in self.namespaced() {
+            block_on(backend.record_refusal(reader, tenant, namespace, key))
+                .map_err(|error| backend_error(backend, error))?;
+        }
+        Ok(())
+    }
+}
+
+fn backend_error(backend: &dyn SecretBackend, error: BackendError) -> ResolveError {
+    ResolveError::Backend {
+        backend: backend.name().to_owned(),
+        error,
     }
 }
 
 /// One backend call; a failure stops the walk rather than falling through to a parent's value.
 fn fetch(
     backend: &dyn SecretBackend,
+    reader: &Reader,
     tenant: &str,
     namespace: &str,
     key: &str,
 ) -> Result<Option<SecretValue>, ResolveError> {
-    block_on(backend.get(tenant, namespace, key)).map_err(|error| ResolveError {
-        backend: backend.name().to_owned(),
-        error,
-    })
-}
-
-/// `a.b.c`, `a.b`, `a`: the namespace, then each parent up to the root (nothing for `""`).
-fn namespace_walk(namespace: &str) -> impl Iterator<Item = &str> {
-    let mut next = (!namespace.is_empty()).then_some(namespace);
-    std::iter::from_fn(move || {
-        let current = next?;
-        next = current.rsplit_once('.').map(|(parent, _)| parent);
-        Some(current)
-    })
+    block_on(backend.get(reader, tenant, namespace, key))
+        .map_err(|error| backend_error(backend, error))
 }
 
 /// Cached answers by (namespace, key as written); `None` is a cached miss.
 type Answers = HashMap<(String, String), Option<SecretValue>>;
 
-/// What one execution resolved: a cache (hits and misses) and the execution's mask registry.
+/// What one reader (an execution, a trigger, an operator) resolved: a cache (hits and misses)
+/// and the mask registry of what it may show.
 pub struct SecretScope {
     resolver: Arc<Resolver>,
+    reader: Reader,
     tenant: String,
     namespace: String,
     registry: Arc<MaskRegistry>,
@@ -115,6 +156,7 @@ impl fmt::Debug for SecretScope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let cached = self.cache().len();
         f.debug_struct("SecretScope")
+            .field("reader", &self.reader)
             .field("tenant", &self.tenant)
             .field("namespace", &self.namespace)
             .field("cached", &cached)
@@ -123,15 +165,18 @@ impl fmt::Debug for SecretScope {
 }
 
 impl SecretScope {
-    /// A scope for an execution of a flow in `namespace`.
+    /// A scope for `reader`, whose `secret('KEY')` looks in `namespace` by default (the
+    /// flow's).
     pub fn new(
         resolver: Arc<Resolver>,
+        reader: Reader,
         tenant: &str,
         namespace: &str,
         registry: Arc<MaskRegistry>,
     ) -> Self {
         Self {
             resolver,
+            reader,
             tenant: tenant.into(),
             namespace: namespace.into(),
             registry,
@@ -153,7 +198,9 @@ impl SecretScope {
         }
         // The lock is not held across the backends: two tasks resolving the same key at once
         // both ask, and both get the same answer.
-        let answer = self.resolver.resolve(&self.tenant, namespace, key)?;
+        let answer = self
+            .resolver
+            .resolve(&self.reader, &self.tenant, namespace, key)?;
         if let Some(value) = &answer {
             self.registry.register(key, value.expose_secret());
         }
@@ -263,6 +310,7 @@ mod tests {
 
         async fn get(
             &self,
+            _reader: &Reader,
             _tenant: &str,
             namespace: &str,
             key: &str,
@@ -282,14 +330,44 @@ mod tests {
             Ok(found.map(|(_, _, value)| SecretValue::new((*value).to_owned())))
         }
 
+        async fn record_refusal(
+            &self,
+            reader: &Reader,
+            _tenant: &str,
+            namespace: &str,
+            key: &str,
+        ) -> Result<(), BackendError> {
+            let refusal = format!("refused {reader} {namespace}/{key}");
+            self.asked.lock().unwrap().push(refusal);
+            Ok(())
+        }
+
         async fn list(&self, _tenant: &str, _namespace: &str) -> Result<Vec<String>, BackendError> {
             Ok(Vec::new())
         }
     }
 
+    /// The operator: the policy lets it read anywhere.
+    fn operator() -> Reader {
+        Reader::Operator("ada".into())
+    }
+
+    fn flow_in(namespace: &str) -> Reader {
+        Reader::Execution {
+            id: "e1".into(),
+            namespace: namespace.into(),
+            flow_id: "f".into(),
+            triggered_by: "user:ada".into(),
+        }
+    }
+
+    fn open(backends: Vec<Arc<dyn SecretBackend>>) -> Resolver {
+        Resolver::new(backends, ReadPolicy::default())
+    }
+
     fn resolved(resolver: &Resolver, namespace: &str, key: &str) -> Option<String> {
         resolver
-            .resolve("main", namespace, key)
+            .resolve(&operator(), "main", namespace, key)
             .unwrap()
             .map(|value| value.expose_secret().to_owned())
     }
@@ -306,7 +384,7 @@ mod tests {
             false,
             &[("", "ENV_ONLY", "from env"), ("", "K", "env")],
         );
-        let resolver = Resolver::new(vec![env.clone(), store.clone()]);
+        let resolver = open(vec![env.clone(), store.clone()]);
         assert_eq!(
             resolved(&resolver, "company.team.project", "K").as_deref(),
             Some("team")
@@ -338,7 +416,7 @@ mod tests {
     fn a_child_shadows_its_parent_across_namespaced_backends() {
         let first = Fake::new("first", true, &[("a", "K", "parent in first")]);
         let second = Fake::new("second", true, &[("a.b", "K", "child in second")]);
-        let resolver = Resolver::new(vec![first, second]);
+        let resolver = open(vec![first, second]);
         assert_eq!(
             resolved(&resolver, "a.b", "K").as_deref(),
             Some("child in second")
@@ -349,8 +427,8 @@ mod tests {
     fn a_failing_backend_stops_the_walk_and_is_named() {
         let failing = Fake::failing("embedded");
         let env = Fake::new("environment", false, &[("", "K", "env")]);
-        let resolver = Resolver::new(vec![failing, env]);
-        let error = resolver.resolve("main", "a", "K").unwrap_err();
+        let resolver = open(vec![failing, env]);
+        let error = resolver.resolve(&operator(), "main", "a", "K").unwrap_err();
         assert_eq!(
             error.to_string(),
             "secret backend 'embedded' failed: database is locked"
@@ -358,19 +436,46 @@ mod tests {
     }
 
     #[test]
-    fn namespace_walk_lists_parents() {
+    fn a_flow_reading_another_namespace_is_refused_before_any_lookup_and_recorded() {
+        let store = Fake::new("store", true, &[("team.b", "X", "b-secret")]);
+        let env = Fake::new("environment", false, &[("", "X", "env")]);
+        let resolver = open(vec![store.clone(), env.clone()]);
+        let error = resolver
+            .resolve(&flow_in("team.a"), "main", "team.b", "X")
+            .unwrap_err();
         assert_eq!(
-            namespace_walk("a.b.c").collect::<Vec<_>>(),
-            ["a.b.c", "a.b", "a"]
+            error.to_string(),
+            "namespace 'team.b' does not allow flows of namespace 'team.a' to read its secrets \
+             (namespaces.team.b.allowed-namespaces)"
         );
-        assert_eq!(namespace_walk("solo").collect::<Vec<_>>(), ["solo"]);
-        assert_eq!(namespace_walk("").count(), 0);
+        assert_eq!(
+            *store.asked.lock().unwrap(),
+            ["refused execution:e1 team.b/X"],
+            "no lookup, one audited refusal"
+        );
+        assert!(env.asked.lock().unwrap().is_empty(), "no fall-through");
+    }
+
+    #[test]
+    fn parents_that_do_not_admit_the_flow_are_skipped() {
+        let store = Fake::new("store", true, &[("other", "K", "parent-of-shared")]);
+        let policy = ReadPolicy::new(std::collections::BTreeMap::from([(
+            "other.shared".to_owned(),
+            vec!["team".to_owned()],
+        )]));
+        let resolver = Resolver::new(vec![store.clone()], policy);
+        let found = resolver
+            .resolve(&flow_in("team.a"), "main", "other.shared", "K")
+            .unwrap();
+        assert!(found.is_none());
+        assert_eq!(*store.asked.lock().unwrap(), ["store:other.shared"]);
     }
 
     fn scope(backend: Arc<Fake>) -> SecretScope {
-        let resolver = Arc::new(Resolver::new(vec![backend]));
+        let resolver = Arc::new(open(vec![backend]));
         SecretScope::new(
             resolver,
+            operator(),
             "main",
             "company.team",
             Arc::new(MaskRegistry::new(4)),

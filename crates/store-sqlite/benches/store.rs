@@ -10,7 +10,9 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use kestrel_crypto::MasterKey;
-use kestrel_secrets::{EnvBackend, EnvOptions, Resolver, SecretBackend, SecretValue};
+use kestrel_secrets::{
+    EnvBackend, EnvOptions, ReadPolicy, Reader, Resolver, SecretBackend, SecretValue,
+};
 use kestrel_store::{Actor, SecretId, SecretStore};
 use kestrel_store_sqlite::{SqliteStore, StoreOptions, Synchronous};
 use std::hint::black_box;
@@ -191,37 +193,40 @@ fn bench_resolve(c: &mut Criterion) {
         None,
     ))
     .unwrap();
-    fill(store, "a.b.c.d.e", 100);
+    let leaf = "a.b.c.d.e";
+    fill(store, leaf, 100);
     let env = EnvBackend::load(Vec::new(), None, &EnvOptions::default(), &|s| Ok(s.into()))
         .unwrap()
         .backend;
-    let backends: Vec<Arc<dyn SecretBackend>> = vec![
-        Arc::new(store.backend(Actor::Execution("bench".into()))),
-        Arc::new(env),
-    ];
-    let resolver = Resolver::new(backends);
-    let leaf = "a.b.c.d.e";
+    let backends: Vec<Arc<dyn SecretBackend>> = vec![Arc::new(store.backend()), Arc::new(env)];
+    let resolver = Resolver::new(backends, ReadPolicy::default());
+    let reader = Reader::Execution {
+        id: "bench".into(),
+        namespace: leaf.into(),
+        flow_id: "bench".into(),
+        triggered_by: "bench".into(),
+    };
     let mut group = c.benchmark_group("resolve/depth_5");
     group.bench_function("miss_everywhere", |b| {
         b.iter(|| {
             resolver
-                .resolve("main", black_box(leaf), "MISSING")
+                .resolve(&reader, "main", black_box(leaf), "MISSING")
                 .unwrap()
         })
     });
     group.bench_function("found_at_root_audited", |b| {
         b.iter(|| {
             resolver
-                .resolve("main", black_box(leaf), "AT_ROOT")
+                .resolve(&reader, "main", black_box(leaf), "AT_ROOT")
                 .unwrap()
         })
     });
     group.finish();
     percentiles("resolve depth 5, miss everywhere", 100_000, |_| {
-        black_box(resolver.resolve("main", leaf, "MISSING").unwrap());
+        black_box(resolver.resolve(&reader, "main", leaf, "MISSING").unwrap());
     });
     percentiles("resolve depth 5, found at root (audited)", 20_000, |_| {
-        black_box(resolver.resolve("main", leaf, "AT_ROOT").unwrap());
+        black_box(resolver.resolve(&reader, "main", leaf, "AT_ROOT").unwrap());
     });
 }
 

@@ -184,10 +184,10 @@ impl SqliteStore {
         &self.inner.options
     }
 
-    /// A secret backend over this store that records every value it returns as read by
-    /// `actor` (an execution, a person); put it in the resolver before the environment.
-    pub fn backend(&self, actor: Actor) -> AuditedBackend {
-        AuditedBackend::new(Arc::new(self.clone()), actor)
+    /// A secret backend over this store that records every value it returns as read by the
+    /// reader that asked; put it in the resolver before the environment.
+    pub fn backend(&self) -> AuditedBackend {
+        AuditedBackend::new(Arc::new(self.clone()))
     }
 
     /// Re-encrypts at most `max_batches` batches of a rotation and stops, as an interrupted
@@ -349,6 +349,12 @@ impl SecretStore for SqliteStore {
                 Some(version),
             )
         })
+    }
+
+    async fn record_refusal(&self, actor: &Actor, id: &SecretId) -> Result<(), StoreError> {
+        self.inner
+            .db
+            .write(|tx| audit::record(tx, now_ms(), actor, AuditAction::Refused, Some(id), None))
     }
 
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {

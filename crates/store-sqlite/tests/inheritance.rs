@@ -8,7 +8,7 @@ mod common;
 use base64::Engine as _;
 use common::{id, open, set};
 use kestrel_crypto::MasterKey;
-use kestrel_secrets::{EnvBackend, EnvOptions, Resolver, SecretBackend};
+use kestrel_secrets::{EnvBackend, EnvOptions, ReadPolicy, Reader, Resolver, SecretBackend};
 use kestrel_store::{Actor, AuditAction, AuditFilter, SecretStore};
 use std::sync::Arc;
 
@@ -23,9 +23,16 @@ fn env_backend() -> EnvBackend {
         .backend
 }
 
+/// What an execution of a flow in `namespace` resolves.
 fn resolve(resolver: &Resolver, namespace: &str, key: &str) -> Option<String> {
+    let reader = Reader::Execution {
+        id: "exec-1".into(),
+        namespace: namespace.into(),
+        flow_id: "f".into(),
+        triggered_by: "user:ada".into(),
+    };
     resolver
-        .resolve("main", namespace, key)
+        .resolve(&reader, "main", namespace, key)
         .unwrap()
         .map(|v| v.expose_secret().to_owned())
 }
@@ -39,12 +46,10 @@ fn three_levels_inherit_and_a_child_shadows_its_parent() {
     set(&store, &id("company.team", "SHARED"), "team");
     set(&store, &id("company.team", "ONLY_TEAM"), "t");
     set(&store, &id("company.team.project", "SHARED"), "project");
-    let execution = Actor::Execution("exec-1".into());
-    let backends: Vec<Arc<dyn SecretBackend>> = vec![
-        Arc::new(store.backend(execution.clone())),
-        Arc::new(env_backend()),
-    ];
-    let resolver = Resolver::new(backends);
+    let execution = Actor::Execution("exec-1 by user:ada".into());
+    let backends: Vec<Arc<dyn SecretBackend>> =
+        vec![Arc::new(store.backend()), Arc::new(env_backend())];
+    let resolver = Resolver::new(backends, ReadPolicy::default());
 
     let leaf = "company.team.project";
     assert_eq!(

@@ -2,38 +2,42 @@
 
 use crate::{Actor, SecretId, SecretStore};
 use async_trait::async_trait;
-use kestrel_secrets::{BackendError, SecretBackend, SecretValue};
+use kestrel_secrets::{BackendError, Reader, SecretBackend, SecretValue};
 use std::fmt;
 use std::sync::Arc;
 
-/// A [`SecretBackend`] over any [`SecretStore`], acting for one [`Actor`]: each value `get`
-/// returns is first recorded as a read by that actor (fail closed: no audit row, no value).
-/// Build one per execution (`Actor::Execution(id)`) or per person, and put it in the
-/// [`kestrel_secrets::Resolver`] before the environment backend.
+/// A [`SecretBackend`] over any [`SecretStore`]: each value `get` returns is first recorded as
+/// a read by the [`Reader`] that asked (fail closed: no audit row, no value), and each read the
+/// policy refused is recorded too. Put it in the [`kestrel_secrets::Resolver`] before the
+/// environment backend.
 #[derive(Clone)]
 pub struct AuditedBackend {
     store: Arc<dyn SecretStore>,
-    actor: Actor,
 }
 
 impl fmt::Debug for AuditedBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuditedBackend")
             .field("store", &self.store.name())
-            .field("actor", &self.actor)
             .finish()
     }
 }
 
 impl AuditedBackend {
-    /// A backend reading `store` on behalf of `actor`.
-    pub fn new(store: Arc<dyn SecretStore>, actor: Actor) -> Self {
-        Self { store, actor }
+    /// A backend reading `store`.
+    pub fn new(store: Arc<dyn SecretStore>) -> Self {
+        Self { store }
     }
+}
 
-    /// Who the reads are recorded for.
-    pub fn actor(&self) -> &Actor {
-        &self.actor
+/// How the audit trail names a reader: an execution by its id and who triggered it, a
+/// trigger or an operator as kestrel acting for them.
+pub fn actor_of(reader: &Reader) -> Actor {
+    match reader {
+        Reader::Execution {
+            id, triggered_by, ..
+        } => Actor::Execution(format!("{id} by {triggered_by}")),
+        Reader::Trigger { .. } | Reader::Operator(_) => Actor::System(reader.to_string()),
     }
 }
 
@@ -53,6 +57,7 @@ impl SecretBackend for AuditedBackend {
 
     async fn get(
         &self,
+        reader: &Reader,
         tenant: &str,
         namespace: &str,
         key: &str,
@@ -64,10 +69,27 @@ impl SecretBackend for AuditedBackend {
         };
         let found = self
             .store
-            .read(&self.actor, &id, None)
+            .read(&actor_of(reader), &id, None)
             .await
             .map_err(backend_error)?;
         Ok(found.map(|r| r.value))
+    }
+
+    async fn record_refusal(
+        &self,
+        reader: &Reader,
+        tenant: &str,
+        namespace: &str,
+        key: &str,
+    ) -> Result<(), BackendError> {
+        // An address the store cannot hold cannot be audited under it; the refusal stands.
+        let Ok(id) = SecretId::new(tenant, namespace, key) else {
+            return Ok(());
+        };
+        self.store
+            .record_refusal(&actor_of(reader), &id)
+            .await
+            .map_err(backend_error)
     }
 
     async fn list(&self, tenant: &str, namespace: &str) -> Result<Vec<String>, BackendError> {

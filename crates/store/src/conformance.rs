@@ -11,7 +11,7 @@ use crate::{
     Tag,
 };
 use kestrel_crypto::MasterKey;
-use kestrel_secrets::{SecretBackend, SecretValue};
+use kestrel_secrets::{Reader, SecretBackend, SecretValue};
 use std::sync::Arc;
 
 fn id(namespace: &str, key: &str) -> SecretId {
@@ -284,57 +284,59 @@ pub async fn audit_records_reads_and_changes_never_values(store: &dyn SecretStor
     assert_eq!(store.audit(&limited).await.expect("audit").len(), 2);
 }
 
-/// The backend view reads exactly one namespace and records each value it hands out.
+/// The backend view reads exactly one namespace, records each value it hands out under the
+/// reader (an execution with who triggered it), and records refusals.
 pub async fn audited_backend_reads_one_namespace(store: Arc<dyn SecretStore>) {
     let ns = "conformance.backend";
     set(store.as_ref(), &id(ns, "TOKEN"), "tok").await;
     set(store.as_ref(), &id(ns, "A_FIRST"), "a").await;
-    let exec = Actor::Execution("exec-backend".into());
-    let backend = AuditedBackend::new(Arc::clone(&store), exec.clone());
+    let reader = Reader::Execution {
+        id: "exec-backend".into(),
+        namespace: ns.into(),
+        flow_id: "f".into(),
+        triggered_by: "user:ada".into(),
+    };
+    let backend = AuditedBackend::new(Arc::clone(&store));
     assert!(backend.is_namespaced());
-    let got = backend.get("main", ns, "TOKEN").await.expect("get");
-    assert_eq!(
-        got.map(|v| v.expose_secret().to_owned()).as_deref(),
-        Some("tok")
-    );
-    assert!(
-        backend
-            .get("main", ns, "MISSING")
-            .await
-            .expect("get")
-            .is_none()
-    );
-    assert!(
-        backend
-            .get("main", ns, "not valid!")
-            .await
-            .expect("get")
-            .is_none()
-    );
-    assert!(
-        backend
-            .get("main", "conformance", "TOKEN")
-            .await
-            .expect("get")
-            .is_none()
-    );
+    let get = |namespace: &'static str, key: &'static str| {
+        let (backend, reader) = (backend.clone(), reader.clone());
+        async move {
+            let got = backend.get(&reader, "main", namespace, key).await;
+            got.expect("get").map(|v| v.expose_secret().to_owned())
+        }
+    };
+    assert_eq!(get(ns, "TOKEN").await.as_deref(), Some("tok"));
+    assert!(get(ns, "MISSING").await.is_none());
+    assert!(get(ns, "not valid!").await.is_none());
+    assert!(get("conformance", "TOKEN").await.is_none());
     assert_eq!(
         backend.list("main", ns).await.expect("list"),
         ["A_FIRST", "TOKEN"]
     );
+    backend
+        .record_refusal(&reader, "main", ns, "A_FIRST")
+        .await
+        .expect("refusal");
     let filter = AuditFilter {
         namespace: Some(ns.into()),
         ..AuditFilter::default()
     };
-    let reads: Vec<_> = store
-        .audit(&filter)
-        .await
-        .expect("audit")
-        .into_iter()
-        .filter(|e| e.action == AuditAction::Read)
-        .collect();
+    let entries = store.audit(&filter).await.expect("audit");
+    let of = |action| entries.iter().filter(move |e| e.action == action);
+    let reads: Vec<_> = of(AuditAction::Read).collect();
     assert_eq!(reads.len(), 1, "one value handed out, one read recorded");
-    assert_eq!(reads[0].actor, exec);
+    let expected = Actor::Execution("exec-backend by user:ada".into());
+    assert_eq!(reads[0].actor, expected);
+    let refused: Vec<_> = of(AuditAction::Refused).collect();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(
+        (
+            &refused[0].actor,
+            refused[0].key.as_deref(),
+            refused[0].version
+        ),
+        (&expected, Some("A_FIRST"), None)
+    );
 }
 
 /// A rotation re-encrypts every version under a new data key, a rekey re-wraps the keyring;

@@ -34,7 +34,7 @@ mod types;
 mod validate;
 
 pub use auth::{AuthStore, SecretAccess, TokenRecord, UserRecord};
-pub use backend::AuditedBackend;
+pub use backend::{AuditedBackend, actor_of};
 pub use error::StoreError;
 pub use executions::{
     ExecutionQuery, ExecutionRecord, ExecutionStore, LogRecord, Retention, StateChange,
@@ -159,6 +159,9 @@ pub trait SecretStore: Send + Sync {
         id: &SecretId,
         version: u64,
     ) -> Result<(), StoreError>;
+
+    /// Records that the read policy refused `actor` the secret `id` (no value was read).
+    async fn record_refusal(&self, actor: &Actor, id: &SecretId) -> Result<(), StoreError>;
 
     /// Audit entries matching `filter`, newest first.
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;

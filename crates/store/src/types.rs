@@ -21,7 +21,7 @@ pub enum Actor {
     User(String),
     /// An API token, by its name.
     Token(String),
-    /// An execution, by its id.
+    /// An execution, by its id and who triggered it (`4xRZ by user:ada`).
     Execution(String),
     /// kestrel itself on the operator's behalf (the CLI as an OS user, maintenance).
     System(String),
@@ -213,11 +213,13 @@ pub enum AuditAction {
     RotateKey,
     /// The keyring was re-wrapped under a new master key.
     Rekey,
+    /// A flow asked for a namespace's secret and the read policy refused it.
+    Refused,
 }
 
 impl AuditAction {
     /// Every action, for parsing.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Read,
         Self::Set,
         Self::UpdateMeta,
@@ -226,6 +228,7 @@ impl AuditAction {
         Self::Destroy,
         Self::RotateKey,
         Self::Rekey,
+        Self::Refused,
     ];
 
     /// The name stored and printed (`read`, `update-meta`, …).
@@ -239,6 +242,7 @@ impl AuditAction {
             Self::Destroy => "destroy",
             Self::RotateKey => "rotate-key",
             Self::Rekey => "rekey",
+            Self::Refused => "refused",
         }
     }
 

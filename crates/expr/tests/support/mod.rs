@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 use kestrel_secrets::{
-    BackendError, MaskRegistry, Resolver, SecretBackend, SecretScope, SecretValue,
+    BackendError, MaskRegistry, ReadPolicy, Reader, Resolver, SecretBackend, SecretScope,
+    SecretValue,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,7 +21,13 @@ impl SecretBackend for MemoryBackend {
         false
     }
 
-    async fn get(&self, _: &str, _: &str, key: &str) -> Result<Option<SecretValue>, BackendError> {
+    async fn get(
+        &self,
+        _: &Reader,
+        _: &str,
+        _: &str,
+        key: &str,
+    ) -> Result<Option<SecretValue>, BackendError> {
         Ok(self.0.get(key).map(|v| SecretValue::new(v.clone())))
     }
 
@@ -31,10 +38,14 @@ impl SecretBackend for MemoryBackend {
 
 /// A scope for namespace `company.team` over `secrets`, with its own registry.
 pub(crate) fn scope(secrets: BTreeMap<String, String>) -> Arc<SecretScope> {
-    let resolver = Resolver::new(vec![Arc::new(MemoryBackend(secrets))]);
+    let resolver = Resolver::new(
+        vec![Arc::new(MemoryBackend(secrets))],
+        ReadPolicy::default(),
+    );
     let registry = Arc::new(MaskRegistry::new(4));
     Arc::new(SecretScope::new(
         Arc::new(resolver),
+        Reader::Operator("tests".into()),
         "main",
         "company.team",
         registry,
