@@ -22,7 +22,7 @@
 mod server;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kestrel_engine::{CancelToken, Engine, EngineConfig, Inputs, NoListener, State};
+use kestrel_engine::{CancelToken, Engine, EngineConfig, Inputs, NoListener, Origin, State};
 use kestrel_flow::Flow;
 use std::process::{Command, Stdio};
 use tokio::runtime::Runtime;
@@ -51,7 +51,13 @@ fn one_task(task: &str) -> Flow {
 /// Runs `flow` once and checks it succeeded.
 fn run(runtime: &Runtime, engine: &Engine, flow: &Flow) {
     let inputs = Inputs::parse(&flow.inputs, Vec::new()).expect("no inputs");
-    let execution = runtime.block_on(engine.run(flow, inputs, &NoListener, &CancelToken::new()));
+    let execution = runtime.block_on(engine.run(
+        flow,
+        inputs,
+        Origin::by("bench"),
+        &NoListener,
+        &CancelToken::new(),
+    ));
     assert_eq!(execution.state, State::Success, "{execution:?}");
 }
 

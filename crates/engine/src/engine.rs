@@ -7,7 +7,8 @@ use crate::{CancelToken, Execution, Inputs, Listener, TaskError};
 use kestrel_expr::{Context, Expressions};
 use kestrel_flow::Flow;
 use kestrel_secrets::{
-    DotenvError, EnvBackend, EnvOptions, MaskRegistry, Resolver, SecretBackend, SecretScope,
+    DotenvError, EnvBackend, EnvOptions, MaskRegistry, ReadPolicy, Reader, Resolver, SecretBackend,
+    SecretScope,
 };
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -26,6 +27,8 @@ pub struct EngineConfig {
     pub env: EnvOptions,
     /// The `globals` map of expressions (`variables.globals`).
     pub globals: Value,
+    /// Which flows may read which namespaces' secrets (`namespaces.<ns>.allowed-namespaces`).
+    pub policy: ReadPolicy,
 }
 
 impl Default for EngineConfig {
@@ -35,32 +38,40 @@ impl Default for EngineConfig {
             mask_min_length: 4,
             env: EnvOptions::default(),
             globals: json!({}),
+            policy: ReadPolicy::default(),
         }
     }
 }
 
-/// Namespaced secret backends that record who reads (the embedded store). The engine asks for
-/// them once per execution, with the execution's id, so that the audit trail names the
-/// execution behind every read; they come before the environment in every resolver.
-pub trait ReaderBackends: Send + Sync {
-    /// The backends reads outside any execution go through ([`Engine::render_once`], on the
-    /// operator's behalf).
-    fn for_operator(&self) -> Vec<Arc<dyn SecretBackend>>;
+/// Who and what starts an execution: the reader its secret reads are checked and audited as.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// The execution's id when the caller has given it one (the server's record); otherwise
+    /// the engine draws one.
+    pub id: Option<String>,
+    /// Who triggered it: `user:ada`, `token:ci`, `cli:ada`, `schedule`, `webhook`.
+    pub triggered_by: String,
+    /// The `trigger` variable, for an execution a trigger started (a Schedule's `{date, next,
+    /// previous}`, a webhook's request).
+    pub trigger: Option<Value>,
+}
 
-    /// The backends the execution `execution_id` reads through.
-    fn for_execution(&self, execution_id: &str) -> Vec<Arc<dyn SecretBackend>>;
+impl Origin {
+    /// An execution `triggered_by` someone, with no trigger variable.
+    pub fn by(triggered_by: impl Into<String>) -> Self {
+        Self {
+            triggered_by: triggered_by.into(),
+            ..Self::default()
+        }
+    }
 }
 
 /// Runs executions of flows. Cheap to share: one per process.
 pub struct Engine {
     pub(crate) config: EngineConfig,
     pub(crate) expressions: Arc<Expressions>,
-    /// What reads outside executions go through, and executions too without `readers`.
+    /// Every secret read goes through it, naming its reader: the one policy point.
     pub(crate) resolver: Arc<Resolver>,
-    /// Backends after the namespaced ones in each execution's resolver (the environment).
-    global: Vec<Arc<dyn SecretBackend>>,
-    /// Namespaced backends built per execution, when there are any.
-    readers: Option<Arc<dyn ReaderBackends>>,
     pub(crate) envs: BTreeMap<String, String>,
     /// The HTTP clients of Request tasks, shared so that connections are reused.
     pub(crate) http: HttpClients,
@@ -74,7 +85,6 @@ impl fmt::Debug for Engine {
         f.debug_struct("Engine")
             .field("config", &self.config)
             .field("resolver", &self.resolver)
-            .field("per_execution_backends", &self.readers.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -92,8 +102,6 @@ impl Engine {
             config,
             expressions,
             resolver,
-            global: Vec::new(),
-            readers: None,
             envs,
             http: HttpClients::default(),
             context_values: AtomicUsize::new(0),
@@ -110,26 +118,16 @@ impl Engine {
         process: impl IntoIterator<Item = (String, String)>,
         env_file: Option<&str>,
     ) -> Result<(Self, Vec<String>), DotenvError> {
-        Self::load(config, process, env_file, None)
+        Self::from_env_with(config, process, env_file, Vec::new())
     }
 
-    /// [`Engine::from_env`], with the namespaced backends of `readers` before the environment:
-    /// each execution reads through the ones built for its id, other reads through the
-    /// operator's.
+    /// [`Engine::from_env`], with `namespaced` backends (the store, which audits each read
+    /// under the reader that asked) before the environment, under `config.policy`.
     pub fn from_env_with(
         config: EngineConfig,
         process: impl IntoIterator<Item = (String, String)>,
         env_file: Option<&str>,
-        readers: Arc<dyn ReaderBackends>,
-    ) -> Result<(Self, Vec<String>), DotenvError> {
-        Self::load(config, process, env_file, Some(readers))
-    }
-
-    fn load(
-        config: EngineConfig,
-        process: impl IntoIterator<Item = (String, String)>,
-        env_file: Option<&str>,
-        readers: Option<Arc<dyn ReaderBackends>>,
+        mut namespaced: Vec<Arc<dyn SecretBackend>>,
     ) -> Result<(Self, Vec<String>), DotenvError> {
         let expressions = Arc::new(Expressions::new(config.globals.clone()));
         let render = |template: &str| {
@@ -138,23 +136,10 @@ impl Engine {
                 .map_err(|error| error.to_string())
         };
         let load = EnvBackend::load(process, env_file, &config.env, &render)?;
-        let global: Vec<Arc<dyn SecretBackend>> = vec![Arc::new(load.backend)];
-        let namespaced = readers.as_ref().map(|r| r.for_operator());
-        let resolver = Arc::new(chain(namespaced.unwrap_or_default(), &global));
-        let engine = Self {
-            global,
-            readers,
-            ..Self::new(config, expressions, resolver, load.envs)
-        };
+        namespaced.push(Arc::new(load.backend));
+        let resolver = Arc::new(Resolver::new(namespaced, config.policy.clone()));
+        let engine = Self::new(config, expressions, resolver, load.envs);
         Ok((engine, load.warnings))
-    }
-
-    /// The resolver the execution `execution_id` reads through.
-    pub(crate) fn resolver_for(&self, execution_id: &str) -> Arc<Resolver> {
-        match &self.readers {
-            Some(readers) => Arc::new(chain(readers.for_execution(execution_id), &self.global)),
-            None => Arc::clone(&self.resolver),
-        }
     }
 
     /// `inputs` as readers see them before their execution starts (see [`Listener::on_inputs`]
@@ -174,63 +159,53 @@ impl Engine {
         &self.expressions
     }
 
-    /// Runs one execution of `flow` to its end (or until `cancel`), telling `listener` as it
-    /// goes, and returns it with everything masked.
+    /// Runs one execution of `flow`, started by `origin`, to its end (or until `cancel`),
+    /// telling `listener` as it goes, and returns it with everything masked. Its secret reads
+    /// name it, and who triggered it, as their reader.
     pub async fn run(
         &self,
         flow: &Flow,
         inputs: Inputs,
-        listener: &dyn Listener,
-        cancel: &CancelToken,
-    ) -> Execution {
-        self.execute(flow, inputs, None, listener, cancel).await
-    }
-
-    /// [`Engine::run`] for an execution a trigger started: its expressions see `trigger`
-    /// (a Schedule's `{date, next, previous}`).
-    pub async fn run_triggered(
-        &self,
-        flow: &Flow,
-        inputs: Inputs,
-        trigger: Value,
-        listener: &dyn Listener,
-        cancel: &CancelToken,
-    ) -> Execution {
-        self.execute(flow, inputs, Some(trigger), listener, cancel)
-            .await
-    }
-
-    async fn execute(
-        &self,
-        flow: &Flow,
-        inputs: Inputs,
-        trigger: Option<Value>,
+        origin: Origin,
         listener: &dyn Listener,
         cancel: &CancelToken,
     ) -> Execution {
         let tasks = plan(&flow.tasks);
         let errors = plan(&flow.errors);
-        Run::start(self, flow, &inputs, trigger, listener)
+        Run::start(self, flow, &inputs, origin, listener)
             .execute(flow, &tasks, &errors, cancel)
             .await
     }
 
-    /// Renders one template the way a task of a flow in `namespace` would, outside any
-    /// execution: secrets resolve and the result (or the error) comes back masked. Warnings
-    /// (values too short to mask) go to `listener`.
+    /// A scope whose `secret()` calls read as `reader`, from `namespace` by default, masking
+    /// into `registry` (for renders outside executions, such as a webhook's key).
+    pub fn scope(
+        &self,
+        reader: Reader,
+        namespace: &str,
+        registry: &Arc<MaskRegistry>,
+    ) -> SecretScope {
+        SecretScope::new(
+            Arc::clone(&self.resolver),
+            reader,
+            &self.config.tenant,
+            namespace,
+            Arc::clone(registry),
+        )
+    }
+
+    /// Renders one template for `reader` (an operator, a trigger) the way a task of a flow in
+    /// `namespace` would, outside any execution: secrets resolve and the result (or the error)
+    /// comes back masked. Warnings (values too short to mask) go to `listener`.
     pub fn render_once(
         &self,
         template: &str,
         namespace: &str,
+        reader: Reader,
         listener: &dyn Listener,
     ) -> Result<String, TaskError> {
         let registry = Arc::new(MaskRegistry::new(self.config.mask_min_length));
-        let scope = SecretScope::new(
-            Arc::clone(&self.resolver),
-            &self.config.tenant,
-            namespace,
-            Arc::clone(&registry),
-        );
+        let scope = self.scope(reader, namespace, &registry);
         let vars = json!({
             "flow": {"namespace": namespace},
             "envs": self.envs,
@@ -253,15 +228,6 @@ impl Engine {
     }
 }
 
-/// A resolver over `namespaced` backends, then `global` ones.
-fn chain(
-    mut namespaced: Vec<Arc<dyn SecretBackend>>,
-    global: &[Arc<dyn SecretBackend>],
-) -> Resolver {
-    namespaced.extend(global.iter().cloned());
-    Resolver::new(namespaced)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,11 +236,11 @@ mod tests {
     use kestrel_secrets::{BackendError, SecretValue};
     use std::sync::Mutex;
 
-    /// A namespaced backend holding `K` in namespace `a`, answering for one reader and
-    /// recording who read what.
+    /// A namespaced backend holding `K` in namespaces `a` and `team.b`, recording who read
+    /// what.
+    #[derive(Default)]
     struct Recording {
-        reader: String,
-        reads: Arc<Mutex<Vec<String>>>,
+        reads: Mutex<Vec<String>>,
     }
 
     #[async_trait]
@@ -289,15 +255,22 @@ mod tests {
 
         async fn get(
             &self,
+            reader: &Reader,
             _tenant: &str,
             namespace: &str,
             key: &str,
         ) -> Result<Option<SecretValue>, BackendError> {
-            if (namespace, key) != ("a", "K") {
+            if key != "K" || !["a", "team.b"].contains(&namespace) {
                 return Ok(None);
             }
-            let read = format!("{}:{namespace}/{key}", self.reader);
-            self.reads.lock().unwrap().push(read);
+            let by = match reader {
+                Reader::Execution { triggered_by, .. } => format!("{reader} by {triggered_by}"),
+                other => other.to_string(),
+            };
+            self.reads
+                .lock()
+                .unwrap()
+                .push(format!("{by}:{namespace}/{key}"));
             Ok(Some(SecretValue::new("from-the-store".into())))
         }
 
@@ -306,55 +279,72 @@ mod tests {
         }
     }
 
-    #[derive(Default)]
-    struct Readers {
-        reads: Arc<Mutex<Vec<String>>>,
-    }
-
-    impl Readers {
-        fn backend(&self, reader: String) -> Vec<Arc<dyn SecretBackend>> {
-            let reads = Arc::clone(&self.reads);
-            vec![Arc::new(Recording { reader, reads })]
-        }
-    }
-
-    impl ReaderBackends for Readers {
-        fn for_operator(&self) -> Vec<Arc<dyn SecretBackend>> {
-            self.backend("operator".into())
-        }
-
-        fn for_execution(&self, execution_id: &str) -> Vec<Arc<dyn SecretBackend>> {
-            self.backend(format!("execution {execution_id}"))
-        }
-    }
-
-    fn engine(readers: &Arc<Readers>) -> Engine {
+    fn engine(store: &Arc<Recording>) -> Engine {
         let process = [("SECRET_ENV_ONLY".to_owned(), "ZnJvbS1lbnY=".to_owned())];
-        let readers: Arc<dyn ReaderBackends> = readers.clone();
-        Engine::from_env_with(EngineConfig::default(), process, None, readers)
+        let store: Arc<dyn SecretBackend> = store.clone();
+        Engine::from_env_with(EngineConfig::default(), process, None, vec![store])
             .unwrap()
             .0
     }
 
-    #[test]
-    fn an_execution_reads_the_store_under_its_own_id_then_the_environment() {
-        let readers = Arc::new(Readers::default());
-        let engine = engine(&readers);
-        let flow = kestrel_flow::parse_flow(
-            "id: f\nnamespace: a.b.c\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ secret('K') | length }} {{ secret('ENV_ONLY') | length }}\"\n",
-        )
+    fn run_log(engine: &Engine, namespace: &str, message: &str, origin: Origin) -> Execution {
+        let flow = kestrel_flow::parse_flow(&format!(
+            "id: f\nnamespace: {namespace}\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: \"{message}\"\n"
+        ))
         .unwrap();
         let inputs = Inputs::parse(&flow.inputs, Vec::new()).unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let execution =
-            runtime.block_on(engine.run(&flow, inputs, &NoListener, &CancelToken::new()));
+        runtime.block_on(engine.run(&flow, inputs, origin, &NoListener, &CancelToken::new()))
+    }
+
+    #[test]
+    fn an_execution_reads_the_store_as_itself_and_who_triggered_it_then_the_environment() {
+        let store = Arc::new(Recording::default());
+        let engine = engine(&store);
+        let origin = Origin {
+            id: Some("given-id".into()),
+            ..Origin::by("user:ada")
+        };
+        let message = "{{ secret('K') | length }} {{ secret('ENV_ONLY') | length }}";
+        let execution = run_log(&engine, "a.b.c", message, origin);
         assert_eq!(execution.state, State::Success, "{execution:?}");
+        assert_eq!(execution.id, "given-id");
         // `from-the-store` from the store, `from-env` from the environment.
         assert_eq!(execution.logs[0].message, "14 8");
-        let reads = readers.reads.lock().unwrap().clone();
-        assert_eq!(reads, [format!("execution {}:a/K", execution.id)]);
+        let reads = store.reads.lock().unwrap().clone();
+        assert_eq!(reads, ["execution:given-id by user:ada:a/K"]);
+    }
+
+    #[test]
+    fn issue_9_4_a_flow_cannot_read_another_namespace_through_secret_namespace() {
+        let store = Arc::new(Recording::default());
+        let engine = engine(&store);
+        let message = "{{ secret('K', namespace='team.b') }}";
+        let execution = run_log(&engine, "team.a", message, Origin::by("token:ci"));
+        assert_eq!(execution.state, State::Failed);
+        let error = execution.task_runs[0].error.clone().unwrap_or_default();
+        assert!(
+            error.contains(
+                "namespace 'team.b' does not allow flows of namespace 'team.a' to read its \
+                 secrets (namespaces.team.b.allowed-namespaces)"
+            ),
+            "{error}"
+        );
+        assert!(store.reads.lock().unwrap().is_empty(), "nothing was read");
+    }
+
+    #[test]
+    fn a_render_outside_executions_reads_as_its_reader() {
+        let store = Arc::new(Recording::default());
+        let engine = engine(&store);
+        let operator = Reader::Operator("ada".into());
+        let text = engine
+            .render_once("{{ secret('K') | length }}", "a.b", operator, &NoListener)
+            .unwrap();
+        assert_eq!(text, "14");
+        assert_eq!(*store.reads.lock().unwrap(), ["cli:ada:a/K"]);
     }
 
     /// The output values render contexts were given while `yaml` ran.
@@ -362,7 +352,7 @@ mod tests {
         let engine = Engine::new(
             EngineConfig::default(),
             Arc::new(Expressions::new(json!({}))),
-            Arc::new(Resolver::new(Vec::new())),
+            Arc::new(Resolver::new(Vec::new(), ReadPolicy::default())),
             BTreeMap::new(),
         );
         let flow = kestrel_flow::parse_flow(yaml).unwrap();
@@ -371,8 +361,9 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
+        let origin = Origin::by("test");
         let execution =
-            runtime.block_on(engine.run(&flow, inputs, &NoListener, &CancelToken::new()));
+            runtime.block_on(engine.run(&flow, inputs, origin, &NoListener, &CancelToken::new()));
         assert_eq!(execution.state, State::Success, "{execution:?}");
         engine.context_values.load(Ordering::Relaxed)
     }
@@ -420,16 +411,5 @@ mod tests {
             "id: f\nnamespace: dev\ntasks:\n  - id: a\n    type: {RETURN}\n    format: x\n  - id: b\n    type: {RETURN}\n    format: \"{{{{ outputs['a'].value }}}} {{{{ outputs | length }}}}\"\n"
         );
         assert!(context_values_of(&yaml) >= 2);
-    }
-
-    #[test]
-    fn a_render_outside_executions_reads_as_the_operator() {
-        let readers = Arc::new(Readers::default());
-        let engine = engine(&readers);
-        let text = engine
-            .render_once("{{ secret('K') | length }}", "a.b", &NoListener)
-            .unwrap();
-        assert_eq!(text, "14");
-        assert_eq!(*readers.reads.lock().unwrap(), ["operator:a/K"]);
     }
 }

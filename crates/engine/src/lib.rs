@@ -23,7 +23,7 @@
 //! real values.
 //!
 //! ```
-//! use kestrel_engine::{CancelToken, Engine, EngineConfig, Inputs, NoListener, State};
+//! use kestrel_engine::{CancelToken, Engine, EngineConfig, Inputs, NoListener, Origin, State};
 //! let flow = kestrel_flow::parse_flow(
 //!     "id: hello\nnamespace: dev\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ secret('MYPASSWORD') }}\"\n",
 //! ).unwrap();
@@ -31,7 +31,8 @@
 //! let (engine, _warnings) = Engine::from_env(EngineConfig::default(), process, None).unwrap();
 //! let inputs = Inputs::parse(&flow.inputs, Vec::new()).unwrap();
 //! let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-//! let execution = runtime.block_on(engine.run(&flow, inputs, &NoListener, &CancelToken::new()));
+//! let origin = Origin::by("cli:ada");
+//! let execution = runtime.block_on(engine.run(&flow, inputs, origin, &NoListener, &CancelToken::new()));
 //! assert_eq!(execution.state, State::Success);
 //! assert_eq!(execution.logs[0].message, "******");
 //! ```
@@ -56,7 +57,7 @@ mod task;
 mod tasks;
 
 pub use edge::Shown;
-pub use engine::{Engine, EngineConfig, ReaderBackends};
+pub use engine::{Engine, EngineConfig, Origin};
 pub use execution::{Attempt, Execution, LogEntry, TaskRun};
 pub use inputs::{InputError, Inputs};
 pub use listener::{CancelToken, Listener, NoListener};

@@ -10,13 +10,13 @@ use crate::flowable::{PlannedFlowable, plan_flowable};
 use crate::held::{HeldExecution, HeldLog, HeldRun};
 use crate::id::new_id;
 use crate::tasks::task_for;
-use crate::{Attempt, CancelToken, Engine, Execution, Inputs, Listener, State, Task};
+use crate::{Attempt, CancelToken, Engine, Execution, Inputs, Listener, Origin, State, Task};
 use chrono::{SecondsFormat, Utc};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use kestrel_expr::Context;
 use kestrel_flow::{Flow, Level, Retry, TaskCommon, TaskKind};
-use kestrel_secrets::{MaskRegistry, SecretScope};
+use kestrel_secrets::{MaskRegistry, Reader, SecretScope};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -163,24 +163,30 @@ pub(crate) struct OpenRun {
 
 impl<'a> Run<'a> {
     /// A new execution of `flow`, CREATED, with its SECRET inputs (and the other values
-    /// `inputs` holds to register) registered for masking; `trigger` (the `trigger` variable)
-    /// when a trigger started it.
+    /// `inputs` holds to register) registered for masking; its id, who triggered it and its
+    /// `trigger` variable from `origin`. Its secret reads name it as their reader.
     pub(crate) fn start(
         engine: &'a Engine,
         flow: &Flow,
         inputs: &Inputs,
-        trigger: Option<Value>,
+        origin: Origin,
         listener: &'a dyn Listener,
     ) -> Self {
         let registry = Arc::new(MaskRegistry::new(engine.config.mask_min_length));
         inputs.register_in(&registry);
-        let id = new_id();
-        let scope = Arc::new(SecretScope::new(
-            engine.resolver_for(&id),
-            &engine.config.tenant,
-            &flow.namespace,
-            Arc::clone(&registry),
-        ));
+        let Origin {
+            id,
+            triggered_by,
+            trigger,
+        } = origin;
+        let id = id.unwrap_or_else(new_id);
+        let reader = Reader::Execution {
+            id: id.clone(),
+            namespace: flow.namespace.clone(),
+            flow_id: flow.id.clone(),
+            triggered_by,
+        };
+        let scope = Arc::new(engine.scope(reader, &flow.namespace, &registry));
         let execution = HeldExecution {
             id,
             namespace: flow.namespace.clone(),
@@ -645,7 +651,7 @@ mod tests {
     use crate::{EngineConfig, Shown, TaskContext, TaskError, TaskRun, listener::NoListener};
     use async_trait::async_trait;
     use kestrel_expr::Expressions;
-    use kestrel_secrets::{Resolver, SecretValue};
+    use kestrel_secrets::{ReadPolicy, Resolver, SecretValue};
     use std::collections::BTreeMap;
     use std::sync::Mutex;
 
@@ -707,7 +713,7 @@ mod tests {
         Engine::new(
             EngineConfig::default(),
             Arc::new(Expressions::new(json!({}))),
-            Arc::new(Resolver::new(Vec::new())),
+            Arc::new(Resolver::new(Vec::new(), ReadPolicy::default())),
             BTreeMap::new(),
         )
     }
@@ -752,7 +758,7 @@ mod tests {
         let flow = flow();
         let raw = secret_input.map(|value| ("pw".to_string(), SecretValue::new(value.into())));
         let inputs = Inputs::parse(&flow.inputs, raw).unwrap();
-        Run::start(&engine, &flow, &inputs, None, listener)
+        Run::start(&engine, &flow, &inputs, Origin::by("test"), listener)
             .execute(&flow, &tasks, &errors, cancel)
             .await
     }

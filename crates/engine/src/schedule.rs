@@ -7,7 +7,7 @@
 //! cancelled. Fire times missed while the clock jumped are all fired, oldest first, as
 //! Kestra recovers missed schedules by default. The [`ManualClock`] lets tests move time.
 
-use crate::{CancelToken, Engine, Execution, InputError, Inputs, Listener};
+use crate::{CancelToken, Engine, Execution, InputError, Inputs, Listener, Origin};
 use chrono::{DateTime, SecondsFormat, Utc};
 use kestrel_flow::{Flow, Schedule};
 use kestrel_secrets::SecretValue;
@@ -284,8 +284,12 @@ fn start(
     let cancel = cancel.clone();
     running.spawn(async move {
         let listener: &dyn Listener = sink.as_ref();
+        let origin = Origin {
+            trigger: Some(fire.variables()),
+            ..Origin::by("schedule")
+        };
         let execution = engine
-            .run_triggered(&fire.flow, inputs, fire.variables(), listener, &cancel)
+            .run(&fire.flow, inputs, origin, listener, &cancel)
             .await;
         sink.on_execution(&fire, &execution);
     });

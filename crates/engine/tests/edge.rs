@@ -8,7 +8,7 @@ mod common;
 
 use common::{MASK, engine, runtime};
 use kestrel_engine::{
-    CancelToken, Execution, Inputs, Listener, LogEntry, MetricValue, Shown, State, TaskRun,
+    CancelToken, Execution, Inputs, Listener, LogEntry, MetricValue, Origin, Shown, State, TaskRun,
 };
 use kestrel_secrets::SecretValue;
 use serde_json::{Map, Value, json};
@@ -71,16 +71,11 @@ fn run(
         .map(|(id, value)| (id.to_string(), SecretValue::new(value.to_string())));
     let inputs = Inputs::parse(&flow.inputs, raw).unwrap();
     let cancel = CancelToken::new();
-    let execution = runtime().block_on(async {
-        match trigger {
-            Some(trigger) => {
-                engine
-                    .run_triggered(&flow, inputs, trigger, seen, &cancel)
-                    .await
-            }
-            None => engine.run(&flow, inputs, seen, &cancel).await,
-        }
-    });
+    let origin = Origin {
+        trigger,
+        ..Origin::by("test")
+    };
+    let execution = runtime().block_on(engine.run(&flow, inputs, origin, seen, &cancel));
     assert_eq!(execution.state, State::Success, "{execution:?}");
     execution
 }
@@ -228,13 +223,12 @@ fn leak_7_a_value_registered_at_start_is_masked_in_trigger_variables() {
     inputs.register_secret("webhook key", SecretValue::new("hook-key-Zq81xLmP".into()));
     let trigger = json!({"body": {"again": "hook-key-Zq81xLmP"}});
     let seen = Seen::default();
-    let execution = runtime().block_on(engine.run_triggered(
-        &flow,
-        inputs,
-        trigger,
-        &seen,
-        &CancelToken::new(),
-    ));
+    let origin = Origin {
+        trigger: Some(trigger),
+        ..Origin::by("webhook")
+    };
+    let execution =
+        runtime().block_on(engine.run(&flow, inputs, origin, &seen, &CancelToken::new()));
     assert_eq!(execution.state, State::Success, "{execution:?}");
     assert_hidden(&execution, &seen, &["hook-key-Zq81xLmP"]);
 }

@@ -17,7 +17,9 @@
 #![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
 
 use base64::Engine as _;
-use kestrel_engine::{CancelToken, Engine, EngineConfig, Execution, Inputs, NoListener, TaskRun};
+use kestrel_engine::{
+    CancelToken, Engine, EngineConfig, Execution, Inputs, NoListener, Origin, TaskRun,
+};
 use kestrel_secrets::SecretValue;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -99,7 +101,13 @@ fn execute(case: &Case) -> Result<Execution, String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    Ok(runtime.block_on(engine.run(&flow, inputs, &NoListener, &CancelToken::new())))
+    Ok(runtime.block_on(engine.run(
+        &flow,
+        inputs,
+        Origin::by("test"),
+        &NoListener,
+        &CancelToken::new(),
+    )))
 }
 
 /// What a reader sees of `execution`, without what changes from run to run (ids, times).

@@ -7,7 +7,7 @@ use crate::environment::Environment;
 use crate::error::CliError;
 use crate::redact::hide_url_credentials;
 use kestrel_engine::EngineConfig;
-use kestrel_secrets::EnvOptions;
+use kestrel_secrets::{EnvOptions, ReadPolicy};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -62,8 +62,23 @@ impl Settings {
                 redacted: variables.redacted_env_vars.0.clone(),
             },
             globals: variables.globals.0.clone(),
+            policy: self.read_policy(),
             ..EngineConfig::default()
         }
+    }
+
+    /// `namespaces.<ns>.allowed-namespaces`: who may read each namespace's secrets through
+    /// `secret(namespace=...)`, for `kestrel run` and the server alike.
+    fn read_policy(&self) -> ReadPolicy {
+        let allowed = self
+            .config
+            .namespaces
+            .iter()
+            .filter_map(|(namespace, config)| {
+                let list = config.allowed_namespaces.as_ref()?;
+                Some((namespace.clone(), list.0.clone()))
+            });
+        ReadPolicy::new(allowed.collect())
     }
 
     /// The env file to load: the flag's, else `secret.env-file`.

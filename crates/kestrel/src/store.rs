@@ -8,8 +8,7 @@ use crate::output::warn;
 use crate::settings::Settings;
 use async_trait::async_trait;
 use kestrel_crypto::{KeyOrigin, LoadedMasterKey, MasterKeySources, default_key_file};
-use kestrel_engine::ReaderBackends;
-use kestrel_secrets::{BackendError, SecretBackend, SecretValue};
+use kestrel_secrets::{BackendError, Reader, SecretBackend, SecretValue};
 use kestrel_store::{Actor, StoreError};
 use kestrel_store_sqlite::{SqliteStore, StoreOptions};
 use std::path::{Path, PathBuf};
@@ -41,7 +40,7 @@ impl StoreAccess {
 
     /// Who the audit trail records for a command of this process: `cli:<OS user name>`.
     pub(crate) fn actor(&self) -> Actor {
-        Actor::System(format!("cli:{}", os_user(&self.env)))
+        kestrel_store::actor_of(&operator(&self.env))
     }
 
     /// The database file.
@@ -194,6 +193,11 @@ pub(crate) fn store_error(error: StoreError) -> CliError {
     }
 }
 
+/// The operator running this command, as the reader of what it reads: `cli:<OS user name>`.
+pub(crate) fn operator(env: &Environment) -> Reader {
+    Reader::Operator(os_user(env))
+}
+
 /// The name of the user running kestrel: `USER`, else `LOGNAME`, else the name
 /// `/etc/passwd` gives this process's user id, else `uid-N`.
 fn os_user(env: &Environment) -> String {
@@ -250,35 +254,10 @@ impl LazyStore {
     }
 }
 
-/// The backends of [`LazyStore`] for the engine: reads by an execution are recorded under its
-/// id, reads outside executions (`render`) under [`StoreAccess::actor`].
+/// The lazily opened store as a secret backend: each value it hands out is recorded as read by
+/// the reader that asked (an execution, the operator).
 #[derive(Debug)]
-pub(crate) struct StoreReaders(pub(crate) Arc<LazyStore>);
-
-impl ReaderBackends for StoreReaders {
-    fn for_operator(&self) -> Vec<Arc<dyn SecretBackend>> {
-        self.reading_as(self.0.access.actor())
-    }
-
-    fn for_execution(&self, execution_id: &str) -> Vec<Arc<dyn SecretBackend>> {
-        self.reading_as(Actor::Execution(execution_id.to_owned()))
-    }
-}
-
-impl StoreReaders {
-    fn reading_as(&self, actor: Actor) -> Vec<Arc<dyn SecretBackend>> {
-        vec![Arc::new(LazyBackend {
-            store: Arc::clone(&self.0),
-            actor,
-        })]
-    }
-}
-
-/// The lazily opened store, reading for one actor.
-struct LazyBackend {
-    store: Arc<LazyStore>,
-    actor: Actor,
-}
+pub(crate) struct LazyBackend(pub(crate) Arc<LazyStore>);
 
 #[async_trait]
 impl SecretBackend for LazyBackend {
@@ -292,27 +271,36 @@ impl SecretBackend for LazyBackend {
 
     async fn get(
         &self,
+        reader: &Reader,
         tenant: &str,
         namespace: &str,
         key: &str,
     ) -> Result<Option<SecretValue>, BackendError> {
-        match self.store.store()? {
-            Some(store) => {
-                let backend = store.backend(self.actor.clone());
-                backend.get(tenant, namespace, key).await
-            }
+        match self.0.store()? {
+            Some(store) => store.backend().get(reader, tenant, namespace, key).await,
             None => Ok(None),
         }
     }
 
-    async fn list(&self, tenant: &str, namespace: &str) -> Result<Vec<String>, BackendError> {
-        match self.store.store()? {
+    async fn record_refusal(
+        &self,
+        reader: &Reader,
+        tenant: &str,
+        namespace: &str,
+        key: &str,
+    ) -> Result<(), BackendError> {
+        match self.0.store()? {
             Some(store) => {
-                store
-                    .backend(self.actor.clone())
-                    .list(tenant, namespace)
-                    .await
+                let backend = store.backend();
+                backend.record_refusal(reader, tenant, namespace, key).await
             }
+            None => Ok(()),
+        }
+    }
+
+    async fn list(&self, tenant: &str, namespace: &str) -> Result<Vec<String>, BackendError> {
+        match self.0.store()? {
+            Some(store) => store.backend().list(tenant, namespace).await,
             None => Ok(Vec::new()),
         }
     }

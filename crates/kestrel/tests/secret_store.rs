@@ -313,10 +313,13 @@ fn the_audit_trail_names_executions_and_the_cli_never_values() {
     assert_eq!(actions.len(), 3, "{out:#?}");
     // Newest first: the CLI's read, the execution's read, the set.
     assert!(by_cli(&actions[0].0) && actions[0].1 == "read", "{out:#?}");
-    assert_eq!(
-        actions[1],
-        (format!("execution:{execution}"), "read".to_owned())
+    // The execution, and who triggered it: the operator at the command line.
+    let (reader, action) = &actions[1];
+    assert!(
+        reader.starts_with(&format!("execution:{execution} by cli:")),
+        "{out:#?}"
     );
+    assert_eq!(action, "read");
     assert!(by_cli(&actions[2].0) && actions[2].1 == "set", "{out:#?}");
 
     let out = sandbox
@@ -324,9 +327,58 @@ fn the_audit_trail_names_executions_and_the_cli_never_values() {
         .output();
     out.assert_code(0).assert_hides("audited-value");
     let json: Value = serde_json::from_str(&out.stdout).expect("JSON");
-    assert_eq!(json[1]["actor"]["id"], execution.as_str());
+    let reader = json[1]["actor"]["id"].as_str().expect("an actor id");
+    assert!(
+        reader.starts_with(&format!("{execution} by cli:")),
+        "{json}"
+    );
     assert_eq!(json[1]["namespace"], "a");
     assert_eq!(json[1]["key"], "TOKEN");
+}
+
+/// `kestrel run` applies `allowed-namespaces` as the server does: with none configured a flow
+/// of `team.a` cannot read `team.b`'s secret, the refusal is audited and nothing falls through
+/// to the environment; configured, the read goes through.
+#[test]
+fn issue_9_4_kestrel_run_refuses_another_namespace_unless_allowed() {
+    let sandbox = Sandbox::new();
+    set(&sandbox, "team.b", "X", "team-b-secret-77");
+    let flow = sandbox.write(
+        "thief.yml",
+        "id: thief\nnamespace: team.a\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ secret('X', namespace='team.b') }}\"\n",
+    );
+    let refused = sandbox
+        .kestrel(["run".as_ref(), flow.as_os_str()])
+        .env("SECRET_X", util::base64("from-the-environment"))
+        .output();
+    refused.assert_code(1).assert_hides("team-b-secret-77");
+    assert!(
+        refused.stdout.contains(
+            "namespace 'team.b' does not allow flows of namespace 'team.a' to read its secrets \
+             (namespaces.team.b.allowed-namespaces)"
+        ),
+        "{refused:#?}"
+    );
+    assert!(
+        !refused.stdout.contains("from-the-environment"),
+        "{refused:#?}"
+    );
+    let audit = sandbox.kestrel(["secrets", "audit", "team.b"]).output();
+    assert!(
+        rows(&audit)
+            .iter()
+            .any(|row| row[2] == "refused" && row[4] == "X"),
+        "{audit:#?}"
+    );
+    let config = sandbox.write(
+        "kestrel.yml",
+        "namespaces:\n  team.b:\n    allowed-namespaces: [team.a]\n",
+    );
+    let allowed = sandbox
+        .kestrel(["run".as_ref(), flow.as_os_str()])
+        .env("KESTREL_CONFIG", &config)
+        .output();
+    allowed.assert_code(0).assert_hides("team-b-secret-77");
 }
 
 #[test]

@@ -1,38 +1,21 @@
 //! The engine the server runs executions with, and the secret backends it reads through: the
-//! store first (each read audited for the execution, with `allowed-namespaces` enforced), then
-//! the environment (`SECRET_*` variables and the env file).
+//! store first (each read audited under the reader that asked), then the environment
+//! (`SECRET_*` variables and the env file). Who may read what is the engine's resolver's
+//! business alone (`allowed-namespaces` in its configuration).
 //!
 //! The env file is watched: on change it is loaded again with [`EnvBackend::reload`] and the
 //! engine rebuilt around it; executions started before keep the engine they started with. A
 //! reload that fails keeps the whole previous set and logs why (names, never values).
 
-use crate::namespaces::ReadPolicy;
-use async_trait::async_trait;
-use kestrel_engine::{Engine, EngineConfig, ReaderBackends};
+use kestrel_engine::{Engine, EngineConfig};
 use kestrel_expr::{Context, Expressions};
-use kestrel_secrets::{
-    BackendError, DotenvError, EnvBackend, MaskRegistry, Resolver, SecretBackend, SecretScope,
-    SecretValue,
-};
-use kestrel_store::{Actor, AuditedBackend, SecretStore};
+use kestrel_secrets::{DotenvError, EnvBackend, MaskRegistry, Reader};
+use kestrel_store::{AuditedBackend, SecretStore};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::SystemTime;
 use zeroize::Zeroizing;
-
-tokio::task_local! {
-    /// The execution being run on this task, as the server knows it (the engine makes its own
-    /// id): whose reads the audit trail records and from which namespace they come.
-    pub(crate) static RUNNING: RunningExecution;
-}
-
-/// What the secret backends of a running execution need to know about it.
-#[derive(Debug, Clone)]
-pub(crate) struct RunningExecution {
-    pub(crate) id: String,
-    pub(crate) namespace: String,
-}
 
 /// The file's identity as last loaded: a change of either means "load again".
 type Stamp = Option<(SystemTime, u64)>;
@@ -50,7 +33,6 @@ struct Parts {
     config: EngineConfig,
     process: Vec<(String, String)>,
     store: Arc<dyn SecretStore>,
-    policy: Arc<ReadPolicy>,
 }
 
 #[derive(Clone)]
@@ -79,7 +61,6 @@ impl Engines {
         process: Vec<(String, String)>,
         file: Option<PathBuf>,
         store: Arc<dyn SecretStore>,
-        policy: ReadPolicy,
     ) -> Result<Self, EnvFileError> {
         let stamp = file.as_deref().and_then(stamp_of);
         let described = |error: &DotenvError| EnvFileError(describe(file.as_deref(), error));
@@ -94,7 +75,6 @@ impl Engines {
             config,
             process,
             store,
-            policy: Arc::new(policy),
         };
         let loaded = parts
             .load(text.as_deref().map(String::as_str), None)
@@ -166,30 +146,19 @@ impl Engines {
         }
     }
 
-    /// Renders `template` for a flow of `namespace` outside any execution, in clear (to check
-    /// a webhook's key): secrets read as `actor`, the environment after the store.
+    /// Renders `template` for `reader` (a trigger) from `namespace`, outside any execution,
+    /// in clear (to check a webhook's key): the store, then the environment, under the policy.
     pub(crate) fn render_clear(
         &self,
         template: &str,
         namespace: &str,
         vars: Value,
-        actor: Actor,
+        reader: Reader,
     ) -> Result<Zeroizing<String>, String> {
-        let loaded = self.read();
-        let backends: Vec<Arc<dyn SecretBackend>> = vec![
-            Arc::new(AuditedBackend::new(Arc::clone(&self.parts.store), actor)),
-            loaded.env,
-        ];
-        let config = &self.parts.config;
-        let registry = Arc::new(MaskRegistry::new(config.mask_min_length));
-        let scope = SecretScope::new(
-            Arc::new(Resolver::new(backends)),
-            &config.tenant,
-            namespace,
-            Arc::clone(&registry),
-        );
-        loaded
-            .engine
+        let engine = self.engine();
+        let registry = Arc::new(MaskRegistry::new(self.parts.config.mask_min_length));
+        let scope = engine.scope(reader, namespace, &registry);
+        engine
             .expressions()
             .render(template, &Context::new(vars, Some(Arc::new(scope))))
             .map(Zeroizing::new)
@@ -215,16 +184,12 @@ impl Parts {
             crate::log::warn(warning);
         }
         let env = Arc::new(load.backend);
-        let readers = Arc::new(ServerReaders {
-            store: Arc::clone(&self.store),
-            env: Arc::clone(&env),
-            policy: Arc::clone(&self.policy),
-        });
+        let store = Arc::new(AuditedBackend::new(Arc::clone(&self.store)));
         let (engine, _same_warnings) = Engine::from_env_with(
             self.config.clone(),
             self.process.iter().cloned(),
             text,
-            readers,
+            vec![store],
         )?;
         Ok(Loaded {
             engine: Arc::new(engine),
@@ -248,73 +213,4 @@ fn read_file(path: &Path) -> Result<Zeroizing<String>, String> {
     std::fs::read_to_string(path)
         .map(Zeroizing::new)
         .map_err(|e| format!("cannot be read: {e}"))
-}
-
-/// The backends of the server's engine: the store, read as the execution (or as the server),
-/// then the environment.
-struct ServerReaders {
-    store: Arc<dyn SecretStore>,
-    env: Arc<EnvBackend>,
-    policy: Arc<ReadPolicy>,
-}
-
-impl ReaderBackends for ServerReaders {
-    fn for_operator(&self) -> Vec<Arc<dyn SecretBackend>> {
-        let store = AuditedBackend::new(Arc::clone(&self.store), Actor::System("server".into()));
-        vec![Arc::new(store), self.env.clone()]
-    }
-
-    fn for_execution(&self, execution_id: &str) -> Vec<Arc<dyn SecretBackend>> {
-        let running = RUNNING.try_with(Clone::clone).ok();
-        let actor_id = running
-            .as_ref()
-            .map_or_else(|| execution_id.to_owned(), |r| r.id.clone());
-        let store = AuditedBackend::new(Arc::clone(&self.store), Actor::Execution(actor_id));
-        let guarded = Guarded {
-            inner: store,
-            reader: running.map(|r| r.namespace),
-            policy: Arc::clone(&self.policy),
-        };
-        vec![Arc::new(guarded), self.env.clone()]
-    }
-}
-
-/// The store as an execution reads it: a namespace whose `allowed-namespaces` leaves the
-/// execution's flow out answers an error, which fails the render.
-struct Guarded {
-    inner: AuditedBackend,
-    reader: Option<String>,
-    policy: Arc<ReadPolicy>,
-}
-
-#[async_trait]
-impl SecretBackend for Guarded {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    fn is_namespaced(&self) -> bool {
-        true
-    }
-
-    async fn get(
-        &self,
-        tenant: &str,
-        namespace: &str,
-        key: &str,
-    ) -> Result<Option<SecretValue>, BackendError> {
-        if let Some(reader) = &self.reader
-            && !self.policy.may_read(reader, namespace)
-        {
-            return Err(BackendError(format!(
-                "namespace '{namespace}' does not allow flows of namespace '{reader}' to read its \
-                 secrets (namespaces.{namespace}.allowed-namespaces)"
-            )));
-        }
-        self.inner.get(tenant, namespace, key).await
-    }
-
-    async fn list(&self, tenant: &str, namespace: &str) -> Result<Vec<String>, BackendError> {
-        self.inner.list(tenant, namespace).await
-    }
 }

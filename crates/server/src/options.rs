@@ -32,9 +32,6 @@ pub struct ServerOptions {
     pub secrets_read_only: bool,
     /// `namespaces.<ns>.secret.read-only`, for a namespace and its children.
     pub namespace_read_only: BTreeMap<String, bool>,
-    /// `namespaces.<ns>.allowed-namespaces`: which flows' namespaces may read that namespace's
-    /// secrets with `secret(namespace=...)`.
-    pub allowed_namespaces: BTreeMap<String, Vec<String>>,
     /// Failed sign-ins and wrong webhook keys allowed per client and per user in a window.
     pub failure_limit: FailureLimit,
     /// `server.public-url`: the address users reach the server at (through a proxy);
@@ -65,7 +62,6 @@ impl Default for ServerOptions {
             env_file_poll: Duration::from_secs(1),
             secrets_read_only: false,
             namespace_read_only: BTreeMap::new(),
-            allowed_namespaces: BTreeMap::new(),
             failure_limit: FailureLimit::default(),
             public_url: None,
         }

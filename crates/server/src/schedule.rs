@@ -183,6 +183,7 @@ async fn start(state: &AppState, flow: Arc<LoadedFlow>, fire: &Fire) {
         flow,
         inputs,
         trigger: Some(fire.variables()),
+        triggered_by: "schedule".into(),
     };
     if let Err(error) = executor::submit(state, submission).await {
         crate::log::warn(&format!(

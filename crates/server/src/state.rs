@@ -6,7 +6,6 @@ use crate::engines::{Engines, EnvFileError};
 use crate::error::AppError;
 use crate::executor::Executor;
 use crate::flows::{FlowCache, LoadedFlow};
-use crate::namespaces::ReadPolicy;
 use crate::options::ServerOptions;
 use crate::schedule::Schedules;
 use kestrel_engine::{Clock, SystemClock};
@@ -76,7 +75,6 @@ impl AppState {
             options.process_env.clone(),
             options.env_file.clone(),
             secrets,
-            ReadPolicy::new(options.allowed_namespaces.clone()),
         )?;
         let auth = Authenticator::new(
             options.auth.clone(),

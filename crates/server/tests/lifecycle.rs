@@ -8,8 +8,10 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::{ENV_SECRET, Harness, Who, b64, harness, harness_with, logging_flow};
+use kestrel_secrets::ReadPolicy;
 use kestrel_server::Server;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 const SLOW: &str = "id: slow\nnamespace: team\ntasks:\n  - id: wait\n    type: io.kestra.plugin.scripts.shell.Commands\n    commands:\n      - sleep 30\n";
@@ -178,8 +180,10 @@ async fn retention_purges_ended_executions_with_their_logs_and_the_audit_trail()
 #[tokio::test]
 async fn allowed_namespaces_limit_reading_another_namespaces_secrets() {
     let h = harness_with(|o| {
-        o.allowed_namespaces
-            .insert("company.finance".into(), vec!["company.finance".into()]);
+        o.engine.policy = ReadPolicy::new(BTreeMap::from([(
+            "company.finance".into(),
+            vec!["company.finance".into()],
+        )]));
     })
     .await;
     h.secret("company.finance", "LEDGER", "ledger-value-99")
@@ -202,6 +206,33 @@ async fn allowed_namespaces_limit_reading_another_namespaces_secrets() {
     let allowed = h.run("company.finance.reports", "reader").await;
     assert_eq!(allowed["state"]["current"], "SUCCESS", "{allowed}");
     h.assert_never_answered(&["ledger-value-99"]);
+}
+
+/// A token limited to `team`, with no secret access, writes and runs a flow of `team` that
+/// asks for `other`'s secret: with no `allowed-namespaces` anywhere, the read is refused.
+#[tokio::test]
+async fn issue_9_4_a_team_token_cannot_read_another_namespace_through_a_flow() {
+    let h = harness().await;
+    h.secret("other", "X", "other-team-value-42").await;
+    let flow = "id: thief\nnamespace: team\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ secret('X', namespace='other') }}\"\n";
+    let written = h.post_yaml("/api/v1/main/flows", Who::Team, flow).await;
+    assert_eq!(written.status, StatusCode::OK, "{}", written.text);
+    let path = "/api/v1/main/executions/team/thief?wait=true";
+    let execution = h.send(Method::POST, path, Who::Team, None).await.json();
+    assert_eq!(execution["state"]["current"], "FAILED", "{execution}");
+    let id = execution["id"].as_str().unwrap();
+    let logs = h
+        .get(&format!("/api/v1/main/logs/{id}"), Who::Team)
+        .await
+        .json();
+    assert!(
+        logs.to_string().contains(
+            "namespace 'other' does not allow flows of namespace 'team' to read its secrets \
+             (namespaces.other.allowed-namespaces)"
+        ),
+        "{logs}"
+    );
+    h.assert_never_answered(&["other-team-value-42"]);
 }
 
 #[tokio::test]

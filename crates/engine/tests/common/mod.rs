@@ -8,7 +8,8 @@ pub mod server;
 
 use base64::Engine as _;
 use kestrel_engine::{
-    CancelToken, Engine, EngineConfig, Execution, Inputs, Listener, LogEntry, NoListener, Shown,
+    CancelToken, Engine, EngineConfig, Execution, Inputs, Listener, LogEntry, NoListener, Origin,
+    Shown,
 };
 use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -41,7 +42,7 @@ pub fn run_with(
 ) -> Execution {
     let flow = kestrel_flow::parse_flow(yaml).unwrap_or_else(|found| panic!("{found:?}"));
     let inputs = Inputs::parse(&flow.inputs, Vec::new()).expect("inputs");
-    runtime().block_on(engine.run(&flow, inputs, listener, cancel))
+    runtime().block_on(engine.run(&flow, inputs, Origin::by("test"), listener, cancel))
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {

@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
 
 use kestrel_engine::{
-    CancelToken, Engine, EngineConfig, Execution, Inputs, Listener, NoListener, Shown, State,
-    TaskRun,
+    CancelToken, Engine, EngineConfig, Execution, Inputs, Listener, NoListener, Origin, Shown,
+    State, TaskRun,
 };
 use kestrel_secrets::SecretValue;
 use std::sync::Mutex;
@@ -44,7 +44,7 @@ pub fn run_with(
         .iter()
         .map(|(id, text)| (id.to_string(), SecretValue::new(text.to_string())));
     let inputs = Inputs::parse(&flow.inputs, raw).expect("inputs");
-    runtime().block_on(engine().run(&flow, inputs, listener, cancel))
+    runtime().block_on(engine().run(&flow, inputs, Origin::by("test"), listener, cancel))
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {

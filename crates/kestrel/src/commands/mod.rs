@@ -15,7 +15,7 @@ use crate::environment::Environment;
 use crate::error::{CliError, EXIT_USAGE};
 use crate::output::warn;
 use crate::settings::Settings;
-use crate::store::{LazyStore, StoreAccess, StoreReaders};
+use crate::store::{LazyBackend, LazyStore, StoreAccess};
 use clap::Parser;
 use kestrel_engine::Engine;
 use kestrel_flow::{Flow, Violation};
@@ -63,12 +63,12 @@ pub(crate) fn load_engine(
     let text = file.map(read_text).transpose()?.map(Zeroizing::new);
     let config = settings.engine_config();
     let process = settings.env.for_engine(&config.env.redacted);
-    let store = StoreReaders(Arc::new(LazyStore::new(StoreAccess::new(settings)?)));
+    let store = LazyBackend(Arc::new(LazyStore::new(StoreAccess::new(settings)?)));
     let (engine, warnings) = Engine::from_env_with(
         config,
         process,
         text.as_deref().map(String::as_str),
-        Arc::new(store),
+        vec![Arc::new(store)],
     )
     .map_err(|error| {
         let file = file.map_or_else(String::new, |file| file.display().to_string());

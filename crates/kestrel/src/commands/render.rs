@@ -4,6 +4,7 @@ use crate::commands::load_engine;
 use crate::error::CliError;
 use crate::output::{Quiet, escape_controls};
 use crate::settings::Settings;
+use crate::store::operator;
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
@@ -25,7 +26,12 @@ pub(crate) struct RenderArgs {
 pub(crate) fn run(args: &RenderArgs, settings: &Settings) -> Result<u8, CliError> {
     let engine = load_engine(settings, args.env_file.as_deref())?;
     let text = engine
-        .render_once(&args.template, &args.namespace, &Quiet)
+        .render_once(
+            &args.template,
+            &args.namespace,
+            operator(&settings.env),
+            &Quiet,
+        )
         .map_err(|error| CliError::failed(error.to_string()))?;
     let text = escape_controls(&text);
     let _ = writeln!(std::io::stdout().lock(), "{text}");

@@ -7,8 +7,9 @@ use crate::commands::{load_engine, read_flow, read_text};
 use crate::error::{CliError, EXIT_FAILED, EXIT_INTERRUPTED};
 use crate::output::{LogLines, Quiet, execution_json, summary_line, warn};
 use crate::settings::Settings;
+use crate::store::operator;
 use clap::{Args, ValueEnum};
-use kestrel_engine::{CancelToken, Execution, Inputs, Listener};
+use kestrel_engine::{CancelToken, Execution, Inputs, Listener, Origin};
 use kestrel_flow::{Flow, InputType};
 use kestrel_secrets::SecretValue;
 use std::io::Write;
@@ -98,7 +99,8 @@ pub(crate) fn run(args: &RunArgs, settings: &Settings) -> Result<u8, CliError> {
             .map_err(|error| CliError::failed("cannot watch for signals").caused_by(error))?;
         let cancel = CancelToken::new();
         let on_stop = tokio::spawn(kill_on(stops, cancel.clone()));
-        let execution = engine.run(&flow, inputs, listener, &cancel).await;
+        let origin = Origin::by(operator(&settings.env).to_string());
+        let execution = engine.run(&flow, inputs, origin, listener, &cancel).await;
         on_stop.abort();
         let stopped = on_stop.await.ok();
         Ok::<_, CliError>((execution, stopped))

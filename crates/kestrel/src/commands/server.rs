@@ -112,11 +112,6 @@ fn options(args: &ServerArgs, settings: &Settings) -> Result<ServerOptions, CliE
             .iter()
             .filter_map(|(ns, c)| Some((ns.clone(), c.secret.as_ref()?.read_only.as_ref()?.0)))
             .collect(),
-        allowed_namespaces: config
-            .namespaces
-            .iter()
-            .filter_map(|(ns, c)| Some((ns.clone(), c.allowed_namespaces.as_ref()?.0.clone())))
-            .collect(),
         public_url: config.server.public_url.as_ref().map(|url| url.0.clone()),
         ..defaults
     })

@@ -12,12 +12,11 @@ pub(crate) mod record;
 
 pub(crate) use live::{Live, LiveEvent};
 
-use crate::engines::{RUNNING, RunningExecution};
 use crate::error::AppError;
 use crate::flows::LoadedFlow;
 use crate::state::AppState;
 use chrono::Utc;
-use kestrel_engine::Inputs;
+use kestrel_engine::{Inputs, Origin};
 use kestrel_secrets::SecretValue;
 use kestrel_store::{ExecutionRecord, LogRecord};
 use serde_json::{Map, Value, json};
@@ -48,6 +47,9 @@ pub(crate) struct Submission {
     pub(crate) inputs: RawInputs,
     /// The `trigger` variable of a triggered execution (a webhook's request).
     pub(crate) trigger: Option<Value>,
+    /// Who triggered it (`user:ada`, `token:ci`, `schedule`, `webhook`): the audit trail
+    /// names them with every secret the execution reads.
+    pub(crate) triggered_by: String,
 }
 
 struct Job {
@@ -55,6 +57,7 @@ struct Job {
     flow: Arc<LoadedFlow>,
     inputs: Inputs,
     trigger: Option<Value>,
+    triggered_by: String,
     /// Held from creation when a slot was free then.
     permit: Option<OwnedSemaphorePermit>,
     _inflight: InflightGuard,
@@ -109,6 +112,7 @@ pub(crate) async fn submit_registering(
         flow,
         inputs: raw,
         trigger,
+        triggered_by,
     } = submission;
     if flow.flow.disabled {
         return Err(AppError::Conflict(format!(
@@ -142,11 +146,11 @@ pub(crate) async fn submit_registering(
     if permit.is_some() {
         record::entered(&mut created, "RUNNING", now);
     }
-    let sealed = sealed_payload(&raw, trigger.as_ref(), &registered);
+    let sealed = sealed_payload(&raw, trigger.as_ref(), &registered, &triggered_by);
     state
         .0
         .store
-        .create_execution(&created, sealed.as_ref())
+        .create_execution(&created, Some(&sealed))
         .await?;
     let live = Arc::new(Live::new(created));
     let job = Job {
@@ -154,6 +158,7 @@ pub(crate) async fn submit_registering(
         flow,
         inputs,
         trigger,
+        triggered_by,
         permit,
         _inflight: executor.inflight.enter(),
     };
@@ -161,21 +166,24 @@ pub(crate) async fn submit_registering(
     Ok(live)
 }
 
-/// What a restart needs to run an execution again: its inputs as given, its trigger, and the
-/// values it registers at start.
+/// What a restart needs to run an execution again: its inputs as given, its trigger, the
+/// values it registers at start, and who triggered it.
 fn sealed_payload(
     raw: &[(String, SecretValue)],
     trigger: Option<&Value>,
     registered: &[(String, SecretValue)],
-) -> Option<SecretValue> {
-    if raw.is_empty() && trigger.is_none() && registered.is_empty() {
-        return None;
-    }
+    triggered_by: &str,
+) -> SecretValue {
     let payload = zeroize::Zeroizing::new(
-        json!({"inputs": texts(raw), "trigger": trigger, "registered": texts(registered)})
-            .to_string(),
+        json!({
+            "inputs": texts(raw),
+            "trigger": trigger,
+            "registered": texts(registered),
+            "triggeredBy": triggered_by,
+        })
+        .to_string(),
     );
-    Some(SecretValue::new(payload.to_string()))
+    SecretValue::new(payload.to_string())
 }
 
 /// Texts by name, as a JSON object.
@@ -191,24 +199,31 @@ struct Opened {
     inputs: RawInputs,
     trigger: Option<Value>,
     registered: RawInputs,
+    triggered_by: String,
 }
 
-/// The inputs, trigger and registered values of a [`sealed_payload`].
+/// Who triggered an execution stored before kestrel recorded it.
+const UNKNOWN_TRIGGER: &str = "unknown";
+
+/// The inputs, trigger, registered values and trigger's author of a [`sealed_payload`].
 fn open_payload(payload: Option<&SecretValue>) -> Result<Opened, String> {
     let Some(payload) = payload else {
         return Ok(Opened {
             inputs: Vec::new(),
             trigger: None,
             registered: Vec::new(),
+            triggered_by: UNKNOWN_TRIGGER.into(),
         });
     };
     let value: Value = serde_json::from_str(payload.expose_secret())
         .map_err(|_| "its stored inputs cannot be read".to_owned())?;
     let trigger = Some(value["trigger"].clone()).filter(|t| !t.is_null());
+    let triggered_by = value["triggeredBy"].as_str().unwrap_or(UNKNOWN_TRIGGER);
     Ok(Opened {
         inputs: secret_texts(&value["inputs"]),
         trigger,
         registered: secret_texts(&value["registered"]),
+        triggered_by: triggered_by.to_owned(),
     })
 }
 
@@ -240,6 +255,7 @@ async fn run(state: AppState, job: Job) {
         flow,
         inputs,
         trigger,
+        triggered_by,
         permit,
         _inflight,
     } = job;
@@ -252,25 +268,13 @@ async fn run(state: AppState, job: Job) {
     };
     let engine = state.0.engines.engine();
     let listener = live.listener();
-    let running = RunningExecution {
-        id: live.record().id,
-        namespace: flow.flow.namespace.clone(),
+    let origin = Origin {
+        id: Some(live.record().id),
+        triggered_by,
+        trigger,
     };
-    let execution = RUNNING
-        .scope(running, async {
-            match trigger {
-                Some(trigger) => {
-                    engine
-                        .run_triggered(&flow.flow, inputs, trigger, &listener, &live.cancel)
-                        .await
-                }
-                None => {
-                    engine
-                        .run(&flow.flow, inputs, &listener, &live.cancel)
-                        .await
-                }
-            }
-        })
+    let execution = engine
+        .run(&flow.flow, inputs, origin, &listener, &live.cancel)
         .await;
     drop(permit);
     let mut logs: Vec<LogRecord> = execution.logs.iter().map(record::log).collect();
@@ -404,12 +408,12 @@ async fn requeue(state: &AppState, found: &ExecutionRecord) -> Result<(), String
     for (name, value) in opened.registered {
         inputs.register_secret(&name, value);
     }
-    let trigger = opened.trigger;
     let job = Job {
         live: Arc::new(Live::new(found.clone())),
         flow: Arc::new(flow),
         inputs,
-        trigger,
+        trigger: opened.trigger,
+        triggered_by: opened.triggered_by,
         permit: None,
         _inflight: state.0.executor.inflight.enter(),
     };
@@ -483,13 +487,17 @@ mod tests {
         let raw = vec![("password".to_owned(), SecretValue::new("hunter2".into()))];
         let key = vec![("webhook".to_owned(), SecretValue::new("k3y-value".into()))];
         let trigger = json!({"body": {"a": 1}});
-        let sealed = sealed_payload(&raw, Some(&trigger), &key);
-        let opened = open_payload(sealed.as_ref()).unwrap();
+        let sealed = sealed_payload(&raw, Some(&trigger), &key, "webhook");
+        let opened = open_payload(Some(&sealed)).unwrap();
         assert_eq!(opened.inputs.len(), 1);
         assert_eq!(opened.inputs[0].1.expose_secret(), "hunter2");
         assert_eq!(opened.registered[0].1.expose_secret(), "k3y-value");
         assert_eq!(opened.trigger, Some(trigger));
-        assert!(sealed_payload(&[], None, &[]).is_none());
-        assert_eq!(open_payload(None).unwrap().inputs.len(), 0);
+        assert_eq!(opened.triggered_by, "webhook");
+        let before = open_payload(None).unwrap();
+        assert_eq!(
+            (before.inputs.len(), before.triggered_by.as_str()),
+            (0, "unknown")
+        );
     }
 }

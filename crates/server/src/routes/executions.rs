@@ -59,6 +59,7 @@ pub(super) async fn trigger(
             flow,
             inputs,
             trigger: None,
+            triggered_by: caller.actor().to_string(),
         },
     )
     .await

@@ -15,8 +15,7 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use kestrel_flow::Flow;
-use kestrel_secrets::SecretValue;
-use kestrel_store::Actor;
+use kestrel_secrets::{Reader, SecretValue};
 use serde_json::{Map, Value, json};
 use std::time::Instant;
 use subtle::ConstantTimeEq as _;
@@ -57,6 +56,7 @@ pub(super) async fn trigger(
         flow,
         inputs: Vec::new(),
         trigger: Some(trigger),
+        triggered_by: "webhook".into(),
     };
     let live = executor::submit_registering(&state, submission, matched.into_registered()).await?;
     answer(&live, false).await
@@ -85,7 +85,10 @@ fn matching_key(state: &AppState, flow: &Flow, key: &str) -> Option<Matched> {
         "flow": {"id": flow.id, "namespace": flow.namespace},
         "vars": flow.variables,
     });
-    let actor = Actor::System(format!("webhook:{}.{}", flow.namespace, flow.id));
+    let reader = Reader::Trigger {
+        namespace: flow.namespace.clone(),
+        flow_id: flow.id.clone(),
+    };
     flow.webhooks
         .iter()
         .filter(|webhook| !webhook.disabled)
@@ -94,7 +97,7 @@ fn matching_key(state: &AppState, flow: &Flow, key: &str) -> Option<Matched> {
                 &webhook.key,
                 &flow.namespace,
                 vars.clone(),
-                actor.clone(),
+                reader.clone(),
             ) {
                 Ok(rendered) => Some((webhook, rendered)),
                 Err(error) => {

@@ -309,6 +309,7 @@ pub(super) async fn run(
         flow,
         inputs,
         trigger: None,
+        triggered_by: current.caller.actor().to_string(),
     };
     match executor::submit(&ui.app, submission).await {
         Ok(live) => {
