@@ -6,7 +6,8 @@
 //! store and external managers elsewhere), the [`Resolver`] that walks a namespace's parents and
 //! then the environment, the per-execution [`SecretScope`] that caches and registers what an
 //! execution resolved, and the [`MaskRegistry`] that replaces every registered value, derived
-//! value and encoded form with `******`.
+//! value and encoded form with `******` (and, in JSON, every number whose decimal text is a
+//! registered value).
 //!
 //! ```
 //! use kestrel_secrets::MaskRegistry;

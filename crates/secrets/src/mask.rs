@@ -30,6 +30,10 @@ pub struct MaskRegistry {
 
 #[derive(Default)]
 struct State {
+    /// The registered values themselves (with their lines, JSON leaves and derived values),
+    /// long enough to mask: what [`MaskRegistry::is_registered`] answers from.
+    values: HashSet<Pattern>,
+    /// `values` and their encoded forms: what the matcher looks for.
     patterns: HashSet<Pattern>,
     /// Keys already warned about, so each warning is given once.
     warned: HashSet<String>,
@@ -47,6 +51,13 @@ enum MatcherState {
     Ready(Arc<Matcher>),
     /// The automaton could not be built: every text is withheld.
     Failed,
+}
+
+/// What one registration adds: its values and the patterns the matcher looks for.
+#[derive(Default)]
+struct Registered {
+    values: Vec<Zeroizing<String>>,
+    patterns: Vec<Zeroizing<String>>,
 }
 
 /// A registered string, zeroized on drop, looked up by `&str`.
@@ -99,18 +110,19 @@ impl MaskRegistry {
     }
 
     /// Registers a secret's value (from `secret()`, a SECRET input, a metadata value): the value,
-    /// its lines, its JSON string leaves, and their encoded forms. `key` names it in warnings.
+    /// its lines, its JSON string and number leaves (never the key names), and their encoded
+    /// forms. `key` names it in warnings.
     pub fn register(&self, key: &str, value: &str) {
         if !self.long_enough(key, value) {
             return;
         }
         let mut strings = vec![Zeroizing::new(value.to_owned())];
         json_leaves(value, &mut strings);
-        let mut patterns = Vec::new();
+        let mut registered = Registered::default();
         for string in &strings {
-            self.collect_patterns(string, &mut patterns);
+            self.collect(string, &mut registered);
         }
-        self.insert(patterns);
+        self.insert(registered);
     }
 
     /// Registers a value derived from a secret by a filter or function, with its encoded forms.
@@ -118,9 +130,25 @@ impl MaskRegistry {
         if !self.long_enough(DERIVED_KEY, value) {
             return;
         }
-        let mut patterns = Vec::new();
-        self.collect_patterns(value, &mut patterns);
-        self.insert(patterns);
+        let mut registered = Registered::default();
+        self.collect(value, &mut registered);
+        self.insert(registered);
+    }
+
+    /// Whether `text` is exactly a registered value, line, JSON leaf or derived value (not an
+    /// encoded form): the test for a number held outside JSON, such as a metric value, whose
+    /// decimal text must become [`MASK`].
+    pub fn is_registered(&self, text: &str) -> bool {
+        self.read().values.contains(text)
+    }
+
+    /// Whether `number`'s decimal text, as serde_json prints it, is a registered value. A float
+    /// with no fractional part also matches by its integer text (`48213377.0` as `48213377`).
+    pub fn is_registered_number(&self, number: &serde_json::Number) -> bool {
+        let state = self.read();
+        number_texts(number)
+            .iter()
+            .any(|text| state.values.contains(text.as_str()))
     }
 
     /// The number of distinct strings the matcher looks for (values, lines, leaves and forms).
@@ -158,10 +186,17 @@ impl MaskRegistry {
         }
     }
 
-    /// Masks every string (and object key) inside a JSON value, in place.
+    /// Masks every string (and object key) inside a JSON value, in place, and replaces by the
+    /// string [`MASK`] every number whose decimal text is a registered value
+    /// ([`MaskRegistry::is_registered_number`]).
     pub fn mask_json(&self, value: &mut serde_json::Value) {
         use serde_json::Value;
         match value {
+            Value::Number(number) => {
+                if self.is_registered_number(number) {
+                    *value = Value::String(MASK.to_owned());
+                }
+            }
             Value::String(text) => {
                 if let Cow::Owned(masked) = self.mask(text) {
                     std::mem::replace(text, masked).zeroize();
@@ -177,7 +212,7 @@ impl MaskRegistry {
                 }
                 map.values_mut().for_each(|item| self.mask_json(item));
             }
-            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+            Value::Null | Value::Bool(_) => {}
         }
     }
 
@@ -205,25 +240,37 @@ impl MaskRegistry {
         false
     }
 
-    /// `value`, each of its lines, and the encoded forms of each, when long enough to mask.
-    fn collect_patterns(&self, value: &str, patterns: &mut Vec<Zeroizing<String>>) {
+    /// Adds `value` and each of its lines to `registered.values`, and those with their encoded
+    /// forms to `registered.patterns`, when long enough to mask.
+    fn collect(&self, value: &str, registered: &mut Registered) {
         let mut strings = vec![Zeroizing::new(value.to_owned())];
         if value.contains(['\n', '\r']) {
             // A CRLF yields an empty line between its two characters; empty lines are dropped.
             let lines = value.split(['\n', '\r']);
             strings.extend(lines.map(|line| Zeroizing::new(line.to_owned())));
         }
-        for string in strings {
-            patterns.extend(encoded_forms(&string));
-            patterns.push(string);
+        strings.retain(|string| self.maskable(string));
+        for string in &strings {
+            registered.patterns.extend(encoded_forms(string));
         }
-        patterns
-            .retain(|pattern| !pattern.is_empty() && pattern.chars().count() >= self.min_length);
+        registered.patterns.retain(|pattern| self.maskable(pattern));
+        registered.patterns.extend(strings.iter().cloned());
+        registered.values.extend(strings);
     }
 
-    fn insert(&self, patterns: Vec<Zeroizing<String>>) {
+    /// Whether `text` reaches the minimum length (in Unicode scalar values).
+    fn maskable(&self, text: &str) -> bool {
+        !text.is_empty() && text.chars().count() >= self.min_length
+    }
+
+    fn insert(&self, registered: Registered) {
         let mut state = self.write();
-        for pattern in patterns {
+        for value in registered.values {
+            if !state.values.contains(value.as_str()) {
+                state.values.insert(Pattern(value));
+            }
+        }
+        for pattern in registered.patterns {
             if !state.patterns.contains(pattern.as_str()) {
                 state.patterns.insert(Pattern(pattern));
                 state.dirty = true;
@@ -289,28 +336,47 @@ fn splice(text: &str, ranges: &[Range<usize>]) -> String {
     out
 }
 
-/// Pushes every string leaf of `value` when it is a JSON object or array. The leaves are moved
-/// out of the parsed document, so each copy of the secret ends in a zeroized buffer.
+/// Pushes every string and number leaf of `value` when it parses as JSON (never a key name).
+/// The leaves are moved out of the parsed document, so each copy of the secret ends in a
+/// zeroized buffer.
 fn json_leaves(value: &str, leaves: &mut Vec<Zeroizing<String>>) {
-    if !value.trim_start().starts_with(['{', '[']) {
+    let starts_like_json = value
+        .trim_start()
+        .starts_with(|c: char| matches!(c, '{' | '[' | '"' | '-') || c.is_ascii_digit());
+    if !starts_like_json {
         return;
     }
-    if let Ok(mut json) = serde_json::from_str::<serde_json::Value>(value) {
-        for_each_leaf(&mut json, &mut |leaf| {
-            leaves.push(Zeroizing::new(std::mem::take(leaf)));
-        });
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(value) {
+        take_leaves(json, leaves);
     }
 }
 
-/// Calls `visit` on every string leaf of `value` (object keys aside).
-fn for_each_leaf(value: &mut serde_json::Value, visit: &mut impl FnMut(&mut String)) {
+/// Moves every string leaf of `value`, and the decimal texts of every number leaf, into
+/// `leaves`; object keys are dropped.
+fn take_leaves(value: serde_json::Value, leaves: &mut Vec<Zeroizing<String>>) {
     use serde_json::Value;
     match value {
-        Value::String(text) => visit(text),
-        Value::Array(items) => items.iter_mut().for_each(|item| for_each_leaf(item, visit)),
-        Value::Object(map) => map.values_mut().for_each(|item| for_each_leaf(item, visit)),
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        Value::String(text) => leaves.push(Zeroizing::new(text)),
+        Value::Number(number) => leaves.extend(number_texts(&number)),
+        Value::Array(items) => items.into_iter().for_each(|item| take_leaves(item, leaves)),
+        Value::Object(map) => map
+            .into_iter()
+            .for_each(|(_key, item)| take_leaves(item, leaves)),
+        Value::Null | Value::Bool(_) => {}
     }
+}
+
+/// The decimal texts of `number`: as serde_json prints it, and, for a float with no fractional
+/// part, as an integer (`48213377.0` and `48213377`).
+fn number_texts(number: &serde_json::Number) -> Vec<Zeroizing<String>> {
+    let mut texts = vec![Zeroizing::new(number.to_string())];
+    let whole_float = number
+        .as_f64()
+        .filter(|float| number.is_f64() && float.is_finite() && float.fract() == 0.0);
+    if let Some(float) = whole_float {
+        texts.push(Zeroizing::new(format!("{float:.0}")));
+    }
+    texts
 }
 
 #[cfg(test)]
@@ -547,6 +613,107 @@ mod tests {
                 "plain": "ok",
             })
         );
+    }
+
+    const BANK: &str = r#"{"iban":"DE44500105175407324931","pin":48213377,"rate":0.125}"#;
+
+    #[test]
+    fn leak_2_number_leaves_of_a_json_secret_are_registered() {
+        let registry = registry(&[BANK]);
+        assert!(registry.is_registered("48213377"));
+        assert!(registry.is_registered("0.125"));
+        assert_eq!(
+            registry.mask("pin=48213377 rate=0.125"),
+            "pin=****** rate=******"
+        );
+    }
+
+    #[test]
+    fn leak_2_mask_json_masks_a_number_whose_text_is_a_registered_value() {
+        let registry = registry(&[BANK]);
+        let mut outputs = serde_json::json!({
+            "pin": 48213377,
+            "as_float": 48213377.0,
+            "nested": [{"rate": 0.125}],
+            "count": 3,
+        });
+        registry.mask_json(&mut outputs);
+        assert_eq!(
+            outputs,
+            serde_json::json!({
+                "pin": MASK,
+                "as_float": MASK,
+                "nested": [{"rate": MASK}],
+                "count": 3,
+            })
+        );
+    }
+
+    #[test]
+    fn leak_2_a_numeric_secret_masks_the_equal_json_number_only() {
+        let registry = registry(&["48213377"]);
+        // serde_json prints this float as `48213377.0`.
+        let float = serde_json::json!(48213377.0);
+        assert_eq!(float.to_string(), "48213377.0");
+        let mut value = serde_json::json!([48213377, float, 148213377, 4821337, -48213377]);
+        registry.mask_json(&mut value);
+        assert_eq!(
+            value,
+            serde_json::json!([MASK, MASK, 148213377, 4821337, -48213377])
+        );
+    }
+
+    #[test]
+    fn leak_2_a_derived_number_masks_the_equal_json_number() {
+        let registry = registry(&[]);
+        registry.register_derived("20240501");
+        let mut value = serde_json::json!({"date": 20240501, "other": 20240502});
+        registry.mask_json(&mut value);
+        assert_eq!(value, serde_json::json!({"date": MASK, "other": 20240502}));
+    }
+
+    #[test]
+    fn is_registered_matches_values_lines_leaves_and_derived_values_exactly() {
+        let registry = registry(&[BANK, "first line\nsecond line"]);
+        registry.register_derived("derived-1234");
+        for registered in [
+            "48213377",
+            "DE44500105175407324931",
+            "first line",
+            "second line",
+            "derived-1234",
+        ] {
+            assert!(registry.is_registered(registered), "{registered}");
+        }
+        // Substrings, encoded forms and values under the minimum length are not registered.
+        let base64 = STANDARD.encode("48213377");
+        for other in ["4821337", "482133770", base64.as_str(), "derived-1234 "] {
+            assert!(!registry.is_registered(other), "{other}");
+        }
+        registry.register("SHORT", "123");
+        assert!(!registry.is_registered("123"));
+    }
+
+    #[test]
+    fn over_masking_key_names_of_a_json_secret_are_never_registered() {
+        let registry = registry(&[r#"{"port":"s3cr3t-port-pw","nested":{"user":"admin-user"}}"#]);
+        for key in ["port", "nested", "user"] {
+            assert!(!registry.is_registered(key), "{key}");
+        }
+        assert_eq!(
+            registry.mask("supported nested user: admin-user"),
+            "supported nested user: ******"
+        );
+        let mut value = serde_json::json!({"port": 8080, "supported": true});
+        registry.mask_json(&mut value);
+        assert_eq!(value, serde_json::json!({"port": 8080, "supported": true}));
+    }
+
+    #[test]
+    fn a_top_level_json_scalar_registers_its_printed_form() {
+        let registry = registry(&["1.50e3", r#""quoted-secret""#]);
+        assert!(registry.is_registered("1500.0"));
+        assert!(registry.is_registered("quoted-secret"));
     }
 
     #[test]
