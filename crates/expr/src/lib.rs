@@ -26,9 +26,11 @@
 mod context;
 mod error;
 mod library;
+mod limits;
 mod pebble;
 mod render;
 
 pub use context::Context;
 pub use error::{ExprError, ExprErrorKind};
+pub use limits::ExpressionLimits;
 pub use render::Expressions;

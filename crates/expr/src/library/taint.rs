@@ -1,0 +1,105 @@
+//! Taint: which values hold a secret, and marking what is derived from them (spec §6 "Derived").
+//!
+//! A string is tainted when it contains a registered value or is exactly a value this render
+//! marked tainted ([`PerRender`], which also remembers fragments too short to register); a
+//! number when its decimal text is registered or marked. Lists and maps are tainted through
+//! their items at any depth, map keys only when a key itself is tainted. Walks use an explicit
+//! stack, so no nesting depth can overflow the thread's.
+
+use super::to_text;
+use crate::context::{PerRender, RenderState};
+use kestrel_secrets::MaskRegistry;
+use minijinja::value::{Value, ValueKind};
+use minijinja::{Error, State};
+use std::sync::Arc;
+
+/// The taint of one render: its registry and what it marked.
+pub(super) struct Taint {
+    registry: Arc<MaskRegistry>,
+    per_render: Arc<PerRender>,
+}
+
+impl Taint {
+    /// The render's taint, or `None` when nothing can be tainted (no secret scope, or nothing
+    /// registered yet).
+    pub(super) fn of(state: &State<'_, '_>) -> Option<Self> {
+        let registry = RenderState::registry(state)?;
+        if registry.pattern_count() == 0 {
+            return None;
+        }
+        Some(Self {
+            registry,
+            per_render: PerRender::of(state),
+        })
+    }
+
+    /// Whether `v` holds a tainted value at any depth.
+    pub(super) fn holds(&self, v: &Value) -> bool {
+        let mut stack = vec![v.clone()];
+        while let Some(v) = stack.pop() {
+            match v.kind() {
+                ValueKind::Seq | ValueKind::Iterable => {
+                    stack.extend(v.try_iter().into_iter().flatten());
+                }
+                ValueKind::Map => {
+                    for key in v.try_iter().into_iter().flatten() {
+                        stack.push(v.get_item(&key).unwrap_or_default());
+                        stack.push(key);
+                    }
+                }
+                _ if self.is_tainted_leaf(&v) => return true,
+                _ => {}
+            }
+        }
+        false
+    }
+
+    /// Whether a key of the map `v` is tainted (what `keys` and a map's iteration yield).
+    pub(super) fn holds_in_keys(&self, v: &Value) -> bool {
+        v.try_iter()
+            .into_iter()
+            .flatten()
+            .any(|key| self.holds(&key))
+    }
+
+    /// Marks every string and number inside `v` tainted and registers it as derived; a map key
+    /// only when it is tainted itself (the key names of a JSON secret are not secrets).
+    pub(super) fn spread(&self, v: &Value) -> Result<(), Error> {
+        let mut stack = vec![v.clone()];
+        while let Some(v) = stack.pop() {
+            match v.kind() {
+                ValueKind::Seq | ValueKind::Iterable => {
+                    stack.extend(v.try_iter().into_iter().flatten());
+                }
+                ValueKind::Map => {
+                    for key in v.try_iter().into_iter().flatten() {
+                        stack.push(v.get_item(&key).unwrap_or_default());
+                        if self.holds(&key) {
+                            stack.push(key);
+                        }
+                    }
+                }
+                ValueKind::String | ValueKind::Number => {
+                    let text = to_text(&v);
+                    self.per_render.taint(&text)?;
+                    self.registry.register_derived(&text);
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn is_tainted_leaf(&self, v: &Value) -> bool {
+        match v.kind() {
+            ValueKind::String => v.as_str().is_some_and(|s| {
+                self.per_render.is_tainted(s) || self.registry.contains_secret(s)
+            }),
+            ValueKind::Number => {
+                let text = to_text(v);
+                self.per_render.is_tainted(&text) || self.registry.is_registered(&text)
+            }
+            _ => false,
+        }
+    }
+}
