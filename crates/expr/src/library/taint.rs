@@ -103,3 +103,56 @@ impl Taint {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn taint() -> Taint {
+        let registry = Arc::new(MaskRegistry::new(4));
+        registry.register("T", "s3cr3t-value");
+        Taint {
+            registry,
+            per_render: Arc::new(PerRender::new()),
+        }
+    }
+
+    fn nested(depth: usize, leaf: &str) -> Value {
+        let mut v = Value::from(leaf);
+        for _ in 0..depth {
+            v = Value::from(vec![v]);
+        }
+        v
+    }
+
+    #[test]
+    fn leak_8_taint_is_found_and_spread_at_any_depth_without_overflowing_the_stack() {
+        let taint = taint();
+        let values = [
+            nested(10_000, "s3cr3t-value"),
+            nested(10_000, "x"),
+            nested(10_000, "clean"),
+        ];
+        assert!(taint.holds(&values[0]));
+        taint.spread(&values[1]).unwrap();
+        assert!(taint.per_render.is_tainted("x"));
+        assert!(taint.holds(&values[1]));
+        assert!(!taint.holds(&values[2]));
+        // Dropping a value this deep recurses in minijinja, not in kestrel: keep it alive.
+        std::mem::forget(values);
+    }
+
+    #[test]
+    fn a_map_key_is_tainted_only_when_it_holds_a_tainted_value_itself() {
+        let taint = taint();
+        let doc = Value::from_serialize(serde_json::json!({"port": 5432, "pw": "s3cr3t-value"}));
+        assert!(taint.holds(&doc));
+        assert!(!taint.holds_in_keys(&doc));
+        taint.spread(&doc).unwrap();
+        assert!(taint.per_render.is_tainted("5432"));
+        assert!(!taint.per_render.is_tainted("port"));
+        assert!(taint.registry.is_registered("5432"));
+        let keyed = Value::from_serialize(serde_json::json!({"s3cr3t-value!": 1}));
+        assert!(taint.holds_in_keys(&keyed));
+    }
+}
