@@ -101,9 +101,8 @@ impl Cap {
     pub(crate) fn json(self, v: &Value) -> Result<String, Error> {
         let mut out = Bounded::new(self.0);
         match serde_json::to_writer(&mut out, v) {
-            Ok(()) => String::from_utf8(out.bytes).map_err(|_| {
-                crate::error::function_error("The value cannot be written as JSON.")
-            }),
+            Ok(()) => String::from_utf8(out.bytes)
+                .map_err(|_| crate::error::function_error("The value cannot be written as JSON.")),
             Err(_) if out.overflowed => self.check(None).map(|()| String::new()),
             Err(e) => Err(crate::error::function_error(format!(
                 "The value cannot be written as JSON: {e}."
@@ -162,7 +161,10 @@ mod tests {
         let cap = Cap::new(10);
         assert!(cap.check(Some(10)).is_ok());
         let err = cap.check(Some(11)).unwrap_err();
-        assert!(format!("{err:#}").contains("expression.max-value-size"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("expression.max-value-size"),
+            "{err:#}"
+        );
         assert!(cap.check(None).is_err());
         assert!(cap.check_growth(4, 3, || 12).is_err());
         assert!(cap.check_growth(4, 3, || 10).is_ok());

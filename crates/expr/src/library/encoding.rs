@@ -236,7 +236,10 @@ mod tests {
 
     #[test]
     fn url_encoding_is_javas() {
-        assert_eq!(url_encode(&s("a b&c=d/é*"), cap()).unwrap(), "a+b%26c%3Dd%2F%C3%A9*");
+        assert_eq!(
+            url_encode(&s("a b&c=d/é*"), cap()).unwrap(),
+            "a+b%26c%3Dd%2F%C3%A9*"
+        );
         assert_eq!(url_decode(&s("a+b%26c%3dd"), cap()).unwrap(), "a b&c=d");
         assert!(url_decode(&s("%zz"), cap()).is_err());
         assert!(url_decode(&s("%4"), cap()).is_err());
@@ -244,12 +247,18 @@ mod tests {
 
     #[test]
     fn digests_are_lower_hex() {
-        assert_eq!(md5(&s(""), cap()).unwrap(), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(
+            md5(&s(""), cap()).unwrap(),
+            "d41d8cd98f00b204e9800998ecf8427e"
+        );
         assert_eq!(
             sha256(&s("password"), cap()).unwrap(),
             "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"
         );
-        assert_eq!(sha1(&s("abc"), cap()).unwrap(), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(
+            sha1(&s("abc"), cap()).unwrap(),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
     }
 
     #[test]

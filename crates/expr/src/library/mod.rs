@@ -44,13 +44,19 @@ enum Flow {
 pub(crate) fn register(env: &mut Environment<'static>, cap: Cap) {
     use Flow::{Derived, FromKeys, OneWay};
     // Strings.
-    filter(env, "lower", Derived, move |v: Value| strings::lower(&v, cap));
-    filter(env, "upper", Derived, move |v: Value| strings::upper(&v, cap));
+    filter(env, "lower", Derived, move |v: Value| {
+        strings::lower(&v, cap)
+    });
+    filter(env, "upper", Derived, move |v: Value| {
+        strings::upper(&v, cap)
+    });
     filter(env, "trim", Derived, move |v: Value| strings::trim(&v, cap));
     filter(env, "capitalize", Derived, move |v: Value| {
         strings::capitalize(&v, cap)
     });
-    filter(env, "title", Derived, move |v: Value| strings::title(&v, cap));
+    filter(env, "title", Derived, move |v: Value| {
+        strings::title(&v, cap)
+    });
     filter(
         env,
         "replace",
@@ -182,11 +188,17 @@ fn register_encodings(env: &mut Environment<'static>, cap: Cap) {
         encoding::jq(&v, &path, cap)
     });
     for name in ["fromJson", "json"] {
-        function(env, name, Derived, move |v: Value| encoding::from_json(v, cap));
+        function(env, name, Derived, move |v: Value| {
+            encoding::from_json(v, cap)
+        });
     }
     filter(env, "sha1", OneWay, move |v: Value| encoding::sha1(&v, cap));
-    filter(env, "sha256", OneWay, move |v: Value| encoding::sha256(&v, cap));
-    filter(env, "sha512", OneWay, move |v: Value| encoding::sha512(&v, cap));
+    filter(env, "sha256", OneWay, move |v: Value| {
+        encoding::sha256(&v, cap)
+    });
+    filter(env, "sha512", OneWay, move |v: Value| {
+        encoding::sha512(&v, cap)
+    });
     filter(env, "md5", OneWay, move |v: Value| encoding::md5(&v, cap));
 }
 

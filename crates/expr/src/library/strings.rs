@@ -83,7 +83,12 @@ fn replace_all(text: &str, from: &str, to: &str, cap: Cap) -> Result<String, Err
 }
 
 /// Pebble's `replace({'from': 'to', ...})`; also `replace('from', 'to')`.
-pub(super) fn replace(v: &Value, pairs: &Value, to: Option<Value>, cap: Cap) -> Result<String, Error> {
+pub(super) fn replace(
+    v: &Value,
+    pairs: &Value,
+    to: Option<Value>,
+    cap: Cap,
+) -> Result<String, Error> {
     let mut text = cap.text(v)?.into_owned();
     if let Some(to) = to {
         let from = cap.text(pairs)?;
@@ -129,7 +134,11 @@ pub(super) fn split(
         Some(n) if n > 0 => usize::try_from(n).unwrap_or(usize::MAX),
         _ => usize::MAX,
     };
-    let parts = text.matches(delimiter).count().saturating_add(1).min(max_parts);
+    let parts = text
+        .matches(delimiter)
+        .count()
+        .saturating_add(1)
+        .min(max_parts);
     cap.check(list_size(text.len(), parts))?;
     let mut parts: Vec<String> = text
         .splitn(max_parts, delimiter)
@@ -300,7 +309,10 @@ mod tests {
     #[test]
     fn pebble_capitalize_and_title_keep_the_rest() {
         assert_eq!(capitalize(&s("hello WORLD"), cap()).unwrap(), "Hello WORLD");
-        assert_eq!(title(&s("hello big wORLD"), cap()).unwrap(), "Hello Big WORLD");
+        assert_eq!(
+            title(&s("hello big wORLD"), cap()).unwrap(),
+            "Hello Big WORLD"
+        );
     }
 
     #[test]
@@ -315,25 +327,49 @@ mod tests {
 
     #[test]
     fn abbreviate_counts_the_ellipsis() {
-        assert_eq!(abbreviate(&s("this is a long sentence."), 7, cap()).unwrap(), "this...");
+        assert_eq!(
+            abbreviate(&s("this is a long sentence."), 7, cap()).unwrap(),
+            "this..."
+        );
         assert_eq!(abbreviate(&s("short"), 7, cap()).unwrap(), "short");
         assert_eq!(abbreviate(&s("ééééé"), 2, cap()).unwrap(), "éé");
     }
 
     #[test]
     fn substrings_follow_commons_lang() {
-        assert_eq!(substring(&s("a.b.c"), &s("."), Around::BeforeFirst, cap()).unwrap(), "a");
-        assert_eq!(substring(&s("abc"), &s("."), Around::BeforeFirst, cap()).unwrap(), "abc");
-        assert_eq!(substring(&s("a.b.c"), &s("."), Around::AfterFirst, cap()).unwrap(), "b.c");
-        assert_eq!(substring(&s("abc"), &s("."), Around::AfterFirst, cap()).unwrap(), "");
-        assert_eq!(substring(&s("a.b.c"), &s("."), Around::BeforeLast, cap()).unwrap(), "a.b");
-        assert_eq!(substring(&s("a.b.c"), &s("."), Around::AfterLast, cap()).unwrap(), "c");
+        assert_eq!(
+            substring(&s("a.b.c"), &s("."), Around::BeforeFirst, cap()).unwrap(),
+            "a"
+        );
+        assert_eq!(
+            substring(&s("abc"), &s("."), Around::BeforeFirst, cap()).unwrap(),
+            "abc"
+        );
+        assert_eq!(
+            substring(&s("a.b.c"), &s("."), Around::AfterFirst, cap()).unwrap(),
+            "b.c"
+        );
+        assert_eq!(
+            substring(&s("abc"), &s("."), Around::AfterFirst, cap()).unwrap(),
+            ""
+        );
+        assert_eq!(
+            substring(&s("a.b.c"), &s("."), Around::BeforeLast, cap()).unwrap(),
+            "a.b"
+        );
+        assert_eq!(
+            substring(&s("a.b.c"), &s("."), Around::AfterLast, cap()).unwrap(),
+            "c"
+        );
     }
 
     #[test]
     fn indent_and_nindent() {
         let none = || Kwargs::from_iter(Vec::<(&str, Value)>::new());
-        assert_eq!(indent(&s("a\nb"), 2, None, &none(), cap()).unwrap(), "a\n  b");
+        assert_eq!(
+            indent(&s("a\nb"), 2, None, &none(), cap()).unwrap(),
+            "a\n  b"
+        );
         assert_eq!(
             nindent(&s("a\nb"), 2, Some("-".into()), &none(), cap()).unwrap(),
             "\n--a\n--b"
@@ -342,6 +378,9 @@ mod tests {
 
     #[test]
     fn slugify_collapses_separators() {
-        assert_eq!(slugify(&s("  Hello, World! 2024 "), cap()).unwrap(), "hello-world-2024");
+        assert_eq!(
+            slugify(&s("  Hello, World! 2024 "), cap()).unwrap(),
+            "hello-world-2024"
+        );
     }
 }

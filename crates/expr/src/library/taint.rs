@@ -92,9 +92,9 @@ impl Taint {
 
     fn is_tainted_leaf(&self, v: &Value) -> bool {
         match v.kind() {
-            ValueKind::String => v.as_str().is_some_and(|s| {
-                self.per_render.is_tainted(s) || self.registry.contains_secret(s)
-            }),
+            ValueKind::String => v
+                .as_str()
+                .is_some_and(|s| self.per_render.is_tainted(s) || self.registry.contains_secret(s)),
             ValueKind::Number => {
                 let text = to_text(v);
                 self.per_render.is_tainted(&text) || self.registry.is_registered(&text)
