@@ -24,6 +24,10 @@ fn render_bounded(template: &'static str) -> Result<String, kestrel_expr::ExprEr
         .unwrap_or_else(|_| panic!("the render of {template} did not stop within {BOUND:?}"))
 }
 
+fn limited(limits: ExpressionLimits) -> Expressions {
+    Expressions::with_limits(serde_json::json!({}), limits)
+}
+
 fn assert_limit(result: Result<String, kestrel_expr::ExprError>, limit: &str) {
     let err = result.expect_err("the render should fail on a limit");
     assert_eq!(err.kind, ExprErrorKind::Limit, "{err}");
@@ -40,11 +44,10 @@ fn issue_9_1_a_nested_loop_runs_out_of_fuel_instead_of_hanging() {
 
 #[test]
 fn issue_9_1_nested_renders_share_the_fuel_of_the_render() {
-    let limits = ExpressionLimits {
+    let expressions = limited(ExpressionLimits {
         fuel: 20_000,
         ..ExpressionLimits::default()
-    };
-    let expressions = Expressions::with_limits(serde_json::json!({}), limits);
+    });
     let inner = "{% for i in range(1, 1000) %}{% endfor %}";
     let ctx = Context::new(serde_json::json!({"vars": {"inner": inner}}), None);
     // Each nested render alone fits in the fuel; forty of them do not.
@@ -74,11 +77,10 @@ fn issue_9_2_indent_by_a_billion_fails_before_allocating() {
 
 #[test]
 fn issue_9_2_every_growing_filter_and_function_is_bounded() {
-    let limits = ExpressionLimits {
+    let expressions = limited(ExpressionLimits {
         max_value_size: 1000,
         ..ExpressionLimits::default()
-    };
-    let expressions = Expressions::with_limits(serde_json::json!({}), limits);
+    });
     let big = "x".repeat(600);
     let ctx = Context::new(
         serde_json::json!({"big": big, "list": vec![big.clone(); 2], "n": 5000}),

@@ -16,20 +16,24 @@ fn mapped_len<I: Iterator<Item = char>>(text: &str, map: impl Fn(char) -> I) -> 
     text.chars().flat_map(map).map(char::len_utf8).sum()
 }
 
-pub(super) fn lower(v: &Value, cap: Cap) -> Result<String, Error> {
+/// `v`'s text case-mapped by `convert`, whose size `map` gives character by character.
+fn case_mapped<I: Iterator<Item = char>>(
+    v: &Value,
+    cap: Cap,
+    map: impl Fn(char) -> I,
+    convert: fn(&str) -> String,
+) -> Result<String, Error> {
     let text = cap.text(v)?;
-    cap.check_growth(text.len(), CASE_GROWTH, || {
-        mapped_len(&text, char::to_lowercase)
-    })?;
-    Ok(text.to_lowercase())
+    cap.check_growth(text.len(), CASE_GROWTH, || mapped_len(&text, map))?;
+    Ok(convert(&text))
+}
+
+pub(super) fn lower(v: &Value, cap: Cap) -> Result<String, Error> {
+    case_mapped(v, cap, char::to_lowercase, str::to_lowercase)
 }
 
 pub(super) fn upper(v: &Value, cap: Cap) -> Result<String, Error> {
-    let text = cap.text(v)?;
-    cap.check_growth(text.len(), CASE_GROWTH, || {
-        mapped_len(&text, char::to_uppercase)
-    })?;
-    Ok(text.to_uppercase())
+    case_mapped(v, cap, char::to_uppercase, str::to_uppercase)
 }
 
 pub(super) fn trim(v: &Value, cap: Cap) -> Result<String, Error> {

@@ -11,6 +11,7 @@ use crate::context::{PerRender, RenderState};
 use kestrel_secrets::MaskRegistry;
 use minijinja::value::{Value, ValueKind};
 use minijinja::{Error, State};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 /// The taint of one render: its registry and what it marked.
@@ -35,23 +36,14 @@ impl Taint {
 
     /// Whether `v` holds a tainted value at any depth.
     pub(super) fn holds(&self, v: &Value) -> bool {
-        let mut stack = vec![v.clone()];
-        while let Some(v) = stack.pop() {
-            match v.kind() {
-                ValueKind::Seq | ValueKind::Iterable => {
-                    stack.extend(v.try_iter().into_iter().flatten());
-                }
-                ValueKind::Map => {
-                    for key in v.try_iter().into_iter().flatten() {
-                        stack.push(v.get_item(&key).unwrap_or_default());
-                        stack.push(key);
-                    }
-                }
-                _ if self.is_tainted_leaf(&v) => return true,
-                _ => {}
+        let found = leaves(v, &|_| true, &mut |leaf| {
+            if self.is_tainted_leaf(leaf) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
             }
-        }
-        false
+        });
+        found.is_break()
     }
 
     /// Whether a key of the map `v` is tainted (what `keys` and a map's iteration yield).
@@ -65,29 +57,20 @@ impl Taint {
     /// Marks every string and number inside `v` tainted and registers it as derived; a map key
     /// only when it is tainted itself (the key names of a JSON secret are not secrets).
     pub(super) fn spread(&self, v: &Value) -> Result<(), Error> {
-        let mut stack = vec![v.clone()];
-        while let Some(v) = stack.pop() {
-            match v.kind() {
-                ValueKind::Seq | ValueKind::Iterable => {
-                    stack.extend(v.try_iter().into_iter().flatten());
+        let spread = leaves(v, &|key| self.holds(key), &mut |leaf| {
+            if matches!(leaf.kind(), ValueKind::String | ValueKind::Number) {
+                let text = to_text(leaf);
+                if let Err(e) = self.per_render.taint(&text) {
+                    return ControlFlow::Break(e);
                 }
-                ValueKind::Map => {
-                    for key in v.try_iter().into_iter().flatten() {
-                        stack.push(v.get_item(&key).unwrap_or_default());
-                        if self.holds(&key) {
-                            stack.push(key);
-                        }
-                    }
-                }
-                ValueKind::String | ValueKind::Number => {
-                    let text = to_text(&v);
-                    self.per_render.taint(&text)?;
-                    self.registry.register_derived(&text);
-                }
-                _ => {}
+                self.registry.register_derived(&text);
             }
+            ControlFlow::Continue(())
+        });
+        match spread {
+            ControlFlow::Break(e) => Err(e),
+            ControlFlow::Continue(()) => Ok(()),
         }
-        Ok(())
     }
 
     fn is_tainted_leaf(&self, v: &Value) -> bool {
@@ -102,6 +85,33 @@ impl Taint {
             _ => false,
         }
     }
+}
+
+/// Visits every leaf of `v` (anything but a list or map), and the keys of its maps that
+/// `keep_key` accepts, until `visit` breaks. An explicit stack: no depth overflows.
+fn leaves<B>(
+    v: &Value,
+    keep_key: &dyn Fn(&Value) -> bool,
+    visit: &mut dyn FnMut(&Value) -> ControlFlow<B>,
+) -> ControlFlow<B> {
+    let mut stack = vec![v.clone()];
+    while let Some(v) = stack.pop() {
+        match v.kind() {
+            ValueKind::Seq | ValueKind::Iterable => {
+                stack.extend(v.try_iter().into_iter().flatten());
+            }
+            ValueKind::Map => {
+                for key in v.try_iter().into_iter().flatten() {
+                    stack.push(v.get_item(&key).unwrap_or_default());
+                    if keep_key(&key) {
+                        stack.push(key);
+                    }
+                }
+            }
+            _ => visit(&v)?,
+        }
+    }
+    ControlFlow::Continue(())
 }
 
 #[cfg(test)]
