@@ -341,30 +341,20 @@ mod tests {
 
     #[test]
     fn substrings_follow_commons_lang() {
-        assert_eq!(
-            substring(&s("a.b.c"), &s("."), Around::BeforeFirst, cap()).unwrap(),
-            "a"
-        );
-        assert_eq!(
-            substring(&s("abc"), &s("."), Around::BeforeFirst, cap()).unwrap(),
-            "abc"
-        );
-        assert_eq!(
-            substring(&s("a.b.c"), &s("."), Around::AfterFirst, cap()).unwrap(),
-            "b.c"
-        );
-        assert_eq!(
-            substring(&s("abc"), &s("."), Around::AfterFirst, cap()).unwrap(),
-            ""
-        );
-        assert_eq!(
-            substring(&s("a.b.c"), &s("."), Around::BeforeLast, cap()).unwrap(),
-            "a.b"
-        );
-        assert_eq!(
-            substring(&s("a.b.c"), &s("."), Around::AfterLast, cap()).unwrap(),
-            "c"
-        );
+        let cases = [
+            ("a.b.c", Around::BeforeFirst, "a"),
+            ("abc", Around::BeforeFirst, "abc"),
+            ("a.b.c", Around::AfterFirst, "b.c"),
+            ("abc", Around::AfterFirst, ""),
+            ("a.b.c", Around::BeforeLast, "a.b"),
+            ("a.b.c", Around::AfterLast, "c"),
+        ];
+        for (text, around, expected) in cases {
+            assert_eq!(
+                substring(&s(text), &s("."), around, cap()).unwrap(),
+                expected
+            );
+        }
     }
 
     #[test]
