@@ -111,9 +111,17 @@ impl RenderState {
     }
 
     /// The mask registry of the render, if it has a secret scope.
-    pub(crate) fn registry(state: &State<'_, '_>) -> Option<Arc<MaskRegistry>> {
-        let me = Self::of(state)?;
-        me.scope.as_ref().map(|s| Arc::clone(s.registry()))
+    pub(crate) fn registry(&self) -> Option<Arc<MaskRegistry>> {
+        self.scope.as_ref().map(|s| Arc::clone(s.registry()))
+    }
+
+    /// The [`PerRender`] of the render `state` (of this state), if one was created: none was
+    /// before a value was first marked, and creating one costs more than this look-up.
+    pub(crate) fn existing_per_render(&self, state: &State<'_, '_>) -> Option<Arc<PerRender>> {
+        match &self.outer {
+            Some(outer) => Some(Arc::clone(outer)),
+            None => state.get_temp(PER_RENDER_KEY)?.downcast_object(),
+        }
     }
 }
 

@@ -20,6 +20,7 @@ mod functions;
 mod strings;
 mod taint;
 
+use crate::context::PerRender;
 use crate::limits::Cap;
 use minijinja::functions::Function;
 use minijinja::value::{FunctionArgs, FunctionResult, Kwargs, Rest, Value, ValueKind};
@@ -252,7 +253,7 @@ where
             && let Some(taint) = Taint::of(state)
             && inputs_tainted(&taint, flow, &args)
         {
-            taint.spread(&rv)?;
+            taint.spread(&PerRender::of(state), &rv)?;
         }
         Ok(rv)
     }

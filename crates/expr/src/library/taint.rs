@@ -14,23 +14,24 @@ use minijinja::{Error, State};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-/// The taint of one render: its registry and what it marked.
+/// The taint of one render: its registry and what it marked so far.
 pub(super) struct Taint {
     registry: Arc<MaskRegistry>,
-    per_render: Arc<PerRender>,
+    marked: Option<Arc<PerRender>>,
 }
 
 impl Taint {
     /// The render's taint, or `None` when nothing can be tainted (no secret scope, or nothing
     /// registered yet).
     pub(super) fn of(state: &State<'_, '_>) -> Option<Self> {
-        let registry = RenderState::registry(state)?;
+        let me = RenderState::of(state)?;
+        let registry = me.registry()?;
         if registry.pattern_count() == 0 {
             return None;
         }
         Some(Self {
             registry,
-            per_render: PerRender::of(state),
+            marked: me.existing_per_render(state),
         })
     }
 
@@ -54,13 +55,14 @@ impl Taint {
             .any(|key| self.holds(&key))
     }
 
-    /// Marks every string and number inside `v` tainted and registers it as derived; a map key
-    /// only when it is tainted itself (the key names of a JSON secret are not secrets).
-    pub(super) fn spread(&self, v: &Value) -> Result<(), Error> {
+    /// Marks every string and number inside `v` tainted in `per_render` (the render's, see
+    /// [`PerRender::of`]) and registers it as derived; a map key only when it is tainted itself
+    /// (the key names of a JSON secret are not secrets).
+    pub(super) fn spread(&self, per_render: &PerRender, v: &Value) -> Result<(), Error> {
         let spread = leaves(v, &|key| self.holds(key), &mut |leaf| {
             if matches!(leaf.kind(), ValueKind::String | ValueKind::Number) {
                 let text = to_text(leaf);
-                if let Err(e) = self.per_render.taint(&text) {
+                if let Err(e) = per_render.taint(&text) {
                     return ControlFlow::Break(e);
                 }
                 self.registry.register_derived(&text);
@@ -73,14 +75,18 @@ impl Taint {
         }
     }
 
+    fn is_marked(&self, text: &str) -> bool {
+        self.marked.as_ref().is_some_and(|m| m.is_tainted(text))
+    }
+
     fn is_tainted_leaf(&self, v: &Value) -> bool {
         match v.kind() {
             ValueKind::String => v
                 .as_str()
-                .is_some_and(|s| self.per_render.is_tainted(s) || self.registry.contains_secret(s)),
+                .is_some_and(|s| self.is_marked(s) || self.registry.contains_secret(s)),
             ValueKind::Number => {
                 let text = to_text(v);
-                self.per_render.is_tainted(&text) || self.registry.is_registered(&text)
+                self.is_marked(&text) || self.registry.is_registered(&text)
             }
             _ => false,
         }
@@ -94,6 +100,12 @@ fn leaves<B>(
     keep_key: &dyn Fn(&Value) -> bool,
     visit: &mut dyn FnMut(&Value) -> ControlFlow<B>,
 ) -> ControlFlow<B> {
+    if !matches!(
+        v.kind(),
+        ValueKind::Seq | ValueKind::Map | ValueKind::Iterable
+    ) {
+        return visit(v);
+    }
     let mut stack = vec![v.clone()];
     while let Some(v) = stack.pop() {
         match v.kind() {
@@ -118,13 +130,12 @@ fn leaves<B>(
 mod tests {
     use super::*;
 
-    fn taint() -> Taint {
+    fn taint() -> (Taint, Arc<PerRender>) {
         let registry = Arc::new(MaskRegistry::new(4));
         registry.register("T", "s3cr3t-value");
-        Taint {
-            registry,
-            per_render: Arc::new(PerRender::new()),
-        }
+        let per_render = Arc::new(PerRender::new());
+        let marked = Some(Arc::clone(&per_render));
+        (Taint { registry, marked }, per_render)
     }
 
     fn nested(depth: usize, leaf: &str) -> Value {
@@ -137,15 +148,15 @@ mod tests {
 
     #[test]
     fn leak_8_taint_is_found_and_spread_at_any_depth_without_overflowing_the_stack() {
-        let taint = taint();
+        let (taint, per_render) = taint();
         let values = [
             nested(10_000, "s3cr3t-value"),
             nested(10_000, "x"),
             nested(10_000, "clean"),
         ];
         assert!(taint.holds(&values[0]));
-        taint.spread(&values[1]).unwrap();
-        assert!(taint.per_render.is_tainted("x"));
+        taint.spread(&per_render, &values[1]).unwrap();
+        assert!(per_render.is_tainted("x"));
         assert!(taint.holds(&values[1]));
         assert!(!taint.holds(&values[2]));
         // Dropping a value this deep recurses in minijinja, not in kestrel: keep it alive.
@@ -154,13 +165,13 @@ mod tests {
 
     #[test]
     fn a_map_key_is_tainted_only_when_it_holds_a_tainted_value_itself() {
-        let taint = taint();
+        let (taint, per_render) = taint();
         let doc = Value::from_serialize(serde_json::json!({"port": 5432, "pw": "s3cr3t-value"}));
         assert!(taint.holds(&doc));
         assert!(!taint.holds_in_keys(&doc));
-        taint.spread(&doc).unwrap();
-        assert!(taint.per_render.is_tainted("5432"));
-        assert!(!taint.per_render.is_tainted("port"));
+        taint.spread(&per_render, &doc).unwrap();
+        assert!(per_render.is_tainted("5432"));
+        assert!(!per_render.is_tainted("port"));
         assert!(taint.registry.is_registered("5432"));
         let keyed = Value::from_serialize(serde_json::json!({"s3cr3t-value!": 1}));
         assert!(taint.holds_in_keys(&keyed));
