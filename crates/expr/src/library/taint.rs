@@ -65,7 +65,10 @@ impl Taint {
                 if let Err(e) = per_render.taint(&text) {
                     return ControlFlow::Break(e);
                 }
-                self.registry.register_derived(&text);
+                // Registering computes every encoded form: skip a value registered already.
+                if !self.registry.is_registered(&text) {
+                    self.registry.register_derived(&text);
+                }
             }
             ControlFlow::Continue(())
         });
