@@ -3,8 +3,17 @@
 use kestrel_secrets::{MaskRegistry, SecretScope};
 use minijinja::State;
 use minijinja::value::{Object, Value};
+use std::collections::HashSet;
 use std::fmt;
-use std::sync::Arc;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// The name of the [`PerRender`] temp of a render.
+const PER_RENDER_KEY: &str = "kestrel:per-render";
+
+/// More values derived from secrets than this in one render fail it (a bound on memory).
+const MAX_TAINTED_VALUES: usize = 1 << 20;
 
 /// The key of the hidden per-render state in the root context. It is not a valid Pebble
 /// identifier, so no template can name it.
@@ -42,7 +51,7 @@ impl Context {
             _ => Value::from_serialize(serde_json::Map::new()),
         };
         Self {
-            root: RenderState::root(&vars, scope, 0),
+            root: RenderState::root(&vars, scope, 0, None),
         }
     }
 
@@ -52,12 +61,14 @@ impl Context {
     }
 }
 
-/// Per-render state for functions: the secret scope, the variables (for `render()`), and
-/// how deep `render()` has recursed. Reached through [`RenderState::of`].
+/// Per-render state for functions: the secret scope, the variables (for `render()`), how deep
+/// `render()` has recursed, and, in a nested render, the outer render's [`PerRender`]. Reached
+/// through [`RenderState::of`].
 pub(crate) struct RenderState {
     pub(crate) scope: Option<Arc<SecretScope>>,
     pub(crate) vars: Value,
     pub(crate) depth: usize,
+    outer: Option<Arc<PerRender>>,
 }
 
 impl fmt::Debug for RenderState {
@@ -73,11 +84,17 @@ impl Object for RenderState {}
 
 impl RenderState {
     /// The root context for `vars` with a state of `scope` at `depth`.
-    pub(crate) fn root(vars: &Value, scope: Option<Arc<SecretScope>>, depth: usize) -> Value {
+    pub(crate) fn root(
+        vars: &Value,
+        scope: Option<Arc<SecretScope>>,
+        depth: usize,
+        outer: Option<Arc<PerRender>>,
+    ) -> Value {
         let state = Value::from_object(RenderState {
             scope,
             vars: vars.clone(),
             depth,
+            outer,
         });
         let entries = vars.try_iter().into_iter().flatten().filter_map(|key| {
             let value = vars.get_item(&key).ok()?;
@@ -94,9 +111,82 @@ impl RenderState {
     }
 
     /// The mask registry of the render, if it has a secret scope.
-    pub(crate) fn registry(state: &State<'_, '_>) -> Option<Arc<MaskRegistry>> {
-        let me = Self::of(state)?;
-        me.scope.as_ref().map(|s| Arc::clone(s.registry()))
+    pub(crate) fn registry(&self) -> Option<Arc<MaskRegistry>> {
+        self.scope.as_ref().map(|s| Arc::clone(s.registry()))
+    }
+
+    /// The [`PerRender`] of the render `state` (of this state), if one was created: none was
+    /// before a value was first marked, and creating one costs more than this look-up.
+    pub(crate) fn existing_per_render(&self, state: &State<'_, '_>) -> Option<Arc<PerRender>> {
+        match &self.outer {
+            Some(outer) => Some(Arc::clone(outer)),
+            None => state.get_temp(PER_RENDER_KEY)?.downcast_object(),
+        }
+    }
+}
+
+/// What one render shares with the renders `render()` nests in it: the values derived from
+/// secrets so far, and the fuel the nested renders spent. Created on first use.
+pub(crate) struct PerRender {
+    /// Hashes of the exact text of every tainted string and number, however short: what
+    /// the registry cannot hold (fragments under the minimum length) stays tainted here.
+    tainted: Mutex<HashSet<u64>>,
+    hasher: RandomState,
+    nested_fuel: AtomicU64,
+}
+
+impl fmt::Debug for PerRender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PerRender").finish_non_exhaustive()
+    }
+}
+
+impl Object for PerRender {}
+
+impl PerRender {
+    pub(crate) fn new() -> Self {
+        Self {
+            tainted: Mutex::new(HashSet::new()),
+            hasher: RandomState::new(),
+            nested_fuel: AtomicU64::new(0),
+        }
+    }
+
+    /// The state of the render `state` belongs to (the outermost one, for a nested render).
+    pub(crate) fn of(state: &State<'_, '_>) -> Arc<PerRender> {
+        match RenderState::of(state).and_then(|me| me.outer.clone()) {
+            Some(outer) => outer,
+            None => state.get_or_set_temp_object(PER_RENDER_KEY, PerRender::new),
+        }
+    }
+
+    /// Whether `text` is exactly a value marked tainted in this render.
+    pub(crate) fn is_tainted(&self, text: &str) -> bool {
+        let hash = self.hasher.hash_one(text);
+        self.set().contains(&hash)
+    }
+
+    /// Marks `text` tainted; fails past [`MAX_TAINTED_VALUES`].
+    pub(crate) fn taint(&self, text: &str) -> Result<(), minijinja::Error> {
+        let hash = self.hasher.hash_one(text);
+        let mut set = self.set();
+        if set.len() >= MAX_TAINTED_VALUES && !set.contains(&hash) {
+            return Err(crate::limits::limit_error(format!(
+                "The expression derived more than {MAX_TAINTED_VALUES} values from secrets."
+            )));
+        }
+        set.insert(hash);
+        Ok(())
+    }
+
+    /// Adds the fuel a nested render spent; the total nested renders spent so far.
+    pub(crate) fn spend_nested_fuel(&self, fuel: u64) -> u64 {
+        self.nested_fuel.fetch_add(fuel, Ordering::Relaxed) + fuel
+    }
+
+    fn set(&self) -> std::sync::MutexGuard<'_, HashSet<u64>> {
+        // Hashes are only ever added, so a poisoned lock holds no torn state.
+        self.tainted.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

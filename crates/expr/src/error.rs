@@ -22,6 +22,9 @@ pub enum ExprErrorKind {
     Secret,
     /// A filter or function was misused or failed.
     Function,
+    /// A resource limit was exceeded (`expression.fuel`, `expression.max-value-size`, the
+    /// nesting of the template machine).
+    Limit,
 }
 
 /// An expression error: `<message> (<template>:<line>)`. Never holds a secret value.
@@ -175,6 +178,19 @@ fn describe(
                 format!("Unknown {what} `{name}` in the expression `{text}`"),
             )
         }
+        ErrorKind::OutOfFuel => (
+            ExprErrorKind::Limit,
+            format!(
+                "The expression ran out of fuel (expression.fuel): it executed too many instructions, e.g. a loop too long, in the expression `{text}`"
+            ),
+        ),
+        ErrorKind::InvalidOperation if err.detail() == Some("recursion limit exceeded") => (
+            ExprErrorKind::Limit,
+            format!(
+                "The expression nests loops, conditions or calls more than {} levels deep in the expression `{text}`",
+                crate::limits::RECURSION_LIMIT
+            ),
+        ),
         ErrorKind::SyntaxError => (
             ExprErrorKind::Syntax,
             format!("{} in the expression `{text}`", detail(err)),

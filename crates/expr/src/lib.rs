@@ -6,9 +6,11 @@
 //! `??`/`???`/ternary, and prints minijinja source with explicit parentheses. A render gets a
 //! [`Context`]: the variables (`flow`, `execution`, `task`, `inputs`, `outputs`, `labels`,
 //! `vars`, `envs`, `globals`) and the execution's [`kestrel_secrets::SecretScope`], through
-//! which `secret()` resolves and registers values, and every filter whose input carries a
-//! registered value registers its result too (derived masking). Errors are [`ExprError`]s
-//! naming the template and line, never a secret value.
+//! which `secret()` resolves and registers values, and every filter or function whose input is
+//! tainted (holds a secret, or a value the render derived from one, at any depth) registers its
+//! result too (derived masking). Every render runs under [`ExpressionLimits`] (fuel, the largest
+//! value a filter may build, the wall-clock backstop the caller enforces). Errors are
+//! [`ExprError`]s naming the template and line, never a secret value.
 //!
 //! ```
 //! use kestrel_expr::{Context, Expressions};
@@ -18,17 +20,19 @@
 //! ```
 //!
 //! The pipeline, one module each: `pebble` (scan, parse, print minijinja source), `library`
-//! (filters, functions and the derived-masking wrapper, registered in one place), `render`
-//! (environment, cache, errors traced back to the tag as written). The language kestrel accepts
+//! (filters, functions and the derived-masking wrapper, registered in one place), `limits`
+//! (fuel, value sizes), `render` (environment, cache, errors traced back to the tag as written). The language kestrel accepts
 //! is described in `docs/expressions.md`; `tests/inputs/*.txt` are worked examples of every
 //! operator, filter and function.
 
 mod context;
 mod error;
 mod library;
+mod limits;
 mod pebble;
 mod render;
 
 pub use context::Context;
 pub use error::{ExprError, ExprErrorKind};
+pub use limits::ExpressionLimits;
 pub use render::Expressions;

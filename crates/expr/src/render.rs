@@ -2,6 +2,7 @@
 
 use crate::error::{Failure, convert};
 use crate::library::{self, to_text};
+use crate::limits::{Bounded, Cap, ExpressionLimits, RECURSION_LIMIT};
 use crate::pebble::{self, has_markup};
 use crate::{Context, ExprError};
 use minijinja::value::{Value, ValueKind};
@@ -23,6 +24,7 @@ pub struct Expressions {
     /// Templates compiled by the current environment.
     loaded: Arc<AtomicUsize>,
     globals: Value,
+    limits: ExpressionLimits,
     pure: Context,
 }
 
@@ -35,26 +37,53 @@ impl fmt::Debug for Expressions {
 }
 
 impl Expressions {
-    /// An environment whose `globals` variable is `globals` (from configuration).
+    /// An environment whose `globals` variable is `globals` (from configuration), with the
+    /// default [`ExpressionLimits`].
     pub fn new(globals: serde_json::Value) -> Self {
+        Self::with_limits(globals, ExpressionLimits::default())
+    }
+
+    /// An environment whose `globals` variable is `globals`, rendering under `limits`
+    /// (configuration `expression`).
+    pub fn with_limits(globals: serde_json::Value, limits: ExpressionLimits) -> Self {
         let globals = Value::from_serialize(&globals);
         let loaded = Arc::new(AtomicUsize::new(0));
         Self {
-            env: RwLock::new(Arc::new(build_env(&globals, &loaded))),
+            env: RwLock::new(Arc::new(build_env(&globals, &loaded, &limits))),
             loaded,
             globals,
+            limits,
             pure: Context::new(serde_json::json!({}), None),
         }
     }
 
-    /// Renders `template` in `ctx`.
+    /// The limits every render runs under. `render_timeout` is for the caller to enforce: run
+    /// renders off the async runtime's threads and abandon one that outlives it.
+    pub fn limits(&self) -> &ExpressionLimits {
+        &self.limits
+    }
+
+    /// Renders `template` in `ctx`. Fails (never aborts) when the render exceeds its fuel or
+    /// builds a value, or an output, larger than `expression.max-value-size`.
     pub fn render(&self, template: &str, ctx: &Context) -> Result<String, ExprError> {
         if !has_markup(template) {
             return Ok(template.to_string());
         }
         let env = self.env();
-        env.get_template(template)
-            .and_then(|t| t.render(ctx.root()))
+        let mut out = Bounded::new(self.limits.max_value_size);
+        let rendered = env
+            .get_template(template)
+            .and_then(|t| t.render_captured_to(ctx.root(), &mut out).map(drop));
+        let rendered = match rendered {
+            Err(_) if out.overflowed => Cap::new(self.limits.max_value_size).check(None),
+            other => other,
+        };
+        rendered
+            .and_then(|()| {
+                String::from_utf8(out.bytes).map_err(|_| {
+                    minijinja::Error::new(ErrorKind::BadSerialization, "the output is not UTF-8")
+                })
+            })
             .map_err(|e| convert(&e, template, &|name| lookup(ctx.root(), &env, name)))
     }
 
@@ -93,7 +122,7 @@ impl Expressions {
             let mut env = self.env.write().unwrap_or_else(PoisonError::into_inner);
             if self.loaded.load(Ordering::Relaxed) > MAX_CACHED_TEMPLATES {
                 self.loaded.store(0, Ordering::Relaxed);
-                *env = Arc::new(build_env(&self.globals, &self.loaded));
+                *env = Arc::new(build_env(&self.globals, &self.loaded, &self.limits));
             }
         }
         Arc::clone(&self.env.read().unwrap_or_else(PoisonError::into_inner))
@@ -108,8 +137,14 @@ pub(crate) fn lookup(vars: &Value, env: &Environment<'_>, name: &str) -> Option<
         .or_else(|| env.globals().find(|(n, _)| *n == name).map(|(_, v)| v))
 }
 
-fn build_env(globals: &Value, loaded: &Arc<AtomicUsize>) -> Environment<'static> {
+fn build_env(
+    globals: &Value,
+    loaded: &Arc<AtomicUsize>,
+    limits: &ExpressionLimits,
+) -> Environment<'static> {
     let mut env = Environment::empty();
+    env.set_fuel(Some(limits.fuel));
+    env.set_recursion_limit(RECURSION_LIMIT);
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(true);
     env.set_debug(false);
@@ -123,7 +158,7 @@ fn build_env(globals: &Value, loaded: &Arc<AtomicUsize>) -> Environment<'static>
             .map(|lowered| Some(lowered.source))
             .map_err(Failure::into_error)
     });
-    library::register(&mut env);
+    library::register(&mut env, Cap::new(limits.max_value_size));
     env.add_global("globals", globals.clone());
     env
 }

@@ -1,7 +1,7 @@
 //! Filters over lists, maps and strings as sequences.
 
-use super::to_text;
 use crate::error::function_error;
+use crate::limits::Cap;
 use minijinja::Error;
 use minijinja::value::{Value, ValueKind};
 
@@ -25,16 +25,24 @@ pub(super) fn default(v: Value, fallback: Option<Value>) -> Value {
     }
 }
 
-pub(super) fn join(v: Value, separator: Option<String>) -> Result<String, Error> {
+/// `join(separator)`: the items' texts, each checked against the cap as the result grows.
+pub(super) fn join(v: &Value, separator: Option<String>, cap: Cap) -> Result<String, Error> {
     if v.kind() == ValueKind::String {
-        return Ok(to_text(&v).into_owned());
+        return Ok(cap.text(v)?.into_owned());
     }
-    let items: Vec<String> = v
+    let items = v
         .try_iter()
-        .map_err(|_| function_error("The 'join' filter expects a list."))?
-        .map(|item| to_text(&item).into_owned())
-        .collect();
-    Ok(items.join(separator.as_deref().unwrap_or("")))
+        .map_err(|_| function_error("The 'join' filter expects a list."))?;
+    let separator = separator.unwrap_or_default();
+    let mut out = String::new();
+    for (i, item) in items.enumerate() {
+        let text = cap.text(&item)?;
+        let sep = if i == 0 { "" } else { separator.as_str() };
+        cap.check(out.len().checked_add(sep.len() + text.len()))?;
+        out.push_str(sep);
+        out.push_str(&text);
+    }
+    Ok(out)
 }
 
 /// `length`: characters of a string, items of a list or map; 0 for null.

@@ -2,8 +2,8 @@
 //!
 //! Error messages here never quote the input: it may be a secret.
 
-use super::to_text;
 use crate::error::function_error;
+use crate::limits::Cap;
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use minijinja::Error;
@@ -17,13 +17,15 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-pub(super) fn base64_encode(v: Value) -> String {
-    BASE64.encode(to_text(&v).as_bytes())
+pub(super) fn base64_encode(v: &Value, cap: Cap) -> Result<String, Error> {
+    let text = cap.text(v)?;
+    cap.check(base64::encoded_len(text.len(), true))?;
+    Ok(BASE64.encode(text.as_bytes()))
 }
 
-pub(super) fn base64_decode(v: Value) -> Result<String, Error> {
+pub(super) fn base64_decode(v: &Value, cap: Cap) -> Result<String, Error> {
     // The decoder's own message names the offending character: it may belong to a secret.
-    let bytes = BASE64.decode(to_text(&v).trim().as_bytes()).map_err(|_| {
+    let bytes = BASE64.decode(cap.text(v)?.trim().as_bytes()).map_err(|_| {
         function_error(
             "The 'base64decode' filter got input that is not valid Base64 (standard alphabet).",
         )
@@ -41,15 +43,20 @@ const URL_KEEP: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_');
 
 /// Java's `URLEncoder.encode(s, UTF_8)`: a space becomes `+`.
-pub(super) fn url_encode(v: Value) -> String {
-    utf8_percent_encode(&to_text(&v), URL_KEEP)
+pub(super) fn url_encode(v: &Value, cap: Cap) -> Result<String, Error> {
+    let text = cap.text(v)?;
+    // Each byte becomes at most three (`%XX`).
+    cap.check_growth(text.len(), 3, || {
+        utf8_percent_encode(&text, URL_KEEP).map(str::len).sum()
+    })?;
+    Ok(utf8_percent_encode(&text, URL_KEEP)
         .to_string()
-        .replace("%20", "+")
+        .replace("%20", "+"))
 }
 
 /// Java's `URLDecoder.decode(s, UTF_8)`: `+` is a space.
-pub(super) fn url_decode(v: Value) -> Result<String, Error> {
-    let text = to_text(&v).replace('+', " ");
+pub(super) fn url_decode(v: &Value, cap: Cap) -> Result<String, Error> {
+    let text = cap.text(v)?.replace('+', " ");
     let bad = || function_error("The 'urldecode' filter got an invalid percent-encoding.");
     let bytes = text.as_bytes();
     let mut i = 0;
@@ -69,17 +76,13 @@ pub(super) fn url_decode(v: Value) -> Result<String, Error> {
         .map_err(|_| bad())
 }
 
-/// `toJson` (and the `json` filter): compact JSON, keys in their order.
-pub(super) fn to_json(v: Value) -> Result<String, Error> {
-    serde_json::to_string(&v)
-        .map_err(|e| function_error(format!("The value cannot be written as JSON: {e}.")))
-}
-
 /// `fromJson(s)` (and the `json` function): the value `s` holds. A non-string is returned as is.
-pub(super) fn from_json(v: Value) -> Result<Value, Error> {
+/// The parsed value takes a few times the text's size at most, and the text is within the cap.
+pub(super) fn from_json(v: Value, cap: Cap) -> Result<Value, Error> {
     let Some(text) = v.as_str() else {
         return Ok(v);
     };
+    cap.check(Some(text.len()))?;
     let parsed: serde_json::Value = serde_json::from_str(text).map_err(|e| {
         function_error(format!(
             "The 'fromJson' function got a string that is not valid JSON: {e}."
@@ -91,14 +94,16 @@ pub(super) fn from_json(v: Value) -> Result<Value, Error> {
 /// Kestra's `jq(path)` for a single path (`.`, `.a.b[0]`, `.["k"]`): a list of the one result,
 /// as Kestra's filter always returns a list (`| jq('.a') | first`). A string input holding
 /// JSON is parsed first.
-pub(super) fn jq(v: Value, path: String) -> Result<Value, Error> {
-    let input = match v.as_str().map(serde_json::from_str::<serde_json::Value>) {
-        Some(Ok(parsed)) => parsed,
-        _ => serde_json::to_value(&v)
+pub(super) fn jq(v: &Value, path: &str, cap: Cap) -> Result<Value, Error> {
+    // Read through its text (the string, or the JSON of a list or map), which the cap bounds.
+    let text = cap.text(v)?;
+    let input = match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(parsed) => parsed,
+        Err(_) => serde_json::to_value(v)
             .map_err(|e| function_error(format!("The 'jq' filter cannot read its input: {e}.")))?,
     };
     let mut current = &input;
-    for step in jq_steps(&path)? {
+    for step in jq_steps(path)? {
         current = match (step, current) {
             (_, serde_json::Value::Null) => &serde_json::Value::Null,
             (JqStep::Key(k), serde_json::Value::Object(map)) => {
@@ -184,20 +189,24 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub(super) fn sha1(v: Value) -> String {
-    hex(&sha1::Sha1::digest(to_text(&v).as_bytes()))
+fn digest<D: Digest>(v: &Value, cap: Cap) -> Result<String, Error> {
+    Ok(hex(&D::digest(cap.text(v)?.as_bytes())))
 }
 
-pub(super) fn sha256(v: Value) -> String {
-    hex(&sha2::Sha256::digest(to_text(&v).as_bytes()))
+pub(super) fn sha1(v: &Value, cap: Cap) -> Result<String, Error> {
+    digest::<sha1::Sha1>(v, cap)
 }
 
-pub(super) fn sha512(v: Value) -> String {
-    hex(&sha2::Sha512::digest(to_text(&v).as_bytes()))
+pub(super) fn sha256(v: &Value, cap: Cap) -> Result<String, Error> {
+    digest::<sha2::Sha256>(v, cap)
 }
 
-pub(super) fn md5(v: Value) -> String {
-    hex(&md5::Md5::digest(to_text(&v).as_bytes()))
+pub(super) fn sha512(v: &Value, cap: Cap) -> Result<String, Error> {
+    digest::<sha2::Sha512>(v, cap)
+}
+
+pub(super) fn md5(v: &Value, cap: Cap) -> Result<String, Error> {
+    digest::<md5::Md5>(v, cap)
 }
 
 #[cfg(test)]
@@ -208,45 +217,62 @@ mod tests {
         Value::from(x)
     }
 
+    fn cap() -> Cap {
+        Cap::new(1 << 20)
+    }
+
+    fn to_json(v: Value) -> Result<String, Error> {
+        cap().json(&v)
+    }
+
     #[test]
     fn base64_round_trip_and_optional_padding() {
-        assert_eq!(base64_encode(s("test")), "dGVzdA==");
-        assert_eq!(base64_decode(s("dGVzdA")).unwrap(), "test");
-        let err = base64_decode(s("not base64!")).unwrap_err();
+        assert_eq!(base64_encode(&s("test"), cap()).unwrap(), "dGVzdA==");
+        assert_eq!(base64_decode(&s("dGVzdA"), cap()).unwrap(), "test");
+        let err = base64_decode(&s("not base64!"), cap()).unwrap_err();
         assert!(err.to_string().contains("not valid Base64"), "{err}");
         assert!(!err.to_string().contains("not base64!"), "{err}");
     }
 
     #[test]
     fn url_encoding_is_javas() {
-        assert_eq!(url_encode(s("a b&c=d/é*")), "a+b%26c%3Dd%2F%C3%A9*");
-        assert_eq!(url_decode(s("a+b%26c%3dd")).unwrap(), "a b&c=d");
-        assert!(url_decode(s("%zz")).is_err());
-        assert!(url_decode(s("%4")).is_err());
+        assert_eq!(
+            url_encode(&s("a b&c=d/é*"), cap()).unwrap(),
+            "a+b%26c%3Dd%2F%C3%A9*"
+        );
+        assert_eq!(url_decode(&s("a+b%26c%3dd"), cap()).unwrap(), "a b&c=d");
+        assert!(url_decode(&s("%zz"), cap()).is_err());
+        assert!(url_decode(&s("%4"), cap()).is_err());
     }
 
     #[test]
     fn digests_are_lower_hex() {
-        assert_eq!(md5(s("")), "d41d8cd98f00b204e9800998ecf8427e");
         assert_eq!(
-            sha256(s("password")),
+            md5(&s(""), cap()).unwrap(),
+            "d41d8cd98f00b204e9800998ecf8427e"
+        );
+        assert_eq!(
+            sha256(&s("password"), cap()).unwrap(),
             "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"
         );
-        assert_eq!(sha1(s("abc")), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(
+            sha1(&s("abc"), cap()).unwrap(),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
     }
 
     #[test]
     fn json_in_and_out() {
-        let v = from_json(s(r#"{"b": 1, "a": [true, null]}"#)).unwrap();
+        let v = from_json(s(r#"{"b": 1, "a": [true, null]}"#), cap()).unwrap();
         assert_eq!(v.kind(), minijinja::value::ValueKind::Map);
         assert_eq!(to_json(v).unwrap(), r#"{"b":1,"a":[true,null]}"#);
-        assert!(from_json(s("{")).is_err());
+        assert!(from_json(s("{"), cap()).is_err());
     }
 
     #[test]
     fn jq_single_paths() {
-        let doc = from_json(s(r#"{"a": {"b": [10, 20]}, "x-y": "z"}"#)).unwrap();
-        let q = |p: &str| jq(doc.clone(), p.into()).map(|v| to_json(v).unwrap());
+        let doc = from_json(s(r#"{"a": {"b": [10, 20]}, "x-y": "z"}"#), cap()).unwrap();
+        let q = |p: &str| jq(&doc, p, cap()).map(|v| to_json(v).unwrap());
         assert_eq!(q(".a.b[1]").unwrap(), "[20]");
         assert_eq!(q(".a.b[-1]").unwrap(), "[20]");
         assert_eq!(q(".[\"x-y\"]").unwrap(), r#"["z"]"#);
@@ -258,7 +284,7 @@ mod tests {
         assert!(q(".a.b.c").is_err());
         assert!(q("a | b").is_err());
         assert_eq!(
-            jq(s(r#"{"k": 1}"#), ".k".into())
+            jq(&s(r#"{"k": 1}"#), ".k", cap())
                 .map(|v| to_json(v).unwrap())
                 .unwrap(),
             "[1]"

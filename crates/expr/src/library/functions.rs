@@ -2,8 +2,9 @@
 //! lowering calls (`_k_get`, `_k_nn`, `_k_entries`, `_k_pairs`).
 
 use super::to_text;
-use crate::context::RenderState;
+use crate::context::{PerRender, RenderState};
 use crate::error::{ExprErrorKind, Failure, function_error};
+use crate::limits::{Bounded, Cap};
 use crate::pebble::has_markup;
 use minijinja::value::{Kwargs, Rest, Value, ValueKind};
 use minijinja::{Error, ErrorKind, State};
@@ -77,7 +78,13 @@ fn subkey_field(value: &str, key: &str, subkey: &str) -> Result<String, Error> {
 
 /// `render(s, recursive=true)`: renders a string that is itself a template, in the same
 /// variables and secret scope, again and again while it changes (unless `recursive=false`).
-pub(super) fn render(state: &State<'_, '_>, v: Value, kwargs: Kwargs) -> Result<Value, Error> {
+/// A nested render shares the outer render's taint and fuel, and its output is capped.
+pub(super) fn render(
+    state: &State<'_, '_>,
+    v: Value,
+    kwargs: &Kwargs,
+    cap: Cap,
+) -> Result<Value, Error> {
     let recursive = kwargs.get::<Option<bool>>("recursive")?.unwrap_or(true);
     kwargs.assert_all_used()?;
     let Some(mut text) = v.as_str().map(str::to_string) else {
@@ -85,6 +92,7 @@ pub(super) fn render(state: &State<'_, '_>, v: Value, kwargs: Kwargs) -> Result<
     };
     let me = RenderState::of(state)
         .ok_or_else(|| function_error("The 'render' function is not available here."))?;
+    let per_render = PerRender::of(state);
     let mut depth = me.depth;
     while has_markup(&text) {
         depth += 1;
@@ -93,11 +101,8 @@ pub(super) fn render(state: &State<'_, '_>, v: Value, kwargs: Kwargs) -> Result<
                 "The 'render' function went more than {MAX_RENDER_DEPTH} levels deep: a value may render itself."
             )));
         }
-        let root = RenderState::root(&me.vars, me.scope.clone(), depth);
-        let out = state
-            .env()
-            .get_template(&text)
-            .and_then(|t| t.render(root))
+        let root = RenderState::root(&me.vars, me.scope.clone(), depth, Some(per_render.clone()));
+        let out = render_nested(state, &text, root, &per_render, cap)
             .map_err(|e| nested_error(&e, &text, &me, state))?;
         let unchanged = out == text;
         text = out;
@@ -106,6 +111,35 @@ pub(super) fn render(state: &State<'_, '_>, v: Value, kwargs: Kwargs) -> Result<
         }
     }
     Ok(Value::from(text))
+}
+
+/// Renders `text` in `root`, its output within the cap, and charges the fuel it spent to the
+/// outer render: the fuel of a render and everything it nests stays within `expression.fuel`.
+fn render_nested(
+    state: &State<'_, '_>,
+    text: &str,
+    root: Value,
+    per_render: &PerRender,
+    cap: Cap,
+) -> Result<String, Error> {
+    let template = state.env().get_template(text)?;
+    let mut out = Bounded::new(cap.max());
+    let captured = template.render_captured_to(root, &mut out);
+    if out.overflowed {
+        cap.check(None)?;
+    }
+    let captured = captured?;
+    if let (Some((spent, _)), Some((outer, _)), Some(fuel)) = (
+        captured.state().fuel_levels(),
+        state.fuel_levels(),
+        state.env().fuel(),
+    ) && outer.saturating_add(per_render.spend_nested_fuel(spent)) > fuel
+    {
+        return Err(Error::from(ErrorKind::OutOfFuel));
+    }
+    drop(captured);
+    String::from_utf8(out.bytes)
+        .map_err(|_| function_error("The 'render' function produced text that is not UTF-8."))
 }
 
 /// The error of a nested render, as the outer render reports it. Its message quotes the inner
@@ -128,7 +162,12 @@ pub(super) fn uuid() -> String {
 }
 
 /// Pebble's `range(start, end, increment=1)`: `end` included.
-pub(super) fn range(start: i64, end: i64, increment: Option<i64>) -> Result<Vec<i64>, Error> {
+pub(super) fn range(
+    start: i64,
+    end: i64,
+    increment: Option<i64>,
+    cap: Cap,
+) -> Result<Vec<i64>, Error> {
     let step = increment.unwrap_or(1);
     if step == 0 {
         return Err(function_error("The 'range' increment cannot be 0."));
@@ -140,6 +179,8 @@ pub(super) fn range(start: i64, end: i64, increment: Option<i64>) -> Result<Vec<
         )));
     }
     let count = usize::try_from(count).unwrap_or(0);
+    // Each number counts for the 8 bytes it takes.
+    cap.check(count.checked_mul(8))?;
     Ok((0..count)
         .filter_map(|i| i64::try_from(i).ok()?.checked_mul(step)?.checked_add(start))
         .collect())
@@ -186,13 +227,15 @@ pub(super) fn lenient_get(root: Value, steps: Rest<Value>) -> Value {
 
 /// `_k_concat(a, b, ...)`: Pebble's `~`, each operand printed as Kestra prints it
 /// (`true`, JSON for lists and maps, nothing for null). Undefined stays an error.
-pub(super) fn concat(parts: Rest<Value>) -> Result<String, Error> {
+pub(super) fn concat(parts: &[Value], cap: Cap) -> Result<String, Error> {
     let mut out = String::new();
-    for part in parts.iter() {
+    for part in parts {
         if part.is_undefined() {
             return Err(Error::from(ErrorKind::UndefinedError));
         }
-        out.push_str(&to_text(part));
+        let text = cap.text(part)?;
+        cap.check(out.len().checked_add(text.len()))?;
+        out.push_str(&text);
     }
     Ok(out)
 }
@@ -296,11 +339,11 @@ mod tests {
 
     #[test]
     fn ranges_are_inclusive_and_bounded() {
-        assert_eq!(range(0, 3, None).unwrap(), [0, 1, 2, 3]);
-        assert_eq!(range(5, 1, Some(-2)).unwrap(), [5, 3, 1]);
-        assert!(range(3, 0, None).unwrap().is_empty());
-        assert!(range(0, 1, Some(0)).is_err());
-        assert!(range(0, i64::MAX, None).is_err());
+        assert_eq!(range(0, 3, None, Cap::new(1 << 20)).unwrap(), [0, 1, 2, 3]);
+        assert_eq!(range(5, 1, Some(-2), Cap::new(1 << 20)).unwrap(), [5, 3, 1]);
+        assert!(range(3, 0, None, Cap::new(1 << 20)).unwrap().is_empty());
+        assert!(range(0, 1, Some(0), Cap::new(1 << 20)).is_err());
+        assert!(range(0, i64::MAX, None, Cap::new(1 << 20)).is_err());
     }
 
     #[test]

@@ -1,98 +1,142 @@
 //! Kestra's filters, functions and tests, registered in one place ([`register`]).
 //!
 //! Every filter and function a template can call goes through [`derived`], the one wrapper that
-//! implements derived masking (spec §6): when any string inside the input or an argument contains
-//! a value of the execution's mask registry, each string of the result is registered too, so
-//! `secret('X') | upper` or `fromJson(secret('X')).field` is masked like the secret itself.
-//! One-way results (digests, `length`) and booleans, numbers and null are never registered.
-//! `secret()` registers what it resolves itself; the `_k_*` helpers of the lowering only read
-//! parts of values they are given and need no wrapping.
+//! implements derived masking (spec §6): when the input or an argument is tainted (holds a
+//! registered value, or a value this render derived from one, at any depth; see [`taint`]),
+//! every string and number of the result is tainted and registered too, so
+//! `secret('X') | upper`, `secret('PIN') | number | date` or `fromJson(secret('X')).field` is
+//! masked like the secret itself, however the filters are chained. One-way results (digests,
+//! `length`), booleans and null are never registered. `secret()` registers what it resolves
+//! itself; of the `_k_*` helpers of the lowering, only `_k_concat` (Pebble's `~`) builds new
+//! text and is wrapped, the others only read parts of values they are given.
+//!
+//! Filters and functions that build a value check its size against `expression.max-value-size`
+//! (a [`Cap`]) before allocating it.
 
 mod collections;
 mod dates;
 mod encoding;
 mod functions;
 mod strings;
+mod taint;
 
-use crate::context::RenderState;
-use kestrel_secrets::MaskRegistry;
+use crate::context::PerRender;
+use crate::limits::Cap;
 use minijinja::functions::Function;
-use minijinja::value::{FunctionArgs, FunctionResult, Rest, Value, ValueKind};
+use minijinja::value::{FunctionArgs, FunctionResult, Kwargs, Rest, Value, ValueKind};
 use minijinja::{Environment, Error, State};
 use std::borrow::Cow;
+use taint::Taint;
 
-/// Whether a function's result may carry a secret onward.
+/// How a function's result carries its inputs' secrets onward.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Taint {
-    /// The result is derived from the inputs: register it when they hold a secret.
+enum Flow {
+    /// The result is derived from the inputs: tainted when any of them is.
     Derived,
+    /// Like `Derived`, but a map input counts by its keys only: the result is drawn from them
+    /// (`keys`, and `first`, `last`, `join` of a map).
+    FromKeys,
     /// The result cannot be turned back into its input (a digest, a length).
     OneWay,
 }
 
-/// Registers kestrel's filters, functions and tests on `env`, replacing minijinja's.
-pub(crate) fn register(env: &mut Environment<'static>) {
-    use Taint::{Derived, OneWay};
+/// Registers kestrel's filters, functions and tests on `env`, replacing minijinja's; `cap`
+/// bounds every value they build.
+pub(crate) fn register(env: &mut Environment<'static>, cap: Cap) {
+    use Flow::{Derived, FromKeys, OneWay};
     // Strings.
-    filter(env, "lower", Derived, strings::lower);
-    filter(env, "upper", Derived, strings::upper);
-    filter(env, "trim", Derived, strings::trim);
-    filter(env, "capitalize", Derived, strings::capitalize);
-    filter(env, "title", Derived, strings::title);
-    filter(env, "replace", Derived, strings::replace);
-    filter(env, "split", Derived, strings::split);
-    filter(env, "abbreviate", Derived, strings::abbreviate);
+    filter(env, "lower", Derived, move |v: Value| {
+        strings::lower(&v, cap)
+    });
+    filter(env, "upper", Derived, move |v: Value| {
+        strings::upper(&v, cap)
+    });
+    filter(env, "trim", Derived, move |v: Value| strings::trim(&v, cap));
+    filter(env, "capitalize", Derived, move |v: Value| {
+        strings::capitalize(&v, cap)
+    });
+    filter(env, "title", Derived, move |v: Value| {
+        strings::title(&v, cap)
+    });
+    filter(
+        env,
+        "replace",
+        Derived,
+        move |v: Value, pairs: Value, to: Option<Value>| strings::replace(&v, &pairs, to, cap),
+    );
+    filter(
+        env,
+        "split",
+        Derived,
+        move |v: Value, delimiter: String, limit: Option<i64>| {
+            strings::split(&v, &delimiter, limit, cap)
+        },
+    );
+    filter(env, "abbreviate", Derived, move |v: Value, width: usize| {
+        strings::abbreviate(&v, width, cap)
+    });
     filter(env, "startsWith", Derived, strings::starts_with);
     filter(env, "endsWith", Derived, strings::ends_with);
-    filter(env, "substringBefore", Derived, strings::substring_before);
-    filter(env, "substringAfter", Derived, strings::substring_after);
+    register_substrings(env, cap);
     filter(
         env,
-        "substringBeforeLast",
+        "indent",
         Derived,
-        strings::substring_before_last,
+        move |v: Value, amount: usize, prefix: Option<String>, kwargs: Kwargs| {
+            strings::indent(&v, amount, prefix, &kwargs, cap)
+        },
     );
     filter(
         env,
-        "substringAfterLast",
+        "nindent",
         Derived,
-        strings::substring_after_last,
+        move |v: Value, amount: usize, prefix: Option<String>, kwargs: Kwargs| {
+            strings::nindent(&v, amount, prefix, &kwargs, cap)
+        },
     );
-    filter(env, "indent", Derived, strings::indent);
-    filter(env, "nindent", Derived, strings::nindent);
-    filter(env, "slugify", Derived, strings::slugify);
-    filter(env, "number", Derived, strings::number);
+    filter(env, "slugify", Derived, move |v: Value| {
+        strings::slugify(&v, cap)
+    });
+    filter(env, "number", Derived, move |v: Value, kwargs: Kwargs| {
+        strings::number(&v, &kwargs, cap)
+    });
     // Collections.
     filter(env, "default", Derived, collections::default);
-    filter(env, "join", Derived, collections::join);
-    filter(env, "first", Derived, collections::first);
-    filter(env, "last", Derived, collections::last);
-    filter(env, "keys", Derived, collections::keys);
+    filter(
+        env,
+        "join",
+        FromKeys,
+        move |v: Value, separator: Option<String>| collections::join(&v, separator, cap),
+    );
+    filter(env, "first", FromKeys, collections::first);
+    filter(env, "last", FromKeys, collections::last);
+    filter(env, "keys", FromKeys, collections::keys);
     filter(env, "values", Derived, collections::values);
     filter(env, "length", OneWay, collections::length);
-    // Encodings, JSON, digests.
-    filter(env, "base64encode", Derived, encoding::base64_encode);
-    filter(env, "base64decode", Derived, encoding::base64_decode);
-    filter(env, "urlencode", Derived, encoding::url_encode);
-    filter(env, "urldecode", Derived, encoding::url_decode);
-    filter(env, "toJson", Derived, encoding::to_json);
-    filter(env, "json", Derived, encoding::to_json);
-    filter(env, "jq", Derived, encoding::jq);
-    filter(env, "sha1", OneWay, encoding::sha1);
-    filter(env, "sha256", OneWay, encoding::sha256);
-    filter(env, "sha512", OneWay, encoding::sha512);
-    filter(env, "md5", OneWay, encoding::md5);
+    register_encodings(env, cap);
     // Dates.
     filter(env, "date", Derived, dates::date);
     filter(env, "dateAdd", Derived, dates::date_add);
     // Functions.
     env.add_function("secret", functions::secret);
-    function(env, "render", Derived, functions::render);
-    function(env, "fromJson", Derived, encoding::from_json);
-    function(env, "json", Derived, encoding::from_json);
+    function(
+        env,
+        "render",
+        Derived,
+        move |state: &State<'_, '_>, v: Value, kwargs: Kwargs| {
+            functions::render(state, v, &kwargs, cap)
+        },
+    );
     function(env, "now", Derived, dates::now);
     function(env, "uuid", Derived, functions::uuid);
-    function(env, "range", Derived, functions::range);
+    function(
+        env,
+        "range",
+        Derived,
+        move |start: i64, end: i64, increment: Option<i64>| {
+            functions::range(start, end, increment, cap)
+        },
+    );
     function(env, "max", Derived, functions::max);
     function(env, "min", Derived, functions::min);
     // The lowering's helpers (see `pebble::print`).
@@ -100,10 +144,63 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_function("_k_nn", functions::is_present);
     env.add_function("_k_entries", functions::entries);
     env.add_function("_k_pairs", functions::pairs);
-    env.add_function("_k_concat", functions::concat);
+    function(env, "_k_concat", Derived, move |parts: Rest<Value>| {
+        functions::concat(&parts, cap)
+    });
     env.add_function("_k_div", functions::divide);
     env.add_function("_k_mod", functions::remainder);
     register_tests(env);
+}
+
+/// Apache Commons' `substringBefore` and its kin.
+fn register_substrings(env: &mut Environment<'static>, cap: Cap) {
+    let substrings: [(&'static str, strings::Around); 4] = [
+        ("substringBefore", strings::Around::BeforeFirst),
+        ("substringAfter", strings::Around::AfterFirst),
+        ("substringBeforeLast", strings::Around::BeforeLast),
+        ("substringAfterLast", strings::Around::AfterLast),
+    ];
+    for (name, around) in substrings {
+        filter(env, name, Flow::Derived, move |v: Value, sep: Value| {
+            strings::substring(&v, &sep, around, cap)
+        });
+    }
+}
+
+/// Encodings, JSON, digests.
+fn register_encodings(env: &mut Environment<'static>, cap: Cap) {
+    use Flow::{Derived, OneWay};
+    filter(env, "base64encode", Derived, move |v: Value| {
+        encoding::base64_encode(&v, cap)
+    });
+    filter(env, "base64decode", Derived, move |v: Value| {
+        encoding::base64_decode(&v, cap)
+    });
+    filter(env, "urlencode", Derived, move |v: Value| {
+        encoding::url_encode(&v, cap)
+    });
+    filter(env, "urldecode", Derived, move |v: Value| {
+        encoding::url_decode(&v, cap)
+    });
+    for name in ["toJson", "json"] {
+        filter(env, name, Derived, move |v: Value| cap.json(&v));
+    }
+    filter(env, "jq", Derived, move |v: Value, path: String| {
+        encoding::jq(&v, &path, cap)
+    });
+    for name in ["fromJson", "json"] {
+        function(env, name, Derived, move |v: Value| {
+            encoding::from_json(v, cap)
+        });
+    }
+    filter(env, "sha1", OneWay, move |v: Value| encoding::sha1(&v, cap));
+    filter(env, "sha256", OneWay, move |v: Value| {
+        encoding::sha256(&v, cap)
+    });
+    filter(env, "sha512", OneWay, move |v: Value| {
+        encoding::sha512(&v, cap)
+    });
+    filter(env, "md5", OneWay, move |v: Value| encoding::md5(&v, cap));
 }
 
 /// Pebble's tests (`x is even`); `defined` and `null` are lowered to `_k_nn`.
@@ -120,27 +217,27 @@ fn register_tests(env: &mut Environment<'static>) {
     env.add_test("number", |v: Value| v.is_number());
 }
 
-fn filter<F, Rv, Args>(env: &mut Environment<'static>, name: &'static str, taint: Taint, f: F)
+fn filter<F, Rv, Args>(env: &mut Environment<'static>, name: &'static str, flow: Flow, f: F)
 where
     F: Function<Rv, Args>,
     Rv: FunctionResult,
     Args: for<'a> FunctionArgs<'a>,
 {
-    env.add_filter(name, derived(taint, f));
+    env.add_filter(name, derived(flow, f));
 }
 
-fn function<F, Rv, Args>(env: &mut Environment<'static>, name: &'static str, taint: Taint, f: F)
+fn function<F, Rv, Args>(env: &mut Environment<'static>, name: &'static str, flow: Flow, f: F)
 where
     F: Function<Rv, Args>,
     Rv: FunctionResult,
     Args: for<'a> FunctionArgs<'a>,
 {
-    env.add_function(name, derived(taint, f));
+    env.add_function(name, derived(flow, f));
 }
 
-/// `f`, registering its result as a derived secret value when its inputs hold a secret.
+/// `f`, marking its result tainted (and registering it) when its inputs are.
 fn derived<F, Rv, Args>(
-    taint: Taint,
+    flow: Flow,
     f: F,
 ) -> impl Fn(&State<'_, '_>, Rest<Value>) -> Result<Value, Error> + Send + Sync + 'static
 where
@@ -151,71 +248,37 @@ where
     let inner = Value::from_function(f);
     move |state: &State<'_, '_>, args: Rest<Value>| {
         let rv = inner.call(state, &args)?;
-        if taint == Taint::Derived
-            && carries_text(&rv)
-            && let Some(registry) = RenderState::registry(state)
-            && args
-                .iter()
-                .any(|a| any_string(a, &mut |s| registry.contains_secret(s)))
+        if flow != Flow::OneWay
+            && may_carry_a_secret(&rv)
+            && let Some(taint) = Taint::of(state)
+            && inputs_tainted(&taint, flow, &args)
         {
-            register_strings(&registry, &rv);
+            taint.spread(&PerRender::of(state), &rv)?;
         }
         Ok(rv)
     }
 }
 
-fn carries_text(v: &Value) -> bool {
+/// Booleans, null and undefined never carry a secret.
+fn may_carry_a_secret(v: &Value) -> bool {
     matches!(
         v.kind(),
-        ValueKind::String | ValueKind::Seq | ValueKind::Map | ValueKind::Iterable
+        ValueKind::String
+            | ValueKind::Number
+            | ValueKind::Seq
+            | ValueKind::Map
+            | ValueKind::Iterable
     )
 }
 
-/// Nesting deeper than this is not searched for secrets (values from JSON are shallow).
-const MAX_SEARCH_DEPTH: usize = 32;
-
-/// Whether `test` holds for any string inside `v` (map keys included).
-fn any_string(v: &Value, test: &mut dyn FnMut(&str) -> bool) -> bool {
-    fn walk(v: &Value, depth: usize, test: &mut dyn FnMut(&str) -> bool) -> bool {
-        match v.kind() {
-            ValueKind::String => v.as_str().is_some_and(&mut *test),
-            ValueKind::Seq | ValueKind::Map if depth < MAX_SEARCH_DEPTH => {
-                let is_map = v.kind() == ValueKind::Map;
-                v.try_iter().into_iter().flatten().any(|item| {
-                    walk(&item, depth + 1, test)
-                        || (is_map && v.get_item(&item).is_ok_and(|x| walk(&x, depth + 1, test)))
-                })
-            }
-            _ => false,
+fn inputs_tainted(taint: &Taint, flow: Flow, args: &[Value]) -> bool {
+    args.iter().enumerate().any(|(i, arg)| {
+        if i == 0 && flow == Flow::FromKeys && arg.kind() == ValueKind::Map {
+            taint.holds_in_keys(arg)
+        } else {
+            taint.holds(arg)
         }
-    }
-    walk(v, 0, test)
-}
-
-/// Registers every string of `v` (map values, not keys) as derived.
-fn register_strings(registry: &MaskRegistry, v: &Value) {
-    fn walk(registry: &MaskRegistry, v: &Value, depth: usize) {
-        match v.kind() {
-            ValueKind::String => {
-                if let Some(s) = v.as_str() {
-                    registry.register_derived(s);
-                }
-            }
-            ValueKind::Seq | ValueKind::Map | ValueKind::Iterable if depth < MAX_SEARCH_DEPTH => {
-                let is_map = v.kind() == ValueKind::Map;
-                for item in v.try_iter().into_iter().flatten() {
-                    let item = if is_map {
-                        v.get_item(&item).unwrap_or_default()
-                    } else {
-                        item
-                    };
-                    walk(registry, &item, depth + 1);
-                }
-            }
-            _ => {}
-        }
-    }
-    walk(registry, v, 0)
+    })
 }
 
 /// How Kestra prints a value: strings as they are, null and undefined as nothing, lists and
