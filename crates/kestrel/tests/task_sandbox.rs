@@ -310,9 +310,25 @@ fn a_machine_that_cannot_sandbox_says_so_and_required_refuses_tasks() {
         "{auto:#?}"
     );
     assert!(auto.stdout.contains("INFO  sh ran"), "{auto:#?}");
+    let config = sandbox
+        .kestrel(["config"])
+        .env("KESTREL_SANDBOX_FORCE_UNAVAILABLE", "1")
+        .output();
+    config.assert_code(0);
+    assert!(
+        config.stdout.contains(
+            "# task sandbox in effect: unavailable: KESTREL_SANDBOX_FORCE_UNAVAILABLE is set"
+        ),
+        "{config:#?}"
+    );
     let sandboxed = sandbox.kestrel(["run", "flow.yml"]).output();
     sandboxed.assert_code(0);
     assert!(!sandboxed.stderr.contains("sandbox"), "{sandboxed:#?}");
+    let config = sandbox.kestrel(["config"]).output();
+    assert!(
+        config.stdout.contains("# task sandbox in effect: on"),
+        "{config:#?}"
+    );
     sandbox.write("kestrel.yml", "task:\n  sandbox: required\n");
     let required = sandbox
         .kestrel(["--config", "kestrel.yml", "run", "flow.yml"])

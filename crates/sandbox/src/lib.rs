@@ -93,6 +93,19 @@ pub enum Status {
     Off,
 }
 
+impl std::fmt::Display for Status {
+    /// How `/health` and `kestrel config` say it: `on`, `on, with Landlock`, `unavailable:
+    /// <reason>`, `off`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Status::Sandboxed { landlock: true } => f.write_str("on, with Landlock"),
+            Status::Sandboxed { landlock: false } => f.write_str("on"),
+            Status::Unavailable(reason) => write!(f, "unavailable: {reason}"),
+            Status::Off => f.write_str("off"),
+        }
+    }
+}
+
 /// How tasks' processes start in this process.
 #[derive(Debug)]
 pub struct Sandbox {

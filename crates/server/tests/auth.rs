@@ -268,6 +268,11 @@ async fn health_is_public_and_checks_the_database() {
     let body: Value = health.json();
     assert_eq!(body["status"], "UP");
     assert_eq!(body["checks"]["database"]["status"], "UP");
+    let sandbox = body["checks"]["tasks"]["details"]["sandbox"].as_str();
+    assert!(
+        sandbox.is_some_and(|s| s.starts_with("on") || s.starts_with("unavailable: ")),
+        "the task sandbox is told: {body}"
+    );
     let unknown = h.get("/api/v1/main/nothing-here", Who::Admin).await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert!(unknown.json()["message"].is_string());

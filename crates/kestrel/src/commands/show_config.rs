@@ -39,6 +39,8 @@ pub(crate) fn run(_args: &ConfigArgs, settings: &Settings) -> Result<u8, CliErro
         let _ = writeln!(stdout, "# from {}", file.display());
     }
     let _ = write!(stdout, "{text}");
+    let sandbox = crate::sandbox::install(settings, None)?;
+    let _ = writeln!(stdout, "# task sandbox in effect: {}", sandbox.status());
     Ok(0)
 }
 

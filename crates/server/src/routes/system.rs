@@ -24,6 +24,7 @@ pub(super) async fn health(State(state): State<AppState>) -> (StatusCode, Json<V
         "checks": {
             "database": database,
             "secrets": {"status": "UP", "details": {"backends": [store.name(), "environment"]}},
+            "tasks": {"status": "UP", "details": {"sandbox": kestrel_sandbox::current().status().to_string()}},
         },
     });
     let status = if up {
