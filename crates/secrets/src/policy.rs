@@ -138,18 +138,21 @@ pub fn with_ancestors(namespace: &str) -> impl Iterator<Item = &str> {
     })
 }
 
+/// An execution of flow `f` in `namespace`, triggered by `user:ada`: the reader of this crate's
+/// tests.
+#[cfg(test)]
+pub(crate) fn flow_in(namespace: &str) -> Reader {
+    Reader::Execution {
+        id: "e1".into(),
+        namespace: namespace.into(),
+        flow_id: "f".into(),
+        triggered_by: "user:ada".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn flow_in(namespace: &str) -> Reader {
-        Reader::Execution {
-            id: "e1".into(),
-            namespace: namespace.into(),
-            flow_id: "f".into(),
-            triggered_by: "user:ada".into(),
-        }
-    }
 
     fn finance_policy() -> ReadPolicy {
         ReadPolicy::new(BTreeMap::from([(

@@ -257,6 +257,7 @@ impl Wake for ThreadWaker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::flow_in;
     use async_trait::async_trait;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -350,15 +351,6 @@ mod tests {
     /// The operator: the policy lets it read anywhere.
     fn operator() -> Reader {
         Reader::Operator("ada".into())
-    }
-
-    fn flow_in(namespace: &str) -> Reader {
-        Reader::Execution {
-            id: "e1".into(),
-            namespace: namespace.into(),
-            flow_id: "f".into(),
-            triggered_by: "user:ada".into(),
-        }
     }
 
     fn open(backends: Vec<Arc<dyn SecretBackend>>) -> Resolver {
