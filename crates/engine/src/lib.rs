@@ -30,7 +30,8 @@
 //! let process = [("SECRET_MYPASSWORD".to_string(), "cGFzc3dvcmQ=".to_string())];
 //! let (engine, _warnings) = Engine::from_env(EngineConfig::default(), process, None).unwrap();
 //! let inputs = Inputs::parse(&flow.inputs, Vec::new()).unwrap();
-//! let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+//! // Renders run on blocking threads under a timer: the runtime needs its time driver.
+//! let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
 //! let origin = Origin::by("cli:ada");
 //! let execution = runtime.block_on(engine.run(&flow, inputs, origin, &NoListener, &CancelToken::new()));
 //! assert_eq!(execution.state, State::Success);
@@ -50,6 +51,7 @@ mod inputs;
 mod listener;
 mod metric;
 mod outputs;
+mod render;
 mod runner;
 mod schedule;
 mod state;
