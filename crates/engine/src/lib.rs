@@ -9,7 +9,9 @@
 //!
 //! Flowable tasks (Sequential, Parallel, If, ForEach) run their children as task runs of their
 //! own, listed under theirs; every task run honours `runIf`, `allowFailure`, `retry` (each
-//! attempt kept) and `timeout`, and the flow's `outputs` are rendered at the end. A
+//! attempt kept) and `timeout`, and the flow's `outputs` are rendered at the end. Every render
+//! of an execution runs on a blocking thread, under `expression.render-timeout`: a long render
+//! never holds the async runtime's threads, so a task's `timeout` and a kill end it. A
 //! [`Scheduler`] starts executions when their Schedule triggers fire, on a [`Clock`].
 //!
 //! Every execution has one mask registry: each secret a render resolves, each SECRET input,
