@@ -203,4 +203,45 @@ mod tests {
         assert!(message.contains("not supported yet"), "{message}");
         assert!(!message.contains("s3cret"), "{message}");
     }
+
+    /// Settings over the configuration `text`.
+    fn settings(text: &str) -> Settings {
+        Settings {
+            config_file: None,
+            config: Config::parse(text).unwrap(),
+            data_dir: PathBuf::from("/data"),
+            database: "sqlite".into(),
+            env: Arc::new(Environment::from_pairs(Vec::new())),
+        }
+    }
+
+    #[test]
+    fn the_expression_section_sets_the_engines_limits() {
+        let text = "expression:\n  fuel: 1000\n  max-value-size: 1KiB\n  render-timeout: 2s\n";
+        let limits = settings(text).engine_config().unwrap().limits;
+        assert_eq!(
+            limits,
+            ExpressionLimits {
+                fuel: 1000,
+                max_value_size: 1024,
+                render_timeout: std::time::Duration::from_secs(2),
+            }
+        );
+        assert_eq!(
+            settings("").engine_config().unwrap().limits,
+            ExpressionLimits::default()
+        );
+    }
+
+    #[test]
+    fn a_render_timeout_that_is_not_a_positive_duration_is_refused_unquoted() {
+        for bad in ["0ms", "soon", "-1s"] {
+            let text = format!("expression:\n  render-timeout: {bad}\n");
+            let error = settings(&text).engine_config().unwrap_err();
+            assert_eq!(error.code(), 2, "{bad}");
+            let message = error.to_string();
+            assert!(message.contains("expression.render-timeout"), "{message}");
+            assert!(!message.contains(bad), "{message}");
+        }
+    }
 }
