@@ -9,7 +9,8 @@
 //! - `http/task_get` runs a flow of one Request task against a server on 127.0.0.1;
 //!   `http/bare_reqwest` sends the same GET with a reqwest client and reads the body.
 //! - `engine/return_task` is the execution alone (one Return task), to tell the task's share
-//!   from the engine's.
+//!   from the engine's; `engine/log_secret` is one Log task rendering `{{ secret('X') }}`, its
+//!   render on a blocking thread under `expression.render-timeout`.
 //!
 //! Run: `cargo bench -p kestrel-engine --bench tasks -- --warm-up-time 1 --measurement-time 3`
 //! (and with `TMPDIR=/dev/shm` before it).
@@ -125,6 +126,20 @@ fn execution(c: &mut Criterion) {
     c.bench_function("engine/return_task", |b| {
         b.iter(|| run(&runtime, &engine, &flow))
     });
+    // A render with markup runs on a blocking thread under `expression.render-timeout`.
+    let engine = Engine::from_env(EngineConfig::default(), secret_x(), None)
+        .expect("an engine")
+        .0;
+    let flow =
+        one_task("    type: io.kestra.plugin.core.log.Log\n    message: \"{{ secret('X') }}\"\n");
+    c.bench_function("engine/log_secret", |b| {
+        b.iter(|| run(&runtime, &engine, &flow))
+    });
+}
+
+/// `SECRET_X`, as the environment holds it (base64).
+fn secret_x() -> Vec<(String, String)> {
+    vec![("SECRET_X".to_owned(), "c2VjcmV0LXZhbHVl".to_owned())]
 }
 
 criterion_group!(benches, execution, shell, http);

@@ -1,7 +1,7 @@
 //! A task run of a task that does something itself: `runIf`, then attempts under `timeout`
 //! until one succeeds or `retry` gives up, RETRYING in between.
 
-use crate::runner::{Frame, OpenRun, PlannedTask, Run};
+use crate::runner::{Frame, OpenRun, PlannedTask, Run, Unrendered};
 use crate::task::ContextParts;
 use crate::{CancelToken, State, Task, TaskContext};
 use kestrel_flow::Level;
@@ -25,7 +25,7 @@ impl Run<'_> {
         frame: &Frame,
         cancel: &CancelToken,
     ) -> State {
-        let mut open = match self.open_unless_skipped(planned, frame) {
+        let mut open = match self.open_unless_skipped(planned, frame, cancel).await {
             Ok(open) => open,
             Err(state) => return state,
         };
@@ -66,17 +66,20 @@ impl Run<'_> {
     }
 
     /// Opens a task run of `planned` and decides its `runIf`: the run to go on with, or its
-    /// final state when it ends there (SKIPPED, or failed when the condition does not render).
-    pub(crate) fn open_unless_skipped(
+    /// final state when it ends there (SKIPPED; failed when the condition does not render;
+    /// KILLED when `cancel` fires while it renders).
+    pub(crate) async fn open_unless_skipped(
         &self,
         planned: &PlannedTask,
         frame: &Frame,
+        cancel: &CancelToken,
     ) -> Result<OpenRun, State> {
         let mut open = self.open(planned, frame);
-        match self.run_if(planned, &open, frame) {
+        match self.run_if(planned, &open, frame, cancel).await {
             Ok(true) => Ok(open),
             Ok(false) => Err(self.close(open, State::Skipped, Map::new(), frame)),
-            Err(error) => {
+            Err(Unrendered::Killed) => Err(self.close(open, State::Killed, Map::new(), frame)),
+            Err(Unrendered::Failed(error)) => {
                 self.fail_with(&mut open, &error);
                 Err(self.close(open, failed(planned), Map::new(), frame))
             }

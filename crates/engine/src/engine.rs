@@ -4,7 +4,7 @@ use crate::edge::Edge;
 use crate::runner::{Run, plan};
 use crate::tasks::HttpClients;
 use crate::{CancelToken, Execution, Inputs, Listener, TaskError};
-use kestrel_expr::{Context, Expressions};
+use kestrel_expr::{Context, ExpressionLimits, Expressions};
 use kestrel_flow::Flow;
 use kestrel_secrets::{
     DotenvError, EnvBackend, EnvOptions, MaskRegistry, ReadPolicy, Reader, Resolver, SecretBackend,
@@ -29,6 +29,9 @@ pub struct EngineConfig {
     pub globals: Value,
     /// Which flows may read which namespaces' secrets (`namespaces.<ns>.allowed-namespaces`).
     pub policy: ReadPolicy,
+    /// What every render may use (`expression`): fuel, the largest value, the wall-clock
+    /// backstop the engine enforces on the renders of executions.
+    pub limits: ExpressionLimits,
 }
 
 impl Default for EngineConfig {
@@ -39,6 +42,7 @@ impl Default for EngineConfig {
             env: EnvOptions::default(),
             globals: json!({}),
             policy: ReadPolicy::default(),
+            limits: ExpressionLimits::default(),
         }
     }
 }
@@ -129,7 +133,10 @@ impl Engine {
         env_file: Option<&str>,
         mut namespaced: Vec<Arc<dyn SecretBackend>>,
     ) -> Result<(Self, Vec<String>), DotenvError> {
-        let expressions = Arc::new(Expressions::new(config.globals.clone()));
+        let expressions = Arc::new(Expressions::with_limits(
+            config.globals.clone(),
+            config.limits,
+        ));
         let render = |template: &str| {
             expressions
                 .render_pure(template)
@@ -196,7 +203,8 @@ impl Engine {
 
     /// Renders one template for `reader` (an operator, a trigger) the way a task of a flow in
     /// `namespace` would, outside any execution: secrets resolve and the result (or the error)
-    /// comes back masked. Warnings (values too short to mask) go to `listener`.
+    /// comes back masked. Warnings (values too short to mask) go to `listener`. It renders on
+    /// the caller's thread, bounded by `expression.fuel` (no wall-clock backstop).
     pub fn render_once(
         &self,
         template: &str,
@@ -294,6 +302,7 @@ mod tests {
         .unwrap();
         let inputs = Inputs::parse(&flow.inputs, Vec::new()).unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
             .build()
             .unwrap();
         runtime.block_on(engine.run(&flow, inputs, origin, &NoListener, &CancelToken::new()))
@@ -393,7 +402,7 @@ mod tests {
     }
 
     #[test]
-    fn the_engines_work_per_task_run_does_not_grow_with_the_task_runs_before_it() {
+    fn issue_9_8_the_engines_work_per_task_run_does_not_grow_with_the_task_runs_before_it() {
         for flow in [chain, for_each] {
             let small = context_values_of(&flow(200));
             let large = context_values_of(&flow(400));

@@ -3,7 +3,9 @@
 //! `timeout` kills the children still running.
 
 use crate::attempts::{failed, timeout_message};
-use crate::runner::{Branch, Frame, OpenRun, PlannedTask, Run, is_truthy, plan, together};
+use crate::runner::{
+    Branch, Frame, OpenRun, PlannedTask, Run, Unrendered, is_truthy, plan, together,
+};
 use crate::{CancelToken, State};
 use kestrel_flow::{Flowable, FlowableKind};
 use serde_json::{Map, Value};
@@ -72,6 +74,17 @@ enum Stopped {
     TimedOut(Duration),
     /// The flowable could not decide what to run (a condition or values that do not render).
     Broken(String),
+    /// The execution was cancelled while the flowable rendered what it needs.
+    Killed,
+}
+
+impl From<Unrendered> for Stopped {
+    fn from(unrendered: Unrendered) -> Self {
+        match unrendered {
+            Unrendered::Failed(message) => Self::Broken(message),
+            Unrendered::Killed => Self::Killed,
+        }
+    }
 }
 
 impl Run<'_> {
@@ -84,7 +97,7 @@ impl Run<'_> {
         frame: &Frame,
         cancel: &CancelToken,
     ) -> State {
-        let mut open = match self.open_unless_skipped(planned, frame) {
+        let mut open = match self.open_unless_skipped(planned, frame, cancel).await {
             Ok(open) => open,
             Err(state) => return state,
         };
@@ -104,6 +117,7 @@ impl Run<'_> {
                 self.fail_with(&mut open, &message);
                 State::Failed
             }
+            Err(Stopped::Killed) => State::Killed,
         };
         if state == State::Failed
             && self.sequence(&flowable.errors, &children, cancel).await == State::Killed
@@ -142,7 +156,10 @@ impl Run<'_> {
             }
             () = tokio::time::sleep(limit) => {
                 scoped.cancel();
-                work.await?;
+                // A render the timeout cut short is the timeout's doing, not a kill.
+                if let Err(Stopped::Broken(message)) = work.await {
+                    return Err(Stopped::Broken(message));
+                }
                 Err(Stopped::TimedOut(limit))
             }
         }
@@ -171,7 +188,7 @@ impl Run<'_> {
                 otherwise,
             } => {
                 let ctx = self.context(open, frame);
-                let text = self.render(condition, &ctx).map_err(Stopped::Broken)?;
+                let text = self.render(condition, &ctx, cancel).await?;
                 let branch = if is_truthy(&text) { then } else { otherwise };
                 Ok(self.sequence(branch, frame, cancel).await)
             }
@@ -180,7 +197,7 @@ impl Run<'_> {
                 limit,
                 tasks,
             } => {
-                let values = self.values(values, open, frame).map_err(Stopped::Broken)?;
+                let values = self.values(values, open, frame, cancel).await?;
                 let frames: Vec<Frame> =
                     values.iter().map(|value| frame.with_value(value)).collect();
                 let iterations: Vec<Branch<'_>> = frames
@@ -194,28 +211,43 @@ impl Run<'_> {
 
     /// A ForEach's values, rendered: a list (each text rendered), or a text rendering to a
     /// JSON list. Values that are not texts are taken as their JSON.
-    fn values(&self, values: &Value, open: &OpenRun, frame: &Frame) -> Result<Vec<String>, String> {
+    async fn values(
+        &self,
+        values: &Value,
+        open: &OpenRun,
+        frame: &Frame,
+        cancel: &CancelToken,
+    ) -> Result<Vec<String>, Stopped> {
         let ctx = self.context(open, frame);
         let items = match values {
             Value::String(template) => {
-                let text = self.render(template, &ctx)?;
+                let text = self.render(template, &ctx, cancel).await?;
                 match serde_json::from_str::<Value>(&text) {
                     Ok(Value::Array(items)) => items,
                     _ => {
-                        return Err(format!(
+                        return Err(Stopped::Broken(format!(
                             "values: must be a list or a JSON string of a list, got '{text}'"
-                        ));
+                        )));
                     }
                 }
             }
-            Value::Array(items) => items
-                .iter()
-                .map(|item| match item {
-                    Value::String(template) => self.render(template, &ctx).map(Value::String),
-                    other => Ok(other.clone()),
-                })
-                .collect::<Result<_, _>>()?,
-            _ => return Err("values: must be a list or a JSON string of a list".into()),
+            Value::Array(items) => {
+                let mut rendered = Vec::with_capacity(items.len());
+                for item in items {
+                    rendered.push(match item {
+                        Value::String(template) => {
+                            Value::String(self.render(template, &ctx, cancel).await?)
+                        }
+                        other => other.clone(),
+                    });
+                }
+                rendered
+            }
+            _ => {
+                return Err(Stopped::Broken(
+                    "values: must be a list or a JSON string of a list".into(),
+                ));
+            }
         };
         Ok(items
             .into_iter()

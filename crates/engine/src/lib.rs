@@ -9,7 +9,9 @@
 //!
 //! Flowable tasks (Sequential, Parallel, If, ForEach) run their children as task runs of their
 //! own, listed under theirs; every task run honours `runIf`, `allowFailure`, `retry` (each
-//! attempt kept) and `timeout`, and the flow's `outputs` are rendered at the end. A
+//! attempt kept) and `timeout`, and the flow's `outputs` are rendered at the end. Every render
+//! of an execution runs on a blocking thread, under `expression.render-timeout`: a long render
+//! never holds the async runtime's threads, so a task's `timeout` and a kill end it. A
 //! [`Scheduler`] starts executions when their Schedule triggers fire, on a [`Clock`].
 //!
 //! Every execution has one mask registry: each secret a render resolves, each SECRET input,
@@ -30,7 +32,8 @@
 //! let process = [("SECRET_MYPASSWORD".to_string(), "cGFzc3dvcmQ=".to_string())];
 //! let (engine, _warnings) = Engine::from_env(EngineConfig::default(), process, None).unwrap();
 //! let inputs = Inputs::parse(&flow.inputs, Vec::new()).unwrap();
-//! let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+//! // Renders run on blocking threads under a timer: the runtime needs its time driver.
+//! let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
 //! let origin = Origin::by("cli:ada");
 //! let execution = runtime.block_on(engine.run(&flow, inputs, origin, &NoListener, &CancelToken::new()));
 //! assert_eq!(execution.state, State::Success);
@@ -50,6 +53,7 @@ mod inputs;
 mod listener;
 mod metric;
 mod outputs;
+mod render;
 mod runner;
 mod schedule;
 mod state;

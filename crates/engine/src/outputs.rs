@@ -11,18 +11,15 @@ impl Run<'_> {
     /// Renders the flow's outputs into the execution; `state` when they all render, FAILED
     /// otherwise, with one ERROR entry (of no task) saying which output and why. SECRET
     /// outputs are registered for masking.
-    pub(crate) fn flow_outputs(&self, flow: &Flow, state: State) -> State {
+    pub(crate) async fn flow_outputs(&self, flow: &Flow, state: State) -> State {
         if flow.outputs.is_empty() {
             return state;
         }
         let ctx = self.output_context();
         let mut outputs = Map::new();
         for def in &flow.outputs {
-            let rendered = self
-                .engine
-                .expressions
-                .render_value(&def.value, &ctx)
-                .map_err(|error| error.to_string())
+            let rendered = crate::render::render_value(&self.engine.expressions, &def.value, &ctx)
+                .await
                 .and_then(|value| typed(def, value));
             match rendered {
                 Ok(value) => {

@@ -236,7 +236,7 @@ impl<'a> Run<'a> {
             state = State::Killed;
         }
         if state.is_successful() {
-            state = self.flow_outputs(flow, state);
+            state = self.flow_outputs(flow, state).await;
         }
         self.finish(state)
     }
@@ -442,26 +442,37 @@ impl<'a> Run<'a> {
         outputs
     }
 
-    /// Renders `template` in `ctx`; the error as a text (real: readers see it through the
-    /// edge).
-    pub(crate) fn render(&self, template: &str, ctx: &Context) -> Result<String, String> {
-        let rendered = self.engine.expressions.render(template, ctx);
-        rendered.map_err(|error| error.to_string())
+    /// Renders `template` in `ctx` off the runtime's threads, until `cancel`; the error as a
+    /// text (real: readers see it through the edge).
+    pub(crate) async fn render(
+        &self,
+        template: &str,
+        ctx: &Context,
+        cancel: &CancelToken,
+    ) -> Result<String, Unrendered> {
+        tokio::select! {
+            rendered = crate::render::render(&self.engine.expressions, template, ctx) => {
+                rendered.map_err(Unrendered::Failed)
+            }
+            () = cancel.cancelled() => Err(Unrendered::Killed),
+        }
     }
 
-    /// Whether `runIf` lets the task run go: `Ok(false)` to skip it, the render error
-    /// otherwise. Kestra's falsy texts are `false`, `0`, `-0` and the empty text.
-    pub(crate) fn run_if(
+    /// Whether `runIf` lets the task run go: `Ok(false)` to skip it, why not otherwise.
+    /// Kestra's falsy texts are `false`, `0`, `-0` and the empty text.
+    pub(crate) async fn run_if(
         &self,
         planned: &PlannedTask,
         open: &OpenRun,
         frame: &Frame,
-    ) -> Result<bool, String> {
+        cancel: &CancelToken,
+    ) -> Result<bool, Unrendered> {
         match &planned.common.run_if {
             None => Ok(true),
             Some(condition) => {
                 let ctx = self.context(open, frame);
-                self.render(condition, &ctx).map(|text| is_truthy(&text))
+                let text = self.render(condition, &ctx, cancel).await?;
+                Ok(is_truthy(&text))
             }
         }
     }
@@ -517,6 +528,14 @@ impl<'a> Run<'a> {
         // A panic elsewhere cannot leave the record half-written: each change is one call.
         self.record.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Why a render of the runner (`runIf`, an If's condition, a ForEach's values) gave no text.
+pub(crate) enum Unrendered {
+    /// The render failed: why (real: readers see it through the edge).
+    Failed(String),
+    /// The execution was cancelled during the render.
+    Killed,
 }
 
 /// Runs `branches` at most `limit` at once (0: no limit), in order, starting none once one

@@ -11,6 +11,7 @@ use kestrel_flow::Level;
 use kestrel_secrets::MaskRegistry;
 use serde_json::{Map, Value};
 use std::fmt;
+use std::sync::Arc;
 
 /// What a task does when it runs.
 ///
@@ -57,7 +58,7 @@ impl From<ExprError> for TaskError {
 /// and its outputs (real values, which only later tasks' expressions see).
 pub struct TaskContext<'a> {
     engine: &'a Engine,
-    expressions: &'a Expressions,
+    expressions: &'a Arc<Expressions>,
     render: Context,
     registry: &'a MaskRegistry,
     listener: &'a dyn Listener,
@@ -87,7 +88,7 @@ impl fmt::Debug for TaskContext<'_> {
 pub(crate) struct ContextParts<'a> {
     /// What tasks share across executions (the HTTP clients, the configuration).
     pub(crate) engine: &'a Engine,
-    pub(crate) expressions: &'a Expressions,
+    pub(crate) expressions: &'a Arc<Expressions>,
     pub(crate) render: Context,
     pub(crate) registry: &'a MaskRegistry,
     pub(crate) listener: &'a dyn Listener,
@@ -126,8 +127,12 @@ impl<'a> TaskContext<'a> {
     }
 
     /// Renders a templated property; secrets it resolves join the execution's mask registry.
-    pub fn render(&self, template: &str) -> Result<String, TaskError> {
-        Ok(self.expressions.render(template, &self.render)?)
+    /// The render runs off the async runtime's threads, under `expression.render-timeout`:
+    /// the task's `timeout` and a kill end it mid-render.
+    pub async fn render(&self, template: &str) -> Result<String, TaskError> {
+        crate::render::render(self.expressions, template, &self.render)
+            .await
+            .map_err(TaskError::new)
     }
 
     /// Logs `message` at `level`, unless the task's `logLevel` drops that level. Readers see

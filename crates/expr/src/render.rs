@@ -63,6 +63,12 @@ impl Expressions {
         &self.limits
     }
 
+    /// Whether `template` is plain text, which renders to itself without running anything:
+    /// callers may skip the work of a render (such as moving it to another thread).
+    pub fn is_plain(template: &str) -> bool {
+        !has_markup(template)
+    }
+
     /// Renders `template` in `ctx`. Fails (never aborts) when the render exceeds its fuel or
     /// builds a value, or an output, larger than `expression.max-value-size`.
     pub fn render(&self, template: &str, ctx: &Context) -> Result<String, ExprError> {

@@ -56,6 +56,7 @@ section! {
         data_dir: Option<Subst<PathBuf>> = None,
         variables: Variables = Variables::default(),
         secret: SecretConfig = SecretConfig::default(),
+        expression: ExpressionConfig = ExpressionConfig::default(),
         task: TaskConfig = TaskConfig::default(),
         master_key: MasterKeyConfig = MasterKeyConfig::default(),
         namespaces: BTreeMap<String, NamespaceConfig> = BTreeMap::new(),
@@ -200,6 +201,19 @@ section! {
         secret_key_id: Option<Hidden> = None,
         session_token: Option<Hidden> = None,
         prefix: Subst<String> = text("kestrel"),
+    }
+}
+
+section! {
+    /// `expression`: what one render may use.
+    ExpressionConfig {
+        /// Instructions per render: the deterministic limit.
+        fuel: Subst<u64> = Subst(kestrel_expr::ExpressionLimits::default().fuel),
+        /// The largest string, list or map a filter or function may build.
+        max_value_size: Subst<ByteSize> =
+            Subst(ByteSize(kestrel_expr::ExpressionLimits::default().max_value_size)),
+        /// The wall-clock backstop per render, a duration such as `10s`.
+        render_timeout: Subst<String> = text("10s"),
     }
 }
 
@@ -393,6 +407,10 @@ secret:
     secret-key-id: null
     session-token: null
     prefix: kestrel
+expression:
+  fuel: 50000000
+  max-value-size: 16MiB
+  render-timeout: 10s
 task:
   sandbox: required
 master-key:
@@ -416,6 +434,7 @@ retention: {executions: 30d, audit: 365d}
         assert_eq!(config.worker.threads.map(|t| t.0), Some(2));
         assert!(config.namespaces.contains_key("company.finance"));
         assert!(matches!(config.task.sandbox.0, SandboxMode::Required));
+        assert_eq!(config.expression.max_value_size.0, ByteSize(16 << 20));
     }
 
     #[test]

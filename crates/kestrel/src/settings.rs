@@ -7,6 +7,7 @@ use crate::environment::Environment;
 use crate::error::CliError;
 use crate::redact::hide_url_credentials;
 use kestrel_engine::EngineConfig;
+use kestrel_expr::ExpressionLimits;
 use kestrel_secrets::{EnvOptions, ReadPolicy};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -52,10 +53,11 @@ impl Settings {
         })
     }
 
-    /// The engine's configuration from the file's `variables` and `secret` sections.
-    pub(crate) fn engine_config(&self) -> EngineConfig {
+    /// The engine's configuration from the file's `variables`, `secret`, `namespaces` and
+    /// `expression` sections. Exit 2 for a render timeout that is not a positive duration.
+    pub(crate) fn engine_config(&self) -> Result<EngineConfig, CliError> {
         let variables = &self.config.variables;
-        EngineConfig {
+        Ok(EngineConfig {
             mask_min_length: self.config.secret.mask_min_length.0,
             env: EnvOptions {
                 env_prefix: variables.env_vars_prefix.0.clone(),
@@ -63,8 +65,29 @@ impl Settings {
             },
             globals: variables.globals.0.clone(),
             policy: self.read_policy(),
+            limits: self.expression_limits()?,
             ..EngineConfig::default()
-        }
+        })
+    }
+
+    /// `expression`: the limits every render runs under.
+    fn expression_limits(&self) -> Result<ExpressionLimits, CliError> {
+        let expression = &self.config.expression;
+        // Like every configuration error, this one never echoes the value written.
+        let render_timeout = kestrel_server::parse_duration(&expression.render_timeout.0)
+            .ok()
+            .filter(|timeout| !timeout.is_zero())
+            .ok_or_else(|| {
+                CliError::usage(
+                    "expression.render-timeout: not a positive duration: write a number and a \
+                     unit (ms, s, m, h, d), e.g. 10s",
+                )
+            })?;
+        Ok(ExpressionLimits {
+            fuel: expression.fuel.0,
+            max_value_size: expression.max_value_size.0.0,
+            render_timeout,
+        })
     }
 
     /// `namespaces.<ns>.allowed-namespaces`: who may read each namespace's secrets through
@@ -179,5 +202,46 @@ mod tests {
         let message = error.to_string();
         assert!(message.contains("not supported yet"), "{message}");
         assert!(!message.contains("s3cret"), "{message}");
+    }
+
+    /// Settings over the configuration `text`.
+    fn settings(text: &str) -> Settings {
+        Settings {
+            config_file: None,
+            config: Config::parse(text).unwrap(),
+            data_dir: PathBuf::from("/data"),
+            database: "sqlite".into(),
+            env: Arc::new(Environment::from_pairs(Vec::new())),
+        }
+    }
+
+    #[test]
+    fn the_expression_section_sets_the_engines_limits() {
+        let text = "expression:\n  fuel: 1000\n  max-value-size: 1KiB\n  render-timeout: 2s\n";
+        let limits = settings(text).engine_config().unwrap().limits;
+        assert_eq!(
+            limits,
+            ExpressionLimits {
+                fuel: 1000,
+                max_value_size: 1024,
+                render_timeout: std::time::Duration::from_secs(2),
+            }
+        );
+        assert_eq!(
+            settings("").engine_config().unwrap().limits,
+            ExpressionLimits::default()
+        );
+    }
+
+    #[test]
+    fn a_render_timeout_that_is_not_a_positive_duration_is_refused_unquoted() {
+        for bad in ["0ms", "soon", "-1s"] {
+            let text = format!("expression:\n  render-timeout: {bad}\n");
+            let error = settings(&text).engine_config().unwrap_err();
+            assert_eq!(error.code(), 2, "{bad}");
+            let message = error.to_string();
+            assert!(message.contains("expression.render-timeout"), "{message}");
+            assert!(!message.contains(bad), "{message}");
+        }
     }
 }

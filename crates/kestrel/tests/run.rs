@@ -384,6 +384,41 @@ fn an_env_file_syntax_error_names_its_line() {
     assert_nothing_ran(&out, "bad.env:2:");
 }
 
+/// A render that fuel of [`LOTS_OF_FUEL`] stops only after about a minute (debug build).
+const ENDLESS: &str =
+    "{% for i in range(0, 90000) %}{% for j in range(0, 90000) %}{% endfor %}{% endfor %}done";
+
+/// A configuration whose renders may run a thousand million instructions.
+const LOTS_OF_FUEL: &str = "expression:\n  fuel: 1000000000\n";
+
+/// A render fuel does not stop in time is abandoned at `expression.render-timeout`: the task
+/// fails naming the limit, and kestrel exits without waiting for the render.
+#[test]
+fn issue_9_1_a_render_past_expression_render_timeout_fails_naming_it() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "kestrel.yml",
+        &format!("{LOTS_OF_FUEL}  render-timeout: 1s\n"),
+    );
+    sandbox.write("flow.yml", &log_flow(&format!("\"{ENDLESS}\"")));
+    let started = std::time::Instant::now();
+    let out = sandbox
+        .kestrel([
+            "run",
+            "flow.yml",
+            "--config",
+            "kestrel.yml",
+            "--output",
+            "json",
+        ])
+        .output();
+    out.assert_code(1);
+    let error = out.json()["taskRuns"][0]["error"].to_string();
+    assert!(error.contains("expression.render-timeout (1s)"), "{out:#?}");
+    // Generous: only a render holding kestrel takes anywhere near this long.
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
+
 /// Ctrl-C while a task is busy: the execution ends KILLED, no later task runs, exit 130.
 #[cfg(unix)]
 #[test]
@@ -392,13 +427,14 @@ fn ctrl_c_kills_the_execution_with_exit_130() {
     use std::process::Stdio;
 
     let sandbox = Sandbox::new();
-    // The busy task renders a long loop, long enough for the signal to land during it.
+    // The busy task renders a loop that its fuel stops only long after the signal lands.
+    sandbox.write("kestrel.yml", LOTS_OF_FUEL);
     sandbox.write(
         "flow.yml",
-        "id: slow\nnamespace: dev\ntasks:\n  - id: first\n    type: io.kestra.plugin.core.log.Log\n    message: started\n  - id: busy\n    type: io.kestra.plugin.core.log.Log\n    message: \"{% for i in range(0, 6000) %}{% for j in range(0, 6000) %}{% endfor %}{% endfor %}done\"\n  - id: never\n    type: io.kestra.plugin.core.log.Log\n    message: never\n",
+        &format!("id: slow\nnamespace: dev\ntasks:\n  - id: first\n    type: io.kestra.plugin.core.log.Log\n    message: started\n  - id: busy\n    type: io.kestra.plugin.core.log.Log\n    message: \"{ENDLESS}\"\n  - id: never\n    type: io.kestra.plugin.core.log.Log\n    message: never\n"),
     );
     let mut child = sandbox
-        .kestrel(["run", "flow.yml"])
+        .kestrel(["run", "flow.yml", "--config", "kestrel.yml"])
         .command()
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -173,7 +173,7 @@ impl Parts {
         text: Option<&str>,
         previous: Option<&EnvBackend>,
     ) -> Result<Loaded, DotenvError> {
-        let expressions = Expressions::new(self.config.globals.clone());
+        let expressions = Expressions::with_limits(self.config.globals.clone(), self.config.limits);
         let render = |template: &str| expressions.render_pure(template).map_err(|e| e.to_string());
         let process = self.process.iter().cloned();
         let load = match previous {

@@ -91,15 +91,16 @@ impl HttpTask {
 impl Task for HttpTask {
     async fn run(&self, ctx: &mut TaskContext<'_>) -> Result<(), TaskError> {
         let spec = &self.spec;
-        let rendered = ctx.render(&spec.uri)?;
+        let rendered = ctx.render(&spec.uri).await?;
         let url = parse_uri(&rendered)?;
         mask_uri_like_its_text(ctx.registry(), &rendered, &url);
-        let method = self.method(ctx)?;
+        let method = self.method(ctx).await?;
         let client = ctx.engine().http.client(&spec.options)?;
         let failed =
             |error| TaskError::new(format!("Failed http request to {url}: {}", chain(error)));
         let request = self
-            .build(ctx, client.request(method.clone(), url.clone()))?
+            .build(ctx, client.request(method.clone(), url.clone()))
+            .await?
             .build()
             .map_err(failed)?;
         register_basic_credentials(ctx.registry(), request.headers());
@@ -181,8 +182,8 @@ impl HttpTask {
     /// The rendered `method`, upper-cased as Kestra does. An upper-cased secret is a form the
     /// masker does not know: it is registered as derived before the log line shows it. An
     /// invalid method is not quoted in the error, for the same reason.
-    fn method(&self, ctx: &TaskContext<'_>) -> Result<Method, TaskError> {
-        let rendered = ctx.render(&self.spec.method)?;
+    async fn method(&self, ctx: &TaskContext<'_>) -> Result<Method, TaskError> {
+        let rendered = ctx.render(&self.spec.method).await?;
         let method = rendered.to_ascii_uppercase();
         if method != rendered && ctx.registry().contains_secret(&rendered) {
             ctx.registry().register_derived(&method);
@@ -195,20 +196,19 @@ impl HttpTask {
     }
 
     /// The request's headers, body and credentials, rendered.
-    fn build(
+    async fn build(
         &self,
         ctx: &TaskContext<'_>,
         request: RequestBuilder,
     ) -> Result<RequestBuilder, TaskError> {
         let spec = &self.spec;
-        let content_type = ctx.render(&spec.content_type)?;
+        let content_type = ctx.render(&spec.content_type).await?;
         let mut headers = HeaderMap::new();
         let mut request = if !spec.form_data.is_empty() {
-            let fields = spec
-                .form_data
-                .iter()
-                .map(|(name, value)| Ok((name.clone(), form_value(ctx, value)?)))
-                .collect::<Result<Vec<(String, String)>, TaskError>>()?;
+            let mut fields = Vec::with_capacity(spec.form_data.len());
+            for (name, value) in &spec.form_data {
+                fields.push((name.clone(), form_value(ctx, value).await?));
+            }
             if content_type.eq_ignore_ascii_case("multipart/form-data") {
                 let form = fields
                     .into_iter()
@@ -220,30 +220,33 @@ impl HttpTask {
         } else {
             insert_header(&mut headers, CONTENT_TYPE.as_str(), &content_type)?;
             match &spec.body {
-                Some(body) => request.body(ctx.render(body)?),
+                Some(body) => request.body(ctx.render(body).await?),
                 None => request,
             }
         };
         for (name, value) in &spec.headers {
-            insert_header(&mut headers, name, &ctx.render(value)?)?;
+            insert_header(&mut headers, name, &ctx.render(value).await?)?;
         }
         request = request.headers(headers);
         Ok(match &spec.options.auth {
             None => request,
             Some(HttpAuth::Basic { username, password }) => {
-                let username = ctx.render(username)?;
-                let password = password.as_deref().map(|p| ctx.render(p)).transpose()?;
+                let username = ctx.render(username).await?;
+                let password = match password {
+                    Some(password) => Some(ctx.render(password).await?),
+                    None => None,
+                };
                 request.basic_auth(username, password)
             }
-            Some(HttpAuth::Bearer { token }) => request.bearer_auth(ctx.render(token)?),
+            Some(HttpAuth::Bearer { token }) => request.bearer_auth(ctx.render(token).await?),
         })
     }
 }
 
 /// A form field's value: a text rendered, anything else as JSON.
-fn form_value(ctx: &TaskContext<'_>, value: &Value) -> Result<String, TaskError> {
+async fn form_value(ctx: &TaskContext<'_>, value: &Value) -> Result<String, TaskError> {
     match value {
-        Value::String(template) => ctx.render(template),
+        Value::String(template) => ctx.render(template).await,
         other => Ok(other.to_string()),
     }
 }

@@ -23,7 +23,7 @@ impl LogTask {
 impl Task for LogTask {
     async fn run(&self, ctx: &mut TaskContext<'_>) -> Result<(), TaskError> {
         for message in &self.messages {
-            let text = ctx.render(message)?;
+            let text = ctx.render(message).await?;
             ctx.log(self.level, &text);
         }
         Ok(())

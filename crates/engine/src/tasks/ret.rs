@@ -21,7 +21,7 @@ impl ReturnTask {
 impl Task for ReturnTask {
     async fn run(&self, ctx: &mut TaskContext<'_>) -> Result<(), TaskError> {
         if let Some(format) = &self.format {
-            let value = ctx.render(format)?;
+            let value = ctx.render(format).await?;
             ctx.output("value", Value::String(value));
         }
         Ok(())

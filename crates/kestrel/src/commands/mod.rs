@@ -52,6 +52,13 @@ pub(crate) fn run(
     }
 }
 
+/// Shuts `runtime` down: its tasks are dropped, a task's process group and working directory
+/// with them. A render abandoned past `expression.render-timeout` (or by a kill) is waited for
+/// a second at most: its thread ends with the process.
+pub(crate) fn shut_down(runtime: tokio::runtime::Runtime) {
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+}
+
 /// An engine over the embedded store (opened at the first lookup, if its file exists), then
 /// the process environment read at start and the env file (`--env-file`, else
 /// `secret.env-file`), with the load's warnings printed on stderr. Exit 2 for a database kestrel cannot use yet.
@@ -61,7 +68,7 @@ pub(crate) fn load_engine(
 ) -> Result<Engine, CliError> {
     let file = settings.env_file(env_file);
     let text = file.map(read_text).transpose()?.map(Zeroizing::new);
-    let config = settings.engine_config();
+    let config = settings.engine_config()?;
     let process = settings.env.for_engine(&config.env.redacted);
     let store = LazyBackend(Arc::new(LazyStore::new(StoreAccess::new(settings)?)));
     let (engine, warnings) = Engine::from_env_with(

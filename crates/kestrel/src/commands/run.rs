@@ -107,7 +107,7 @@ pub(crate) fn run(args: &RunArgs, settings: &Settings) -> Result<u8, CliError> {
     })?;
     // Nothing of the execution is left running: a task killed on the way was dropped with
     // its process group and working directory. The runtime goes before the work root.
-    drop(runtime);
+    super::shut_down(runtime);
     sandbox.close();
     print_result(&execution, args.output);
     Ok(match stopped {

@@ -70,7 +70,7 @@ pub(crate) fn run(args: &ServerArgs, settings: &Settings) -> Result<u8, CliError
         Ok(0)
     });
     // The runtime goes first, with whatever task was still running.
-    drop(runtime);
+    super::shut_down(runtime);
     sandbox.close();
     code
 }
@@ -102,7 +102,7 @@ fn options(args: &ServerArgs, settings: &Settings) -> Result<ServerOptions, CliE
         process_env: settings
             .env
             .for_engine(&config.variables.redacted_env_vars.0),
-        engine: settings.engine_config(),
+        engine: settings.engine_config()?,
         env_file: settings
             .env_file(args.env_file.as_deref())
             .map(PathBuf::from),

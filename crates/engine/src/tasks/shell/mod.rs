@@ -31,6 +31,27 @@ pub(crate) struct ShellTask {
     spec: ShellCommands,
 }
 
+/// Each of `templates`, rendered.
+async fn render_all(ctx: &TaskContext<'_>, templates: &[String]) -> Result<Vec<String>, TaskError> {
+    let mut rendered = Vec::with_capacity(templates.len());
+    for template in templates {
+        rendered.push(ctx.render(template).await?);
+    }
+    Ok(rendered)
+}
+
+/// Each pair's template rendered, under its name.
+async fn render_map(
+    ctx: &TaskContext<'_>,
+    pairs: &[(String, String)],
+) -> Result<Vec<(String, String)>, TaskError> {
+    let mut rendered = Vec::with_capacity(pairs.len());
+    for (name, template) in pairs {
+        rendered.push((name.clone(), ctx.render(template).await?));
+    }
+    Ok(rendered)
+}
+
 impl ShellTask {
     pub(crate) fn new(spec: ShellCommands) -> Self {
         Self { spec }
@@ -54,7 +75,7 @@ impl Task for ShellTask {
             );
             ctx.log(Level::Warn, &message);
         }
-        let rendered = self.render(ctx)?;
+        let rendered = self.render(ctx).await?;
         if let Some(refusal) = kestrel_sandbox::current().refusal() {
             return Err(TaskError::new(refusal));
         }
@@ -100,21 +121,9 @@ fn prepare(rendered: &Rendered) -> Result<(WorkDir, Script, String, Vec<OsString
 impl ShellTask {
     /// Renders the commands, `env`, the interpreter and the input files. An interpreter word
     /// holding a secret is refused: the interpreter's words are the process's arguments.
-    fn render(&self, ctx: &TaskContext<'_>) -> Result<Rendered, TaskError> {
-        let render_all = |templates: &[String]| -> Result<Vec<String>, TaskError> {
-            templates
-                .iter()
-                .map(|template| ctx.render(template))
-                .collect()
-        };
-        let render_map = |pairs: &[(String, String)]| -> Result<Vec<(String, String)>, TaskError> {
-            pairs
-                .iter()
-                .map(|(name, template)| Ok((name.clone(), ctx.render(template)?)))
-                .collect()
-        };
+    async fn render(&self, ctx: &TaskContext<'_>) -> Result<Rendered, TaskError> {
         let spec = &self.spec;
-        let interpreter = render_all(&spec.interpreter)?;
+        let interpreter = render_all(ctx, &spec.interpreter).await?;
         if interpreter
             .iter()
             .any(|word| ctx.registry().contains_secret(word))
@@ -123,13 +132,13 @@ impl ShellTask {
                 "interpreter: must not hold a secret (a process's arguments are visible to every user of the machine); pass secrets through env",
             ));
         }
-        let before = render_all(&spec.before_commands)?;
-        let commands = render_all(&spec.commands)?;
+        let before = render_all(ctx, &spec.before_commands).await?;
+        let commands = render_all(ctx, &spec.commands).await?;
         Ok(Rendered {
             script: script::script_text(&interpreter, spec.fail_fast, &before, &commands),
             interpreter,
-            env: render_map(&spec.env)?,
-            input_files: render_map(&spec.input_files)?,
+            env: render_map(ctx, &spec.env).await?,
+            input_files: render_map(ctx, &spec.input_files).await?,
         })
     }
 
