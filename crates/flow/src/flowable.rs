@@ -58,6 +58,21 @@ pub enum FlowableKind {
     },
 }
 
+impl Flowable {
+    /// Every child task, whichever branch it sits in, `errors` included.
+    pub fn children(&self) -> impl Iterator<Item = &Task> {
+        let (first, second): (&[Task], &[Task]) = match &self.kind {
+            FlowableKind::Sequential { tasks }
+            | FlowableKind::Parallel { tasks, .. }
+            | FlowableKind::ForEach { tasks, .. } => (tasks, &[]),
+            FlowableKind::If {
+                then, otherwise, ..
+            } => (then, otherwise),
+        };
+        first.iter().chain(second).chain(&self.errors)
+    }
+}
+
 pub(crate) const SEQUENTIAL: TaskType = TaskType {
     class: "io.kestra.plugin.core.flow.Sequential",
     aliases: &["io.kestra.core.tasks.flows.Sequential"],
@@ -238,6 +253,16 @@ mod tests {
             TaskKind::Flowable(flowable) => flowable,
             other => panic!("not a flowable: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_flow_runs_processes_when_a_commands_task_sits_at_any_depth() {
+        let nested = "id: f\nnamespace: dev\ntasks:\n  - id: if\n    type: io.kestra.plugin.core.flow.If\n    condition: x\n    then:\n      - id: log\n        type: io.kestra.plugin.core.log.Log\n        message: m\n    else:\n      - id: sh\n        type: io.kestra.plugin.scripts.shell.Commands\n        commands: [\"true\"]\n";
+        assert!(parse_flow(nested).unwrap().runs_processes());
+        let plain = format!(
+            "id: f\nnamespace: dev\ntasks:\n  - id: log\n    type: {LOG}\n    message: m\n"
+        );
+        assert!(!parse_flow(&plain).unwrap().runs_processes());
     }
 
     fn violations(task: &str) -> Vec<String> {

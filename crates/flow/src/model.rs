@@ -55,6 +55,22 @@ pub struct Task {
     pub line: usize,
 }
 
+impl Flow {
+    /// Whether any task of the flow, at any depth, starts a process (a Commands task): what
+    /// the task sandbox is checked for. The walk keeps its own stack, so no nesting overflows.
+    pub fn runs_processes(&self) -> bool {
+        let mut pending: Vec<&Task> = self.tasks.iter().chain(&self.errors).collect();
+        while let Some(task) = pending.pop() {
+            match &task.kind {
+                TaskKind::Commands(_) => return true,
+                TaskKind::Flowable(flowable) => pending.extend(flowable.children()),
+                TaskKind::Log { .. } | TaskKind::Return { .. } | TaskKind::Request(_) => {}
+            }
+        }
+        false
+    }
+}
+
 /// The task types kestrel runs, with their own properties (templates unrendered).
 #[derive(Debug, Clone)]
 pub enum TaskKind {

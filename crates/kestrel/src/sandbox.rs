@@ -9,12 +9,15 @@ use crate::settings::Settings;
 use kestrel_sandbox::{Mode, Policy, Sandbox};
 use std::path::{Path, PathBuf};
 
-/// Installs the sandbox of `settings`, hiding `env_file` too, and says at start what tasks
-/// will run without: the warning of `auto` on a machine that cannot sandbox, the refusal of
-/// `required`. Fails when the work root cannot be used.
+/// Installs the sandbox of `settings`, hiding `env_file` too, and, when this process will start
+/// tasks' processes (`announce`), says at start what they will run without: the warning of
+/// `auto` on a machine that cannot sandbox, the refusal of `required` (checking costs a probe
+/// process, which a run of a flow without Commands tasks is spared). Fails when the work root
+/// cannot be used.
 pub(crate) fn install(
     settings: &Settings,
     env_file: Option<&Path>,
+    announce: bool,
 ) -> Result<&'static Sandbox, CliError> {
     let policy = Policy {
         mode: match settings.config.task.sandbox.0 {
@@ -28,7 +31,10 @@ pub(crate) fn install(
     let sandbox = kestrel_sandbox::install(policy).map_err(|error| {
         CliError::failed("cannot prepare the tasks' working directories").caused_by(error)
     })?;
-    if let Some(message) = sandbox.warning().or_else(|| sandbox.refusal()) {
+    if let Some(message) = announce
+        .then(|| sandbox.warning().or_else(|| sandbox.refusal()))
+        .flatten()
+    {
         warn(&message);
     }
     Ok(sandbox)

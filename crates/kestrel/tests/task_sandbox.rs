@@ -310,6 +310,14 @@ fn a_machine_that_cannot_sandbox_says_so_and_required_refuses_tasks() {
         "{auto:#?}"
     );
     assert!(auto.stdout.contains("INFO  sh ran"), "{auto:#?}");
+    // A flow that starts no process is not held up by the check, nor warned about.
+    sandbox.write("log.yml", &util::log_flow("no process"));
+    let logging = sandbox
+        .kestrel(["run", "log.yml"])
+        .env("KESTREL_SANDBOX_FORCE_UNAVAILABLE", "1")
+        .output();
+    logging.assert_code(0);
+    assert!(!logging.stderr.contains("sandbox"), "{logging:#?}");
     let config = sandbox
         .kestrel(["config"])
         .env("KESTREL_SANDBOX_FORCE_UNAVAILABLE", "1")

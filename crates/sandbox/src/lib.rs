@@ -112,6 +112,14 @@ pub struct Sandbox {
     mode: Mode,
     hidden: Vec<PathBuf>,
     root: WorkRoot,
+    /// What the machine allows, tried the first time it matters: a process that starts no
+    /// task never pays for the probe.
+    probed: OnceLock<Probed>,
+}
+
+/// The outcome of the probe.
+#[derive(Debug)]
+struct Probed {
     status: Status,
     isolation: Option<plan::Isolation>,
 }
@@ -119,8 +127,8 @@ pub struct Sandbox {
 static INSTALLED: OnceLock<Sandbox> = OnceLock::new();
 
 /// Installs this process's sandbox: opens the work root (emptying what dead processes left
-/// there) and checks what the machine allows. Fails when the work root cannot be used or a
-/// sandbox is installed already.
+/// there); what the machine allows is checked the first time [`Sandbox::status`] or a task
+/// asks. Fails when the work root cannot be used or a sandbox is installed already.
 pub fn install(policy: Policy) -> io::Result<&'static Sandbox> {
     let mut fresh = Some(Sandbox::new(policy)?);
     let installed = INSTALLED.get_or_init(|| fresh.take().expect("taken once"));
@@ -146,23 +154,33 @@ pub fn current() -> &'static Sandbox {
 impl Sandbox {
     fn new(policy: Policy) -> io::Result<Self> {
         let root = WorkRoot::open(&policy.work_root)?;
-        let mut sandbox = Self {
+        Ok(Self {
             mode: policy.mode,
             hidden: policy.hidden,
             root,
-            status: Status::Off,
-            isolation: None,
-        };
-        if policy.mode != Mode::Off {
-            match sandbox.probe() {
-                Ok((isolation, landlock)) => {
-                    sandbox.status = Status::Sandboxed { landlock };
-                    sandbox.isolation = Some(isolation);
-                }
-                Err(reason) => sandbox.status = Status::Unavailable(reason),
+            probed: OnceLock::new(),
+        })
+    }
+
+    fn probed(&self) -> &Probed {
+        self.probed.get_or_init(|| {
+            if self.mode == Mode::Off {
+                return Probed {
+                    status: Status::Off,
+                    isolation: None,
+                };
             }
-        }
-        Ok(sandbox)
+            match self.probe() {
+                Ok((isolation, landlock)) => Probed {
+                    status: Status::Sandboxed { landlock },
+                    isolation: Some(isolation),
+                },
+                Err(reason) => Probed {
+                    status: Status::Unavailable(reason),
+                    isolation: None,
+                },
+            }
+        })
     }
 
     /// The isolation this machine allows (user namespace or not), tried on `/bin/sh`.
@@ -209,7 +227,7 @@ impl Sandbox {
 
     /// Whether tasks run sandboxed.
     pub fn status(&self) -> &Status {
-        &self.status
+        &self.probed().status
     }
 
     /// The folder this process's working directories go in, made the first time.
@@ -226,7 +244,7 @@ impl Sandbox {
     /// What to say at start, on `/health` and in `kestrel config` when tasks run without a
     /// sandbox under `auto`; `None` otherwise.
     pub fn warning(&self) -> Option<String> {
-        match (&self.status, self.mode) {
+        match (self.status(), self.mode) {
             (Status::Unavailable(reason), Mode::Auto) => Some(format!(
                 "tasks run without a sandbox ({reason}): a task can read whatever this user can, \
                  kestrel's data directory and master key included; see docs/threat-model.md"
@@ -237,7 +255,7 @@ impl Sandbox {
 
     /// Why no task may run (`required` on a machine that cannot sandbox); `None` otherwise.
     pub fn refusal(&self) -> Option<String> {
-        match (&self.status, self.mode) {
+        match (self.status(), self.mode) {
             (Status::Unavailable(reason), Mode::Required) => Some(format!(
                 "task.sandbox is required, but this machine cannot sandbox tasks ({reason})"
             )),
@@ -258,6 +276,7 @@ impl Sandbox {
             return Err(io::Error::new(io::ErrorKind::PermissionDenied, refusal));
         }
         let isolation = self
+            .probed()
             .isolation
             .as_ref()
             .map(|isolation| (isolation, &self.hidden));

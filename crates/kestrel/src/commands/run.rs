@@ -84,7 +84,8 @@ pub(crate) fn run(args: &RunArgs, settings: &Settings) -> Result<u8, CliError> {
     }
     let inputs = typed_inputs(&flow, &args.inputs)?;
     let engine = load_engine(settings, args.env_file.as_deref())?;
-    let sandbox = crate::sandbox::install(settings, args.env_file.as_deref())?;
+    let sandbox =
+        crate::sandbox::install(settings, args.env_file.as_deref(), flow.runs_processes())?;
     let listener: &dyn Listener = match args.output {
         OutputFormat::Text => &LogLines,
         OutputFormat::Json => &Quiet,

@@ -32,7 +32,7 @@ pub(crate) struct ServerArgs {
 
 pub(crate) fn run(args: &ServerArgs, settings: &Settings) -> Result<u8, CliError> {
     let options = options(args, settings)?;
-    let sandbox = crate::sandbox::install(settings, args.env_file.as_deref())?;
+    let sandbox = crate::sandbox::install(settings, args.env_file.as_deref(), true)?;
     let bind = args
         .bind
         .clone()

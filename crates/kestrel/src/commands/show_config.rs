@@ -39,7 +39,7 @@ pub(crate) fn run(_args: &ConfigArgs, settings: &Settings) -> Result<u8, CliErro
         let _ = writeln!(stdout, "# from {}", file.display());
     }
     let _ = write!(stdout, "{text}");
-    let sandbox = crate::sandbox::install(settings, None)?;
+    let sandbox = crate::sandbox::install(settings, None, true)?;
     let _ = writeln!(stdout, "# task sandbox in effect: {}", sandbox.status());
     Ok(0)
 }
