@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# /health with large secrets stored (issue 9 item 6; spec: benchmarks.md). Never run in CI.
+# /health with large secrets stored (issue 9 item 6). Never run in CI.
 #
 # Stores COUNT secrets of SIZE bytes each with `kestrel secrets set`, starts `kestrel server`
 # on 127.0.0.1, then times the unauthenticated `GET /health` with hyperfine (curl, no shell,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Whole-process benchmark (spec: benchmarks.md): `kestrel run` of a flow whose one Parallel task
+# Whole-process benchmark: `kestrel run` of a flow whose one Parallel task
 # runs 100 Log tasks, end to end (start, parse, 101 task runs, JSON out). hyperfine with warm-up
 # and at least 20 runs, median reported. Never run in CI.
 # Usage: bench/parallel.sh [PATH/TO/kestrel]

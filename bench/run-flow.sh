@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Whole-process benchmark (spec: benchmarks.md): `kestrel run` of the Secret concept page's flow,
+# Whole-process benchmark: `kestrel run` of the Secret concept page's flow,
 # hyperfine with warm-up and at least 20 runs, median reported. Never run in CI.
 # Usage: bench/run-flow.sh [PATH/TO/kestrel]
 set -euo pipefail

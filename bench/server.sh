@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Server benchmark (spec: benchmarks.md). Never run in CI.
+# Server benchmark. Never run in CI.
 #
 # A `kestrel server` on 127.0.0.1 (release build, embedded SQLite store, synchronous=NORMAL,
 # logs and audit on), authenticated with an API token (Bearer). wrk, on the same machine,

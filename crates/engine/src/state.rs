@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// The state of an execution or a task run (spec §5).
+/// The state of an execution or a task run (Kestra's names).
 ///
 /// An execution goes CREATED → RUNNING → one of the terminal states: SUCCESS, WARNING (a task
 /// failed under `allowFailure`), FAILED (a task failed; later tasks did not run) or KILLED

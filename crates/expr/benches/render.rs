@@ -1,4 +1,4 @@
-//! Rendering throughput of cached templates (spec: benchmarks.md, "render of a cached template").
+//! Rendering throughput of cached templates (figures in bench/RESULTS.md).
 //!
 //! `cargo bench -p kestrel-expr --bench render -- --warm-up-time 1 --measurement-time 3`
 

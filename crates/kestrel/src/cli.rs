@@ -42,7 +42,7 @@ pub(crate) enum Command {
     Secrets(secrets::SecretsCommand),
     /// Prints the configuration in effect (credentials hidden).
     Config(show_config::ConfigArgs),
-    /// Serves the REST API and runs executions for a team (api.md), until Ctrl-C or SIGTERM.
+    /// Serves the REST API and runs executions for a team (Kestra's REST API), until Ctrl-C or SIGTERM.
     Server(server::ServerArgs),
     /// Manages the people who sign in to the server.
     #[command(subcommand)]

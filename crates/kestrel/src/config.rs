@@ -1,4 +1,4 @@
-//! The configuration file (`config.md`): YAML, every key optional with Kestra's defaults,
+//! The configuration file (what `kestrel config` prints): YAML, every key optional with Kestra's defaults,
 //! `${NAME}` replaced by the environment variable NAME at load, unknown keys refused with
 //! their line.
 //!
@@ -16,7 +16,7 @@ use std::sync::Arc;
 pub(crate) use value::{Hidden, Subst};
 
 /// Declares a section of the file: a struct read with kebab-case keys, unknown keys refused
-/// and missing keys defaulted, whose `Default` holds `config.md`'s defaults (written after
+/// and missing keys defaulted, whose `Default` holds the documented defaults (written after
 /// each field's type).
 macro_rules! section {
     (

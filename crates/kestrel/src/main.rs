@@ -1,5 +1,5 @@
 //! The `kestrel` command line: runs Kestra-style flows, validates them, renders expressions and
-//! prepares secrets (`cli.md` is the contract). Each subcommand lives in its own file under
+//! prepares secrets (the README's "Commands" table). Each subcommand lives in its own file under
 //! `commands/` with its own `run`. `main` makes the process non-dumpable and reads its
 //! environment once ([`environment`]) before anything else, then maps the outcome to an exit
 //! status. What the command line prints for a person is masked by the engine, and escaped

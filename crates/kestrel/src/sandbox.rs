@@ -1,5 +1,5 @@
 //! The task sandbox of the processes that run flows (`kestrel run`, the server): what tasks
-//! must not see (`task.sandbox`, secrets.md §6 "The process itself") and where their working
+//! must not see (`task.sandbox`, docs/threat-model.md) and where their working
 //! directories live (`work/` in the data directory).
 
 use crate::config::SandboxMode;

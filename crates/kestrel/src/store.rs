@@ -1,5 +1,5 @@
 //! The embedded store as the command line uses it: where its file is, the master key that
-//! opens it (`cli.md`), who the audit trail records, and the lazy opening `run` and `render`
+//! opens it (README, "Commands"), who the audit trail records, and the lazy opening `run` and `render`
 //! use so that a flow that reads no stored secret costs no database and creates no file.
 
 use crate::environment::{Environment, NotText};

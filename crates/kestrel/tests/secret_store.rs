@@ -1,6 +1,6 @@
 //! The embedded secret store from the command line: `secrets set/get/list/versions/delete/
 //! undelete/destroy/audit/rotate-key/rekey/import-env`, and `secret()` reading it by namespace
-//! in `kestrel run`, with the master key rules of `cli.md`.
+//! in `kestrel run`, with the master key rules of the README.
 
 mod util;
 

@@ -1,4 +1,4 @@
-//! Masking throughput (spec `benchmarks.md`): 1,000 random values of 16–64 characters registered
+//! Masking throughput (figures in bench/RESULTS.md): 1,000 random values of 16–64 characters registered
 //! with their encoded forms, a 10 MiB log with one match per 4 KiB; the build of the matcher is
 //! timed apart. The same log is masked, in the same run, by a registry with every form and by
 //! one with the forms masked before issue 8 (its target: at most 20% slower with every form).

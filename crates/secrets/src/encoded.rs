@@ -25,7 +25,7 @@ const SHIFTED_CORE_MIN_CHARS: usize = 8;
 /// Which encoded forms a registry looks for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum EncodedForms {
-    /// Every form of spec §6.
+    /// Every form docs/masking.md lists.
     #[default]
     All,
     /// Only the forms masked before issue 8 (base64, RFC 3986 percent-encoding in both cases,

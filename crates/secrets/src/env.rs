@@ -1,5 +1,5 @@
-//! The environment-variable backend: `SECRET_*` variables holding base64 values (spec §2),
-//! and the plain `envs` map (spec §3).
+//! The environment-variable backend: `SECRET_*` variables holding base64 values (README, "A first flow"),
+//! and the plain `envs` map (docs/expressions.md).
 
 use crate::{BackendError, Reader, SecretBackend, SecretValue};
 use async_trait::async_trait;

@@ -1,4 +1,4 @@
-//! The per-execution registry of secret values and the masker built from it (spec §6).
+//! The per-execution registry of secret values and the masker built from it (docs/masking.md).
 
 use crate::encoded::{EncodedForms, encoded_forms};
 use crate::matcher::Matcher;
@@ -197,7 +197,7 @@ impl MaskRegistry {
     /// Masks every string (and object key) inside a JSON value, in place, and replaces by the
     /// string [`MASK`] every number whose decimal text is a registered value
     /// ([`MaskRegistry::is_registered_number`]). Numbers are masked only in what users and tasks
-    /// produce (spec §6 "Numbers"): never pass it the engine's own fields (timestamps,
+    /// produce (docs/masking.md, numbers): never pass it the engine's own fields (timestamps,
     /// durations, attempt numbers, ids), or a secret `2024` would break a date.
     pub fn mask_json(&self, value: &mut serde_json::Value) {
         use serde_json::Value;

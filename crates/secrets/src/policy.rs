@@ -1,4 +1,4 @@
-//! Who reads a secret, and whether they may: the one policy point of every read (spec §1).
+//! Who reads a secret, and whether they may: the one policy point of every read (ARCHITECTURE.md, step 5).
 //!
 //! Every read names its [`Reader`]. A flow (an execution, or a trigger being evaluated) reads
 //! its own namespace and its ancestors; any other namespace only when that namespace's

@@ -1,4 +1,4 @@
-//! Every encoded form of spec §6 (docs/secrets.md), spelled by encoders written apart from the
+//! Every encoded form docs/masking.md lists, spelled by encoders written apart from the
 //! masker's own (the `url` crate that reqwest uses, `percent-encoding`, serde_json), is masked
 //! wherever it sits in a text.
 
@@ -46,7 +46,7 @@ fn lower_hex_escapes(encoded: &str) -> String {
     out
 }
 
-/// The percent-encodings of spec §6, as curl, Python and form encoders write them.
+/// The percent-encodings docs/masking.md lists, as curl, Python and form encoders write them.
 fn percent_forms(value: &str) -> Vec<(&'static str, String)> {
     let rfc = utf8_percent_encode(value, RFC_3986).to_string();
     let curl = rfc.replace("%20", "+");
@@ -116,7 +116,7 @@ fn url_forms(value: &str) -> Vec<(&'static str, String)> {
     forms
 }
 
-/// The JSON string escapings of spec §6: serde_json, Python's `json.dumps` (`\uxxxx`), Go's
+/// The JSON string escapings docs/masking.md lists: serde_json, Python's `json.dumps` (`\uxxxx`), Go's
 /// `encoding/json` (`&`, `<`, `>` as `\u0026`), PHP's `json_encode` (`\/`, `\uxxxx`).
 fn json_forms(value: &str) -> Vec<(&'static str, String)> {
     let serde = serde_json::to_string(value).unwrap();
@@ -159,7 +159,7 @@ fn hex_forms(value: &str) -> Vec<(&'static str, String)> {
     vec![("hex", lower), ("hex, upper-case", upper), ("xxd -p", xxd)]
 }
 
-/// Every spelling of `value` spec §6 names, each with its name.
+/// Every spelling of `value` docs/masking.md names, each with its name.
 fn tool_forms(value: &str) -> Vec<(&'static str, String)> {
     let mut forms = vec![
         ("raw", value.to_owned()),

@@ -1,6 +1,6 @@
-//! kestrel as a team service: the REST API of `api.md` (Kestra's paths and shapes, tenant
+//! kestrel as a team service: Kestra's REST API (Kestra's paths and shapes, tenant
 //! `main`), executions on a worker pool in the same process, authentication, and the secrets
-//! API of spec §7, all over one embedded store.
+//! API the README describes ("A team server"), all over one embedded store.
 //!
 //! [`AppState`] holds what requests share: the [`ServerOptions`], the store (any
 //! [`ServerStore`]: `kestrel-store-sqlite`'s `SqliteStore`), the engine and the pool. [`app`]

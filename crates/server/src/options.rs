@@ -1,4 +1,4 @@
-//! What the server is told at start: the parts of the configuration (`config.md`) it uses,
+//! What the server is told at start: the parts of the configuration (what `kestrel config` prints) it uses,
 //! already read and checked by the command line.
 
 use kestrel_engine::EngineConfig;

@@ -1,4 +1,4 @@
-//! Records as Kestra's API shows them (`api.md`): executions with their state and task runs,
+//! Records as Kestra's API shows them (Kestra's REST API): executions with their state and task runs,
 //! log entries, secret metadata. Everything here was masked before it was stored.
 
 use chrono::{DateTime, SecondsFormat, Utc};

@@ -1,4 +1,4 @@
-//! The secrets API of spec §7: create or update, list (own, across namespaces, inherited),
+//! The secrets API the README describes: create or update, list (own, across namespaces, inherited),
 //! change metadata, delete; values never answered; every change audited with its caller.
 
 #![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.

@@ -1,4 +1,4 @@
-//! A value set by any process is what every process's next get sees (spec §8): own writes at
+//! A value set by any process is what every process's next get sees: own writes at
 //! once, other processes' within the freshness interval.
 
 #![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.

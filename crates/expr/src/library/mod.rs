@@ -1,7 +1,7 @@
 //! Kestra's filters, functions and tests, registered in one place ([`register`]).
 //!
 //! Every filter and function a template can call goes through [`derived`], the one wrapper that
-//! implements derived masking (spec §6): when the input or an argument is tainted (holds a
+//! implements derived masking (docs/masking.md): when the input or an argument is tainted (holds a
 //! registered value, or a value this render derived from one, at any depth; see [`taint`]),
 //! every string and number of the result is tainted and registered too, so
 //! `secret('X') | upper`, `secret('PIN') | number | date` or `fromJson(secret('X')).field` is

@@ -1,4 +1,4 @@
-//! Taint: which values hold a secret, and marking what is derived from them (spec §6 "Derived").
+//! Taint: which values hold a secret, and marking what is derived from them (docs/masking.md, derived values).
 //!
 //! A string is tainted when it contains a registered value or is exactly a value this render
 //! marked tainted ([`PerRender`], which also remembers fragments too short to register); a

@@ -1,5 +1,5 @@
 //! What `kestrel users` and `kestrel tokens` share: the namespaces and secret access a user or
-//! token is given (`cli.md`: no `--namespace` reaches every namespace; the first user or token
+//! token is given (no `--namespace` reaches every namespace; the first user or token
 //! gets `--secrets write` unless told otherwise, later ones `none`), and the store they live in.
 
 use crate::error::CliError;

@@ -1,4 +1,4 @@
-//! `kestrel server [--bind ADDRESS] [--env-file FILE]`: the REST API (`api.md`) and the
+//! `kestrel server [--bind ADDRESS] [--env-file FILE]`: the REST API (Kestra's) and the
 //! executions of a team, over the embedded store, until Ctrl-C or SIGTERM.
 
 use crate::config::{Access, Config};

@@ -86,8 +86,8 @@ fn without_given_value(error: AppError) -> AppError {
     }
 }
 
-/// The execution once it ended, or as it was created (`CREATED`, whatever it reached since:
-/// api.md), as Kestra answers.
+/// The execution once it ended, or as it was created (`CREATED`, whatever it reached since),
+/// as Kestra answers.
 pub(super) async fn answer(live: &Live, wait: bool) -> Result<Json<Value>, AppError> {
     let record = if wait {
         (*live.ended().await).clone()

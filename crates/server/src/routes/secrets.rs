@@ -1,4 +1,4 @@
-//! Namespace secrets per spec §7: create or update (values write-only), list metadata (own,
+//! Namespace secrets (README, "A team server"): create or update (values write-only), list metadata (own,
 //! across namespaces, inherited), change metadata, delete. Every change is audited with the
 //! caller as actor; no answer ever holds a value.
 

@@ -1,4 +1,4 @@
-//! A namespace's Secrets tab (spec §7): its own keys, the keys it inherits (with the namespace
+//! A namespace's Secrets tab (README, "A team server"): its own keys, the keys it inherits (with the namespace
 //! each comes from), the environment's keys as read-only global ones; add, replace a value,
 //! edit description and tags, delete after a confirmation, copy `{{ secret('KEY') }}`.
 //!
