@@ -1,4 +1,4 @@
-//! Where and how task processes run: the spec's "The process itself" and `task.sandbox`.
+//! Where and how task processes run: what docs/threat-model.md promises and `task.sandbox`.
 //!
 //! This crate owns three things the engine's Commands task asks for:
 //! - [`WorkRoot`]: the kestrel-owned folder (mode 0700) working directories live under. Each

@@ -59,7 +59,7 @@ impl fmt::Display for Reader {
     }
 }
 
-/// A read the policy refused; the message is the spec's, exactly, and names no key.
+/// A read the policy refused; the message is fixed (Kestra clients match it) and names no key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
     /// The namespace whose secrets were asked for.

@@ -163,7 +163,7 @@ fn encodings(value: &str) -> Vec<(String, String)> {
 
 /// Standard base64 without padding, its first and last lines when wrapped at 64 and 76
 /// columns, and the stable core at the two shifted byte offsets (values of 8 characters or
-/// more, as the spec registers them).
+/// more, as docs/masking.md says they are registered).
 fn base64_forms(bytes: &[u8]) -> Vec<(String, String)> {
     let plain = STANDARD.encode(bytes);
     let unpadded = plain.trim_end_matches('=').to_owned();
