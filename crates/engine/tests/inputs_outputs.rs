@@ -75,15 +75,15 @@ fn bad_inputs_are_refused_naming_the_input() {
     };
     assert_eq!(
         try_parse(&[("i", "4.5")]),
-        "invalid input 'i': expected an INT, got '4.5'"
+        "invalid input 'i': expected an INT"
     );
     assert_eq!(
         try_parse(&[("f", "x")]),
-        "invalid input 'f': expected a FLOAT, got 'x'"
+        "invalid input 'f': expected a FLOAT"
     );
     assert_eq!(
         try_parse(&[("b", "yes")]),
-        "invalid input 'b': expected a BOOLEAN (true or false), got 'yes'"
+        "invalid input 'b': expected a BOOLEAN (true or false)"
     );
     assert!(try_parse(&[("j", "{")]).starts_with("invalid input 'j': expected JSON"));
     assert_eq!(

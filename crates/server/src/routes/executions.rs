@@ -62,28 +62,8 @@ pub(super) async fn trigger(
             triggered_by: caller.actor().to_string(),
         },
     )
-    .await
-    .map_err(without_given_value)?;
+    .await?;
     answer(&live, wait).await
-}
-
-/// An input refused without the value the caller gave: the engine's message quotes it
-/// (`invalid input 'n': expected an INT, got '...'`), and no answer quotes a request body's
-/// value.
-fn without_given_value(error: AppError) -> AppError {
-    match error {
-        AppError::Invalid {
-            message,
-            violations,
-        } if message.starts_with("invalid input '") => AppError::Invalid {
-            message: message
-                .split_once(", got '")
-                .map_or(message.as_str(), |(kept, _)| kept)
-                .to_owned(),
-            violations,
-        },
-        other => other,
-    }
 }
 
 /// The execution once it ended, or as it was created (`CREATED`, whatever it reached since),
