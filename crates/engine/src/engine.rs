@@ -131,7 +131,7 @@ impl Engine {
         config: EngineConfig,
         process: impl IntoIterator<Item = (String, String)>,
         env_file: Option<&str>,
-        mut namespaced: Vec<Arc<dyn SecretBackend>>,
+        namespaced: Vec<Arc<dyn SecretBackend>>,
     ) -> Result<(Self, Vec<String>), DotenvError> {
         let expressions = Arc::new(Expressions::with_limits(
             config.globals.clone(),
@@ -143,10 +143,42 @@ impl Engine {
                 .map_err(|error| error.to_string())
         };
         let load = EnvBackend::load(process, env_file, &config.env, &render)?;
-        namespaced.push(Arc::new(load.backend));
-        let resolver = Arc::new(Resolver::new(namespaced, config.policy.clone()));
-        let engine = Self::new(config, expressions, resolver, load.envs);
+        let engine = Self::over(
+            config,
+            expressions,
+            namespaced,
+            Arc::new(load.backend),
+            load.envs,
+        );
         Ok((engine, load.warnings))
+    }
+
+    /// An engine over `namespaced` backends, then `env`, an environment backend its caller
+    /// loaded (the server, which reloads its env file keeping what a reload cannot decode),
+    /// with `envs` as the `envs` map, under `config.policy`.
+    pub fn with_env(
+        config: EngineConfig,
+        namespaced: Vec<Arc<dyn SecretBackend>>,
+        env: Arc<EnvBackend>,
+        envs: BTreeMap<String, String>,
+    ) -> Self {
+        let expressions = Arc::new(Expressions::with_limits(
+            config.globals.clone(),
+            config.limits,
+        ));
+        Self::over(config, expressions, namespaced, env, envs)
+    }
+
+    fn over(
+        config: EngineConfig,
+        expressions: Arc<Expressions>,
+        mut namespaced: Vec<Arc<dyn SecretBackend>>,
+        env: Arc<EnvBackend>,
+        envs: BTreeMap<String, String>,
+    ) -> Self {
+        namespaced.push(env);
+        let resolver = Arc::new(Resolver::new(namespaced, config.policy.clone()));
+        Self::new(config, expressions, resolver, envs)
     }
 
     /// `inputs` as readers see them before their execution starts (see [`Listener::on_inputs`]

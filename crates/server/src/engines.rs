@@ -185,12 +185,12 @@ impl Parts {
         }
         let env = Arc::new(load.backend);
         let store = Arc::new(AuditedBackend::new(Arc::clone(&self.store)));
-        let (engine, _same_warnings) = Engine::from_env_with(
+        let engine = Engine::with_env(
             self.config.clone(),
-            self.process.iter().cloned(),
-            text,
             vec![store],
-        )?;
+            Arc::clone(&env),
+            load.envs,
+        );
         Ok(Loaded {
             engine: Arc::new(engine),
             env,

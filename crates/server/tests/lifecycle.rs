@@ -115,6 +115,23 @@ async fn the_env_file_is_reloaded_and_a_broken_one_keeps_the_last_good_set() {
     h.assert_never_answered(&["first-value", "a-second-longer-value"]);
 }
 
+/// A reload whose one value cannot be decoded keeps that key's previous value for the
+/// executions that follow, not only for the listings.
+#[tokio::test]
+async fn a_reload_keeps_the_previous_value_of_an_undecodable_key_for_executions() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secrets.env");
+    std::fs::write(&file, format!("SECRET_FILE_TOKEN={}\n", b64("first-value"))).unwrap();
+    let path = file.clone();
+    let h = harness_with(move |o| o.env_file = Some(path)).await;
+    h.flow(FROM_FILE).await;
+    assert_eq!(file_token_length(&h).await, "****** has 11 characters");
+    std::fs::write(&file, "SECRET_FILE_TOKEN=not base64!\n").unwrap();
+    assert!(h.state.reload_env_file());
+    assert_eq!(file_token_length(&h).await, "****** has 11 characters");
+    h.assert_never_answered(&["first-value"]);
+}
+
 #[tokio::test]
 async fn the_watch_picks_up_a_changed_env_file_by_itself() {
     let dir = tempfile::tempdir().unwrap();
