@@ -185,7 +185,9 @@ pub(crate) fn store_error(error: StoreError) -> CliError {
         StoreError::InvalidKey(_)
         | StoreError::InvalidNamespace(_)
         | StoreError::InvalidTenant(_)
-        | StoreError::WrongMasterKey(_) => CliError::usage(error.to_string()),
+        | StoreError::WrongMasterKey(_)
+        | StoreError::ReadOnly { .. }
+        | StoreError::Unsupported { .. } => CliError::usage(error.to_string()),
         other if kestrel_store::value_too_large(&other).is_some() => {
             CliError::usage(other.to_string())
         }

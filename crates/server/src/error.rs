@@ -108,6 +108,9 @@ impl From<StoreError> for AppError {
             | StoreError::InvalidTenant(_) => Self::invalid(error.to_string()),
             StoreError::NotFound { .. } => Self::NotFound(error.to_string()),
             StoreError::Conflict(message) => Self::Conflict(message),
+            StoreError::ReadOnly { .. } | StoreError::Unsupported { .. } => {
+                Self::Conflict(error.to_string())
+            }
             other => match kestrel_store::value_too_large(&other) {
                 Some(too_large) => Self::PayloadTooLarge(format!("Secret refused: {too_large}")),
                 None => Self::internal("store", other),

@@ -370,6 +370,8 @@ pub(crate) fn versions(conn: &Connection, id: &SecretId) -> Result<Vec<VersionIn
                 created_by: crate::audit::actor_at(r, 2)?,
                 deleted_at: r.get::<_, Option<i64>>(4)?.map(from_ms),
                 destroyed_at: r.get::<_, Option<i64>>(5)?.map(from_ms),
+                label: None,
+                stages: Vec::new(),
             })
         })?
         .collect()

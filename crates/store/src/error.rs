@@ -40,6 +40,20 @@ pub enum StoreError {
     Crypto(CryptoError),
     /// The name is taken (a flow, a user, a token); the message says which.
     Conflict(String),
+    /// The backend holding the namespace is configured read-only: kestrel never writes to it.
+    ReadOnly {
+        /// The backend (`vault`, `aws-secret-manager`, `embedded`).
+        backend: String,
+        /// The namespace written to.
+        namespace: String,
+    },
+    /// The backend cannot do this (rotation of a key an external manager owns).
+    Unsupported {
+        /// The backend.
+        backend: String,
+        /// What was asked.
+        what: String,
+    },
     /// The database refused or failed; `context` says what was being done.
     Backend {
         /// What was being done.
@@ -113,6 +127,15 @@ impl fmt::Display for StoreError {
             ),
             Self::Crypto(cause) => write!(f, "{cause}"),
             Self::Conflict(what) => f.write_str(what),
+            Self::ReadOnly { backend, namespace } => write!(
+                f,
+                "the secrets of namespace '{namespace}' live in the {backend} backend, configured \
+                 read-only (secret.read-only: true): kestrel does not write to it; change them in \
+                 {backend} itself"
+            ),
+            Self::Unsupported { backend, what } => {
+                write!(f, "the {backend} backend does not support {what}")
+            }
             Self::Backend { context, source } => write!(f, "{context}: {source}"),
         }
     }

@@ -30,6 +30,8 @@ pub mod conformance;
 mod error;
 mod executions;
 mod flows;
+mod manager;
+mod offload;
 mod types;
 mod validate;
 
@@ -41,6 +43,8 @@ pub use executions::{
     TaskRunRecord,
 };
 pub use flows::{FlowRecord, FlowStore};
+pub use manager::SecretManager;
+pub use offload::Offload;
 pub use types::{
     Actor, AuditAction, AuditEntry, AuditFilter, DEFAULT_TENANT, DEFAULT_VERSIONS_KEPT, Revealed,
     RotateReport, SecretId, SecretInfo, SecretMeta, Tag, VersionInfo,

@@ -175,6 +175,12 @@ pub struct VersionInfo {
     pub deleted_at: Option<DateTime<Utc>>,
     /// When its ciphertext was destroyed, if it was (final).
     pub destroyed_at: Option<DateTime<Utc>>,
+    /// The manager's own identifier of this version (AWS's `VersionId`), if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The manager's stages on this version (AWS's `AWSCURRENT`, `AWSPREVIOUS`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<String>,
 }
 
 impl VersionInfo {
