@@ -25,26 +25,32 @@
 
 mod auth;
 mod backend;
+mod cached;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
 mod executions;
+mod external;
 mod flows;
 mod manager;
 mod offload;
+mod routed;
 mod types;
 mod validate;
 
 pub use auth::{AuthStore, SecretAccess, TokenRecord, UserRecord};
 pub use backend::{AuditedBackend, actor_of};
+pub use cached::{CacheSettings, Cached, ManagerState};
 pub use error::StoreError;
 pub use executions::{
     ExecutionQuery, ExecutionRecord, ExecutionStore, LogRecord, Retention, StateChange,
     TaskRunRecord,
 };
+pub use external::External;
 pub use flows::{FlowRecord, FlowStore};
 pub use manager::SecretManager;
 pub use offload::Offload;
+pub use routed::{Route, Routed};
 pub use types::{
     Actor, AuditAction, AuditEntry, AuditFilter, DEFAULT_TENANT, DEFAULT_VERSIONS_KEPT, Revealed,
     RotateReport, SecretId, SecretInfo, SecretMeta, Tag, VersionInfo,
@@ -126,6 +132,13 @@ pub trait SecretStore: Send + Sync {
     /// Every kept version of `id`, oldest first; empty if never set.
     async fn versions(&self, id: &SecretId) -> Result<Vec<VersionInfo>, StoreError>;
 
+    /// The number of the version `name` designates: a number, or a label or stage the backend
+    /// gives its versions (AWS's `VersionId`, `AWSCURRENT`); `None` when none has that name.
+    async fn version_named(&self, id: &SecretId, name: &str) -> Result<Option<u64>, StoreError> {
+        let _ = id;
+        Ok(name.parse().ok())
+    }
+
     /// Soft-deletes the latest version and returns its number;
     /// [`StoreError::NotFound`] when it is not readable.
     async fn delete(&self, actor: &Actor, id: &SecretId) -> Result<u64, StoreError>;
@@ -166,6 +179,21 @@ pub trait SecretStore: Send + Sync {
 
     /// Records that the read policy refused `actor` the secret `id` (no value was read).
     async fn record_refusal(&self, actor: &Actor, id: &SecretId) -> Result<(), StoreError>;
+
+    /// Records a change `actor` made through kestrel to `id` in an external manager (kestrel
+    /// keeps the audit trail of every backend) and moves the change generation, so that every
+    /// process drops what it cached.
+    async fn record_change(
+        &self,
+        actor: &Actor,
+        id: &SecretId,
+        action: AuditAction,
+        version: Option<u64>,
+    ) -> Result<(), StoreError>;
+
+    /// The change generation as committed now by any process: it moves on every change made
+    /// through kestrel, to this store or (by [`SecretStore::record_change`]) to another.
+    async fn generation(&self) -> Result<i64, StoreError>;
 
     /// Audit entries matching `filter`, newest first.
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
