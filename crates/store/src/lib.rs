@@ -52,8 +52,9 @@ pub use manager::SecretManager;
 pub use offload::Offload;
 pub use routed::{Route, Routed};
 pub use types::{
-    Actor, AuditAction, AuditEntry, AuditFilter, DEFAULT_TENANT, DEFAULT_VERSIONS_KEPT, Revealed,
-    RotateReport, SecretId, SecretInfo, SecretMeta, Tag, VersionInfo,
+    Actor, AuditAction, AuditEntry, AuditFilter, BackendCheck, DEFAULT_TENANT,
+    DEFAULT_VERSIONS_KEPT, Revealed, RotateReport, SecretId, SecretInfo, SecretMeta, Tag,
+    VersionInfo,
 };
 pub use validate::{
     DEFAULT_MAX_VALUE_SIZE, ValueTooLarge, validate_key, validate_namespace, validate_tenant,
@@ -86,6 +87,19 @@ pub trait SecretStore: Send + Sync {
 
     /// How many versions of each secret are kept.
     fn versions_kept(&self) -> u32;
+
+    /// The state of each backend behind this store, for `/health`: this store alone, up, by
+    /// default.
+    async fn check_backends(&self) -> Vec<BackendCheck> {
+        vec![BackendCheck::up(self.name())]
+    }
+
+    /// Why writes to `namespace` would be refused ([`StoreError::ReadOnly`]), if they would:
+    /// lets the API, the UI and the CLI say so before anyone types a value.
+    fn writes_refused(&self, namespace: &str) -> Option<StoreError> {
+        let _ = namespace;
+        None
+    }
 
     /// Sets a new version of `id` and returns its number. `meta`: `None` keeps the current
     /// description and tags, `Some` replaces them.

@@ -5,8 +5,8 @@
 //! home store's, whatever the backend.
 
 use crate::{
-    Actor, AuditAction, AuditEntry, AuditFilter, Revealed, RotateReport, SecretId, SecretInfo,
-    SecretMeta, SecretStore, StoreError, VersionInfo,
+    Actor, AuditAction, AuditEntry, AuditFilter, BackendCheck, Revealed, RotateReport, SecretId,
+    SecretInfo, SecretMeta, SecretStore, StoreError, VersionInfo,
 };
 use async_trait::async_trait;
 use kestrel_crypto::MasterKey;
@@ -80,14 +80,10 @@ impl Routed {
 
     /// The store to write `id` to; a read-only one refuses.
     fn writable(&self, id: &SecretId) -> Result<&dyn SecretStore, StoreError> {
-        let route = self.route(id.namespace());
-        if route.read_only {
-            return Err(StoreError::ReadOnly {
-                backend: route.store.name().to_owned(),
-                namespace: id.namespace().to_owned(),
-            });
+        match self.writes_refused(id.namespace()) {
+            Some(refusal) => Err(refusal),
+            None => Ok(self.store(id.namespace())),
         }
-        Ok(route.store.as_ref())
     }
 }
 
@@ -116,6 +112,28 @@ impl SecretStore for Routed {
 
     fn versions_kept(&self) -> u32 {
         self.default.store.versions_kept()
+    }
+
+    async fn check_backends(&self) -> Vec<BackendCheck> {
+        let mut checks = Vec::new();
+        for (namespace, route) in self.routes() {
+            for check in route.store.check_backends().await {
+                checks.push(BackendCheck {
+                    namespace: namespace.map(str::to_owned),
+                    read_only: route.read_only,
+                    ..check
+                });
+            }
+        }
+        checks
+    }
+
+    fn writes_refused(&self, namespace: &str) -> Option<StoreError> {
+        let route = self.route(namespace);
+        route.read_only.then(|| StoreError::ReadOnly {
+            backend: route.store.name().to_owned(),
+            namespace: namespace.to_owned(),
+        })
     }
 
     async fn set(

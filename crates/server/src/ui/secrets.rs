@@ -128,9 +128,7 @@ fn read_only_reason(ui: &Ui, current: &Current, namespace: &str) -> Option<Strin
     {
         return Some(refused.to_string());
     }
-    ui.app.secrets_read_only(namespace).then(|| {
-        format!("The secrets of namespace '{namespace}' are read-only on this server (secret.read-only).")
-    })
+    ui.app.secrets_read_only(namespace)
 }
 
 /// 403 unless the caller may change `namespace`'s secrets.
@@ -183,7 +181,7 @@ async fn tab_page(
     status: StatusCode,
     kept: Kept<'_>,
 ) -> Result<Response, UiError> {
-    let store = ui.app.store();
+    let store = ui.app.secrets();
     let tenant = &ui.app.options().tenant;
     let own = store.list(tenant, namespace).await?;
     let mut inherited = Vec::new();
@@ -277,7 +275,7 @@ async fn store_new(
 ) -> Result<u64, UiError> {
     let id = SecretId::new(&ui.app.options().tenant, namespace, key)?;
     let meta = meta_of(&added.description, &added.tags)?;
-    let store = ui.app.store();
+    let store = ui.app.secrets();
     if store.get_meta(&id).await?.is_some_and(|info| info.readable) {
         return Err(UiError::new(
             StatusCode::CONFLICT,
@@ -300,7 +298,7 @@ pub(super) async fn edit(
     let id = SecretId::new(&ui.app.options().tenant, &namespace, &key)?;
     let info = ui
         .app
-        .store()
+        .secrets()
         .get_meta(&id)
         .await?
         .filter(|info| info.readable)
@@ -328,7 +326,7 @@ pub(super) async fn replace(
 ) -> Result<Response, UiError> {
     writable(&ui, &current, &namespace)?;
     let id = SecretId::new(&ui.app.options().tenant, &namespace, &key)?;
-    let store = ui.app.store();
+    let store = ui.app.secrets();
     if store.get_meta(&id).await?.is_none() {
         return Err(id.not_found(None).into());
     }
@@ -352,7 +350,7 @@ pub(super) async fn describe(
     let id = SecretId::new(&ui.app.options().tenant, &namespace, &key)?;
     let meta = meta_of(&described.description, &described.tags)?;
     ui.app
-        .store()
+        .secrets()
         .update_meta(current.caller.actor(), &id, &meta)
         .await?;
     Ok(done(
@@ -382,7 +380,7 @@ pub(super) async fn delete(
         };
         return Ok(page::render(&current, "confirm.html", values));
     }
-    ui.app.store().delete(current.caller.actor(), &id).await?;
+    ui.app.secrets().delete(current.caller.actor(), &id).await?;
     Ok(done(
         &ui,
         &current,

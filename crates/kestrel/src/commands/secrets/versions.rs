@@ -1,12 +1,12 @@
 //! `secrets versions`, `delete`, `undelete` and `destroy`: a secret's history, like Vault KV
 //! v2's.
 
-use super::{SecretArgs, call, store_holding};
+use super::{SecretArgs, Secrets, call, store_holding};
 use crate::error::CliError;
 use crate::output::{ListFormat, note, print_listing, timestamp};
-use crate::store::{StoreAccess, store_error};
+use crate::store::store_error;
 use clap::Args;
-use kestrel_store::{SecretStore, VersionInfo};
+use kestrel_store::VersionInfo;
 
 #[derive(Debug, Args)]
 pub(crate) struct VersionsArgs {
@@ -28,7 +28,7 @@ pub(crate) struct VersionArgs {
 }
 
 /// Lists every kept version, oldest first; exit 1 when the secret was never set.
-pub(crate) fn versions(args: &VersionsArgs, access: &StoreAccess) -> Result<u8, CliError> {
+pub(crate) fn versions(args: &VersionsArgs, access: &Secrets<'_>) -> Result<u8, CliError> {
     let id = args.secret.id()?;
     let store = store_holding(access, &id)?;
     let versions = call(store.versions(&id))?;
@@ -64,7 +64,7 @@ fn state(version: &VersionInfo) -> &'static str {
 }
 
 /// Soft-deletes the latest version.
-pub(crate) fn delete(args: &SecretArgs, access: &StoreAccess) -> Result<u8, CliError> {
+pub(crate) fn delete(args: &SecretArgs, access: &Secrets<'_>) -> Result<u8, CliError> {
     let id = args.id()?;
     let store = store_holding(access, &id)?;
     let version = call(store.delete(&access.actor(), &id))?;
@@ -77,7 +77,7 @@ pub(crate) fn delete(args: &SecretArgs, access: &StoreAccess) -> Result<u8, CliE
 }
 
 /// Restores a soft-deleted version (default: the latest).
-pub(crate) fn undelete(args: &VersionArgs, access: &StoreAccess) -> Result<u8, CliError> {
+pub(crate) fn undelete(args: &VersionArgs, access: &Secrets<'_>) -> Result<u8, CliError> {
     let id = args.secret.id()?;
     let store = store_holding(access, &id)?;
     let version = call(store.undelete(&access.actor(), &id, args.version))?;
@@ -86,7 +86,7 @@ pub(crate) fn undelete(args: &VersionArgs, access: &StoreAccess) -> Result<u8, C
 }
 
 /// Destroys one version's value, or every version's, for good.
-pub(crate) fn destroy(args: &VersionArgs, access: &StoreAccess) -> Result<u8, CliError> {
+pub(crate) fn destroy(args: &VersionArgs, access: &Secrets<'_>) -> Result<u8, CliError> {
     let id = args.secret.id()?;
     let store = store_holding(access, &id)?;
     let destroyed = call(store.destroy(&access.actor(), &id, args.version))?;
