@@ -77,7 +77,7 @@ section! {
 }
 
 /// `secret.type`.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum SecretType {
     Embedded,

@@ -14,7 +14,7 @@ use crate::output::warn;
 use crate::settings::Settings;
 use crate::store::{LazyBackend, LazyStore, StoreAccess, store_error};
 use kestrel_engine::{Engine, Sources, load_environment};
-use kestrel_secrets::SecretBackend;
+use kestrel_secrets::{EnvLoad, SecretBackend};
 use kestrel_store::{AuditedBackend, Route, Routed, SecretStore};
 use kestrel_store_sqlite::SqliteStore;
 use std::future::Future;
@@ -104,12 +104,9 @@ fn namespaced(settings: &Settings) -> Result<Arc<dyn SecretBackend>, CliError> {
     Ok(Arc::new(AuditedBackend::new(store)))
 }
 
-/// The engine of `run` and `render`: the store, then the process environment read at start
-/// and the env file (`--env-file`, else `secret.env-file`), the load's warnings on stderr.
-pub(crate) fn load_engine(
-    settings: &Settings,
-    env_file: Option<&Path>,
-) -> Result<Engine, CliError> {
+/// The environment's secrets and `envs`: the process environment read at start and the env
+/// file (`--env-file`, else `secret.env-file`), the load's warnings on stderr.
+pub(crate) fn load_env(settings: &Settings, env_file: Option<&Path>) -> Result<EnvLoad, CliError> {
     let file = settings.env_file(env_file);
     let text = file
         .map(crate::commands::read_text)
@@ -125,12 +122,21 @@ pub(crate) fn load_engine(
     for warning in &load.warnings {
         warn(warning);
     }
+    Ok(load)
+}
+
+/// The engine of `run` and `render`: the store, then the environment ([`load_env`]).
+pub(crate) fn load_engine(
+    settings: &Settings,
+    env_file: Option<&Path>,
+) -> Result<Engine, CliError> {
+    let load = load_env(settings, env_file)?;
     let sources = Sources {
         namespaced: Some(namespaced(settings)?),
         env: Arc::new(load.backend),
         envs: load.envs,
     };
-    Ok(Engine::with_sources(config, sources))
+    Ok(Engine::with_sources(settings.engine_config()?, sources))
 }
 
 /// A store failure of an `async` call, as the command line reports it.

@@ -94,6 +94,13 @@ pub trait SecretStore: Send + Sync {
         vec![BackendCheck::up(self.name())]
     }
 
+    /// The name of the backend holding `namespace`'s secrets (this store's own, unless it
+    /// routes namespaces to several).
+    fn backend_name(&self, namespace: &str) -> &str {
+        let _ = namespace;
+        self.name()
+    }
+
     /// Why writes to `namespace` would be refused ([`StoreError::ReadOnly`]), if they would:
     /// lets the API, the UI and the CLI say so before anyone types a value.
     fn writes_refused(&self, namespace: &str) -> Option<StoreError> {

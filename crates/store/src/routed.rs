@@ -10,7 +10,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use kestrel_crypto::MasterKey;
-use kestrel_secrets::SecretValue;
+use kestrel_secrets::{SecretValue, is_within};
 use std::fmt;
 use std::sync::Arc;
 
@@ -97,13 +97,6 @@ impl fmt::Debug for Routed {
     }
 }
 
-/// Whether `namespace` is `prefix` or one of its children.
-fn is_within(namespace: &str, prefix: &str) -> bool {
-    namespace
-        .strip_prefix(prefix)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
-}
-
 #[async_trait]
 impl SecretStore for Routed {
     fn name(&self) -> &str {
@@ -126,6 +119,10 @@ impl SecretStore for Routed {
             }
         }
         checks
+    }
+
+    fn backend_name(&self, namespace: &str) -> &str {
+        self.store(namespace).name()
     }
 
     fn writes_refused(&self, namespace: &str) -> Option<StoreError> {
@@ -259,18 +256,5 @@ impl SecretStore for Routed {
 
     async fn rekey(&self, actor: &Actor, new_master: &MasterKey) -> Result<(), StoreError> {
         self.home.rekey(actor, new_master).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_within;
-
-    #[test]
-    fn a_namespace_is_within_itself_and_its_ancestors_only() {
-        assert!(is_within("company.finance", "company.finance"));
-        assert!(is_within("company.finance.team", "company.finance"));
-        assert!(!is_within("company.financeteam", "company.finance"));
-        assert!(!is_within("company", "company.finance"));
     }
 }

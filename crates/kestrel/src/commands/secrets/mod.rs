@@ -1,6 +1,8 @@
 //! `kestrel secrets ...`: preparing secrets for the environment-variable backend, and keeping
 //! them in the embedded store: values, versions, the audit trail, the keys.
 
+mod check;
+mod copy;
 mod encode_env;
 mod import_env;
 mod keys;
@@ -43,6 +45,11 @@ pub(crate) enum SecretsCommand {
     Rekey(keys::RekeyArgs),
     /// Stores every variable of a .env_encoded or plain .env file in a namespace.
     ImportEnv(import_env::ImportArgs),
+    /// Reports every secret() key the flows use that their namespace's backend (its parents,
+    /// the environment) lacks; exit 1 when one does. Values are never read.
+    Check(check::CheckArgs),
+    /// Copies a namespace's own secrets to another backend; values are never printed.
+    Copy(copy::CopyArgs),
 }
 
 /// One secret: `NAMESPACE KEY`.
@@ -111,6 +118,8 @@ pub(crate) fn run(command: &SecretsCommand, settings: &Settings) -> Result<u8, C
         SecretsCommand::RotateKey => keys::rotate(&access()?),
         SecretsCommand::Rekey(args) => keys::rekey(args, &access()?),
         SecretsCommand::ImportEnv(args) => import_env::run(args, &access()?),
+        SecretsCommand::Check(args) => check::check(args, &access()?),
+        SecretsCommand::Copy(args) => copy::copy(args, &access()?),
     }
 }
 
@@ -119,6 +128,24 @@ fn store_holding(access: &Secrets<'_>, id: &SecretId) -> Result<Arc<dyn SecretSt
     access
         .existing()?
         .ok_or_else(|| store_error(id.not_found(None)))
+}
+
+/// The number of the version `name` designates (a number, or the backend's own id or stage);
+/// exit 1 when no version has that name.
+fn version_named(
+    store: &dyn SecretStore,
+    id: &SecretId,
+    name: Option<&str>,
+) -> Result<Option<u64>, CliError> {
+    let Some(name) = name else { return Ok(None) };
+    match call(store.version_named(id, name))? {
+        Some(number) => Ok(Some(number)),
+        None => Err(CliError::failed(format!(
+            "no version '{name}' of secret '{}' in namespace '{}'",
+            id.key(),
+            id.namespace()
+        ))),
+    }
 }
 
 /// Why `id` (at `version`) has no value to give: absent, deleted or destroyed.

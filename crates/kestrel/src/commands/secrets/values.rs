@@ -1,7 +1,7 @@
 //! `secrets set` and `secrets get`: a value in from stdin or a file, byte for byte, and out
 //! exactly as stored.
 
-use super::{SecretArgs, Secrets, absent, call, store_holding};
+use super::{SecretArgs, Secrets, absent, call, store_holding, version_named};
 use crate::error::CliError;
 use crate::output::{note, warn};
 use clap::Args;
@@ -30,9 +30,10 @@ pub(crate) struct SetArgs {
 pub(crate) struct GetArgs {
     #[command(flatten)]
     secret: SecretArgs,
-    /// A given version instead of the latest.
-    #[arg(long, value_name = "N")]
-    version: Option<u64>,
+    /// A given version instead of the latest: its number, or the backend's own version id or
+    /// stage (AWS's VersionId, AWSCURRENT, AWSPREVIOUS).
+    #[arg(long, value_name = "N|ID|STAGE")]
+    version: Option<String>,
 }
 
 fn parse_tag(arg: &str) -> Result<Tag, String> {
@@ -70,8 +71,9 @@ pub(crate) fn set(args: &SetArgs, access: &Secrets<'_>) -> Result<u8, CliError> 
 pub(crate) fn get(args: &GetArgs, access: &Secrets<'_>) -> Result<u8, CliError> {
     let id = args.secret.id()?;
     let store = store_holding(access, &id)?;
-    let Some(revealed) = call(store.read(&access.actor(), &id, args.version))? else {
-        return Err(absent(store.as_ref(), &id, args.version));
+    let version = version_named(store.as_ref(), &id, args.version.as_deref())?;
+    let Some(revealed) = call(store.read(&access.actor(), &id, version))? else {
+        return Err(absent(store.as_ref(), &id, version));
     };
     let mut stdout = std::io::stdout().lock();
     stdout
