@@ -8,10 +8,11 @@ use crate::output::warn;
 use crate::settings::Settings;
 use crate::sources::wait;
 use crate::store::store_error;
-use kestrel_store::{CacheSettings, Cached, External, SecretManager, SecretStore};
+use kestrel_store::{CacheSettings, Cached, External, Limited, SecretManager, SecretStore};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The backends of one configuration.
 pub(crate) struct Backends<'a> {
@@ -62,7 +63,10 @@ impl<'a> Backends<'a> {
     ) -> Result<Option<Arc<dyn SecretManager>>, CliError> {
         let Some(own) = own else { return Ok(None) };
         match kind {
-            SecretType::Vault => own.vault.as_ref().map(crate::vault::manager).transpose(),
+            SecretType::Vault => own.vault
+                .as_ref()
+                .map(|vault| crate::vault::manager(vault, &self.settings.env))
+                .transpose(),
             SecretType::AwsSecretManager => own
                 .aws_secret_manager
                 .as_ref()
@@ -76,7 +80,7 @@ impl<'a> Backends<'a> {
     fn manager(&self, kind: SecretType) -> Result<Arc<dyn SecretManager>, CliError> {
         let secret = &self.settings.config.secret;
         match kind {
-            SecretType::Vault => crate::vault::manager(&secret.vault),
+            SecretType::Vault => crate::vault::manager(&secret.vault, &self.settings.env),
             SecretType::AwsSecretManager => {
                 crate::aws::manager(&secret.aws_secret_manager, &self.settings.env)
             }
@@ -85,8 +89,10 @@ impl<'a> Backends<'a> {
     }
 
     fn external(&self, manager: Arc<dyn SecretManager>) -> Result<Arc<dyn SecretStore>, CliError> {
-        let cache = cache_settings(&self.settings.config.secret.cache)?;
-        let cached = Arc::new(Cached::new(manager, cache, Arc::new(warn)));
+        let config = &self.settings.config.secret.cache;
+        let limited = Limited::new(manager, config.rate_limit.0).map_err(store_error)?;
+        let cache = cache_settings(config)?;
+        let cached = Arc::new(Cached::new(Arc::new(limited), cache, Arc::new(warn)));
         let max = self.settings.config.secret.max_size.0.0;
         let external =
             wait(External::new(cached, Arc::clone(&self.home), max))?.map_err(store_error)?;

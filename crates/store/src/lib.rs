@@ -32,9 +32,12 @@ mod error;
 mod executions;
 mod external;
 mod flows;
+mod limited;
 mod manager;
 mod offload;
 mod routed;
+#[cfg(test)]
+mod testing;
 mod types;
 mod validate;
 
@@ -48,6 +51,7 @@ pub use executions::{
 };
 pub use external::External;
 pub use flows::{FlowRecord, FlowStore};
+pub use limited::Limited;
 pub use manager::SecretManager;
 pub use offload::Offload;
 pub use routed::{Route, Routed};
