@@ -432,10 +432,10 @@ fn child_namespace(parent: &str, child: &str) -> Option<String> {
 /// The secret a version's data map stands for: the string under `value` when that is the only
 /// field, else the whole map as a JSON object (so that `subkey` reaches every field).
 fn secret_of(fields: &Map<String, Value>) -> Result<SecretValue, Failure> {
-    if fields.len() == 1 {
-        if let Some(Value::String(value)) = fields.get(VALUE_FIELD) {
-            return Ok(SecretValue::new(value.clone()));
-        }
+    if fields.len() == 1
+        && let Some(Value::String(value)) = fields.get(VALUE_FIELD)
+    {
+        return Ok(SecretValue::new(value.clone()));
     }
     serde_json::to_string(fields)
         .map(SecretValue::new)

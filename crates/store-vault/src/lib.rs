@@ -60,7 +60,21 @@ use std::sync::Arc;
 /// A Vault or OpenBao server's KV v2 mount as a [`SecretManager`].
 pub struct VaultManager {
     kv: Arc<Kv>,
-    offload: Offload,
+    /// Always `Some` until dropped.
+    offload: Option<Offload>,
+}
+
+impl Drop for VaultManager {
+    fn drop(&mut self) {
+        // A tokio runtime dropped inside another runtime's task panics ("Cannot drop a
+        // runtime in a context where blocking is not allowed"): the server drops managers
+        // there, so the runtime thread is shut down from a thread of its own.
+        if let Some(offload) = self.offload.take()
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            std::thread::spawn(move || drop(offload));
+        }
+    }
 }
 
 impl fmt::Debug for VaultManager {
@@ -83,7 +97,7 @@ impl VaultManager {
         };
         Ok(Self {
             kv: Arc::new(kv),
-            offload: Offload::new("vault")?,
+            offload: Some(Offload::new("vault")?),
         })
     }
 
@@ -99,7 +113,10 @@ impl VaultManager {
         Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
         T: Send + 'static,
     {
-        self.offload.run(operation(Arc::clone(&self.kv))).await
+        match &self.offload {
+            Some(offload) => offload.run(operation(Arc::clone(&self.kv))).await,
+            None => unreachable!("the runtime thread goes only when the manager is dropped"),
+        }
     }
 }
 
@@ -177,5 +194,28 @@ impl SecretManager for VaultManager {
 
     async fn check(&self) -> Result<(), StoreError> {
         self.run(|kv| async move { kv.check().await }).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unused_manager() -> VaultManager {
+        VaultManager::new(VaultSettings::new(
+            "http://127.0.0.1:1",
+            VaultAuth::token("t"),
+        ))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_manager_dropped_inside_an_async_task_does_not_panic() {
+        drop(unused_manager());
+    }
+
+    #[test]
+    fn a_manager_dropped_outside_any_runtime_shuts_its_thread_down_there() {
+        drop(unused_manager());
     }
 }

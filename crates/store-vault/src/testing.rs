@@ -171,10 +171,10 @@ impl DevVault {
     fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + READY_WITHIN;
         loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    return Err(format!("bao exited ({status}): {}", self.log()));
-                }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                return Err(format!("bao exited ({status}): {}", self.log()));
             }
             if matches!(self.http("GET", "sys/health", None, None), Ok((200, _))) {
                 return Ok(());
