@@ -121,6 +121,10 @@ impl Kv {
             Some(v) => doing(&format!("reading version {v} of"), id),
             None => doing("reading", id),
         };
+        if version == Some(0) {
+            // Vault reads version 0 as the current one; kestrel numbers from 1.
+            return Ok(None);
+        }
         let mut path = self.paths.secret(Op::Data, id);
         if let Some(v) = version {
             path.push_str(&format!("?version={v}"));

@@ -8,17 +8,19 @@
 mod common;
 
 use common::*;
-use kestrel_store::SecretManager;
-use kestrel_store_vault::VaultAuth;
+use kestrel_store::{SecretId, SecretManager};
+use kestrel_store_vault::testing::DevVault;
+use kestrel_store_vault::{VaultAuth, VaultManager};
 use std::time::{Duration, Instant};
+
+/// A token TTL the tests outlive.
+const SHORT: Duration = Duration::from_secs(2);
+/// A token TTL no test reaches.
+const LONG: Duration = Duration::from_secs(600);
 
 /// Reads `key` every 100 ms for `span`: every read must answer `expected`. The span outlives
 /// the token's TTL, which is what is tested; the loop is bounded by it.
-fn reads_keep_working(
-    m: &kestrel_store_vault::VaultManager,
-    key: &kestrel_store::SecretId,
-    span: Duration,
-) {
+fn reads_keep_working(m: &VaultManager, key: &SecretId, span: Duration) {
     let start = Instant::now();
     let mut reads = 0;
     while start.elapsed() < span {
@@ -69,25 +71,30 @@ fn a_stopped_server_fails_reads_naming_vault_and_the_key_then_serves_again_once_
     wait(m.check()).unwrap();
 }
 
+/// A manager logged in through a new AppRole `name` (see [`DevVault::app_role`]), with
+/// `v` written under `name`/`K`.
+fn app_role_manager(
+    vault: &DevVault,
+    name: &str,
+    ttl: Duration,
+    max_ttl: Duration,
+    logins: u32,
+) -> (VaultManager, SecretId) {
+    let mut settings = vault.settings();
+    settings.auth = vault.app_role(name, ttl, max_ttl, logins).unwrap();
+    let m = manager(settings);
+    let key = id(name, "K");
+    set(&m, &key, "v");
+    (m, key)
+}
+
 #[test]
 fn an_app_role_token_with_a_short_ttl_is_renewed_before_it_expires() {
     let Some(vault) = dev_vault_or_skip("renewal") else {
         return;
     };
     // One login only: past the 2 s TTL, reads work only if the token was renewed.
-    let auth = vault
-        .app_role(
-            "renewed",
-            Duration::from_secs(2),
-            Duration::from_secs(600),
-            1,
-        )
-        .unwrap();
-    let mut settings = vault.settings();
-    settings.auth = auth;
-    let m = manager(settings);
-    let key = id("renewal", "K");
-    set(&m, &key, "v");
+    let (m, key) = app_role_manager(&vault, "renewed", SHORT, LONG, 1);
     reads_keep_working(&m, &key, Duration::from_secs(5));
 }
 
@@ -97,14 +104,7 @@ fn an_app_role_token_at_its_max_ttl_is_replaced_by_a_new_login() {
         return;
     };
     // Renewal cannot pass 3 s: kestrel must log in again, before or when Vault refuses.
-    let auth = vault
-        .app_role("relogin", Duration::from_secs(2), Duration::from_secs(3), 0)
-        .unwrap();
-    let mut settings = vault.settings();
-    settings.auth = auth;
-    let m = manager(settings);
-    let key = id("relogin", "K");
-    set(&m, &key, "v");
+    let (m, key) = app_role_manager(&vault, "relogin", SHORT, Duration::from_secs(3), 0);
     reads_keep_working(&m, &key, Duration::from_secs(7));
 }
 
@@ -113,19 +113,7 @@ fn a_revoked_app_role_token_is_replaced_by_a_new_login_and_the_read_retried() {
     let Some(vault) = dev_vault_or_skip("revoked") else {
         return;
     };
-    let auth = vault
-        .app_role(
-            "revoked",
-            Duration::from_secs(600),
-            Duration::from_secs(600),
-            0,
-        )
-        .unwrap();
-    let mut settings = vault.settings();
-    settings.auth = auth;
-    let m = manager(settings);
-    let key = id("revoked", "K");
-    set(&m, &key, "v");
+    let (m, key) = app_role_manager(&vault, "revoked", LONG, LONG, 0);
     vault.revoke_app_role_tokens().unwrap();
     assert_eq!(value(&m, &key, None).as_deref(), Some("v"));
 }
@@ -135,10 +123,7 @@ fn a_wrong_secret_id_fails_the_login_naming_the_method_never_the_secret_id() {
     let Some(vault) = dev_vault_or_skip("wrong secret id") else {
         return;
     };
-    let VaultAuth::AppRole { role_id, .. } = vault
-        .app_role("wrong", Duration::from_secs(60), Duration::from_secs(60), 0)
-        .unwrap()
-    else {
+    let VaultAuth::AppRole { role_id, .. } = vault.app_role("wrong", LONG, LONG, 0).unwrap() else {
         panic!("an AppRole login")
     };
     let mut settings = vault.settings();

@@ -15,10 +15,11 @@ use serde_json::{Value, json};
 
 #[test]
 fn values_versions_and_listings_round_trip() {
-    let Some(vault) = dev_vault_or_skip("values_versions_and_listings_round_trip") else {
+    let Some((_vault, _, vault_manager)) =
+        vault_and_manager("values_versions_and_listings_round_trip")
+    else {
         return;
     };
-    let vault_manager = manager(vault.settings());
     let m = &vault_manager;
     let api = id("company.team", "API_KEY");
     assert_eq!(value(m, &api, None), None, "absent");
@@ -34,6 +35,7 @@ fn values_versions_and_listings_round_trip() {
     );
     assert_eq!(value(m, &api, Some(1)).as_deref(), Some("one"));
     assert_eq!(value(m, &api, Some(9)), None, "a version never written");
+    assert_eq!(value(m, &api, Some(0)), None, "not Vault's alias of the current one");
     let versions = wait(m.versions(&api)).unwrap();
     let numbers: Vec<u64> = versions.iter().map(|v| v.version).collect();
     assert_eq!(numbers, [1, 2]);
@@ -75,10 +77,11 @@ fn values_versions_and_listings_round_trip() {
 
 #[test]
 fn delete_undelete_and_destroy_map_to_kv_v2() {
-    let Some(vault) = dev_vault_or_skip("delete_undelete_and_destroy_map_to_kv_v2") else {
+    let Some((_vault, _, vault_manager)) =
+        vault_and_manager("delete_undelete_and_destroy_map_to_kv_v2")
+    else {
         return;
     };
-    let vault_manager = manager(vault.settings());
     let m = &vault_manager;
     let key = id("lifecycle", "K");
     set(m, &key, "v1");
@@ -115,11 +118,11 @@ fn delete_undelete_and_destroy_map_to_kv_v2() {
 
 #[test]
 fn description_and_tags_live_in_custom_metadata() {
-    let Some(vault) = dev_vault_or_skip("description_and_tags_live_in_custom_metadata") else {
+    let Some((vault, settings, vault_manager)) =
+        vault_and_manager("description_and_tags_live_in_custom_metadata")
+    else {
         return;
     };
-    let settings = vault.settings();
-    let vault_manager = manager(settings.clone());
     let m = &vault_manager;
     let key = id("meta", "API_KEY");
     let meta = SecretMeta {
@@ -167,11 +170,9 @@ fn description_and_tags_live_in_custom_metadata() {
 
 #[test]
 fn a_secret_with_fields_of_its_own_reads_as_a_json_object_and_value_alone_as_a_string() {
-    let Some(vault) = dev_vault_or_skip("map rule") else {
+    let Some((vault, settings, vault_manager)) = vault_and_manager("map rule") else {
         return;
     };
-    let settings = vault.settings();
-    let vault_manager = manager(settings.clone());
     let m = &vault_manager;
     let db = id("company", "DB");
     vault
@@ -240,11 +241,9 @@ fn check_proves_the_kv_v2_mount_and_names_what_is_wrong() {
 
 #[test]
 fn debug_of_settings_and_manager_never_shows_the_token() {
-    let Some(vault) = dev_vault_or_skip("debug") else {
+    let Some((vault, settings, m)) = vault_and_manager("debug") else {
         return;
     };
-    let settings = vault.settings();
-    let m = manager(settings.clone());
     set(&m, &id("ns", "K"), "v");
     let shown = format!("{settings:?} {m:?} {vault:?}");
     assert!(!shown.contains(vault.root_token()), "{shown}");

@@ -7,13 +7,21 @@ use kestrel_store::{SecretId, SecretManager, SecretMeta, StoreError};
 use kestrel_store_vault::{VaultManager, VaultSettings};
 use std::future::Future;
 
-pub use kestrel_store_vault::testing::dev_vault_or_skip;
+pub use kestrel_store_vault::testing::{DevVault, dev_vault_or_skip};
 
 /// Runs `future` on this thread, as a render thread waits for `secret()`: the manager's
 /// requests run on its own runtime thread, so no runtime is needed here (and none is dropped
 /// inside one).
 pub fn wait<F: Future>(future: F) -> F::Output {
     kestrel_secrets::block_on(future)
+}
+
+/// A dev server, its settings and a manager on them; `None` when the test is skipped.
+pub fn vault_and_manager(test: &str) -> Option<(DevVault, VaultSettings, VaultManager)> {
+    let vault = dev_vault_or_skip(test)?;
+    let settings = vault.settings();
+    let manager = manager(settings.clone());
+    Some((vault, settings, manager))
 }
 
 pub fn manager(settings: VaultSettings) -> VaultManager {
