@@ -35,7 +35,11 @@ fn values_versions_and_listings_round_trip() {
     );
     assert_eq!(value(m, &api, Some(1)).as_deref(), Some("one"));
     assert_eq!(value(m, &api, Some(9)), None, "a version never written");
-    assert_eq!(value(m, &api, Some(0)), None, "not Vault's alias of the current one");
+    assert_eq!(
+        value(m, &api, Some(0)),
+        None,
+        "not Vault's alias of the current one"
+    );
     let versions = wait(m.versions(&api)).unwrap();
     let numbers: Vec<u64> = versions.iter().map(|v| v.version).collect();
     assert_eq!(numbers, [1, 2]);
