@@ -176,7 +176,14 @@ impl DevVault {
             {
                 return Err(format!("bao exited ({status}): {}", self.log()));
             }
-            if matches!(self.http("GET", "sys/health", None, None), Ok((200, _))) {
+            let health = Http {
+                method: "GET",
+                path: "sys/health",
+                token: None,
+                namespace: None,
+                body: None,
+            };
+            if matches!(self.http(&health), Ok((200, _))) {
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -193,12 +200,41 @@ impl DevVault {
     /// A request to `/v1/<path>` with the root token; the answer's JSON on success (2xx),
     /// else an error with the status and Vault's errors.
     pub fn request(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
-        let (status, json) = self.http(method, path, Some(&self.root_token), body.as_ref())?;
+        self.request_in(None, method, path, body)
+    }
+
+    /// [`DevVault::request`] in an OpenBao namespace (the `X-Vault-Namespace` header).
+    pub fn request_in(
+        &self,
+        namespace: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        let request = Http {
+            method,
+            path,
+            token: Some(&self.root_token),
+            namespace,
+            body: body.as_ref(),
+        };
+        let (status, json) = self.http(&request)?;
         if (200..300).contains(&status) {
             Ok(json)
         } else {
             Err(format!("{method} {path}: HTTP {status} {json}"))
         }
+    }
+
+    /// Creates the OpenBao namespace `name` with a KV v2 engine at `secret/`, and returns
+    /// [`DevVault::settings`] that use it.
+    pub fn namespace(&self, name: &str) -> Result<VaultSettings, String> {
+        self.request("POST", &format!("sys/namespaces/{name}"), None)?;
+        let kv = json!({"type": "kv", "options": {"version": "2"}});
+        self.request_in(Some(name), "POST", "sys/mounts/secret", Some(kv))?;
+        let mut settings = self.settings();
+        settings.namespace = Some(name.to_owned());
+        Ok(settings)
     }
 
     /// Writes `fields` as the data of a new version of `id`, where `settings` put it (to
@@ -265,13 +301,14 @@ impl DevVault {
     }
 
     /// One HTTP/1.0 exchange (the server closes the connection, so the body ends at EOF).
-    fn http(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&Value>,
-    ) -> Result<(u16, Value), String> {
+    fn http(&self, request: &Http<'_>) -> Result<(u16, Value), String> {
+        let Http {
+            method,
+            path,
+            token,
+            namespace,
+            body,
+        } = request;
         let address = SocketAddr::from(([127, 0, 0, 1], self.port));
         let mut stream =
             TcpStream::connect_timeout(&address, IO_TIMEOUT).map_err(|e| e.to_string())?;
@@ -283,6 +320,9 @@ impl DevVault {
         let mut request = format!("{method} /v1/{path} HTTP/1.0\r\nHost: 127.0.0.1\r\n");
         if let Some(token) = token {
             request.push_str(&format!("X-Vault-Token: {token}\r\n"));
+        }
+        if let Some(namespace) = namespace {
+            request.push_str(&format!("X-Vault-Namespace: {namespace}\r\n"));
         }
         request.push_str(&format!(
             "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -310,6 +350,15 @@ impl DevVault {
         };
         Ok((status, json))
     }
+}
+
+/// One helper request.
+struct Http<'a> {
+    method: &'a str,
+    path: &'a str,
+    token: Option<&'a str>,
+    namespace: Option<&'a str>,
+    body: Option<&'a Value>,
 }
 
 impl Drop for DevVault {

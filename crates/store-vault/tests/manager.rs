@@ -253,3 +253,32 @@ fn debug_of_settings_and_manager_never_shows_the_token() {
     assert!(!shown.contains(vault.root_token()), "{shown}");
     assert!(shown.contains(&vault.address()), "{shown}");
 }
+
+#[test]
+fn an_openbao_namespace_is_sent_as_the_vault_namespace_header() {
+    let Some(vault) = dev_vault_or_skip("namespace header") else {
+        return;
+    };
+    let settings = vault.namespace("team-a").unwrap();
+    let in_namespace = manager(settings.clone());
+    let key = id("company", "K");
+    set(&in_namespace, &key, "in team-a");
+    assert_eq!(
+        value(&in_namespace, &key, None).as_deref(),
+        Some("in team-a")
+    );
+    wait(in_namespace.check()).unwrap();
+    let path = format!("secret/data/{}/main/company/K", settings.prefix);
+    let read = vault
+        .request_in(Some("team-a"), "GET", &path, None)
+        .unwrap();
+    assert_eq!(read["data"]["data"]["value"], "in team-a");
+
+    let mut root = settings;
+    root.namespace = None;
+    assert_eq!(
+        value(&manager(root), &key, None),
+        None,
+        "not in the root namespace"
+    );
+}
