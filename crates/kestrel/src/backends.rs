@@ -63,7 +63,8 @@ impl<'a> Backends<'a> {
     ) -> Result<Option<Arc<dyn SecretManager>>, CliError> {
         let Some(own) = own else { return Ok(None) };
         match kind {
-            SecretType::Vault => own.vault
+            SecretType::Vault => own
+                .vault
                 .as_ref()
                 .map(|vault| crate::vault::manager(vault, &self.settings.env))
                 .transpose(),
@@ -109,19 +110,18 @@ fn unreachable_embedded() -> Result<Arc<dyn SecretManager>, CliError> {
 
 /// `secret.cache`: `enabled: false` or `ttl: 0s` keeps nothing.
 fn cache_settings(cache: &CacheConfig) -> Result<CacheSettings, CliError> {
-    let ttl = kestrel_server::parse_duration(&cache.ttl.0).map_err(|_| {
-        CliError::usage(
-            "secret.cache.ttl: not a duration: write a number and a unit (ms, s, m, h), e.g. 60s",
-        )
-    })?;
-    let maximum_size = usize::try_from(cache.maximum_size.0).unwrap_or(usize::MAX);
+    let duration = |key: &str, text: &str| {
+        kestrel_server::parse_duration(text).map_err(|_| {
+            CliError::usage(format!(
+                "secret.cache.{key}: not a duration: write a number and a unit (ms, s, m, h), \
+                 e.g. 60s"
+            ))
+        })
+    };
+    let ttl = duration("ttl", &cache.ttl.0)?;
     Ok(CacheSettings {
-        ttl: if cache.enabled.0 {
-            ttl
-        } else {
-            std::time::Duration::ZERO
-        },
-        maximum_size,
-        ..CacheSettings::default()
+        ttl: if cache.enabled.0 { ttl } else { Duration::ZERO },
+        maximum_size: usize::try_from(cache.maximum_size.0).unwrap_or(usize::MAX),
+        stale_for: duration("stale-for", &cache.stale_for.0)?,
     })
 }

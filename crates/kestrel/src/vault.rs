@@ -42,7 +42,9 @@ fn auth(config: &VaultConfig, env: &Environment) -> Result<VaultAuth, CliError> 
         ));
     }
     if let Some(token) = &config.token {
-        return Ok(VaultAuth::Token(Zeroizing::new(token.expose_secret().to_owned())));
+        return Ok(VaultAuth::Token(Zeroizing::new(
+            token.expose_secret().to_owned(),
+        )));
     }
     if let Some(role) = &config.app_role {
         return Ok(VaultAuth::AppRole {
@@ -67,7 +69,12 @@ fn auth(config: &VaultConfig, env: &Environment) -> Result<VaultAuth, CliError> 
             jwt_file,
         });
     }
-    match env.text("VAULT_TOKEN").ok().flatten().filter(|t| !t.is_empty()) {
+    match env
+        .text("VAULT_TOKEN")
+        .ok()
+        .flatten()
+        .filter(|t| !t.is_empty())
+    {
         Some(token) => Ok(VaultAuth::Token(Zeroizing::new(token.to_owned()))),
         None => Err(CliError::usage(
             "secret.vault: no credentials: set secret.vault.token (or the VAULT_TOKEN \
