@@ -16,7 +16,7 @@ use axum::extract::{Form, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse as _, Redirect, Response};
 use kestrel_secrets::{SecretBackend as _, SecretValue};
-use kestrel_store::{SecretAccess, SecretId, SecretInfo, SecretMeta, Tag};
+use kestrel_store::{BackendCheck, SecretAccess, SecretId, SecretInfo, SecretMeta, Tag};
 use minijinja::{Value, context};
 use serde::Deserialize;
 use std::fmt;
@@ -120,6 +120,24 @@ fn meta_of(description: &str, tags: &str) -> Result<SecretMeta, UiError> {
     })
 }
 
+/// The backend holding `namespace`'s secrets and its state: the route serving the namespace
+/// (the longest configured one it is within), else the default backend.
+async fn backend_of(ui: &Ui, namespace: &str) -> BackendCheck {
+    let checks = ui.app.secrets().check_backends().await;
+    let serves = |check: &&BackendCheck| {
+        check
+            .namespace
+            .as_deref()
+            .is_none_or(|prefix| kestrel_secrets::is_within(namespace, prefix))
+    };
+    checks
+        .iter()
+        .filter(serves)
+        .max_by_key(|check| check.namespace.as_ref().map_or(0, String::len))
+        .cloned()
+        .unwrap_or_else(|| BackendCheck::up(ui.app.secrets().backend_name(namespace)))
+}
+
 /// Why the caller may not change `namespace`'s secrets here, if it may not.
 fn read_only_reason(ui: &Ui, current: &Current, namespace: &str) -> Option<String> {
     if let Err(refused) = current
@@ -209,6 +227,7 @@ async fn tab_page(
         inherited,
         global,
         read_only => read_only_reason(ui, current, namespace),
+        backend => backend_of(ui, namespace).await,
         form => context! { key => kept.key, description => kept.description, tags => kept.tags },
         error => kept.error,
         ..tab_values(namespace, "Secrets")
