@@ -38,6 +38,15 @@ fn kestrel(sandbox: &Sandbox, vault: &DevVault, args: &[&str]) -> util::Invocati
         .env_remove("VAULT_TOKEN")
 }
 
+/// `kestrel secrets set NAMESPACE KEY` with `value` on stdin; it must succeed and never echo it.
+fn set_secret(sandbox: &Sandbox, vault: &DevVault, namespace: &str, key: &str, value: &str) {
+    kestrel(sandbox, vault, &["secrets", "set", namespace, key])
+        .stdin(value)
+        .output()
+        .assert_code(0)
+        .assert_hides(value);
+}
+
 fn flow(namespace: &str, key: &str) -> String {
     format!(
         "id: reads\nnamespace: {namespace}\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{{{ secret('{key}') }}}}\"\n  - id: length\n    type: io.kestra.plugin.core.debug.Return\n    format: \"{{{{ secret('{key}') | length }}}}\"\n"
@@ -67,15 +76,7 @@ fn a_secret_set_through_kestrel_lives_in_vault_and_flows_read_it_masked() {
     };
     let sandbox = Sandbox::new();
     configure(&sandbox, &vault, "");
-    kestrel(
-        &sandbox,
-        &vault,
-        &["secrets", "set", "company.team", "API_TOKEN"],
-    )
-    .stdin(VALUE)
-    .output()
-    .assert_code(0)
-    .assert_hides(VALUE);
+    set_secret(&sandbox, &vault, "company.team", "API_TOKEN", VALUE);
     let prefix = prefix_of(&sandbox);
     assert_eq!(
         in_vault(&vault, &prefix, "company.team", "API_TOKEN").as_deref(),
@@ -114,10 +115,7 @@ fn secrets_check_names_every_key_a_flow_uses_that_the_backend_lacks() {
     };
     let sandbox = Sandbox::new();
     configure(&sandbox, &vault, "");
-    kestrel(&sandbox, &vault, &["secrets", "set", "company", "PRESENT"])
-        .stdin(VALUE)
-        .output()
-        .assert_code(0);
+    set_secret(&sandbox, &vault, "company", "PRESENT", VALUE);
     sandbox.write("present.yml", &flow("company.team", "PRESENT"));
     sandbox.write("missing.yml", &flow("company.team", "ABSENT_KEY"));
     let ok = kestrel(&sandbox, &vault, &["secrets", "check", "present.yml"]).output();
@@ -232,12 +230,7 @@ fn a_change_through_the_cli_reaches_the_servers_cache_at_once_and_a_stopped_back
     };
     let sandbox = Sandbox::new();
     configure(&sandbox, &vault, "");
-    let set = |value: &str| {
-        kestrel(&sandbox, &vault, &["secrets", "set", "team", "ROTATED"])
-            .stdin(value)
-            .output()
-            .assert_code(0);
-    };
+    let set = |value: &str| set_secret(&sandbox, &vault, "team", "ROTATED", value);
     set("short");
     let token = kestrel(&sandbox, &vault, &["tokens", "create", "ops"]).output();
     let auth = format!("Bearer {}", token.stdout.trim());
@@ -299,10 +292,7 @@ fn secrets_copy_moves_a_namespace_from_the_embedded_store_into_vault() {
         &config.replace("type: vault", "type: embedded"),
     );
     for key in ["A_KEY", "B_KEY"] {
-        kestrel(&sandbox, &vault, &["secrets", "set", "company.team", key])
-            .stdin(VALUE)
-            .output()
-            .assert_code(0);
+        set_secret(&sandbox, &vault, "company.team", key, VALUE);
     }
     let copied = kestrel(
         &sandbox,

@@ -60,21 +60,7 @@ use std::sync::Arc;
 /// A Vault or OpenBao server's KV v2 mount as a [`SecretManager`].
 pub struct VaultManager {
     kv: Arc<Kv>,
-    /// Always `Some` until dropped.
-    offload: Option<Offload>,
-}
-
-impl Drop for VaultManager {
-    fn drop(&mut self) {
-        // A tokio runtime dropped inside another runtime's task panics ("Cannot drop a
-        // runtime in a context where blocking is not allowed"): the server drops managers
-        // there, so the runtime thread is shut down from a thread of its own.
-        if let Some(offload) = self.offload.take()
-            && tokio::runtime::Handle::try_current().is_ok()
-        {
-            std::thread::spawn(move || drop(offload));
-        }
-    }
+    offload: Offload,
 }
 
 impl fmt::Debug for VaultManager {
@@ -97,7 +83,7 @@ impl VaultManager {
         };
         Ok(Self {
             kv: Arc::new(kv),
-            offload: Some(Offload::new("vault")?),
+            offload: Offload::new("vault")?,
         })
     }
 
@@ -113,10 +99,7 @@ impl VaultManager {
         Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
         T: Send + 'static,
     {
-        match &self.offload {
-            Some(offload) => offload.run(operation(Arc::clone(&self.kv))).await,
-            None => unreachable!("the runtime thread goes only when the manager is dropped"),
-        }
+        self.offload.run(operation(Arc::clone(&self.kv))).await
     }
 }
 

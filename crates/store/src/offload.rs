@@ -10,10 +10,21 @@
 use crate::StoreError;
 use std::future::Future;
 
-/// One runtime thread that runs a manager's requests.
+/// One runtime thread that runs a manager's requests. It may be dropped anywhere, inside
+/// another runtime's task too (the server drops managers there): its thread is told to stop
+/// and is not waited for.
 #[derive(Debug)]
 pub struct Offload {
-    runtime: tokio::runtime::Runtime,
+    /// Always `Some` until dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Offload {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl Offload {
@@ -25,7 +36,9 @@ impl Offload {
             .enable_all()
             .build()
             .map_err(|e| StoreError::backend(format!("starting the {manager} client"), e))?;
-        Ok(Self { runtime })
+        Ok(Self {
+            runtime: Some(runtime),
+        })
     }
 
     /// Runs `future` on the manager's thread and waits for its output from any thread or
@@ -35,7 +48,8 @@ impl Offload {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        match self.runtime.spawn(future).await {
+        let runtime = self.runtime.as_ref().expect("taken only on drop");
+        match runtime.spawn(future).await {
             Ok(output) => output,
             // The task never panics by itself; a panic there is a bug to surface, not hide.
             Err(join) => std::panic::resume_unwind(join.into_panic()),
@@ -76,6 +90,15 @@ mod tests {
         async fn list(&self, _tenant: &str, _namespace: &str) -> Result<Vec<String>, BackendError> {
             Ok(Vec::new())
         }
+    }
+
+    #[test]
+    fn an_offload_may_be_dropped_inside_an_async_task() {
+        let offload = Offload::new("test").unwrap();
+        let host = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        host.block_on(async move { drop(offload) });
     }
 
     #[test]
