@@ -2,7 +2,7 @@
 //!
 //! [`DevVault::start`] finds `bao` on `PATH` (`scripts/services/openbao-install` installs it),
 //! starts `bao server -dev` on a free port with a random root token (given through the
-//! environment, not the arguments), waits until `/v1/sys/health` answers, and kills the
+//! environment, not the arguments), waits until it answers with that token, and kills the
 //! server on drop. Dev mode keeps everything in memory: [`DevVault::stop`] then
 //! [`DevVault::start_again`] gives an empty server on the same address with the same root
 //! token, and a KV v2 engine at `secret/`.
@@ -33,6 +33,8 @@ use std::time::{Duration, Instant};
 
 /// How long a start may take before it is a failure.
 const READY_WITHIN: Duration = Duration::from_secs(20);
+/// How many ports a start tries.
+const START_ATTEMPTS: usize = 3;
 /// The pause between two readiness polls.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// Bound on one helper request.
@@ -113,8 +115,17 @@ impl DevVault {
             dir,
             child: None,
         };
-        vault.start_again()?;
-        Ok(vault)
+        // The free port may be taken by another process before bao binds it: then bao
+        // exits at once, and another port is tried.
+        for _ in 1..START_ATTEMPTS {
+            match vault.start_again() {
+                Err(_) if vault.log().contains("address already in use") => {
+                    vault.port = free_port()?;
+                }
+                started => return started.map(|()| vault),
+            }
+        }
+        vault.start_again().map(|()| vault)
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -176,14 +187,15 @@ impl DevVault {
             {
                 return Err(format!("bao exited ({status}): {}", self.log()));
             }
-            let health = Http {
+            // Answering with this server's root token: not another server on the port.
+            let own_token = Http {
                 method: "GET",
-                path: "sys/health",
-                token: None,
+                path: "auth/token/lookup-self",
+                token: Some(&self.root_token),
                 namespace: None,
                 body: None,
             };
-            if matches!(self.http(&health), Ok((200, _))) {
+            if matches!(self.http(&own_token), Ok((200, _))) {
                 return Ok(());
             }
             if Instant::now() >= deadline {
