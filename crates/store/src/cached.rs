@@ -235,3 +235,144 @@ impl Cached {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Counting;
+    use std::sync::atomic::Ordering;
+
+    fn cached(manager: &Arc<Counting>, ttl: Duration) -> Cached {
+        let settings = CacheSettings {
+            ttl,
+            maximum_size: 100,
+            stale_for: Duration::from_secs(3600),
+        };
+        let manager: Arc<dyn SecretManager> = manager.clone();
+        Cached::new(manager, settings, Arc::new(|_: &str| {}))
+    }
+
+    fn id(key: &str) -> SecretId {
+        SecretId::main("a", key).unwrap()
+    }
+
+    fn run<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    fn value(found: Option<Revealed>) -> Option<String> {
+        found.map(|r| r.value.expose_secret().to_owned())
+    }
+
+    #[test]
+    fn hits_and_misses_are_kept_for_the_ttl() {
+        let manager = Arc::new(Counting::default());
+        let cache = cached(&manager, Duration::from_secs(3600));
+        run(async {
+            for _ in 0..5 {
+                assert_eq!(
+                    value(cache.get(&id("K")).await.unwrap()).as_deref(),
+                    Some("v1")
+                );
+                assert_eq!(value(cache.get(&id("NONE")).await.unwrap()), None);
+            }
+        });
+        assert_eq!(manager.reads.load(Ordering::SeqCst), 2, "one read per key");
+    }
+
+    #[test]
+    fn a_ttl_of_zero_asks_every_time_and_a_forgotten_key_is_asked_again() {
+        let manager = Arc::new(Counting::default());
+        let uncached = cached(&manager, Duration::ZERO);
+        run(async {
+            for _ in 0..3 {
+                uncached.get(&id("K")).await.unwrap();
+            }
+        });
+        assert_eq!(manager.reads.load(Ordering::SeqCst), 3);
+        let cache = cached(&manager, Duration::from_secs(3600));
+        run(async {
+            cache.get(&id("K")).await.unwrap();
+            cache.forget(&id("K"));
+            cache.get(&id("K")).await.unwrap();
+            cache.clear();
+            cache.get(&id("K")).await.unwrap();
+        });
+        assert_eq!(manager.reads.load(Ordering::SeqCst), 3 + 3);
+    }
+
+    #[test]
+    fn a_thousand_callers_of_one_key_make_one_call() {
+        let manager = Arc::new(Counting {
+            gate: Some(tokio::sync::Semaphore::new(0)),
+            ..Counting::default()
+        });
+        let cache = cached(&manager, Duration::ZERO);
+        let key = id("K");
+        let answers = run(async {
+            let callers = (0..1000).map(|_| cache.get(&key));
+            let callers = futures_util::future::join_all(callers);
+            // Polled after every caller has asked once: only then may the one read finish.
+            let open = async {
+                if let Some(gate) = &manager.gate {
+                    gate.add_permits(1);
+                }
+            };
+            futures_util::future::join(callers, open).await.0
+        });
+        assert!(answers.iter().all(|a| a.as_ref().unwrap().is_some()));
+        assert_eq!(manager.reads.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_failing_manager_is_answered_from_a_stale_entry_with_a_warning() {
+        let manager = Arc::new(Counting::default());
+        let warnings = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&warnings);
+        let settings = CacheSettings {
+            ttl: Duration::from_millis(1),
+            maximum_size: 100,
+            stale_for: Duration::from_secs(3600),
+        };
+        let dyn_manager: Arc<dyn SecretManager> = manager.clone();
+        let warn = Arc::new(move |w: &str| seen.lock().unwrap().push(w.to_owned()));
+        let cache = Cached::new(dyn_manager, settings, warn);
+        run(async {
+            cache.get(&id("K")).await.unwrap();
+            std::thread::sleep(Duration::from_millis(5));
+            manager.failing.store(true, Ordering::SeqCst);
+            let stale = cache.get(&id("K")).await.unwrap();
+            assert_eq!(value(stale).as_deref(), Some("v1"));
+            let error = cache.get(&id("NEVER_READ")).await.unwrap_err();
+            assert_eq!(error.to_string(), "counting: reading: connection refused");
+        });
+        assert!(matches!(cache.state(), ManagerState::Failing(_)));
+        let warnings = warnings.lock().unwrap();
+        assert!(
+            warnings[0].contains("using the answer cached for secret 'K'"),
+            "{warnings:?}"
+        );
+        assert!(!warnings[0].contains("v1"));
+    }
+
+    #[test]
+    fn the_cache_holds_at_most_its_maximum() {
+        let manager = Arc::new(Counting::default());
+        let settings = CacheSettings {
+            maximum_size: 3,
+            ..CacheSettings::default()
+        };
+        let dyn_manager: Arc<dyn SecretManager> = manager.clone();
+        let cache = Cached::new(dyn_manager, settings, Arc::new(|_: &str| {}));
+        run(async {
+            for i in 0..10 {
+                cache.get(&id(&format!("K{i}"))).await.unwrap();
+            }
+        });
+        assert_eq!(cache.lock().entries.len(), 3);
+    }
+}

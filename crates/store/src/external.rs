@@ -9,8 +9,8 @@
 //! kestrel is seen when the entry's TTL ends.
 
 use crate::{
-    Actor, AuditAction, AuditEntry, AuditFilter, Cached, Revealed, RotateReport, SecretId,
-    SecretInfo, SecretMeta, SecretStore, StoreError, VersionInfo, validate_value_size,
+    Actor, AuditAction, AuditEntry, AuditFilter, BackendCheck, Cached, Revealed, RotateReport,
+    SecretId, SecretInfo, SecretMeta, SecretStore, StoreError, VersionInfo, validate_value_size,
 };
 use async_trait::async_trait;
 use kestrel_crypto::MasterKey;
@@ -116,6 +116,14 @@ impl SecretStore for External {
     fn versions_kept(&self) -> u32 {
         // The manager keeps versions by its own rules.
         u32::MAX
+    }
+
+    async fn check_backends(&self) -> Vec<BackendCheck> {
+        let check = match self.cached.manager().check().await {
+            Ok(()) => BackendCheck::up(self.name()),
+            Err(error) => BackendCheck::down(self.name(), error.to_string()),
+        };
+        vec![check]
     }
 
     async fn set(

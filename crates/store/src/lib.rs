@@ -32,9 +32,12 @@ mod error;
 mod executions;
 mod external;
 mod flows;
+mod limited;
 mod manager;
 mod offload;
 mod routed;
+#[cfg(test)]
+mod testing;
 mod types;
 mod validate;
 
@@ -48,12 +51,14 @@ pub use executions::{
 };
 pub use external::External;
 pub use flows::{FlowRecord, FlowStore};
+pub use limited::Limited;
 pub use manager::SecretManager;
 pub use offload::Offload;
 pub use routed::{Route, Routed};
 pub use types::{
-    Actor, AuditAction, AuditEntry, AuditFilter, DEFAULT_TENANT, DEFAULT_VERSIONS_KEPT, Revealed,
-    RotateReport, SecretId, SecretInfo, SecretMeta, Tag, VersionInfo,
+    Actor, AuditAction, AuditEntry, AuditFilter, BackendCheck, DEFAULT_TENANT,
+    DEFAULT_VERSIONS_KEPT, Revealed, RotateReport, SecretId, SecretInfo, SecretMeta, Tag,
+    VersionInfo,
 };
 pub use validate::{
     DEFAULT_MAX_VALUE_SIZE, ValueTooLarge, validate_key, validate_namespace, validate_tenant,
@@ -86,6 +91,26 @@ pub trait SecretStore: Send + Sync {
 
     /// How many versions of each secret are kept.
     fn versions_kept(&self) -> u32;
+
+    /// The state of each backend behind this store, for `/health`: this store alone, up, by
+    /// default.
+    async fn check_backends(&self) -> Vec<BackendCheck> {
+        vec![BackendCheck::up(self.name())]
+    }
+
+    /// The name of the backend holding `namespace`'s secrets (this store's own, unless it
+    /// routes namespaces to several).
+    fn backend_name(&self, namespace: &str) -> &str {
+        let _ = namespace;
+        self.name()
+    }
+
+    /// Why writes to `namespace` would be refused ([`StoreError::ReadOnly`]), if they would:
+    /// lets the API, the UI and the CLI say so before anyone types a value.
+    fn writes_refused(&self, namespace: &str) -> Option<StoreError> {
+        let _ = namespace;
+        None
+    }
 
     /// Sets a new version of `id` and returns its number. `meta`: `None` keeps the current
     /// description and tags, `Some` replaces them.

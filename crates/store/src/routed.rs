@@ -5,12 +5,12 @@
 //! home store's, whatever the backend.
 
 use crate::{
-    Actor, AuditAction, AuditEntry, AuditFilter, Revealed, RotateReport, SecretId, SecretInfo,
-    SecretMeta, SecretStore, StoreError, VersionInfo,
+    Actor, AuditAction, AuditEntry, AuditFilter, BackendCheck, Revealed, RotateReport, SecretId,
+    SecretInfo, SecretMeta, SecretStore, StoreError, VersionInfo,
 };
 use async_trait::async_trait;
 use kestrel_crypto::MasterKey;
-use kestrel_secrets::SecretValue;
+use kestrel_secrets::{SecretValue, is_within};
 use std::fmt;
 use std::sync::Arc;
 
@@ -80,14 +80,10 @@ impl Routed {
 
     /// The store to write `id` to; a read-only one refuses.
     fn writable(&self, id: &SecretId) -> Result<&dyn SecretStore, StoreError> {
-        let route = self.route(id.namespace());
-        if route.read_only {
-            return Err(StoreError::ReadOnly {
-                backend: route.store.name().to_owned(),
-                namespace: id.namespace().to_owned(),
-            });
+        match self.writes_refused(id.namespace()) {
+            Some(refusal) => Err(refusal),
+            None => Ok(self.store(id.namespace())),
         }
-        Ok(route.store.as_ref())
     }
 }
 
@@ -101,13 +97,6 @@ impl fmt::Debug for Routed {
     }
 }
 
-/// Whether `namespace` is `prefix` or one of its children.
-fn is_within(namespace: &str, prefix: &str) -> bool {
-    namespace
-        .strip_prefix(prefix)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
-}
-
 #[async_trait]
 impl SecretStore for Routed {
     fn name(&self) -> &str {
@@ -116,6 +105,32 @@ impl SecretStore for Routed {
 
     fn versions_kept(&self) -> u32 {
         self.default.store.versions_kept()
+    }
+
+    async fn check_backends(&self) -> Vec<BackendCheck> {
+        let mut checks = Vec::new();
+        for (namespace, route) in self.routes() {
+            for check in route.store.check_backends().await {
+                checks.push(BackendCheck {
+                    namespace: namespace.map(str::to_owned),
+                    read_only: route.read_only,
+                    ..check
+                });
+            }
+        }
+        checks
+    }
+
+    fn backend_name(&self, namespace: &str) -> &str {
+        self.store(namespace).name()
+    }
+
+    fn writes_refused(&self, namespace: &str) -> Option<StoreError> {
+        let route = self.route(namespace);
+        route.read_only.then(|| StoreError::ReadOnly {
+            backend: route.store.name().to_owned(),
+            namespace: namespace.to_owned(),
+        })
     }
 
     async fn set(
@@ -241,18 +256,5 @@ impl SecretStore for Routed {
 
     async fn rekey(&self, actor: &Actor, new_master: &MasterKey) -> Result<(), StoreError> {
         self.home.rekey(actor, new_master).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_within;
-
-    #[test]
-    fn a_namespace_is_within_itself_and_its_ancestors_only() {
-        assert!(is_within("company.finance", "company.finance"));
-        assert!(is_within("company.finance.team", "company.finance"));
-        assert!(!is_within("company.financeteam", "company.finance"));
-        assert!(!is_within("company", "company.finance"));
     }
 }

@@ -9,11 +9,13 @@ use std::future::Future;
 
 pub use kestrel_store_vault::testing::{DevVault, dev_vault_or_skip};
 
-/// Runs `future` on this thread, as a render thread waits for `secret()`: the manager's
-/// requests run on its own runtime thread, so no runtime is needed here (and none is dropped
-/// inside one).
+/// Runs `future` to its end on a current-thread runtime of the test's own (the manager's
+/// requests run on its own runtime thread, created and dropped outside this one).
 pub fn wait<F: Future>(future: F) -> F::Output {
-    kestrel_secrets::block_on(future)
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime")
+        .block_on(future)
 }
 
 /// A dev server, its settings and a manager on them; `None` when the test is skipped.
