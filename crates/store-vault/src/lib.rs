@@ -21,6 +21,14 @@
 //! the metadata (Vault then numbers the next write 1 again). Description and tags are KV v2
 //! `custom_metadata`: `description`, and `tag.<key>` per tag.
 //!
+//! # The policy kestrel needs
+//! With mount `secret` and prefix `kestrel`: `read` on `secret/data/kestrel/*` and `read`,
+//! `list` on `secret/metadata/kestrel/*` for reading (read-only mode; `check` passes with
+//! that too); managed mode adds `create`, `update` on `secret/data/kestrel/*` and
+//! `secret/metadata/kestrel/*`, `update` on `secret/delete/kestrel/*`,
+//! `secret/undelete/kestrel/*`, `secret/destroy/kestrel/*`, and `delete` on
+//! `secret/metadata/kestrel/*` (destroying every version).
+//!
 //! Every request runs on the manager's own [`kestrel_store::Offload`] thread, times out
 //! after 10 s and reads at most 8 MiB. Errors name `vault`, what was being done and the key
 //! or namespace; never a value or a token.

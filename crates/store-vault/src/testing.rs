@@ -42,6 +42,16 @@ const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// The variable that turns a missing `bao` into a failure.
 pub const REQUIRE_VARIABLE: &str = "KESTREL_REQUIRE_OPENBAO";
 
+/// A policy for kestrel in managed mode: every KV v2 operation under `secret/`.
+pub const MANAGED_POLICY: &str =
+    r#"path "secret/*" { capabilities = ["create", "read", "update", "delete", "list", "patch"] }"#;
+
+/// A policy for kestrel in read-only mode: values read, metadata read and listed.
+pub const READ_ONLY_POLICY: &str = r#"
+path "secret/data/*" { capabilities = ["read"] }
+path "secret/metadata/*" { capabilities = ["read", "list"] }
+"#;
+
 /// A running OpenBao dev server, killed on drop.
 pub struct DevVault {
     bao: PathBuf,
@@ -263,11 +273,23 @@ impl DevVault {
     }
 
     /// Creates AppRole `name` (enabling AppRole at `approle` if needed) whose tokens live
-    /// `token_ttl`, renewable up to `token_max_ttl`, with every right on `secret/`; returns
-    /// its login, whose secret id serves `logins` times (0: without limit).
+    /// `token_ttl`, renewable up to `token_max_ttl`, with [`MANAGED_POLICY`]; returns its
+    /// login, whose secret id serves `logins` times (0: without limit).
     pub fn app_role(
         &self,
         name: &str,
+        token_ttl: Duration,
+        token_max_ttl: Duration,
+        logins: u32,
+    ) -> Result<VaultAuth, String> {
+        self.app_role_with_policy(name, MANAGED_POLICY, token_ttl, token_max_ttl, logins)
+    }
+
+    /// [`DevVault::app_role`] with the ACL policy `policy` (HCL) instead.
+    pub fn app_role_with_policy(
+        &self,
+        name: &str,
+        policy: &str,
         token_ttl: Duration,
         token_max_ttl: Duration,
         logins: u32,
@@ -276,7 +298,6 @@ impl DevVault {
         if enabled["data"]["approle/"].is_null() {
             self.request("POST", "sys/auth/approle", Some(json!({"type": "approle"})))?;
         }
-        let policy = r#"path "secret/*" { capabilities = ["create", "read", "update", "delete", "list", "patch"] }"#;
         self.request(
             "POST",
             &format!("sys/policies/acl/{name}"),
