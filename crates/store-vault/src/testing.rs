@@ -42,9 +42,14 @@ const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// The variable that turns a missing `bao` into a failure.
 pub const REQUIRE_VARIABLE: &str = "KESTREL_REQUIRE_OPENBAO";
 
-/// A policy for kestrel in managed mode: every KV v2 operation under `secret/`.
-pub const MANAGED_POLICY: &str =
-    r#"path "secret/*" { capabilities = ["create", "read", "update", "delete", "list", "patch"] }"#;
+/// A policy for kestrel in managed mode: what the crate's doc lists, under `secret/`.
+pub const MANAGED_POLICY: &str = r#"
+path "secret/data/*" { capabilities = ["create", "read", "update"] }
+path "secret/metadata/*" { capabilities = ["create", "read", "update", "list", "delete"] }
+path "secret/delete/*" { capabilities = ["update"] }
+path "secret/undelete/*" { capabilities = ["update"] }
+path "secret/destroy/*" { capabilities = ["update"] }
+"#;
 
 /// A policy for kestrel in read-only mode: values read, metadata read and listed.
 pub const READ_ONLY_POLICY: &str = r#"
