@@ -30,8 +30,10 @@
 //! `secret/metadata/kestrel/*` (destroying every version).
 //!
 //! Every request runs on the manager's own [`kestrel_store::Offload`] thread, times out
-//! after 10 s and reads at most 8 MiB. Errors name `vault`, what was being done and the key
-//! or namespace; never a value or a token.
+//! after 10 s and reads at most 8 MiB; redirects are not followed (the token would go with
+//! them); a listing or namespace walk stops with an error past 10,000 folders and keys.
+//! Concurrent first requests share one login. Errors name `vault`, what was being done and
+//! the key or namespace; never a value or a token.
 //!
 //! The `testing` feature adds `testing::DevVault`, an OpenBao dev server for tests, this
 //! crate's and other crates' (`scripts/services/openbao-install` installs `bao`).

@@ -140,3 +140,19 @@ fn a_wrong_secret_id_fails_the_login_naming_the_method_never_the_secret_id() {
         "{message}"
     );
 }
+
+#[test]
+fn concurrent_first_requests_share_one_login() {
+    let Some(vault) = dev_vault_or_skip("one login") else {
+        return;
+    };
+    // A secret id good for one login: a second login would fail its request.
+    let mut settings = vault.settings();
+    settings.auth = vault.app_role("once", LONG, LONG, 1).unwrap();
+    let m = manager(settings);
+    let key = id("once", "K");
+    let reads = (0..50).map(|_| m.get_meta(&key));
+    for read in wait(futures_util::future::join_all(reads)) {
+        assert_eq!(read.unwrap(), None);
+    }
+}
