@@ -349,6 +349,63 @@ fn error_text(json: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read as _, Write as _};
+
+    /// A server on 127.0.0.1 that answers one request with `head` and then `body_bytes`
+    /// bytes of `x`, and a token-auth client for it.
+    fn answering(head: &'static str, body_bytes: usize) -> Client {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(head.as_bytes());
+            let chunk = [b'x'; 64 << 10];
+            let mut left = body_bytes;
+            while left > 0 {
+                let n = left.min(chunk.len());
+                if stream.write_all(&chunk[..n]).is_err() {
+                    break;
+                }
+                left -= n;
+            }
+        });
+        Client::new(&VaultSettings::new(address, VaultAuth::token("t"))).unwrap()
+    }
+
+    fn get(client: &Client) -> Result<Reply, Failure> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(client.call(Method::Get, "secret/data/k", None))
+    }
+
+    #[test]
+    fn an_answer_over_the_bound_is_refused_whether_declared_or_streamed() {
+        let declared = answering("HTTP/1.1 200 OK\r\nContent-Length: 9000000\r\n\r\n", 0);
+        assert!(matches!(get(&declared), Err(Failure::TooLarge)));
+        let streamed = answering(
+            "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n",
+            MAX_RESPONSE_BYTES + 1,
+        );
+        assert!(matches!(get(&streamed), Err(Failure::TooLarge)));
+    }
+
+    #[test]
+    fn a_redirect_is_not_followed_so_the_token_goes_nowhere_else() {
+        let redirecting = answering(
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://elsewhere.invalid/v1/x\r\nContent-Length: 0\r\n\r\n",
+            0,
+        );
+        let failure = get(&redirecting).err().unwrap();
+        assert!(
+            matches!(failure, Failure::Redirected { status: 307, .. }),
+            "{failure}"
+        );
+        assert!(failure.to_string().contains("active node"), "{failure}");
+    }
 
     #[test]
     fn vault_error_texts_are_joined_and_bounded() {
