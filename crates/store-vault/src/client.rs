@@ -12,7 +12,7 @@ use tokio::sync::Mutex;
 use zeroize::{Zeroize, Zeroizing};
 
 /// How long one request may take, connection included.
-pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The largest answer read; a larger one is an error, never a large allocation.
@@ -71,8 +71,8 @@ impl Reply {
 pub(crate) enum Failure {
     /// No connection (refused, DNS, TLS).
     Unreachable { address: String, reason: String },
-    /// No answer within [`REQUEST_TIMEOUT`].
-    Timeout { address: String },
+    /// No answer within the request timeout.
+    Timeout { address: String, after: Duration },
     /// 401 or 403: the token is wrong, expired, or lacks a policy.
     Denied {
         address: String,
@@ -107,11 +107,9 @@ impl fmt::Display for Failure {
             Self::Unreachable { address, reason } => {
                 write!(f, "{address} is unreachable: {reason}")
             }
-            Self::Timeout { address } => write!(
-                f,
-                "{address} did not answer within {} s",
-                REQUEST_TIMEOUT.as_secs()
-            ),
+            Self::Timeout { address, after } => {
+                write!(f, "{address} did not answer within {after:?}")
+            }
             Self::Denied {
                 address,
                 status,
@@ -158,6 +156,7 @@ pub(crate) struct Client {
     /// `<address>/v1/`.
     base: reqwest::Url,
     pub(crate) address: String,
+    timeout: Duration,
     namespace: Option<HeaderValue>,
     pub(crate) auth: VaultAuth,
     /// The current token and when to renew it; one login or renewal at a time.
@@ -167,6 +166,11 @@ pub(crate) struct Client {
 impl Client {
     /// A client for `settings`, which are valid; no request is made.
     pub(crate) fn new(settings: &VaultSettings) -> Result<Self, StoreError> {
+        Self::with_timeout(settings, REQUEST_TIMEOUT)
+    }
+
+    /// [`Client::new`] with requests bounded by `timeout`.
+    fn with_timeout(settings: &VaultSettings, timeout: Duration) -> Result<Self, StoreError> {
         let setting = |why: String| StoreError::backend("vault: the setting address", why);
         let address = settings.address.trim_end_matches('/').to_owned();
         let base = reqwest::Url::parse(&format!("{address}/v1/"))
@@ -190,7 +194,7 @@ impl Client {
                 None => None,
             };
         let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
+            .timeout(timeout)
             .connect_timeout(CONNECT_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -199,6 +203,7 @@ impl Client {
             http,
             base,
             address,
+            timeout,
             namespace,
             auth: settings.auth.clone(),
             lease: Mutex::new(None),
@@ -306,7 +311,10 @@ impl Client {
     fn transport(&self, error: &reqwest::Error) -> Failure {
         let address = self.address.clone();
         if error.is_timeout() {
-            return Failure::Timeout { address };
+            return Failure::Timeout {
+                address,
+                after: self.timeout,
+            };
         }
         // The innermost cause says why ("Connection refused"); the outer ones repeat the URL.
         let mut cause: &dyn std::error::Error = error;
@@ -372,6 +380,22 @@ mod tests {
             }
         });
         Client::new(&VaultSettings::new(address, VaultAuth::token("t"))).unwrap()
+    }
+
+    #[test]
+    fn a_server_that_never_answers_is_a_timeout_naming_the_address() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let settings = VaultSettings::new(address.clone(), VaultAuth::token("t"));
+        let client = Client::with_timeout(&settings, Duration::from_millis(300)).unwrap();
+        // Accepted by the backlog, never answered.
+        let failure = get(&client).err().unwrap();
+        assert!(matches!(failure, Failure::Timeout { .. }), "{failure}");
+        assert_eq!(
+            failure.to_string(),
+            format!("{address} did not answer within 300ms")
+        );
+        drop(listener);
     }
 
     fn get(client: &Client) -> Result<Reply, Failure> {
