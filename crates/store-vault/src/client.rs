@@ -165,12 +165,20 @@ pub(crate) struct Client {
 
 impl Client {
     /// A client for `settings`, which are valid; no request is made.
-    pub(crate) fn new(settings: &VaultSettings) -> Result<Self, StoreError> {
-        Self::with_timeout(settings, REQUEST_TIMEOUT)
+    /// `roots`: CA certificates trusted besides the built-in ones.
+    pub(crate) fn new(
+        settings: &VaultSettings,
+        roots: Vec<reqwest::Certificate>,
+    ) -> Result<Self, StoreError> {
+        Self::with_timeout(settings, roots, REQUEST_TIMEOUT)
     }
 
     /// [`Client::new`] with requests bounded by `timeout`.
-    fn with_timeout(settings: &VaultSettings, timeout: Duration) -> Result<Self, StoreError> {
+    fn with_timeout(
+        settings: &VaultSettings,
+        roots: Vec<reqwest::Certificate>,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
         let setting = |why: String| StoreError::backend("vault: the setting address", why);
         let address = settings.address.trim_end_matches('/').to_owned();
         let base = reqwest::Url::parse(&format!("{address}/v1/"))
@@ -193,7 +201,11 @@ impl Client {
                 })?),
                 None => None,
             };
-        let http = reqwest::Client::builder()
+        let http = roots
+            .into_iter()
+            .fold(reqwest::Client::builder(), |builder, root| {
+                builder.add_root_certificate(root)
+            })
             .timeout(timeout)
             .connect_timeout(CONNECT_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
@@ -379,7 +391,11 @@ mod tests {
                 left -= n;
             }
         });
-        Client::new(&VaultSettings::new(address, VaultAuth::token("t"))).unwrap()
+        Client::new(
+            &VaultSettings::new(address, VaultAuth::token("t")),
+            Vec::new(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -387,7 +403,8 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         let settings = VaultSettings::new(address.clone(), VaultAuth::token("t"));
-        let client = Client::with_timeout(&settings, Duration::from_millis(300)).unwrap();
+        let client =
+            Client::with_timeout(&settings, Vec::new(), Duration::from_millis(300)).unwrap();
         // Accepted by the backlog, never answered.
         let failure = get(&client).err().unwrap();
         assert!(matches!(failure, Failure::Timeout { .. }), "{failure}");
@@ -457,7 +474,10 @@ mod tests {
             "not a url",
         ] {
             let settings = VaultSettings::new(address, VaultAuth::token("t"));
-            let message = Client::new(&settings).err().unwrap().to_string();
+            let message = Client::new(&settings, Vec::new())
+                .err()
+                .unwrap()
+                .to_string();
             assert!(message.contains("address"), "{message}");
             assert!(!message.contains("pw@"), "{message}");
         }

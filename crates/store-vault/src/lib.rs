@@ -99,10 +99,34 @@ impl fmt::Debug for VaultManager {
 
 impl VaultManager {
     /// Checks `settings` and prepares the client; makes no request (the first use logs in).
+    /// The server's certificate, with `https://`, must chain to a built-in (webpki) root.
     pub fn new(settings: VaultSettings) -> Result<Self, StoreError> {
+        Self::trusting(settings, Vec::new())
+    }
+
+    /// [`VaultManager::new`] for a server whose certificate a private CA signed: the PEM
+    /// certificates of `ca_pem` (one or more, as the file `VAULT_CACERT` names) are trusted
+    /// too.
+    pub fn with_ca_certificates(
+        settings: VaultSettings,
+        ca_pem: &[u8],
+    ) -> Result<Self, StoreError> {
+        let roots = reqwest::Certificate::from_pem_bundle(ca_pem)
+            .ok()
+            .filter(|roots| !roots.is_empty())
+            .ok_or_else(|| {
+                StoreError::backend("vault: the CA certificates", "no PEM certificate in them")
+            })?;
+        Self::trusting(settings, roots)
+    }
+
+    fn trusting(
+        settings: VaultSettings,
+        roots: Vec<reqwest::Certificate>,
+    ) -> Result<Self, StoreError> {
         settings.validate()?;
         let kv = Kv {
-            client: client::Client::new(&settings)?,
+            client: client::Client::new(&settings, roots)?,
             paths: paths::Paths::new(&settings.mount, &settings.prefix),
         };
         Ok(Self {
