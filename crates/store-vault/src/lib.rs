@@ -29,6 +29,9 @@
 //! `secret/undelete/kestrel/*`, `secret/destroy/kestrel/*`, and `delete` on
 //! `secret/metadata/kestrel/*` (destroying every version).
 //!
+//! With `https://`, the server's certificate must chain to a built-in (webpki) root, or to a
+//! CA given to [`VaultManager::with_ca_certificates`] (an internal CA's PEM file).
+//!
 //! Every request runs on the manager's own [`kestrel_store::Offload`] thread, times out
 //! after 10 s and reads at most 8 MiB; redirects are not followed (the token would go with
 //! them); a listing or namespace walk stops with an error past 10,000 folders and keys.
