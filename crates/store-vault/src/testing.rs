@@ -167,7 +167,8 @@ impl DevVault {
         format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
-    /// With TLS, the PEM certificate of the CA that signed the server's (once written).
+    /// With TLS, the PEM certificate of the CA that signed the server's (once written; each
+    /// [`DevVault::start_again`] makes a new one).
     pub fn ca_certificate(&self) -> Option<Vec<u8>> {
         self.tls
             .then(|| std::fs::read(self.dir.path().join("tls/vault-ca.pem")).ok())
