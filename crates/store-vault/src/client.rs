@@ -12,7 +12,7 @@ use tokio::sync::Mutex;
 use zeroize::{Zeroize, Zeroizing};
 
 /// How long one request may take, connection included.
-pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The largest answer read; a larger one is an error, never a large allocation.
@@ -71,8 +71,8 @@ impl Reply {
 pub(crate) enum Failure {
     /// No connection (refused, DNS, TLS).
     Unreachable { address: String, reason: String },
-    /// No answer within [`REQUEST_TIMEOUT`].
-    Timeout { address: String },
+    /// No answer within the request timeout.
+    Timeout { address: String, after: Duration },
     /// 401 or 403: the token is wrong, expired, or lacks a policy.
     Denied {
         address: String,
@@ -107,11 +107,9 @@ impl fmt::Display for Failure {
             Self::Unreachable { address, reason } => {
                 write!(f, "{address} is unreachable: {reason}")
             }
-            Self::Timeout { address } => write!(
-                f,
-                "{address} did not answer within {} s",
-                REQUEST_TIMEOUT.as_secs()
-            ),
+            Self::Timeout { address, after } => {
+                write!(f, "{address} did not answer within {after:?}")
+            }
             Self::Denied {
                 address,
                 status,
@@ -158,6 +156,7 @@ pub(crate) struct Client {
     /// `<address>/v1/`.
     base: reqwest::Url,
     pub(crate) address: String,
+    timeout: Duration,
     namespace: Option<HeaderValue>,
     pub(crate) auth: VaultAuth,
     /// The current token and when to renew it; one login or renewal at a time.
@@ -166,7 +165,20 @@ pub(crate) struct Client {
 
 impl Client {
     /// A client for `settings`, which are valid; no request is made.
-    pub(crate) fn new(settings: &VaultSettings) -> Result<Self, StoreError> {
+    /// `roots`: CA certificates trusted besides the built-in ones.
+    pub(crate) fn new(
+        settings: &VaultSettings,
+        roots: Vec<reqwest::Certificate>,
+    ) -> Result<Self, StoreError> {
+        Self::with_timeout(settings, roots, REQUEST_TIMEOUT)
+    }
+
+    /// [`Client::new`] with requests bounded by `timeout`.
+    fn with_timeout(
+        settings: &VaultSettings,
+        roots: Vec<reqwest::Certificate>,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
         let setting = |why: String| StoreError::backend("vault: the setting address", why);
         let address = settings.address.trim_end_matches('/').to_owned();
         let base = reqwest::Url::parse(&format!("{address}/v1/"))
@@ -189,8 +201,12 @@ impl Client {
                 })?),
                 None => None,
             };
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
+        let http = roots
+            .into_iter()
+            .fold(reqwest::Client::builder(), |builder, root| {
+                builder.add_root_certificate(root)
+            })
+            .timeout(timeout)
             .connect_timeout(CONNECT_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -199,6 +215,7 @@ impl Client {
             http,
             base,
             address,
+            timeout,
             namespace,
             auth: settings.auth.clone(),
             lease: Mutex::new(None),
@@ -306,7 +323,10 @@ impl Client {
     fn transport(&self, error: &reqwest::Error) -> Failure {
         let address = self.address.clone();
         if error.is_timeout() {
-            return Failure::Timeout { address };
+            return Failure::Timeout {
+                address,
+                after: self.timeout,
+            };
         }
         // The innermost cause says why ("Connection refused"); the outer ones repeat the URL.
         let mut cause: &dyn std::error::Error = error;
@@ -349,6 +369,84 @@ fn error_text(json: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read as _, Write as _};
+
+    /// A server on 127.0.0.1 that answers one request with `head` and then `body_bytes`
+    /// bytes of `x`, and a token-auth client for it.
+    fn answering(head: &'static str, body_bytes: usize) -> Client {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(head.as_bytes());
+            let chunk = [b'x'; 64 << 10];
+            let mut left = body_bytes;
+            while left > 0 {
+                let n = left.min(chunk.len());
+                if stream.write_all(&chunk[..n]).is_err() {
+                    break;
+                }
+                left -= n;
+            }
+        });
+        Client::new(
+            &VaultSettings::new(address, VaultAuth::token("t")),
+            Vec::new(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_server_that_never_answers_is_a_timeout_naming_the_address() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let settings = VaultSettings::new(address.clone(), VaultAuth::token("t"));
+        let client =
+            Client::with_timeout(&settings, Vec::new(), Duration::from_millis(300)).unwrap();
+        // Accepted by the backlog, never answered.
+        let failure = get(&client).err().unwrap();
+        assert!(matches!(failure, Failure::Timeout { .. }), "{failure}");
+        assert_eq!(
+            failure.to_string(),
+            format!("{address} did not answer within 300ms")
+        );
+        drop(listener);
+    }
+
+    fn get(client: &Client) -> Result<Reply, Failure> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(client.call(Method::Get, "secret/data/k", None))
+    }
+
+    #[test]
+    fn an_answer_over_the_bound_is_refused_whether_declared_or_streamed() {
+        let declared = answering("HTTP/1.1 200 OK\r\nContent-Length: 9000000\r\n\r\n", 0);
+        assert!(matches!(get(&declared), Err(Failure::TooLarge)));
+        let streamed = answering(
+            "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n",
+            MAX_RESPONSE_BYTES + 1,
+        );
+        assert!(matches!(get(&streamed), Err(Failure::TooLarge)));
+    }
+
+    #[test]
+    fn a_redirect_is_not_followed_so_the_token_goes_nowhere_else() {
+        let redirecting = answering(
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://elsewhere.invalid/v1/x\r\nContent-Length: 0\r\n\r\n",
+            0,
+        );
+        let failure = get(&redirecting).err().unwrap();
+        assert!(
+            matches!(failure, Failure::Redirected { status: 307, .. }),
+            "{failure}"
+        );
+        assert!(failure.to_string().contains("active node"), "{failure}");
+    }
 
     #[test]
     fn vault_error_texts_are_joined_and_bounded() {
@@ -376,7 +474,10 @@ mod tests {
             "not a url",
         ] {
             let settings = VaultSettings::new(address, VaultAuth::token("t"));
-            let message = Client::new(&settings).err().unwrap().to_string();
+            let message = Client::new(&settings, Vec::new())
+                .err()
+                .unwrap()
+                .to_string();
             assert!(message.contains("address"), "{message}");
             assert!(!message.contains("pw@"), "{message}");
         }

@@ -41,6 +41,14 @@ impl Metadata {
         self.versions.iter().find(|v| v.version == number)
     }
 
+    /// `Ok` when version `number` exists and is not destroyed, else [`StoreError::NotFound`].
+    fn kept(&self, id: &SecretId, number: u64) -> Result<(), StoreError> {
+        match self.version(number) {
+            Some(v) if v.destroyed_at.is_none() => Ok(()),
+            _ => Err(id.not_found(Some(number))),
+        }
+    }
+
     fn readable(&self) -> bool {
         self.version(self.current_version)
             .is_some_and(VersionInfo::is_readable)
@@ -244,10 +252,7 @@ impl Kv {
     ) -> Result<u64, StoreError> {
         let metadata = self.existing(id, version).await?;
         let number = version.unwrap_or(metadata.current_version);
-        match metadata.version(number) {
-            Some(v) if v.destroyed_at.is_none() => {}
-            _ => return Err(id.not_found(Some(number))),
-        }
+        metadata.kept(id, number)?;
         self.on_version(Op::Undelete, "restoring", id, number)
             .await?;
         Ok(number)
@@ -273,10 +278,7 @@ impl Kv {
             .await?;
             return Ok(destroyed);
         };
-        match metadata.version(number) {
-            Some(v) if v.destroyed_at.is_none() => {}
-            _ => return Err(id.not_found(Some(number))),
-        }
+        metadata.kept(id, number)?;
         self.on_version(Op::Destroy, "destroying", id, number)
             .await?;
         Ok(vec![number])

@@ -21,9 +21,22 @@
 //! the metadata (Vault then numbers the next write 1 again). Description and tags are KV v2
 //! `custom_metadata`: `description`, and `tag.<key>` per tag.
 //!
+//! # The policy kestrel needs
+//! With mount `secret` and prefix `kestrel`: `read` on `secret/data/kestrel/*` and `read`,
+//! `list` on `secret/metadata/kestrel/*` for reading (read-only mode; `check` passes with
+//! that too); managed mode adds `create`, `update` on `secret/data/kestrel/*` and
+//! `secret/metadata/kestrel/*`, `update` on `secret/delete/kestrel/*`,
+//! `secret/undelete/kestrel/*`, `secret/destroy/kestrel/*`, and `delete` on
+//! `secret/metadata/kestrel/*` (destroying every version).
+//!
+//! With `https://`, the server's certificate must chain to a built-in (webpki) root, or to a
+//! CA given to [`VaultManager::with_ca_certificates`] (an internal CA's PEM file).
+//!
 //! Every request runs on the manager's own [`kestrel_store::Offload`] thread, times out
-//! after 10 s and reads at most 8 MiB. Errors name `vault`, what was being done and the key
-//! or namespace; never a value or a token.
+//! after 10 s and reads at most 8 MiB; redirects are not followed (the token would go with
+//! them); a listing or namespace walk stops with an error past 10,000 folders and keys.
+//! Concurrent first requests share one login. Errors name `vault`, what was being done and
+//! the key or namespace; never a value or a token.
 //!
 //! The `testing` feature adds `testing::DevVault`, an OpenBao dev server for tests, this
 //! crate's and other crates' (`scripts/services/openbao-install` installs `bao`).
@@ -75,10 +88,34 @@ impl fmt::Debug for VaultManager {
 
 impl VaultManager {
     /// Checks `settings` and prepares the client; makes no request (the first use logs in).
+    /// The server's certificate, with `https://`, must chain to a built-in (webpki) root.
     pub fn new(settings: VaultSettings) -> Result<Self, StoreError> {
+        Self::trusting(settings, Vec::new())
+    }
+
+    /// [`VaultManager::new`] for a server whose certificate a private CA signed: the PEM
+    /// certificates of `ca_pem` (one or more, as the file `VAULT_CACERT` names) are trusted
+    /// too.
+    pub fn with_ca_certificates(
+        settings: VaultSettings,
+        ca_pem: &[u8],
+    ) -> Result<Self, StoreError> {
+        let roots = reqwest::Certificate::from_pem_bundle(ca_pem)
+            .ok()
+            .filter(|roots| !roots.is_empty())
+            .ok_or_else(|| {
+                StoreError::backend("vault: the CA certificates", "no PEM certificate in them")
+            })?;
+        Self::trusting(settings, roots)
+    }
+
+    fn trusting(
+        settings: VaultSettings,
+        roots: Vec<reqwest::Certificate>,
+    ) -> Result<Self, StoreError> {
         settings.validate()?;
         let kv = Kv {
-            client: client::Client::new(&settings)?,
+            client: client::Client::new(&settings, roots)?,
             paths: paths::Paths::new(&settings.mount, &settings.prefix),
         };
         Ok(Self {

@@ -2,7 +2,7 @@
 //!
 //! [`DevVault::start`] finds `bao` on `PATH` (`scripts/services/openbao-install` installs it),
 //! starts `bao server -dev` on a free port with a random root token (given through the
-//! environment, not the arguments), waits until `/v1/sys/health` answers, and kills the
+//! environment, not the arguments), waits until it answers with that token, and kills the
 //! server on drop. Dev mode keeps everything in memory: [`DevVault::stop`] then
 //! [`DevVault::start_again`] gives an empty server on the same address with the same root
 //! token, and a KV v2 engine at `secret/`.
@@ -17,28 +17,45 @@
 //! # }
 //! ```
 //!
-//! The helpers talk HTTP/1.0 over a plain `TcpStream`, so they work from any thread and any
-//! runtime, async tests included.
+//! The helpers send each request from a thread of their own, so they work from any thread
+//! and any runtime, async tests included.
 
 use crate::paths::{Op, Paths};
 use crate::{VaultAuth, VaultSettings};
 use kestrel_store::SecretId;
 use serde_json::{Value, json};
 use std::fs::File;
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write as _;
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long a start may take before it is a failure.
 const READY_WITHIN: Duration = Duration::from_secs(20);
+/// How many ports a start tries.
+const START_ATTEMPTS: usize = 3;
 /// The pause between two readiness polls.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// Bound on one helper request.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// The variable that turns a missing `bao` into a failure.
 pub const REQUIRE_VARIABLE: &str = "KESTREL_REQUIRE_OPENBAO";
+
+/// A policy for kestrel in managed mode: what the crate's doc lists, under `secret/`.
+pub const MANAGED_POLICY: &str = r#"
+path "secret/data/*" { capabilities = ["create", "read", "update"] }
+path "secret/metadata/*" { capabilities = ["create", "read", "update", "list", "delete"] }
+path "secret/delete/*" { capabilities = ["update"] }
+path "secret/undelete/*" { capabilities = ["update"] }
+path "secret/destroy/*" { capabilities = ["update"] }
+"#;
+
+/// A policy for kestrel in read-only mode: values read, metadata read and listed.
+pub const READ_ONLY_POLICY: &str = r#"
+path "secret/data/*" { capabilities = ["read"] }
+path "secret/metadata/*" { capabilities = ["read", "list"] }
+"#;
 
 /// A running OpenBao dev server, killed on drop.
 pub struct DevVault {
@@ -47,6 +64,8 @@ pub struct DevVault {
     root_token: String,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// `-dev-tls`: https with a certificate of a CA bao makes.
+    tls: bool,
 }
 
 impl std::fmt::Debug for DevVault {
@@ -60,6 +79,15 @@ impl std::fmt::Debug for DevVault {
 /// A dev server, or `None` after printing why there is none (no `bao`), unless
 /// [`REQUIRE_VARIABLE`] is set: then a missing `bao` panics. Other failures always panic.
 pub fn dev_vault_or_skip(test: &str) -> Option<DevVault> {
+    or_skip(test, false)
+}
+
+/// [`dev_vault_or_skip`] for a server started with [`DevVault::start_tls`].
+pub fn dev_tls_vault_or_skip(test: &str) -> Option<DevVault> {
+    or_skip(test, true)
+}
+
+fn or_skip(test: &str, tls: bool) -> Option<DevVault> {
     let bao = match find_bao() {
         Ok(bao) => bao,
         Err(missing) if std::env::var_os(REQUIRE_VARIABLE).is_none() => {
@@ -72,7 +100,7 @@ pub fn dev_vault_or_skip(test: &str) -> Option<DevVault> {
         }
         Err(missing) => panic!("{REQUIRE_VARIABLE} is set but {missing}"),
     };
-    match DevVault::start_with(bao) {
+    match DevVault::start_with(bao, tls) {
         Ok(vault) => Some(vault),
         Err(why) => panic!("{test}: {why}"),
     }
@@ -101,10 +129,16 @@ fn free_port() -> Result<u16, String> {
 impl DevVault {
     /// Starts a dev server; `Err` says why not (no `bao` on `PATH`, no start within 20 s).
     pub fn start() -> Result<Self, String> {
-        Self::start_with(find_bao()?)
+        Self::start_with(find_bao()?, false)
     }
 
-    fn start_with(bao: PathBuf) -> Result<Self, String> {
+    /// [`DevVault::start`] with TLS (`-dev-tls`): the address is `https://`, and the
+    /// certificate chains to a CA bao makes ([`DevVault::ca_certificate`]).
+    pub fn start_tls() -> Result<Self, String> {
+        Self::start_with(find_bao()?, true)
+    }
+
+    fn start_with(bao: PathBuf, tls: bool) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"))?;
         let mut vault = Self {
             bao,
@@ -112,14 +146,33 @@ impl DevVault {
             root_token: format!("root-{}", uuid::Uuid::new_v4().simple()),
             dir,
             child: None,
+            tls,
         };
-        vault.start_again()?;
-        Ok(vault)
+        // The free port may be taken by another process before bao binds it: then bao
+        // exits at once, and another port is tried.
+        for _ in 1..START_ATTEMPTS {
+            match vault.start_again() {
+                Err(_) if vault.log().contains("address already in use") => {
+                    vault.port = free_port()?;
+                }
+                started => return started.map(|()| vault),
+            }
+        }
+        vault.start_again().map(|()| vault)
     }
 
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>` (`https://` with TLS).
     pub fn address(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// With TLS, the PEM certificate of the CA that signed the server's (once written; each
+    /// [`DevVault::start_again`] makes a new one).
+    pub fn ca_certificate(&self) -> Option<Vec<u8>> {
+        self.tls
+            .then(|| std::fs::read(self.dir.path().join("tls/vault-ca.pem")).ok())
+            .flatten()
     }
 
     /// The root token (random per server, kept across [`DevVault::start_again`]).
@@ -151,11 +204,26 @@ impl DevVault {
     /// mode keeps nothing). Waits until it answers, at most 20 s.
     pub fn start_again(&mut self) -> Result<(), String> {
         self.stop();
+        if self.tls {
+            std::fs::create_dir_all(self.dir.path().join("tls")).map_err(|e| e.to_string())?;
+        }
         let log = File::create(self.dir.path().join("bao.log")).map_err(|e| e.to_string())?;
         let err = log.try_clone().map_err(|e| e.to_string())?;
         let child = Command::new(&self.bao)
             .args(["server", "-dev", "-dev-no-store-token"])
             .arg(format!("-dev-listen-address=127.0.0.1:{}", self.port))
+            .args(
+                self.tls
+                    .then(|| {
+                        let certificates = self.dir.path().join("tls");
+                        [
+                            "-dev-tls".into(),
+                            format!("-dev-tls-cert-dir={}", certificates.display()),
+                        ]
+                    })
+                    .into_iter()
+                    .flatten(),
+            )
             .env("BAO_DEV_ROOT_TOKEN_ID", &self.root_token)
             .env("HOME", self.dir.path())
             .current_dir(self.dir.path())
@@ -176,14 +244,15 @@ impl DevVault {
             {
                 return Err(format!("bao exited ({status}): {}", self.log()));
             }
-            let health = Http {
+            // Answering with this server's root token: not another server on the port.
+            let own_token = Http {
                 method: "GET",
-                path: "sys/health",
-                token: None,
+                path: "auth/token/lookup-self",
+                token: Some(&self.root_token),
                 namespace: None,
                 body: None,
             };
-            if matches!(self.http(&health), Ok((200, _))) {
+            if matches!(self.http(&own_token), Ok((200, _))) {
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -251,11 +320,23 @@ impl DevVault {
     }
 
     /// Creates AppRole `name` (enabling AppRole at `approle` if needed) whose tokens live
-    /// `token_ttl`, renewable up to `token_max_ttl`, with every right on `secret/`; returns
-    /// its login, whose secret id serves `logins` times (0: without limit).
+    /// `token_ttl`, renewable up to `token_max_ttl`, with [`MANAGED_POLICY`]; returns its
+    /// login, whose secret id serves `logins` times (0: without limit).
     pub fn app_role(
         &self,
         name: &str,
+        token_ttl: Duration,
+        token_max_ttl: Duration,
+        logins: u32,
+    ) -> Result<VaultAuth, String> {
+        self.app_role_with_policy(name, MANAGED_POLICY, token_ttl, token_max_ttl, logins)
+    }
+
+    /// [`DevVault::app_role`] with the ACL policy `policy` (HCL) instead.
+    pub fn app_role_with_policy(
+        &self,
+        name: &str,
+        policy: &str,
         token_ttl: Duration,
         token_max_ttl: Duration,
         logins: u32,
@@ -264,7 +345,6 @@ impl DevVault {
         if enabled["data"]["approle/"].is_null() {
             self.request("POST", "sys/auth/approle", Some(json!({"type": "approle"})))?;
         }
-        let policy = r#"path "secret/*" { capabilities = ["create", "read", "update", "delete", "list", "patch"] }"#;
         self.request(
             "POST",
             &format!("sys/policies/acl/{name}"),
@@ -300,56 +380,61 @@ impl DevVault {
             .map(drop)
     }
 
-    /// One HTTP/1.0 exchange (the server closes the connection, so the body ends at EOF).
+    /// One exchange on a thread of its own with a runtime of its own, so that any caller
+    /// (an async test's task included) may wait for it.
     fn http(&self, request: &Http<'_>) -> Result<(u16, Value), String> {
-        let Http {
-            method,
-            path,
-            token,
-            namespace,
-            body,
-        } = request;
-        let address = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let mut stream =
-            TcpStream::connect_timeout(&address, IO_TIMEOUT).map_err(|e| e.to_string())?;
-        stream
-            .set_read_timeout(Some(IO_TIMEOUT))
-            .and_then(|()| stream.set_write_timeout(Some(IO_TIMEOUT)))
-            .map_err(|e| e.to_string())?;
-        let body = body.map(Value::to_string).unwrap_or_default();
-        let mut request = format!("{method} /v1/{path} HTTP/1.0\r\nHost: 127.0.0.1\r\n");
-        if let Some(token) = token {
-            request.push_str(&format!("X-Vault-Token: {token}\r\n"));
-        }
-        if let Some(namespace) = namespace {
-            request.push_str(&format!("X-Vault-Namespace: {namespace}\r\n"));
-        }
-        request.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        ));
-        stream
-            .write_all(request.as_bytes())
-            .map_err(|e| e.to_string())?;
-        let mut answer = String::new();
-        stream
-            .read_to_string(&mut answer)
-            .map_err(|e| e.to_string())?;
-        let (head, body) = answer
-            .split_once("\r\n\r\n")
-            .ok_or_else(|| format!("a malformed answer: {answer:?}"))?;
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("no status in {head:?}"))?;
-        let json = if body.trim().is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(body).map_err(|e| format!("{e}: {body:?}"))?
-        };
-        Ok((status, json))
+        let url = format!("{}/v1/{}", self.address(), request.path);
+        let ca = self.ca_certificate();
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|e| e.to_string())?
+                        .block_on(exchange(url, ca, request))
+                })
+                .join()
+                .map_err(|_| "the request thread panicked".to_owned())?
+        })
     }
+}
+
+async fn exchange(
+    url: String,
+    ca: Option<Vec<u8>>,
+    request: &Http<'_>,
+) -> Result<(u16, Value), String> {
+    let text = |e: reqwest::Error| e.to_string();
+    let mut builder = reqwest::Client::builder().timeout(IO_TIMEOUT);
+    if let Some(pem) = ca {
+        for root in reqwest::Certificate::from_pem_bundle(&pem).map_err(text)? {
+            builder = builder.add_root_certificate(root);
+        }
+    }
+    let method =
+        reqwest::Method::from_bytes(request.method.as_bytes()).map_err(|e| e.to_string())?;
+    let mut call = builder.build().map_err(text)?.request(method, url);
+    if let Some(token) = request.token {
+        call = call.header("X-Vault-Token", token);
+    }
+    if let Some(namespace) = request.namespace {
+        call = call.header("X-Vault-Namespace", namespace);
+    }
+    if let Some(body) = request.body {
+        call = call
+            .header("Content-Type", "application/json")
+            .body(body.to_string());
+    }
+    let response = call.send().await.map_err(text)?;
+    let status = response.status().as_u16();
+    let body = response.text().await.map_err(text)?;
+    let json = if body.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&body).map_err(|e| format!("{e}: {body:?}"))?
+    };
+    Ok((status, json))
 }
 
 /// One helper request.

@@ -116,6 +116,8 @@ fn a_revoked_app_role_token_is_replaced_by_a_new_login_and_the_read_retried() {
     let (m, key) = app_role_manager(&vault, "revoked", LONG, LONG, 0);
     vault.revoke_app_role_tokens().unwrap();
     assert_eq!(value(&m, &key, None).as_deref(), Some("v"));
+    vault.revoke_app_role_tokens().unwrap();
+    wait(m.check()).expect("a policy on secret/* is enough for the check");
 }
 
 #[test]
@@ -137,4 +139,20 @@ fn a_wrong_secret_id_fails_the_login_naming_the_method_never_the_secret_id() {
         !message.contains("WRONG-SECRET-ID") && !message.contains(&role_id),
         "{message}"
     );
+}
+
+#[test]
+fn concurrent_first_requests_share_one_login() {
+    let Some(vault) = dev_vault_or_skip("one login") else {
+        return;
+    };
+    // A secret id good for one login: a second login would fail its request.
+    let mut settings = vault.settings();
+    settings.auth = vault.app_role("once", LONG, LONG, 1).unwrap();
+    let m = manager(settings);
+    let key = id("once", "K");
+    let reads = (0..50).map(|_| m.get_meta(&key));
+    for read in wait(futures_util::future::join_all(reads)) {
+        assert_eq!(read.unwrap(), None);
+    }
 }

@@ -20,12 +20,17 @@ use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let status = Command::new("openssl")
+    // Output captured: key generation draws progress dots on stderr.
+    let output = Command::new("openssl")
         .args(args)
         .current_dir(dir)
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success(), "openssl {args:?}");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// An RS256 JWT for audience `kestrel`, signed with `dir/key.pem`.

@@ -9,8 +9,10 @@
 mod common;
 
 use common::*;
+use kestrel_secrets::SecretValue;
 use kestrel_store::{SecretManager, SecretMeta, Tag};
 use kestrel_store_vault::VaultAuth;
+use kestrel_store_vault::testing::READ_ONLY_POLICY;
 use serde_json::{Value, json};
 
 #[test]
@@ -280,5 +282,35 @@ fn an_openbao_namespace_is_sent_as_the_vault_namespace_header() {
         value(&manager(root), &key, None),
         None,
         "not in the root namespace"
+    );
+}
+
+#[test]
+fn a_read_only_policy_reads_lists_and_checks_and_a_write_is_denied_naming_the_key() {
+    let Some((vault, settings, writer)) = vault_and_manager("read-only policy") else {
+        return;
+    };
+    let key = id("company.team", "API_KEY");
+    set(&writer, &key, "v");
+    let long = std::time::Duration::from_secs(600);
+    let mut reader_settings = settings;
+    reader_settings.auth = vault
+        .app_role_with_policy("reader", READ_ONLY_POLICY, long, long, 0)
+        .unwrap();
+    let reader = manager(reader_settings);
+    assert_eq!(value(&reader, &key, None).as_deref(), Some("v"));
+    assert_eq!(wait(reader.list("main", "company.team")).unwrap().len(), 1);
+    assert_eq!(
+        wait(reader.list_namespaces("main")).unwrap(),
+        ["company.team"]
+    );
+    assert_eq!(wait(reader.versions(&key)).unwrap().len(), 1);
+    wait(reader.check()).unwrap();
+    let message = wait(reader.set(&key, &SecretValue::new("w".into()), None))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("writing secret 'API_KEY'") && message.contains("permission denied"),
+        "{message}"
     );
 }
