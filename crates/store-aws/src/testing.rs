@@ -1,0 +1,163 @@
+//! A moto server on 127.0.0.1 standing in for AWS in tests (the `testing` feature): this
+//! crate's tests use it, and so can other crates' (`kestrel-store-aws = { features =
+//! ["testing"] }` in their dev-dependencies).
+//!
+//! moto checks no signature (the signing test compares with botocore instead) and forgets
+//! everything when it stops. `scripts/services/moto-install` installs it.
+
+use crate::AwsSettings;
+use std::io::Read as _;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
+
+/// How long moto may take to answer after it starts.
+const READY_WITHIN: Duration = Duration::from_secs(20);
+
+/// How often readiness is polled.
+const POLL_EVERY: Duration = Duration::from_millis(50);
+
+/// Each server gets its own prefix, so servers of one test run never share names.
+static SERVERS: AtomicU32 = AtomicU32::new(0);
+
+/// A running `moto_server`, killed on drop.
+#[derive(Debug)]
+pub struct DevAws {
+    program: PathBuf,
+    port: u16,
+    prefix: String,
+    log: tempfile::NamedTempFile,
+    child: Option<Child>,
+}
+
+impl DevAws {
+    /// Starts `moto_server` from `PATH` on a free port and waits until it answers; `Err`
+    /// says why not (not installed, exited, not ready within 20 s).
+    pub fn start() -> Result<Self, String> {
+        let program = find_on_path("moto_server").ok_or(
+            "moto_server is not on PATH (scripts/services/moto-install installs it)".to_owned(),
+        )?;
+        let port = free_port()?;
+        let log = tempfile::NamedTempFile::new().map_err(|e| format!("moto's log file: {e}"))?;
+        let serial = SERVERS.fetch_add(1, Ordering::Relaxed);
+        let mut dev = Self {
+            program,
+            port,
+            prefix: format!("kestrel-test-{}-{serial}", std::process::id()),
+            log,
+            child: None,
+        };
+        dev.start_again()?;
+        Ok(dev)
+    }
+
+    /// The URL to send requests to.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Settings for this server: its endpoint, fixed test keys, this server's own prefix.
+    pub fn settings(&self) -> AwsSettings {
+        AwsSettings {
+            endpoint_override: Some(self.endpoint()),
+            access_key_id: Some("AKIDTESTING".into()),
+            secret_access_key: Some(Zeroizing::new("testing-secret-key".into())),
+            session_token: None,
+            prefix: self.prefix.clone(),
+            ..AwsSettings::default()
+        }
+    }
+
+    /// Stops the server (its state is lost); [`DevAws::start_again`] starts it on the same
+    /// port.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // Already exited is fine: either way it no longer runs.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port, empty, and waits until it answers.
+    pub fn start_again(&mut self) -> Result<(), String> {
+        self.stop();
+        let output = self
+            .log
+            .reopen()
+            .map_err(|e| format!("moto's log file: {e}"))?;
+        let errors = output
+            .try_clone()
+            .map_err(|e| format!("moto's log file: {e}"))?;
+        let child = Command::new(&self.program)
+            .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(output)
+            .stderr(errors)
+            .spawn()
+            .map_err(|e| format!("starting {}: {e}", self.program.display()))?;
+        self.child = Some(child);
+        self.wait_until_ready()
+    }
+
+    fn wait_until_ready(&mut self) -> Result<(), String> {
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let deadline = Instant::now() + READY_WITHIN;
+        while Instant::now() < deadline {
+            if TcpStream::connect_timeout(&address, POLL_EVERY).is_ok() {
+                return Ok(());
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                return Err(format!(
+                    "moto_server exited ({status}): {}",
+                    self.log_tail()
+                ));
+            }
+            std::thread::sleep(POLL_EVERY);
+        }
+        self.stop();
+        Err(format!(
+            "moto_server did not answer on port {} within {} s: {}",
+            self.port,
+            READY_WITHIN.as_secs(),
+            self.log_tail()
+        ))
+    }
+
+    /// The end of moto's output, for messages.
+    fn log_tail(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut file) = self.log.reopen() {
+            let _ = file.read_to_string(&mut text);
+        }
+        let start = text.len().saturating_sub(2000);
+        text.get(start..).unwrap_or_default().trim().to_owned()
+    }
+}
+
+impl Drop for DevAws {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn find_on_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}
+
+fn free_port() -> Result<u16, String> {
+    let listener =
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| format!("finding a port: {e}"))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| format!("finding a port: {e}"))
+}
