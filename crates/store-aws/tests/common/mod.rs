@@ -5,7 +5,7 @@ use std::io::Write as _;
 
 /// A moto server for one test; `None` (the test passes, saying why) when moto_server is
 /// missing, unless `KESTREL_REQUIRE_MOTO` is set, where that is a failure.
-pub fn moto() -> Option<DevAws> {
+pub(crate) fn moto() -> Option<DevAws> {
     match DevAws::start() {
         Ok(dev) => Some(dev),
         Err(reason) if std::env::var_os("KESTREL_REQUIRE_MOTO").is_none() => {
