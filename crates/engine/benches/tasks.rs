@@ -23,7 +23,9 @@
 mod server;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kestrel_engine::{CancelToken, Engine, EngineConfig, Inputs, NoListener, Origin, State};
+use kestrel_engine::{
+    CancelToken, Engine, EngineConfig, Inputs, NoListener, Origin, Sources, State,
+};
 use kestrel_flow::Flow;
 use std::process::{Command, Stdio};
 use tokio::runtime::Runtime;
@@ -37,9 +39,11 @@ fn runtime() -> Runtime {
 }
 
 fn engine() -> Engine {
-    Engine::from_env(EngineConfig::default(), Vec::new(), None)
-        .expect("an engine")
-        .0
+    {
+        let (sources, _) =
+            Sources::environment(&EngineConfig::default(), Vec::new(), None).expect("an engine");
+        Engine::with_sources(EngineConfig::default(), sources)
+    }
 }
 
 fn one_task(task: &str) -> Flow {
@@ -127,9 +131,11 @@ fn execution(c: &mut Criterion) {
         b.iter(|| run(&runtime, &engine, &flow))
     });
     // A render with markup runs on a blocking thread under `expression.render-timeout`.
-    let engine = Engine::from_env(EngineConfig::default(), secret_x(), None)
-        .expect("an engine")
-        .0;
+    let engine = {
+        let (sources, _) =
+            Sources::environment(&EngineConfig::default(), secret_x(), None).expect("an engine");
+        Engine::with_sources(EngineConfig::default(), sources)
+    };
     let flow =
         one_task("    type: io.kestra.plugin.core.log.Log\n    message: \"{{ secret('X') }}\"\n");
     c.bench_function("engine/log_secret", |b| {

@@ -7,8 +7,8 @@ use crate::{CancelToken, Execution, Inputs, Listener, TaskError};
 use kestrel_expr::{Context, ExpressionLimits, Expressions};
 use kestrel_flow::Flow;
 use kestrel_secrets::{
-    DotenvError, EnvBackend, EnvOptions, MaskRegistry, ReadPolicy, Reader, Resolver, SecretBackend,
-    SecretScope,
+    DotenvError, EnvBackend, EnvLoad, EnvOptions, MaskRegistry, ReadPolicy, Reader, Resolver,
+    SecretBackend, SecretScope,
 };
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -70,6 +70,58 @@ impl Origin {
     }
 }
 
+/// Where an engine's secrets and `envs` come from, composed once by its host (the CLI or the
+/// server): one namespaced backend (the store, whatever backends it routes to, each read
+/// audited), one environment backend.
+pub struct Sources {
+    /// The store as a secret backend, when the host has one.
+    pub namespaced: Option<Arc<dyn SecretBackend>>,
+    /// The environment's secrets (`SECRET_*` variables and the env file).
+    pub env: Arc<EnvBackend>,
+    /// The `envs` map.
+    pub envs: BTreeMap<String, String>,
+}
+
+impl Sources {
+    /// The environment alone, no store: `process` variables and an env file's text loaded as
+    /// [`load_environment`] does, with the load's warnings (undecodable values by name).
+    pub fn environment(
+        config: &EngineConfig,
+        process: impl IntoIterator<Item = (String, String)>,
+        env_file: Option<&str>,
+    ) -> Result<(Self, Vec<String>), DotenvError> {
+        let load = load_environment(config, process, env_file, None)?;
+        let sources = Self {
+            namespaced: None,
+            env: Arc::new(load.backend),
+            envs: load.envs,
+        };
+        Ok((sources, load.warnings))
+    }
+}
+
+/// Loads the environment's secrets and `envs` from `process` variables and an env file's text
+/// (the file wins on a clash; its expression values rendered with pure filters, under
+/// `config`'s globals and limits), again over `previous` on a reload (a value a reload cannot
+/// decode keeps its previous one). Fails only on an env-file syntax error.
+pub fn load_environment(
+    config: &EngineConfig,
+    process: impl IntoIterator<Item = (String, String)>,
+    env_file: Option<&str>,
+    previous: Option<&EnvBackend>,
+) -> Result<EnvLoad, DotenvError> {
+    let expressions = Expressions::with_limits(config.globals.clone(), config.limits);
+    let render = |template: &str| {
+        expressions
+            .render_pure(template)
+            .map_err(|error| error.to_string())
+    };
+    match previous {
+        Some(previous) => previous.reload(process, env_file, &config.env, &render),
+        None => EnvBackend::load(process, env_file, &config.env, &render),
+    }
+}
+
 /// Runs executions of flows. Cheap to share: one per process.
 pub struct Engine {
     pub(crate) config: EngineConfig,
@@ -112,73 +164,16 @@ impl Engine {
         }
     }
 
-    /// An engine whose secrets and `envs` come from `process` variables and an env file's
-    /// text (the file wins on a clash; its expression values are rendered with pure filters),
-    /// with the environment as the only secret backend. Also returns the load's warnings
-    /// (undecodable values by name, overridden names), for stderr. Fails only on an env-file
-    /// syntax error.
-    pub fn from_env(
-        config: EngineConfig,
-        process: impl IntoIterator<Item = (String, String)>,
-        env_file: Option<&str>,
-    ) -> Result<(Self, Vec<String>), DotenvError> {
-        Self::from_env_with(config, process, env_file, Vec::new())
-    }
-
-    /// [`Engine::from_env`], with `namespaced` backends (the store, which audits each read
-    /// under the reader that asked) before the environment, under `config.policy`.
-    pub fn from_env_with(
-        config: EngineConfig,
-        process: impl IntoIterator<Item = (String, String)>,
-        env_file: Option<&str>,
-        namespaced: Vec<Arc<dyn SecretBackend>>,
-    ) -> Result<(Self, Vec<String>), DotenvError> {
+    /// An engine over `sources`, which its host composed: the namespaced backend, then the
+    /// environment, under `config.policy`. The engine loads nothing itself.
+    pub fn with_sources(config: EngineConfig, sources: Sources) -> Self {
         let expressions = Arc::new(Expressions::with_limits(
             config.globals.clone(),
             config.limits,
         ));
-        let render = |template: &str| {
-            expressions
-                .render_pure(template)
-                .map_err(|error| error.to_string())
-        };
-        let load = EnvBackend::load(process, env_file, &config.env, &render)?;
-        let engine = Self::over(
-            config,
-            expressions,
-            namespaced,
-            Arc::new(load.backend),
-            load.envs,
-        );
-        Ok((engine, load.warnings))
-    }
-
-    /// An engine over `namespaced` backends, then `env`, an environment backend its caller
-    /// loaded (the server, which reloads its env file keeping what a reload cannot decode),
-    /// with `envs` as the `envs` map, under `config.policy`.
-    pub fn with_env(
-        config: EngineConfig,
-        namespaced: Vec<Arc<dyn SecretBackend>>,
-        env: Arc<EnvBackend>,
-        envs: BTreeMap<String, String>,
-    ) -> Self {
-        let expressions = Arc::new(Expressions::with_limits(
-            config.globals.clone(),
-            config.limits,
-        ));
-        Self::over(config, expressions, namespaced, env, envs)
-    }
-
-    fn over(
-        config: EngineConfig,
-        expressions: Arc<Expressions>,
-        mut namespaced: Vec<Arc<dyn SecretBackend>>,
-        env: Arc<EnvBackend>,
-        envs: BTreeMap<String, String>,
-    ) -> Self {
-        namespaced.push(env);
-        let resolver = Arc::new(Resolver::new(namespaced, config.policy.clone()));
-        Self::new(config, expressions, resolver, envs)
+        let resolver =
+            Resolver::new(sources.namespaced, sources.env).with_policy(config.policy.clone());
+        Self::new(config, expressions, Arc::new(resolver), sources.envs)
     }
 
     /// `inputs` as readers see them before their execution starts (see [`Listener::on_inputs`]
@@ -289,10 +284,6 @@ mod tests {
             "recording"
         }
 
-        fn is_namespaced(&self) -> bool {
-            true
-        }
-
         async fn get(
             &self,
             reader: &Reader,
@@ -321,10 +312,10 @@ mod tests {
 
     fn engine(store: &Arc<Recording>) -> Engine {
         let process = [("SECRET_ENV_ONLY".to_owned(), "ZnJvbS1lbnY=".to_owned())];
-        let store: Arc<dyn SecretBackend> = store.clone();
-        Engine::from_env_with(EngineConfig::default(), process, None, vec![store])
-            .unwrap()
-            .0
+        let config = EngineConfig::default();
+        let (mut sources, _) = Sources::environment(&config, process, None).unwrap();
+        sources.namespaced = Some(store.clone());
+        Engine::with_sources(config, sources)
     }
 
     fn run_log(engine: &Engine, namespace: &str, message: &str, origin: Origin) -> Execution {
@@ -393,7 +384,7 @@ mod tests {
         let engine = Engine::new(
             EngineConfig::default(),
             Arc::new(Expressions::new(json!({}))),
-            Arc::new(Resolver::new(Vec::new(), ReadPolicy::default())),
+            Arc::new(Resolver::new(None, Arc::new(EnvBackend::default()))),
             BTreeMap::new(),
         );
         let flow = kestrel_flow::parse_flow(yaml).unwrap();

@@ -25,12 +25,14 @@
 //! real values.
 //!
 //! ```
-//! use kestrel_engine::{CancelToken, Engine, EngineConfig, Inputs, NoListener, Origin, State};
+//! use kestrel_engine::{CancelToken, Engine, EngineConfig, Inputs, NoListener, Origin, Sources, State};
 //! let flow = kestrel_flow::parse_flow(
 //!     "id: hello\nnamespace: dev\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ secret('MYPASSWORD') }}\"\n",
 //! ).unwrap();
 //! let process = [("SECRET_MYPASSWORD".to_string(), "cGFzc3dvcmQ=".to_string())];
-//! let (engine, _warnings) = Engine::from_env(EngineConfig::default(), process, None).unwrap();
+//! let config = EngineConfig::default();
+//! let (sources, _warnings) = Sources::environment(&config, process, None).unwrap();
+//! let engine = Engine::with_sources(config, sources);
 //! let inputs = Inputs::parse(&flow.inputs, Vec::new()).unwrap();
 //! // Renders run on blocking threads under a timer: the runtime needs its time driver.
 //! let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -61,7 +63,7 @@ mod task;
 mod tasks;
 
 pub use edge::Shown;
-pub use engine::{Engine, EngineConfig, Origin};
+pub use engine::{Engine, EngineConfig, Origin, Sources, load_environment};
 pub use execution::{Attempt, Execution, LogEntry, TaskRun};
 pub use inputs::{InputError, Inputs};
 pub use listener::{CancelToken, Listener, NoListener};

@@ -670,7 +670,7 @@ mod tests {
     use crate::{EngineConfig, Shown, TaskContext, TaskError, TaskRun, listener::NoListener};
     use async_trait::async_trait;
     use kestrel_expr::Expressions;
-    use kestrel_secrets::{ReadPolicy, Resolver, SecretValue};
+    use kestrel_secrets::{Resolver, SecretValue};
     use std::collections::BTreeMap;
     use std::sync::Mutex;
 
@@ -732,7 +732,10 @@ mod tests {
         Engine::new(
             EngineConfig::default(),
             Arc::new(Expressions::new(json!({}))),
-            Arc::new(Resolver::new(Vec::new(), ReadPolicy::default())),
+            Arc::new(Resolver::new(
+                None,
+                Arc::new(kestrel_secrets::EnvBackend::default()),
+            )),
             BTreeMap::new(),
         )
     }

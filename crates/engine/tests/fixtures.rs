@@ -18,7 +18,7 @@
 
 use base64::Engine as _;
 use kestrel_engine::{
-    CancelToken, Engine, EngineConfig, Execution, Inputs, NoListener, Origin, TaskRun,
+    CancelToken, Engine, EngineConfig, Execution, Inputs, NoListener, Origin, Sources, TaskRun,
 };
 use kestrel_secrets::SecretValue;
 use serde_json::Value;
@@ -90,8 +90,10 @@ fn execute(case: &Case) -> Result<Execution, String> {
         let encoded = base64::engine::general_purpose::STANDARD.encode(value);
         (format!("SECRET_{key}"), encoded)
     });
-    let (engine, _warnings) = Engine::from_env(EngineConfig::default(), process, None)
-        .map_err(|e| format!("no engine: {e}"))?;
+    let config = EngineConfig::default();
+    let (sources, _warnings) =
+        Sources::environment(&config, process, None).map_err(|e| format!("no engine: {e}"))?;
+    let engine = Engine::with_sources(config, sources);
     let flow = kestrel_flow::parse_flow(&case.flow).map_err(|found| format!("{found:?}"))?;
     let raw = case.environment.inputs.iter();
     let raw = raw.map(|(id, text)| (id.clone(), SecretValue::new(text.clone())));

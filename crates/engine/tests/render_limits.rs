@@ -10,7 +10,7 @@ mod common;
 use common::flow;
 use kestrel_engine::{
     CancelToken, Engine, EngineConfig, Execution, Inputs, Listener, NoListener, Origin, Shown,
-    State, TaskRun,
+    Sources, State, TaskRun,
 };
 use kestrel_expr::ExpressionLimits;
 use std::time::{Duration, Instant};
@@ -35,9 +35,10 @@ fn engine(render_timeout: Duration) -> Engine {
         limits,
         ..EngineConfig::default()
     };
-    Engine::from_env(config, Vec::new(), None)
-        .expect("an engine")
-        .0
+    {
+        let (sources, _) = Sources::environment(&config, Vec::new(), None).expect("an engine");
+        Engine::with_sources(config, sources)
+    }
 }
 
 /// Runs `yaml` on `engine` until it ends or `cancel`; the execution and how long it took.

@@ -30,9 +30,11 @@ mod error;
 mod library;
 mod limits;
 mod pebble;
+mod references;
 mod render;
 
 pub use context::Context;
 pub use error::{ExprError, ExprErrorKind};
 pub use limits::ExpressionLimits;
+pub use references::{SecretReference, secret_references};
 pub use render::Expressions;

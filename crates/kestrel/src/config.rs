@@ -77,7 +77,7 @@ section! {
 }
 
 /// `secret.type`.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum SecretType {
     Embedded,
@@ -163,6 +163,10 @@ section! {
         enabled: Subst<bool> = Subst(true),
         ttl: Subst<String> = text("60s"),
         maximum_size: Subst<u64> = Subst(10_000),
+        /// How long past its TTL a cached answer is used while the backend fails.
+        stale_for: Subst<String> = text("5m"),
+        /// Requests per second to each external backend, at most (calls over it wait).
+        rate_limit: Subst<u32> = Subst(100),
     }
 }
 
@@ -172,6 +176,8 @@ section! {
         address: Subst<String> = text("http://127.0.0.1:8200"),
         token: Option<Hidden> = None,
         app_role: Option<AppRole> = None,
+        kubernetes: Option<JwtLogin> = None,
+        jwt: Option<JwtLogin> = None,
         namespace: Option<Subst<String>> = None,
         mount: Subst<String> = text("secret"),
         prefix: Subst<String> = text("kestrel"),
@@ -190,6 +196,18 @@ pub(crate) struct AppRole {
 
 fn approle() -> Subst<String> {
     text("approle")
+}
+
+/// `secret.vault.kubernetes` and `secret.vault.jwt`: a role and the file holding the JWT
+/// (for Kubernetes, the pod's service account token by default).
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct JwtLogin {
+    /// The auth mount (default `kubernetes` or `jwt`).
+    pub(crate) path: Option<Subst<String>>,
+    pub(crate) role: Subst<String>,
+    /// Default: `/var/run/secrets/kubernetes.io/serviceaccount/token` for Kubernetes.
+    pub(crate) jwt_file: Option<Subst<PathBuf>>,
 }
 
 section! {

@@ -6,6 +6,8 @@
 //! for the terminal ([`output`]); URL credentials are hidden where it shows a URL
 //! ([`redact`]).
 
+mod aws;
+mod backends;
 mod cli;
 mod commands;
 mod config;
@@ -15,7 +17,9 @@ mod output;
 mod redact;
 mod sandbox;
 mod settings;
+mod sources;
 mod store;
+mod vault;
 
 use environment::Environment;
 use std::io::Write;

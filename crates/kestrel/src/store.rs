@@ -267,10 +267,6 @@ impl SecretBackend for LazyBackend {
         "embedded"
     }
 
-    fn is_namespaced(&self) -> bool {
-        true
-    }
-
     async fn get(
         &self,
         reader: &Reader,

@@ -28,9 +28,6 @@ pub trait SecretBackend: Send + Sync {
     /// A short name for messages (`environment`, `embedded`, `vault`).
     fn name(&self) -> &str;
 
-    /// Whether this backend stores secrets per namespace (and so takes part in the walk).
-    fn is_namespaced(&self) -> bool;
-
     /// The value of `key` in exactly `namespace`, if the backend holds one, read for `reader`.
     async fn get(
         &self,

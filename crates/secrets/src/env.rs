@@ -262,10 +262,6 @@ impl SecretBackend for EnvBackend {
         "environment"
     }
 
-    fn is_namespaced(&self) -> bool {
-        false
-    }
-
     async fn get(
         &self,
         _reader: &Reader,
@@ -316,7 +312,7 @@ fn reason(error: &DecodeError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::block_on;
+    use crate::resolver::block_on;
     use base64::engine::general_purpose::STANDARD;
     use proptest::prelude::*;
 
@@ -593,7 +589,6 @@ mod tests {
     fn the_backend_answers_for_every_namespace() {
         let load = load(&[("SECRET_K", "dmFsdWU=")], None);
         let backend: &dyn SecretBackend = &load.backend;
-        assert!(!backend.is_namespaced());
         assert_eq!(backend.name(), "environment");
         let found = block_on(backend.get(&crate::Reader::Operator("t".into()), "main", "a.b", "k"))
             .unwrap();

@@ -33,5 +33,6 @@ pub use encoded::EncodedForms;
 pub use env::{EnvBackend, EnvLoad, EnvOptions, decode_secret_value};
 pub use mask::{MASK, MaskRegistry};
 pub use policy::{ReadPolicy, Reader, Refusal, is_within, with_ancestors};
-pub use resolver::{ResolveError, Resolver, SecretScope, block_on};
+
+pub use resolver::{ResolveError, Resolver, SecretScope};
 pub use value::SecretValue;

@@ -38,27 +38,39 @@ impl fmt::Display for ResolveError {
 
 impl std::error::Error for ResolveError {}
 
-/// The one place secret sources are composed and the read policy is checked: namespaced
-/// backends walked from the namespace up to its root, then the global ones (the environment).
+/// The one place secret sources are composed and the read policy is checked: the namespaced
+/// backend (the host's store, whatever backends it routes to) walked from the namespace up to
+/// its root, then the one global backend (the environment).
 pub struct Resolver {
-    backends: Vec<Arc<dyn SecretBackend>>,
+    namespaced: Option<Arc<dyn SecretBackend>>,
+    global: Arc<dyn SecretBackend>,
     policy: ReadPolicy,
 }
 
 impl fmt::Debug for Resolver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = self.backends.iter().map(|b| b.name()).collect();
         f.debug_struct("Resolver")
-            .field("backends", &names)
+            .field("namespaced", &self.namespaced.as_ref().map(|b| b.name()))
+            .field("global", &self.global.name())
             .field("policy", &self.policy)
             .finish()
     }
 }
 
 impl Resolver {
-    /// A resolver over `backends`, in the order given, with `policy` deciding who reads what.
-    pub fn new(backends: Vec<Arc<dyn SecretBackend>>, policy: ReadPolicy) -> Self {
-        Self { backends, policy }
+    /// A resolver over `namespaced` (if the host has a store) and then `global`, under the
+    /// default policy (a flow reads its namespace and its ancestors only).
+    pub fn new(namespaced: Option<Arc<dyn SecretBackend>>, global: Arc<dyn SecretBackend>) -> Self {
+        Self {
+            namespaced,
+            global,
+            policy: ReadPolicy::default(),
+        }
+    }
+
+    /// This resolver with `policy` deciding who reads what.
+    pub fn with_policy(self, policy: ReadPolicy) -> Self {
+        Self { policy, ..self }
     }
 
     /// The value of `key` seen from `namespace` by `reader`: its own, then its parents', then
@@ -76,33 +88,20 @@ impl Resolver {
             self.record_refusal(reader, tenant, namespace, key)?;
             return Err(ResolveError::Refused(refusal));
         }
-        let readable =
-            with_ancestors(namespace).filter(|level| self.policy.check(reader, level).is_ok());
-        // Namespace outermost: a child's key shadows its parent's in every backend.
-        for level in readable {
-            for backend in self.namespaced() {
-                if let Some(value) = fetch(backend, reader, tenant, level, key)? {
+        if let Some(backend) = &self.namespaced {
+            let readable =
+                with_ancestors(namespace).filter(|level| self.policy.check(reader, level).is_ok());
+            for level in readable {
+                if let Some(value) = fetch(backend.as_ref(), reader, tenant, level, key)? {
                     return Ok(Some(value));
                 }
             }
         }
-        for backend in self.backends.iter().filter(|b| !b.is_namespaced()) {
-            if let Some(value) = fetch(backend.as_ref(), reader, tenant, namespace, key)? {
-                return Ok(Some(value));
-            }
-        }
-        Ok(None)
+        fetch(self.global.as_ref(), reader, tenant, namespace, key)
     }
 
-    fn namespaced(&self) -> impl Iterator<Item = &dyn SecretBackend> {
-        self.backends
-            .iter()
-            .filter(|b| b.is_namespaced())
-            .map(AsRef::as_ref)
-    }
-
-    /// Tells every namespaced backend (those keep the audit trail) of a refused read; a
-    /// backend that cannot record it fails the read as a backend error would.
+    /// Tells the namespaced backend (it keeps the audit trail) of a refused read; a backend
+    /// that cannot record it fails the read as a backend error would.
     fn record_refusal(
         &self,
         reader: &Reader,
@@ -110,11 +109,11 @@ impl Resolver {
         namespace: &str,
         key: &str,
     ) -> Result<(), ResolveError> {
-        for backend in self.namespaced() {
-            block_on(backend.record_refusal(reader, tenant, namespace, key))
-                .map_err(|error| backend_error(backend, error))?;
+        match &self.namespaced {
+            Some(backend) => block_on(backend.record_refusal(reader, tenant, namespace, key))
+                .map_err(|error| backend_error(backend.as_ref(), error)),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -226,9 +225,10 @@ impl SecretScope {
 
 /// Runs a backend future to completion on the calling thread (rendering is synchronous).
 ///
-/// The calling thread parks until the future's waker unparks it. A future that needs a
-/// runtime's reactor (tokio I/O, timers) must be polled on a thread of that runtime.
-pub fn block_on<F: Future>(future: F) -> F::Output {
+/// The calling thread parks until the future's waker unparks it. A backend whose future needs a
+/// runtime's reactor (tokio I/O, timers) runs that work on a runtime of its own
+/// (`kestrel_store::Offload`): the thread parked here may be the only one of its host's.
+pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
     let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
     let mut context = Context::from_waker(&waker);
@@ -305,10 +305,6 @@ mod tests {
             self.name
         }
 
-        fn is_namespaced(&self) -> bool {
-            self.namespaced
-        }
-
         async fn get(
             &self,
             _reader: &Reader,
@@ -353,8 +349,12 @@ mod tests {
         Reader::Operator("ada".into())
     }
 
-    fn open(backends: Vec<Arc<dyn SecretBackend>>) -> Resolver {
-        Resolver::new(backends, ReadPolicy::default())
+    fn open(store: Arc<Fake>, env: Arc<Fake>) -> Resolver {
+        Resolver::new(Some(store), env)
+    }
+
+    fn empty_env() -> Arc<Fake> {
+        Fake::new("environment", false, &[])
     }
 
     fn resolved(resolver: &Resolver, namespace: &str, key: &str) -> Option<String> {
@@ -376,7 +376,7 @@ mod tests {
             false,
             &[("", "ENV_ONLY", "from env"), ("", "K", "env")],
         );
-        let resolver = open(vec![env.clone(), store.clone()]);
+        let resolver = open(store.clone(), env.clone());
         assert_eq!(
             resolved(&resolver, "company.team.project", "K").as_deref(),
             Some("team")
@@ -405,21 +405,10 @@ mod tests {
     }
 
     #[test]
-    fn a_child_shadows_its_parent_across_namespaced_backends() {
-        let first = Fake::new("first", true, &[("a", "K", "parent in first")]);
-        let second = Fake::new("second", true, &[("a.b", "K", "child in second")]);
-        let resolver = open(vec![first, second]);
-        assert_eq!(
-            resolved(&resolver, "a.b", "K").as_deref(),
-            Some("child in second")
-        );
-    }
-
-    #[test]
     fn a_failing_backend_stops_the_walk_and_is_named() {
         let failing = Fake::failing("embedded");
         let env = Fake::new("environment", false, &[("", "K", "env")]);
-        let resolver = open(vec![failing, env]);
+        let resolver = open(failing, env);
         let error = resolver.resolve(&operator(), "main", "a", "K").unwrap_err();
         assert_eq!(
             error.to_string(),
@@ -431,7 +420,7 @@ mod tests {
     fn a_flow_reading_another_namespace_is_refused_before_any_lookup_and_recorded() {
         let store = Fake::new("store", true, &[("team.b", "X", "b-secret")]);
         let env = Fake::new("environment", false, &[("", "X", "env")]);
-        let resolver = open(vec![store.clone(), env.clone()]);
+        let resolver = open(store.clone(), env.clone());
         let error = resolver
             .resolve(&flow_in("team.a"), "main", "team.b", "X")
             .unwrap_err();
@@ -455,7 +444,7 @@ mod tests {
             "other.shared".to_owned(),
             vec!["team".to_owned()],
         )]));
-        let resolver = Resolver::new(vec![store.clone()], policy);
+        let resolver = open(store.clone(), empty_env()).with_policy(policy);
         let found = resolver
             .resolve(&flow_in("team.a"), "main", "other.shared", "K")
             .unwrap();
@@ -464,7 +453,7 @@ mod tests {
     }
 
     fn scope(backend: Arc<Fake>) -> SecretScope {
-        let resolver = Arc::new(open(vec![backend]));
+        let resolver = Arc::new(open(backend, empty_env()));
         SecretScope::new(
             resolver,
             operator(),

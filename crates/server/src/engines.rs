@@ -7,8 +7,8 @@
 //! engine rebuilt around it; executions started before keep the engine they started with. A
 //! reload that fails keeps the whole previous set and logs why (names, never values).
 
-use kestrel_engine::{Engine, EngineConfig};
-use kestrel_expr::{Context, Expressions};
+use kestrel_engine::{Engine, EngineConfig, Sources, load_environment};
+use kestrel_expr::Context;
 use kestrel_secrets::{DotenvError, EnvBackend, MaskRegistry, Reader};
 use kestrel_store::{AuditedBackend, SecretStore};
 use serde_json::Value;
@@ -167,30 +167,25 @@ impl Engines {
 }
 
 impl Parts {
-    /// Loads the environment (with the previous backend on a reload) and builds an engine.
+    /// Loads the environment (over the previous backend on a reload) and builds an engine
+    /// over the store and it.
     fn load(
         &self,
         text: Option<&str>,
         previous: Option<&EnvBackend>,
     ) -> Result<Loaded, DotenvError> {
-        let expressions = Expressions::with_limits(self.config.globals.clone(), self.config.limits);
-        let render = |template: &str| expressions.render_pure(template).map_err(|e| e.to_string());
         let process = self.process.iter().cloned();
-        let load = match previous {
-            Some(previous) => previous.reload(process, text, &self.config.env, &render)?,
-            None => EnvBackend::load(process, text, &self.config.env, &render)?,
-        };
+        let load = load_environment(&self.config, process, text, previous)?;
         for warning in &load.warnings {
             crate::log::warn(warning);
         }
         let env = Arc::new(load.backend);
-        let store = Arc::new(AuditedBackend::new(Arc::clone(&self.store)));
-        let engine = Engine::with_env(
-            self.config.clone(),
-            vec![store],
-            Arc::clone(&env),
-            load.envs,
-        );
+        let sources = Sources {
+            namespaced: Some(Arc::new(AuditedBackend::new(Arc::clone(&self.store)))),
+            env: Arc::clone(&env),
+            envs: load.envs,
+        };
+        let engine = Engine::with_sources(self.config.clone(), sources);
         Ok(Loaded {
             engine: Arc::new(engine),
             env,

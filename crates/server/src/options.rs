@@ -3,7 +3,6 @@
 
 use kestrel_engine::EngineConfig;
 use kestrel_store::{SecretAccess, TokenRecord, UserRecord};
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,10 +27,6 @@ pub struct ServerOptions {
     pub env_file: Option<PathBuf>,
     /// How often the env file is looked at.
     pub env_file_poll: Duration,
-    /// `secret.read-only`: the API refuses to change secrets.
-    pub secrets_read_only: bool,
-    /// `namespaces.<ns>.secret.read-only`, for a namespace and its children.
-    pub namespace_read_only: BTreeMap<String, bool>,
     /// Failed sign-ins and wrong webhook keys allowed per client and per user in a window.
     pub failure_limit: FailureLimit,
     /// `server.public-url`: the address users reach the server at (through a proxy);
@@ -60,8 +55,6 @@ impl Default for ServerOptions {
             process_env: Vec::new(),
             env_file: None,
             env_file_poll: Duration::from_secs(1),
-            secrets_read_only: false,
-            namespace_read_only: BTreeMap::new(),
             failure_limit: FailureLimit::default(),
             public_url: None,
         }

@@ -26,6 +26,8 @@ pub struct AppState(pub(crate) Arc<Shared>);
 pub(crate) struct Shared {
     pub(crate) options: ServerOptions,
     pub(crate) store: Arc<dyn ServerStore>,
+    /// Where secrets live: `store`, or the store routing namespaces to their backends.
+    pub(crate) secrets: Arc<dyn SecretStore>,
     pub(crate) auth: Authenticator,
     pub(crate) engines: Engines,
     pub(crate) executor: Executor,
@@ -62,6 +64,16 @@ impl AppState {
         Self::with_clock(options, store, Arc::new(SystemClock))
     }
 
+    /// [`AppState::new`] with secrets kept in `secrets` (the store routing each namespace to
+    /// its backend, as the command line composes it) rather than in `store`.
+    pub fn with_secrets(
+        options: ServerOptions,
+        store: Arc<dyn ServerStore>,
+        secrets: Arc<dyn SecretStore>,
+    ) -> Result<Self, StartError> {
+        Self::build(options, store, secrets, Arc::new(SystemClock))
+    }
+
     /// [`AppState::new`] with the clock Schedule triggers fire on (a
     /// [`kestrel_engine::ManualClock`] in tests).
     pub fn with_clock(
@@ -70,11 +82,20 @@ impl AppState {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartError> {
         let secrets: Arc<dyn SecretStore> = store.clone();
+        Self::build(options, store, secrets, clock)
+    }
+
+    fn build(
+        options: ServerOptions,
+        store: Arc<dyn ServerStore>,
+        secrets: Arc<dyn SecretStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartError> {
         let engines = Engines::new(
             options.engine.clone(),
             options.process_env.clone(),
             options.env_file.clone(),
-            secrets,
+            Arc::clone(&secrets),
         )?;
         let auth = Authenticator::new(
             options.auth.clone(),
@@ -90,6 +111,7 @@ impl AppState {
             auth,
             engines,
             store,
+            secrets,
             options,
         })))
     }
@@ -104,6 +126,11 @@ impl AppState {
         &self.0.store
     }
 
+    /// Where secrets live (see [`AppState::with_secrets`]).
+    pub fn secrets(&self) -> &Arc<dyn SecretStore> {
+        &self.0.secrets
+    }
+
     /// The latest revision of flow `namespace.id` in the server's tenant, parsed (cached).
     pub(crate) async fn latest_flow(
         &self,
@@ -116,12 +143,12 @@ impl AppState {
             .await
     }
 
-    /// Whether secrets of `namespace` may not be changed (`secret.read-only`, or the closest
-    /// `namespaces.<ns>.secret.read-only`).
-    pub(crate) fn secrets_read_only(&self, namespace: &str) -> bool {
-        let options = &self.0.options;
-        crate::namespaces::with_ancestors(namespace)
-            .find_map(|ns| options.namespace_read_only.get(ns).copied())
-            .unwrap_or(options.secrets_read_only)
+    /// Why the secrets of `namespace` may not be changed here, if they may not: its backend is
+    /// configured read-only. The message names the backend and the mode.
+    pub(crate) fn secrets_read_only(&self, namespace: &str) -> Option<String> {
+        self.0
+            .secrets
+            .writes_refused(namespace)
+            .map(|refusal| refusal.to_string())
     }
 }

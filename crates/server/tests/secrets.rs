@@ -6,7 +6,7 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{Who, harness, harness_with};
+use common::{Who, harness, harness_read_only};
 use kestrel_store::{AuditAction, AuditFilter, SecretStore};
 use serde_json::json;
 
@@ -142,10 +142,7 @@ async fn listing_across_namespaces_and_inherited_keys() {
 
 #[tokio::test]
 async fn bad_keys_and_read_only_backends_are_refused() {
-    let h = harness_with(|o| {
-        o.namespace_read_only.insert("locked".into(), true);
-    })
-    .await;
+    let h = harness_read_only("locked").await;
     let bad = json!({"key": "has space", "value": "v"});
     let answer = h
         .json(
@@ -165,7 +162,15 @@ async fn bad_keys_and_read_only_backends_are_refused() {
             &locked,
         )
         .await;
-    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.text);
+    // 409 naming the backend and its mode: the request is fine, the backend's mode forbids it.
+    assert_eq!(answer.status, StatusCode::CONFLICT, "{}", answer.text);
+    assert!(
+        answer
+            .text
+            .contains("embedded backend, configured read-only"),
+        "{}",
+        answer.text
+    );
     let listed = h
         .get("/api/v1/main/namespaces/locked/secrets", Who::Admin)
         .await

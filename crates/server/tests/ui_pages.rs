@@ -343,6 +343,7 @@ async fn the_tab_shows_inherited_and_environment_keys_read_only() {
     let client = Client::ada(&h).await;
     let tab = client.get("/ui/namespaces/company.team/secrets").await;
     let html = &tab.html;
+    assert!(html.contains("Stored in the embedded backend."), "{html}");
     let inherited = &html[html.find("Inherited from parent namespaces").unwrap()..];
     assert!(inherited.contains("ONLY_PARENT"));
     assert!(inherited.contains("SHARED <span class=\"hint\">(overridden here)</span>"));
@@ -610,4 +611,26 @@ async fn a_login_page_sent_back_to_a_strange_place_goes_home() {
             "{next}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_read_only_backend_hides_the_forms_and_says_which_backend_and_why() {
+    let h = common::harness_read_only("locked").await;
+    let client = Client::ada(&h).await;
+    let tab = client.get("/ui/namespaces/locked.sub/secrets").await;
+    assert_eq!(tab.status, StatusCode::OK);
+    assert!(
+        tab.html
+            .contains("Stored in the embedded backend, read-only."),
+        "{}",
+        tab.html
+    );
+    assert!(
+        tab.html.contains("embedded backend, configured read-only"),
+        "{}",
+        tab.html
+    );
+    assert!(!tab.html.contains("Add a secret"));
+    let open = client.get("/ui/namespaces/team/secrets").await;
+    assert!(open.html.contains("Add a secret"));
 }

@@ -10,9 +10,7 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use kestrel_crypto::MasterKey;
-use kestrel_secrets::{
-    EnvBackend, EnvOptions, ReadPolicy, Reader, Resolver, SecretBackend, SecretValue,
-};
+use kestrel_secrets::{EnvBackend, EnvOptions, Reader, Resolver, SecretValue};
 use kestrel_store::{Actor, SecretId, SecretStore};
 use kestrel_store_sqlite::{SqliteStore, StoreOptions, Synchronous};
 use std::hint::black_box;
@@ -198,8 +196,7 @@ fn bench_resolve(c: &mut Criterion) {
     let env = EnvBackend::load(Vec::new(), None, &EnvOptions::default(), &|s| Ok(s.into()))
         .unwrap()
         .backend;
-    let backends: Vec<Arc<dyn SecretBackend>> = vec![Arc::new(store.backend()), Arc::new(env)];
-    let resolver = Resolver::new(backends, ReadPolicy::default());
+    let resolver = Resolver::new(Some(Arc::new(store.backend())), Arc::new(env));
     let reader = Reader::Execution {
         id: "bench".into(),
         namespace: leaf.into(),

@@ -357,6 +357,23 @@ impl SecretStore for SqliteStore {
             .write(|tx| audit::record(tx, now_ms(), actor, AuditAction::Refused, Some(id), None))
     }
 
+    async fn record_change(
+        &self,
+        actor: &Actor,
+        id: &SecretId,
+        action: AuditAction,
+        version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        self.inner.db.write(|tx| {
+            audit::record(tx, now_ms(), actor, action, Some(id), version)?;
+            crate::secrets::bump_generation(tx).map(drop)
+        })
+    }
+
+    async fn generation(&self) -> Result<i64, StoreError> {
+        self.inner.db.generation()
+    }
+
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
         validate_tenant(&filter.tenant)?;
         if let Some(ns) = &filter.namespace {

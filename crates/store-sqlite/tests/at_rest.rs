@@ -46,11 +46,11 @@ fn neither_the_file_nor_its_wal_holds_a_plaintext_value() {
         for v in 0..15 {
             set(&store, &id, &format!("plaintext-{k}-{v}-0123456789abcdef"));
         }
-        kestrel_secrets::block_on(store.read(&common::actor(), &id, None)).unwrap();
+        common::wait(store.read(&common::actor(), &id, None)).unwrap();
     }
     let deleted = id("company.team", "KEY_0");
-    kestrel_secrets::block_on(store.delete(&common::actor(), &deleted)).unwrap();
-    kestrel_secrets::block_on(store.destroy(&common::actor(), &deleted, None)).unwrap();
+    common::wait(store.delete(&common::actor(), &deleted)).unwrap();
+    common::wait(store.destroy(&common::actor(), &deleted, None)).unwrap();
     let wal = std::fs::metadata(dir.path().join(format!("{FILE_NAME}-wal"))).unwrap();
     assert!(wal.len() > 0, "the WAL holds the writes");
     // Every value starts with "plaintext-" and ends with the same 16 characters: neither
@@ -132,7 +132,7 @@ fn a_ciphertext_copied_onto_another_record_does_not_decrypt() {
     copy_ciphertext(dir.path(), src, ("main", &source, 2));
     let store = open(dir.path(), &key);
     for (target, version) in [(&other_key, 1), (&other_ns, 1), (&acme, 1), (&source, 2)] {
-        let err = kestrel_secrets::block_on(store.get(target, Some(version))).unwrap_err();
+        let err = common::wait(store.get(target, Some(version))).unwrap_err();
         assert!(matches!(err, StoreError::Undecryptable { .. }), "{err}");
         let msg = err.to_string();
         assert!(msg.contains("copied from another record"), "{msg}");
@@ -171,7 +171,7 @@ fn after_rekey_only_the_new_master_key_opens_the_store() {
         let store = open(dir.path(), &old);
         set(&store, &secret, "v1");
         set(&store, &secret, "v2");
-        kestrel_secrets::block_on(store.rekey(&common::actor(), &new)).unwrap();
+        common::wait(store.rekey(&common::actor(), &new)).unwrap();
         set(&store, &secret, "v3");
     }
     assert!(SqliteStore::open(dir.path(), old, StoreOptions::default()).is_err());

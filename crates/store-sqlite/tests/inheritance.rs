@@ -8,7 +8,7 @@ mod common;
 use base64::Engine as _;
 use common::{id, open, set};
 use kestrel_crypto::MasterKey;
-use kestrel_secrets::{EnvBackend, EnvOptions, ReadPolicy, Reader, Resolver, SecretBackend};
+use kestrel_secrets::{EnvBackend, EnvOptions, Reader, Resolver};
 use kestrel_store::{Actor, AuditAction, AuditFilter, SecretStore};
 use std::sync::Arc;
 
@@ -47,9 +47,7 @@ fn three_levels_inherit_and_a_child_shadows_its_parent() {
     set(&store, &id("company.team", "ONLY_TEAM"), "t");
     set(&store, &id("company.team.project", "SHARED"), "project");
     let execution = Actor::Execution("exec-1 by user:ada".into());
-    let backends: Vec<Arc<dyn SecretBackend>> =
-        vec![Arc::new(store.backend()), Arc::new(env_backend())];
-    let resolver = Resolver::new(backends, ReadPolicy::default());
+    let resolver = Resolver::new(Some(Arc::new(store.backend())), Arc::new(env_backend()));
 
     let leaf = "company.team.project";
     assert_eq!(
@@ -82,7 +80,7 @@ fn three_levels_inherit_and_a_child_shadows_its_parent() {
     assert_eq!(resolve(&resolver, leaf, "MISSING"), None);
 
     // Deleting the child's key uncovers the parent's, at once.
-    kestrel_secrets::block_on(store.delete(&common::actor(), &id(leaf, "SHARED"))).unwrap();
+    common::wait(store.delete(&common::actor(), &id(leaf, "SHARED"))).unwrap();
     assert_eq!(resolve(&resolver, leaf, "SHARED").as_deref(), Some("team"));
 
     // Every value the store handed out was recorded as read by the execution, where found.
@@ -90,7 +88,7 @@ fn three_levels_inherit_and_a_child_shadows_its_parent() {
         namespace: Some("company.team".into()),
         ..AuditFilter::default()
     };
-    let reads: Vec<_> = kestrel_secrets::block_on(store.audit(&filter))
+    let reads: Vec<_> = common::wait(store.audit(&filter))
         .unwrap()
         .into_iter()
         .filter(|e| e.action == AuditAction::Read)

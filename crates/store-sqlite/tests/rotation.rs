@@ -92,7 +92,7 @@ fn rotate_key_under_concurrent_reads_and_writes_loses_nothing() {
                 written
             })
         };
-        let report = kestrel_secrets::block_on(store.rotate_key(&actor())).unwrap();
+        let report = common::wait(store.rotate_key(&actor())).unwrap();
         done.store(true, Ordering::SeqCst);
         for r in readers {
             r.join().unwrap();
@@ -138,7 +138,7 @@ fn an_interrupted_rotation_is_finished_by_the_next_run() {
     // A new process picks the rotation up where it stopped.
     let store = open_with(dir.path(), &key, opts);
     set(&store, &ids[0], "written meanwhile");
-    let report = kestrel_secrets::block_on(store.rotate_key(&actor())).unwrap();
+    let report = common::wait(store.rotate_key(&actor())).unwrap();
     assert!(report.resumed);
     assert_eq!((report.key_id, report.reencrypted), (2, 22));
     assert_eq!(key_ids(dir.path()), [(2, 31)]);
@@ -147,6 +147,6 @@ fn an_interrupted_rotation_is_finished_by_the_next_run() {
         Some("written meanwhile")
     );
     assert_eq!(get(&store, &ids[9], Some(1)).as_deref(), Some("9@1"));
-    let next = kestrel_secrets::block_on(store.rotate_key(&actor())).unwrap();
+    let next = common::wait(store.rotate_key(&actor())).unwrap();
     assert_eq!((next.key_id, next.resumed), (3, false));
 }

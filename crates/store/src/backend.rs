@@ -51,10 +51,6 @@ impl SecretBackend for AuditedBackend {
         self.store.name()
     }
 
-    fn is_namespaced(&self) -> bool {
-        true
-    }
-
     async fn get(
         &self,
         reader: &Reader,

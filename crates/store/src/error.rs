@@ -54,6 +54,8 @@ pub enum StoreError {
         /// What was asked.
         what: String,
     },
+    /// A failure several callers share (one fetch answered them all).
+    Shared(std::sync::Arc<StoreError>),
     /// The database refused or failed; `context` says what was being done.
     Backend {
         /// What was being done.
@@ -133,6 +135,7 @@ impl fmt::Display for StoreError {
                  read-only (secret.read-only: true): kestrel does not write to it; change them in \
                  {backend} itself"
             ),
+            Self::Shared(error) => error.fmt(f),
             Self::Unsupported { backend, what } => {
                 write!(f, "the {backend} backend does not support {what}")
             }
@@ -145,6 +148,7 @@ impl std::error::Error for StoreError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Backend { source, .. } => Some(source.as_ref()),
+            Self::Shared(error) => error.source(),
             Self::WrongMasterKey(cause) | Self::Crypto(cause) => Some(cause),
             Self::Undecryptable { cause, .. } => Some(cause),
             _ => None,

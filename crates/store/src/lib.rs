@@ -25,29 +25,40 @@
 
 mod auth;
 mod backend;
+mod cached;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
 mod executions;
+mod external;
 mod flows;
+mod limited;
 mod manager;
 mod offload;
+mod routed;
+#[cfg(test)]
+mod testing;
 mod types;
 mod validate;
 
 pub use auth::{AuthStore, SecretAccess, TokenRecord, UserRecord};
 pub use backend::{AuditedBackend, actor_of};
+pub use cached::{CacheSettings, Cached, ManagerState};
 pub use error::StoreError;
 pub use executions::{
     ExecutionQuery, ExecutionRecord, ExecutionStore, LogRecord, Retention, StateChange,
     TaskRunRecord,
 };
+pub use external::External;
 pub use flows::{FlowRecord, FlowStore};
+pub use limited::Limited;
 pub use manager::SecretManager;
 pub use offload::Offload;
+pub use routed::{Route, Routed};
 pub use types::{
-    Actor, AuditAction, AuditEntry, AuditFilter, DEFAULT_TENANT, DEFAULT_VERSIONS_KEPT, Revealed,
-    RotateReport, SecretId, SecretInfo, SecretMeta, Tag, VersionInfo,
+    Actor, AuditAction, AuditEntry, AuditFilter, BackendCheck, DEFAULT_TENANT,
+    DEFAULT_VERSIONS_KEPT, Revealed, RotateReport, SecretId, SecretInfo, SecretMeta, Tag,
+    VersionInfo,
 };
 pub use validate::{
     DEFAULT_MAX_VALUE_SIZE, ValueTooLarge, validate_key, validate_namespace, validate_tenant,
@@ -80,6 +91,26 @@ pub trait SecretStore: Send + Sync {
 
     /// How many versions of each secret are kept.
     fn versions_kept(&self) -> u32;
+
+    /// The state of each backend behind this store, for `/health`: this store alone, up, by
+    /// default.
+    async fn check_backends(&self) -> Vec<BackendCheck> {
+        vec![BackendCheck::up(self.name())]
+    }
+
+    /// The name of the backend holding `namespace`'s secrets (this store's own, unless it
+    /// routes namespaces to several).
+    fn backend_name(&self, namespace: &str) -> &str {
+        let _ = namespace;
+        self.name()
+    }
+
+    /// Why writes to `namespace` would be refused ([`StoreError::ReadOnly`]), if they would:
+    /// lets the API, the UI and the CLI say so before anyone types a value.
+    fn writes_refused(&self, namespace: &str) -> Option<StoreError> {
+        let _ = namespace;
+        None
+    }
 
     /// Sets a new version of `id` and returns its number. `meta`: `None` keeps the current
     /// description and tags, `Some` replaces them.
@@ -126,6 +157,13 @@ pub trait SecretStore: Send + Sync {
     /// Every kept version of `id`, oldest first; empty if never set.
     async fn versions(&self, id: &SecretId) -> Result<Vec<VersionInfo>, StoreError>;
 
+    /// The number of the version `name` designates: a number, or a label or stage the backend
+    /// gives its versions (AWS's `VersionId`, `AWSCURRENT`); `None` when none has that name.
+    async fn version_named(&self, id: &SecretId, name: &str) -> Result<Option<u64>, StoreError> {
+        let _ = id;
+        Ok(name.parse().ok())
+    }
+
     /// Soft-deletes the latest version and returns its number;
     /// [`StoreError::NotFound`] when it is not readable.
     async fn delete(&self, actor: &Actor, id: &SecretId) -> Result<u64, StoreError>;
@@ -166,6 +204,21 @@ pub trait SecretStore: Send + Sync {
 
     /// Records that the read policy refused `actor` the secret `id` (no value was read).
     async fn record_refusal(&self, actor: &Actor, id: &SecretId) -> Result<(), StoreError>;
+
+    /// Records a change `actor` made through kestrel to `id` in an external manager (kestrel
+    /// keeps the audit trail of every backend) and moves the change generation, so that every
+    /// process drops what it cached.
+    async fn record_change(
+        &self,
+        actor: &Actor,
+        id: &SecretId,
+        action: AuditAction,
+        version: Option<u64>,
+    ) -> Result<(), StoreError>;
+
+    /// The change generation as committed now by any process: it moves on every change made
+    /// through kestrel, to this store or (by [`SecretStore::record_change`]) to another.
+    async fn generation(&self) -> Result<i64, StoreError>;
 
     /// Audit entries matching `filter`, newest first.
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;

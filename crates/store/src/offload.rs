@@ -46,20 +46,49 @@ impl Offload {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use async_trait::async_trait;
+    use kestrel_secrets::{BackendError, EnvBackend, Reader, Resolver, SecretBackend, SecretValue};
+    use std::sync::Arc;
+
+    /// A backend whose answer needs a timer, run on its own runtime thread.
+    struct Remote(Offload);
+
+    #[async_trait]
+    impl SecretBackend for Remote {
+        fn name(&self) -> &str {
+            "remote"
+        }
+
+        async fn get(
+            &self,
+            _reader: &Reader,
+            _tenant: &str,
+            _namespace: &str,
+            _key: &str,
+        ) -> Result<Option<SecretValue>, BackendError> {
+            let answer = self.0.run(async {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                SecretValue::new("from-afar".into())
+            });
+            Ok(Some(answer.await))
+        }
+
+        async fn list(&self, _tenant: &str, _namespace: &str) -> Result<Vec<String>, BackendError> {
+            Ok(Vec::new())
+        }
+    }
 
     #[test]
-    fn a_request_finishes_while_the_waiting_thread_blocks_its_own_runtime() {
-        let offload = Offload::new("test").unwrap();
-        let local = tokio::runtime::Builder::new_current_thread()
+    fn a_request_finishes_while_the_resolving_thread_blocks_the_only_runtime_thread() {
+        let remote = Remote(Offload::new("test").unwrap());
+        let resolver = Resolver::new(Some(Arc::new(remote)), Arc::new(EnvBackend::default()));
+        let cli = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        let sleep = async {
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-            7
-        };
-        // The caller's runtime is blocked by a plain block_on, as a render thread is.
-        let answer = local.block_on(async { kestrel_secrets::block_on(offload.run(sleep)) });
-        assert_eq!(answer, 7);
+        // The resolver waits synchronously on the CLI runtime's one thread, as a render may.
+        let reader = Reader::Operator("ada".into());
+        let found = cli.block_on(async { resolver.resolve(&reader, "main", "a", "K") });
+        assert_eq!(found.unwrap().unwrap().expose_secret(), "from-afar");
     }
 }

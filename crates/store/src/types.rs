@@ -321,3 +321,43 @@ pub struct RotateReport {
     /// Versions re-encrypted by this call.
     pub reencrypted: u64,
 }
+
+/// One backend's state, as `/health` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackendCheck {
+    /// The backend (`embedded`, `vault`, `aws-secret-manager`).
+    pub backend: String,
+    /// The namespace it serves with its children; `None` for the default backend.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Whether kestrel never writes to it.
+    pub read_only: bool,
+    /// `UP` or `DOWN`.
+    pub status: &'static str,
+    /// Why it is down: names the backend and the reason, never a value or a credential.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl BackendCheck {
+    /// `backend`, answering.
+    pub fn up(backend: &str) -> Self {
+        Self {
+            backend: backend.to_owned(),
+            namespace: None,
+            read_only: false,
+            status: "UP",
+            error: None,
+        }
+    }
+
+    /// `backend`, failing for `error`.
+    pub fn down(backend: &str, error: String) -> Self {
+        Self {
+            status: "DOWN",
+            error: Some(error),
+            ..Self::up(backend)
+        }
+    }
+}

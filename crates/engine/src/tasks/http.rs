@@ -319,7 +319,7 @@ fn chain(error: reqwest::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{mask_uri_like_its_text, parse_uri};
+    use super::{HttpClients, HttpOptions, mask_uri_like_its_text, parse_uri};
     use kestrel_secrets::MaskRegistry;
 
     /// What a reader sees of the URI `rendered` once the task has checked it.
@@ -357,5 +357,27 @@ mod tests {
             assert!(!error.contains("tok3n"), "{error}");
             assert!(error.starts_with("uri: the rendered URI "), "{error}");
         }
+    }
+
+    #[test]
+    fn requests_with_the_same_options_share_one_client_and_its_connection_pool() {
+        let clients = HttpClients::default();
+        let options = HttpOptions {
+            connect_timeout: None,
+            read_timeout: std::time::Duration::from_secs(300),
+            follow_redirects: true,
+            allow_failed: false,
+            auth: None,
+            max_content_length: 1024,
+        };
+        clients.client(&options).unwrap();
+        clients.client(&options).unwrap();
+        assert_eq!(clients.clients.lock().unwrap().len(), 1);
+        let other = HttpOptions {
+            follow_redirects: false,
+            ..options.clone()
+        };
+        clients.client(&other).unwrap();
+        assert_eq!(clients.clients.lock().unwrap().len(), 2);
     }
 }

@@ -9,7 +9,7 @@ pub mod server;
 use base64::Engine as _;
 use kestrel_engine::{
     CancelToken, Engine, EngineConfig, Execution, Inputs, Listener, LogEntry, NoListener, Origin,
-    Shown,
+    Shown, Sources,
 };
 use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -23,9 +23,11 @@ pub fn engine(secrets: &[(&str, &str)]) -> Engine {
         let encoded = base64::engine::general_purpose::STANDARD.encode(value);
         (format!("SECRET_{key}"), encoded)
     });
-    Engine::from_env(EngineConfig::default(), process, None)
-        .expect("an engine")
-        .0
+    {
+        let (sources, _) =
+            Sources::environment(&EngineConfig::default(), process, None).expect("an engine");
+        Engine::with_sources(EngineConfig::default(), sources)
+    }
 }
 
 /// Runs the flow `yaml` to its end with `secrets`.

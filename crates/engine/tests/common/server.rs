@@ -9,7 +9,6 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
@@ -40,7 +39,6 @@ impl Received {
 pub struct Server {
     address: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
-    connections: Arc<AtomicUsize>,
 }
 
 impl Server {
@@ -48,20 +46,14 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         let address = listener.local_addr().expect("an address");
         let received = Arc::new(Mutex::new(Vec::new()));
-        let connections = Arc::new(AtomicUsize::new(0));
-        let (log, count) = (Arc::clone(&received), Arc::clone(&connections));
+        let log = Arc::clone(&received);
         thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                count.fetch_add(1, Ordering::SeqCst);
                 let log = Arc::clone(&log);
                 thread::spawn(move || serve(stream, &log));
             }
         });
-        Self {
-            address,
-            received,
-            connections,
-        }
+        Self { address, received }
     }
 
     /// `http://127.0.0.1:<port><path>`.
@@ -72,11 +64,6 @@ impl Server {
     /// Every request received so far.
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().expect("the log").clone()
-    }
-
-    /// How many connections were accepted.
-    pub fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
     }
 }
 

@@ -6,7 +6,7 @@
 
 use kestrel_engine::{
     CancelToken, Engine, EngineConfig, Execution, Inputs, Listener, NoListener, Origin, Shown,
-    State, TaskRun,
+    Sources, State, TaskRun,
 };
 use kestrel_secrets::SecretValue;
 use std::sync::Mutex;
@@ -16,9 +16,11 @@ pub const MASK: &str = "******";
 
 /// An engine without secrets.
 pub fn engine() -> Engine {
-    Engine::from_env(EngineConfig::default(), Vec::new(), None)
-        .expect("an engine")
-        .0
+    {
+        let (sources, _) =
+            Sources::environment(&EngineConfig::default(), Vec::new(), None).expect("an engine");
+        Engine::with_sources(EngineConfig::default(), sources)
+    }
 }
 
 /// A flow `f` in namespace `dev` with `tasks` (YAML list items, indented by two) and `rest`

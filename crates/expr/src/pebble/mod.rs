@@ -11,6 +11,7 @@ mod print;
 mod scan;
 
 pub(crate) use parse::{Arg, Binary, Expr};
+
 pub(crate) use scan::has_markup;
 
 use crate::error::Failure;

@@ -2,8 +2,7 @@
 
 use async_trait::async_trait;
 use kestrel_secrets::{
-    BackendError, MaskRegistry, ReadPolicy, Reader, Resolver, SecretBackend, SecretScope,
-    SecretValue,
+    BackendError, MaskRegistry, Reader, Resolver, SecretBackend, SecretScope, SecretValue,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,10 +14,6 @@ pub(crate) struct MemoryBackend(pub(crate) BTreeMap<String, String>);
 impl SecretBackend for MemoryBackend {
     fn name(&self) -> &str {
         "memory"
-    }
-
-    fn is_namespaced(&self) -> bool {
-        false
     }
 
     async fn get(
@@ -38,10 +33,7 @@ impl SecretBackend for MemoryBackend {
 
 /// A scope for namespace `company.team` over `secrets`, with its own registry.
 pub(crate) fn scope(secrets: BTreeMap<String, String>) -> Arc<SecretScope> {
-    let resolver = Resolver::new(
-        vec![Arc::new(MemoryBackend(secrets))],
-        ReadPolicy::default(),
-    );
+    let resolver = Resolver::new(None, Arc::new(MemoryBackend(secrets)));
     let registry = Arc::new(MaskRegistry::new(4));
     Arc::new(SecretScope::new(
         Arc::new(resolver),

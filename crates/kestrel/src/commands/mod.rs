@@ -13,17 +13,13 @@ pub(crate) mod validate;
 use crate::cli::{Cli, Command};
 use crate::environment::Environment;
 use crate::error::{CliError, EXIT_USAGE};
-use crate::output::warn;
 use crate::settings::Settings;
-use crate::store::{LazyBackend, LazyStore, StoreAccess};
 use clap::Parser;
-use kestrel_engine::Engine;
 use kestrel_flow::{Flow, Violation};
 use std::ffi::OsString;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
-use zeroize::Zeroizing;
 
 /// Parses the command line and runs the command in `environment` (the process's, read at
 /// start); the exit status on success.
@@ -57,34 +53,6 @@ pub(crate) fn run(
 /// a second at most: its thread ends with the process.
 pub(crate) fn shut_down(runtime: tokio::runtime::Runtime) {
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-}
-
-/// An engine over the embedded store (opened at the first lookup, if its file exists), then
-/// the process environment read at start and the env file (`--env-file`, else
-/// `secret.env-file`), with the load's warnings printed on stderr. Exit 2 for a database kestrel cannot use yet.
-pub(crate) fn load_engine(
-    settings: &Settings,
-    env_file: Option<&Path>,
-) -> Result<Engine, CliError> {
-    let file = settings.env_file(env_file);
-    let text = file.map(read_text).transpose()?.map(Zeroizing::new);
-    let config = settings.engine_config()?;
-    let process = settings.env.for_engine(&config.env.redacted);
-    let store = LazyBackend(Arc::new(LazyStore::new(StoreAccess::new(settings)?)));
-    let (engine, warnings) = Engine::from_env_with(
-        config,
-        process,
-        text.as_deref().map(String::as_str),
-        vec![Arc::new(store)],
-    )
-    .map_err(|error| {
-        let file = file.map_or_else(String::new, |file| file.display().to_string());
-        CliError::usage(format!("{file}:{}: {}", error.line, error.message))
-    })?;
-    for warning in warnings {
-        warn(&warning);
-    }
-    Ok(engine)
 }
 
 /// A flow file, parsed and validated; its violations as `FILE:LINE:COL: message` lines.

@@ -5,12 +5,12 @@
 use crate::error::CliError;
 use crate::output::{ListFormat, print_listing, timestamp};
 use crate::settings::Settings;
+use crate::sources::call;
 use crate::store::store_error;
 use clap::{Args, ValueEnum};
-use kestrel_store::{AuthStore, SecretAccess, StoreError, validate_namespace};
+use kestrel_store::{AuthStore, SecretAccess, validate_namespace};
 use kestrel_store_sqlite::SqliteStore;
 use serde_json::json;
-use std::future::Future;
 
 /// `--namespace NS...` and `--secrets read|write|none`.
 #[derive(Debug, Args)]
@@ -67,11 +67,6 @@ pub(crate) struct ListArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ListFormat::Text)]
     output: ListFormat,
-}
-
-/// Runs one store call (the embedded store's calls complete without a runtime).
-pub(crate) fn call<T>(future: impl Future<Output = Result<T, StoreError>>) -> Result<T, CliError> {
-    kestrel_secrets::block_on(future).map_err(store_error)
 }
 
 /// Whether nobody can sign in yet: no user and no live token, in the store or the

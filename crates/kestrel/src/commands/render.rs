@@ -1,9 +1,9 @@
 //! `kestrel render 'TEMPLATE'`: one expression rendered the way a task would, masked.
 
-use crate::commands::load_engine;
 use crate::error::CliError;
 use crate::output::{Quiet, escape_controls};
 use crate::settings::Settings;
+use crate::sources::load_engine;
 use crate::store::operator;
 use clap::Args;
 use std::io::Write;

@@ -3,10 +3,11 @@
 //! are killed and their working directories removed before the process exits, and the
 //! execution ends KILLED.
 
-use crate::commands::{load_engine, read_flow, read_text};
+use crate::commands::{read_flow, read_text};
 use crate::error::{CliError, EXIT_FAILED, EXIT_INTERRUPTED};
 use crate::output::{LogLines, Quiet, execution_json, summary_line, warn};
 use crate::settings::Settings;
+use crate::sources::load_engine;
 use crate::store::operator;
 use clap::{Args, ValueEnum};
 use kestrel_engine::{CancelToken, Execution, Inputs, Listener, Origin};

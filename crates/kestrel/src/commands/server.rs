@@ -46,9 +46,10 @@ pub(crate) fn run(args: &ServerArgs, settings: &Settings) -> Result<u8, CliError
         .enable_all()
         .build()
         .map_err(|e| CliError::failed("cannot start the runtime").caused_by(e))?;
+    let secrets = crate::sources::secret_store(settings, store.clone())?;
     let code = runtime.block_on(async {
-        let state =
-            AppState::new(options, Arc::new(store)).map_err(|e| CliError::usage(e.to_string()))?;
+        let state = AppState::with_secrets(options, Arc::new(store), secrets)
+            .map_err(|e| CliError::usage(e.to_string()))?;
         let server = Server::start(state)
             .await
             .map_err(|e| CliError::failed(e.to_string()))?;
@@ -106,12 +107,6 @@ fn options(args: &ServerArgs, settings: &Settings) -> Result<ServerOptions, CliE
         env_file: settings
             .env_file(args.env_file.as_deref())
             .map(PathBuf::from),
-        secrets_read_only: config.secret.read_only.0,
-        namespace_read_only: config
-            .namespaces
-            .iter()
-            .filter_map(|(ns, c)| Some((ns.clone(), c.secret.as_ref()?.read_only.as_ref()?.0)))
-            .collect(),
         public_url: config.server.public_url.as_ref().map(|url| url.0.clone()),
         ..defaults
     })

@@ -1,10 +1,11 @@
 //! `kestrel tokens create|list|revoke`: API tokens for the server's `Bearer` authentication,
 //! printed once at creation and stored as their SHA-256 only.
 
-use super::principals::{GrantArgs, ListArgs, Row, call, print_principals, reach};
+use super::principals::{GrantArgs, ListArgs, Row, print_principals, reach};
 use crate::error::CliError;
 use crate::output::{note, timestamp};
 use crate::settings::Settings;
+use crate::sources::call;
 use crate::store::StoreAccess;
 use clap::{Args, Subcommand};
 use kestrel_server::NewToken;

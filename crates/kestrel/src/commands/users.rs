@@ -1,10 +1,11 @@
 //! `kestrel users add|list|remove`: the people who sign in to the server (passwords stored as
 //! argon2 hashes; the password comes from stdin, never from the command line).
 
-use super::principals::{GrantArgs, ListArgs, Row, call, print_principals};
+use super::principals::{GrantArgs, ListArgs, Row, print_principals};
 use crate::error::CliError;
 use crate::output::note;
 use crate::settings::Settings;
+use crate::sources::call;
 use crate::store::StoreAccess;
 use clap::{Args, Subcommand};
 use kestrel_store::{AuthStore, UserRecord};

@@ -4,6 +4,8 @@
 
 #![allow(dead_code, unreachable_pub)] // Each test file uses its own part of these helpers.
 
+pub mod server;
+
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::io::Write;

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 async fn all(state: &AppState) -> Result<BTreeSet<String>, AppError> {
     let tenant = &state.options().tenant;
     let flows = state.0.store.list_flows(tenant, None).await?;
-    let secrets = state.0.store.list_namespaces(tenant).await?;
+    let secrets = state.0.secrets.list_namespaces(tenant).await?;
     Ok(known(
         flows
             .iter()

@@ -51,10 +51,8 @@ pub(super) struct Metadata {
 
 fn writable(state: &AppState, caller: &Caller, namespace: &str) -> Result<(), AppError> {
     caller.require_secrets(namespace, SecretAccess::Write)?;
-    if state.secrets_read_only(namespace) {
-        return Err(AppError::Forbidden(format!(
-            "The secrets of namespace '{namespace}' are read-only here (secret.read-only)"
-        )));
+    if let Some(refusal) = state.secrets_read_only(namespace) {
+        return Err(AppError::Conflict(refusal));
     }
     Ok(())
 }
@@ -62,7 +60,7 @@ fn writable(state: &AppState, caller: &Caller, namespace: &str) -> Result<(), Ap
 async fn meta_of(state: &AppState, id: &SecretId) -> Result<Value, AppError> {
     let info = state
         .0
-        .store
+        .secrets
         .get_meta(id)
         .await?
         .ok_or_else(|| id.not_found(None))?;
@@ -84,7 +82,7 @@ pub(super) async fn put(
     let value = SecretValue::new(secret.value.to_string());
     state
         .0
-        .store
+        .secrets
         .set(caller.actor(), &id, &value, meta.as_ref())
         .await?;
     Ok(axum::Json(json!([meta_of(&state, &id).await?])))
@@ -100,7 +98,7 @@ async fn listing(
     let tenant = &state.options().tenant;
     let mut infos: Vec<SecretInfo> = Vec::new();
     for namespace in namespaces {
-        infos.extend(state.0.store.list(tenant, namespace).await?);
+        infos.extend(state.0.secrets.list(tenant, namespace).await?);
     }
     let total = infos.len();
     let results: Vec<Value> = paging.slice(infos).iter().map(secret_json).collect();
@@ -116,7 +114,7 @@ pub(super) async fn list(
     caller.require_secrets(&namespace, SecretAccess::Read)?;
     validate_namespace(&namespace)?;
     let paging = Paging::from_params(&params)?;
-    let read_only = state.secrets_read_only(&namespace);
+    let read_only = state.secrets_read_only(&namespace).is_some();
     Ok(axum::Json(
         listing(&state, &[namespace], paging, read_only).await?,
     ))
@@ -144,7 +142,7 @@ pub(super) async fn search(
             caller.require_secret_access(SecretAccess::Read)?;
             state
                 .0
-                .store
+                .secrets
                 .list_namespaces(tenant)
                 .await?
                 .into_iter()
@@ -152,10 +150,13 @@ pub(super) async fn search(
                 .collect()
         }
     };
+    // Across namespaces: the mode of the default backend (a namespace of its own says it
+    // when listed alone).
     let read_only = match namespaces.as_slice() {
         [one] => state.secrets_read_only(one),
-        _ => state.options().secrets_read_only,
-    };
+        _ => state.secrets_read_only(""),
+    }
+    .is_some();
     Ok(axum::Json(
         listing(&state, &namespaces, paging, read_only).await?,
     ))
@@ -174,7 +175,7 @@ pub(super) async fn inherited(
     for ancestor in with_ancestors(&namespace).skip(1) {
         let keys: Vec<Value> = state
             .0
-            .store
+            .secrets
             .list(tenant, ancestor)
             .await?
             .into_iter()
@@ -206,7 +207,7 @@ pub(super) async fn patch(
     };
     state
         .0
-        .store
+        .secrets
         .update_meta(caller.actor(), &id, &meta)
         .await?;
     Ok(axum::Json(json!([meta_of(&state, &id).await?])))
@@ -219,6 +220,6 @@ pub(super) async fn delete(
 ) -> Result<StatusCode, AppError> {
     writable(&state, &caller, &namespace)?;
     let id = SecretId::new(&state.options().tenant, &namespace, &key)?;
-    state.0.store.delete(caller.actor(), &id).await?;
+    state.0.secrets.delete(caller.actor(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

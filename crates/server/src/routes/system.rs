@@ -5,6 +5,7 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use kestrel_store::BackendCheck;
 use serde_json::{Value, json};
 
 /// `{"status": "UP"}` with a check of the database and of the secret backends; 503 and
@@ -19,11 +20,12 @@ pub(super) async fn health(State(state): State<AppState>) -> (StatusCode, Json<V
         }
     };
     let up = database["status"] == "UP";
+    let secrets = secrets_check(&state).await;
     let body = json!({
         "status": if up { "UP" } else { "DOWN" },
         "checks": {
             "database": database,
-            "secrets": {"status": "UP", "details": {"backends": [store.name(), "environment"]}},
+            "secrets": secrets,
             "tasks": {"status": "UP", "details": {"sandbox": kestrel_sandbox::current().status().to_string()}},
         },
     });
@@ -33,6 +35,27 @@ pub(super) async fn health(State(state): State<AppState>) -> (StatusCode, Json<V
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body))
+}
+
+/// Each secret backend's state: the server stays up when one is down (its tasks fail, naming
+/// it), and says which. A backend that does not answer within two seconds is down.
+async fn secrets_check(state: &AppState) -> Value {
+    let checks = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        state.secrets().check_backends(),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        let name = state.secrets().name();
+        vec![BackendCheck::down(
+            name,
+            format!("{name}: no answer within 2 s"),
+        )]
+    });
+    let all_up = checks.iter().all(|check| check.status == "UP");
+    let mut backends: Vec<Value> = checks.iter().map(|check| json!(check)).collect();
+    backends.push(json!(BackendCheck::up("environment")));
+    json!({"status": if all_up { "UP" } else { "DOWN" }, "details": {"backends": backends}})
 }
 
 pub(super) async fn openapi(_caller: crate::auth::Caller) -> Result<Json<Value>, AppError> {

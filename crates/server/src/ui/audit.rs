@@ -43,7 +43,7 @@ pub(super) async fn page(
     };
     let entries: Vec<Value> = ui
         .app
-        .store()
+        .secrets()
         .audit(&query)
         .await?
         .into_iter()

@@ -22,7 +22,7 @@ pub(super) async fn list(State(ui): State<Ui>, current: Current) -> Result<Respo
     let tenant = &ui.app.options().tenant;
     let store = ui.app.store();
     let flows = store.list_flows(tenant, None).await?;
-    let with_secrets = store.list_namespaces(tenant).await?;
+    let with_secrets = ui.app.secrets().list_namespaces(tenant).await?;
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for flow in &flows {
         *counts.entry(flow.namespace.as_str()).or_default() += 1;

@@ -16,7 +16,7 @@ use axum::extract::{Form, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse as _, Redirect, Response};
 use kestrel_secrets::{SecretBackend as _, SecretValue};
-use kestrel_store::{SecretAccess, SecretId, SecretInfo, SecretMeta, Tag};
+use kestrel_store::{BackendCheck, SecretAccess, SecretId, SecretInfo, SecretMeta, Tag};
 use minijinja::{Value, context};
 use serde::Deserialize;
 use std::fmt;
@@ -120,6 +120,24 @@ fn meta_of(description: &str, tags: &str) -> Result<SecretMeta, UiError> {
     })
 }
 
+/// The backend holding `namespace`'s secrets and its state: the route serving the namespace
+/// (the longest configured one it is within), else the default backend.
+async fn backend_of(ui: &Ui, namespace: &str) -> BackendCheck {
+    let checks = ui.app.secrets().check_backends().await;
+    let serves = |check: &&BackendCheck| {
+        check
+            .namespace
+            .as_deref()
+            .is_none_or(|prefix| kestrel_secrets::is_within(namespace, prefix))
+    };
+    checks
+        .iter()
+        .filter(serves)
+        .max_by_key(|check| check.namespace.as_ref().map_or(0, String::len))
+        .cloned()
+        .unwrap_or_else(|| BackendCheck::up(ui.app.secrets().backend_name(namespace)))
+}
+
 /// Why the caller may not change `namespace`'s secrets here, if it may not.
 fn read_only_reason(ui: &Ui, current: &Current, namespace: &str) -> Option<String> {
     if let Err(refused) = current
@@ -128,9 +146,7 @@ fn read_only_reason(ui: &Ui, current: &Current, namespace: &str) -> Option<Strin
     {
         return Some(refused.to_string());
     }
-    ui.app.secrets_read_only(namespace).then(|| {
-        format!("The secrets of namespace '{namespace}' are read-only on this server (secret.read-only).")
-    })
+    ui.app.secrets_read_only(namespace)
 }
 
 /// 403 unless the caller may change `namespace`'s secrets.
@@ -183,7 +199,7 @@ async fn tab_page(
     status: StatusCode,
     kept: Kept<'_>,
 ) -> Result<Response, UiError> {
-    let store = ui.app.store();
+    let store = ui.app.secrets();
     let tenant = &ui.app.options().tenant;
     let own = store.list(tenant, namespace).await?;
     let mut inherited = Vec::new();
@@ -211,6 +227,7 @@ async fn tab_page(
         inherited,
         global,
         read_only => read_only_reason(ui, current, namespace),
+        backend => backend_of(ui, namespace).await,
         form => context! { key => kept.key, description => kept.description, tags => kept.tags },
         error => kept.error,
         ..tab_values(namespace, "Secrets")
@@ -277,7 +294,7 @@ async fn store_new(
 ) -> Result<u64, UiError> {
     let id = SecretId::new(&ui.app.options().tenant, namespace, key)?;
     let meta = meta_of(&added.description, &added.tags)?;
-    let store = ui.app.store();
+    let store = ui.app.secrets();
     if store.get_meta(&id).await?.is_some_and(|info| info.readable) {
         return Err(UiError::new(
             StatusCode::CONFLICT,
@@ -300,7 +317,7 @@ pub(super) async fn edit(
     let id = SecretId::new(&ui.app.options().tenant, &namespace, &key)?;
     let info = ui
         .app
-        .store()
+        .secrets()
         .get_meta(&id)
         .await?
         .filter(|info| info.readable)
@@ -328,7 +345,7 @@ pub(super) async fn replace(
 ) -> Result<Response, UiError> {
     writable(&ui, &current, &namespace)?;
     let id = SecretId::new(&ui.app.options().tenant, &namespace, &key)?;
-    let store = ui.app.store();
+    let store = ui.app.secrets();
     if store.get_meta(&id).await?.is_none() {
         return Err(id.not_found(None).into());
     }
@@ -352,7 +369,7 @@ pub(super) async fn describe(
     let id = SecretId::new(&ui.app.options().tenant, &namespace, &key)?;
     let meta = meta_of(&described.description, &described.tags)?;
     ui.app
-        .store()
+        .secrets()
         .update_meta(current.caller.actor(), &id, &meta)
         .await?;
     Ok(done(
@@ -382,7 +399,7 @@ pub(super) async fn delete(
         };
         return Ok(page::render(&current, "confirm.html", values));
     }
-    ui.app.store().delete(current.caller.actor(), &id).await?;
+    ui.app.secrets().delete(current.caller.actor(), &id).await?;
     Ok(done(
         &ui,
         &current,

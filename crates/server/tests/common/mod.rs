@@ -10,7 +10,7 @@ use chrono::Utc;
 use http_body_util::BodyExt as _;
 use kestrel_crypto::MasterKey;
 use kestrel_server::{AppState, NewToken, ServerOptions, app};
-use kestrel_store::{AuthStore, SecretAccess, TokenRecord, UserRecord};
+use kestrel_store::{AuthStore, Route, Routed, SecretAccess, SecretStore, TokenRecord, UserRecord};
 use kestrel_store_sqlite::{SqliteStore, StoreOptions};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
@@ -86,11 +86,44 @@ pub async fn harness_with(configure: impl FnOnce(&mut ServerOptions)) -> Harness
     harness_on(dir, store, configure).await
 }
 
+/// A harness whose secrets of `namespace` (and its children) live in a read-only backend, as
+/// `namespaces.<ns>.secret.read-only: true` configures.
+pub async fn harness_read_only(namespace: &str) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(
+        dir.path(),
+        MasterKey::generate().unwrap(),
+        StoreOptions::default(),
+    )
+    .unwrap();
+    let home: Arc<dyn SecretStore> = Arc::new(store.clone());
+    let route = |read_only| Route {
+        store: Arc::clone(&home),
+        read_only,
+    };
+    let routed = Routed::new(
+        Arc::clone(&home),
+        route(false),
+        vec![(namespace.to_owned(), route(true))],
+    );
+    harness_over(dir, store, |_| {}, Some(Arc::new(routed))).await
+}
+
 /// A harness over an existing store (a restart).
 pub async fn harness_on(
     dir: tempfile::TempDir,
     store: SqliteStore,
     configure: impl FnOnce(&mut ServerOptions),
+) -> Harness {
+    harness_over(dir, store, configure, None).await
+}
+
+/// A harness over `store`, its secrets in `secrets` when given.
+async fn harness_over(
+    dir: tempfile::TempDir,
+    store: SqliteStore,
+    configure: impl FnOnce(&mut ServerOptions),
+    secrets: Option<Arc<dyn SecretStore>>,
 ) -> Harness {
     let mut options = ServerOptions {
         worker_threads: 2,
@@ -99,7 +132,12 @@ pub async fn harness_on(
     };
     configure(&mut options);
     let tokens = cast(&store).await;
-    let state = AppState::new(options, Arc::new(store.clone())).unwrap();
+    let records = Arc::new(store.clone());
+    let state = match secrets {
+        Some(secrets) => AppState::with_secrets(options, records, secrets),
+        None => AppState::new(options, records),
+    }
+    .unwrap();
     Harness {
         app: app(state.clone()),
         state,

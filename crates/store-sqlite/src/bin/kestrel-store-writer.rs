@@ -25,15 +25,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     })?;
     let store = SqliteStore::open(&PathBuf::from(dir), key.key, StoreOptions::default())?;
     let actor = Actor::System("kestrel-store-writer".into());
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     let mut out = std::io::stdout().lock();
     for i in 0..count {
         let id = SecretId::main("crash.test", &format!("k{i}"))?;
-        kestrel_secrets::block_on(store.set(
-            &actor,
-            &id,
-            &SecretValue::new(format!("value-{i}")),
-            None,
-        ))?;
+        runtime.block_on(store.set(&actor, &id, &SecretValue::new(format!("value-{i}")), None))?;
         writeln!(out, "{i}")?;
         out.flush()?;
     }

@@ -25,13 +25,12 @@ pub fn id(namespace: &str, key: &str) -> SecretId {
 
 /// Sets a value, synchronously (the store's futures complete at once).
 pub fn set(store: &SqliteStore, id: &SecretId, value: &str) -> u64 {
-    kestrel_secrets::block_on(store.set(&actor(), id, &SecretValue::new(value.into()), None))
-        .unwrap()
+    wait(store.set(&actor(), id, &SecretValue::new(value.into()), None)).unwrap()
 }
 
 /// The latest value (or a given version), synchronously.
 pub fn get(store: &SqliteStore, id: &SecretId, version: Option<u64>) -> Option<String> {
-    kestrel_secrets::block_on(store.get(id, version))
+    wait(store.get(id, version))
         .unwrap()
         .map(|r| r.value.expose_secret().to_owned())
 }
@@ -39,4 +38,12 @@ pub fn get(store: &SqliteStore, id: &SecretId, version: Option<u64>) -> Option<S
 /// Whether `needle` occurs anywhere in `haystack`.
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Runs a store call to its end on a current-thread runtime.
+pub fn wait<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime")
+        .block_on(future)
 }

@@ -1,17 +1,18 @@
 //! `secrets import-env FILE --namespace NS`: every variable of a `.env_encoded`
 //! (`SECRET_X=<base64>`) or plain `.env` (`X=value`) file stored as a secret of a namespace.
 
+use super::Secrets;
 use super::call;
 use super::encode_env::rendered_value;
 use super::values::warn_trailing_newline;
 use crate::commands::read_text;
 use crate::error::CliError;
 use crate::output::note;
-use crate::store::{StoreAccess, store_error};
+use crate::store::store_error;
 use clap::Args;
 use kestrel_expr::Expressions;
 use kestrel_secrets::{SecretValue, decode_secret_value, parse_dotenv};
-use kestrel_store::{SecretId, SecretStore};
+use kestrel_store::SecretId;
 use std::path::PathBuf;
 use zeroize::Zeroizing;
 
@@ -26,7 +27,7 @@ pub(crate) struct ImportArgs {
 
 /// Reads and checks every variable first, then stores each one: a file with one bad line
 /// stores nothing.
-pub(crate) fn run(args: &ImportArgs, access: &StoreAccess) -> Result<u8, CliError> {
+pub(crate) fn run(args: &ImportArgs, access: &Secrets<'_>) -> Result<u8, CliError> {
     let text = Zeroizing::new(read_text(&args.file)?);
     let shown = args.file.display();
     let secrets = secrets_of(&text, &args.namespace)
@@ -38,7 +39,7 @@ pub(crate) fn run(args: &ImportArgs, access: &StoreAccess) -> Result<u8, CliErro
     for (id, value) in &secrets {
         access.check_value_size(&format!("{shown}: {}", id.key()), value)?;
     }
-    let store = access.open()?;
+    let store = access.store()?;
     let actor = access.actor();
     for (id, value) in &secrets {
         warn_trailing_newline(value, id.key());

@@ -1,13 +1,12 @@
 //! `secrets rotate-key` and `secrets rekey`: a new data key for every stored version, and the
 //! keyring wrapped under a new master key.
 
+use super::Secrets;
 use super::call;
 use crate::error::CliError;
 use crate::output::{note, warn};
-use crate::store::StoreAccess;
 use clap::Args;
 use kestrel_crypto::{MasterKey, MasterKeyError, MasterKeySources};
-use kestrel_store::SecretStore;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Args)]
@@ -19,8 +18,8 @@ pub(crate) struct RekeyArgs {
 }
 
 /// Re-encrypts every stored version under a new data key (resuming an interrupted rotation).
-pub(crate) fn rotate(access: &StoreAccess) -> Result<u8, CliError> {
-    let Some(store) = access.open_existing()? else {
+pub(crate) fn rotate(access: &Secrets<'_>) -> Result<u8, CliError> {
+    let Some(store) = access.existing()? else {
         note(&format!(
             "no store at {} yet: nothing to re-encrypt",
             access.file().display()
@@ -41,8 +40,8 @@ pub(crate) fn rotate(access: &StoreAccess) -> Result<u8, CliError> {
 }
 
 /// Wraps the keyring under the key in the new file; the old master key no longer opens it.
-pub(crate) fn rekey(args: &RekeyArgs, access: &StoreAccess) -> Result<u8, CliError> {
-    let Some(store) = access.open_existing()? else {
+pub(crate) fn rekey(args: &RekeyArgs, access: &Secrets<'_>) -> Result<u8, CliError> {
+    let Some(store) = access.existing()? else {
         return Err(CliError::failed(format!(
             "no store at {} yet: there is no keyring to re-wrap",
             access.file().display()
@@ -60,7 +59,7 @@ pub(crate) fn rekey(args: &RekeyArgs, access: &StoreAccess) -> Result<u8, CliErr
 }
 
 /// The key in `path`, or a new one written there when the file does not exist.
-fn new_master_key(path: &Path, access: &StoreAccess) -> Result<MasterKey, CliError> {
+fn new_master_key(path: &Path, access: &Secrets<'_>) -> Result<MasterKey, CliError> {
     let data_dir = access.file().parent();
     let loaded = kestrel_crypto::load_master_key(&MasterKeySources {
         env_key_file: Some(path),

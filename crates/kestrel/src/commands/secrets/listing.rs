@@ -1,14 +1,14 @@
 //! `secrets list` and `secrets audit`: what a namespace sees, and who read or changed what.
 //! Neither ever shows a value.
 
+use super::Secrets;
 use super::call;
 use crate::error::CliError;
 use crate::output::{ListFormat, print_listing, timestamp};
-use crate::store::{StoreAccess, store_error};
+use crate::store::store_error;
 use clap::Args;
 use kestrel_store::{
-    AuditEntry, AuditFilter, DEFAULT_TENANT, SecretInfo, SecretStore, validate_key,
-    validate_namespace,
+    AuditEntry, AuditFilter, DEFAULT_TENANT, SecretInfo, validate_key, validate_namespace,
 };
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -39,10 +39,10 @@ pub(crate) struct AuditArgs {
 
 /// The keys `namespace` sees: its own, then its parents' that it does not shadow, each with
 /// the namespace it comes from, sorted by key.
-pub(crate) fn list(args: &ListArgs, access: &StoreAccess) -> Result<u8, CliError> {
+pub(crate) fn list(args: &ListArgs, access: &Secrets<'_>) -> Result<u8, CliError> {
     validate_namespace(&args.namespace).map_err(store_error)?;
     let mut seen: BTreeMap<String, SecretInfo> = BTreeMap::new();
-    if let Some(store) = access.open_existing()? {
+    if let Some(store) = access.existing()? {
         for level in namespace_walk(&args.namespace) {
             for info in call(store.list(DEFAULT_TENANT, level))? {
                 // The walk goes from the namespace up: the first one found shadows the rest.
@@ -89,7 +89,7 @@ fn namespace_walk(namespace: &str) -> impl Iterator<Item = &str> {
 }
 
 /// The audit trail, newest first.
-pub(crate) fn audit(args: &AuditArgs, access: &StoreAccess) -> Result<u8, CliError> {
+pub(crate) fn audit(args: &AuditArgs, access: &Secrets<'_>) -> Result<u8, CliError> {
     if let Some(namespace) = &args.namespace {
         validate_namespace(namespace).map_err(store_error)?;
     }
@@ -102,7 +102,7 @@ pub(crate) fn audit(args: &AuditArgs, access: &StoreAccess) -> Result<u8, CliErr
         key: args.key.clone(),
         limit: args.limit,
     };
-    let entries = match access.open_existing()? {
+    let entries = match access.existing()? {
         Some(store) => call(store.audit(&filter))?,
         None => Vec::new(),
     };

@@ -1,6 +1,8 @@
 //! `kestrel secrets ...`: preparing secrets for the environment-variable backend, and keeping
 //! them in the embedded store: values, versions, the audit trail, the keys.
 
+mod check;
+mod copy;
 mod encode_env;
 mod import_env;
 mod keys;
@@ -10,11 +12,12 @@ mod versions;
 
 use crate::error::CliError;
 use crate::settings::Settings;
+pub(crate) use crate::sources::call;
+use crate::sources::{open_secrets, wait};
 use crate::store::{StoreAccess, store_error};
 use clap::{Args, Subcommand};
-use kestrel_store::{SecretId, SecretStore, StoreError};
-use kestrel_store_sqlite::SqliteStore;
-use std::future::Future;
+use kestrel_store::{SecretId, SecretStore};
+use std::sync::Arc;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum SecretsCommand {
@@ -42,6 +45,11 @@ pub(crate) enum SecretsCommand {
     Rekey(keys::RekeyArgs),
     /// Stores every variable of a .env_encoded or plain .env file in a namespace.
     ImportEnv(import_env::ImportArgs),
+    /// Reports every secret() key the flows use that their namespace's backend (its parents,
+    /// the environment) lacks; exit 1 when one does. Values are never read.
+    Check(check::CheckArgs),
+    /// Copies a namespace's own secrets to another backend; values are never printed.
+    Copy(copy::CopyArgs),
 }
 
 /// One secret: `NAMESPACE KEY`.
@@ -60,9 +68,43 @@ impl SecretArgs {
     }
 }
 
+/// The store as the `secrets` commands reach it: the file and key of the embedded store
+/// ([`StoreAccess`], which this derefs to), routed to the configured backends.
+pub(crate) struct Secrets<'a> {
+    settings: &'a Settings,
+    access: StoreAccess,
+}
+
+impl<'a> Secrets<'a> {
+    fn new(settings: &'a Settings) -> Result<Self, CliError> {
+        let access = StoreAccess::new(settings)?;
+        Ok(Self { settings, access })
+    }
+
+    /// The store, created the first time.
+    fn store(&self) -> Result<Arc<dyn SecretStore>, CliError> {
+        let store = open_secrets(self.settings, &self.access, true)?;
+        store.ok_or_else(|| CliError::failed("the store could not be created"))
+    }
+
+    /// The store if it exists (a store never written holds nothing), or another backend is
+    /// configured.
+    fn existing(&self) -> Result<Option<Arc<dyn SecretStore>>, CliError> {
+        open_secrets(self.settings, &self.access, false)
+    }
+}
+
+impl std::ops::Deref for Secrets<'_> {
+    type Target = StoreAccess;
+
+    fn deref(&self) -> &StoreAccess {
+        &self.access
+    }
+}
+
 pub(crate) fn run(command: &SecretsCommand, settings: &Settings) -> Result<u8, CliError> {
     // Every command but encode-env works on the store; its settings are checked first.
-    let access = || StoreAccess::new(settings);
+    let access = || Secrets::new(settings);
     match command {
         SecretsCommand::EncodeEnv(args) => encode_env::run(args),
         SecretsCommand::Set(args) => values::set(args, &access()?),
@@ -76,24 +118,42 @@ pub(crate) fn run(command: &SecretsCommand, settings: &Settings) -> Result<u8, C
         SecretsCommand::RotateKey => keys::rotate(&access()?),
         SecretsCommand::Rekey(args) => keys::rekey(args, &access()?),
         SecretsCommand::ImportEnv(args) => import_env::run(args, &access()?),
+        SecretsCommand::Check(args) => check::check(args, &access()?),
+        SecretsCommand::Copy(args) => copy::copy(args, &access()?),
     }
 }
 
-/// Runs one store call. The embedded store's calls complete without waiting on a runtime.
-fn call<T>(future: impl Future<Output = Result<T, StoreError>>) -> Result<T, CliError> {
-    kestrel_secrets::block_on(future).map_err(store_error)
+/// The existing store, or the error `id` is not found (a store never written holds nothing).
+fn store_holding(access: &Secrets<'_>, id: &SecretId) -> Result<Arc<dyn SecretStore>, CliError> {
+    access
+        .existing()?
+        .ok_or_else(|| store_error(id.not_found(None)))
 }
 
-/// The existing store, or the error `id` is not found (a store never written holds nothing).
-fn store_holding(access: &StoreAccess, id: &SecretId) -> Result<SqliteStore, CliError> {
-    access
-        .open_existing()?
-        .ok_or_else(|| store_error(id.not_found(None)))
+/// The number of the version `name` designates (a number, or the backend's own id or stage);
+/// exit 1 when no version has that name.
+fn version_named(
+    store: &dyn SecretStore,
+    id: &SecretId,
+    name: Option<&str>,
+) -> Result<Option<u64>, CliError> {
+    let Some(name) = name else { return Ok(None) };
+    match call(store.version_named(id, name))? {
+        Some(number) => Ok(Some(number)),
+        None => Err(CliError::failed(format!(
+            "no version '{name}' of secret '{}' in namespace '{}'",
+            id.key(),
+            id.namespace()
+        ))),
+    }
 }
 
 /// Why `id` (at `version`) has no value to give: absent, deleted or destroyed.
 fn absent(store: &dyn SecretStore, id: &SecretId, version: Option<u64>) -> CliError {
-    let versions = kestrel_secrets::block_on(store.versions(id)).unwrap_or_default();
+    let versions = wait(store.versions(id))
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
     let wanted = match version {
         Some(number) => versions.iter().find(|v| v.version == number),
         None => versions.last(),

@@ -1,14 +1,12 @@
 //! `secrets set` and `secrets get`: a value in from stdin or a file, byte for byte, and out
 //! exactly as stored.
 
-use super::{SecretArgs, absent, call, store_holding};
+use super::{SecretArgs, Secrets, absent, call, store_holding, version_named};
 use crate::error::CliError;
 use crate::output::{note, warn};
-use crate::store::StoreAccess;
 use clap::Args;
 use kestrel_secrets::SecretValue;
 use kestrel_store::{SecretId, SecretMeta, SecretStore, Tag};
-use kestrel_store_sqlite::SqliteStore;
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
@@ -32,9 +30,10 @@ pub(crate) struct SetArgs {
 pub(crate) struct GetArgs {
     #[command(flatten)]
     secret: SecretArgs,
-    /// A given version instead of the latest.
-    #[arg(long, value_name = "N")]
-    version: Option<u64>,
+    /// A given version instead of the latest: its number, or the backend's own version id or
+    /// stage (AWS's VersionId, AWSCURRENT, AWSPREVIOUS).
+    #[arg(long, value_name = "N|ID|STAGE")]
+    version: Option<String>,
 }
 
 fn parse_tag(arg: &str) -> Result<Tag, String> {
@@ -48,7 +47,7 @@ fn parse_tag(arg: &str) -> Result<Tag, String> {
 }
 
 /// Stores a new version; the value never comes from the command line.
-pub(crate) fn set(args: &SetArgs, access: &StoreAccess) -> Result<u8, CliError> {
+pub(crate) fn set(args: &SetArgs, access: &Secrets<'_>) -> Result<u8, CliError> {
     let id = args.secret.id()?;
     let value = read_value(args.from_file.as_deref())?;
     if value.expose_secret().is_empty() {
@@ -61,19 +60,20 @@ pub(crate) fn set(args: &SetArgs, access: &StoreAccess) -> Result<u8, CliError> 
     }
     access.check_value_size(id.key(), &value)?;
     warn_trailing_newline(&value, id.key());
-    let store = access.open()?;
-    let meta = merged_meta(&store, &id, args)?;
+    let store = access.store()?;
+    let meta = merged_meta(store.as_ref(), &id, args)?;
     let version = call(store.set(&access.actor(), &id, &value, meta.as_ref()))?;
     note(&format!("set version {version} of {id}"));
     Ok(0)
 }
 
 /// Prints the value exactly (no newline added); audited. Exit 1 when there is none.
-pub(crate) fn get(args: &GetArgs, access: &StoreAccess) -> Result<u8, CliError> {
+pub(crate) fn get(args: &GetArgs, access: &Secrets<'_>) -> Result<u8, CliError> {
     let id = args.secret.id()?;
     let store = store_holding(access, &id)?;
-    let Some(revealed) = call(store.read(&access.actor(), &id, args.version))? else {
-        return Err(absent(&store, &id, args.version));
+    let version = version_named(store.as_ref(), &id, args.version.as_deref())?;
+    let Some(revealed) = call(store.read(&access.actor(), &id, version))? else {
+        return Err(absent(store.as_ref(), &id, version));
     };
     let mut stdout = std::io::stdout().lock();
     stdout
@@ -86,7 +86,7 @@ pub(crate) fn get(args: &GetArgs, access: &StoreAccess) -> Result<u8, CliError> 
 /// The description and tags to store: `None` (keep them) when neither flag is given, else
 /// the stored ones with what the flags give replacing their part.
 fn merged_meta(
-    store: &SqliteStore,
+    store: &dyn SecretStore,
     id: &SecretId,
     args: &SetArgs,
 ) -> Result<Option<SecretMeta>, CliError> {

@@ -1,12 +1,12 @@
 //! `secrets versions`, `delete`, `undelete` and `destroy`: a secret's history, like Vault KV
 //! v2's.
 
-use super::{SecretArgs, call, store_holding};
+use super::{SecretArgs, Secrets, call, store_holding, version_named};
 use crate::error::CliError;
 use crate::output::{ListFormat, note, print_listing, timestamp};
-use crate::store::{StoreAccess, store_error};
+use crate::store::store_error;
 use clap::Args;
-use kestrel_store::{SecretStore, VersionInfo};
+use kestrel_store::VersionInfo;
 
 #[derive(Debug, Args)]
 pub(crate) struct VersionsArgs {
@@ -22,29 +22,39 @@ pub(crate) struct VersionsArgs {
 pub(crate) struct VersionArgs {
     #[command(flatten)]
     secret: SecretArgs,
-    /// One version (default: see the command).
+    /// One version (default: see the command): its number, or the backend's own version id
+    /// or stage (AWS's VersionId, AWSPREVIOUS).
     #[arg(long, value_name = "N")]
-    version: Option<u64>,
+    version: Option<String>,
 }
 
 /// Lists every kept version, oldest first; exit 1 when the secret was never set.
-pub(crate) fn versions(args: &VersionsArgs, access: &StoreAccess) -> Result<u8, CliError> {
+pub(crate) fn versions(args: &VersionsArgs, access: &Secrets<'_>) -> Result<u8, CliError> {
     let id = args.secret.id()?;
     let store = store_holding(access, &id)?;
     let versions = call(store.versions(&id))?;
     if versions.is_empty() {
         return Err(store_error(id.not_found(None)));
     }
-    let header = ["VERSION", "CREATED", "CREATED_BY", "STATE"];
+    // A backend naming its versions itself (AWS) shows those names and stages too.
+    let labelled = versions.iter().any(|v| v.label.is_some());
+    let mut header = vec!["VERSION", "CREATED", "CREATED_BY", "STATE"];
+    if labelled {
+        header.extend(["VERSION_ID", "STAGES"]);
+    }
     let rows: Vec<Vec<String>> = versions
         .iter()
         .map(|v| {
-            vec![
+            let mut row = vec![
                 v.version.to_string(),
                 timestamp(&v.created_at),
                 v.created_by.to_string(),
                 state(v).to_owned(),
-            ]
+            ];
+            if labelled {
+                row.extend([v.label.clone().unwrap_or_default(), v.stages.join(",")]);
+            }
+            row
         })
         .collect();
     let json = serde_json::to_value(&versions)
@@ -64,7 +74,7 @@ fn state(version: &VersionInfo) -> &'static str {
 }
 
 /// Soft-deletes the latest version.
-pub(crate) fn delete(args: &SecretArgs, access: &StoreAccess) -> Result<u8, CliError> {
+pub(crate) fn delete(args: &SecretArgs, access: &Secrets<'_>) -> Result<u8, CliError> {
     let id = args.id()?;
     let store = store_holding(access, &id)?;
     let version = call(store.delete(&access.actor(), &id))?;
@@ -77,19 +87,21 @@ pub(crate) fn delete(args: &SecretArgs, access: &StoreAccess) -> Result<u8, CliE
 }
 
 /// Restores a soft-deleted version (default: the latest).
-pub(crate) fn undelete(args: &VersionArgs, access: &StoreAccess) -> Result<u8, CliError> {
+pub(crate) fn undelete(args: &VersionArgs, access: &Secrets<'_>) -> Result<u8, CliError> {
     let id = args.secret.id()?;
     let store = store_holding(access, &id)?;
-    let version = call(store.undelete(&access.actor(), &id, args.version))?;
+    let asked = version_named(store.as_ref(), &id, args.version.as_deref())?;
+    let version = call(store.undelete(&access.actor(), &id, asked))?;
     note(&format!("version {version} of {id} is readable"));
     Ok(0)
 }
 
 /// Destroys one version's value, or every version's, for good.
-pub(crate) fn destroy(args: &VersionArgs, access: &StoreAccess) -> Result<u8, CliError> {
+pub(crate) fn destroy(args: &VersionArgs, access: &Secrets<'_>) -> Result<u8, CliError> {
     let id = args.secret.id()?;
     let store = store_holding(access, &id)?;
-    let destroyed = call(store.destroy(&access.actor(), &id, args.version))?;
+    let asked = version_named(store.as_ref(), &id, args.version.as_deref())?;
+    let destroyed = call(store.destroy(&access.actor(), &id, asked))?;
     let numbers: Vec<String> = destroyed.iter().map(u64::to_string).collect();
     let plural = if destroyed.len() == 1 { "" } else { "s" };
     note(&format!(
