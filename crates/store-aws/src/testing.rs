@@ -6,7 +6,7 @@
 //! everything when it stops. `scripts/services/moto-install` installs it.
 
 use crate::AwsSettings;
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -23,6 +23,30 @@ const POLL_EVERY: Duration = Duration::from_millis(50);
 /// Each server gets its own prefix, so servers of one test run never share names.
 static SERVERS: AtomicU32 = AtomicU32::new(0);
 
+/// The variable that turns a missing `moto_server` into a failure.
+pub const REQUIRE_VARIABLE: &str = "KESTREL_REQUIRE_MOTO";
+
+/// A moto server for `test`, or `None` after printing why there is none (no `moto_server`),
+/// unless [`REQUIRE_VARIABLE`] is set: then a missing `moto_server` panics. A server that
+/// is installed but does not start always panics.
+pub fn dev_aws_or_skip(test: &str) -> Option<DevAws> {
+    if let Err(missing) = moto_server() {
+        if std::env::var_os(REQUIRE_VARIABLE).is_some() {
+            panic!("{REQUIRE_VARIABLE} is set but {missing}");
+        }
+        // Straight to stderr: the harness hides `eprintln!` of a passing test.
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {test}: {missing} ({REQUIRE_VARIABLE}=1 makes this a failure)"
+        );
+        return None;
+    }
+    match DevAws::start() {
+        Ok(dev) => Some(dev),
+        Err(why) => panic!("{test}: {why}"),
+    }
+}
+
 /// A running `moto_server`, killed on drop.
 #[derive(Debug)]
 pub struct DevAws {
@@ -37,9 +61,7 @@ impl DevAws {
     /// Starts `moto_server` from `PATH` on a free port and waits until it answers; `Err`
     /// says why not (not installed, exited, not ready within 20 s).
     pub fn start() -> Result<Self, String> {
-        let program = find_on_path("moto_server").ok_or(
-            "moto_server is not on PATH (scripts/services/moto-install installs it)".to_owned(),
-        )?;
+        let program = moto_server()?;
         let port = free_port()?;
         let log = tempfile::NamedTempFile::new().map_err(|e| format!("moto's log file: {e}"))?;
         let serial = SERVERS.fetch_add(1, Ordering::Relaxed);
@@ -146,11 +168,17 @@ impl Drop for DevAws {
     }
 }
 
-fn find_on_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
+fn moto_server() -> Result<PathBuf, String> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("moto_server"))
         .find(|candidate| candidate.is_file())
+        .ok_or_else(|| {
+            "moto_server is not on PATH: run scripts/services/moto-install \
+             (pip install 'moto[server]')"
+                .to_owned()
+        })
 }
 
 fn free_port() -> Result<u16, String> {

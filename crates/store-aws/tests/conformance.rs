@@ -4,13 +4,14 @@
 
 #![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
 
-mod common;
-
 use kestrel_store_aws::AwsManager;
+use kestrel_store_aws::testing::dev_aws_or_skip;
 
 #[tokio::test]
 async fn aws_runs_the_manager_conformance_story() {
-    let Some(dev) = common::moto() else { return };
+    let Some(dev) = dev_aws_or_skip("the manager conformance story") else {
+        return;
+    };
     let manager = AwsManager::new(&dev.settings()).unwrap();
     kestrel_store::conformance::manager::run_all(&manager).await;
 }

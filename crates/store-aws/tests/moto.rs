@@ -3,11 +3,10 @@
 
 #![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
 
-mod common;
-
 use kestrel_secrets::SecretValue;
 use kestrel_store::{SecretId, SecretManager, SecretMeta, StoreError, Tag};
 use kestrel_store_aws::AwsManager;
+use kestrel_store_aws::testing::dev_aws_or_skip;
 
 fn id(namespace: &str, key: &str) -> SecretId {
     SecretId::main(namespace, key).unwrap()
@@ -27,7 +26,10 @@ async fn value(manager: &AwsManager, id: &SecretId, version: Option<u64>) -> Opt
 
 #[tokio::test]
 async fn versions_are_aws_own_and_read_by_number_version_id_or_stage() {
-    let Some(dev) = common::moto() else { return };
+    let Some(dev) = dev_aws_or_skip("versions_are_aws_own_and_read_by_number_version_id_or_stage")
+    else {
+        return;
+    };
     let manager = AwsManager::new(&dev.settings()).unwrap();
     let key = id("company.team", "API_KEY");
     assert_eq!(value(&manager, &key, None).await, None);
@@ -73,7 +75,9 @@ async fn versions_are_aws_own_and_read_by_number_version_id_or_stage() {
 
 #[tokio::test]
 async fn a_json_value_round_trips_for_subkeys() {
-    let Some(dev) = common::moto() else { return };
+    let Some(dev) = dev_aws_or_skip("a_json_value_round_trips_for_subkeys") else {
+        return;
+    };
     let manager = AwsManager::new(&dev.settings()).unwrap();
     let key = id("company.team", "DB");
     let json = r#"{"user":"admin","password":"p@ss \"quoted\"\nline"}"#;
@@ -86,7 +90,10 @@ async fn a_json_value_round_trips_for_subkeys() {
 
 #[tokio::test]
 async fn list_names_exactly_one_namespace_and_namespaces_are_listed() {
-    let Some(dev) = common::moto() else { return };
+    let Some(dev) = dev_aws_or_skip("list_names_exactly_one_namespace_and_namespaces_are_listed")
+    else {
+        return;
+    };
     let manager = AwsManager::new(&dev.settings()).unwrap();
     set(&manager, &id("company", "ROOT"), "r").await;
     set(&manager, &id("company.team", "B_KEY"), "b").await;
@@ -112,7 +119,11 @@ async fn list_names_exactly_one_namespace_and_namespaces_are_listed() {
 
 #[tokio::test]
 async fn delete_is_restorable_destroy_is_final_and_one_version_cannot_be_destroyed() {
-    let Some(dev) = common::moto() else { return };
+    let Some(dev) = dev_aws_or_skip(
+        "delete_is_restorable_destroy_is_final_and_one_version_cannot_be_destroyed",
+    ) else {
+        return;
+    };
     let manager = AwsManager::new(&dev.settings()).unwrap();
     let key = id("company.team", "TOKEN");
     set(&manager, &key, "t-1").await;
@@ -161,7 +172,10 @@ async fn delete_is_restorable_destroy_is_final_and_one_version_cannot_be_destroy
 
 #[tokio::test]
 async fn a_set_on_a_deleted_secret_restores_it_with_a_new_version() {
-    let Some(dev) = common::moto() else { return };
+    let Some(dev) = dev_aws_or_skip("a_set_on_a_deleted_secret_restores_it_with_a_new_version")
+    else {
+        return;
+    };
     let manager = AwsManager::new(&dev.settings()).unwrap();
     let key = id("company.team", "ROTATED");
     set(&manager, &key, "old").await;
@@ -172,7 +186,10 @@ async fn a_set_on_a_deleted_secret_restores_it_with_a_new_version() {
 
 #[tokio::test]
 async fn description_and_tags_round_trip_and_kestrel_tags_are_its_own() {
-    let Some(dev) = common::moto() else { return };
+    let Some(dev) = dev_aws_or_skip("description_and_tags_round_trip_and_kestrel_tags_are_its_own")
+    else {
+        return;
+    };
     let manager = AwsManager::new(&dev.settings()).unwrap();
     let key = id("company.team", "PARTNER");
     let tag = |k: &str, v: &str| Tag {
@@ -218,7 +235,9 @@ async fn description_and_tags_round_trip_and_kestrel_tags_are_its_own() {
 
 #[tokio::test]
 async fn a_stopped_backend_fails_naming_aws_secret_manager_and_the_key_then_works_again() {
-    let Some(mut dev) = common::moto() else {
+    let Some(mut dev) = dev_aws_or_skip(
+        "a_stopped_backend_fails_naming_aws_secret_manager_and_the_key_then_works_again",
+    ) else {
         return;
     };
     let manager = AwsManager::new(&dev.settings()).unwrap();

@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
 
+use kestrel_store_aws::testing::REQUIRE_VARIABLE;
 use kestrel_store_aws::{Credentials, Unsigned, signed_headers};
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -127,7 +128,7 @@ fn kestrel_signs_requests_as_botocore_does() {
     for case in &cases {
         let expected = match botocore(case) {
             Ok(headers) => headers,
-            Err(missing) if std::env::var_os("KESTREL_REQUIRE_MOTO").is_none() => {
+            Err(missing) if std::env::var_os(REQUIRE_VARIABLE).is_none() => {
                 let _ = writeln!(
                     std::io::stderr(),
                     "SKIPPED the signing comparison: {missing} (scripts/services/moto-install \
@@ -135,7 +136,7 @@ fn kestrel_signs_requests_as_botocore_does() {
                 );
                 return;
             }
-            Err(missing) => panic!("KESTREL_REQUIRE_MOTO is set but {missing}"),
+            Err(missing) => panic!("{REQUIRE_VARIABLE} is set but {missing}"),
         };
         assert!(expected.contains_key("authorization"), "{expected:?}");
         assert_eq!(kestrel(case), expected, "{}", case.operation);
