@@ -108,3 +108,46 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expiring_in(seconds: u64) -> Credentials {
+        let expiry = SystemTime::now() + Duration::from_secs(seconds);
+        Credentials::new("AKID", "secret", Some("token".into()), Some(expiry), "test")
+    }
+
+    #[test]
+    fn credentials_are_read_again_five_minutes_before_they_expire() {
+        let now = Instant::now();
+        assert!(still_fresh(&expiring_in(3600), now));
+        assert!(!still_fresh(&expiring_in(240), now));
+        assert!(!still_fresh(&expiring_in(0), now));
+    }
+
+    #[test]
+    fn credentials_without_expiry_are_read_again_after_fifteen_minutes() {
+        let fixed = Credentials::new("AKID", "secret", None, None, "test");
+        assert!(still_fresh(&fixed, Instant::now()));
+        if let Some(long_ago) = Instant::now().checked_sub(REREAD_WITHOUT_EXPIRY) {
+            assert!(!still_fresh(&fixed, long_ago));
+        }
+    }
+
+    #[test]
+    fn fixed_keys_in_the_settings_are_used_as_they_are() {
+        let settings = AwsSettings {
+            access_key_id: Some("AKIDFIXED".into()),
+            secret_access_key: Some(zeroize::Zeroizing::new("fixed-secret".into())),
+            ..AwsSettings::default()
+        };
+        let source = CredentialSource::new(&settings);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let credentials = runtime.block_on(source.current()).unwrap();
+        assert_eq!(credentials.access_key_id(), "AKIDFIXED");
+        assert_eq!(credentials.session_token(), None);
+    }
+}

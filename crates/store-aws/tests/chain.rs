@@ -121,3 +121,30 @@ async fn without_credentials_the_error_names_the_backend_the_key_and_the_chain()
     };
     in_child(&dev, test, &[]);
 }
+
+#[tokio::test]
+async fn the_chain_assumes_a_role_with_a_web_identity_token_as_on_eks() {
+    if let Some(manager) = chain_manager() {
+        return write_and_read(&manager).await;
+    }
+    let test = "the_chain_assumes_a_role_with_a_web_identity_token_as_on_eks";
+    let Some(dev) = dev_aws_or_skip(test) else {
+        return;
+    };
+    let token = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(token.path(), "eyJhbGciOiJSUzI1NiJ9.e30.signature").unwrap();
+    let env = [
+        (
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            token.path().display().to_string(),
+        ),
+        (
+            "AWS_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/kestrel".to_owned(),
+        ),
+        ("AWS_ROLE_SESSION_NAME", "kestrel-test".to_owned()),
+        // STS is moto too.
+        ("AWS_ENDPOINT_URL_STS", dev.endpoint()),
+    ];
+    in_child(&dev, test, &env);
+}
