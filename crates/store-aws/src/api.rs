@@ -161,36 +161,47 @@ pub(crate) async fn describe(client: &Client, name: &str) -> Result<Option<Descr
     }
 }
 
+/// One page of a listing: its entries (`Versions` or `SecretList`) and the next token.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Page<T> {
+    #[serde(alias = "Versions", alias = "SecretList", default = "Vec::new")]
+    entries: Vec<T>,
+    next_token: Option<String>,
+}
+
+/// Every entry of a paginated listing, at most [`MAX_PAGES`] pages of 100.
+async fn all_pages<T: serde::de::DeserializeOwned>(
+    client: &Client,
+    operation: &str,
+    mut input: serde_json::Value,
+    what: &str,
+) -> Result<Vec<T>, AwsError> {
+    let mut entries = Vec::new();
+    input["MaxResults"] = json!(100);
+    for _ in 0..MAX_PAGES {
+        let page: Page<T> = client.call(operation, &input).await?;
+        entries.extend(page.entries);
+        // moto answers an empty token on the last page.
+        match page.next_token.filter(|t| !t.is_empty()) {
+            Some(token) => input["NextToken"] = json!(token),
+            None => return Ok(entries),
+        }
+    }
+    Err(too_many_pages(what))
+}
+
 /// Every version AWS keeps, deprecated ones too, oldest first.
 pub(crate) async fn list_versions(
     client: &Client,
     name: &str,
 ) -> Result<Vec<AwsVersion>, AwsError> {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Page {
-        #[serde(default)]
-        versions: Vec<AwsVersion>,
-        next_token: Option<String>,
-    }
-    let mut versions = Vec::new();
-    let mut next: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let mut input = json!({ "SecretId": name, "IncludeDeprecated": true, "MaxResults": 100 });
-        if let Some(token) = &next {
-            input["NextToken"] = json!(token);
-        }
-        let page: Page = client.call("ListSecretVersionIds", &input).await?;
-        versions.extend(page.versions);
-        // moto answers an empty token on the last page.
-        next = page.next_token.filter(|t| !t.is_empty());
-        if next.is_none() {
-            // Equal dates keep AWS's order (a stable sort).
-            versions.sort_by(|a, b| by_date(a.created_date, b.created_date));
-            return Ok(versions);
-        }
-    }
-    Err(too_many_pages("versions"))
+    let input = json!({ "SecretId": name, "IncludeDeprecated": true });
+    let mut versions: Vec<AwsVersion> =
+        all_pages(client, "ListSecretVersionIds", input, "versions").await?;
+    // Equal dates keep AWS's order (a stable sort).
+    versions.sort_by(|a, b| by_date(a.created_date, b.created_date));
+    Ok(versions)
 }
 
 /// The secrets whose name starts with `name_prefix`, deleted ones left out.
@@ -198,32 +209,8 @@ pub(crate) async fn list_secrets(
     client: &Client,
     name_prefix: &str,
 ) -> Result<Vec<Described>, AwsError> {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Page {
-        #[serde(default)]
-        secret_list: Vec<Described>,
-        next_token: Option<String>,
-    }
-    let mut secrets = Vec::new();
-    let mut next: Option<String> = None;
-    for _ in 0..MAX_PAGES {
-        let mut input = json!({
-            "Filters": [{ "Key": "name", "Values": [name_prefix] }],
-            "MaxResults": 100,
-        });
-        if let Some(token) = &next {
-            input["NextToken"] = json!(token);
-        }
-        let page: Page = client.call("ListSecrets", &input).await?;
-        secrets.extend(page.secret_list);
-        // moto answers an empty token on the last page.
-        next = page.next_token.filter(|t| !t.is_empty());
-        if next.is_none() {
-            return Ok(secrets);
-        }
-    }
-    Err(too_many_pages("secrets"))
+    let input = json!({ "Filters": [{ "Key": "name", "Values": [name_prefix] }] });
+    all_pages(client, "ListSecrets", input, "secrets").await
 }
 
 fn too_many_pages(what: &str) -> AwsError {
