@@ -296,3 +296,18 @@ fn debug_shows_neither_the_secret_key_nor_the_token() {
         "{manager}"
     );
 }
+
+#[tokio::test]
+async fn listings_follow_aws_pages_beyond_the_first_hundred() {
+    let Some(dev) = dev_aws_or_skip("listings_follow_aws_pages_beyond_the_first_hundred") else {
+        return;
+    };
+    let manager = AwsManager::new(&dev.settings()).unwrap();
+    for n in 0..105 {
+        set(&manager, &id("company.many", &format!("KEY_{n:03}")), "v").await;
+    }
+    let listed = manager.list("main", "company.many").await.unwrap();
+    assert_eq!(listed.len(), 105);
+    assert_eq!(listed[104].key, "KEY_104");
+    assert_eq!(manager.list_namespaces("main").await.unwrap(), ["company.many"]);
+}
