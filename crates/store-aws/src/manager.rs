@@ -5,6 +5,7 @@ use crate::client::Client;
 use crate::names::{KESTREL_TAGS, Names, tags_of, user_tags};
 use crate::{AwsError, AwsSettings};
 use async_trait::async_trait;
+use futures_util::{StreamExt as _, TryStreamExt as _};
 use kestrel_secrets::SecretValue;
 use kestrel_store::{
     Actor, Offload, Revealed, SecretId, SecretInfo, SecretManager, SecretMeta, StoreError,
@@ -13,6 +14,9 @@ use kestrel_store::{
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
+
+/// How many secrets' versions a listing asks for at once.
+const LIST_CONCURRENCY: usize = 8;
 
 /// The backend's name in messages and configuration.
 pub const BACKEND: &str = "aws-secret-manager";
@@ -236,7 +240,7 @@ impl Inner {
                 (answer, versions)
             }
         };
-        let Some(value) = answer.secret_string else {
+        let Some(value) = answer.secret_string.map(SecretValue::new) else {
             return Err(err(AwsError::Response(
                 "the secret holds a binary value (SecretBinary); kestrel reads SecretString".into(),
             )));
@@ -248,7 +252,7 @@ impl Inner {
         })?;
         Ok(Some(Revealed {
             version: number,
-            value: SecretValue::new(value),
+            value,
         }))
     }
 
@@ -337,17 +341,21 @@ impl Inner {
         let secrets = api::list_secrets(&self.client, &prefix)
             .await
             .map_err(&err)?;
-        let mut infos = Vec::new();
-        for described in secrets {
-            let Some(id) = self.names.parse(tenant, &described.name) else {
-                continue;
-            };
-            if id.namespace() != namespace || described.deleted_date.is_some() {
-                continue;
-            }
-            let versions = self.aws_versions(&described.name).await.map_err(&err)?;
-            infos.push(Self::info(&id, described, &versions));
-        }
+        let found = secrets.into_iter().filter_map(|described| {
+            let id = self.names.parse(tenant, &described.name)?;
+            let listed = id.namespace() == namespace && described.deleted_date.is_none();
+            listed.then_some((id, described))
+        });
+        // Each secret's version number takes one more call: a few at a time.
+        let mut infos: Vec<SecretInfo> = futures_util::stream::iter(found)
+            .map(|(id, described)| async move {
+                let versions = self.aws_versions(&described.name).await?;
+                Ok::<_, AwsError>(Self::info(&id, described, &versions))
+            })
+            .buffered(LIST_CONCURRENCY)
+            .try_collect()
+            .await
+            .map_err(&err)?;
         infos.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(infos)
     }

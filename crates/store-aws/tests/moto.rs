@@ -309,5 +309,8 @@ async fn listings_follow_aws_pages_beyond_the_first_hundred() {
     let listed = manager.list("main", "company.many").await.unwrap();
     assert_eq!(listed.len(), 105);
     assert_eq!(listed[104].key, "KEY_104");
-    assert_eq!(manager.list_namespaces("main").await.unwrap(), ["company.many"]);
+    assert_eq!(
+        manager.list_namespaces("main").await.unwrap(),
+        ["company.many"]
+    );
 }
