@@ -175,7 +175,8 @@ fn too_large() -> AwsError {
     ))
 }
 
-/// AWS's error body: `{"__type": "...#Code", "message": "..."}` (`Message` for some codes).
+/// AWS's error body: `{"__type": "...#Code", "message": "..."}` (`Message` for some codes),
+/// or the XML `<Code>`/`<Message>` of errors raised before the service (signature checks).
 fn service_error(status: u16, body: &[u8]) -> AwsError {
     #[derive(serde::Deserialize)]
     struct ErrorBody {
@@ -184,11 +185,14 @@ fn service_error(status: u16, body: &[u8]) -> AwsError {
         #[serde(alias = "Message", default)]
         message: String,
     }
-    let parsed = serde_json::from_slice::<ErrorBody>(body).unwrap_or(ErrorBody {
-        kind: String::new(),
-        message: String::new(),
-    });
-    let code = parsed.kind.rsplit('#').next().unwrap_or_default();
+    let (kind, message) = match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(parsed) => (parsed.kind, parsed.message),
+        Err(_) => {
+            let text = String::from_utf8_lossy(body);
+            (xml_element(&text, "Code"), xml_element(&text, "Message"))
+        }
+    };
+    let code = kind.rsplit('#').next().unwrap_or_default();
     AwsError::Service {
         status,
         code: if code.is_empty() {
@@ -196,8 +200,18 @@ fn service_error(status: u16, body: &[u8]) -> AwsError {
         } else {
             code.into()
         },
-        message: parsed.message.chars().take(MAX_MESSAGE_CHARS).collect(),
+        message: message.chars().take(MAX_MESSAGE_CHARS).collect(),
     }
+}
+
+/// The text of the first `<name>` element, or nothing.
+fn xml_element(text: &str, name: &str) -> String {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    text.split_once(&open)
+        .and_then(|(_, rest)| rest.split_once(&close))
+        .map(|(inner, _)| inner.to_owned())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -217,5 +231,10 @@ mod tests {
         let long = format!(r#"{{"__type":"X","message":"{}"}}"#, "m".repeat(5000));
         assert!(service_error(400, long.as_bytes()).to_string().len() < 400);
         assert_eq!(service_error(500, b"not json").code(), Some("UnknownError"));
+        let xml = b"<ErrorResponse><Errors><Error><Code>SignatureDoesNotMatch</Code>\
+                    <Message>The request signature we calculated does not match</Message>";
+        let error = service_error(403, xml);
+        assert_eq!(error.code(), Some("SignatureDoesNotMatch"));
+        assert!(error.to_string().ends_with("does not match"), "{error}");
     }
 }

@@ -55,12 +55,42 @@ pub struct DevAws {
     prefix: String,
     log: tempfile::NamedTempFile,
     child: Option<Child>,
+    /// With signature checks: the keys of the IAM user made for kestrel.
+    keys: Option<(String, Zeroizing<String>)>,
 }
+
+/// Makes, through the first unauthenticated calls moto allows, an IAM user allowed every
+/// Secrets Manager action, and prints its access key id and secret key as JSON.
+const MAKE_USER: &str = r#"
+import json, sys, boto3
+iam = boto3.client("iam", endpoint_url=sys.argv[1], region_name="us-east-1",
+                   aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")
+iam.create_user(UserName="kestrel")
+iam.put_user_policy(UserName="kestrel", PolicyName="secrets", PolicyDocument=json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"}]}))
+key = iam.create_access_key(UserName="kestrel")["AccessKey"]
+print(json.dumps([key["AccessKeyId"], key["SecretAccessKey"]]))
+"#;
+
+/// The unauthenticated calls [`MAKE_USER`] makes.
+const USER_CALLS: &str = "3";
 
 impl DevAws {
     /// Starts `moto_server` from `PATH` on a free port and waits until it answers; `Err`
     /// says why not (not installed, exited, not ready within 20 s).
     pub fn start() -> Result<Self, String> {
+        Self::launch(false)
+    }
+
+    /// A server that, as AWS does, refuses requests whose signature or key is wrong (moto's
+    /// IAM checks); [`DevAws::settings`] then holds the keys of a user it knows. Needs
+    /// python3 with boto3 (moto brings it).
+    pub fn start_checking_signatures() -> Result<Self, String> {
+        Self::launch(true)
+    }
+
+    fn launch(check_signatures: bool) -> Result<Self, String> {
         let program = moto_server()?;
         let port = free_port()?;
         let log = tempfile::NamedTempFile::new().map_err(|e| format!("moto's log file: {e}"))?;
@@ -71,6 +101,8 @@ impl DevAws {
             prefix: format!("kestrel-test-{}-{serial}", std::process::id()),
             log,
             child: None,
+            // Replaced by the user's keys once the server answers.
+            keys: check_signatures.then(|| (String::new(), Zeroizing::new(String::new()))),
         };
         dev.start_again()?;
         Ok(dev)
@@ -85,8 +117,11 @@ impl DevAws {
     pub fn settings(&self) -> AwsSettings {
         AwsSettings {
             endpoint_override: Some(self.endpoint()),
-            access_key_id: Some("AKIDTESTING".into()),
-            secret_access_key: Some(Zeroizing::new("testing-secret-key".into())),
+            access_key_id: Some(self.keys.as_ref().map_or("AKIDTESTING", |k| &k.0).into()),
+            secret_access_key: Some(match &self.keys {
+                Some((_, secret)) => secret.clone(),
+                None => Zeroizing::new("testing-secret-key".into()),
+            }),
             session_token: None,
             prefix: self.prefix.clone(),
             ..AwsSettings::default()
@@ -113,7 +148,11 @@ impl DevAws {
         let errors = output
             .try_clone()
             .map_err(|e| format!("moto's log file: {e}"))?;
-        let child = Command::new(&self.program)
+        let mut command = Command::new(&self.program);
+        if self.keys.is_some() {
+            command.env("INITIAL_NO_AUTH_ACTION_COUNT", USER_CALLS);
+        }
+        let child = command
             .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
             .stdin(Stdio::null())
             .stdout(output)
@@ -121,7 +160,28 @@ impl DevAws {
             .spawn()
             .map_err(|e| format!("starting {}: {e}", self.program.display()))?;
         self.child = Some(child);
-        self.wait_until_ready()
+        self.wait_until_ready()?;
+        if self.keys.is_some() {
+            self.keys = Some(self.make_user()?);
+        }
+        Ok(())
+    }
+
+    /// The keys of a new IAM user (moto forgot the previous one if it restarted).
+    fn make_user(&self) -> Result<(String, Zeroizing<String>), String> {
+        let output = Command::new("python3")
+            .args(["-c", MAKE_USER, &self.endpoint()])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("python3 cannot run: {e}"))?;
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            return Err(format!("making moto's IAM user: {}", stderr.trim()));
+        }
+        let stdout = Zeroizing::new(output.stdout);
+        let (id, secret): (String, String) =
+            serde_json::from_slice(&stdout).map_err(|e| format!("making moto's IAM user: {e}"))?;
+        Ok((id, Zeroizing::new(secret)))
     }
 
     fn wait_until_ready(&mut self) -> Result<(), String> {
