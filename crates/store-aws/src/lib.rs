@@ -8,7 +8,13 @@
 //! `SecretString`s (JSON ones reach their fields with `secret('K', subkey='f')`); versions
 //! are AWS's own, each with its `VersionId` and stages. [`signed_headers`] is the signing step,
 //! public so a test can compare it with botocore's for a fixed time. With the `testing`
-//! feature, `testing::DevAws` runs moto's server on 127.0.0.1 for tests.
+//! feature, `testing::DevAws` runs moto's server on 127.0.0.1 for tests, optionally checking
+//! signatures and keys as AWS does (`DevAws::start_checking_signatures`), and
+//! `testing::dev_aws_or_skip` gives a test one or says why there is none.
+//!
+//! Each `get` costs two requests (the value, then the version list that numbers it), a `set`
+//! three, a `list` one per page plus one per secret listed (eight at a time): the read-through
+//! cache in front of external managers keeps executions from paying them.
 //!
 //! ```
 //! use kestrel_store_aws::{AwsManager, AwsSettings};

@@ -2,8 +2,9 @@
 //! crate's tests use it, and so can other crates' (`kestrel-store-aws = { features =
 //! ["testing"] }` in their dev-dependencies).
 //!
-//! moto checks no signature (the signing test compares with botocore instead) and forgets
-//! everything when it stops. `scripts/services/moto-install` installs it.
+//! By default moto checks no signature (the signing test compares with botocore instead);
+//! [`DevAws::start_checking_signatures`] turns its IAM checks on. It forgets everything when
+//! it stops. `scripts/services/moto-install` installs it.
 
 use crate::AwsSettings;
 use std::io::{Read as _, Write as _};
