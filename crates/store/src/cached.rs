@@ -14,6 +14,7 @@
 use crate::{Revealed, SecretId, SecretManager, StoreError};
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
@@ -80,6 +81,8 @@ pub struct Cached {
     settings: CacheSettings,
     warn: Arc<dyn Fn(&str) + Send + Sync>,
     state: Mutex<State>,
+    /// How many reads this cache asked the manager for.
+    fetches: AtomicUsize,
 }
 
 impl fmt::Debug for Cached {
@@ -103,12 +106,18 @@ impl Cached {
             settings,
             warn,
             state: Mutex::new(State::default()),
+            fetches: AtomicUsize::new(0),
         }
     }
 
     /// The manager behind the cache.
     pub fn manager(&self) -> &Arc<dyn SecretManager> {
         &self.manager
+    }
+
+    /// How many reads of values this cache asked the manager for, since it was made.
+    pub fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::Relaxed)
     }
 
     /// Whether the manager answered its last fetch.
@@ -176,6 +185,7 @@ impl Cached {
 
     async fn fetch(&self, id: &SecretId) -> Answer {
         let epoch = self.lock().epoch;
+        self.fetches.fetch_add(1, Ordering::Relaxed);
         let answer = self.manager.get(id, None).await.map_err(Arc::new);
         let mut state = self.lock();
         match &answer {

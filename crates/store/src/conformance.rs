@@ -4,6 +4,7 @@
 //! Each step is a public function too, so an implementation can run one alone; each uses its own
 //! namespaces under `conformance.`. A failed expectation panics with what a user would notice.
 
+pub mod backend;
 pub mod manager;
 pub mod server;
 

@@ -1,5 +1,7 @@
 //! A real `kestrel server` on a free port of 127.0.0.1, spoken to over plain HTTP.
 
+#![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
+
 use super::{Invocation, Sandbox, base64};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};

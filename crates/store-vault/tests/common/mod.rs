@@ -13,6 +13,7 @@ pub use kestrel_store_vault::testing::{DevVault, dev_vault_or_skip};
 /// requests run on its own runtime thread, created and dropped outside this one).
 pub fn wait<F: Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .expect("a runtime")
         .block_on(future)
