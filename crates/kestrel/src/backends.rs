@@ -71,7 +71,7 @@ impl<'a> Backends<'a> {
             SecretType::AwsSecretManager => own
                 .aws_secret_manager
                 .as_ref()
-                .map(|aws| crate::aws::manager(aws, &self.settings.env))
+                .map(crate::aws::manager)
                 .transpose(),
             SecretType::Embedded => Ok(None),
         }
@@ -82,9 +82,7 @@ impl<'a> Backends<'a> {
         let secret = &self.settings.config.secret;
         match kind {
             SecretType::Vault => crate::vault::manager(&secret.vault, &self.settings.env),
-            SecretType::AwsSecretManager => {
-                crate::aws::manager(&secret.aws_secret_manager, &self.settings.env)
-            }
+            SecretType::AwsSecretManager => crate::aws::manager(&secret.aws_secret_manager),
             SecretType::Embedded => unreachable_embedded(),
         }
     }

@@ -1,6 +1,7 @@
 //! kestrel over an external secret manager, as a team runs it: a real OpenBao dev server on
-//! 127.0.0.1 (`scripts/services/openbao-install`), the real binary for the CLI and the server.
-//! Without `bao` each test says so and passes, unless `KESTREL_REQUIRE_OPENBAO` is set.
+//! 127.0.0.1 (`scripts/services/openbao-install`), and moto for AWS Secrets Manager
+//! (`scripts/services/moto-install`); the real binary for the CLI and the server. Without them
+//! each test says so and passes, unless `KESTREL_REQUIRE_OPENBAO` / `KESTREL_REQUIRE_MOTO` is set.
 
 #![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
 
@@ -320,4 +321,55 @@ fn secrets_copy_moves_a_namespace_from_the_embedded_store_into_vault() {
             Some(VALUE)
         );
     }
+}
+
+#[test]
+fn aws_secrets_manager_configured_by_file_holds_what_kestrel_sets_and_flows_read() {
+    let Some(aws) = kestrel_store_aws::testing::dev_aws_or_skip("secret_backends::aws") else {
+        return;
+    };
+    let settings = aws.settings();
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "kestrel.yml",
+        &format!(
+            "secret:\n  type: aws-secret-manager\n  aws-secret-manager:\n    region: us-east-1\n    endpoint-override: {}\n    access-key-id: testing\n    secret-key-id: ${{TEST_AWS_SECRET}}\n    prefix: {}\n",
+            aws.endpoint(),
+            settings.prefix
+        ),
+    );
+    let kestrel = |args: &[&str]| {
+        let mut all = vec!["--config", "kestrel.yml"];
+        all.extend_from_slice(args);
+        sandbox
+            .kestrel(all)
+            .env("TEST_AWS_SECRET", "testing-secret")
+    };
+    kestrel(&["secrets", "set", "company.team", "API_TOKEN"])
+        .stdin(VALUE)
+        .output()
+        .assert_code(0)
+        .assert_hides(VALUE);
+    let versions = kestrel(&["secrets", "versions", "company.team", "API_TOKEN"]).output();
+    versions.assert_code(0);
+    assert!(
+        versions.stdout.contains("AWSCURRENT"),
+        "{}",
+        versions.stdout
+    );
+    let got = kestrel(&[
+        "secrets",
+        "get",
+        "company.team",
+        "API_TOKEN",
+        "--version",
+        "AWSCURRENT",
+    ])
+    .output();
+    got.assert_code(0);
+    assert_eq!(got.stdout, VALUE);
+    sandbox.write("flow.yml", &flow("company.team.project", "API_TOKEN"));
+    let run = kestrel(&["run", "flow.yml", "--output", "json"]).output();
+    run.assert_code(0).assert_hides(VALUE);
+    assert_eq!(run.messages(), [MASK]);
 }

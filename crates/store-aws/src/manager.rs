@@ -40,29 +40,7 @@ pub const BACKEND: &str = "aws-secret-manager";
 ///   among the user's; a user tag with one of those names is refused.
 pub struct AwsManager {
     inner: Arc<Inner>,
-    offload: OwnThread,
-}
-
-/// The manager's [`Offload`], dropped off any runtime: tokio refuses to drop a runtime from
-/// async code, which is where a manager's last owner may well let it go.
-struct OwnThread(Option<Offload>);
-
-impl OwnThread {
-    fn get(&self) -> &Offload {
-        self.0.as_ref().expect("the offload is only taken on drop")
-    }
-}
-
-impl Drop for OwnThread {
-    fn drop(&mut self) {
-        let Some(offload) = self.0.take() else { return };
-        if tokio::runtime::Handle::try_current().is_ok() {
-            // Dropping it here would panic; a plain thread may block while it stops.
-            let _ = std::thread::Builder::new()
-                .name(format!("kestrel-{BACKEND}-stop"))
-                .spawn(move || drop(offload));
-        }
-    }
+    offload: Offload,
 }
 
 struct Inner {
@@ -81,7 +59,7 @@ impl AwsManager {
                 client,
                 names: Names::new(&settings.prefix),
             }),
-            offload: OwnThread(Some(Offload::new(BACKEND)?)),
+            offload: Offload::new(BACKEND)?,
         })
     }
 
@@ -92,7 +70,7 @@ impl AwsManager {
         Fut: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
-        self.offload.get().run(call(self.inner.clone())).await
+        self.offload.run(call(self.inner.clone())).await
     }
 }
 
