@@ -9,14 +9,20 @@ use crate::flows::{FlowCache, LoadedFlow};
 use crate::options::ServerOptions;
 use crate::schedule::Schedules;
 use kestrel_engine::{Clock, SystemClock};
-use kestrel_store::{AuthStore, ExecutionStore, FlowStore, Retention, SecretStore};
+use kestrel_store::{AuthStore, ExecutionQueue, ExecutionStore, FlowStore, Retention, SecretStore};
 use std::sync::Arc;
 
 /// Everything the server keeps in its database: secrets, flows, executions, users and tokens.
 /// One store serves them all (`kestrel-store-sqlite`'s `SqliteStore` does).
-pub trait ServerStore: SecretStore + FlowStore + ExecutionStore + AuthStore + Retention {}
+pub trait ServerStore:
+    SecretStore + FlowStore + ExecutionStore + ExecutionQueue + AuthStore + Retention
+{
+}
 
-impl<T> ServerStore for T where T: SecretStore + FlowStore + ExecutionStore + AuthStore + Retention {}
+impl<T> ServerStore for T where
+    T: SecretStore + FlowStore + ExecutionStore + ExecutionQueue + AuthStore + Retention
+{
+}
 
 /// The server's state, cheap to clone: what [`crate::app`] routes requests with.
 #[derive(Clone)]

@@ -174,6 +174,17 @@ impl AuthStore for SqliteStore {
         })
     }
 
+    async fn token_hashes(&self) -> Result<Vec<(TokenRecord, String)>, StoreError> {
+        self.inner.db.read(|conn| {
+            conn.prepare_cached(
+                "SELECT name, secrets, created_at, revoked_at, token_hash FROM tokens
+                 WHERE revoked_at IS NULL ORDER BY name",
+            )
+            .and_then(|mut s| s.query_map([], |r| Ok((token(conn, r)?, r.get(4)?)))?.collect())
+            .map_err(err("list tokens"))
+        })
+    }
+
     async fn revoke_token(&self, name: &str) -> Result<bool, StoreError> {
         self.inner.db.write(|tx| {
             let revoked = tx

@@ -65,10 +65,10 @@ fn histories(detail: &Value) -> Vec<StateChange> {
         .unwrap_or_default()
 }
 
-const EXECUTION_COLUMNS: &str = "id, tenant, namespace, flow_id, flow_revision, state, \
+pub(crate) const EXECUTION_COLUMNS: &str = "id, tenant, namespace, flow_id, flow_revision, state, \
      inputs_masked, record, created_at, ended_at";
 
-fn execution_row(r: &Row<'_>) -> rusqlite::Result<ExecutionRecord> {
+pub(crate) fn execution_row(r: &Row<'_>) -> rusqlite::Result<ExecutionRecord> {
     let detail = parse_json(r, 7)?;
     Ok(ExecutionRecord {
         id: r.get(0)?,
@@ -101,7 +101,7 @@ fn task_run_row(r: &Row<'_>) -> rusqlite::Result<TaskRunRecord> {
     })
 }
 
-fn with_task_runs(
+pub(crate) fn with_task_runs(
     conn: &Connection,
     mut record: ExecutionRecord,
 ) -> rusqlite::Result<ExecutionRecord> {
@@ -149,7 +149,7 @@ fn insert_execution(
 }
 
 /// Writes the state, histories, outputs and labels of a stored execution; rows changed.
-fn update_execution(
+pub(crate) fn update_execution(
     conn: &Connection,
     record: &ExecutionRecord,
     from: Option<&str>,
@@ -170,6 +170,45 @@ fn update_execution(
         // Masked again as the execution registers more (a secret a STRING input holds).
         json_text(&record.inputs),
     ))
+}
+
+/// Writes an execution's end: state, task runs, logs appended; its sealed inputs dropped.
+pub(crate) fn write_end(
+    tx: &Connection,
+    record: &ExecutionRecord,
+    logs: &[LogRecord],
+) -> rusqlite::Result<()> {
+    if update_execution(tx, record, None)? == 0 {
+        insert_execution(tx, record, None)?;
+    }
+    tx.prepare_cached("UPDATE executions SET inputs_key = NULL, inputs_sealed = NULL WHERE id = ?1")?
+        .execute([&record.id])?;
+    write_task_runs(tx, record)?;
+    append_logs(tx, &record.id, logs)
+}
+
+impl SqliteStore {
+    /// Inserts `record` with `inputs` sealed under the current data key.
+    pub(crate) fn insert_sealed(
+        &self,
+        tx: &Connection,
+        record: &ExecutionRecord,
+        inputs: Option<&SecretValue>,
+    ) -> Result<(), StoreError> {
+        let sealed = match inputs {
+            Some(inputs) => {
+                let ring = self.inner.keys.current(tx)?;
+                let aad = inputs_aad(&record.tenant, &record.id);
+                let sealed = ring
+                    .seal(&aad, inputs.expose_secret().as_bytes())
+                    .map_err(StoreError::Crypto)?;
+                Some(sealed)
+            }
+            None => None,
+        };
+        insert_execution(tx, record, sealed.as_ref()).map_err(err("write an execution"))?;
+        write_task_runs(tx, record).map_err(err("write an execution"))
+    }
 }
 
 fn write_task_runs(conn: &Connection, record: &ExecutionRecord) -> rusqlite::Result<()> {
@@ -283,21 +322,13 @@ impl ExecutionStore for SqliteStore {
         record: &ExecutionRecord,
         inputs: Option<&SecretValue>,
     ) -> Result<(), StoreError> {
-        self.inner.db.write(|tx| {
-            let sealed = match inputs {
-                Some(inputs) => {
-                    let ring = self.inner.keys.current(tx)?;
-                    let aad = inputs_aad(&record.tenant, &record.id);
-                    let sealed = ring
-                        .seal(&aad, inputs.expose_secret().as_bytes())
-                        .map_err(StoreError::Crypto)?;
-                    Some(sealed)
-                }
-                None => None,
-            };
-            insert_execution(tx, record, sealed.as_ref()).map_err(err("write an execution"))?;
-            write_task_runs(tx, record).map_err(err("write an execution"))
-        })
+        self.inner
+            .db
+            .write(|tx| self.insert_sealed(tx, record, inputs))?;
+        if record.state == "CREATED" {
+            self.inner.signals.queued();
+        }
+        Ok(())
     }
 
     async fn transition(&self, record: &ExecutionRecord, from: &str) -> Result<bool, StoreError> {
@@ -313,20 +344,11 @@ impl ExecutionStore for SqliteStore {
         record: &ExecutionRecord,
         logs: &[LogRecord],
     ) -> Result<(), StoreError> {
-        self.inner.db.write(|tx| {
-            let write = || -> rusqlite::Result<()> {
-                if update_execution(tx, record, None)? == 0 {
-                    insert_execution(tx, record, None)?;
-                }
-                tx.prepare_cached(
-                    "UPDATE executions SET inputs_key = NULL, inputs_sealed = NULL WHERE id = ?1",
-                )?
-                .execute([&record.id])?;
-                write_task_runs(tx, record)?;
-                append_logs(tx, &record.id, logs)
-            };
-            write().map_err(err("write an ended execution"))
-        })
+        self.inner
+            .db
+            .write(|tx| write_end(tx, record, logs).map_err(err("write an ended execution")))?;
+        self.inner.signals.ended();
+        Ok(())
     }
 
     async fn get_execution(
@@ -446,6 +468,7 @@ impl Retention for SqliteStore {
                     &format!("DELETE FROM task_runs WHERE execution_id IN ({ended})"),
                     [before],
                 )?;
+                tx.execute("DELETE FROM trigger_fires WHERE fire_at < ?1", [before])?;
                 tx.execute(
                     "DELETE FROM executions WHERE ended_at IS NOT NULL AND ended_at < ?1",
                     [before],

@@ -41,6 +41,7 @@ mod executions;
 mod flows;
 mod keys;
 mod migrate;
+mod queue;
 mod rotate;
 mod secrets;
 mod store;

@@ -18,6 +18,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "20261202000000_unfinished_executions",
         include_str!("../migrations/20261202000000_unfinished_executions.sql"),
     ),
+    (
+        "20261205000000_queue",
+        include_str!("../migrations/20261205000000_queue.sql"),
+    ),
 ];
 
 fn checksum(sql: &str) -> String {

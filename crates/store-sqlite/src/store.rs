@@ -17,6 +17,7 @@ pub(crate) struct Inner {
     pub(crate) keys: Keys,
     pub(crate) cache: Cache,
     pub(crate) options: StoreOptions,
+    pub(crate) signals: kestrel_store::QueueSignals,
 }
 
 impl Inner {
@@ -37,6 +38,7 @@ impl Inner {
             keys,
             cache,
             options,
+            signals: kestrel_store::QueueSignals::default(),
         })
     }
 

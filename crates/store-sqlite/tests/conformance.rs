@@ -48,6 +48,18 @@ async fn sqlite_passes_the_server_records_story() {
 }
 
 #[tokio::test]
+async fn sqlite_passes_the_queue_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(
+        dir.path(),
+        MasterKey::generate().unwrap(),
+        StoreOptions::default(),
+    )
+    .unwrap();
+    kestrel_store::conformance::queue::run_all(Arc::new(store)).await;
+}
+
+#[tokio::test]
 async fn the_story_holds_with_checkpoints_in_the_background() {
     let dir = tempfile::tempdir().unwrap();
     let options = StoreOptions {

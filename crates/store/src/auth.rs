@@ -110,6 +110,10 @@ pub trait AuthStore: Send + Sync {
     /// Every token, revoked ones too, by name.
     async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
 
+    /// Every token not revoked with the hash it is found by, sorted by name: what an export
+    /// carries so that an import accepts the same tokens.
+    async fn token_hashes(&self) -> Result<Vec<(TokenRecord, String)>, StoreError>;
+
     /// Revokes a live token; `false` when there was none.
     async fn revoke_token(&self, name: &str) -> Result<bool, StoreError>;
 }

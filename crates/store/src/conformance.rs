@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod manager;
+pub mod queue;
 pub mod server;
 
 use crate::{

@@ -35,6 +35,7 @@ mod flows;
 mod limited;
 mod manager;
 mod offload;
+mod queue;
 mod routed;
 #[cfg(test)]
 mod testing;
@@ -54,6 +55,7 @@ pub use flows::{FlowRecord, FlowStore};
 pub use limited::Limited;
 pub use manager::SecretManager;
 pub use offload::Offload;
+pub use queue::{Claimed, ExecutionQueue, Fire, QueueSignals, changed_within};
 pub use routed::{Route, Routed};
 pub use types::{
     Actor, AuditAction, AuditEntry, AuditFilter, BackendCheck, DEFAULT_TENANT,

@@ -360,8 +360,12 @@ pub async fn users_and_tokens(store: &dyn AuthStore) {
     let found = store.token_by_hash("hash-1").await.expect("find");
     assert_eq!(found.map(|t| t.secrets), Some(SecretAccess::Read));
     assert!(store.token_by_hash("hash-2").await.expect("find").is_none());
+    let carried = store.token_hashes().await.expect("token hashes");
+    assert_eq!(carried.len(), 1, "only live tokens are carried");
+    assert_eq!((carried[0].0.name.as_str(), carried[0].1.as_str()), ("ci", "hash-1"));
     assert!(store.revoke_token("ci").await.expect("revoke"));
     assert!(store.token_by_hash("hash-1").await.expect("find").is_none());
+    assert!(store.token_hashes().await.expect("token hashes").is_empty());
     let listed = store.tokens().await.expect("tokens");
     assert!(listed[0].revoked_at.is_some(), "revoked tokens stay listed");
     store

@@ -1,0 +1,97 @@
+//! The connection pool and the embedded migrations, run at connect under an advisory lock so
+//! that nodes starting together apply each migration once.
+
+use crate::PgOptions;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use kestrel_store::StoreError;
+use sha2::{Digest as _, Sha256};
+use std::fmt::Display;
+use tokio_postgres::Config;
+
+/// Every migration, oldest first: (name, SQL).
+const MIGRATIONS: &[(&str, &str)] = &[(
+    "20261205000000_keyring",
+    include_str!("../migrations/20261205000000_keyring.sql"),
+)];
+
+/// Any advisory lock id works as long as every kestrel node uses the same one.
+const MIGRATION_LOCK: i64 = 0x6b65_7374_7265_6c00;
+
+/// Maps a database error to a [`StoreError`] naming what was being done (never a value:
+/// statements carry values as parameters, which PostgreSQL's messages do not repeat).
+pub(crate) fn err<E: Display>(doing: &'static str) -> impl Fn(E) -> StoreError {
+    move |e| StoreError::backend(doing, e.to_string())
+}
+
+fn checksum(sql: &str) -> String {
+    Sha256::digest(sql.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A pool over `config`, each connection with the options' statement timeout.
+pub(crate) fn pool(config: Config, options: &PgOptions) -> Result<Pool, StoreError> {
+    let mut config = config;
+    let timeout = options.statement_timeout.as_millis();
+    config.options(format!("-c statement_timeout={timeout}"));
+    let manager = Manager::from_config(
+        config,
+        crate::tls::connector()?,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(options.pool_size.max(1))
+        .build()
+        .map_err(err("create the connection pool"))
+}
+
+/// Applies the migrations not yet applied; refuses a database whose applied migration differs
+/// from the embedded one.
+pub(crate) async fn migrate(pool: &Pool) -> Result<(), StoreError> {
+    let mut client = pool.get().await.map_err(err("connect to PostgreSQL"))?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(err("start the migrations"))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(err("lock the migrations"))?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (
+             name TEXT PRIMARY KEY, checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .await
+    .map_err(err("create the migrations table"))?;
+    let applied = tx
+        .query("SELECT name, checksum FROM _migrations", &[])
+        .await
+        .map_err(err("read the applied migrations"))?;
+    for (name, sql) in MIGRATIONS {
+        let found = applied
+            .iter()
+            .find(|row| row.get::<_, &str>(0) == *name)
+            .map(|row| row.get::<_, String>(1));
+        match found {
+            Some(sum) if sum == checksum(sql) => continue,
+            Some(_) => {
+                return Err(StoreError::backend(
+                    "check the migrations",
+                    format!("migration {name} was changed after it was applied"),
+                ));
+            }
+            None => {
+                tx.batch_execute(sql).await.map_err(err("apply a migration"))?;
+                tx.execute(
+                    "INSERT INTO _migrations (name, checksum, applied_at) VALUES ($1, $2, $3)",
+                    &[name, &checksum(sql), &crate::time::now_ms()],
+                )
+                .await
+                .map_err(err("record a migration"))?;
+            }
+        }
+    }
+    tx.commit().await.map_err(err("commit the migrations"))
+}

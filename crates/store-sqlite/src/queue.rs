@@ -1,0 +1,167 @@
+//! The execution queue in the file: several processes on one machine may share it, as nodes
+//! share PostgreSQL's (their wake-ups come from their own writes, and others' within the
+//! waiters' timeout).
+
+use crate::SqliteStore;
+use crate::db::err;
+use crate::executions::{
+    EXECUTION_COLUMNS, execution_row, update_execution, with_task_runs, write_end,
+};
+use crate::time::now_ms;
+use async_trait::async_trait;
+use chrono::Utc;
+use kestrel_secrets::SecretValue;
+use kestrel_store::{
+    Claimed, ExecutionQueue, ExecutionRecord, Fire, LogRecord, QueueSignals, StateChange,
+    StoreError,
+};
+use rusqlite::{Connection, OptionalExtension as _};
+use std::time::Duration;
+
+/// Marks `id` as held by `worker` from now on, and returns how many claims it has had.
+fn hold(tx: &Connection, id: &str, worker: &str) -> rusqlite::Result<u32> {
+    tx.prepare_cached(
+        "UPDATE executions SET worker = ?2, heartbeat_at = ?3, claims = claims + 1
+         WHERE id = ?1 RETURNING claims",
+    )?
+    .query_row((id, worker, now_ms()), |r| r.get(0))
+}
+
+/// The queued executions of `tenant`, oldest first.
+fn queued(
+    tx: &Connection,
+    tenant: &str,
+    limit: u32,
+    resume_after: Duration,
+) -> rusqlite::Result<Vec<ExecutionRecord>> {
+    let stale_before = now_ms() - i64::try_from(resume_after.as_millis()).unwrap_or(i64::MAX);
+    let sql = format!(
+        "SELECT {EXECUTION_COLUMNS} FROM executions
+         WHERE tenant = ?1 AND state IN ('CREATED', 'RUNNING')
+           AND (state = 'CREATED' OR COALESCE(heartbeat_at, 0) < ?2)
+         ORDER BY created_at, id LIMIT ?3"
+    );
+    tx.prepare_cached(&sql)?
+        .query_map((tenant, stale_before, limit), execution_row)?
+        .collect()
+}
+
+fn claim_in(
+    tx: &Connection,
+    tenant: &str,
+    worker: &str,
+    limit: u32,
+    resume_after: Duration,
+) -> rusqlite::Result<Vec<Claimed>> {
+    let mut claimed = Vec::new();
+    for mut record in queued(tx, tenant, limit, resume_after)? {
+        if record.state == "CREATED" {
+            record.state = "RUNNING".into();
+            record.histories.push(StateChange {
+                state: "RUNNING".into(),
+                at: Utc::now(),
+            });
+            update_execution(tx, &record, None)?;
+        }
+        let claims = hold(tx, &record.id, worker)?;
+        let record = with_task_runs(tx, record)?;
+        claimed.push(Claimed { record, claims });
+    }
+    Ok(claimed)
+}
+
+fn holds(tx: &Connection, record: &ExecutionRecord, worker: &str) -> rusqlite::Result<bool> {
+    tx.prepare_cached(
+        "SELECT 1 FROM executions
+         WHERE tenant = ?1 AND id = ?2 AND worker = ?3 AND ended_at IS NULL",
+    )?
+    .query_row((&record.tenant, &record.id, worker), |_| Ok(()))
+    .optional()
+    .map(|found| found.is_some())
+}
+
+#[async_trait]
+impl ExecutionQueue for SqliteStore {
+    async fn create_claimed(
+        &self,
+        record: &ExecutionRecord,
+        inputs: Option<&SecretValue>,
+        worker: &str,
+    ) -> Result<(), StoreError> {
+        self.inner.db.write(|tx| {
+            self.insert_sealed(tx, record, inputs)?;
+            hold(tx, &record.id, worker)
+                .map(drop)
+                .map_err(err("write an execution"))
+        })
+    }
+
+    async fn claim(
+        &self,
+        tenant: &str,
+        worker: &str,
+        limit: u32,
+        resume_after: Duration,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        self.inner.db.write(|tx| {
+            claim_in(tx, tenant, worker, limit, resume_after).map_err(err("claim executions"))
+        })
+    }
+
+    async fn heartbeat(&self, worker: &str) -> Result<(), StoreError> {
+        self.inner.db.write(|tx| {
+            tx.prepare_cached(
+                "UPDATE executions SET heartbeat_at = ?2 WHERE worker = ?1 AND state = 'RUNNING'",
+            )
+            .and_then(|mut s| s.execute((worker, now_ms())))
+            .map(drop)
+            .map_err(err("heartbeat"))
+        })
+    }
+
+    async fn end_claimed(
+        &self,
+        record: &ExecutionRecord,
+        logs: &[LogRecord],
+        worker: &str,
+    ) -> Result<bool, StoreError> {
+        let ended = self.inner.db.write(|tx| {
+            let write = || -> rusqlite::Result<bool> {
+                if !holds(tx, record, worker)? {
+                    return Ok(false);
+                }
+                write_end(tx, record, logs)?;
+                Ok(true)
+            };
+            write().map_err(err("write an ended execution"))
+        })?;
+        if ended {
+            self.inner.signals.ended();
+        }
+        Ok(ended)
+    }
+
+    async fn claim_fire(&self, fire: &Fire) -> Result<bool, StoreError> {
+        self.inner.db.write(|tx| {
+            tx.prepare_cached(
+                "INSERT INTO trigger_fires (tenant, namespace, flow_id, trigger_id, fire_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+            )
+            .and_then(|mut s| {
+                s.execute((
+                    &fire.tenant,
+                    &fire.namespace,
+                    &fire.flow_id,
+                    &fire.trigger_id,
+                    fire.at.timestamp_millis(),
+                ))
+            })
+            .map(|inserted| inserted > 0)
+            .map_err(err("record a trigger's tick"))
+        })
+    }
+
+    fn signals(&self) -> &QueueSignals {
+        &self.inner.signals
+    }
+}

@@ -1,0 +1,254 @@
+//! The story of the execution queue ([`ExecutionQueue`]), run by every database from its
+//! tests: `kestrel_store::conformance::queue::run_all(&store).await` on a new, empty store.
+//! Every step works in its own tenant, so the other stories' executions never reach a claim.
+
+use crate::{ExecutionQueue, ExecutionRecord, ExecutionStore, Fire, StateChange};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Long enough that no execution held by a live worker is taken over during a step.
+const ALIVE: Duration = Duration::from_secs(3600);
+
+/// Runs every step on `store`.
+pub async fn run_all<S>(store: Arc<S>)
+where
+    S: ExecutionQueue + ExecutionStore + 'static,
+{
+    claims_are_exclusive_and_oldest_first(store.as_ref()).await;
+    only_the_holder_ends_an_execution(store.as_ref()).await;
+    silent_workers_lose_their_executions(store.as_ref()).await;
+    heartbeats_keep_executions(store.as_ref()).await;
+    a_tick_fires_once(store.as_ref()).await;
+    concurrent_claims_never_share_an_execution(store).await;
+}
+
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_default()
+}
+
+fn queued(tenant: &str, id: &str) -> ExecutionRecord {
+    let now = now();
+    ExecutionRecord {
+        id: id.into(),
+        tenant: tenant.into(),
+        namespace: "conformance.queue".into(),
+        flow_id: "flow".into(),
+        flow_revision: 1,
+        state: "CREATED".into(),
+        histories: vec![StateChange {
+            state: "CREATED".into(),
+            at: now,
+        }],
+        inputs: json!({}),
+        outputs: json!({}),
+        labels: json!([]),
+        task_runs: Vec::new(),
+        created_at: now,
+        ended_at: None,
+    }
+}
+
+fn succeeded(mut record: ExecutionRecord) -> ExecutionRecord {
+    record.state = "SUCCESS".into();
+    record.histories.push(StateChange {
+        state: "SUCCESS".into(),
+        at: now(),
+    });
+    record.ended_at = Some(now());
+    record
+}
+
+async fn enqueue<S: ExecutionStore + ?Sized>(store: &S, tenant: &str, ids: &[&str]) {
+    for id in ids {
+        let record = queued(tenant, id);
+        store.create_execution(&record, None).await.expect("create");
+        // Distinct creation times keep "oldest first" observable.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+async fn claim_ids<S: ExecutionQueue + ?Sized>(
+    store: &S,
+    tenant: &str,
+    worker: &str,
+    limit: u32,
+    resume_after: Duration,
+) -> Vec<String> {
+    store
+        .claim(tenant, worker, limit, resume_after)
+        .await
+        .expect("claim")
+        .into_iter()
+        .map(|c| c.record.id)
+        .collect()
+}
+
+/// Claims take CREATED executions oldest first, move them to RUNNING, and never give one
+/// twice.
+pub async fn claims_are_exclusive_and_oldest_first<S>(store: &S)
+where
+    S: ExecutionQueue + ExecutionStore + ?Sized,
+{
+    let t = "queue1";
+    enqueue(store, t, &["q1-a", "q1-b", "q1-c"]).await;
+    let first = store.claim(t, "w1", 1, ALIVE).await.expect("claim");
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].record.id, "q1-a", "the oldest first");
+    assert_eq!(first[0].record.state, "RUNNING");
+    assert_eq!(first[0].claims, 1);
+    let states: Vec<&str> = first[0]
+        .record
+        .histories
+        .iter()
+        .map(|h| h.state.as_str())
+        .collect();
+    assert_eq!(states, ["CREATED", "RUNNING"]);
+    let stored = store.get_execution(t, "q1-a").await.expect("get");
+    assert_eq!(stored.map(|r| r.state), Some("RUNNING".into()));
+    assert_eq!(claim_ids(store, t, "w2", 10, ALIVE).await, ["q1-b", "q1-c"]);
+    assert!(claim_ids(store, t, "w3", 10, ALIVE).await.is_empty());
+    assert!(
+        claim_ids(store, "queue-elsewhere", "w3", 10, ALIVE)
+            .await
+            .is_empty(),
+        "tenants are apart"
+    );
+}
+
+/// Only the worker holding an execution ends it, once; a new execution can start held.
+pub async fn only_the_holder_ends_an_execution<S>(store: &S)
+where
+    S: ExecutionQueue + ExecutionStore + ?Sized,
+{
+    let t = "queue2";
+    enqueue(store, t, &["q2-a"]).await;
+    let claimed = store.claim(t, "w1", 1, ALIVE).await.expect("claim");
+    let done = succeeded(claimed[0].record.clone());
+    assert!(!store.end_claimed(&done, &[], "w2").await.expect("end"));
+    let still = store.get_execution(t, "q2-a").await.expect("get");
+    assert_eq!(still.map(|r| r.state), Some("RUNNING".into()));
+    assert!(store.end_claimed(&done, &[], "w1").await.expect("end"));
+    assert!(
+        !store.end_claimed(&done, &[], "w1").await.expect("end"),
+        "an ended execution ends once"
+    );
+    let held = {
+        let mut record = queued(t, "q2-b");
+        record.state = "RUNNING".into();
+        record
+    };
+    store
+        .create_claimed(&held, None, "w1")
+        .await
+        .expect("create");
+    assert!(claim_ids(store, t, "w2", 10, ALIVE).await.is_empty());
+    assert!(
+        store
+            .end_claimed(&succeeded(held), &[], "w1")
+            .await
+            .expect("end")
+    );
+    let ended = store.get_execution(t, "q2-b").await.expect("get");
+    assert_eq!(ended.map(|r| r.state), Some("SUCCESS".into()));
+}
+
+/// A RUNNING execution whose worker stopped heartbeating is claimed again, counted, and its
+/// old worker can no longer end it.
+pub async fn silent_workers_lose_their_executions<S>(store: &S)
+where
+    S: ExecutionQueue + ExecutionStore + ?Sized,
+{
+    let t = "queue3";
+    enqueue(store, t, &["q3-a"]).await;
+    let first = store.claim(t, "w1", 1, ALIVE).await.expect("claim");
+    assert_eq!(first.len(), 1);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let resume_after = Duration::from_millis(10);
+    let again = store.claim(t, "w2", 10, resume_after).await.expect("claim");
+    assert_eq!(again.len(), 1, "taken over");
+    assert_eq!((again[0].record.id.as_str(), again[0].claims), ("q3-a", 2));
+    let done = succeeded(again[0].record.clone());
+    assert!(
+        !store.end_claimed(&done, &[], "w1").await.expect("end"),
+        "the old worker is fenced off"
+    );
+    assert!(store.end_claimed(&done, &[], "w2").await.expect("end"));
+    assert!(claim_ids(store, t, "w3", 10, resume_after).await.is_empty());
+}
+
+/// A heartbeat keeps a worker's executions from takeover.
+pub async fn heartbeats_keep_executions<S>(store: &S)
+where
+    S: ExecutionQueue + ExecutionStore + ?Sized,
+{
+    let t = "queue4";
+    enqueue(store, t, &["q4-a"]).await;
+    store.claim(t, "w1", 1, ALIVE).await.expect("claim");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    store.heartbeat("w1").await.expect("heartbeat");
+    let taken = claim_ids(store, t, "w2", 10, Duration::from_millis(1000)).await;
+    assert!(taken.is_empty(), "a live worker keeps its executions");
+}
+
+/// A trigger's tick is claimed by one caller only.
+pub async fn a_tick_fires_once<S>(store: &S)
+where
+    S: ExecutionQueue + ?Sized,
+{
+    let fire = Fire {
+        tenant: "main".into(),
+        namespace: "conformance.queue".into(),
+        flow_id: "scheduled".into(),
+        trigger_id: "every-minute".into(),
+        at: now(),
+    };
+    assert!(store.claim_fire(&fire).await.expect("fire"));
+    assert!(!store.claim_fire(&fire).await.expect("fire again"));
+    let other = Fire {
+        trigger_id: "hourly".into(),
+        ..fire.clone()
+    };
+    assert!(store.claim_fire(&other).await.expect("another trigger"));
+    let later = Fire {
+        at: fire.at + chrono::Duration::minutes(1),
+        ..fire
+    };
+    assert!(store.claim_fire(&later).await.expect("the next tick"));
+}
+
+/// Four workers claiming at once share out 60 executions, each exactly once.
+pub async fn concurrent_claims_never_share_an_execution<S>(store: Arc<S>)
+where
+    S: ExecutionQueue + ExecutionStore + 'static,
+{
+    let t = "queue5";
+    for i in 0..60 {
+        let record = queued(t, &format!("q5-{i:02}"));
+        store.create_execution(&record, None).await.expect("create");
+    }
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let got = claim_ids(store.as_ref(), t, &format!("w{w}"), 3, ALIVE).await;
+                    if got.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(got);
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await.expect("worker"));
+    }
+    let distinct: HashSet<&String> = all.iter().collect();
+    assert_eq!(all.len(), 60, "every execution claimed once: {all:?}");
+    assert_eq!(distinct.len(), 60);
+}
