@@ -45,54 +45,13 @@ token=$("$bin" tokens create bench 2>/dev/null)
 bench_start_server "$bin" "$work/server.log" --config "$work/kestrel.yml"
 auth="Authorization: Bearer $token"
 
-put_secret() {
-  curl -sf -X PUT -H "$auth" -H 'Content-Type: application/json' \
-    -d "{\"key\":\"$1\",\"value\":\"$2\",\"description\":\"bench\"}" \
-    "$address/api/v1/main/namespaces/bench/secrets" >/dev/null
-}
-put_secret DB_PASSWORD 'bench-secret-value-0123456789'
-for i in $(seq 1 19); do put_secret "KEY_$i" "value-number-$i-of-the-bench"; done
-curl -sf -H "$auth" -H 'Content-Type: application/x-yaml' --data-binary @- \
-  "$address/api/v1/main/flows" >/dev/null <<'YAML'
-id: report
-namespace: bench
-tasks:
-  - id: log
-    type: io.kestra.plugin.core.log.Log
-    message: "connecting with {{ secret('DB_PASSWORD') }}"
-  - id: done
-    type: io.kestra.plugin.core.debug.Return
-    format: "ok"
-YAML
-curl -sf -X POST -H "$auth" "$address/api/v1/main/executions/bench/report?wait=true" \
-  | grep -q '"state":{"current":"SUCCESS"' || { echo "the flow does not succeed"; exit 1; }
+bench_report_flow
 
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
 sleep 2
 idle_rss=$(rss_kib)
 
-cat > "$work/trigger.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Authorization"] = "Bearer $token"
-wrk.path = "/api/v1/main/executions/bench/report?wait=true"
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function init(args) ok = 0; bad = 0 end
-function response(status, headers, body)
-  -- The first state in the answer is the execution's (task runs come after it).
-  local state = string.match(body, '"state":{"current":"(%u+)"')
-  if status == 200 and state == "SUCCESS" then ok = ok + 1 else bad = bad + 1 end
-end
-function done(summary, latency, requests)
-  local good, failed = 0, 0
-  for _, t in ipairs(threads) do good = good + t:get("ok"); failed = failed + t:get("bad") end
-  io.write(string.format("RESULT ok=%d bad=%d timeouts=%d socket_errors=%d seconds=%.2f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f\n",
-    good, failed, summary.errors.timeout,
-    summary.errors.connect + summary.errors.read + summary.errors.write,
-    summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(90) / 1000,
-    latency:percentile(99) / 1000, latency.max / 1000))
-end
-LUA
+bench_trigger_script "$work/trigger.lua"
 
 wrk -t"$threads" -c"$connections" -d"$warmup" --timeout 5s -s "$work/trigger.lua" "$address" >/dev/null
 
@@ -108,13 +67,7 @@ wrk.path = "/api/v1/main/namespaces/bench/secrets?page=1&size=10"
 LUA
 wrk -t"$threads" -c"$connections" -d"$list_duration" --timeout 5s --latency -s "$work/list.lua" "$address" > "$work/list.txt"
 
-result=$(grep '^RESULT' "$work/run.txt")
-field() { echo "$result" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
-ok=$(field ok); seconds=$(field seconds)
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(date -u +%F); wrk shares the cores"
-echo "executions ($connections connections, $duration after $warmup warm-up, $workers workers): $result"
-awk -v ok="$ok" -v s="$seconds" 'BEGIN { printf "executions/min: %.0f (%.0f/s)\n", ok / s * 60, ok / s }'
-echo "p50 $(field p50_ms) ms, p99 $(field p99_ms) ms (trigger to SUCCESS, wait=true)"
+bench_print_result "$work/run.txt" "$connections connections, $duration after $warmup warm-up, $workers workers"
 echo "RSS idle: $((idle_rss / 1024)) MiB ($idle_rss KiB), under load (max): $((load_rss / 1024)) MiB"
 echo "secret list (page of 10 of 20 secrets): $(grep 'Requests/sec' "$work/list.txt" | awk '{print $2}') requests/s," \
   "p50 $(awk '/ 50%/ {print $2}' "$work/list.txt"), p99 $(awk '/ 99%/ {print $2}' "$work/list.txt")"
