@@ -162,23 +162,6 @@ pub(crate) async fn with_task_runs(
     Ok(records)
 }
 
-/// Queues a notification to every node, sent when the transaction commits.
-pub(crate) async fn notify(
-    client: &impl GenericClient,
-    channel: &str,
-    payload: &str,
-) -> Result<(), StoreError> {
-    let statement = client
-        .prepare_cached("SELECT pg_notify($1, $2)")
-        .await
-        .map_err(err("notify the other nodes"))?;
-    client
-        .execute(&statement, &[&channel, &payload])
-        .await
-        .map_err(err("notify the other nodes"))?;
-    Ok(())
-}
-
 /// Writes every task run of `record` (after removing those stored, when `replace`).
 async fn write_task_runs(
     client: &impl GenericClient,
@@ -307,60 +290,88 @@ async fn transition_in(
     Ok(changed > 0)
 }
 
-/// Writes an execution's end (inserting it if it was never written): state, record, task
-/// runs, logs appended, its sealed inputs dropped, every node told.
+/// An end written by `end_execution`: the execution is inserted if it was never written.
+const END: &str = "INSERT INTO executions (id, tenant, namespace, flow_id, flow_revision, state,
+                                inputs_masked, record, created_at, updated_at, ended_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+     ON CONFLICT (id) DO UPDATE SET state = excluded.state,
+         inputs_masked = excluded.inputs_masked, record = excluded.record,
+         updated_at = excluded.updated_at, ended_at = excluded.ended_at,
+         inputs_key = NULL, inputs_sealed = NULL
+     WHERE executions.tenant = excluded.tenant";
+
+/// An end written by `end_claimed`: only while the worker holds the execution and it has not
+/// ended. The update locks the row, so no claim takes it over before the commit.
+const FENCED_END: &str = "UPDATE executions SET state = $3, inputs_masked = $4, record = $5,
+         updated_at = $6, ended_at = $7, inputs_key = NULL, inputs_sealed = NULL
+     WHERE tenant = $1 AND id = $2 AND worker = $8 AND ended_at IS NULL";
+
+/// Writes an execution's end: state, record, task runs, logs appended, its sealed inputs
+/// dropped; fenced by `holder` when given (then `false` when another worker holds it, and the
+/// caller rolls back). The caller commits, then announces it.
 pub(crate) async fn write_end(
     client: &impl GenericClient,
     record: &ExecutionRecord,
     logs: &[LogRecord],
-) -> Result<(), StoreError> {
+    holder: Option<&str>,
+) -> Result<bool, StoreError> {
     const DOING: &str = "write an ended execution";
-    let upsert = client
-        .prepare_cached(
-            "INSERT INTO executions (id, tenant, namespace, flow_id, flow_revision, state,
-                                     inputs_masked, record, created_at, updated_at, ended_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-             ON CONFLICT (id) DO UPDATE SET state = excluded.state,
-                 inputs_masked = excluded.inputs_masked, record = excluded.record,
-                 updated_at = excluded.updated_at, ended_at = excluded.ended_at,
-                 inputs_key = NULL, inputs_sealed = NULL
-             WHERE executions.tenant = excluded.tenant",
-        )
+    let statement = client
+        .prepare_cached(if holder.is_some() { FENCED_END } else { END })
         .await
         .map_err(err(DOING))?;
-    let params: [&(dyn ToSql + Sync); 11] = [
-        &record.id,
-        &record.tenant,
-        &record.namespace,
-        &record.flow_id,
-        &i64::try_from(record.flow_revision).unwrap_or(i64::MAX),
-        &record.state,
-        &record.inputs.to_string(),
-        &execution_detail(record),
-        &ms(record.created_at),
-        &now_ms(),
-        &record.ended_at.map(ms),
-    ];
-    // Sent together; a failure aborts the transaction, which the caller then drops.
-    let (written, (), (), ()) = futures_util::future::try_join4(
-        async { client.execute(&upsert, &params).await.map_err(err(DOING)) },
+    let flow_revision = i64::try_from(record.flow_revision).unwrap_or(i64::MAX);
+    let (inputs, detail) = (record.inputs.to_string(), execution_detail(record));
+    let (created, now, ended) = (ms(record.created_at), now_ms(), record.ended_at.map(ms));
+    let params: Vec<&(dyn ToSql + Sync)> = match holder.as_ref() {
+        None => vec![
+            &record.id,
+            &record.tenant,
+            &record.namespace,
+            &record.flow_id,
+            &flow_revision,
+            &record.state,
+            &inputs,
+            &detail,
+            &created,
+            &now,
+            &ended,
+        ],
+        Some(worker) => vec![
+            &record.tenant,
+            &record.id,
+            &record.state,
+            &inputs,
+            &detail,
+            &now,
+            &ended,
+            worker,
+        ],
+    };
+    // Sent together; when the end is refused, what the others wrote is rolled back.
+    let (written, runs, appended) = futures_util::future::join3(
+        client.execute(&statement, &params),
         write_task_runs(client, record, true),
         append_logs(client, &record.id, logs),
-        notify(client, listen::ENDED, &record.id),
     )
-    .await?;
-    if written == 0 {
-        return Err(StoreError::backend(
-            DOING,
-            "an execution with this id belongs to another tenant",
-        ));
+    .await;
+    if written.map_err(err(DOING))? == 0 {
+        return match holder {
+            Some(_) => Ok(false),
+            None => Err(StoreError::backend(
+                DOING,
+                "an execution with this id belongs to another tenant",
+            )),
+        };
     }
-    Ok(())
+    runs?;
+    appended?;
+    Ok(true)
 }
 
 impl PgStore {
     /// Inserts `record` with `inputs` sealed under the current data key, held by `worker` if
-    /// given (`create_claimed`); a CREATED one is announced to every node.
+    /// given (`create_claimed`).
     pub(crate) async fn insert_sealed(
         &self,
         client: &impl GenericClient,
@@ -408,20 +419,89 @@ impl PgStore {
             &worker,
             &now_ms(),
         ];
-        let queued = record.state == "CREATED" && worker.is_none();
-        futures_util::future::try_join3(
+        futures_util::future::try_join(
             async { client.execute(&insert, &params).await.map_err(err(DOING)) },
             write_task_runs(client, record, false),
-            async {
-                if queued {
-                    notify(client, listen::QUEUED, "").await
-                } else {
-                    Ok(())
-                }
-            },
         )
         .await?;
         Ok(())
+    }
+
+    /// Tells this node's waiters, and every other node's (NOTIFY `channel`), what was just
+    /// committed.
+    ///
+    /// The NOTIFY is a statement of its own, after the write's commit, and does not wait for
+    /// the disk: PostgreSQL serializes the commits of every transaction that notifies, so a
+    /// NOTIFY inside each durable write would queue all writes behind one disk flush each.
+    /// Being told is for speed only (waiters also wake on their own timeouts), so a failure
+    /// here is a warning, never the write's error.
+    pub(crate) async fn announce(
+        &self,
+        client: &impl GenericClient,
+        channel: &'static str,
+        payload: &str,
+    ) {
+        match channel {
+            listen::QUEUED => self.inner.signals.queued(),
+            listen::ENDED => self.inner.signals.ended(),
+            _ => {}
+        }
+        let sent = async {
+            let statement = client
+                .prepare_cached(
+                    "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)",
+                )
+                .await?;
+            client.execute(&statement, &[&channel, &payload]).await
+        };
+        if let Err(error) = sent.await {
+            let error = err("notify the other nodes")(error);
+            crate::log_warning(&error.to_string());
+        }
+    }
+
+    /// Writes a new execution (held by `worker` if given) in one transaction; a CREATED one
+    /// not held is announced once committed.
+    pub(crate) async fn create(
+        &self,
+        record: &ExecutionRecord,
+        inputs: Option<&SecretValue>,
+        worker: Option<&str>,
+    ) -> Result<(), StoreError> {
+        const DOING: &str = "write an execution";
+        let mut client = self.client().await?;
+        if record.task_runs.is_empty() {
+            // One statement, its own transaction (the keyring read before it would see no
+            // more inside one: READ COMMITTED reads afresh at each statement).
+            self.insert_sealed(&client, record, inputs, worker).await?;
+        } else {
+            let tx = client.transaction().await.map_err(err(DOING))?;
+            self.insert_sealed(&tx, record, inputs, worker).await?;
+            tx.commit().await.map_err(err(DOING))?;
+        }
+        if record.state == "CREATED" && worker.is_none() {
+            self.announce(&client, listen::QUEUED, "").await;
+        }
+        Ok(())
+    }
+
+    /// Writes an execution's end in one transaction (see [`write_end`]) and announces it.
+    pub(crate) async fn end(
+        &self,
+        record: &ExecutionRecord,
+        logs: &[LogRecord],
+        holder: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        const DOING: &str = "write an ended execution";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(err(DOING))?;
+        if !write_end(&tx, record, logs, holder).await? {
+            tx.rollback().await.map_err(err(DOING))?;
+            return Ok(false);
+        }
+        tx.commit().await.map_err(err(DOING))?;
+        self.announce(&client, listen::ENDED, &record.id).await;
+        Ok(true)
     }
 
     /// A connection from the pool.
@@ -512,17 +592,7 @@ impl ExecutionStore for PgStore {
         record: &ExecutionRecord,
         inputs: Option<&SecretValue>,
     ) -> Result<(), StoreError> {
-        let mut client = self.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(err("write an execution"))?;
-        self.insert_sealed(&tx, record, inputs, None).await?;
-        tx.commit().await.map_err(err("write an execution"))?;
-        if record.state == "CREATED" {
-            self.inner.signals.queued();
-        }
-        Ok(())
+        self.create(record, inputs, None).await
     }
 
     async fn transition(&self, record: &ExecutionRecord, from: &str) -> Result<bool, StoreError> {
@@ -535,15 +605,7 @@ impl ExecutionStore for PgStore {
         record: &ExecutionRecord,
         logs: &[LogRecord],
     ) -> Result<(), StoreError> {
-        let mut client = self.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(err("write an ended execution"))?;
-        write_end(&tx, record, logs).await?;
-        tx.commit().await.map_err(err("write an ended execution"))?;
-        self.inner.signals.ended();
-        Ok(())
+        self.end(record, logs, None).await.map(drop)
     }
 
     async fn get_execution(

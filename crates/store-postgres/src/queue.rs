@@ -1,14 +1,12 @@
 //! The execution queue every node shares. A claim locks the oldest queued rows it can take
 //! with `FOR UPDATE SKIP LOCKED` (claimers never wait on each other, and never take the same
-//! row) and marks them held in the same transaction; an end is fenced by locking the row and
-//! checking its holder first. Queued and ended executions are announced by NOTIFY, which the
+//! row) and marks them held in the same transaction; an end is fenced by its update's
+//! condition (the holder, not ended), which locks the row until the end commits. Queued and ended executions are announced by NOTIFY, which the
 //! listener of every node turns into its [`QueueSignals`].
 
 use crate::PgStore;
 use crate::db::err;
-use crate::executions::{
-    EXECUTION_COLUMNS, col, execution_detail, execution_row, task_runs_of, write_end,
-};
+use crate::executions::{EXECUTION_COLUMNS, col, execution_detail, execution_row, task_runs_of};
 use crate::time::{from_ms, ms, now_ms};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
@@ -23,7 +21,7 @@ use std::time::Duration;
 const CLAIM: &str = "claim executions";
 
 /// Locks up to `limit` queued executions of `tenant`, oldest first, skipping those another
-/// claim holds; the rows, with `claims` last.
+/// claim holds.
 async fn lock_queued(
     client: &impl GenericClient,
     tenant: &str,
@@ -93,28 +91,6 @@ fn started(record: &mut ExecutionRecord) {
     });
 }
 
-/// Whether `worker` holds `record`'s execution and it has not ended; the row stays locked
-/// until the transaction ends, so no claim takes it over in between.
-async fn holds(
-    client: &impl GenericClient,
-    record: &ExecutionRecord,
-    worker: &str,
-) -> Result<bool, StoreError> {
-    let statement = client
-        .prepare_cached(
-            "SELECT 1 FROM executions
-             WHERE tenant = $1 AND id = $2 AND worker = $3 AND ended_at IS NULL
-             FOR UPDATE",
-        )
-        .await
-        .map_err(err("write an ended execution"))?;
-    let found = client
-        .query_opt(&statement, &[&record.tenant, &record.id, &worker])
-        .await
-        .map_err(err("write an ended execution"))?;
-    Ok(found.is_some())
-}
-
 #[async_trait]
 impl ExecutionQueue for PgStore {
     async fn create_claimed(
@@ -123,14 +99,7 @@ impl ExecutionQueue for PgStore {
         inputs: Option<&SecretValue>,
         worker: &str,
     ) -> Result<(), StoreError> {
-        let mut client = self.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(err("write an execution"))?;
-        self.insert_sealed(&tx, record, inputs, Some(worker))
-            .await?;
-        tx.commit().await.map_err(err("write an execution"))
+        self.create(record, inputs, Some(worker)).await
     }
 
     async fn claim(
@@ -197,21 +166,7 @@ impl ExecutionQueue for PgStore {
         logs: &[LogRecord],
         worker: &str,
     ) -> Result<bool, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(err("write an ended execution"))?;
-        if !holds(&tx, record, worker).await? {
-            tx.rollback()
-                .await
-                .map_err(err("write an ended execution"))?;
-            return Ok(false);
-        }
-        write_end(&tx, record, logs).await?;
-        tx.commit().await.map_err(err("write an ended execution"))?;
-        self.inner.signals.ended();
-        Ok(true)
+        self.end(record, logs, Some(worker)).await
     }
 
     async fn claim_fire(&self, fire: &Fire) -> Result<bool, StoreError> {
