@@ -760,3 +760,61 @@ impl Retention for PgStore {
             .map_err(err("purge the old audit trail"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_search_filters_by_namespace_children_reach_flow_and_state_in_parameter_order() {
+        let query = ExecutionQuery {
+            tenant: "main".into(),
+            namespace: Some("company".into()),
+            flow_id: Some("hello".into()),
+            state: Some("RUNNING".into()),
+            within: vec!["company.team".into(), "dev".into()],
+            page: 1,
+            size: 10,
+        };
+        let (filter, params) = search_filter(&query);
+        assert_eq!(
+            filter,
+            "tenant = $1 AND (namespace = $2 OR starts_with(namespace, $2 || '.')) \
+             AND (namespace = $3 OR starts_with(namespace, $3 || '.') \
+             OR namespace = $4 OR starts_with(namespace, $4 || '.')) \
+             AND flow_id = $5 AND state = $6"
+        );
+        assert_eq!(
+            params,
+            ["main", "company", "company.team", "dev", "hello", "RUNNING"]
+        );
+    }
+
+    #[test]
+    fn the_record_column_keeps_key_order_and_histories_to_the_millisecond() {
+        let at = from_ms(1_764_000_000_123);
+        let record = ExecutionRecord {
+            id: "e1".into(),
+            tenant: "main".into(),
+            namespace: "company".into(),
+            flow_id: "hello".into(),
+            flow_revision: 1,
+            state: "RUNNING".into(),
+            histories: vec![StateChange {
+                state: "RUNNING".into(),
+                at,
+            }],
+            inputs: json!({}),
+            outputs: json!({"z": 1, "a": 2}),
+            labels: json!([{"key": "team", "value": "core"}]),
+            task_runs: Vec::new(),
+            created_at: at,
+            ended_at: None,
+        };
+        let text = execution_detail(&record);
+        assert!(text.contains(r#""outputs":{"z":1,"a":2}"#), "{text}");
+        let detail: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(histories(&detail), record.histories);
+        assert_eq!(detail["labels"], record.labels);
+    }
+}
