@@ -155,12 +155,7 @@ impl PgStore {
         at: &Address<'_>,
         decide: impl FnOnce(Option<&FlowRecord>) -> Result<Write, StoreError>,
     ) -> Result<Option<FlowRecord>, StoreError> {
-        let mut client = self
-            .inner
-            .pool
-            .get()
-            .await
-            .map_err(err("connect to PostgreSQL"))?;
+        let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(err("write a flow"))?;
         lock(&tx, at).await?;
         let latest = revision(&tx, at, None).await?;
@@ -229,12 +224,7 @@ impl FlowStore for PgStore {
         revision_asked: Option<u64>,
     ) -> Result<Option<FlowRecord>, StoreError> {
         let at = Address::new(tenant, namespace, id)?;
-        let client = self
-            .inner
-            .pool
-            .get()
-            .await
-            .map_err(err("connect to PostgreSQL"))?;
+        let client = self.client().await?;
         match revision_asked {
             None => live(&client, &at).await,
             Some(_) => revision(&client, &at, revision_asked).await,
@@ -271,12 +261,7 @@ impl FlowStore for PgStore {
         if let Some(ns) = namespace {
             validate_namespace(ns)?;
         }
-        let client = self
-            .inner
-            .pool
-            .get()
-            .await
-            .map_err(err("connect to PostgreSQL"))?;
+        let client = self.client().await?;
         let statement = client
             .prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM (

@@ -1,8 +1,9 @@
 //! The execution queue every node shares. A claim locks the oldest queued rows it can take
 //! with `FOR UPDATE SKIP LOCKED` (claimers never wait on each other, and never take the same
 //! row) and marks them held in the same transaction; an end is fenced by its update's
-//! condition (the holder, not ended), which locks the row until the end commits. Queued and ended executions are announced by NOTIFY, which the
-//! listener of every node turns into its [`QueueSignals`].
+//! condition (the holder, not ended), which locks the row until the end commits. Queued and
+//! ended executions are announced by NOTIFY (after the commit), which the listener of every
+//! node turns into its [`QueueSignals`].
 
 use crate::PgStore;
 use crate::db::err;
