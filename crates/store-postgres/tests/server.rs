@@ -1,9 +1,13 @@
 //! The server's records and the execution queue on PostgreSQL: the conformance stories every
 //! store runs, then what only a shared database shows: several nodes claiming from one queue,
-//! and a node's writes waking the others.
+//! a node's writes waking the others, and what the stories leave out (an execution written
+//! with its task runs).
 
 use kestrel_crypto::MasterKey;
-use kestrel_store::{ExecutionQueue, ExecutionRecord, ExecutionStore, StateChange, conformance};
+use kestrel_secrets::SecretValue;
+use kestrel_store::{
+    ExecutionQueue, ExecutionRecord, ExecutionStore, StateChange, TaskRunRecord, conformance,
+};
 use kestrel_store_postgres::{PgOptions, PgStore, testing};
 use serde_json::json;
 use std::collections::HashSet;
@@ -80,6 +84,50 @@ async fn the_queue_story_holds() {
     };
     let store = node(&url, &MasterKey::generate().unwrap()).await;
     conformance::queue::run_all(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn an_execution_written_with_task_runs_and_inputs_comes_back_whole() {
+    let Some(url) = testing::fresh_database().await else {
+        return;
+    };
+    let store = node(&url, &MasterKey::generate().unwrap()).await;
+    let mut record = queued("main", "with-runs");
+    record.state = "RUNNING".into();
+    record.outputs = json!({"z": 1, "a": [true, null]});
+    record.task_runs = (1..=2)
+        .map(|n| TaskRunRecord {
+            id: format!("run-{n}"),
+            task_id: format!("t{n}"),
+            attempt: n,
+            state: "RUNNING".into(),
+            outputs: json!({"value": "******", "n": n}),
+            error: (n == 2).then(|| "failed: ******".to_owned()),
+            started_at: record.created_at,
+            ended_at: None,
+            detail: json!({"attempts": [{"state": {"current": "RUNNING"}}], "parentTaskRunId": null}),
+        })
+        .collect();
+    let inputs = SecretValue::new(r#"{"password":"hunter2"}"#.into());
+    store
+        .create_claimed(&record, Some(&inputs), "w1")
+        .await
+        .expect("create");
+    let got = store.get_execution("main", "with-runs").await.expect("get");
+    assert_eq!(got.as_ref(), Some(&record));
+    let opened = store
+        .execution_inputs("main", "with-runs")
+        .await
+        .expect("inputs");
+    assert_eq!(
+        opened.as_ref().map(SecretValue::expose_secret),
+        Some(inputs.expose_secret())
+    );
+    let taken = store
+        .claim("main", "w2", 10, Duration::from_secs(3600))
+        .await
+        .expect("claim");
+    assert!(taken.is_empty(), "an execution created held is not queued");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
