@@ -5,22 +5,38 @@ use crate::PgOptions;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use kestrel_store::StoreError;
 use sha2::{Digest as _, Sha256};
+use std::any::Any;
 use std::fmt::Display;
 use tokio_postgres::Config;
 
 /// Every migration, oldest first: (name, SQL).
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "20261205000000_keyring",
-    include_str!("../migrations/20261205000000_keyring.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "20261205000000_keyring",
+        include_str!("../migrations/20261205000000_keyring.sql"),
+    ),
+    (
+        "20261205000200_server",
+        include_str!("../migrations/20261205000200_server.sql"),
+    ),
+];
 
 /// Any advisory lock id works as long as every kestrel node uses the same one.
 const MIGRATION_LOCK: i64 = 0x6b65_7374_7265_6c00;
 
 /// Maps a database error to a [`StoreError`] naming what was being done (never a value:
 /// statements carry values as parameters, which PostgreSQL's messages do not repeat).
-pub(crate) fn err<E: Display>(doing: &'static str) -> impl Fn(E) -> StoreError {
-    move |e| StoreError::backend(doing, e.to_string())
+pub(crate) fn err<E: Display + 'static>(doing: &'static str) -> impl Fn(E) -> StoreError {
+    move |e| {
+        // tokio-postgres shows a server's error as "db error"; its message says what failed.
+        let server = (&e as &dyn Any)
+            .downcast_ref::<tokio_postgres::Error>()
+            .and_then(tokio_postgres::Error::as_db_error);
+        match server {
+            Some(db) => StoreError::backend(doing, format!("{e}: {}", db.message())),
+            None => StoreError::backend(doing, e.to_string()),
+        }
+    }
 }
 
 fn checksum(sql: &str) -> String {

@@ -16,9 +16,13 @@
 //! `--database` or `KESTREL_DATABASE`); [`redact_url`] hides the password wherever the URL is
 //! printed.
 
+mod auth;
 mod db;
+mod executions;
+mod flows;
 mod keys;
 mod listen;
+mod queue;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod time;

@@ -1,0 +1,820 @@
+//! The SQL of executions, task runs and logs, as the embedded store writes them (the same
+//! columns, the same JSON `record`). What is written is masked; an execution's raw inputs
+//! alone are sealed, and only until it ends. Each call is one transaction whose statements are
+//! prepared once per connection and sent together (pipelined) where they do not depend on each
+//! other's answers; task runs and logs go in one statement each, as arrays.
+
+use crate::PgStore;
+use crate::db::err;
+use crate::listen;
+
+use crate::time::{from_ms, ms, now_ms};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use kestrel_crypto::{Aad, KeyId, Sealed};
+use kestrel_secrets::SecretValue;
+use kestrel_store::{
+    ExecutionQuery, ExecutionRecord, ExecutionStore, LogRecord, Retention, StateChange, StoreError,
+    TaskRunRecord,
+};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use tokio_postgres::Row;
+use tokio_postgres::types::{FromSql, ToSql};
+use zeroize::Zeroizing;
+
+/// What an execution's sealed inputs are bound to (the embedded store's binding: a database
+/// exported from one opens in the other).
+fn inputs_aad(tenant: &str, id: &str) -> Aad {
+    Aad::new("kestrel-execution-inputs-v1")
+        .with_str(tenant)
+        .with_str(id)
+}
+
+/// Column `index` of `row`, or an error naming what was being read (never a panic).
+pub(crate) fn col<'r, T: FromSql<'r>>(
+    row: &'r Row,
+    index: usize,
+    doing: &'static str,
+) -> Result<T, StoreError> {
+    row.try_get(index).map_err(err(doing))
+}
+
+/// A JSON column: text as written (key order kept), NULL as JSON null.
+fn json_col(row: &Row, index: usize, doing: &'static str) -> Result<Value, StoreError> {
+    col::<Option<&str>>(row, index, doing)?.map_or(Ok(Value::Null), |text| {
+        serde_json::from_str(text).map_err(err(doing))
+    })
+}
+
+fn u32_or_zero(stored: i64) -> u32 {
+    u32::try_from(stored).unwrap_or_default()
+}
+
+/// The `record` column of an execution: histories, outputs, labels.
+pub(crate) fn execution_detail(record: &ExecutionRecord) -> String {
+    let histories: Vec<Value> = record
+        .histories
+        .iter()
+        .map(|h| json!({"state": h.state, "at": ms(h.at)}))
+        .collect();
+    json!({
+        "histories": histories,
+        "outputs": record.outputs,
+        "labels": record.labels,
+    })
+    .to_string()
+}
+
+fn histories(detail: &Value) -> Vec<StateChange> {
+    detail["histories"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|h| StateChange {
+                    state: h["state"].as_str().unwrap_or_default().to_owned(),
+                    at: from_ms(h["at"].as_i64().unwrap_or_default()),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The columns [`execution_row`] reads, in its order.
+pub(crate) const EXECUTION_COLUMNS: &str = "id, tenant, namespace, flow_id, flow_revision, state, \
+     inputs_masked, record, created_at, ended_at";
+
+/// An execution without its task runs, from [`EXECUTION_COLUMNS`].
+pub(crate) fn execution_row(r: &Row) -> Result<ExecutionRecord, StoreError> {
+    const DOING: &str = "read an execution";
+    let detail = json_col(r, 7, DOING)?;
+    Ok(ExecutionRecord {
+        id: col(r, 0, DOING)?,
+        tenant: col(r, 1, DOING)?,
+        namespace: col(r, 2, DOING)?,
+        flow_id: col(r, 3, DOING)?,
+        flow_revision: u64::try_from(col::<i64>(r, 4, DOING)?).unwrap_or_default(),
+        state: col(r, 5, DOING)?,
+        inputs: json_col(r, 6, DOING)?,
+        histories: histories(&detail),
+        outputs: detail["outputs"].clone(),
+        labels: detail["labels"].clone(),
+        task_runs: Vec::new(),
+        created_at: from_ms(col(r, 8, DOING)?),
+        ended_at: col::<Option<i64>>(r, 9, DOING)?.map(from_ms),
+    })
+}
+
+/// The task runs of `ids`' executions, each execution's in its order.
+pub(crate) async fn task_runs_of(
+    client: &impl GenericClient,
+    ids: &[&str],
+) -> Result<HashMap<String, Vec<TaskRunRecord>>, StoreError> {
+    const DOING: &str = "read an execution's task runs";
+    let mut found: HashMap<String, Vec<TaskRunRecord>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(found);
+    }
+    let statement = client
+        .prepare_cached(
+            "SELECT execution_id, id, attempt, task_id, state, outputs_masked, error, started_at,
+                    ended_at, record
+             FROM task_runs WHERE execution_id = ANY($1) ORDER BY execution_id, position",
+        )
+        .await
+        .map_err(err(DOING))?;
+    for r in client
+        .query(&statement, &[&ids])
+        .await
+        .map_err(err(DOING))?
+    {
+        let run = TaskRunRecord {
+            id: col(&r, 1, DOING)?,
+            attempt: u32_or_zero(col(&r, 2, DOING)?),
+            task_id: col(&r, 3, DOING)?,
+            state: col(&r, 4, DOING)?,
+            outputs: json_col(&r, 5, DOING)?,
+            error: col(&r, 6, DOING)?,
+            started_at: from_ms(col(&r, 7, DOING)?),
+            ended_at: col::<Option<i64>>(&r, 8, DOING)?.map(from_ms),
+            detail: json_col(&r, 9, DOING)?,
+        };
+        found.entry(col(&r, 0, DOING)?).or_default().push(run);
+    }
+    Ok(found)
+}
+
+/// `rows` read as executions, each with its task runs (one more query for all of them).
+pub(crate) async fn with_task_runs(
+    client: &impl GenericClient,
+    rows: &[Row],
+) -> Result<Vec<ExecutionRecord>, StoreError> {
+    let mut records = rows
+        .iter()
+        .map(execution_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+    let mut runs = task_runs_of(client, &ids).await?;
+    for record in &mut records {
+        record.task_runs = runs.remove(&record.id).unwrap_or_default();
+    }
+    Ok(records)
+}
+
+/// Writes every task run of `record` (after removing those stored, when `replace`).
+async fn write_task_runs(
+    client: &impl GenericClient,
+    record: &ExecutionRecord,
+    replace: bool,
+) -> Result<(), StoreError> {
+    const DOING: &str = "write an execution's task runs";
+    if replace {
+        let delete = client
+            .prepare_cached("DELETE FROM task_runs WHERE execution_id = $1")
+            .await
+            .map_err(err(DOING))?;
+        client
+            .execute(&delete, &[&record.id])
+            .await
+            .map_err(err(DOING))?;
+    }
+    if record.task_runs.is_empty() {
+        return Ok(());
+    }
+    let insert = client
+        .prepare_cached(
+            "INSERT INTO task_runs (id, attempt, execution_id, task_id, state, outputs_masked,
+                                    error, started_at, ended_at, record, position)
+             SELECT t.id, t.attempt, $1, t.task_id, t.state, t.outputs, t.error, t.started_at,
+                    t.ended_at, t.record, t.position
+             FROM UNNEST($2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
+                         $7::TEXT[], $8::BIGINT[], $9::BIGINT[], $10::TEXT[], $11::BIGINT[])
+                  AS t(id, attempt, task_id, state, outputs, error, started_at, ended_at,
+                       record, position)",
+        )
+        .await
+        .map_err(err(DOING))?;
+    let runs = &record.task_runs;
+    let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+    let attempts: Vec<i64> = runs.iter().map(|r| i64::from(r.attempt)).collect();
+    let task_ids: Vec<&str> = runs.iter().map(|r| r.task_id.as_str()).collect();
+    let states: Vec<&str> = runs.iter().map(|r| r.state.as_str()).collect();
+    let outputs: Vec<String> = runs.iter().map(|r| r.outputs.to_string()).collect();
+    let errors: Vec<Option<&str>> = runs.iter().map(|r| r.error.as_deref()).collect();
+    let started: Vec<i64> = runs.iter().map(|r| ms(r.started_at)).collect();
+    let ended: Vec<Option<i64>> = runs.iter().map(|r| r.ended_at.map(ms)).collect();
+    let details: Vec<String> = runs.iter().map(|r| r.detail.to_string()).collect();
+    let positions: Vec<i64> = (0..runs.len())
+        .map(|p| i64::try_from(p).unwrap_or(i64::MAX))
+        .collect();
+    let params: [&(dyn ToSql + Sync); 11] = [
+        &record.id, &ids, &attempts, &task_ids, &states, &outputs, &errors, &started, &ended,
+        &details, &positions,
+    ];
+    client.execute(&insert, &params).await.map_err(err(DOING))?;
+    Ok(())
+}
+
+/// Appends `logs` to execution `id`'s, in their order.
+async fn append_logs(
+    client: &impl GenericClient,
+    id: &str,
+    logs: &[LogRecord],
+) -> Result<(), StoreError> {
+    const DOING: &str = "write an execution's logs";
+    if logs.is_empty() {
+        return Ok(());
+    }
+    // WITH ORDINALITY keeps the given order in the identity column.
+    let insert = client
+        .prepare_cached(
+            "INSERT INTO logs (execution_id, task_id, task_run_id, attempt, at, level, message)
+             SELECT $1, l.task_id, l.task_run_id, l.attempt, l.at, l.level, l.message
+             FROM UNNEST($2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], $6::TEXT[],
+                         $7::TEXT[]) WITH ORDINALITY
+                  AS l(task_id, task_run_id, attempt, at, level, message, n)
+             ORDER BY l.n",
+        )
+        .await
+        .map_err(err(DOING))?;
+    let task_ids: Vec<Option<&str>> = logs.iter().map(|l| l.task_id.as_deref()).collect();
+    let runs: Vec<Option<&str>> = logs.iter().map(|l| l.task_run_id.as_deref()).collect();
+    let attempts: Vec<Option<i64>> = logs.iter().map(|l| l.attempt.map(i64::from)).collect();
+    let at: Vec<i64> = logs.iter().map(|l| ms(l.at)).collect();
+    let levels: Vec<&str> = logs.iter().map(|l| l.level.as_str()).collect();
+    let messages: Vec<&str> = logs.iter().map(|l| l.message.as_str()).collect();
+    client
+        .execute(
+            &insert,
+            &[&id, &task_ids, &runs, &attempts, &at, &levels, &messages],
+        )
+        .await
+        .map_err(err(DOING))?;
+    Ok(())
+}
+
+/// Writes the state, histories, outputs and labels of a stored execution if its state is
+/// still `from`; whether it did.
+async fn transition_in(
+    client: &impl GenericClient,
+    record: &ExecutionRecord,
+    from: &str,
+) -> Result<bool, StoreError> {
+    const DOING: &str = "change an execution's state";
+    let statement = client
+        .prepare_cached(
+            "UPDATE executions SET state = $3, record = $4, updated_at = $5, ended_at = $6,
+                                   inputs_masked = $7
+             WHERE tenant = $1 AND id = $2 AND state = $8",
+        )
+        .await
+        .map_err(err(DOING))?;
+    let changed = client
+        .execute(
+            &statement,
+            &[
+                &record.tenant,
+                &record.id,
+                &record.state,
+                &execution_detail(record),
+                &now_ms(),
+                &record.ended_at.map(ms),
+                // Masked again as the execution registers more (a secret a STRING input holds).
+                &record.inputs.to_string(),
+                &from,
+            ],
+        )
+        .await
+        .map_err(err(DOING))?;
+    Ok(changed > 0)
+}
+
+/// An end written by `end_execution`: the execution is inserted if it was never written.
+const END: &str = "INSERT INTO executions (id, tenant, namespace, flow_id, flow_revision, state,
+                                inputs_masked, record, created_at, updated_at, ended_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+     ON CONFLICT (id) DO UPDATE SET state = excluded.state,
+         inputs_masked = excluded.inputs_masked, record = excluded.record,
+         updated_at = excluded.updated_at, ended_at = excluded.ended_at,
+         inputs_key = NULL, inputs_sealed = NULL
+     WHERE executions.tenant = excluded.tenant";
+
+/// An end written by `end_claimed`: only while the worker holds the execution and it has not
+/// ended. The update locks the row, so no claim takes it over before the commit.
+const FENCED_END: &str = "UPDATE executions SET state = $3, inputs_masked = $4, record = $5,
+         updated_at = $6, ended_at = $7, inputs_key = NULL, inputs_sealed = NULL
+     WHERE tenant = $1 AND id = $2 AND worker = $8 AND ended_at IS NULL";
+
+/// Writes an execution's end: state, record, task runs, logs appended, its sealed inputs
+/// dropped; fenced by `holder` when given (then `false` when another worker holds it, and the
+/// caller rolls back). The caller commits, then announces it.
+pub(crate) async fn write_end(
+    client: &impl GenericClient,
+    record: &ExecutionRecord,
+    logs: &[LogRecord],
+    holder: Option<&str>,
+) -> Result<bool, StoreError> {
+    const DOING: &str = "write an ended execution";
+    let statement = client
+        .prepare_cached(if holder.is_some() { FENCED_END } else { END })
+        .await
+        .map_err(err(DOING))?;
+    let flow_revision = i64::try_from(record.flow_revision).unwrap_or(i64::MAX);
+    let (inputs, detail) = (record.inputs.to_string(), execution_detail(record));
+    let (created, now, ended) = (ms(record.created_at), now_ms(), record.ended_at.map(ms));
+    let params: Vec<&(dyn ToSql + Sync)> = match holder.as_ref() {
+        None => vec![
+            &record.id,
+            &record.tenant,
+            &record.namespace,
+            &record.flow_id,
+            &flow_revision,
+            &record.state,
+            &inputs,
+            &detail,
+            &created,
+            &now,
+            &ended,
+        ],
+        Some(worker) => vec![
+            &record.tenant,
+            &record.id,
+            &record.state,
+            &inputs,
+            &detail,
+            &now,
+            &ended,
+            worker,
+        ],
+    };
+    // Sent together; when the end is refused, what the others wrote is rolled back.
+    let (written, runs, appended) = futures_util::future::join3(
+        client.execute(&statement, &params),
+        write_task_runs(client, record, true),
+        append_logs(client, &record.id, logs),
+    )
+    .await;
+    if written.map_err(err(DOING))? == 0 {
+        return match holder {
+            Some(_) => Ok(false),
+            None => Err(StoreError::backend(
+                DOING,
+                "an execution with this id belongs to another tenant",
+            )),
+        };
+    }
+    runs?;
+    appended?;
+    Ok(true)
+}
+
+impl PgStore {
+    /// Inserts `record` with `inputs` sealed under the current data key, held by `worker` if
+    /// given (`create_claimed`).
+    pub(crate) async fn insert_sealed(
+        &self,
+        client: &impl GenericClient,
+        record: &ExecutionRecord,
+        inputs: Option<&SecretValue>,
+        worker: Option<&str>,
+    ) -> Result<(), StoreError> {
+        const DOING: &str = "write an execution";
+        let sealed = match inputs {
+            Some(inputs) => {
+                let ring = self.inner.keys.current(client).await?;
+                let aad = inputs_aad(&record.tenant, &record.id);
+                Some(
+                    ring.seal(&aad, inputs.expose_secret().as_bytes())
+                        .map_err(StoreError::Crypto)?,
+                )
+            }
+            None => None,
+        };
+        let insert = client
+            .prepare_cached(
+                "INSERT INTO executions (id, tenant, namespace, flow_id, flow_revision, state,
+                                         inputs_masked, record, inputs_key, inputs_sealed,
+                                         created_at, updated_at, ended_at, worker, heartbeat_at,
+                                         claims)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13,
+                         CASE WHEN $13::TEXT IS NULL THEN NULL ELSE $14::BIGINT END,
+                         CASE WHEN $13::TEXT IS NULL THEN 0 ELSE 1 END)",
+            )
+            .await
+            .map_err(err(DOING))?;
+        let params: [&(dyn ToSql + Sync); 14] = [
+            &record.id,
+            &record.tenant,
+            &record.namespace,
+            &record.flow_id,
+            &i64::try_from(record.flow_revision).unwrap_or(i64::MAX),
+            &record.state,
+            &record.inputs.to_string(),
+            &execution_detail(record),
+            &sealed.as_ref().map(|s| i64::from(s.key_id)),
+            &sealed.as_ref().map(|s| s.bytes.as_slice()),
+            &ms(record.created_at),
+            &record.ended_at.map(ms),
+            &worker,
+            &now_ms(),
+        ];
+        futures_util::future::try_join(
+            async { client.execute(&insert, &params).await.map_err(err(DOING)) },
+            write_task_runs(client, record, false),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Tells this node's waiters, and every other node's (NOTIFY `channel`), what was just
+    /// committed.
+    ///
+    /// The NOTIFY is a statement of its own, after the write's commit, and does not wait for
+    /// the disk: PostgreSQL serializes the commits of every transaction that notifies, so a
+    /// NOTIFY inside each durable write would queue all writes behind one disk flush each.
+    /// Being told is for speed only (waiters also wake on their own timeouts), so a failure
+    /// here is a warning, never the write's error.
+    pub(crate) async fn announce(
+        &self,
+        client: &impl GenericClient,
+        channel: &'static str,
+        payload: &str,
+    ) {
+        match channel {
+            listen::QUEUED => self.inner.signals.queued(),
+            listen::ENDED => self.inner.signals.ended(),
+            _ => {}
+        }
+        let sent = async {
+            let statement = client
+                .prepare_cached(
+                    "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)",
+                )
+                .await?;
+            client.execute(&statement, &[&channel, &payload]).await
+        };
+        if let Err(error) = sent.await {
+            let error = err("notify the other nodes")(error);
+            crate::log_warning(&error.to_string());
+        }
+    }
+
+    /// Writes a new execution (held by `worker` if given) in one transaction; a CREATED one
+    /// not held is announced once committed.
+    pub(crate) async fn create(
+        &self,
+        record: &ExecutionRecord,
+        inputs: Option<&SecretValue>,
+        worker: Option<&str>,
+    ) -> Result<(), StoreError> {
+        const DOING: &str = "write an execution";
+        let mut client = self.client().await?;
+        if record.task_runs.is_empty() {
+            // One statement, its own transaction (the keyring read before it would see no
+            // more inside one: READ COMMITTED reads afresh at each statement).
+            self.insert_sealed(&client, record, inputs, worker).await?;
+        } else {
+            let tx = client.transaction().await.map_err(err(DOING))?;
+            self.insert_sealed(&tx, record, inputs, worker).await?;
+            tx.commit().await.map_err(err(DOING))?;
+        }
+        if record.state == "CREATED" && worker.is_none() {
+            self.announce(&client, listen::QUEUED, "").await;
+        }
+        Ok(())
+    }
+
+    /// Writes an execution's end in one transaction (see [`write_end`]) and announces it.
+    pub(crate) async fn end(
+        &self,
+        record: &ExecutionRecord,
+        logs: &[LogRecord],
+        holder: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        const DOING: &str = "write an ended execution";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(err(DOING))?;
+        if !write_end(&tx, record, logs, holder).await? {
+            tx.rollback().await.map_err(err(DOING))?;
+            return Ok(false);
+        }
+        tx.commit().await.map_err(err(DOING))?;
+        self.announce(&client, listen::ENDED, &record.id).await;
+        Ok(true)
+    }
+
+    /// A connection from the pool.
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
+        self.inner
+            .pool
+            .get()
+            .await
+            .map_err(err("connect to PostgreSQL"))
+    }
+}
+
+/// `column = ns OR column starts with ns.`, for each of `namespaces`, as SQL; the
+/// parameters go to `params`.
+fn namespace_clause<'q>(namespaces: &'q [String], params: &mut Vec<&'q str>) -> String {
+    let alternatives: Vec<String> = namespaces
+        .iter()
+        .map(|ns| {
+            params.push(ns);
+            let n = params.len();
+            format!("namespace = ${n} OR starts_with(namespace, ${n} || '.')")
+        })
+        .collect();
+    format!("({})", alternatives.join(" OR "))
+}
+
+/// The WHERE clause of a search and its (text) parameters.
+fn search_filter(query: &ExecutionQuery) -> (String, Vec<&str>) {
+    let mut params = vec![query.tenant.as_str()];
+    let mut clauses = vec!["tenant = $1".to_owned()];
+    if let Some(ns) = &query.namespace {
+        clauses.push(namespace_clause(std::slice::from_ref(ns), &mut params));
+    }
+    if !query.within.is_empty() {
+        clauses.push(namespace_clause(&query.within, &mut params));
+    }
+    for (column, value) in [("flow_id", &query.flow_id), ("state", &query.state)] {
+        if let Some(value) = value {
+            params.push(value);
+            clauses.push(format!("{column} = ${}", params.len()));
+        }
+    }
+    (clauses.join(" AND "), params)
+}
+
+async fn search(
+    client: &impl GenericClient,
+    query: &ExecutionQuery,
+) -> Result<(Vec<ExecutionRecord>, u64), StoreError> {
+    const DOING: &str = "search executions";
+    let (filter, texts) = search_filter(query);
+    let size = i64::from(query.size.max(1));
+    let offset = i64::from(query.page.max(1) - 1) * size;
+    let n = texts.len();
+    let (count, page) = futures_util::future::try_join(
+        client.prepare_cached(&format!("SELECT count(*) FROM executions WHERE {filter}")),
+        client.prepare_cached(&format!(
+            "SELECT {EXECUTION_COLUMNS} FROM executions WHERE {filter}
+             ORDER BY created_at DESC, id DESC LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        )),
+    )
+    .await
+    .map_err(err(DOING))?;
+    let mut params: Vec<&(dyn ToSql + Sync)> =
+        texts.iter().map(|t| t as &(dyn ToSql + Sync)).collect();
+    let (total, rows) = {
+        let count_params = params.clone();
+        params.push(&size);
+        params.push(&offset);
+        futures_util::future::try_join(
+            client.query_one(&count, &count_params),
+            client.query(&page, &params),
+        )
+        .await
+        .map_err(err(DOING))?
+    };
+    let total: i64 = col(&total, 0, DOING)?;
+    let records = with_task_runs(client, &rows).await?;
+    Ok((records, u64::try_from(total).unwrap_or_default()))
+}
+
+#[async_trait]
+impl ExecutionStore for PgStore {
+    async fn create_execution(
+        &self,
+        record: &ExecutionRecord,
+        inputs: Option<&SecretValue>,
+    ) -> Result<(), StoreError> {
+        self.create(record, inputs, None).await
+    }
+
+    async fn transition(&self, record: &ExecutionRecord, from: &str) -> Result<bool, StoreError> {
+        // One statement: its own transaction.
+        transition_in(&self.client().await?, record, from).await
+    }
+
+    async fn end_execution(
+        &self,
+        record: &ExecutionRecord,
+        logs: &[LogRecord],
+    ) -> Result<(), StoreError> {
+        self.end(record, logs, None).await.map(drop)
+    }
+
+    async fn get_execution(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<ExecutionRecord>, StoreError> {
+        const DOING: &str = "read an execution";
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {EXECUTION_COLUMNS} FROM executions WHERE tenant = $1 AND id = $2"
+            ))
+            .await
+            .map_err(err(DOING))?;
+        let rows = client
+            .query(&statement, &[&tenant, &id])
+            .await
+            .map_err(err(DOING))?;
+        Ok(with_task_runs(&client, &rows).await?.pop())
+    }
+
+    async fn search_executions(
+        &self,
+        query: &ExecutionQuery,
+    ) -> Result<(Vec<ExecutionRecord>, u64), StoreError> {
+        search(&self.client().await?, query).await
+    }
+
+    async fn unfinished_executions(
+        &self,
+        tenant: &str,
+    ) -> Result<Vec<ExecutionRecord>, StoreError> {
+        const DOING: &str = "list unfinished executions";
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {EXECUTION_COLUMNS} FROM executions
+                 WHERE tenant = $1 AND state IN ('CREATED', 'RUNNING') ORDER BY created_at, id"
+            ))
+            .await
+            .map_err(err(DOING))?;
+        let rows = client
+            .query(&statement, &[&tenant])
+            .await
+            .map_err(err(DOING))?;
+        with_task_runs(&client, &rows).await
+    }
+
+    async fn execution_inputs(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<SecretValue>, StoreError> {
+        const DOING: &str = "read an execution's inputs";
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT inputs_key, inputs_sealed FROM executions WHERE tenant = $1 AND id = $2",
+            )
+            .await
+            .map_err(err(DOING))?;
+        let Some(row) = client
+            .query_opt(&statement, &[&tenant, &id])
+            .await
+            .map_err(err(DOING))?
+        else {
+            return Ok(None);
+        };
+        let (Some(key_id), Some(bytes)) = (
+            col::<Option<i64>>(&row, 0, DOING)?,
+            col::<Option<Vec<u8>>>(&row, 1, DOING)?,
+        ) else {
+            return Ok(None);
+        };
+        let key_id = KeyId::try_from(key_id).map_err(err(DOING))?;
+        let sealed = Sealed { key_id, bytes };
+        let ring = self.inner.keys.holding(&client, key_id).await?;
+        let plain = ring
+            .open(&inputs_aad(tenant, id), &sealed)
+            .map_err(StoreError::Crypto)?;
+        let text = Zeroizing::new(
+            String::from_utf8(plain.to_vec())
+                .map_err(|_| StoreError::backend(DOING, "not text"))?,
+        );
+        Ok(Some(SecretValue::new(text.to_string())))
+    }
+
+    async fn execution_logs(&self, tenant: &str, id: &str) -> Result<Vec<LogRecord>, StoreError> {
+        const DOING: &str = "read an execution's logs";
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT l.task_id, l.task_run_id, l.attempt, l.at, l.level, l.message
+                 FROM logs l JOIN executions e ON e.id = l.execution_id
+                 WHERE e.tenant = $1 AND l.execution_id = $2 ORDER BY l.id",
+            )
+            .await
+            .map_err(err(DOING))?;
+        client
+            .query(&statement, &[&tenant, &id])
+            .await
+            .map_err(err(DOING))?
+            .iter()
+            .map(|r| {
+                Ok(LogRecord {
+                    task_id: col(r, 0, DOING)?,
+                    task_run_id: col(r, 1, DOING)?,
+                    attempt: col::<Option<i64>>(r, 2, DOING)?.map(u32_or_zero),
+                    at: from_ms(col(r, 3, DOING)?),
+                    level: col(r, 4, DOING)?,
+                    message: col(r, 5, DOING)?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Retention for PgStore {
+    async fn purge_executions(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        const DOING: &str = "purge old executions";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(err(DOING))?;
+        // The children first (they reference the executions), then the executions, in one
+        // transaction: a purge is all or nothing.
+        let ended = "SELECT id FROM executions WHERE ended_at IS NOT NULL AND ended_at < $1";
+        let before = ms(before);
+        for sql in [
+            format!("DELETE FROM logs WHERE execution_id IN ({ended})"),
+            format!("DELETE FROM task_runs WHERE execution_id IN ({ended})"),
+            "DELETE FROM trigger_fires WHERE fire_at < $1".to_owned(),
+        ] {
+            tx.execute(&sql, &[&before]).await.map_err(err(DOING))?;
+        }
+        let purged = tx
+            .execute(
+                "DELETE FROM executions WHERE ended_at IS NOT NULL AND ended_at < $1",
+                &[&before],
+            )
+            .await
+            .map_err(err(DOING))?;
+        tx.commit().await.map_err(err(DOING))?;
+        Ok(purged)
+    }
+
+    async fn purge_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.client()
+            .await?
+            .execute("DELETE FROM audit WHERE at < $1", &[&ms(before)])
+            .await
+            .map_err(err("purge the old audit trail"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_search_filters_by_namespace_children_reach_flow_and_state_in_parameter_order() {
+        let query = ExecutionQuery {
+            tenant: "main".into(),
+            namespace: Some("company".into()),
+            flow_id: Some("hello".into()),
+            state: Some("RUNNING".into()),
+            within: vec!["company.team".into(), "dev".into()],
+            page: 1,
+            size: 10,
+        };
+        let (filter, params) = search_filter(&query);
+        assert_eq!(
+            filter,
+            "tenant = $1 AND (namespace = $2 OR starts_with(namespace, $2 || '.')) \
+             AND (namespace = $3 OR starts_with(namespace, $3 || '.') \
+             OR namespace = $4 OR starts_with(namespace, $4 || '.')) \
+             AND flow_id = $5 AND state = $6"
+        );
+        assert_eq!(
+            params,
+            ["main", "company", "company.team", "dev", "hello", "RUNNING"]
+        );
+    }
+
+    #[test]
+    fn the_record_column_keeps_key_order_and_histories_to_the_millisecond() {
+        let at = from_ms(1_764_000_000_123);
+        let record = ExecutionRecord {
+            id: "e1".into(),
+            tenant: "main".into(),
+            namespace: "company".into(),
+            flow_id: "hello".into(),
+            flow_revision: 1,
+            state: "RUNNING".into(),
+            histories: vec![StateChange {
+                state: "RUNNING".into(),
+                at,
+            }],
+            inputs: json!({}),
+            outputs: json!({"z": 1, "a": 2}),
+            labels: json!([{"key": "team", "value": "core"}]),
+            task_runs: Vec::new(),
+            created_at: at,
+            ended_at: None,
+        };
+        let text = execution_detail(&record);
+        assert!(text.contains(r#""outputs":{"z":1,"a":2}"#), "{text}");
+        let detail: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(histories(&detail), record.histories);
+        assert_eq!(detail["labels"], record.labels);
+    }
+}

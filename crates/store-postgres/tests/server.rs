@@ -1,0 +1,225 @@
+//! The server's records and the execution queue on PostgreSQL: the conformance stories every
+//! store runs, then what only a shared database shows: several nodes claiming from one queue,
+//! a node's writes waking the others, and what the stories leave out (an execution written
+//! with its task runs).
+
+use kestrel_crypto::MasterKey;
+use kestrel_secrets::SecretValue;
+use kestrel_store::{
+    ExecutionQueue, ExecutionRecord, ExecutionStore, StateChange, TaskRunRecord, conformance,
+};
+use kestrel_store_postgres::{PgOptions, PgStore, testing};
+use serde_json::json;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::{Instant, timeout};
+
+/// The bound on any wait for another node: generous, so only a lost wake-up fails it.
+const WAKE_BOUND: Duration = Duration::from_secs(5);
+
+async fn node(url: &str, key: &MasterKey) -> PgStore {
+    PgStore::connect(url, key.clone(), PgOptions::default())
+        .await
+        .expect("connect")
+}
+
+/// The audit trail's table, created by the secrets migration; made here (the same shape) only
+/// when that migration is not part of this build, so that `purge_audit` has a table to purge.
+async fn ensure_audit_table(url: &str) {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let driver = tokio::spawn(connection);
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS audit (
+                 id BIGSERIAL PRIMARY KEY, at BIGINT NOT NULL, actor_kind TEXT NOT NULL,
+                 actor_id TEXT NOT NULL, action TEXT NOT NULL, tenant TEXT, namespace TEXT,
+                 key TEXT, version BIGINT)",
+        )
+        .await
+        .expect("create the audit table");
+    drop(client);
+    let _ = driver.await;
+}
+
+fn queued(tenant: &str, id: &str) -> ExecutionRecord {
+    let now = chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis())
+        .unwrap_or_default();
+    ExecutionRecord {
+        id: id.into(),
+        tenant: tenant.into(),
+        namespace: "nodes".into(),
+        flow_id: "flow".into(),
+        flow_revision: 1,
+        state: "CREATED".into(),
+        histories: vec![StateChange {
+            state: "CREATED".into(),
+            at: now,
+        }],
+        inputs: json!({}),
+        outputs: json!({}),
+        labels: json!([]),
+        task_runs: Vec::new(),
+        created_at: now,
+        ended_at: None,
+    }
+}
+
+#[tokio::test]
+async fn the_server_story_holds() {
+    let Some(url) = testing::fresh_database().await else {
+        return;
+    };
+    let store = node(&url, &MasterKey::generate().unwrap()).await;
+    ensure_audit_table(&url).await;
+    conformance::server::run_all(&store).await;
+}
+
+#[tokio::test]
+async fn the_queue_story_holds() {
+    let Some(url) = testing::fresh_database().await else {
+        return;
+    };
+    let store = node(&url, &MasterKey::generate().unwrap()).await;
+    conformance::queue::run_all(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn an_execution_written_with_task_runs_and_inputs_comes_back_whole() {
+    let Some(url) = testing::fresh_database().await else {
+        return;
+    };
+    let store = node(&url, &MasterKey::generate().unwrap()).await;
+    let mut record = queued("main", "with-runs");
+    record.state = "RUNNING".into();
+    record.outputs = json!({"z": 1, "a": [true, null]});
+    record.task_runs = (1..=2)
+        .map(|n| TaskRunRecord {
+            id: format!("run-{n}"),
+            task_id: format!("t{n}"),
+            attempt: n,
+            state: "RUNNING".into(),
+            outputs: json!({"value": "******", "n": n}),
+            error: (n == 2).then(|| "failed: ******".to_owned()),
+            started_at: record.created_at,
+            ended_at: None,
+            detail: json!({"attempts": [{"state": {"current": "RUNNING"}}], "parentTaskRunId": null}),
+        })
+        .collect();
+    let inputs = SecretValue::new(r#"{"password":"hunter2"}"#.into());
+    store
+        .create_claimed(&record, Some(&inputs), "w1")
+        .await
+        .expect("create");
+    let got = store.get_execution("main", "with-runs").await.expect("get");
+    assert_eq!(got.as_ref(), Some(&record));
+    let opened = store
+        .execution_inputs("main", "with-runs")
+        .await
+        .expect("inputs");
+    assert_eq!(
+        opened.as_ref().map(SecretValue::expose_secret),
+        Some(inputs.expose_secret())
+    );
+    let taken = store
+        .claim("main", "w2", 10, Duration::from_secs(3600))
+        .await
+        .expect("claim");
+    assert!(taken.is_empty(), "an execution created held is not queued");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_claiming_together_take_each_execution_once() {
+    let Some(url) = testing::fresh_database().await else {
+        return;
+    };
+    let key = MasterKey::generate().unwrap();
+    let nodes = [node(&url, &key).await, node(&url, &key).await];
+    for i in 0..200 {
+        let record = queued("nodes", &format!("e{i:03}"));
+        nodes[i % 2]
+            .create_execution(&record, None)
+            .await
+            .expect("create");
+    }
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let store = nodes[w % 2].clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let got = store
+                        .claim("nodes", &format!("w{w}"), 4, Duration::from_secs(3600))
+                        .await
+                        .expect("claim");
+                    if got.is_empty() {
+                        return mine;
+                    }
+                    assert!(
+                        got.iter()
+                            .all(|c| c.claims == 1 && c.record.state == "RUNNING")
+                    );
+                    mine.extend(got.into_iter().map(|c| c.record.id));
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await.expect("worker"));
+    }
+    let distinct: HashSet<&String> = all.iter().collect();
+    assert_eq!(all.len(), 200, "every execution claimed once");
+    assert_eq!(distinct.len(), 200);
+    let left = nodes[0].unfinished_executions("nodes").await.expect("list");
+    assert!(left.iter().all(|e| e.state == "RUNNING"));
+}
+
+/// Waits until `store`'s listener is up: it signals everything once it LISTENs, and this store
+/// writes nothing itself.
+async fn listening(store: &PgStore) {
+    let deadline = Instant::now() + WAKE_BOUND;
+    while *store.signals().on_queued().borrow() == 0 {
+        assert!(Instant::now() < deadline, "the listener never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn one_nodes_writes_wake_the_others_waiters() {
+    let Some(url) = testing::fresh_database().await else {
+        return;
+    };
+    let key = MasterKey::generate().unwrap();
+    let (writer, waiter) = (node(&url, &key).await, node(&url, &key).await);
+    listening(&waiter).await;
+    let mut on_queued = waiter.signals().on_queued();
+    let mut on_ended = waiter.signals().on_ended();
+    on_queued.borrow_and_update();
+    on_ended.borrow_and_update();
+
+    let record = queued("wake", "wake-1");
+    writer
+        .create_execution(&record, None)
+        .await
+        .expect("create");
+    timeout(WAKE_BOUND, on_queued.changed())
+        .await
+        .expect("a queued execution wakes the other node")
+        .expect("signals live");
+
+    let claimed = writer
+        .claim("wake", "w1", 1, Duration::from_secs(3600))
+        .await
+        .expect("claim");
+    let mut done = claimed[0].record.clone();
+    done.state = "SUCCESS".into();
+    done.ended_at = Some(done.created_at);
+    assert!(writer.end_claimed(&done, &[], "w1").await.expect("end"));
+    timeout(WAKE_BOUND, on_ended.changed())
+        .await
+        .expect("an ended execution wakes the other node")
+        .expect("signals live");
+}
