@@ -200,7 +200,11 @@ impl StoreAccess {
                 connect_postgres(url, loaded.key, self.postgres.clone())
                     .await
                     .map(Some)
-                    .map_err(|error| self.open_error(error, &loaded.origin))
+                    .map_err(|error| match error {
+                        StoreError::WrongMasterKey(_) => self.open_error(error, &loaded.origin),
+                        // The URL is in the message, its password hidden.
+                        other => CliError::failed(format!("cannot open {}: {other}", self.shown())),
+                    })
             }
         }
     }
