@@ -179,3 +179,53 @@ impl ArchiveVersion {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kestrel_crypto::CryptoError;
+
+    #[test]
+    fn the_keyring_opens_with_its_master_key_only() {
+        let master = MasterKey::generate().unwrap();
+        let keyring = Keyring::generate().unwrap();
+        let wrapped = ArchiveKeyring::wrap(&keyring, &master).unwrap();
+        let sealed = keyring
+            .seal(&version_aad("main", "a", "K", 1), b"v")
+            .unwrap();
+        let unwrapped = wrapped.unwrap(&master).unwrap().unwrap();
+        let opened = unwrapped
+            .open(&version_aad("main", "a", "K", 1), &sealed)
+            .unwrap();
+        assert_eq!(&opened[..], b"v");
+        let other = MasterKey::generate().unwrap();
+        assert!(matches!(
+            wrapped.unwrap(&other),
+            Some(Err(CryptoError::WrongMasterKey { .. }))
+        ));
+        let garbled = ArchiveKeyring {
+            current: 1,
+            keys: vec![ArchiveKey {
+                id: 1,
+                wrapped: "not base64!".into(),
+            }],
+        };
+        assert!(garbled.unwrap(&master).is_none());
+    }
+
+    #[test]
+    fn a_sealed_version_opens_in_its_own_place_only() {
+        let keyring = Keyring::generate().unwrap();
+        let sealed = keyring
+            .seal(&version_aad("main", "a", "K", 2), b"v")
+            .unwrap();
+        for elsewhere in [
+            version_aad("main", "a", "K", 1),
+            version_aad("main", "a", "L", 2),
+            version_aad("main", "b", "K", 2),
+            Aad::secret("main", "a", "K", 2),
+        ] {
+            assert!(keyring.open(&elsewhere, &sealed).is_err(), "{elsewhere:?}");
+        }
+    }
+}
