@@ -19,7 +19,7 @@ use kestrel_secrets::{EnvLoad, SecretBackend};
 use kestrel_store::{AuditedBackend, Route, Routed, SecretStore};
 use std::future::Future;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use tokio::runtime::Runtime;
 use zeroize::Zeroizing;
 
@@ -28,6 +28,13 @@ use zeroize::Zeroizing;
 /// thread between calls, whichever runtime or thread makes the calls.
 fn runtime() -> Result<&'static Runtime, CliError> {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    static STARTING: Mutex<()> = Mutex::new(());
+    if let Some(runtime) = RUNTIME.get() {
+        return Ok(runtime);
+    }
+    // One thread starts it: a second runtime would have to be dropped, which panics where the
+    // caller may be (a runtime's task).
+    let _starting = STARTING.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(runtime) = RUNTIME.get() {
         return Ok(runtime);
     }
