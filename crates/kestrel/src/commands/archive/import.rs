@@ -286,3 +286,88 @@ fn write(
     }
     Ok(counts)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::archive::ArchiveKeyring;
+    use kestrel_crypto::MasterKey;
+
+    /// An empty export's JSON, sealed under a new keyring wrapped by `master`.
+    fn empty_export(master: &MasterKey) -> serde_json::Value {
+        let keyring = Keyring::generate().unwrap();
+        let archive = Archive {
+            format: FORMAT.into(),
+            version: VERSION,
+            exported_at: chrono::Utc::now(),
+            tenant: DEFAULT_TENANT.into(),
+            keyring: ArchiveKeyring::wrap(&keyring, master).unwrap(),
+            flows: Vec::new(),
+            namespaces: vec!["dev".into()],
+            users: Vec::new(),
+            tokens: Vec::new(),
+            secrets: Vec::new(),
+        };
+        serde_json::to_value(&archive).unwrap()
+    }
+
+    #[test]
+    fn only_an_export_of_this_format_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("export.json");
+        let master = MasterKey::generate().unwrap();
+        let good = empty_export(&master);
+        std::fs::write(&path, good.to_string()).unwrap();
+        assert!(read_archive(&path).is_ok());
+        for (field, value) in [
+            ("format", serde_json::json!("other")),
+            ("version", serde_json::json!(2)),
+            ("tenant", serde_json::json!("acme")),
+            ("namespaces", serde_json::json!(["Not A Namespace"])),
+        ] {
+            let mut bad = good.clone();
+            bad[field] = value;
+            std::fs::write(&path, bad.to_string()).unwrap();
+            assert_eq!(read_archive(&path).unwrap_err().code(), 2, "{field}");
+        }
+        std::fs::write(&path, "{\"format\": \"kestrel-export\"}").unwrap();
+        let error = read_archive(&path).unwrap_err();
+        assert_eq!(error.code(), 2);
+        assert!(
+            error.to_string().contains("not a kestrel export"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_version_sealed_for_another_place_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("export.json");
+        let keyring = Keyring::generate().unwrap();
+        let sealed = keyring
+            .seal(&version_aad("main", "dev", "OTHER", 1), b"value")
+            .unwrap();
+        let secret = |key: &str| ArchiveSecret {
+            namespace: "dev".into(),
+            key: key.into(),
+            description: None,
+            tags: Vec::new(),
+            versions: vec![super::super::ArchiveVersion {
+                version: 1,
+                created_at: chrono::Utc::now(),
+                key_id: sealed.key_id,
+                sealed: {
+                    use base64::Engine as _;
+                    base64::engine::general_purpose::STANDARD.encode(&sealed.bytes)
+                },
+            }],
+        };
+        let opened = open_secret("main", secret("OTHER"), &keyring, &path).unwrap();
+        assert_eq!(opened.values[0].expose_secret(), "value");
+        let error = open_secret("main", secret("K"), &keyring, &path)
+            .err()
+            .unwrap();
+        assert_eq!(error.code(), 2);
+        assert!(error.to_string().contains("damaged"), "{error}");
+    }
+}
