@@ -290,7 +290,9 @@ fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::archive::ArchiveKeyring;
+    use crate::commands::archive::{ArchiveKeyring, ArchiveVersion};
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD as BASE64;
     use kestrel_crypto::MasterKey;
 
     /// An empty export's JSON, sealed under a new keyring wrapped by `master`.
@@ -352,14 +354,11 @@ mod tests {
             key: key.into(),
             description: None,
             tags: Vec::new(),
-            versions: vec![super::super::ArchiveVersion {
+            versions: vec![ArchiveVersion {
                 version: 1,
                 created_at: chrono::Utc::now(),
                 key_id: sealed.key_id,
-                sealed: {
-                    use base64::Engine as _;
-                    base64::engine::general_purpose::STANDARD.encode(&sealed.bytes)
-                },
+                sealed: BASE64.encode(&sealed.bytes),
             }],
         };
         let opened = open_secret("main", secret("OTHER"), &keyring, &path).unwrap();
