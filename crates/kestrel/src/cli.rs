@@ -1,5 +1,6 @@
 //! The command line's grammar (clap derive). Each subcommand's arguments live beside its `run`.
 
+use crate::commands::archive::{export, import};
 use crate::commands::{render, run, secrets, server, show_config, tokens, users, validate};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -25,7 +26,14 @@ pub(crate) struct GlobalArgs {
     #[arg(long, global = true, env = "KESTREL_DATA_DIR", value_name = "DIR")]
     pub(crate) data_dir: Option<PathBuf>,
     /// Database: sqlite, sqlite:///path/file.db or postgres://user:pass@host:port/db.
-    #[arg(long, global = true, value_name = "URL")]
+    // Its value may hold a password: never shown in the help.
+    #[arg(
+        long,
+        global = true,
+        env = "KESTREL_DATABASE",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub(crate) database: Option<String>,
 }
 
@@ -50,4 +58,10 @@ pub(crate) enum Command {
     /// Manages the server's API tokens.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
+    /// Writes flows, namespaces, users, tokens and secrets (sealed, with the keyring wrapped by
+    /// the master key) to a new file, mode 0600.
+    Export(export::ExportArgs),
+    /// Reads an export into the store: flows created or updated, users, tokens, and each
+    /// secret's versions oldest first. Needs the master key the export was made with.
+    Import(import::ImportArgs),
 }

@@ -54,6 +54,7 @@ section! {
         database: Option<Subst<String>> = None,
         #[serde(skip_serializing)]
         data_dir: Option<Subst<PathBuf>> = None,
+        postgres: PostgresConfig = PostgresConfig::default(),
         variables: Variables = Variables::default(),
         secret: SecretConfig = SecretConfig::default(),
         expression: ExpressionConfig = ExpressionConfig::default(),
@@ -63,6 +64,16 @@ section! {
         server: ServerConfig = ServerConfig::default(),
         worker: WorkerConfig = WorkerConfig::default(),
         retention: RetentionConfig = RetentionConfig::default(),
+    }
+}
+
+section! {
+    /// `postgres`: how a `postgres://` database is used (TLS comes from the URL's `sslmode`).
+    PostgresConfig {
+        /// Connections in this process's pool.
+        pool_size: Subst<usize> = Subst(10),
+        /// The longest a statement may run before PostgreSQL cancels it, a duration.
+        statement_timeout: Subst<String> = text("30s"),
     }
 }
 
@@ -400,6 +411,7 @@ mod tests {
         let text = r#"
 database: sqlite
 data-dir: /var/lib/kestrel
+postgres: {pool-size: 10, statement-timeout: 30s}
 variables:
   env-vars-prefix: ENV_
   redacted-env-vars: [VAULT_TOKEN, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN]
@@ -453,6 +465,7 @@ retention: {executions: 30d, audit: 365d}
         assert!(config.namespaces.contains_key("company.finance"));
         assert!(matches!(config.task.sandbox.0, SandboxMode::Required));
         assert_eq!(config.expression.max_value_size.0, ByteSize(16 << 20));
+        assert_eq!(config.postgres.pool_size.0, 10);
     }
 
     #[test]

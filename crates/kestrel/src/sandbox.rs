@@ -5,7 +5,7 @@
 use crate::config::SandboxMode;
 use crate::error::CliError;
 use crate::output::warn;
-use crate::settings::Settings;
+use crate::settings::{Database, Settings};
 use kestrel_sandbox::{Mode, Policy, Sandbox};
 use std::path::{Path, PathBuf};
 
@@ -54,7 +54,7 @@ fn hidden_paths(settings: &Settings, env_file: Option<&Path>) -> Vec<PathBuf> {
             .map(Path::to_owned),
     );
     hidden.extend(env.os("KESTREL_MASTER_KEY_FILE").map(PathBuf::from));
-    if let Ok(database) = settings.database_file() {
+    if let Ok(Database::Sqlite(database)) = settings.database() {
         for suffix in ["-wal", "-shm", "-journal"] {
             let mut journal = database.clone().into_os_string();
             journal.push(suffix);

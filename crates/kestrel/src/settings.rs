@@ -9,6 +9,7 @@ use crate::redact::hide_url_credentials;
 use kestrel_engine::EngineConfig;
 use kestrel_expr::ExpressionLimits;
 use kestrel_secrets::{EnvOptions, ReadPolicy};
+use kestrel_store_postgres::PgOptions;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -115,15 +116,96 @@ impl Settings {
         })
     }
 
-    /// The SQLite file the store lives in: `kestrel.db` in the data directory for `sqlite`,
-    /// the path of `sqlite:///path/file.db`. Exit 2 for a database kestrel cannot use yet.
-    pub(crate) fn database_file(&self) -> Result<PathBuf, CliError> {
-        database_file(&self.database, &self.data_dir)
+    /// The database the store lives in (`database`); exit 2 for one kestrel does not know.
+    pub(crate) fn database(&self) -> Result<Database, CliError> {
+        Database::parse(&self.database, &self.data_dir)
     }
 
     /// The database URL with its credentials hidden.
     pub(crate) fn database_shown(&self) -> String {
         hide_url_credentials(&self.database)
+    }
+
+    /// `postgres`: the options of a PostgreSQL store, `secret.max-size` among them. Exit 2
+    /// for a statement timeout that is not a positive duration or a pool of no connection.
+    pub(crate) fn postgres_options(&self) -> Result<PgOptions, CliError> {
+        let postgres = &self.config.postgres;
+        let statement_timeout = kestrel_server::parse_duration(&postgres.statement_timeout.0)
+            .ok()
+            .filter(|timeout| !timeout.is_zero())
+            .ok_or_else(|| {
+                CliError::usage(
+                    "postgres.statement-timeout: not a positive duration: write a number and a \
+                     unit (ms, s, m, h, d), e.g. 30s",
+                )
+            })?;
+        if postgres.pool_size.0 == 0 {
+            return Err(CliError::usage(
+                "postgres.pool-size: a pool needs at least one connection",
+            ));
+        }
+        Ok(PgOptions {
+            pool_size: postgres.pool_size.0,
+            statement_timeout,
+            max_value_size: self.config.secret.max_size.0.0,
+            ..PgOptions::default()
+        })
+    }
+}
+
+/// Where the store lives, as `database` names it.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum Database {
+    /// The SQLite file: `kestrel.db` in the data directory for `sqlite`, the path of
+    /// `sqlite:///path/file.db`.
+    Sqlite(PathBuf),
+    /// `postgres://user:password@host:port/db` (or `postgresql://`), libpq's parameters such
+    /// as `sslmode` in its query.
+    Postgres(String),
+}
+
+impl std::fmt::Debug for Database {
+    /// The URL's password never shows, even in a debug print.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Self::Postgres(url) => f
+                .debug_tuple("Postgres")
+                .field(&hide_url_credentials(url))
+                .finish(),
+        }
+    }
+}
+
+impl Database {
+    fn parse(database: &str, data_dir: &Path) -> Result<Self, CliError> {
+        if database == "sqlite" {
+            return Ok(Self::Sqlite(data_dir.join(kestrel_store_sqlite::FILE_NAME)));
+        }
+        if let Some(path) = database.strip_prefix("sqlite://") {
+            if path.is_empty() || path.ends_with('/') {
+                return Err(CliError::usage(format!(
+                    "database '{database}' names no file: write sqlite:///path/to/file.db"
+                )));
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        if database.starts_with("postgres://") || database.starts_with("postgresql://") {
+            return Ok(Self::Postgres(database.to_owned()));
+        }
+        Err(CliError::usage(format!(
+            "database '{}' is not one kestrel knows: use sqlite, sqlite:///path/to/file.db \
+             or postgres://user:password@host:port/db",
+            hide_url_credentials(database)
+        )))
+    }
+
+    /// How messages name it: the file, or the URL with its password hidden.
+    pub(crate) fn shown(&self) -> String {
+        match self {
+            Self::Sqlite(path) => path.display().to_string(),
+            Self::Postgres(url) => hide_url_credentials(url),
+        }
     }
 }
 
@@ -136,31 +218,6 @@ fn check_master_key_source(env: &Environment) -> Result<(), CliError> {
         ));
     }
     Ok(())
-}
-
-fn database_file(database: &str, data_dir: &Path) -> Result<PathBuf, CliError> {
-    if database == "sqlite" {
-        return Ok(data_dir.join(kestrel_store_sqlite::FILE_NAME));
-    }
-    if let Some(path) = database.strip_prefix("sqlite://") {
-        if path.is_empty() || path.ends_with('/') {
-            return Err(CliError::usage(format!(
-                "database '{database}' names no file: write sqlite:///path/to/file.db"
-            )));
-        }
-        return Ok(PathBuf::from(path));
-    }
-    let shown = hide_url_credentials(database);
-    if database.starts_with("postgres://") || database.starts_with("postgresql://") {
-        return Err(CliError::usage(format!(
-            "database '{shown}': PostgreSQL is not supported yet; use sqlite (the default) or \
-             sqlite:///path/to/file.db"
-        )));
-    }
-    Err(CliError::usage(format!(
-        "database '{shown}' is not one kestrel knows: use sqlite, sqlite:///path/to/file.db \
-         or postgres://user:password@host:port/db"
-    )))
 }
 
 /// `$XDG_DATA_HOME/kestrel`, else `~/.local/share/kestrel`, else `./kestrel-data`.
@@ -181,27 +238,54 @@ mod tests {
     #[test]
     fn the_database_setting_names_the_sqlite_file() {
         let data = Path::new("/data");
+        let sqlite = |path: &str| Database::Sqlite(PathBuf::from(path));
         assert_eq!(
-            database_file("sqlite", data).unwrap(),
-            Path::new("/data/kestrel.db")
+            Database::parse("sqlite", data).unwrap(),
+            sqlite("/data/kestrel.db")
         );
         assert_eq!(
-            database_file("sqlite:///srv/k.db", data).unwrap(),
-            Path::new("/srv/k.db")
+            Database::parse("sqlite:///srv/k.db", data).unwrap(),
+            sqlite("/srv/k.db")
         );
         for bad in ["sqlite://", "sqlite:///srv/", "mysql://db/k"] {
-            assert_eq!(database_file(bad, data).unwrap_err().code(), 2, "{bad}");
+            assert_eq!(Database::parse(bad, data).unwrap_err().code(), 2, "{bad}");
         }
     }
 
     #[test]
-    fn postgres_is_refused_clearly_without_its_password() {
-        let error =
-            database_file("postgres://kestrel:s3cret@db:5432/k", Path::new("/d")).unwrap_err();
-        assert_eq!(error.code(), 2);
-        let message = error.to_string();
-        assert!(message.contains("not supported yet"), "{message}");
-        assert!(!message.contains("s3cret"), "{message}");
+    fn postgres_is_selected_and_shown_without_its_password() {
+        for url in [
+            "postgres://kestrel:s3cret@db:5432/k?sslmode=require",
+            "postgresql://kestrel:s3cret@db/k",
+        ] {
+            let database = Database::parse(url, Path::new("/d")).unwrap();
+            assert_eq!(database, Database::Postgres(url.to_owned()));
+            for shown in [database.shown(), format!("{database:?}")] {
+                assert!(!shown.contains("s3cret"), "{shown}");
+                assert!(shown.contains("kestrel:"), "{shown}");
+            }
+        }
+        let error = Database::parse("mysql://k:s3cret@db/k", Path::new("/d")).unwrap_err();
+        assert!(!error.to_string().contains("s3cret"), "{error}");
+    }
+
+    #[test]
+    fn the_postgres_section_sets_the_pool_and_the_statement_timeout() {
+        let text =
+            "postgres:\n  pool-size: 4\n  statement-timeout: 5s\nsecret:\n  max-size: 1KiB\n";
+        let options = settings(text).postgres_options().unwrap();
+        assert_eq!(options.pool_size, 4);
+        assert_eq!(options.statement_timeout, std::time::Duration::from_secs(5));
+        assert_eq!(options.max_value_size, 1024);
+        assert_eq!(settings("").postgres_options().unwrap().pool_size, 10);
+        for bad in [
+            "postgres:\n  pool-size: 0\n",
+            "postgres:\n  statement-timeout: 0s\n",
+        ] {
+            let error = settings(bad).postgres_options().unwrap_err();
+            assert_eq!(error.code(), 2, "{bad}");
+            assert!(error.to_string().contains("postgres."), "{error}");
+        }
     }
 
     /// Settings over the configuration `text`.

@@ -1,5 +1,6 @@
 //! The one place the command line composes where secrets come from, for every command that
-//! reads or writes them (`run`, `render`, `server`, `secrets ...`):
+//! reads or writes them (`run`, `render`, `server`, `secrets ...`), and the runtime every
+//! store call of the process runs on ([`wait`]):
 //!
 //! - the store: the embedded one alone, or, when the configuration names another backend
 //!   (`secret.type`, `namespaces.<ns>.secret`) or a read-only mode, a [`Routed`] store that
@@ -12,24 +13,56 @@ use crate::config::{NamespaceSecret, SecretType};
 use crate::error::CliError;
 use crate::output::warn;
 use crate::settings::Settings;
-use crate::store::{LazyBackend, LazyStore, StoreAccess, store_error};
+use crate::store::{LazyBackend, LazyStore, Store, StoreAccess, store_error};
 use kestrel_engine::{Engine, Sources, load_environment};
 use kestrel_secrets::{EnvLoad, SecretBackend};
 use kestrel_store::{AuditedBackend, Route, Routed, SecretStore};
-use kestrel_store_sqlite::SqliteStore;
 use std::future::Future;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use tokio::runtime::Runtime;
 use zeroize::Zeroizing;
 
-/// Runs `future` to its end on a current-thread runtime: the command line's way to call the
-/// store and the backends, which are async.
-pub(crate) fn wait<T>(future: impl Future<Output = T>) -> Result<T, CliError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+/// The runtime of this process's store calls, started at the first and kept until the process
+/// ends: a store's own tasks (PostgreSQL's connections and its LISTEN) run on its one worker
+/// thread between calls, whichever runtime or thread makes the calls.
+fn runtime() -> Result<&'static Runtime, CliError> {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    static STARTING: Mutex<()> = Mutex::new(());
+    if let Some(runtime) = RUNTIME.get() {
+        return Ok(runtime);
+    }
+    // One thread starts it: a second runtime would have to be dropped, which panics where the
+    // caller may be (a runtime's task).
+    let _starting = STARTING.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(runtime) = RUNTIME.get() {
+        return Ok(runtime);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("kestrel-store")
         .enable_all()
         .build()
         .map_err(|error| CliError::failed("cannot start the runtime").caused_by(error))?;
-    Ok(runtime.block_on(future))
+    Ok(RUNTIME.get_or_init(|| runtime))
+}
+
+/// Runs `future` to its end on the store calls' runtime: the command line's way to call the
+/// store and the backends, which are async. Not from inside a runtime: there, [`offload`].
+pub(crate) fn wait<T>(future: impl Future<Output = T>) -> Result<T, CliError> {
+    Ok(runtime()?.block_on(future))
+}
+
+/// Runs `future` on the store calls' runtime and waits for it from any thread or runtime (a
+/// render thread, the engine's runtime).
+pub(crate) async fn offload<T: Send + 'static>(
+    future: impl Future<Output = T> + Send + 'static,
+) -> Result<T, CliError> {
+    match runtime()?.spawn(future).await {
+        Ok(output) => Ok(output),
+        // The task never panics by itself; a panic there is a bug to surface, not hide.
+        Err(join) => std::panic::resume_unwind(join.into_panic()),
+    }
 }
 
 /// Whether the configuration routes any namespace away from the embedded store, or makes any
@@ -46,12 +79,12 @@ pub(crate) fn is_routed(settings: &Settings) -> bool {
             .any(|ns| ns.secret.as_ref().is_some_and(own))
 }
 
-/// The store every secret goes through, over the opened embedded store `home`.
+/// The store every secret goes through, over the opened store of the settings `home`.
 pub(crate) fn secret_store(
     settings: &Settings,
-    home: SqliteStore,
+    home: Store,
 ) -> Result<Arc<dyn SecretStore>, CliError> {
-    let home: Arc<dyn SecretStore> = Arc::new(home);
+    let home: Arc<dyn SecretStore> = home;
     if !is_routed(settings) {
         return Ok(home);
     }
@@ -91,6 +124,20 @@ pub(crate) fn open_secrets(
         access.open_existing()?
     };
     home.map(|home| secret_store(settings, home)).transpose()
+}
+
+/// What a server (or a worker) runs on: the store of the settings, created the first time,
+/// and the store its secrets go through, routed as configured.
+pub(crate) struct ServerStores {
+    pub(crate) store: Store,
+    pub(crate) secrets: Arc<dyn SecretStore>,
+}
+
+/// The stores of a server or a worker, from `settings`.
+pub(crate) fn server_stores(settings: &Settings) -> Result<ServerStores, CliError> {
+    let store = StoreAccess::new(settings)?.open_for_server()?;
+    let secrets = secret_store(settings, Arc::clone(&store))?;
+    Ok(ServerStores { store, secrets })
 }
 
 /// The store as `run` and `render` read it: the embedded one opened at the first lookup only

@@ -1,40 +1,67 @@
-//! The embedded store as the command line uses it: where its file is, the master key that
-//! opens it (README, "Commands"), who the audit trail records, and the lazy opening `run` and `render`
-//! use so that a flow that reads no stored secret costs no database and creates no file.
+//! The store as the command line uses it: the database `database` names (the embedded SQLite
+//! file, or PostgreSQL for several nodes), opened by one function for every command
+//! ([`StoreAccess::open`] and its kin, behind the store traits, so that no command matches on
+//! the database), the master key that opens it (README, "Commands"), who the audit trail
+//! records, and the lazy opening `run` and `render` use so that a flow that reads no stored
+//! secret costs no database and creates no file.
 
 use crate::environment::{Environment, NotText};
 use crate::error::CliError;
 use crate::output::warn;
-use crate::settings::Settings;
+use crate::settings::{Database, Settings};
+use crate::sources::{offload, wait};
 use async_trait::async_trait;
-use kestrel_crypto::{KeyOrigin, LoadedMasterKey, MasterKeySources, default_key_file};
+use kestrel_crypto::{KeyOrigin, LoadedMasterKey, MasterKey, MasterKeySources, default_key_file};
 use kestrel_secrets::{BackendError, Reader, SecretBackend, SecretValue};
-use kestrel_store::{Actor, StoreError};
+use kestrel_server::ServerStore;
+use kestrel_store::{Actor, AuditedBackend, SecretStore, StoreError};
+use kestrel_store_postgres::{PgOptions, PgStore};
 use kestrel_store_sqlite::{SqliteStore, StoreOptions};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Where the store's file is, where its master key comes from, and who is using it.
+/// The store of the settings, opened: whichever the database, every trait a command uses.
+pub(crate) type Store = Arc<dyn ServerStore>;
+
+/// How a command wants the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opening {
+    /// Created the first time (a SQLite file, with its directory).
+    Create,
+    /// Only if it exists: a SQLite file never written holds nothing, and reading it need
+    /// create nothing (no file, no key). A PostgreSQL database always exists.
+    Existing,
+    /// Created the first time, for a long-running process: SQLite checkpoints off the
+    /// request path.
+    Server,
+}
+
+/// Where the store is, where its master key comes from, and who is using it.
 #[derive(Debug, Clone)]
 pub(crate) struct StoreAccess {
-    file: PathBuf,
+    database: Database,
     data_dir: PathBuf,
     env: Arc<Environment>,
     /// `secret.max-size`, which the store enforces on every write.
     max_value_size: usize,
     /// `master-key.allow-readable-key-file`.
     allow_readable_key_file: bool,
+    /// `postgres`, for a PostgreSQL database.
+    postgres: PgOptions,
 }
 
 impl StoreAccess {
-    /// The store of `settings`; exit 2 for a database kestrel cannot use yet.
+    /// The store of `settings`; exit 2 for a database kestrel does not know or a `postgres`
+    /// section it cannot use.
     pub(crate) fn new(settings: &Settings) -> Result<Self, CliError> {
         Ok(Self {
-            file: settings.database_file()?,
+            database: settings.database()?,
             data_dir: settings.data_dir.clone(),
             env: Arc::clone(&settings.env),
             max_value_size: settings.config.secret.max_size.0.0,
             allow_readable_key_file: settings.config.master_key.allow_readable_key_file.0,
+            postgres: settings.postgres_options()?,
         })
     }
 
@@ -43,9 +70,14 @@ impl StoreAccess {
         kestrel_store::actor_of(&operator(&self.env))
     }
 
-    /// The database file.
-    pub(crate) fn file(&self) -> &Path {
-        &self.file
+    /// The database as messages name it (a PostgreSQL URL without its password).
+    pub(crate) fn shown(&self) -> String {
+        self.database.shown()
+    }
+
+    /// The data directory.
+    pub(crate) fn data_dir(&self) -> &Path {
+        &self.data_dir
     }
 
     /// Refuses a value over `secret.max-size` before anything is stored (exit 2, naming
@@ -58,6 +90,22 @@ impl StoreAccess {
     /// Whether a key file group or others can read is used all the same.
     pub(crate) fn allow_readable_key_file(&self) -> bool {
         self.allow_readable_key_file
+    }
+
+    /// The master key when one is given or kept already, never a new one: for what needs
+    /// the key some store was sealed with (an import). Exit 2 when there is none.
+    pub(crate) fn given_master_key(&self) -> Result<MasterKey, CliError> {
+        let default_file = default_key_file(self.env.os("XDG_CONFIG_HOME"), self.env.os("HOME"));
+        let given = self.env.is_set("KESTREL_MASTER_KEY")
+            || self.env.is_set("KESTREL_MASTER_KEY_FILE")
+            || default_file.is_some_and(|file| !matches!(file.try_exists(), Ok(false)));
+        if !given {
+            return Err(CliError::usage(
+                "no master key: set KESTREL_MASTER_KEY or KESTREL_MASTER_KEY_FILE to the master \
+                 key of the store the export was made from",
+            ));
+        }
+        Ok(self.master_key()?.key)
     }
 
     /// The master key: `KESTREL_MASTER_KEY`, or the file `KESTREL_MASTER_KEY_FILE` names, or
@@ -104,56 +152,116 @@ impl StoreAccess {
     /// directory copied without it), a new key would only fail to open it, and would then
     /// sit where the right key belongs.
     fn refuse_a_new_key_for_an_old_store(&self, key_file: Option<&Path>) -> Result<(), CliError> {
+        let Database::Sqlite(file) = &self.database else {
+            return Ok(());
+        };
         let missing = |path: &Path| matches!(path.try_exists(), Ok(false));
         match key_file {
-            Some(key_file) if missing(key_file) && !missing(&self.file) => {
-                Err(CliError::usage(format!(
-                    "{} exists but its master key file {} does not: set KESTREL_MASTER_KEY or \
+            Some(key_file) if missing(key_file) && !missing(file) => Err(CliError::usage(format!(
+                "{} exists but its master key file {} does not: set KESTREL_MASTER_KEY or \
                      KESTREL_MASTER_KEY_FILE, or put back the key file this store was created \
                      with (a new key would not open it)",
-                    self.file.display(),
-                    key_file.display()
-                )))
-            }
+                file.display(),
+                key_file.display()
+            ))),
             _ => Ok(()),
         }
     }
 
-    /// Opens the store, creating its file (and its directory, mode 0700) the first time.
-    pub(crate) fn open(&self) -> Result<SqliteStore, CliError> {
-        self.open_with(StoreOptions::default())
+    /// Opens the store, creating it the first time (a SQLite file with its directory, mode
+    /// 0700; a PostgreSQL database's tables and keyring).
+    pub(crate) fn open(&self) -> Result<Store, CliError> {
+        self.open_now(Opening::Create)?
+            .ok_or_else(|| CliError::failed("the store could not be created"))
     }
 
-    /// [`StoreAccess::open`] with `options` (the server's: checkpoints in the background).
-    pub(crate) fn open_with(&self, options: StoreOptions) -> Result<SqliteStore, CliError> {
-        let options = StoreOptions {
-            max_value_size: self.max_value_size,
-            ..options
-        };
-        let loaded = self.master_key()?;
-        if let Some(dir) = self.file.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            create_private_dir(dir)?;
+    /// Opens the store if it exists (see [`Opening::Existing`]).
+    pub(crate) fn open_existing(&self) -> Result<Option<Store>, CliError> {
+        self.open_now(Opening::Existing)
+    }
+
+    /// [`StoreAccess::open`] for a server or a worker.
+    pub(crate) fn open_for_server(&self) -> Result<Store, CliError> {
+        self.open_now(Opening::Server)?
+            .ok_or_else(|| CliError::failed("the store could not be created"))
+    }
+
+    /// Opens the store on the runtime of this process's store calls ([`wait`]), which
+    /// outlives it: a PostgreSQL store's connections and listener run there.
+    fn open_now(&self, opening: Opening) -> Result<Option<Store>, CliError> {
+        wait(self.open_as(opening))?
+    }
+
+    async fn open_as(&self, opening: Opening) -> Result<Option<Store>, CliError> {
+        match &self.database {
+            Database::Sqlite(file) => self.open_sqlite(file, opening),
+            Database::Postgres(url) => {
+                let loaded = self.master_key()?;
+                connect_postgres(url, loaded.key, self.postgres.clone())
+                    .await
+                    .map(Some)
+                    .map_err(|error| match error {
+                        StoreError::WrongMasterKey(_) => self.open_error(error, &loaded.origin),
+                        // The URL is in the message, its password hidden.
+                        other => CliError::failed(format!("cannot open {}: {other}", self.shown())),
+                    })
+            }
         }
-        SqliteStore::open_file(&self.file, loaded.key, options).map_err(|error| match error {
-            StoreError::WrongMasterKey(_) => CliError::usage(format!(
-                "cannot open {}: {error} (the key given came from {})",
-                self.file.display(),
-                origin_shown(&loaded.origin)
-            )),
-            other => store_error(other),
-        })
     }
 
-    /// Opens the store if its file exists: a store never written holds nothing, and reading
-    /// it need create nothing (no file, no key).
-    pub(crate) fn open_existing(&self) -> Result<Option<SqliteStore>, CliError> {
-        // An error other than "absent" (a directory that cannot be searched) is left for
-        // the opening to report.
-        if let Ok(false) = self.file.try_exists() {
+    fn open_sqlite(&self, file: &Path, opening: Opening) -> Result<Option<Store>, CliError> {
+        // An error other than "absent" (a directory that cannot be searched) is left for the
+        // opening to report.
+        if opening == Opening::Existing && matches!(file.try_exists(), Ok(false)) {
             return Ok(None);
         }
-        self.open().map(Some)
+        let options = StoreOptions {
+            max_value_size: self.max_value_size,
+            // A server writes steadily: checkpoints off the request path.
+            background_checkpoint: (opening == Opening::Server).then_some(Duration::from_secs(1)),
+            ..StoreOptions::default()
+        };
+        let loaded = self.master_key()?;
+        if let Some(dir) = file.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            create_private_dir(dir)?;
+        }
+        let store = SqliteStore::open_file(file, loaded.key, options)
+            .map_err(|error| self.open_error(error, &loaded.origin))?;
+        Ok(Some(Arc::new(store)))
     }
+
+    /// A failure to open the store: a wrong master key names where the key came from.
+    fn open_error(&self, error: StoreError, origin: &KeyOrigin) -> CliError {
+        match error {
+            StoreError::WrongMasterKey(_) => CliError::usage(format!(
+                "cannot open {}: {error} (the key given came from {})",
+                self.shown(),
+                origin_shown(origin)
+            )),
+            other => store_error(other),
+        }
+    }
+}
+
+/// Connects to the PostgreSQL database at `url`; must run on the runtime that outlives the
+/// store (its connections and its listener run there).
+///
+/// Until `kestrel-store-postgres` implements the store traits (issue 11, in progress), the
+/// connection is made (URL, TLS, migrations and keyring checked) and then refused; once it
+/// does, this answers `Ok(Arc::new(store))`.
+async fn connect_postgres(
+    url: &str,
+    master_key: MasterKey,
+    options: PgOptions,
+) -> Result<Store, StoreError> {
+    let store = PgStore::connect(url, master_key, options).await?;
+    Err(StoreError::Unsupported {
+        backend: "postgres".into(),
+        what: format!(
+            "the store traits yet ({} connected, but kestrel-store-postgres is unfinished)",
+            store.shown_url()
+        ),
+    })
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), CliError> {
@@ -225,34 +333,45 @@ fn user_named_in(passwd: &str, uid: u32) -> Option<String> {
     })
 }
 
-/// The store as `run` and `render` reach it: opened at the first lookup, and only if its file
-/// exists (it is looked for again at each lookup until it does).
-#[derive(Debug)]
+/// The store as `run` and `render` reach it: opened at the first lookup, and only if it exists
+/// (it is looked for again at each lookup until it does). Its calls run on the runtime of this
+/// process's store calls, whichever thread or runtime asks.
 pub(crate) struct LazyStore {
     access: StoreAccess,
-    opened: Mutex<Option<SqliteStore>>,
+    opened: tokio::sync::Mutex<Option<Store>>,
+}
+
+impl std::fmt::Debug for LazyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazyStore")
+            .field("access", &self.access)
+            .finish_non_exhaustive()
+    }
 }
 
 impl LazyStore {
     pub(crate) fn new(access: StoreAccess) -> Self {
         Self {
             access,
-            opened: Mutex::new(None),
+            opened: tokio::sync::Mutex::new(None),
         }
     }
 
-    fn store(&self) -> Result<Option<SqliteStore>, BackendError> {
-        // A poisoned lock holds either nothing or a whole store.
-        let mut opened = self.opened.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(store) = &*opened {
-            return Ok(Some(store.clone()));
+    /// The store behind the audited backend, opened if need be.
+    async fn backend(&self) -> Result<Option<AuditedBackend>, BackendError> {
+        let mut opened = self.opened.lock().await;
+        if opened.is_none() {
+            let access = self.access.clone();
+            let opening = offload(async move { access.open_as(Opening::Existing).await });
+            *opened = opening
+                .await
+                .map_err(backend_error)?
+                .map_err(backend_error)?;
         }
-        let store = self
-            .access
-            .open_existing()
-            .map_err(|error| BackendError(error.to_string()))?;
-        opened.clone_from(&store);
-        Ok(store)
+        Ok(opened.clone().map(|store| {
+            let store: Arc<dyn SecretStore> = store;
+            AuditedBackend::new(store)
+        }))
     }
 }
 
@@ -274,10 +393,11 @@ impl SecretBackend for LazyBackend {
         namespace: &str,
         key: &str,
     ) -> Result<Option<SecretValue>, BackendError> {
-        match self.0.store()? {
-            Some(store) => store.backend().get(reader, tenant, namespace, key).await,
-            None => Ok(None),
-        }
+        let Some(backend) = self.0.backend().await? else {
+            return Ok(None);
+        };
+        let (reader, tenant, namespace, key) = owned(reader, tenant, namespace, key);
+        offloaded(async move { backend.get(&reader, &tenant, &namespace, &key).await }).await
     }
 
     async fn record_refusal(
@@ -287,21 +407,52 @@ impl SecretBackend for LazyBackend {
         namespace: &str,
         key: &str,
     ) -> Result<(), BackendError> {
-        match self.0.store()? {
-            Some(store) => {
-                let backend = store.backend();
-                backend.record_refusal(reader, tenant, namespace, key).await
-            }
-            None => Ok(()),
-        }
+        let Some(backend) = self.0.backend().await? else {
+            return Ok(());
+        };
+        let (reader, tenant, namespace, key) = owned(reader, tenant, namespace, key);
+        offloaded(async move {
+            backend
+                .record_refusal(&reader, &tenant, &namespace, &key)
+                .await
+        })
+        .await
     }
 
     async fn list(&self, tenant: &str, namespace: &str) -> Result<Vec<String>, BackendError> {
-        match self.0.store()? {
-            Some(store) => store.backend().list(tenant, namespace).await,
-            None => Ok(Vec::new()),
-        }
+        let Some(backend) = self.0.backend().await? else {
+            return Ok(Vec::new());
+        };
+        let (tenant, namespace) = (tenant.to_owned(), namespace.to_owned());
+        offloaded(async move { backend.list(&tenant, &namespace).await }).await
     }
+}
+
+/// A lookup's arguments, owned, to be moved to the store's runtime.
+fn owned(
+    reader: &Reader,
+    tenant: &str,
+    namespace: &str,
+    key: &str,
+) -> (Reader, String, String, String) {
+    (
+        reader.clone(),
+        tenant.to_owned(),
+        namespace.to_owned(),
+        key.to_owned(),
+    )
+}
+
+/// [`offload`] for a backend call.
+async fn offloaded<T: Send + 'static>(
+    call: impl Future<Output = Result<T, BackendError>> + Send + 'static,
+) -> Result<T, BackendError> {
+    offload(call).await.map_err(backend_error)?
+}
+
+/// A failure of the command line's as a secret backend reports it.
+fn backend_error(error: CliError) -> BackendError {
+    BackendError(error.to_string())
 }
 
 #[cfg(test)]
@@ -321,7 +472,7 @@ mod tests {
     #[test]
     fn the_cli_actor_names_the_os_user() {
         let access = |pairs: &[(&str, &str)]| StoreAccess {
-            file: PathBuf::from("/d/kestrel.db"),
+            database: Database::Sqlite(PathBuf::from("/d/kestrel.db")),
             data_dir: PathBuf::from("/d"),
             env: Arc::new(Environment::from_pairs(
                 pairs
@@ -330,6 +481,7 @@ mod tests {
             )),
             max_value_size: kestrel_store::DEFAULT_MAX_VALUE_SIZE,
             allow_readable_key_file: false,
+            postgres: PgOptions::default(),
         };
         let actor = access(&[("USER", "ada")]).actor();
         assert_eq!(actor.kind(), "system");

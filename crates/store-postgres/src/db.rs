@@ -99,7 +99,9 @@ pub(crate) async fn migrate(pool: &Pool) -> Result<(), StoreError> {
                 ));
             }
             None => {
-                tx.batch_execute(sql).await.map_err(err("apply a migration"))?;
+                tx.batch_execute(sql)
+                    .await
+                    .map_err(err("apply a migration"))?;
                 tx.execute(
                     "INSERT INTO _migrations (name, checksum, applied_at) VALUES ($1, $2, $3)",
                     &[name, &checksum(sql), &crate::time::now_ms()],

@@ -151,7 +151,10 @@ impl PgStore {
             listener: Mutex::new(None),
         });
         let listener = listen::spawn(config, Arc::downgrade(&inner));
-        *inner.listener.lock().unwrap_or_else(PoisonError::into_inner) = Some(listener);
+        *inner
+            .listener
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(listener);
         Ok(Self { inner })
     }
 
@@ -181,10 +184,14 @@ impl PgStore {
 /// );
 /// ```
 pub fn redact_url(url: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let base = match base.split_once("://") {
         Some((scheme, rest)) => {
-            let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
+            let (authority, path) = rest
+                .split_once('/')
+                .map_or((rest, None), |(a, p)| (a, Some(p)));
             let authority = match authority.rsplit_once('@') {
                 Some((user_info, host)) => match user_info.split_once(':') {
                     Some((user, _password)) => format!("{user}:***@{host}"),

@@ -180,7 +180,10 @@ impl AuthStore for SqliteStore {
                 "SELECT name, secrets, created_at, revoked_at, token_hash FROM tokens
                  WHERE revoked_at IS NULL ORDER BY name",
             )
-            .and_then(|mut s| s.query_map([], |r| Ok((token(conn, r)?, r.get(4)?)))?.collect())
+            .and_then(|mut s| {
+                s.query_map([], |r| Ok((token(conn, r)?, r.get(4)?)))?
+                    .collect()
+            })
             .map_err(err("list tokens"))
         })
     }

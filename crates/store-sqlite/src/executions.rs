@@ -181,8 +181,10 @@ pub(crate) fn write_end(
     if update_execution(tx, record, None)? == 0 {
         insert_execution(tx, record, None)?;
     }
-    tx.prepare_cached("UPDATE executions SET inputs_key = NULL, inputs_sealed = NULL WHERE id = ?1")?
-        .execute([&record.id])?;
+    tx.prepare_cached(
+        "UPDATE executions SET inputs_key = NULL, inputs_sealed = NULL WHERE id = ?1",
+    )?
+    .execute([&record.id])?;
     write_task_runs(tx, record)?;
     append_logs(tx, &record.id, logs)
 }

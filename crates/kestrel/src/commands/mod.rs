@@ -1,5 +1,6 @@
 //! The subcommands, one file each with its own `run`, and what several of them share.
 
+pub(crate) mod archive;
 mod principals;
 pub(crate) mod render;
 pub(crate) mod run;
@@ -45,6 +46,8 @@ pub(crate) fn run(
         Command::Server(args) => server::run(&args, &settings),
         Command::Users(command) => users::run(&command, &settings),
         Command::Tokens(command) => tokens::run(&command, &settings),
+        Command::Export(args) => archive::export::run(&args, &settings),
+        Command::Import(args) => archive::import::run(&args, &settings),
     }
 }
 

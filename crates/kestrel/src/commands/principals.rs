@@ -9,7 +9,6 @@ use crate::sources::call;
 use crate::store::store_error;
 use clap::{Args, ValueEnum};
 use kestrel_store::{AuthStore, SecretAccess, validate_namespace};
-use kestrel_store_sqlite::SqliteStore;
 use serde_json::json;
 
 /// `--namespace NS...` and `--secrets read|write|none`.
@@ -43,7 +42,7 @@ impl GrantArgs {
     /// default access depending on whether anyone can sign in yet.
     pub(crate) fn grant(
         &self,
-        store: &SqliteStore,
+        store: &dyn AuthStore,
         settings: &Settings,
     ) -> Result<(Vec<String>, SecretAccess), CliError> {
         let namespaces = self.namespaces()?;
@@ -71,7 +70,7 @@ pub(crate) struct ListArgs {
 
 /// Whether nobody can sign in yet: no user and no live token, in the store or the
 /// configuration file.
-fn nobody_yet(store: &SqliteStore, settings: &Settings) -> Result<bool, CliError> {
+fn nobody_yet(store: &dyn AuthStore, settings: &Settings) -> Result<bool, CliError> {
     let auth = &settings.config.server.auth;
     if !auth.users.is_empty() || !auth.tokens.is_empty() {
         return Ok(false);

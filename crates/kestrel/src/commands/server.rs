@@ -5,16 +5,13 @@ use crate::config::{Access, Config};
 use crate::error::CliError;
 use crate::output::{note, warn};
 use crate::settings::Settings;
-use crate::store::StoreAccess;
 use clap::Args;
 use kestrel_server::{
     AppState, AuthOptions, ConfiguredToken, RetentionOptions, Server, ServerOptions,
     parse_duration, shutdown_signal,
 };
 use kestrel_store::{SecretAccess, UserRecord};
-use kestrel_store_sqlite::StoreOptions;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// How long running executions may go on after a stop is asked, before they are killed.
@@ -37,18 +34,13 @@ pub(crate) fn run(args: &ServerArgs, settings: &Settings) -> Result<u8, CliError
         .bind
         .clone()
         .unwrap_or_else(|| settings.config.server.bind.0.clone());
-    // A server writes steadily: checkpoints off the request path.
-    let store = StoreAccess::new(settings)?.open_with(StoreOptions {
-        background_checkpoint: Some(Duration::from_secs(1)),
-        ..StoreOptions::default()
-    })?;
+    let stores = crate::sources::server_stores(settings)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::failed("cannot start the runtime").caused_by(e))?;
-    let secrets = crate::sources::secret_store(settings, store.clone())?;
     let code = runtime.block_on(async {
-        let state = AppState::with_secrets(options, Arc::new(store), secrets)
+        let state = AppState::with_secrets(options, stores.store, stores.secrets)
             .map_err(|e| CliError::usage(e.to_string()))?;
         let server = Server::start(state)
             .await

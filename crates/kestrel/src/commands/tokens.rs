@@ -9,7 +9,7 @@ use crate::sources::call;
 use crate::store::StoreAccess;
 use clap::{Args, Subcommand};
 use kestrel_server::NewToken;
-use kestrel_store::{AuthStore, TokenRecord};
+use kestrel_store::TokenRecord;
 use std::io::Write as _;
 
 #[derive(Debug, Subcommand)]
@@ -40,7 +40,7 @@ pub(crate) fn run(command: &TokensCommand, settings: &Settings) -> Result<u8, Cl
     let store = StoreAccess::new(settings)?.open()?;
     match command {
         TokensCommand::Create(args) => {
-            let (namespaces, secrets) = args.grant.grant(&store, settings)?;
+            let (namespaces, secrets) = args.grant.grant(store.as_ref(), settings)?;
             let token = NewToken::generate().map_err(CliError::failed)?;
             let record = TokenRecord {
                 name: args.name.clone(),

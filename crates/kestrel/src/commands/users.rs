@@ -8,7 +8,7 @@ use crate::settings::Settings;
 use crate::sources::call;
 use crate::store::StoreAccess;
 use clap::{Args, Subcommand};
-use kestrel_store::{AuthStore, UserRecord};
+use kestrel_store::UserRecord;
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use zeroize::Zeroizing;
 
@@ -40,7 +40,7 @@ pub(crate) fn run(command: &UsersCommand, settings: &Settings) -> Result<u8, Cli
     let store = StoreAccess::new(settings)?.open()?;
     match command {
         UsersCommand::Add(args) => {
-            let (namespaces, secrets) = args.grant.grant(&store, settings)?;
+            let (namespaces, secrets) = args.grant.grant(store.as_ref(), settings)?;
             let password = read_password()?;
             let password_hash =
                 kestrel_server::hash_password(&password).map_err(CliError::failed)?;

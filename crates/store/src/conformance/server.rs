@@ -362,7 +362,10 @@ pub async fn users_and_tokens(store: &dyn AuthStore) {
     assert!(store.token_by_hash("hash-2").await.expect("find").is_none());
     let carried = store.token_hashes().await.expect("token hashes");
     assert_eq!(carried.len(), 1, "only live tokens are carried");
-    assert_eq!((carried[0].0.name.as_str(), carried[0].1.as_str()), ("ci", "hash-1"));
+    assert_eq!(
+        (carried[0].0.name.as_str(), carried[0].1.as_str()),
+        ("ci", "hash-1")
+    );
     assert!(store.revoke_token("ci").await.expect("revoke"));
     assert!(store.token_by_hash("hash-1").await.expect("find").is_none());
     assert!(store.token_hashes().await.expect("token hashes").is_empty());

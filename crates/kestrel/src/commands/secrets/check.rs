@@ -9,7 +9,7 @@ use crate::output::{ListFormat, print_listing};
 use clap::Args;
 use kestrel_expr::{SecretReference, secret_references};
 use kestrel_secrets::{EnvBackend, ReadPolicy, Reader, with_ancestors};
-use kestrel_store::{DEFAULT_TENANT, FlowStore, SecretId, SecretStore};
+use kestrel_store::{DEFAULT_TENANT, SecretId, SecretStore};
 use serde_json::json;
 use std::path::PathBuf;
 

@@ -74,7 +74,7 @@ pub(crate) fn copy(args: &CopyArgs, access: &Secrets<'_>) -> Result<u8, CliError
 /// The backend `kind` as the `secret` section configures it; refused when that section makes
 /// it read-only.
 fn target(kind: SecretType, access: &Secrets<'_>) -> Result<Arc<dyn SecretStore>, CliError> {
-    let home: Arc<dyn SecretStore> = Arc::new(access.open()?);
+    let home: Arc<dyn SecretStore> = access.open()?;
     let target = Backends::new(access.settings, home).store(kind, None)?;
     let secret = &access.settings.config.secret;
     if secret.read_only.0 && secret.kind.0 == kind {

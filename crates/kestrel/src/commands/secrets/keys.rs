@@ -22,7 +22,7 @@ pub(crate) fn rotate(access: &Secrets<'_>) -> Result<u8, CliError> {
     let Some(store) = access.existing()? else {
         note(&format!(
             "no store at {} yet: nothing to re-encrypt",
-            access.file().display()
+            access.shown()
         ));
         return Ok(0);
     };
@@ -44,7 +44,7 @@ pub(crate) fn rekey(args: &RekeyArgs, access: &Secrets<'_>) -> Result<u8, CliErr
     let Some(store) = access.existing()? else {
         return Err(CliError::failed(format!(
             "no store at {} yet: there is no keyring to re-wrap",
-            access.file().display()
+            access.shown()
         )));
     };
     let new_key = new_master_key(&args.new_master_key_file, access)?;
@@ -60,7 +60,7 @@ pub(crate) fn rekey(args: &RekeyArgs, access: &Secrets<'_>) -> Result<u8, CliErr
 
 /// The key in `path`, or a new one written there when the file does not exist.
 fn new_master_key(path: &Path, access: &Secrets<'_>) -> Result<MasterKey, CliError> {
-    let data_dir = access.file().parent();
+    let data_dir = Some(access.data_dir());
     let loaded = kestrel_crypto::load_master_key(&MasterKeySources {
         env_key_file: Some(path),
         data_dir,

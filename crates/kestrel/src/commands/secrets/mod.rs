@@ -68,8 +68,9 @@ impl SecretArgs {
     }
 }
 
-/// The store as the `secrets` commands reach it: the file and key of the embedded store
-/// ([`StoreAccess`], which this derefs to), routed to the configured backends.
+/// The store as the `secrets` commands reach it: the store of the settings, SQLite or
+/// PostgreSQL, and its master key ([`StoreAccess`], which this derefs to), routed to the
+/// configured backends.
 pub(crate) struct Secrets<'a> {
     settings: &'a Settings,
     access: StoreAccess,
