@@ -9,6 +9,7 @@ pub(crate) mod show_config;
 pub(crate) mod tokens;
 pub(crate) mod users;
 pub(crate) mod validate;
+pub(crate) mod worker;
 
 use crate::cli::{Cli, Command};
 use crate::environment::Environment;
@@ -45,6 +46,7 @@ pub(crate) fn run(
         Command::Server(args) => server::run(&args, &settings),
         Command::Users(command) => users::run(&command, &settings),
         Command::Tokens(command) => tokens::run(&command, &settings),
+        Command::Worker(args) => worker::run(&args, &settings),
     }
 }
 
