@@ -183,7 +183,7 @@ fn a_killed_workers_executions_are_resumed(sandbox: Sandbox, database: String) {
         .collect();
     doomed.child.kill().unwrap();
     doomed.child.wait().unwrap();
-    let _survivor = cluster.worker();
+    let survivor = cluster.worker();
     cluster.wait_until(
         Duration::from_secs(180),
         "every execution to succeed",
@@ -201,6 +201,14 @@ fn a_killed_workers_executions_are_resumed(sandbox: Sandbox, database: String) {
         }
     }
     assert_eq!(cluster.executions(&server, None).len(), 6);
+    let (code, stderr) = survivor.terminate();
+    assert_eq!(code, Some(0), "{stderr:?}");
+    assert!(
+        stderr
+            .iter()
+            .any(|line| line.contains("kestrel worker stopped")),
+        "{stderr:?}"
+    );
 }
 
 /// Two servers see every tick of a Schedule trigger: each tick starts one execution.
