@@ -11,7 +11,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::MissedTickBehavior;
 
 /// The log entry of an execution taken over from a worker presumed dead.
-pub(crate) const RESUMED: &str = "resumed after its worker stopped heartbeating: it runs again \
+const RESUMED: &str = "resumed after its worker stopped heartbeating: it runs again \
      from its start, its task runs as new attempts";
 
 /// Starts the claim loop and the heartbeat, once, when this process runs a worker (from the
