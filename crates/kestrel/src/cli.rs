@@ -1,7 +1,7 @@
 //! The command line's grammar (clap derive). Each subcommand's arguments live beside its `run`.
 
 use crate::commands::archive::{export, import};
-use crate::commands::{render, run, secrets, server, show_config, tokens, users, validate};
+use crate::commands::{render, run, secrets, server, show_config, tokens, users, validate, worker};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -52,6 +52,8 @@ pub(crate) enum Command {
     Config(show_config::ConfigArgs),
     /// Serves the REST API and runs executions for a team (Kestra's REST API), until Ctrl-C or SIGTERM.
     Server(server::ServerArgs),
+    /// Runs executions from the queue of the database other kestrel nodes share, and nothing else, until Ctrl-C or SIGTERM.
+    Worker(worker::WorkerArgs),
     /// Manages the people who sign in to the server.
     #[command(subcommand)]
     Users(users::UsersCommand),

@@ -336,6 +336,7 @@ section! {
         /// Default: the number of cores.
         threads: Option<Subst<usize>> = None,
         heartbeat: Subst<String> = text("5s"),
+        resume_after: Subst<String> = text("30s"),
     }
 }
 

@@ -245,23 +245,13 @@ impl StoreAccess {
 
 /// Connects to the PostgreSQL database at `url`; must run on the runtime that outlives the
 /// store (its connections and its listener run there).
-///
-/// Until `kestrel-store-postgres` implements the store traits (issue 11, in progress), the
-/// connection is made (URL, TLS, migrations and keyring checked) and then refused; once it
-/// does, this answers `Ok(Arc::new(store))`.
 async fn connect_postgres(
     url: &str,
     master_key: MasterKey,
     options: PgOptions,
 ) -> Result<Store, StoreError> {
     let store = PgStore::connect(url, master_key, options).await?;
-    Err(StoreError::Unsupported {
-        backend: "postgres".into(),
-        what: format!(
-            "the store traits yet ({} connected, but kestrel-store-postgres is unfinished)",
-            store.shown_url()
-        ),
-    })
+    Ok(Arc::new(store))
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), CliError> {

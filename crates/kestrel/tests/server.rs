@@ -119,7 +119,7 @@ fn users_and_tokens_sign_in_with_the_access_they_were_given() {
         .assert_code(0);
 }
 
-const SLOW: &str = "id: slow\nnamespace: team\ntasks:\n  - id: wait\n    type: io.kestra.plugin.scripts.shell.Commands\n    commands:\n      - sleep 30\n";
+const SLOW: &str = "id: slow\nnamespace: team\ntasks:\n  - id: wait\n    type: io.kestra.plugin.scripts.shell.Commands\n    commands:\n      - sleep 8\n      - echo slept\n";
 const QUICK: &str = "id: quick\nnamespace: team\ninputs:\n  - id: token\n    type: SECRET\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ inputs.token | length }}\"\n";
 
 fn state(server: &Running, auth: &str, id: &str) -> String {
@@ -128,9 +128,13 @@ fn state(server: &Running, auth: &str, id: &str) -> String {
 }
 
 #[test]
-fn a_killed_server_resumes_waiting_executions_and_fails_interrupted_ones() {
+fn a_killed_server_resumes_waiting_executions_and_interrupted_ones() {
     let sandbox = Sandbox::new();
-    sandbox.write("kestrel.yml", "worker:\n  threads: 1\n");
+    // An interrupted execution is taken over once its worker missed heartbeats for 2 s.
+    sandbox.write(
+        "kestrel.yml",
+        "worker:\n  threads: 1\n  heartbeat: 500ms\n  resume-after: 2s\n",
+    );
     let token = sandbox
         .kestrel(["tokens", "create", "ci"])
         .output()
@@ -162,25 +166,29 @@ fn a_killed_server_resumes_waiting_executions_and_fails_interrupted_ones() {
     server.child.wait().unwrap();
 
     let restarted = Running::start(&sandbox, &config);
-    let mut now = String::new();
-    for _ in 0..600 {
-        now = state(&restarted, &auth, quick);
-        if now == "SUCCESS" {
-            break;
+    for id in [quick, slow] {
+        let mut now = String::new();
+        // Generous: the slow one is resumed after 2 s and sleeps 8 s again.
+        for _ in 0..1200 {
+            now = state(&restarted, &auth, id);
+            if now == "SUCCESS" {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(now, "SUCCESS", "{id} ran after the restart");
     }
-    assert_eq!(
-        now, "SUCCESS",
-        "the waiting execution ran after the restart"
-    );
     let logs = restarted.json("GET", &format!("/api/v1/main/logs/{quick}"), &auth, None);
     assert_eq!(logs[0]["message"], "20");
-    assert_eq!(state(&restarted, &auth, slow), "FAILED");
     let logs = restarted.json("GET", &format!("/api/v1/main/logs/{slow}"), &auth, None);
     assert!(
-        logs.to_string()
-            .contains("kestrel stopped while this execution was running"),
+        logs[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("resumed after its worker stopped heartbeating"),
         "{logs}"
     );
+    let slept = logs.as_array().unwrap().last().unwrap();
+    assert_eq!(slept["message"], "slept", "{logs}");
+    assert_eq!(slept["attemptNumber"], 2, "a new attempt: {logs}");
 }

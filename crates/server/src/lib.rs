@@ -1,12 +1,14 @@
 //! kestrel as a team service: Kestra's REST API (Kestra's paths and shapes, tenant
-//! `main`), executions on a worker pool in the same process, authentication, and the secrets
-//! API the README describes ("A team server"), all over one embedded store.
+//! `main`), executions on a worker pool, authentication, and the secrets API the README
+//! describes ("A team server"), all over one store that several nodes may share.
 //!
 //! [`AppState`] holds what requests share: the [`ServerOptions`], the store (any
 //! [`ServerStore`]: `kestrel-store-sqlite`'s `SqliteStore`), the engine and the pool. [`app`]
 //! builds the router from one route table (the same table generates `/api/openapi.json`);
-//! [`Server`] runs it on a socket with what runs besides requests: executions resumed at
-//! start, the flows' Schedule triggers, the env-file watch, retention, and a graceful stop.
+//! [`Server`] runs it on a socket with what runs besides requests: the worker (executions
+//! taken from the store's queue, shared with other nodes; off with `--no-worker`), the flows'
+//! Schedule triggers (each tick fires once across nodes), the env-file watch, retention, and a
+//! graceful stop. [`Worker`] runs the worker alone (`kestrel worker`).
 //! Every protected route takes the [`Caller`] that `Basic` (users, argon2) or `Bearer` (API
 //! tokens, SHA-256) authenticated (failures throttled per client and user, a valid credential
 //! never); every error is an [`AppError`] answered as `{"message"}`, which never quotes a value
@@ -50,8 +52,9 @@ pub use auth::{
 };
 pub use error::AppError;
 pub use options::{
-    AuthOptions, ConfiguredToken, FailureLimit, RetentionOptions, ServerOptions, parse_duration,
+    AuthOptions, ConfiguredToken, FailureLimit, RetentionOptions, ServerOptions, WorkerOptions,
+    parse_duration,
 };
 pub use routes::app;
-pub use server::{Server, shutdown_signal};
+pub use server::{Server, Worker, shutdown_signal};
 pub use state::{AppState, ServerStore, StartError};

@@ -17,6 +17,8 @@ pub struct ServerOptions {
     pub auth: AuthOptions,
     /// Executions running at once (`worker.threads`).
     pub worker_threads: usize,
+    /// Whether this process runs executions, and how it shares the queue with other nodes.
+    pub worker: WorkerOptions,
     /// What is purged, and how often the purge runs.
     pub retention: RetentionOptions,
     /// How the engine runs executions (`variables`, `secret.mask-min-length`).
@@ -50,6 +52,7 @@ impl Default for ServerOptions {
             tenant: kestrel_store::DEFAULT_TENANT.into(),
             auth: AuthOptions::default(),
             worker_threads: std::thread::available_parallelism().map_or(2, usize::from),
+            worker: WorkerOptions::default(),
             retention: RetentionOptions::default(),
             engine: EngineConfig::default(),
             process_env: Vec::new(),
@@ -57,6 +60,29 @@ impl Default for ServerOptions {
             env_file_poll: Duration::from_secs(1),
             failure_limit: FailureLimit::default(),
             public_url: None,
+        }
+    }
+}
+
+/// `worker`: how this process takes executions from the queue every node shares.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerOptions {
+    /// Whether this process runs executions (`kestrel server --no-worker`: it does not; its
+    /// executions wait in the queue for a worker).
+    pub enabled: bool,
+    /// How often a worker tells the queue it is alive (`worker.heartbeat`, 5 s).
+    pub heartbeat: Duration,
+    /// How long after its worker's last heartbeat an execution is taken over by another
+    /// (`worker.resume-after`, 30 s).
+    pub resume_after: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            heartbeat: Duration::from_secs(5),
+            resume_after: Duration::from_secs(30),
         }
     }
 }

@@ -5,7 +5,9 @@
 //! The stored flows are read again at every tick (when the clock reaches the next fire time,
 //! and at least every [`RELOAD`]), so flows created, changed, disabled or deleted through the
 //! API count from the next tick on. Each tick starts what came due since the previous one:
-//! nothing fires twice, and a flow deleted before its time never fires again.
+//! nothing fires twice, and a flow deleted before its time never fires again. Every server
+//! sharing the store sees each tick: the one that records it first in the store
+//! (`claim_fire`) starts its execution, so a tick fires once across nodes.
 
 use crate::error::AppError;
 use crate::executor::{self, Submission};
@@ -114,7 +116,10 @@ async fn tick(
             .iter()
             .find(|(_, flow)| Arc::ptr_eq(flow, &fire.flow));
         if let Some((loaded, _)) = found {
-            start(state, Arc::clone(loaded), &fire).await;
+            // An error keeps `since`: the tick is tried again, and fires once all the same.
+            if first_to_fire(state, &fire).await? {
+                start(state, Arc::clone(loaded), &fire).await;
+            }
         }
     }
     let flows = &memory.flows;
@@ -163,6 +168,18 @@ fn schedulable(record: kestrel_store::FlowRecord) -> Option<(Arc<LoadedFlow>, Ar
         let shared = Arc::new(flow.clone());
         (Arc::new(LoadedFlow { record, flow }), shared)
     })
+}
+
+/// Whether this node is the first to see `fire` (it then starts its execution).
+async fn first_to_fire(state: &AppState, fire: &Fire) -> Result<bool, AppError> {
+    let tick = kestrel_store::Fire {
+        tenant: state.options().tenant.clone(),
+        namespace: fire.flow.namespace.clone(),
+        flow_id: fire.flow.id.clone(),
+        trigger_id: fire.trigger.id.clone(),
+        at: fire.date,
+    };
+    Ok(state.0.store.claim_fire(&tick).await?)
 }
 
 /// Creates the execution of `fire` as an API trigger would; a refusal is logged.

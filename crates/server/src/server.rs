@@ -1,5 +1,6 @@
-//! The running server: what runs besides requests (resumed executions, Schedule triggers,
-//! the env-file watch, retention), serving on a socket, and the graceful stop.
+//! The running server: what runs besides requests (the worker, Schedule triggers, the
+//! env-file watch, retention), serving on a socket, and the graceful stop; and a worker alone
+//! (`kestrel worker`), which runs executions from the queue and nothing else.
 
 use crate::executor;
 use crate::routes::app;
@@ -18,24 +19,16 @@ pub struct Server {
 }
 
 impl Server {
-    /// Resumes the executions a previous run left (waiting ones run again, running ones end
-    /// FAILED), then starts the Schedule triggers, the env-file watch and the retention purge.
+    /// Starts the Schedule triggers, the env-file watch, the retention purge and, unless
+    /// `worker.enabled` is off, the worker: queued executions (and those of a worker that
+    /// stopped heartbeating, after `worker.resume-after`) run here.
     pub async fn start(state: AppState) -> Result<Self, StartError> {
-        let (resumed, interrupted) = executor::resume(&state)
-            .await
-            .map_err(|e| StartError(format!("cannot resume executions: {e}")))?;
-        if resumed + interrupted > 0 {
-            crate::log::info(&format!(
-                "{resumed} waiting execution(s) resumed, {interrupted} interrupted one(s) marked FAILED"
-            ));
-        }
         let mut background = vec![
             tokio::spawn(purge_forever(state.clone())),
             tokio::spawn(crate::schedule::run(state.clone())),
         ];
-        if state.options().env_file.is_some() {
-            background.push(tokio::spawn(watch_env_file(state.clone())));
-        }
+        background.extend(watch_env_file(&state));
+        executor::start_worker(&state);
         Ok(Self { state, background })
     }
 
@@ -93,6 +86,44 @@ impl Server {
             task.abort();
         }
         served
+    }
+}
+
+/// A worker alone: runs executions from the queue every node shares, and nothing else (no
+/// API, no Schedule triggers, no retention).
+pub struct Worker {
+    state: AppState,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl Worker {
+    /// Starts the worker and the env-file watch; refused when `worker.enabled` is off.
+    pub fn start(state: AppState) -> Result<Self, StartError> {
+        if !state.options().worker.enabled {
+            return Err(StartError(
+                "a worker with its worker turned off would run nothing".into(),
+            ));
+        }
+        let background = watch_env_file(&state).into_iter().collect();
+        executor::start_worker(&state);
+        Ok(Self { state, background })
+    }
+
+    /// The worker's state.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Runs until `shutdown` completes; then takes no more executions, gives running ones
+    /// `grace` to end (then kills them), and returns once all is stored. Queued executions
+    /// stay in the queue.
+    pub async fn run(self, shutdown: impl Future<Output = ()>, grace: Duration) {
+        shutdown.await;
+        crate::log::info("stopping");
+        executor::stop(&self.state, grace).await;
+        for task in &self.background {
+            task.abort();
+        }
     }
 }
 
@@ -159,7 +190,13 @@ async fn purge_forever(state: AppState) {
     }
 }
 
-async fn watch_env_file(state: AppState) {
+/// The env-file watch, when there is an env file.
+fn watch_env_file(state: &AppState) -> Option<JoinHandle<()>> {
+    state.options().env_file.as_ref()?;
+    Some(tokio::spawn(watch_env_file_forever(state.clone())))
+}
+
+async fn watch_env_file_forever(state: AppState) {
     let mut every = tokio::time::interval(state.options().env_file_poll);
     loop {
         every.tick().await;

@@ -127,6 +127,11 @@ impl AppState {
         &self.0.options
     }
 
+    /// This process's name in the execution queue (`<host>-<pid>-<8 hex>`).
+    pub fn worker_id(&self) -> &str {
+        self.0.executor.worker_id()
+    }
+
     /// The store.
     pub fn store(&self) -> &Arc<dyn ServerStore> {
         &self.0.store

@@ -1,5 +1,5 @@
-//! What happens around requests: a restart resumes waiting executions and marks interrupted
-//! ones, the env file is reloaded without restart, retention purges, `allowed-namespaces`
+//! What happens around requests: queued executions wait for a worker, those of a dead worker
+//! are resumed, a kill reaches the node that runs the execution, the env file is reloaded without restart, retention purges, `allowed-namespaces`
 //! limits cross-namespace reads, and the server serves on a real socket and stops gracefully.
 
 #![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
@@ -7,9 +7,11 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
+use chrono::Utc;
 use common::{ENV_SECRET, Harness, Who, b64, harness, harness_with, logging_flow};
 use kestrel_secrets::ReadPolicy;
 use kestrel_server::Server;
+use kestrel_store::{ExecutionQueue as _, ExecutionRecord, StateChange};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -27,53 +29,119 @@ async fn trigger(h: &Harness, path: &str, body: Option<Value>) -> String {
     answer.json()["id"].as_str().unwrap().to_owned()
 }
 
+const HELLO: &str = "id: hello\nnamespace: team\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: hello\n";
+
+/// An execution of `team.hello` held by a worker that died at once: RUNNING, never
+/// heartbeated again.
+async fn held_by_a_dead_worker(h: &Harness) -> String {
+    let now = Utc::now();
+    let record = ExecutionRecord {
+        id: "heldByADeadWorker".into(),
+        tenant: "main".into(),
+        namespace: "team".into(),
+        flow_id: "hello".into(),
+        flow_revision: 1,
+        state: "RUNNING".into(),
+        histories: ["CREATED", "RUNNING"]
+            .map(|state| StateChange {
+                state: state.into(),
+                at: now,
+            })
+            .to_vec(),
+        inputs: json!({}),
+        outputs: json!({}),
+        labels: json!([]),
+        task_runs: Vec::new(),
+        created_at: now,
+        ended_at: None,
+    };
+    h.store
+        .create_claimed(&record, None, "a-worker-gone-for-good")
+        .await
+        .unwrap();
+    record.id
+}
+
 #[tokio::test]
-async fn a_restart_resumes_waiting_executions_and_fails_interrupted_ones() {
-    let before = harness_with(|o| o.worker_threads = 1).await;
-    before.flow(SLOW).await;
-    before.flow(QUICK).await;
-    let running = trigger(&before, "/api/v1/main/executions/team/slow", None).await;
+async fn queued_executions_wait_for_a_worker_and_a_dead_workers_ones_are_resumed() {
+    let api = harness_with(|o| o.worker.enabled = false).await;
+    api.flow(QUICK).await;
+    api.flow(HELLO).await;
     let inputs = json!({"token": "resumed-secret-input"});
-    let waiting = trigger(&before, "/api/v1/main/executions/team/quick", Some(inputs)).await;
+    let waiting = trigger(&api, "/api/v1/main/executions/team/quick", Some(inputs)).await;
+    let held = held_by_a_dead_worker(&api).await;
+    let _api_server = Server::start(api.state.clone()).await.unwrap();
     assert_eq!(
-        before.execution(&waiting).await["state"]["current"],
-        "CREATED"
+        api.execution(&waiting).await["state"]["current"],
+        "CREATED",
+        "a server without a worker runs nothing"
     );
 
-    // A second server over the same database, as after a crash of the first.
-    let after = before.restart(|o| o.worker_threads = 1).await;
-    let server = Server::start(after.state.clone()).await.unwrap();
-    let resumed = after.ended(&waiting).await;
-    assert_eq!(resumed["state"]["current"], "SUCCESS", "{resumed}");
-    let logs = after
+    // A node with a worker, over the same database.
+    let worker = api
+        .restart(|o| {
+            o.worker_threads = 1;
+            o.worker.heartbeat = Duration::from_millis(100);
+            o.worker.resume_after = Duration::from_millis(500);
+        })
+        .await;
+    let _worker_server = Server::start(worker.state.clone()).await.unwrap();
+    let ran = api.ended(&waiting).await;
+    assert_eq!(ran["state"]["current"], "SUCCESS", "{ran}");
+    let logs = api
         .get(&format!("/api/v1/main/logs/{waiting}"), Who::Admin)
         .await
         .json();
     assert_eq!(logs[0]["message"], "token ****** of length 20");
-    let interrupted = after.execution(&running).await;
-    assert_eq!(interrupted["state"]["current"], "FAILED");
-    let logs = after
-        .get(&format!("/api/v1/main/logs/{running}"), Who::Admin)
+    let resumed = api.ended(&held).await;
+    assert_eq!(resumed["state"]["current"], "SUCCESS", "{resumed}");
+    let logs = api
+        .get(&format!("/api/v1/main/logs/{held}"), Who::Admin)
         .await
         .json();
-    let reason = logs.as_array().unwrap().last().unwrap()["message"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     assert!(
-        reason.contains("kestrel stopped while this execution was running"),
-        "{reason}"
+        logs[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("resumed after its worker stopped heartbeating"),
+        "{logs}"
     );
-    drop(server);
-    // The first server's task is killed, as its process would have been.
-    before
+    assert_eq!(logs[1]["message"], "hello");
+    assert_eq!(
+        logs[1]["attemptNumber"], 2,
+        "a resumed task run is a new attempt"
+    );
+    api.assert_never_answered(&["resumed-secret-input"]);
+}
+
+#[tokio::test]
+async fn a_wait_on_a_server_without_a_worker_returns_when_a_worker_ends_the_execution() {
+    let api = harness_with(|o| o.worker.enabled = false).await;
+    api.flow(HELLO).await;
+    let worker = api.restart(|_| {}).await;
+    let _worker_server = Server::start(worker.state.clone()).await.unwrap();
+    let ended = api.run("team", "hello").await;
+    assert_eq!(ended["state"]["current"], "SUCCESS", "{ended}");
+}
+
+#[tokio::test]
+async fn a_kill_through_another_node_kills_the_tasks_of_the_worker_that_holds_it() {
+    let worker = harness_with(|o| o.worker.heartbeat = Duration::from_millis(100)).await;
+    worker.flow(SLOW).await;
+    let _worker_server = Server::start(worker.state.clone()).await.unwrap();
+    let running = trigger(&worker, "/api/v1/main/executions/team/slow", None).await;
+    let api = worker.restart(|o| o.worker.enabled = false).await;
+    let kill = api
         .delete(
             &format!("/api/v1/main/executions/{running}/kill"),
             Who::Admin,
         )
         .await;
-    before.assert_never_answered(&["resumed-secret-input"]);
-    after.assert_never_answered(&["resumed-secret-input"]);
+    assert_eq!(kill.status, StatusCode::ACCEPTED, "{}", kill.text);
+    // The worker shows its own copy while it runs there: it ends once its heartbeat saw the
+    // kill and killed the task (its own end then refused).
+    let killed = worker.ended(&running).await;
+    assert_eq!(killed["state"]["current"], "KILLED", "{killed}");
 }
 
 const FROM_FILE: &str = "id: env\nnamespace: team\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ secret('FILE_TOKEN') }} has {{ secret('FILE_TOKEN') | length }} characters\"\n";

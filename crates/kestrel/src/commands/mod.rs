@@ -10,6 +10,7 @@ pub(crate) mod show_config;
 pub(crate) mod tokens;
 pub(crate) mod users;
 pub(crate) mod validate;
+pub(crate) mod worker;
 
 use crate::cli::{Cli, Command};
 use crate::environment::Environment;
@@ -48,6 +49,7 @@ pub(crate) fn run(
         Command::Tokens(command) => tokens::run(&command, &settings),
         Command::Export(args) => archive::export::run(&args, &settings),
         Command::Import(args) => archive::import::run(&args, &settings),
+        Command::Worker(args) => worker::run(&args, &settings),
     }
 }
 

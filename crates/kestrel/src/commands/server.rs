@@ -1,5 +1,7 @@
-//! `kestrel server [--bind ADDRESS] [--env-file FILE]`: the REST API (Kestra's) and the
-//! executions of a team, over the embedded store, until Ctrl-C or SIGTERM.
+//! `kestrel server [--bind ADDRESS] [--env-file FILE] [--no-worker]`: the REST API (Kestra's)
+//! and the executions of a team, over the store, until Ctrl-C or SIGTERM; and what
+//! `kestrel worker` shares with it: the options, the store, the master key, the secrets'
+//! backends, the env file and the task sandbox.
 
 use crate::config::{Access, Config};
 use crate::error::CliError;
@@ -7,15 +9,16 @@ use crate::output::{note, warn};
 use crate::settings::Settings;
 use clap::Args;
 use kestrel_server::{
-    AppState, AuthOptions, ConfiguredToken, RetentionOptions, Server, ServerOptions,
+    AppState, AuthOptions, ConfiguredToken, RetentionOptions, Server, ServerOptions, WorkerOptions,
     parse_duration, shutdown_signal,
 };
 use kestrel_store::{SecretAccess, UserRecord};
-use std::path::PathBuf;
+use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How long running executions may go on after a stop is asked, before they are killed.
-const GRACE: Duration = Duration::from_secs(10);
+pub(crate) const GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Args)]
 pub(crate) struct ServerArgs {
@@ -25,15 +28,62 @@ pub(crate) struct ServerArgs {
     /// A dotenv file of SECRET_* values, reloaded on change (overrides secret.env-file).
     #[arg(long, value_name = "FILE")]
     env_file: Option<PathBuf>,
+    /// Serves the API and the UI only: executions wait in the database's queue for a
+    /// `kestrel worker` (or a server without this flag) sharing it.
+    #[arg(long)]
+    no_worker: bool,
 }
 
 pub(crate) fn run(args: &ServerArgs, settings: &Settings) -> Result<u8, CliError> {
-    let options = options(args, settings)?;
-    let sandbox = crate::sandbox::install(settings, args.env_file.as_deref(), true)?;
+    let mut options = options(settings, args.env_file.as_deref())?;
+    options.worker.enabled = !args.no_worker;
     let bind = args
         .bind
         .clone()
         .unwrap_or_else(|| settings.config.server.bind.0.clone());
+    with_state(
+        settings,
+        args.env_file.as_deref(),
+        options,
+        |state| async move {
+            let server = Server::start(state)
+                .await
+                .map_err(|e| CliError::failed(e.to_string()))?;
+            let listener = tokio::net::TcpListener::bind(&bind)
+                .await
+                .map_err(|e| CliError::usage(format!("cannot listen on {bind}")).caused_by(e))?;
+            let address = listener.local_addr().map_err(|e| {
+                CliError::failed("cannot read the address listened on").caused_by(e)
+            })?;
+            note(&format!("kestrel server listening on http://{address}"));
+            if let Some(notice) = server.first_start_notice().await {
+                warn(&notice);
+            }
+            server
+                .serve(listener, shutdown_signal(), GRACE)
+                .await
+                .map_err(|e| CliError::failed("the server stopped on an error").caused_by(e))?;
+            note("kestrel server stopped");
+            Ok(0)
+        },
+    )
+}
+
+/// Runs `body` on the state of a server or a worker with `options`: the task sandbox
+/// installed (hiding `env_file` too), the store opened with its master key, the secrets'
+/// backends composed, on a runtime shut down when `body` returns.
+pub(crate) fn with_state<F, Fut>(
+    settings: &Settings,
+    env_file: Option<&Path>,
+    options: ServerOptions,
+    body: F,
+) -> Result<u8, CliError>
+where
+    F: FnOnce(AppState) -> Fut,
+    Fut: Future<Output = Result<u8, CliError>>,
+{
+    // Only a process that runs executions starts tasks: only it says what they run without.
+    let sandbox = crate::sandbox::install(settings, env_file, options.worker.enabled)?;
     let stores = crate::sources::server_stores(settings)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -42,25 +92,7 @@ pub(crate) fn run(args: &ServerArgs, settings: &Settings) -> Result<u8, CliError
     let code = runtime.block_on(async {
         let state = AppState::with_secrets(options, stores.store, stores.secrets)
             .map_err(|e| CliError::usage(e.to_string()))?;
-        let server = Server::start(state)
-            .await
-            .map_err(|e| CliError::failed(e.to_string()))?;
-        let listener = tokio::net::TcpListener::bind(&bind)
-            .await
-            .map_err(|e| CliError::usage(format!("cannot listen on {bind}")).caused_by(e))?;
-        let address = listener
-            .local_addr()
-            .map_err(|e| CliError::failed("cannot read the address listened on").caused_by(e))?;
-        note(&format!("kestrel server listening on http://{address}"));
-        if let Some(notice) = server.first_start_notice().await {
-            warn(&notice);
-        }
-        server
-            .serve(listener, shutdown_signal(), GRACE)
-            .await
-            .map_err(|e| CliError::failed("the server stopped on an error").caused_by(e))?;
-        note("kestrel server stopped");
-        Ok(0)
+        body(state).await
     });
     // The runtime goes first, with whatever task was still running.
     super::shut_down(runtime);
@@ -68,17 +100,13 @@ pub(crate) fn run(args: &ServerArgs, settings: &Settings) -> Result<u8, CliError
     code
 }
 
-/// The server's options from the configuration file, the flags and the environment.
-fn options(args: &ServerArgs, settings: &Settings) -> Result<ServerOptions, CliError> {
+/// The options of a server or a worker from the configuration file, the env file flag and the
+/// environment.
+pub(crate) fn options(
+    settings: &Settings,
+    env_file: Option<&Path>,
+) -> Result<ServerOptions, CliError> {
     let config = &settings.config;
-    // Like every configuration error, this one names the key and never echoes the value.
-    let duration = |key: &str, text: &str| {
-        parse_duration(text).map_err(|_| {
-            CliError::usage(format!(
-                "{key}: not a duration: write a number and a unit (ms, s, m, h, d), e.g. 30d"
-            ))
-        })
-    };
     let defaults = ServerOptions::default();
     Ok(ServerOptions {
         auth: auth(config),
@@ -96,11 +124,42 @@ fn options(args: &ServerArgs, settings: &Settings) -> Result<ServerOptions, CliE
             .env
             .for_engine(&config.variables.redacted_env_vars.0),
         engine: settings.engine_config()?,
-        env_file: settings
-            .env_file(args.env_file.as_deref())
-            .map(PathBuf::from),
+        worker: worker(config)?,
+        env_file: settings.env_file(env_file).map(PathBuf::from),
         public_url: config.server.public_url.as_ref().map(|url| url.0.clone()),
         ..defaults
+    })
+}
+
+/// The duration at `key`. Like every configuration error, this one names the key and never
+/// echoes the value.
+fn duration(key: &str, text: &str) -> Result<Duration, CliError> {
+    parse_duration(text).map_err(|_| {
+        CliError::usage(format!(
+            "{key}: not a duration: write a number and a unit (ms, s, m, h, d), e.g. 30d"
+        ))
+    })
+}
+
+/// `worker`: its heartbeat, a positive duration, and the delay before a takeover, longer than
+/// the heartbeat (or a live worker would lose its executions).
+fn worker(config: &Config) -> Result<WorkerOptions, CliError> {
+    let heartbeat = duration("worker.heartbeat", &config.worker.heartbeat.0)?;
+    let resume_after = duration("worker.resume-after", &config.worker.resume_after.0)?;
+    if heartbeat.is_zero() {
+        return Err(CliError::usage(
+            "worker.heartbeat: must be longer than zero",
+        ));
+    }
+    if resume_after <= heartbeat {
+        return Err(CliError::usage(
+            "worker.resume-after: must be longer than worker.heartbeat",
+        ));
+    }
+    Ok(WorkerOptions {
+        enabled: true,
+        heartbeat,
+        resume_after,
     })
 }
 
@@ -143,5 +202,41 @@ fn auth(config: &Config) -> AuthOptions {
         enabled: auth.enabled.0,
         users,
         tokens,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn worker_of(yaml: &str) -> Result<WorkerOptions, String> {
+        worker(&Config::parse(yaml).unwrap()).map_err(|error| error.report())
+    }
+
+    #[test]
+    fn the_worker_keys_default_to_5s_and_30s_and_are_read() {
+        let defaults = worker_of("").unwrap();
+        assert_eq!(
+            (defaults.heartbeat, defaults.resume_after),
+            (Duration::from_secs(5), Duration::from_secs(30))
+        );
+        let set = worker_of("worker:\n  heartbeat: 1s\n  resume-after: 3s\n").unwrap();
+        assert_eq!(
+            (set.heartbeat, set.resume_after),
+            (Duration::from_secs(1), Duration::from_secs(3))
+        );
+    }
+
+    #[test]
+    fn a_takeover_sooner_than_a_heartbeat_is_refused() {
+        let error = worker_of("worker:\n  heartbeat: 5s\n  resume-after: 5s\n").unwrap_err();
+        assert!(error.contains("worker.resume-after"), "{error}");
+        let error = worker_of("worker:\n  heartbeat: 0s\n").unwrap_err();
+        assert!(error.contains("worker.heartbeat"), "{error}");
+        let error = worker_of("worker:\n  resume-after: soon\n").unwrap_err();
+        assert!(
+            error.contains("worker.resume-after: not a duration"),
+            "{error}"
+        );
     }
 }

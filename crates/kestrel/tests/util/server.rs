@@ -1,4 +1,5 @@
-//! A real `kestrel server` on a free port of 127.0.0.1, spoken to over plain HTTP.
+//! A real `kestrel server` on a free port of 127.0.0.1, spoken to over plain HTTP; or a
+//! `kestrel worker`, which has no port.
 
 #![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
 
@@ -10,7 +11,7 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// A running `kestrel server`, its stderr read line by line.
+/// A running `kestrel server` (or `kestrel worker`), its stderr read line by line.
 pub struct Running {
     pub child: Child,
     pub address: String,
@@ -25,8 +26,23 @@ impl Running {
         Self::spawn(sandbox.kestrel(args))
     }
 
+    /// Starts `kestrel worker ...`, ready once it says it runs executions.
+    pub fn worker(sandbox: &Sandbox, extra: &[&str]) -> Self {
+        let mut args = vec!["worker"];
+        args.extend_from_slice(extra);
+        Self::spawn_until(sandbox.kestrel(args), "running executions")
+    }
+
     /// Starts `invocation`, a `kestrel server --bind 127.0.0.1:0 ...` with its environment.
-    pub fn spawn(mut invocation: Invocation) -> Self {
+    pub fn spawn(invocation: Invocation) -> Self {
+        let mut running = Self::spawn_until(invocation, "listening on http://");
+        let line = running.seen.last().unwrap().clone();
+        running.address = line.rsplit("http://").next().unwrap().trim().to_owned();
+        running
+    }
+
+    /// Starts `invocation`, ready once a line of its stderr holds `ready`.
+    pub fn spawn_until(mut invocation: Invocation, ready: &str) -> Self {
         let mut child = invocation
             .command()
             .stdin(Stdio::null())
@@ -49,9 +65,7 @@ impl Running {
             stderr,
             seen: Vec::new(),
         };
-        // Ready once it says where it listens.
-        let line = running.line_with("listening on http://");
-        running.address = line.rsplit("http://").next().unwrap().trim().to_owned();
+        running.line_with(ready);
         running
     }
 

@@ -21,12 +21,25 @@ pub(crate) enum LiveEvent {
 /// Log entries a slow follower may fall behind by before it misses some.
 const FOLLOW_BUFFER: usize = 1024;
 
-/// One execution not yet ended.
+/// How an execution left this process.
+#[derive(Clone)]
+enum Ending {
+    /// It ended here, and this is what was stored.
+    Stored(Arc<ExecutionRecord>),
+    /// It ended elsewhere (killed through another node, or taken over by another worker):
+    /// the store has its end.
+    Elsewhere,
+}
+
+/// One execution not yet ended, running in this process.
 pub(crate) struct Live {
-    /// Kills it (or keeps it from starting).
+    /// Kills it.
     pub(crate) cancel: CancelToken,
+    /// Added to the engine's attempt numbers: a resumed execution's task runs are new
+    /// attempts (its claim number less one).
+    attempt_offset: u32,
     state: Mutex<LiveState>,
-    done: watch::Sender<Option<Arc<ExecutionRecord>>>,
+    done: watch::Sender<Option<Ending>>,
 }
 
 struct LiveState {
@@ -51,9 +64,11 @@ impl LiveState {
 }
 
 impl Live {
-    pub(crate) fn new(record: ExecutionRecord) -> Self {
+    /// The execution `record`, whose task runs' attempts count from `attempt_offset + 1`.
+    pub(crate) fn new(record: ExecutionRecord, attempt_offset: u32) -> Self {
         Self {
             cancel: CancelToken::new(),
+            attempt_offset,
             state: Mutex::new(LiveState {
                 positions: positions(&record),
                 record,
@@ -103,16 +118,30 @@ impl Live {
         (state.logs.clone(), receiver)
     }
 
-    /// Completes with the ended record.
-    pub(crate) async fn ended(&self) -> Arc<ExecutionRecord> {
+    /// What the engine's attempt numbers are shifted by.
+    pub(crate) fn attempt_offset(&self) -> u32 {
+        self.attempt_offset
+    }
+
+    /// Adds an entry of the server's own (at the start of a resumed execution).
+    pub(crate) fn log(&self, log: LogRecord) {
+        let mut state = self.lock();
+        state.publish(LiveEvent::Log(log.clone()));
+        state.logs.push(log);
+    }
+
+    /// Completes with the ended record, or `None` when it ended elsewhere (the store has it).
+    pub(crate) async fn ended(&self) -> Option<Arc<ExecutionRecord>> {
         let mut receiver = self.done.subscribe();
         loop {
-            if let Some(record) = receiver.borrow_and_update().clone() {
-                return record;
+            match receiver.borrow_and_update().clone() {
+                Some(Ending::Stored(record)) => return Some(record),
+                Some(Ending::Elsewhere) => return None,
+                None => {}
             }
             if receiver.changed().await.is_err() {
                 // The sender lives in `self`: it cannot be dropped while we wait.
-                return Arc::new(self.record());
+                return Some(Arc::new(self.record()));
             }
         }
     }
@@ -130,7 +159,18 @@ impl Live {
             // No follower may be left waiting: sent while the state is locked, as entries are.
             state.publish(LiveEvent::End);
         }
-        self.done.send_replace(Some(record));
+        self.done.send_replace(Some(Ending::Stored(record)));
+    }
+
+    /// The execution ended elsewhere and this process's result was dropped: followers are
+    /// told it ended, waiters to read the store.
+    pub(crate) fn abandon(&self) {
+        {
+            let mut state = self.lock();
+            state.ended = true;
+            state.publish(LiveEvent::End);
+        }
+        self.done.send_replace(Some(Ending::Elsewhere));
     }
 
     /// The listener the engine tells as the execution runs.
@@ -150,15 +190,12 @@ pub(crate) struct LiveListener(Arc<Live>);
 
 impl Listener for LiveListener {
     fn on_log(&self, entry: &Shown<LogEntry>) {
-        let log = record::log(entry);
-        let mut state = self.0.lock();
         // Sent under the lock so that `follow` sees each entry once, in the list or as an event.
-        state.publish(LiveEvent::Log(log.clone()));
-        state.logs.push(log);
+        self.0.log(record::log(entry, self.0.attempt_offset));
     }
 
     fn on_task_state(&self, task_run: &Shown<TaskRun>) {
-        let run = record::task_run(task_run);
+        let run = record::task_run(task_run, self.0.attempt_offset);
         let mut state = self.0.lock();
         let LiveState {
             record, positions, ..
@@ -221,12 +258,21 @@ mod tests {
 
     #[tokio::test]
     async fn a_follower_arriving_after_the_end_gets_the_final_entries_and_the_end() {
-        let live = Live::new(record());
+        let live = Live::new(record(), 0);
         let remasked = record::server_log("INFO", "masked once more");
         live.finish(record(), vec![remasked.clone()]);
         let (past, mut events) = live.follow();
         assert_eq!(past, [remasked]);
         assert!(matches!(events.recv().await, Ok(LiveEvent::End)));
-        assert_eq!(live.ended().await.id, "e");
+        assert_eq!(live.ended().await.unwrap().id, "e");
+    }
+
+    #[tokio::test]
+    async fn an_execution_ended_elsewhere_ends_its_followers_and_sends_waiters_to_the_store() {
+        let live = Live::new(record(), 1);
+        let (_, mut events) = live.follow();
+        live.abandon();
+        assert!(matches!(events.recv().await, Ok(LiveEvent::End)));
+        assert!(live.ended().await.is_none());
     }
 }

@@ -1,16 +1,22 @@
-//! Executions on a worker pool in this process: at most `worker.threads` run at once, the
-//! others wait in order. Each is written to the store when created (with its inputs sealed),
-//! when it starts, and when it ends (task runs and logs with it); while it runs, readers see it
-//! from memory ([`Live`]).
+//! Executions through the queue every node shares (kestrel-store's `ExecutionQueue`). A
+//! submission is written to the store with its inputs sealed: when this process runs a worker
+//! and has a free slot (`worker.threads`), it holds the execution from its creation and runs
+//! it at once; otherwise the execution waits in the queue (CREATED) until a worker, here or on
+//! another node, claims it ([`worker`]). While an execution runs here, readers see it from
+//! memory ([`Live`]); elsewhere they read the store, woken when executions end.
 //!
-//! A restart resumes the executions that were waiting and ends those that were running as
-//! FAILED, with a log entry saying why; a graceful stop lets running executions finish for a
-//! grace period, then kills them, and leaves waiting ones to the next start.
+//! A worker heartbeats while it holds executions; those of a worker that stopped heartbeating
+//! (a crash, a kill) are taken over by another after `worker.resume-after` and run again from
+//! their start, their task runs as new attempts. Ends are fenced: the result of an execution
+//! that another node ended (a kill) or took over is dropped. A graceful stop lets running
+//! executions finish for a grace period, then kills them; queued ones stay in the queue.
 
 mod live;
 pub(crate) mod record;
+mod worker;
 
 pub(crate) use live::{Live, LiveEvent};
+pub(crate) use worker::start_worker;
 
 use crate::error::AppError;
 use crate::flows::LoadedFlow;
@@ -18,7 +24,7 @@ use crate::state::AppState;
 use chrono::Utc;
 use kestrel_engine::{Inputs, Origin};
 use kestrel_secrets::SecretValue;
-use kestrel_store::{ExecutionRecord, LogRecord};
+use kestrel_store::{ExecutionRecord, LogRecord, changed_within};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -29,12 +35,26 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 /// The log entry of an execution a stop interrupted.
 const STOPPED: &str = "kestrel stopped while this execution was running";
 
+/// The longest a reader of an execution running elsewhere waits before it reads the store
+/// again: ends on other nodes are not always signalled.
+const STORE_POLL: Duration = Duration::from_secs(1);
+
+/// How many times the end of an execution is written before it is given up on (the store
+/// failing): an execution whose end is not stored stays RUNNING under this worker.
+const END_TRIES: u32 = 5;
+
 /// The pool and the executions it holds.
 pub(crate) struct Executor {
+    /// This process's name in the queue: `<host>-<pid>-<8 hex>`.
+    worker_id: String,
     permits: Arc<Semaphore>,
+    /// Told when a slot frees, so that the worker claims at once.
+    slot_freed: Arc<Notify>,
     live: Mutex<HashMap<String, Arc<Live>>>,
     inflight: Arc<Inflight>,
     stopping: AtomicBool,
+    /// Whether the worker's claim loop and heartbeat were started.
+    started: AtomicBool,
 }
 
 /// Inputs as given, as text, by id.
@@ -52,24 +72,46 @@ pub(crate) struct Submission {
     pub(crate) triggered_by: String,
 }
 
+/// An execution just written: as it was created, and its [`Live`] when it runs here.
+pub(crate) struct Submitted {
+    pub(crate) record: ExecutionRecord,
+    pub(crate) live: Option<Arc<Live>>,
+}
+
+/// A slot of the pool held by one execution; its release wakes the worker.
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+    freed: Arc<Notify>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.freed.notify_one();
+    }
+}
+
 struct Job {
     live: Arc<Live>,
     flow: Arc<LoadedFlow>,
     inputs: Inputs,
     trigger: Option<Value>,
     triggered_by: String,
-    /// Held from creation when a slot was free then.
-    permit: Option<OwnedSemaphorePermit>,
+    /// The server's own entries written before the engine's (a resumed execution's notice).
+    prelude: Vec<LogRecord>,
+    slot: Slot,
     _inflight: InflightGuard,
 }
 
 impl Executor {
     pub(crate) fn new(threads: usize) -> Self {
         Self {
+            worker_id: worker_id(),
             permits: Arc::new(Semaphore::new(threads.max(1))),
+            slot_freed: Arc::new(Notify::new()),
             live: Mutex::new(HashMap::new()),
             inflight: Arc::new(Inflight::default()),
             stopping: AtomicBool::new(false),
+            started: AtomicBool::new(false),
         }
     }
 
@@ -83,17 +125,42 @@ impl Executor {
         self.live().get(id).cloned()
     }
 
+    /// This process's name in the queue.
+    pub(crate) fn worker_id(&self) -> &str {
+        &self.worker_id
+    }
+
     fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
     }
+
+    /// A free slot, wrapped so that its release wakes the worker.
+    fn slot(&self, permit: OwnedSemaphorePermit) -> Slot {
+        Slot {
+            _permit: permit,
+            freed: Arc::clone(&self.slot_freed),
+        }
+    }
 }
 
-/// Creates an execution of `submission` and hands it to the pool: it starts at once when a
-/// slot is free. 422 for inputs the flow does not accept, 409 for a disabled flow.
+/// `<host>-<pid>-<8 hex>`: unique per process, and says where it runs.
+fn worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "kestrel".to_owned());
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &random[..8])
+}
+
+/// Creates an execution of `submission`: it runs here at once when this process runs a worker
+/// with a free slot, else it waits in the queue. 422 for inputs the flow does not accept, 409
+/// for a disabled flow.
 pub(crate) async fn submit(
     state: &AppState,
     submission: Submission,
-) -> Result<Arc<Live>, AppError> {
+) -> Result<Submitted, AppError> {
     submit_registering(state, submission, Vec::new()).await
 }
 
@@ -103,7 +170,7 @@ pub(crate) async fn submit_registering(
     state: &AppState,
     submission: Submission,
     registered: RawInputs,
-) -> Result<Arc<Live>, AppError> {
+) -> Result<Submitted, AppError> {
     let executor = &state.0.executor;
     if executor.is_stopping() {
         return Err(AppError::Unavailable("the server is stopping".into()));
@@ -125,6 +192,7 @@ pub(crate) async fn submit_registering(
     for (name, value) in &registered {
         inputs.register_secret(name, value.clone());
     }
+    start_worker(state);
     let now = Utc::now();
     let mut created = ExecutionRecord {
         id: record::new_id(),
@@ -142,32 +210,46 @@ pub(crate) async fn submit_registering(
         ended_at: None,
     };
     record::entered(&mut created, "CREATED", now);
-    let permit = Arc::clone(&executor.permits).try_acquire_owned().ok();
-    if permit.is_some() {
-        record::entered(&mut created, "RUNNING", now);
-    }
     let sealed = sealed_payload(&raw, trigger.as_ref(), &registered, &triggered_by);
-    state
-        .0
-        .store
-        .create_execution(&created, Some(&sealed))
+    let store = &state.0.store;
+    let Some(permit) = free_slot(state) else {
+        store.create_execution(&created, Some(&sealed)).await?;
+        return Ok(Submitted {
+            record: created,
+            live: None,
+        });
+    };
+    record::entered(&mut created, "RUNNING", now);
+    store
+        .create_claimed(&created, Some(&sealed), &executor.worker_id)
         .await?;
-    let live = Arc::new(Live::new(created));
+    let live = Arc::new(Live::new(created.clone(), 0));
     let job = Job {
         live: Arc::clone(&live),
         flow,
         inputs,
         trigger,
         triggered_by,
-        permit,
+        prelude: Vec::new(),
+        slot: executor.slot(permit),
         _inflight: executor.inflight.enter(),
     };
     start(state, job);
-    Ok(live)
+    Ok(Submitted {
+        record: created,
+        live: Some(live),
+    })
 }
 
-/// What a restart needs to run an execution again: its inputs as given, its trigger, the
-/// values it registers at start, and who triggered it.
+/// A free slot of this process's worker, if it runs one.
+fn free_slot(state: &AppState) -> Option<OwnedSemaphorePermit> {
+    let executor = &state.0.executor;
+    state.0.options.worker.enabled.then_some(())?;
+    Arc::clone(&executor.permits).try_acquire_owned().ok()
+}
+
+/// What a worker (here or on another node) needs to run an execution: its inputs as given,
+/// its trigger, the values it registers at start, and who triggered it.
 fn sealed_payload(
     raw: &[(String, SecretValue)],
     trigger: Option<&Value>,
@@ -248,7 +330,7 @@ fn start(state: &AppState, job: Job) {
     tokio::spawn(run(state.clone(), job));
 }
 
-/// Waits for a slot, runs the execution, stores its end.
+/// Runs the execution, stores its end.
 async fn run(state: AppState, job: Job) {
     let Job {
         live,
@@ -256,16 +338,10 @@ async fn run(state: AppState, job: Job) {
         inputs,
         trigger,
         triggered_by,
-        permit,
+        prelude,
+        slot,
         _inflight,
     } = job;
-    let permit = match permit {
-        Some(permit) => permit,
-        None => match wait_for_slot(&state, &live).await {
-            Some(permit) => permit,
-            None => return,
-        },
-    };
     let engine = state.0.engines.engine();
     let listener = live.listener();
     let origin = Origin {
@@ -276,70 +352,107 @@ async fn run(state: AppState, job: Job) {
     let execution = engine
         .run(&flow.flow, inputs, origin, &listener, &live.cancel)
         .await;
-    drop(permit);
-    let mut logs: Vec<LogRecord> = execution.logs.iter().map(record::log).collect();
+    drop(slot);
+    let offset = live.attempt_offset();
+    let mut logs = prelude;
+    logs.extend(
+        execution
+            .logs
+            .iter()
+            .map(|entry| record::log(entry, offset)),
+    );
     if state.0.executor.is_stopping() && execution.state == kestrel_engine::State::Killed {
         logs.push(record::server_log("ERROR", STOPPED));
     }
-    end(
-        &state,
-        &live,
-        record::finished(live.record(), &execution),
-        &logs,
-    )
-    .await;
+    let ended = record::finished(live.record(), &execution, offset);
+    end(&state, &live, ended, logs).await;
 }
 
-/// A slot for a waiting execution, once it is RUNNING in the store; `None` when it was killed
-/// meanwhile (and is now ended) or the server is stopping (it stays CREATED for the next
-/// start).
-async fn wait_for_slot(state: &AppState, live: &Arc<Live>) -> Option<OwnedSemaphorePermit> {
+/// Stores the end of an execution this worker holds, then tells its followers and waiters;
+/// when another node ended it or took it over meanwhile, drops it.
+async fn end(state: &AppState, live: &Live, ended: ExecutionRecord, logs: Vec<LogRecord>) {
     let executor = &state.0.executor;
-    let permit = tokio::select! {
-        permit = Arc::clone(&executor.permits).acquire_owned() => permit.ok(),
-        () = live.cancel.cancelled() => None,
-    };
-    let Some(permit) = permit else {
-        if live.cancel.is_cancelled() && !executor.is_stopping() {
-            let mut killed = live.record();
-            record::ended(&mut killed, "KILLED");
-            end(state, live, killed, &[]).await;
-        } else {
-            // Stopping: it stays CREATED in the store for the next start; whoever waits for
-            // it gets it as it is.
-            let (waiting, logs) = live.snapshot();
-            executor.live().remove(&waiting.id);
-            live.finish(waiting, logs);
-        }
-        return None;
-    };
-    live.update(|r| record::entered(r, "RUNNING", Utc::now()));
-    match state.0.store.transition(&live.record(), "CREATED").await {
-        Ok(true) => Some(permit),
-        outcome => {
-            if let Err(error) = outcome {
-                crate::log::error(&format!("start execution {}: {error}", live.record().id));
-            }
-            let (left, logs) = live.snapshot();
-            executor.live().remove(&left.id);
-            live.finish(left, logs);
-            None
-        }
-    }
-}
-
-/// Stores the end of an execution, then tells its followers and waiters.
-async fn end(state: &AppState, live: &Live, ended: ExecutionRecord, logs: &[LogRecord]) {
-    if let Err(error) = state.0.store.end_execution(&ended, logs).await {
-        crate::log::error(&format!("store the end of execution {}: {error}", ended.id));
-    }
     let id = ended.id.clone();
-    live.finish(ended, logs.to_vec());
-    state.0.executor.live().remove(&id);
+    let mut tries = 0;
+    let stored = loop {
+        tries += 1;
+        match state
+            .0
+            .store
+            .end_claimed(&ended, &logs, &executor.worker_id)
+            .await
+        {
+            Ok(stored) => break stored,
+            Err(error) if tries < END_TRIES => {
+                crate::log::warn(&format!(
+                    "store the end of execution {id} (retrying): {error}"
+                ));
+                tokio::time::sleep(STORE_POLL).await;
+            }
+            Err(error) => {
+                crate::log::error(&format!("store the end of execution {id}: {error}"));
+                break true;
+            }
+        }
+    };
+    if stored {
+        live.finish(ended, logs);
+    } else {
+        crate::log::warn(&format!(
+            "execution {id} was ended elsewhere (killed through another node, or taken over by \
+             another worker after this one missed its heartbeats): its result here is dropped"
+        ));
+        live.abandon();
+    }
+    executor.live().remove(&id);
 }
 
-/// Kills an execution: a running one ends KILLED (its task processes killed), a waiting one
-/// never starts. 404 when absent, 409 when it already ended.
+/// The execution `id` once it ended: from `live` when it runs here, else from the store, read
+/// again whenever an execution ends and at least every [`STORE_POLL`]. 404 when it is gone.
+pub(crate) async fn ended(
+    state: &AppState,
+    id: &str,
+    live: Option<Arc<Live>>,
+) -> Result<ExecutionRecord, AppError> {
+    if let Some(live) = live
+        && let Some(record) = live.ended().await
+    {
+        return Ok((*record).clone());
+    }
+    let store = &state.0.store;
+    let mut ends = store.signals().on_ended();
+    loop {
+        // Subscribed before the read: an end after it wakes the wait.
+        ends.borrow_and_update();
+        let found = store
+            .get_execution(&state.0.options.tenant, id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("Execution {id} not found")))?;
+        if found.ended_at.is_some() {
+            return Ok(found);
+        }
+        changed_within(&mut ends, STORE_POLL).await;
+    }
+}
+
+/// The execution `id` once it ended (see [`ended`]) with its log entries, for a follower of an
+/// execution that does not run here.
+pub(crate) async fn ended_with_logs(
+    state: &AppState,
+    id: &str,
+) -> Result<(ExecutionRecord, Vec<LogRecord>), AppError> {
+    let record = ended(state, id, None).await?;
+    let logs = state
+        .0
+        .store
+        .execution_logs(&state.0.options.tenant, id)
+        .await?;
+    Ok((record, logs))
+}
+
+/// Kills an execution: a running one ends KILLED (its task processes killed), a queued one
+/// never starts. One running on another node is ended here: its worker's end is then refused
+/// and its heartbeat kills its tasks. 404 when absent, 409 when it already ended.
 pub(crate) async fn kill(state: &AppState, found: &ExecutionRecord) -> Result<(), AppError> {
     if let Some(live) = state.0.executor.get(&found.id) {
         live.cancel.cancel();
@@ -351,43 +464,15 @@ pub(crate) async fn kill(state: &AppState, found: &ExecutionRecord) -> Result<()
             found.id, found.state
         )));
     }
-    // Not in this process (left by another one): ended here.
     let mut killed = found.clone();
     record::ended(&mut killed, "KILLED");
     state.0.store.end_execution(&killed, &[]).await?;
     Ok(())
 }
 
-/// At start: executions left waiting are queued again, those left running end FAILED.
-/// Returns (resumed, marked interrupted).
-pub(crate) async fn resume(state: &AppState) -> Result<(usize, usize), AppError> {
-    let store = &state.0.store;
-    let unfinished = store.unfinished_executions(&state.0.options.tenant).await?;
-    let (mut resumed, mut interrupted) = (0, 0);
-    for found in unfinished {
-        if found.state == "RUNNING" {
-            let reason = format!("{STOPPED} (a crash or a kill); it was not resumed");
-            fail(state, found, &reason).await;
-            interrupted += 1;
-        } else {
-            match requeue(state, &found).await {
-                Ok(()) => resumed += 1,
-                Err(reason) => fail(state, found, &format!("cannot be resumed: {reason}")).await,
-            }
-        }
-    }
-    Ok((resumed, interrupted))
-}
-
-async fn fail(state: &AppState, mut found: ExecutionRecord, reason: &str) {
-    record::ended(&mut found, "FAILED");
-    let logs = [record::server_log("ERROR", reason)];
-    if let Err(error) = state.0.store.end_execution(&found, &logs).await {
-        crate::log::error(&format!("store the end of execution {}: {error}", found.id));
-    }
-}
-
-async fn requeue(state: &AppState, found: &ExecutionRecord) -> Result<(), String> {
+/// What a worker needs to run a claimed execution: its flow's revision and its sealed
+/// payload opened; why not when they are gone or unreadable.
+async fn prepare(state: &AppState, found: &ExecutionRecord) -> Result<Prepared, String> {
     let store = &state.0.store;
     let flow = crate::flows::load(
         store.as_ref(),
@@ -408,20 +493,23 @@ async fn requeue(state: &AppState, found: &ExecutionRecord) -> Result<(), String
     for (name, value) in opened.registered {
         inputs.register_secret(&name, value);
     }
-    let job = Job {
-        live: Arc::new(Live::new(found.clone())),
+    Ok(Prepared {
         flow: Arc::new(flow),
         inputs,
         trigger: opened.trigger,
         triggered_by: opened.triggered_by,
-        permit: None,
-        _inflight: state.0.executor.inflight.enter(),
-    };
-    start(state, job);
-    Ok(())
+    })
 }
 
-/// Stops the pool: no new execution, waiting ones stay for the next start, running ones get
+/// What [`prepare`] gives.
+struct Prepared {
+    flow: Arc<LoadedFlow>,
+    inputs: Inputs,
+    trigger: Option<Value>,
+    triggered_by: String,
+}
+
+/// Stops the pool: no new execution is taken, queued ones stay in the queue, running ones get
 /// `grace` to end before they are killed.
 pub(crate) async fn stop(state: &AppState, grace: Duration) {
     let executor = &state.0.executor;

@@ -34,8 +34,9 @@ fn labels_json(labels: &[(String, String)]) -> Value {
     )
 }
 
-/// A task run as stored: its last attempt's state, the rest in `detail`.
-pub(crate) fn task_run(run: &TaskRun) -> TaskRunRecord {
+/// A task run as stored: its last attempt's state, the rest in `detail`; its attempt number
+/// shifted by `attempt_offset` (the earlier runs of a resumed execution).
+pub(crate) fn task_run(run: &TaskRun, attempt_offset: u32) -> TaskRunRecord {
     let attempts: Vec<Value> = run
         .attempts
         .iter()
@@ -55,7 +56,9 @@ pub(crate) fn task_run(run: &TaskRun) -> TaskRunRecord {
     TaskRunRecord {
         id: run.id.clone(),
         task_id: run.task_id.clone(),
-        attempt: u32::try_from(run.attempts.len().max(1)).unwrap_or(u32::MAX),
+        attempt: u32::try_from(run.attempts.len().max(1))
+            .unwrap_or(u32::MAX)
+            .saturating_add(attempt_offset),
         state: run.state.as_str().to_owned(),
         outputs: Value::Object(run.outputs.clone()),
         error: run.error.clone(),
@@ -71,12 +74,12 @@ pub(crate) fn task_run(run: &TaskRun) -> TaskRunRecord {
     }
 }
 
-/// A log entry as stored.
-pub(crate) fn log(entry: &LogEntry) -> LogRecord {
+/// A log entry as stored, its attempt number shifted by `attempt_offset`.
+pub(crate) fn log(entry: &LogEntry, attempt_offset: u32) -> LogRecord {
     LogRecord {
         task_id: Some(entry.task_id.clone()),
         task_run_id: Some(entry.task_run_id.clone()),
-        attempt: Some(entry.attempt_number),
+        attempt: Some(entry.attempt_number.saturating_add(attempt_offset)),
         at: entry.timestamp,
         level: entry.level.as_str().to_owned(),
         message: entry.message.clone(),
@@ -113,9 +116,18 @@ pub(crate) fn ended(record: &mut ExecutionRecord, state: &str) {
     record.ended_at = Some(now);
 }
 
-/// The record of an execution the engine ran to its end.
-pub(crate) fn finished(mut record: ExecutionRecord, execution: &Execution) -> ExecutionRecord {
-    record.task_runs = execution.task_runs.iter().map(task_run).collect();
+/// The record of an execution the engine ran to its end, attempt numbers shifted by
+/// `attempt_offset`.
+pub(crate) fn finished(
+    mut record: ExecutionRecord,
+    execution: &Execution,
+    attempt_offset: u32,
+) -> ExecutionRecord {
+    record.task_runs = execution
+        .task_runs
+        .iter()
+        .map(|run| task_run(run, attempt_offset))
+        .collect();
     record.outputs = Value::Object(execution.outputs.clone());
     record.inputs = Value::Object(execution.inputs.clone());
     record.labels = labels_json(&execution.labels);

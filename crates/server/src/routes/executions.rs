@@ -3,7 +3,7 @@
 
 use crate::auth::Caller;
 use crate::error::AppError;
-use crate::executor::{self, Live, Submission};
+use crate::executor::{self, Live, Submission, Submitted};
 use crate::extract::{Paging, Params, Path, Query, json_body};
 use crate::state::AppState;
 use crate::view::execution_json;
@@ -53,7 +53,7 @@ pub(super) async fn trigger(
         .ok_or_else(|| AppError::NotFound(format!("Flow {namespace}.{flow_id} not found")))?;
     let inputs = read_inputs(request, &state).await?;
     let wait = params.get("wait").is_some_and(|w| w == "true");
-    let live = executor::submit(
+    let submitted = executor::submit(
         &state,
         Submission {
             flow,
@@ -63,16 +63,20 @@ pub(super) async fn trigger(
         },
     )
     .await?;
-    answer(&live, wait).await
+    answer(&state, submitted, wait).await
 }
 
-/// The execution once it ended, or as it was created (`CREATED`, whatever it reached since),
-/// as Kestra answers.
-pub(super) async fn answer(live: &Live, wait: bool) -> Result<Json<Value>, AppError> {
+/// The execution once it ended (wherever it ran), or as it was created (`CREATED`, whatever
+/// it reached since), as Kestra answers.
+pub(super) async fn answer(
+    state: &AppState,
+    submitted: Submitted,
+    wait: bool,
+) -> Result<Json<Value>, AppError> {
     let record = if wait {
-        (*live.ended().await).clone()
+        executor::ended(state, &submitted.record.id, submitted.live).await?
     } else {
-        as_created(live.record())
+        as_created(submitted.record)
     };
     Ok(Json(execution_json(&record)))
 }

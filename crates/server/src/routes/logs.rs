@@ -1,17 +1,18 @@
 //! `/api/v1/main/logs/{executionId}`: an execution's log entries, filtered; and `/follow`, the
-//! same as Server-Sent Events while it runs. Entries were masked before they were kept.
+//! same as Server-Sent Events while it runs (one running on another node sends its entries
+//! once it ended, when the store has them). Entries were masked before they were kept.
 
 use super::executions::find;
 use crate::auth::Caller;
 use crate::error::AppError;
-use crate::executor::LiveEvent;
+use crate::executor::{self, LiveEvent};
 use crate::extract::{Params, Path, Query};
 use crate::state::AppState;
 use crate::view::log_json;
 use axum::Json;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::stream::{self, Stream, StreamExt as _};
+use futures_util::stream::{self, BoxStream, Stream, StreamExt as _};
 use kestrel_flow::Level;
 use kestrel_store::{ExecutionRecord, LogRecord};
 use serde_json::Value;
@@ -125,18 +126,34 @@ pub(super) async fn follow(
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     let (record, live) = find(&state, &caller, &id).await?;
-    let (past, receiver) = match &live {
-        Some(live) => {
-            let (past, receiver) = live.follow();
-            (past, Some(receiver))
-        }
-        None => {
-            let tenant = &state.options().tenant;
-            (state.0.store.execution_logs(tenant, &id).await?, None)
-        }
+    let events = match live {
+        Some(live) => live_events(record, &live),
+        None => stored_events(state, id),
     };
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// The entries of an execution not running here, once it ended (the store has none before).
+fn stored_events(state: AppState, id: String) -> BoxStream<'static, Result<Event, Infallible>> {
+    let ended = async move {
+        let events: Vec<_> = match executor::ended_with_logs(&state, &id).await {
+            Ok((record, logs)) => logs.iter().map(|log| event(&record, log)).collect(),
+            // Gone meanwhile (purged): nothing more to send.
+            Err(_) => Vec::new(),
+        };
+        stream::iter(events)
+    };
+    stream::once(ended).flatten().boxed()
+}
+
+/// The entries of an execution running here so far, then each as it comes.
+fn live_events(
+    record: ExecutionRecord,
+    live: &executor::Live,
+) -> BoxStream<'static, Result<Event, Infallible>> {
+    let (past, receiver) = live.follow();
     let past: Vec<_> = past.iter().map(|log| event(&record, log)).collect();
-    let coming = stream::unfold(receiver, move |receiver| {
+    let coming = stream::unfold(Some(receiver), move |receiver| {
         let record = record.clone();
         async move {
             let mut receiver = receiver?;
@@ -150,7 +167,7 @@ pub(super) async fn follow(
             }
         }
     });
-    Ok(Sse::new(stream::iter(past).chain(coming)).keep_alive(KeepAlive::default()))
+    stream::iter(past).chain(coming).boxed()
 }
 
 #[cfg(test)]

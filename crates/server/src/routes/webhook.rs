@@ -58,8 +58,9 @@ pub(super) async fn trigger(
         trigger: Some(trigger),
         triggered_by: "webhook".into(),
     };
-    let live = executor::submit_registering(&state, submission, matched.into_registered()).await?;
-    answer(&live, false).await
+    let submitted =
+        executor::submit_registering(&state, submission, matched.into_registered()).await?;
+    answer(&state, submitted, false).await
 }
 
 /// The Webhook trigger a key matched.

@@ -1,18 +1,20 @@
-//! An execution's page: its state, its task runs' states, its logs (live while it runs,
-//! through Server-Sent Events), its inputs and outputs, and a kill button. Everything shown
-//! was masked by the engine before the server kept it.
+//! An execution's page: its state, its task runs' states, its logs (live while it runs here,
+//! through Server-Sent Events; at its end when it runs on another node), its inputs and
+//! outputs, and a kill button. Everything shown was masked by the engine before the server
+//! kept it.
 
 use super::Ui;
 use super::page::{self, Notice, UiError, when};
 use super::session::Current;
 use crate::executor::{self, Live, LiveEvent};
 use crate::extract::Path;
+use crate::state::AppState;
 use crate::view::iso_duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse as _, Redirect, Response};
-use futures_util::stream::{self, Stream, StreamExt as _};
+use futures_util::stream::{self, BoxStream, Stream, StreamExt as _};
 use kestrel_store::{ExecutionRecord, LogRecord};
 use minijinja::{Value, context};
 use serde_json::json;
@@ -84,9 +86,9 @@ pub(super) async fn page(
     current: Current,
     Path(id): Path<String>,
 ) -> Result<Response, UiError> {
-    let (record, live) = find(&ui, &current, &id).await?;
-    let running = live.is_some();
-    // While it runs the log comes through the stream, from its first entry.
+    let (record, _) = find(&ui, &current, &id).await?;
+    let running = record.ended_at.is_none();
+    // While it runs (here or elsewhere) the log comes through the stream, from its first entry.
     let logs: Vec<serde_json::Value> = if running {
         Vec::new()
     } else {
@@ -158,22 +160,30 @@ pub(super) async fn follow(
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, UiError> {
     let (_, live) = find(&ui, &current, &id).await?;
-    let (past, following) = match live {
+    let entries = match live {
         Some(live) => {
             let (past, receiver) = live.follow();
-            (past, Some((receiver, live)))
+            let past: Vec<_> = past.iter().map(log_event).collect();
+            let coming = stream::unfold((receiver, live), next_entry);
+            stream::iter(past).chain(coming).boxed()
         }
-        None => {
-            let tenant = &ui.app.options().tenant;
-            (ui.app.store().execution_logs(tenant, &id).await?, None)
-        }
+        None => stored_entries(ui.app.clone(), id),
     };
-    let past: Vec<_> = past.iter().map(log_event).collect();
-    let coming =
-        stream::iter(following).flat_map(|following| stream::unfold(following, next_entry));
     let end = stream::once(async { Ok(Event::default().event("end").data("ended")) });
-    let events = stream::iter(past).chain(coming).chain(end);
-    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+    Ok(Sse::new(entries.chain(end)).keep_alive(KeepAlive::default()))
+}
+
+/// The entries of an execution not running here, once it ended (the store has none before).
+fn stored_entries(app: AppState, id: String) -> BoxStream<'static, Result<Event, Infallible>> {
+    let ended = async move {
+        let events: Vec<_> = match executor::ended_with_logs(&app, &id).await {
+            Ok((_, logs)) => logs.iter().map(log_event).collect(),
+            // Gone meanwhile (purged): the page reloads and says so.
+            Err(_) => Vec::new(),
+        };
+        stream::iter(events)
+    };
+    stream::once(ended).flatten().boxed()
 }
 
 pub(super) async fn kill(

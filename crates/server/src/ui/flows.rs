@@ -312,8 +312,9 @@ pub(super) async fn run(
         triggered_by: current.caller.actor().to_string(),
     };
     match executor::submit(&ui.app, submission).await {
-        Ok(live) => {
-            Ok(Redirect::to(&format!("/ui/executions/{}", live.record().id)).into_response())
+        Ok(submitted) => {
+            let page = format!("/ui/executions/{}", submitted.record.id);
+            Ok(Redirect::to(&page).into_response())
         }
         Err(error @ (AppError::Invalid { .. } | AppError::Conflict(_))) => {
             ui.sessions

@@ -1,0 +1,258 @@
+//! Several kestrel processes on one database, as docs/multi-node.md sets them up: servers
+//! with `--no-worker` answer the API, `kestrel worker`s run executions from the queue. Each
+//! story takes the database as a `--database` URL, so that it runs on the embedded SQLite
+//! file shared by every process here and on PostgreSQL alike.
+
+#![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
+
+mod util;
+
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+use util::Sandbox;
+use util::server::Running;
+
+/// Heartbeats every second, takeover after three: a dead worker's executions resume soon.
+const CONFIG: &str = "worker:\n  threads: 4\n  heartbeat: 1s\n  resume-after: 3s\n";
+
+const QUICK: &str = "id: quick\nnamespace: nodes\ntasks:\n  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: hello\n";
+
+const SLEEPY: &str = "id: sleepy\nnamespace: nodes\ntasks:\n  - id: nap\n    type: io.kestra.plugin.scripts.shell.Commands\n    commands:\n      - sleep 1\n      - echo slept\n";
+
+const LONG: &str = "id: long\nnamespace: nodes\ntasks:\n  - id: nap\n    type: io.kestra.plugin.scripts.shell.Commands\n    commands:\n      - sleep 8\n      - echo slept\n";
+
+const TICK: &str = "id: tick\nnamespace: nodes\ntasks:\n  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: \"tick {{ trigger.date }}\"\ntriggers:\n  - id: minutely\n    type: io.kestra.plugin.core.trigger.Schedule\n    cron: \"* * * * *\"\n";
+
+/// The log entry of an execution taken over from a dead worker.
+const RESUMED: &str = "resumed after its worker stopped heartbeating";
+
+/// Every kestrel process of a story: one sandbox (data directory, master key), one database.
+struct Cluster {
+    sandbox: Sandbox,
+    database: String,
+    auth: String,
+}
+
+impl Cluster {
+    /// A cluster on `database`, with an API token and `CONFIG`.
+    fn new(sandbox: Sandbox, database: String) -> Self {
+        sandbox.write("kestrel.yml", CONFIG);
+        let created = sandbox
+            .kestrel(["tokens", "create", "ci", "--database", &database])
+            .output();
+        created.assert_code(0);
+        let auth = format!("Bearer {}", created.stdout.trim());
+        Self {
+            sandbox,
+            database,
+            auth,
+        }
+    }
+
+    fn global(&self) -> [&str; 4] {
+        ["--config", "kestrel.yml", "--database", &self.database]
+    }
+
+    /// `kestrel server --no-worker`.
+    fn api_server(&self) -> Running {
+        let mut args = self.global().to_vec();
+        args.push("--no-worker");
+        Running::start(&self.sandbox, &args)
+    }
+
+    /// `kestrel server`, which runs executions too.
+    fn server(&self) -> Running {
+        Running::start(&self.sandbox, &self.global())
+    }
+
+    /// `kestrel worker`.
+    fn worker(&self) -> Running {
+        Running::worker(&self.sandbox, &self.global())
+    }
+
+    fn get(&self, server: &Running, path: &str) -> Value {
+        server.json("GET", path, &self.auth, None)
+    }
+
+    fn flow(&self, server: &Running, yaml: &str) {
+        let body = Some(("application/x-yaml", yaml));
+        server.json("POST", "/api/v1/main/flows", &self.auth, body);
+    }
+
+    /// Triggers `nodes.<flow>` without waiting; its id.
+    fn trigger(&self, server: &Running, flow: &str) -> String {
+        let path = format!("/api/v1/main/executions/nodes/{flow}");
+        let created = server.json("POST", &path, &self.auth, None);
+        created["id"].as_str().unwrap().to_owned()
+    }
+
+    /// The executions of namespace `nodes` in `state` (every state: `None`), up to 1,000.
+    fn executions(&self, server: &Running, state: Option<&str>) -> Vec<Value> {
+        let state = state.map(|s| format!("&state={s}")).unwrap_or_default();
+        let path = format!("/api/v1/main/executions/search?namespace=nodes&size=1000{state}");
+        self.get(server, &path)["results"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// Polls until `done` holds, for at most `limit`.
+    fn wait_until(&self, limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + limit;
+        while !done() {
+            assert!(Instant::now() < deadline, "still waiting for {what}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Every log entry of execution `id`, every attempt's.
+    fn logs(&self, server: &Running, id: &str) -> Vec<Value> {
+        let path = format!("/api/v1/main/logs/{id}?attempt=all");
+        self.get(server, &path).as_array().unwrap().clone()
+    }
+}
+
+/// A fresh database for a story: the SQLite file in the story's sandbox.
+fn sqlite(sandbox: &Sandbox) -> String {
+    format!("sqlite://{}", sandbox.path("shared.db").display())
+}
+
+fn state(execution: &Value) -> &str {
+    execution["state"]["current"].as_str().unwrap()
+}
+
+fn messages(logs: &[Value]) -> Vec<&str> {
+    logs.iter()
+        .map(|entry| entry["message"].as_str().unwrap())
+        .collect()
+}
+
+/// Two API servers and two workers: 200 executions triggered across both servers, a tenth of
+/// them running a task that sleeps, all end SUCCESS, each once.
+fn every_execution_completes_once(sandbox: Sandbox, database: String) {
+    let cluster = Cluster::new(sandbox, database);
+    let servers = [cluster.api_server(), cluster.api_server()];
+    let _workers = [cluster.worker(), cluster.worker()];
+    cluster.flow(&servers[0], QUICK);
+    cluster.flow(&servers[0], SLEEPY);
+    let ids: Vec<String> = (0..200)
+        .map(|i| {
+            let flow = if i % 10 == 0 { "sleepy" } else { "quick" };
+            cluster.trigger(&servers[i % 2], flow)
+        })
+        .collect();
+    cluster.wait_until(
+        Duration::from_secs(300),
+        "200 executions to succeed",
+        || cluster.executions(&servers[1], Some("SUCCESS")).len() == 200,
+    );
+    assert_eq!(cluster.executions(&servers[0], None).len(), 200);
+    for (i, id) in ids.iter().enumerate() {
+        let execution = cluster.get(&servers[i % 2], &format!("/api/v1/main/executions/{id}"));
+        assert_eq!(state(&execution), "SUCCESS", "{execution}");
+        let histories = execution["state"]["histories"].as_array().unwrap();
+        let ends = histories.iter().filter(|h| h["state"] == "SUCCESS").count();
+        assert_eq!(ends, 1, "{execution}");
+        let logs = cluster.logs(&servers[(i + 1) % 2], id);
+        let expected = if i % 10 == 0 { "slept" } else { "hello" };
+        assert_eq!(messages(&logs), [expected], "{id} ran once: {logs:?}");
+        assert!(
+            logs.iter().all(|entry| entry["attemptNumber"] == 1),
+            "{logs:?}"
+        );
+    }
+}
+
+/// A worker SIGKILLed while it holds executions: another worker resumes them after
+/// `worker.resume-after`, as new attempts saying so; none is lost, none ends twice.
+fn a_killed_workers_executions_are_resumed(sandbox: Sandbox, database: String) {
+    let cluster = Cluster::new(sandbox, database);
+    let server = cluster.api_server();
+    cluster.flow(&server, LONG);
+    let mut doomed = cluster.worker();
+    let ids: Vec<String> = (0..6).map(|_| cluster.trigger(&server, "long")).collect();
+    // Its four slots full: it holds four executions, two wait in the queue.
+    cluster.wait_until(Duration::from_secs(60), "four executions running", || {
+        cluster.executions(&server, Some("RUNNING")).len() == 4
+    });
+    let held: HashSet<String> = cluster
+        .executions(&server, Some("RUNNING"))
+        .iter()
+        .map(|execution| execution["id"].as_str().unwrap().to_owned())
+        .collect();
+    doomed.child.kill().unwrap();
+    doomed.child.wait().unwrap();
+    let survivor = cluster.worker();
+    cluster.wait_until(
+        Duration::from_secs(180),
+        "every execution to succeed",
+        || cluster.executions(&server, Some("SUCCESS")).len() == 6,
+    );
+    for id in &ids {
+        let logs = cluster.logs(&server, id);
+        let shown = messages(&logs);
+        if held.contains(id) {
+            assert!(shown[0].contains(RESUMED), "{id}: {logs:?}");
+            assert_eq!(shown[1..], ["slept"], "{id}: {logs:?}");
+            assert_eq!(logs[1]["attemptNumber"], 2, "a new attempt: {logs:?}");
+        } else {
+            assert_eq!(shown, ["slept"], "{id} never ran before: {logs:?}");
+        }
+    }
+    assert_eq!(cluster.executions(&server, None).len(), 6);
+    let (code, stderr) = survivor.terminate();
+    assert_eq!(code, Some(0), "{stderr:?}");
+    assert!(
+        stderr
+            .iter()
+            .any(|line| line.contains("kestrel worker stopped")),
+        "{stderr:?}"
+    );
+}
+
+/// Two servers see every tick of a Schedule trigger: each tick starts one execution.
+fn a_schedule_tick_fires_once(sandbox: Sandbox, database: String) {
+    let cluster = Cluster::new(sandbox, database);
+    let servers = [cluster.server(), cluster.server()];
+    cluster.flow(&servers[0], TICK);
+    // How many executions each tick started (the tick is in their log).
+    let ticks = |server: &Running| {
+        let mut ticks = BTreeMap::new();
+        for execution in cluster.executions(server, Some("SUCCESS")) {
+            let logs = cluster.logs(server, execution["id"].as_str().unwrap());
+            *ticks.entry(messages(&logs)[0].to_owned()).or_insert(0) += 1;
+        }
+        ticks
+    };
+    // Two ticks: by the second, the first was seen by both servers long ago.
+    cluster.wait_until(Duration::from_secs(200), "two ticks", || {
+        ticks(&servers[1]).len() >= 2
+    });
+    let seen = ticks(&servers[0]);
+    assert!(
+        seen.values().all(|&n| n == 1),
+        "a tick fired twice: {seen:?}"
+    );
+}
+
+#[test]
+fn sqlite_every_execution_triggered_across_two_servers_completes_once() {
+    let sandbox = Sandbox::new();
+    let database = sqlite(&sandbox);
+    every_execution_completes_once(sandbox, database);
+}
+
+#[test]
+fn sqlite_a_sigkilled_workers_executions_are_resumed_by_another() {
+    let sandbox = Sandbox::new();
+    let database = sqlite(&sandbox);
+    a_killed_workers_executions_are_resumed(sandbox, database);
+}
+
+#[test]
+fn sqlite_a_schedule_tick_fires_once_across_two_servers() {
+    let sandbox = Sandbox::new();
+    let database = sqlite(&sandbox);
+    a_schedule_tick_fires_once(sandbox, database);
+}
