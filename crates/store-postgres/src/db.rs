@@ -9,10 +9,16 @@ use std::fmt::Display;
 use tokio_postgres::Config;
 
 /// Every migration, oldest first: (name, SQL).
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "20261205000000_keyring",
-    include_str!("../migrations/20261205000000_keyring.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "20261205000000_keyring",
+        include_str!("../migrations/20261205000000_keyring.sql"),
+    ),
+    (
+        "20261205000100_secrets",
+        include_str!("../migrations/20261205000100_secrets.sql"),
+    ),
+];
 
 /// Any advisory lock id works as long as every kestrel node uses the same one.
 const MIGRATION_LOCK: i64 = 0x6b65_7374_7265_6c00;
@@ -83,7 +89,9 @@ pub(crate) async fn migrate(pool: &Pool) -> Result<(), StoreError> {
                 ));
             }
             None => {
-                tx.batch_execute(sql).await.map_err(err("apply a migration"))?;
+                tx.batch_execute(sql)
+                    .await
+                    .map_err(err("apply a migration"))?;
                 tx.execute(
                     "INSERT INTO _migrations (name, checksum, applied_at) VALUES ($1, $2, $3)",
                     &[name, &checksum(sql), &crate::time::now_ms()],

@@ -3,17 +3,17 @@
 
 use crate::db::err;
 use crate::time::now_ms;
+use deadpool_postgres::GenericClient;
 use kestrel_crypto::{KeyId, Keyring, MasterKey, WrappedKey};
 use kestrel_store::StoreError;
 use std::sync::{Arc, PoisonError, RwLock};
-use deadpool_postgres::GenericClient;
 
 pub(crate) struct Keys {
     master: RwLock<MasterKey>,
     ring: RwLock<Arc<Keyring>>,
 }
 
-fn key_id(stored: i64) -> Result<KeyId, StoreError> {
+pub(crate) fn key_id(stored: i64) -> Result<KeyId, StoreError> {
     KeyId::try_from(stored).map_err(err("read the keyring"))
 }
 
@@ -75,8 +75,7 @@ async fn unwrap_stored(
     let (current, _) = state(client).await?;
     let current = current
         .ok_or_else(|| StoreError::backend("read the keyring", "the keyring has no current key"))?;
-    Keyring::unwrap(master, &load_wrapped(client).await?, current)
-        .map_err(StoreError::from_keyring)
+    Keyring::unwrap(master, &load_wrapped(client).await?, current).map_err(StoreError::from_keyring)
 }
 
 impl Keys {

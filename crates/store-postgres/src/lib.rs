@@ -16,9 +16,14 @@
 //! `--database` or `KESTREL_DATABASE`); [`redact_url`] hides the password wherever the URL is
 //! printed.
 
+mod audit;
+mod cache;
 mod db;
 mod keys;
 mod listen;
+mod rotate;
+mod secret_store;
+mod secrets;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod time;
@@ -43,6 +48,10 @@ pub struct PgOptions {
     pub versions_kept: u32,
     /// Entries kept in the read cache (default 10,000; zero disables the cache).
     pub cache_capacity: usize,
+    /// How often a read compares the stored change generation with the one its cache last
+    /// saw (default 1 s): the backstop for notifications missed while the listener was
+    /// reconnecting. Notifications, not this, empty the caches in ordinary operation.
+    pub freshness_interval: Duration,
     /// Versions re-encrypted per transaction by `rotate-key` (default 500).
     pub rotate_batch: usize,
     /// The largest value `set` takes, in bytes (`secret.max-size`, default 64 KiB).
@@ -56,6 +65,7 @@ impl Default for PgOptions {
             statement_timeout: Duration::from_secs(30),
             versions_kept: kestrel_store::DEFAULT_VERSIONS_KEPT,
             cache_capacity: 10_000,
+            freshness_interval: Duration::from_secs(1),
             rotate_batch: 500,
             max_value_size: kestrel_store::DEFAULT_MAX_VALUE_SIZE,
         }
@@ -71,6 +81,7 @@ pub struct PgStore {
 pub(crate) struct Inner {
     pub(crate) pool: deadpool_postgres::Pool,
     pub(crate) keys: keys::Keys,
+    pub(crate) cache: cache::Cache,
     pub(crate) options: PgOptions,
     pub(crate) signals: QueueSignals,
     /// Bumped when another node (or this one) NOTIFYs a secret change.
@@ -137,9 +148,11 @@ impl PgStore {
         let mut client = pool.get().await.map_err(db::err("connect to PostgreSQL"))?;
         let keys = keys::Keys::init(&mut client, master_key).await?;
         drop(client);
+        let cache = cache::Cache::new(options.cache_capacity, options.freshness_interval);
         let inner = Arc::new(Inner {
             pool,
             keys,
+            cache,
             options,
             signals: QueueSignals::default(),
             secret_changes: watch::Sender::new(0),
@@ -147,7 +160,10 @@ impl PgStore {
             listener: Mutex::new(None),
         });
         let listener = listen::spawn(config, Arc::downgrade(&inner));
-        *inner.listener.lock().unwrap_or_else(PoisonError::into_inner) = Some(listener);
+        *inner
+            .listener
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(listener);
         Ok(Self { inner })
     }
 
@@ -177,10 +193,14 @@ impl PgStore {
 /// );
 /// ```
 pub fn redact_url(url: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let base = match base.split_once("://") {
         Some((scheme, rest)) => {
-            let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
+            let (authority, path) = rest
+                .split_once('/')
+                .map_or((rest, None), |(a, p)| (a, Some(p)));
             let authority = match authority.rsplit_once('@') {
                 Some((user_info, host)) => match user_info.split_once(':') {
                     Some((user, _password)) => format!("{user}:***@{host}"),

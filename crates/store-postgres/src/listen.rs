@@ -35,8 +35,7 @@ pub(crate) fn spawn(config: Config, store: Weak<crate::Inner>) -> tokio::task::A
 async fn listen(config: &Config, store: &Weak<crate::Inner>) -> Result<(), String> {
     let tls = crate::tls::connector().map_err(|e| e.to_string())?;
     let (client, mut connection) = config.connect(tls).await.map_err(|e| e.to_string())?;
-    let mut messages =
-        futures_util::stream::poll_fn(move |cx| connection.poll_message(cx)).boxed();
+    let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx)).boxed();
     let statements = format!("LISTEN {SECRETS}; LISTEN {QUEUED}; LISTEN {ENDED}");
     let listening = client.batch_execute(&statements);
     // The connection must be polled for the LISTEN to complete.

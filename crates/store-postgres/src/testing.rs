@@ -12,7 +12,10 @@ pub const SERVER_VARIABLE: &str = "KESTREL_TEST_POSTGRES";
 /// When no server is configured but `KESTREL_REQUIRE_POSTGRES=1`, or the server refuses to
 /// create a database.
 pub async fn fresh_database() -> Option<String> {
-    let Some(server) = std::env::var(SERVER_VARIABLE).ok().filter(|v| !v.is_empty()) else {
+    let Some(server) = std::env::var(SERVER_VARIABLE)
+        .ok()
+        .filter(|v| !v.is_empty())
+    else {
         assert!(
             std::env::var("KESTREL_REQUIRE_POSTGRES").as_deref() != Ok("1"),
             "{SERVER_VARIABLE} is not set but KESTREL_REQUIRE_POSTGRES=1"
@@ -37,7 +40,9 @@ pub async fn fresh_database() -> Option<String> {
 
 /// `url` naming database `name` instead of its own.
 pub fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
     let authority_end = base[scheme_end..]
         .find('/')
@@ -60,6 +65,9 @@ mod tests {
             with_database("postgres://u@h:5/postgres?sslmode=disable", "t1"),
             "postgres://u@h:5/t1?sslmode=disable"
         );
-        assert_eq!(with_database("postgres://u@h:5", "t1"), "postgres://u@h:5/t1");
+        assert_eq!(
+            with_database("postgres://u@h:5", "t1"),
+            "postgres://u@h:5/t1"
+        );
     }
 }
