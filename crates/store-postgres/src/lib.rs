@@ -81,6 +81,7 @@ pub struct PgStore {
 pub(crate) struct Inner {
     pub(crate) pool: deadpool_postgres::Pool,
     pub(crate) keys: keys::Keys,
+    /// This node's read cache of latest versions, emptied by `secret_changes`.
     pub(crate) cache: cache::Cache,
     pub(crate) options: PgOptions,
     pub(crate) signals: QueueSignals,

@@ -102,27 +102,20 @@ impl Inner {
         }
         // No key newer than `target` exists while it is being rotated to, so `ring` holds every
         // key a pending version can name.
-        for p in &pending {
-            let resealed = ring
-                .reseal(&aad(&p.id, p.version), &p.sealed, target)
-                .map_err(|cause| StoreError::Undecryptable {
-                    namespace: p.id.namespace().to_owned(),
-                    key: p.id.key().to_owned(),
-                    version: p.version,
-                    cause,
-                })?;
-            let sql = "UPDATE secret_versions SET key_id = $5, sealed = $6
-                 WHERE tenant = $1 AND namespace = $2 AND key = $3 AND version = $4";
-            let params: Params<'_> = &[
-                &p.id.tenant(),
-                &p.id.namespace(),
-                &p.id.key(),
-                &sql_u64(p.version),
-                &i64::from(resealed.key_id),
-                &resealed.bytes,
-            ];
-            execute(&tx, "re-encrypt a secret version", sql, params).await?;
-        }
+        let resealed = pending
+            .iter()
+            .map(|p| {
+                ring.reseal(&aad(&p.id, p.version), &p.sealed, target)
+                    .map(|sealed| sealed.bytes)
+                    .map_err(|cause| StoreError::Undecryptable {
+                        namespace: p.id.namespace().to_owned(),
+                        key: p.id.key().to_owned(),
+                        version: p.version,
+                        cause,
+                    })
+            })
+            .collect::<Result<Vec<Vec<u8>>, StoreError>>()?;
+        store_resealed(&tx, target, &pending, resealed).await?;
         tx.commit().await.map_err(err(doing))?;
         Ok(Some(pending.len() as u64))
     }
@@ -149,6 +142,35 @@ impl Inner {
         self.keys.install_master(new_master.clone());
         Ok(())
     }
+}
+
+/// Writes a batch's new ciphertexts in one statement (one round trip, so the batch holds the
+/// store-state row, and writers wait, for as short a time as can be).
+async fn store_resealed(
+    client: &impl GenericClient,
+    target: KeyId,
+    pending: &[Pending],
+    resealed: Vec<Vec<u8>>,
+) -> Result<(), StoreError> {
+    let column = |part: fn(&SecretId) -> &str| -> Vec<&str> {
+        pending.iter().map(|p| part(&p.id)).collect()
+    };
+    let versions: Vec<i64> = pending.iter().map(|p| sql_u64(p.version)).collect();
+    let sql = "UPDATE secret_versions v SET key_id = $1, sealed = r.sealed
+         FROM unnest($2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::BYTEA[])
+              AS r (tenant, namespace, key, version, sealed)
+         WHERE v.tenant = r.tenant AND v.namespace = r.namespace AND v.key = r.key
+           AND v.version = r.version";
+    let params: Params<'_> = &[
+        &i64::from(target),
+        &column(SecretId::tenant),
+        &column(SecretId::namespace),
+        &column(SecretId::key),
+        &versions,
+        &resealed,
+    ];
+    execute(client, "re-encrypt secret versions", sql, params).await?;
+    Ok(())
 }
 
 /// Up to `limit` stored versions not yet sealed under `target`.
