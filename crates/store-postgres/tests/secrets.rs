@@ -183,6 +183,35 @@ async fn a_change_on_one_node_is_read_by_the_other_within_a_second_by_notificati
 }
 
 #[tokio::test]
+async fn a_change_made_while_the_listeners_were_disconnected_is_still_seen() {
+    let Some(url) = testing::fresh_database().await else {
+        return;
+    };
+    let key = MasterKey::generate().unwrap();
+    let (a, b) = (
+        node(&url, &key, PgOptions::default()).await,
+        node(&url, &key, PgOptions::default()).await,
+    );
+    let secret = id("company.team", "MISSED");
+    set(&a, &secret, "v1").await;
+    assert_eq!(value(&b, &secret, None).await.as_deref(), Some("v1"));
+    let db = raw(&url).await;
+    let cut: i64 = db
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(cut >= 1, "no listener found");
+    set(&a, &secret, "v2").await;
+    // The listener's reconnection, or the generation check, makes b read again.
+    time_until(&b, &secret, Some("v2")).await;
+}
+
+#[tokio::test]
 async fn concurrent_sets_of_one_key_on_two_nodes_make_distinct_versions() {
     let Some(url) = testing::fresh_database().await else {
         return;
