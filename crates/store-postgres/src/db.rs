@@ -16,6 +16,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/20261205000000_keyring.sql"),
     ),
     (
+        "20261205000100_secrets",
+        include_str!("../migrations/20261205000100_secrets.sql"),
+    ),
+    (
         "20261205000200_server",
         include_str!("../migrations/20261205000200_server.sql"),
     ),

@@ -13,7 +13,7 @@ pub(crate) struct Keys {
     ring: RwLock<Arc<Keyring>>,
 }
 
-fn key_id(stored: i64) -> Result<KeyId, StoreError> {
+pub(crate) fn key_id(stored: i64) -> Result<KeyId, StoreError> {
     KeyId::try_from(stored).map_err(err("read the keyring"))
 }
 

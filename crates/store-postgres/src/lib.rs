@@ -16,13 +16,18 @@
 //! `--database` or `KESTREL_DATABASE`); [`redact_url`] hides the password wherever the URL is
 //! printed.
 
+mod audit;
 mod auth;
+mod cache;
 mod db;
 mod executions;
 mod flows;
 mod keys;
 mod listen;
 mod queue;
+mod rotate;
+mod secret_store;
+mod secrets;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod time;
@@ -47,6 +52,10 @@ pub struct PgOptions {
     pub versions_kept: u32,
     /// Entries kept in the read cache (default 10,000; zero disables the cache).
     pub cache_capacity: usize,
+    /// How often a read compares the stored change generation with the one its cache last
+    /// saw (default 1 s): the backstop for notifications missed while the listener was
+    /// reconnecting. Notifications, not this, empty the caches in ordinary operation.
+    pub freshness_interval: Duration,
     /// Versions re-encrypted per transaction by `rotate-key` (default 500).
     pub rotate_batch: usize,
     /// The largest value `set` takes, in bytes (`secret.max-size`, default 64 KiB).
@@ -60,6 +69,7 @@ impl Default for PgOptions {
             statement_timeout: Duration::from_secs(30),
             versions_kept: kestrel_store::DEFAULT_VERSIONS_KEPT,
             cache_capacity: 10_000,
+            freshness_interval: Duration::from_secs(1),
             rotate_batch: 500,
             max_value_size: kestrel_store::DEFAULT_MAX_VALUE_SIZE,
         }
@@ -75,6 +85,8 @@ pub struct PgStore {
 pub(crate) struct Inner {
     pub(crate) pool: deadpool_postgres::Pool,
     pub(crate) keys: keys::Keys,
+    /// This node's read cache of latest versions, emptied by `secret_changes`.
+    pub(crate) cache: cache::Cache,
     pub(crate) options: PgOptions,
     pub(crate) signals: QueueSignals,
     /// Bumped when another node (or this one) NOTIFYs a secret change.
@@ -141,9 +153,11 @@ impl PgStore {
         let mut client = pool.get().await.map_err(db::err("connect to PostgreSQL"))?;
         let keys = keys::Keys::init(&mut client, master_key).await?;
         drop(client);
+        let cache = cache::Cache::new(options.cache_capacity, options.freshness_interval);
         let inner = Arc::new(Inner {
             pool,
             keys,
+            cache,
             options,
             signals: QueueSignals::default(),
             secret_changes: watch::Sender::new(0),
