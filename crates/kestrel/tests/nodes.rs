@@ -24,6 +24,8 @@ const LONG: &str = "id: long\nnamespace: nodes\ntasks:\n  - id: nap\n    type: i
 
 const TICK: &str = "id: tick\nnamespace: nodes\ntasks:\n  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: \"tick {{ trigger.date }}\"\ntriggers:\n  - id: minutely\n    type: io.kestra.plugin.core.trigger.Schedule\n    cron: \"* * * * *\"\n";
 
+const DIGEST: &str = "id: digest\nnamespace: nodes\ntasks:\n  - id: read\n    type: io.kestra.plugin.core.debug.Return\n    format: \"{{ secret('ROTATED') | sha256 }}\"\n";
+
 /// The log entry of an execution taken over from a dead worker.
 const RESUMED: &str = "resumed after its worker stopped heartbeating";
 
@@ -111,6 +113,25 @@ impl Cluster {
         let path = format!("/api/v1/main/logs/{id}?attempt=all");
         self.get(server, &path).as_array().unwrap().clone()
     }
+}
+
+/// A fresh PostgreSQL database on the server `KESTREL_TEST_POSTGRES` names; `None` (the test
+/// skips) when there is none and none is required.
+fn postgres() -> Option<String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(kestrel_store_postgres::testing::fresh_database())
+}
+
+/// The hex SHA-256 of `text`, as the `sha256` filter writes it.
+fn sha256(text: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A fresh database for a story: the SQLite file in the story's sandbox.
@@ -234,6 +255,90 @@ fn a_schedule_tick_fires_once(sandbox: Sandbox, database: String) {
         seen.values().all(|&n| n == 1),
         "a tick fired twice: {seen:?}"
     );
+}
+
+impl Cluster {
+    /// Sets secret `ROTATED` of namespace `nodes` through `server`'s API.
+    fn set_secret(&self, server: &Running, value: &str) {
+        let body = serde_json::json!({"key": "ROTATED", "value": value}).to_string();
+        let path = "/api/v1/main/namespaces/nodes/secrets";
+        let (status, text) = server.http(
+            "PUT",
+            path,
+            Some(&self.auth),
+            Some(("application/json", &body)),
+        );
+        assert!(status < 300, "PUT {path}: {status} {text}");
+    }
+
+    /// Runs `nodes.digest` on `server` to its end; the digest its task returned.
+    fn digest_seen_by(&self, server: &Running) -> String {
+        let path = "/api/v1/main/executions/nodes/digest?wait=true";
+        let ended = server.json("POST", path, &self.auth, None);
+        assert_eq!(state(&ended), "SUCCESS", "{ended:#}");
+        ended["taskRunList"][0]["outputs"]["value"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+/// Two servers that run executions: a secret rotated through one is used by the very next
+/// execution on the other, whose cache held the old value a moment before. PostgreSQL only:
+/// its NOTIFY reaches the other node at once, where SQLite's processes look for changes every
+/// 100 ms (crates/store-sqlite/tests/freshness.rs covers that bound).
+fn a_rotation_on_one_server_is_used_by_the_next_execution_on_the_other(
+    sandbox: Sandbox,
+    database: String,
+) {
+    let cluster = Cluster::new(sandbox, database);
+    let (a, b) = (cluster.server(), cluster.server());
+    cluster.flow(&a, DIGEST);
+    cluster.set_secret(&a, "first-value-before-rotation");
+    assert_eq!(
+        cluster.digest_seen_by(&b),
+        sha256("first-value-before-rotation")
+    );
+    for round in 0..3 {
+        let rotated = format!("rotated-value-number-{round}");
+        cluster.set_secret(&a, &rotated);
+        assert_eq!(
+            cluster.digest_seen_by(&b),
+            sha256(&rotated),
+            "round {round}: the other server used the old value"
+        );
+    }
+}
+
+#[test]
+fn postgres_every_execution_triggered_across_two_servers_completes_once() {
+    if let Some(database) = postgres() {
+        every_execution_completes_once(Sandbox::new(), database);
+    }
+}
+
+#[test]
+fn postgres_a_sigkilled_workers_executions_are_resumed_by_another() {
+    if let Some(database) = postgres() {
+        a_killed_workers_executions_are_resumed(Sandbox::new(), database);
+    }
+}
+
+#[test]
+fn postgres_a_schedule_tick_fires_once_across_two_servers() {
+    if let Some(database) = postgres() {
+        a_schedule_tick_fires_once(Sandbox::new(), database);
+    }
+}
+
+#[test]
+fn postgres_a_rotation_on_one_server_is_used_by_the_next_execution_on_the_other() {
+    if let Some(database) = postgres() {
+        a_rotation_on_one_server_is_used_by_the_next_execution_on_the_other(
+            Sandbox::new(),
+            database,
+        );
+    }
 }
 
 #[test]

@@ -44,7 +44,9 @@ fn nodes(rt: &Runtime, cache_capacity: usize) -> (PgStore, PgStore, SecretId) {
             cache_capacity,
             ..PgOptions::default()
         };
-        let a = PgStore::connect(&url, key.clone(), options.clone()).await.unwrap();
+        let a = PgStore::connect(&url, key.clone(), options.clone())
+            .await
+            .unwrap();
         let b = PgStore::connect(&url, key, options).await.unwrap();
         let id = SecretId::main("bench.team", "DB_PASSWORD").unwrap();
         let value = SecretValue::new("a-secret-value-of-about-32-bytes".into());
