@@ -18,7 +18,7 @@ use kestrel_store::{
     ExecutionQuery, ExecutionRecord, ExecutionStore, LogRecord, Retention, StateChange, StoreError,
     TaskRunRecord,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::HashMap;
 use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, ToSql};
@@ -52,35 +52,6 @@ fn u32_or_zero(stored: i64) -> u32 {
     u32::try_from(stored).unwrap_or_default()
 }
 
-/// The `record` column of an execution: histories, outputs, labels.
-pub(crate) fn execution_detail(record: &ExecutionRecord) -> String {
-    let histories: Vec<Value> = record
-        .histories
-        .iter()
-        .map(|h| json!({"state": h.state, "at": ms(h.at)}))
-        .collect();
-    json!({
-        "histories": histories,
-        "outputs": record.outputs,
-        "labels": record.labels,
-    })
-    .to_string()
-}
-
-fn histories(detail: &Value) -> Vec<StateChange> {
-    detail["histories"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .map(|h| StateChange {
-                    state: h["state"].as_str().unwrap_or_default().to_owned(),
-                    at: from_ms(h["at"].as_i64().unwrap_or_default()),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The columns [`execution_row`] reads, in its order.
 pub(crate) const EXECUTION_COLUMNS: &str = "id, tenant, namespace, flow_id, flow_revision, state, \
      inputs_masked, record, created_at, ended_at";
@@ -97,7 +68,7 @@ pub(crate) fn execution_row(r: &Row) -> Result<ExecutionRecord, StoreError> {
         flow_revision: u64::try_from(col::<i64>(r, 4, DOING)?).unwrap_or_default(),
         state: col(r, 5, DOING)?,
         inputs: json_col(r, 6, DOING)?,
-        histories: histories(&detail),
+        histories: StateChange::list_in(&detail),
         outputs: detail["outputs"].clone(),
         labels: detail["labels"].clone(),
         task_runs: Vec::new(),
@@ -277,7 +248,7 @@ async fn transition_in(
                 &record.tenant,
                 &record.id,
                 &record.state,
-                &execution_detail(record),
+                &record.detail_text(),
                 &now_ms(),
                 &record.ended_at.map(ms),
                 // Masked again as the execution registers more (a secret a STRING input holds).
@@ -321,7 +292,7 @@ pub(crate) async fn write_end(
         .await
         .map_err(err(DOING))?;
     let flow_revision = i64::try_from(record.flow_revision).unwrap_or(i64::MAX);
-    let (inputs, detail) = (record.inputs.to_string(), execution_detail(record));
+    let (inputs, detail) = (record.inputs.to_string(), record.detail_text());
     let (created, now, ended) = (ms(record.created_at), now_ms(), record.ended_at.map(ms));
     let params: Vec<&(dyn ToSql + Sync)> = match holder.as_ref() {
         None => vec![
@@ -411,7 +382,7 @@ impl PgStore {
             &i64::try_from(record.flow_revision).unwrap_or(i64::MAX),
             &record.state,
             &record.inputs.to_string(),
-            &execution_detail(record),
+            &record.detail_text(),
             &sealed.as_ref().map(|s| i64::from(s.key_id)),
             &sealed.as_ref().map(|s| s.bytes.as_slice()),
             &ms(record.created_at),
@@ -788,33 +759,5 @@ mod tests {
             params,
             ["main", "company", "company.team", "dev", "hello", "RUNNING"]
         );
-    }
-
-    #[test]
-    fn the_record_column_keeps_key_order_and_histories_to_the_millisecond() {
-        let at = from_ms(1_764_000_000_123);
-        let record = ExecutionRecord {
-            id: "e1".into(),
-            tenant: "main".into(),
-            namespace: "company".into(),
-            flow_id: "hello".into(),
-            flow_revision: 1,
-            state: "RUNNING".into(),
-            histories: vec![StateChange {
-                state: "RUNNING".into(),
-                at,
-            }],
-            inputs: json!({}),
-            outputs: json!({"z": 1, "a": 2}),
-            labels: json!([{"key": "team", "value": "core"}]),
-            task_runs: Vec::new(),
-            created_at: at,
-            ended_at: None,
-        };
-        let text = execution_detail(&record);
-        assert!(text.contains(r#""outputs":{"z":1,"a":2}"#), "{text}");
-        let detail: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(histories(&detail), record.histories);
-        assert_eq!(detail["labels"], record.labels);
     }
 }

@@ -7,7 +7,7 @@
 
 use crate::PgStore;
 use crate::db::err;
-use crate::executions::{EXECUTION_COLUMNS, col, execution_detail, execution_row, task_runs_of};
+use crate::executions::{EXECUTION_COLUMNS, col, execution_row, task_runs_of};
 use crate::time::{from_ms, ms, now_ms};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
@@ -125,7 +125,7 @@ impl ExecutionQueue for PgStore {
         for record in &mut records {
             let text = (record.state == "CREATED").then(|| {
                 started(record);
-                execution_detail(record)
+                record.detail_text()
             });
             texts.push(text);
         }

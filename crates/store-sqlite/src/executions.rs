@@ -14,7 +14,7 @@ use kestrel_store::{
 };
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, OptionalExtension as _, Row, params_from_iter};
-use serde_json::{Value, json};
+use serde_json::Value;
 use zeroize::Zeroizing;
 
 /// What an execution's sealed inputs are bound to.
@@ -37,34 +37,6 @@ fn parse_json(r: &Row<'_>, column: usize) -> rusqlite::Result<Value> {
     })
 }
 
-/// The `record` column of an execution: histories, outputs, labels.
-fn execution_detail(record: &ExecutionRecord) -> String {
-    let histories: Vec<Value> = record
-        .histories
-        .iter()
-        .map(|h| json!({"state": h.state, "at": h.at.timestamp_millis()}))
-        .collect();
-    json_text(&json!({
-        "histories": histories,
-        "outputs": record.outputs,
-        "labels": record.labels,
-    }))
-}
-
-fn histories(detail: &Value) -> Vec<StateChange> {
-    detail["histories"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .map(|h| StateChange {
-                    state: h["state"].as_str().unwrap_or_default().to_owned(),
-                    at: from_ms(h["at"].as_i64().unwrap_or_default()),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 pub(crate) const EXECUTION_COLUMNS: &str = "id, tenant, namespace, flow_id, flow_revision, state, \
      inputs_masked, record, created_at, ended_at";
 
@@ -78,7 +50,7 @@ pub(crate) fn execution_row(r: &Row<'_>) -> rusqlite::Result<ExecutionRecord> {
         flow_revision: from_sql_u64(r.get(4)?),
         state: r.get(5)?,
         inputs: parse_json(r, 6)?,
-        histories: histories(&detail),
+        histories: StateChange::list_in(&detail),
         outputs: detail["outputs"].clone(),
         labels: detail["labels"].clone(),
         task_runs: Vec::new(),
@@ -139,7 +111,7 @@ fn insert_execution(
         sql_u64(record.flow_revision),
         &record.state,
         json_text(&record.inputs),
-        execution_detail(record),
+        record.detail_text(),
         sealed.map(|s| s.key_id),
         sealed.map(|s| &s.bytes),
         ms(record.created_at),
@@ -163,7 +135,7 @@ pub(crate) fn update_execution(
         &record.tenant,
         &record.id,
         &record.state,
-        execution_detail(record),
+        record.detail_text(),
         crate::time::now_ms(),
         record.ended_at.map(ms),
         from,

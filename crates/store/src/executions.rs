@@ -4,7 +4,7 @@ use crate::StoreError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kestrel_secrets::SecretValue;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// A state an execution entered, and when.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +46,42 @@ pub struct ExecutionRecord {
     pub created_at: DateTime<Utc>,
     /// When it ended, once it has.
     pub ended_at: Option<DateTime<Utc>>,
+}
+
+impl ExecutionRecord {
+    /// What every database keeps of an execution beyond its columns, as JSON text: histories
+    /// (times in Unix milliseconds), outputs and labels, in that key order.
+    pub fn detail_text(&self) -> String {
+        let histories: Vec<Value> = self
+            .histories
+            .iter()
+            .map(|h| json!({"state": h.state, "at": h.at.timestamp_millis()}))
+            .collect();
+        json!({
+            "histories": histories,
+            "outputs": self.outputs,
+            "labels": self.labels,
+        })
+        .to_string()
+    }
+}
+
+impl StateChange {
+    /// The histories of a detail [`ExecutionRecord::detail_text`] wrote.
+    pub fn list_in(detail: &Value) -> Vec<Self> {
+        detail["histories"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|h| Self {
+                        state: h["state"].as_str().unwrap_or_default().to_owned(),
+                        at: DateTime::from_timestamp_millis(h["at"].as_i64().unwrap_or_default())
+                            .unwrap_or_default(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// One task run (its last attempt's state), masked.
@@ -172,4 +208,37 @@ pub trait Retention: Send + Sync {
 
     /// Removes audit entries recorded before `before`; how many.
     async fn purge_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_record_column_keeps_key_order_and_histories_to_the_millisecond() {
+        let at = DateTime::from_timestamp_millis(1_764_000_000_123).unwrap();
+        let record = ExecutionRecord {
+            id: "e1".into(),
+            tenant: "main".into(),
+            namespace: "company".into(),
+            flow_id: "hello".into(),
+            flow_revision: 1,
+            state: "RUNNING".into(),
+            histories: vec![StateChange {
+                state: "RUNNING".into(),
+                at,
+            }],
+            inputs: json!({}),
+            outputs: json!({"z": 1, "a": 2}),
+            labels: json!([{"key": "team", "value": "core"}]),
+            task_runs: Vec::new(),
+            created_at: at,
+            ended_at: None,
+        };
+        let text = record.detail_text();
+        assert!(text.contains(r#""outputs":{"z":1,"a":2}"#), "{text}");
+        let detail: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(StateChange::list_in(&detail), record.histories);
+        assert_eq!(detail["labels"], record.labels);
+    }
 }
