@@ -414,7 +414,7 @@ impl PgStore {
     ) {
         match channel {
             listen::QUEUED => self.inner.signals.queued(),
-            listen::ENDED => self.inner.signals.ended(),
+            listen::ENDED => self.inner.signals.ended(payload),
             _ => {}
         }
         let sent = async {

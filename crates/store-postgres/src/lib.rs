@@ -97,11 +97,11 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    fn on_notification(&self, channel: &str) {
+    fn on_notification(&self, channel: &str, payload: &str) {
         match channel {
             listen::SECRETS => self.secret_changes.send_modify(|n| *n = n.wrapping_add(1)),
             listen::QUEUED => self.signals.queued(),
-            listen::ENDED => self.signals.ended(),
+            listen::ENDED => self.signals.ended(payload),
             _ => {}
         }
     }

@@ -46,9 +46,9 @@ async fn listen(config: &Config, store: &Weak<crate::Inner>) -> Result<(), Strin
                 done.map_err(|e| e.to_string())?;
                 // What changed while not listening: treat as everything.
                 if let Some(inner) = store.upgrade() {
-                    inner.on_notification(SECRETS);
-                    inner.on_notification(QUEUED);
-                    inner.on_notification(ENDED);
+                    inner.on_notification(SECRETS, "");
+                    inner.on_notification(QUEUED, "");
+                    inner.signals.any_ended();
                 }
                 break;
             }
@@ -74,7 +74,7 @@ fn dispatch(
             let Some(inner) = store.upgrade() else {
                 return Err("the store was closed".into());
             };
-            inner.on_notification(note.channel());
+            inner.on_notification(note.channel(), note.payload());
             Ok(())
         }
         Some(Ok(_)) => Ok(()),

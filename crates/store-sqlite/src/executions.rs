@@ -321,7 +321,7 @@ impl ExecutionStore for SqliteStore {
         self.inner
             .db
             .write(|tx| write_end(tx, record, logs).map_err(err("write an ended execution")))?;
-        self.inner.signals.ended();
+        self.inner.signals.ended(&record.id);
         Ok(())
     }
 

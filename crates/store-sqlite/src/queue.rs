@@ -136,7 +136,7 @@ impl ExecutionQueue for SqliteStore {
             write().map_err(err("write an ended execution"))
         })?;
         if ended {
-            self.inner.signals.ended();
+            self.inner.signals.ended(&record.id);
         }
         Ok(ended)
     }

@@ -12,8 +12,9 @@ use crate::{ExecutionRecord, LogRecord, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kestrel_secrets::SecretValue;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 /// An execution a worker took from the queue.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,22 +41,51 @@ pub struct Fire {
     pub at: DateTime<Utc>,
 }
 
-/// Wake-ups for those who wait on the queue: a counter per event, bumped by this process's
-/// writes and, where the database can tell (PostgreSQL's NOTIFY), by every other process's.
-/// Waiters still wake on their own timeout, so an event another process's database cannot
-/// signal is seen within that bound.
+/// Wake-ups for those who wait on the queue, sent on this process's writes and, where the
+/// database can tell (PostgreSQL's NOTIFY), on every other process's: a counter that moves when
+/// something is queued, and the id of each execution that ends (so that a waiter reads the
+/// store again for its own execution only, not for every end). Waiters still wake on their own
+/// timeout, so an event another process's database cannot signal is seen within that bound.
 #[derive(Debug)]
 pub struct QueueSignals {
     queued: watch::Sender<u64>,
-    ended: watch::Sender<u64>,
+    ended: broadcast::Sender<Arc<str>>,
 }
+
+/// Ends kept for a waiter that has not looked yet; a waiter further behind reads the store.
+const ENDS_KEPT: usize = 4096;
+
+/// The id sent when any execution may have ended (a listener that reconnected).
+const ANY: &str = "";
 
 impl Default for QueueSignals {
     fn default() -> Self {
         Self {
             queued: watch::Sender::new(0),
-            ended: watch::Sender::new(0),
+            ended: broadcast::Sender::new(ENDS_KEPT),
         }
+    }
+}
+
+/// The ends a waiter is told of, from the moment it subscribed.
+#[derive(Debug)]
+pub struct EndWatch(broadcast::Receiver<Arc<str>>);
+
+impl EndWatch {
+    /// Waits until execution `id` may have ended (it was said to, or ends were missed) or
+    /// `timeout` passes; whether it was told.
+    pub async fn ended_within(&mut self, id: &str, timeout: Duration) -> bool {
+        let told = async {
+            loop {
+                match self.0.recv().await {
+                    Ok(ended) if &*ended == id || &*ended == ANY => return true,
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => return true,
+                    Err(broadcast::error::RecvError::Closed) => return false,
+                }
+            }
+        };
+        tokio::time::timeout(timeout, told).await.unwrap_or(false)
     }
 }
 
@@ -65,9 +95,15 @@ impl QueueSignals {
         self.queued.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    /// An execution ended.
-    pub fn ended(&self) {
-        self.ended.send_modify(|n| *n = n.wrapping_add(1));
+    /// Execution `id` ended.
+    pub fn ended(&self, id: &str) {
+        // No waiter, no one to tell.
+        let _ = self.ended.send(Arc::from(id));
+    }
+
+    /// Any execution may have ended (a listener that was away is back).
+    pub fn any_ended(&self) {
+        self.ended(ANY);
     }
 
     /// A receiver that changes when something is queued.
@@ -75,9 +111,9 @@ impl QueueSignals {
         self.queued.subscribe()
     }
 
-    /// A receiver that changes when an execution ends.
-    pub fn on_ended(&self) -> watch::Receiver<u64> {
-        self.ended.subscribe()
+    /// The ends from now on.
+    pub fn on_ended(&self) -> EndWatch {
+        EndWatch(self.ended.subscribe())
     }
 }
 

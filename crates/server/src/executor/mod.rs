@@ -24,7 +24,7 @@ use crate::state::AppState;
 use chrono::Utc;
 use kestrel_engine::{Inputs, Origin};
 use kestrel_secrets::SecretValue;
-use kestrel_store::{ExecutionRecord, LogRecord, changed_within};
+use kestrel_store::{ExecutionRecord, LogRecord};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -420,10 +420,9 @@ pub(crate) async fn ended(
         return Ok((*record).clone());
     }
     let store = &state.0.store;
+    // Subscribed before the first read: an end after it wakes the wait.
     let mut ends = store.signals().on_ended();
     loop {
-        // Subscribed before the read: an end after it wakes the wait.
-        ends.borrow_and_update();
         let found = store
             .get_execution(&state.0.options.tenant, id)
             .await?
@@ -431,7 +430,7 @@ pub(crate) async fn ended(
         if found.ended_at.is_some() {
             return Ok(found);
         }
-        changed_within(&mut ends, STORE_POLL).await;
+        ends.ended_within(id, STORE_POLL).await;
     }
 }
 
