@@ -50,11 +50,23 @@ fn checksum(sql: &str) -> String {
         .collect()
 }
 
-/// A pool over `config`, each connection with the options' statement timeout.
+/// A pool over `config`, each connection with the options' statement timeout and the
+/// planner kept on the indexes.
 pub(crate) fn pool(config: Config, options: &PgOptions) -> Result<Pool, StoreError> {
     let mut config = config;
     let timeout = options.statement_timeout.as_millis();
-    config.options(format!("-c statement_timeout={timeout}"));
+    // Every statement here has an index to use, and a new database has no statistics until
+    // autovacuum analyzes it (a minute or more). Without them, the plan PostgreSQL caches
+    // for a prepared statement after its first runs can pick the wrong index (or a whole-table
+    // scan for a batch: `= ANY($1)`, a join with UNNEST) and keep it while the table grows.
+    // Planning each statement with its values and the table's current size, sequential scans
+    // weighed down where an index serves, keeps every node on the right index from the first
+    // execution; planning costs far less than one such scan.
+    let given = config.get_options().unwrap_or_default().to_owned();
+    config.options(format!(
+        "{given} -c statement_timeout={timeout} -c enable_seqscan=off \
+         -c plan_cache_mode=force_custom_plan"
+    ));
     let manager = Manager::from_config(
         config,
         crate::tls::connector()?,

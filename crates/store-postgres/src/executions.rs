@@ -19,7 +19,7 @@ use kestrel_store::{
     TaskRunRecord,
 };
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, ToSql};
 use zeroize::Zeroizing;
@@ -133,67 +133,86 @@ pub(crate) async fn with_task_runs(
     Ok(records)
 }
 
-/// Writes every task run of `record` (after removing those stored, when `replace`).
+/// Writes every task run of `records` (after removing those stored, when `replace`), in one
+/// statement for all of them.
 async fn write_task_runs(
     client: &impl GenericClient,
-    record: &ExecutionRecord,
+    records: &[&ExecutionRecord],
     replace: bool,
 ) -> Result<(), StoreError> {
     const DOING: &str = "write an execution's task runs";
     if replace {
+        let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
         let delete = client
-            .prepare_cached("DELETE FROM task_runs WHERE execution_id = $1")
+            .prepare_cached("DELETE FROM task_runs WHERE execution_id = ANY($1)")
             .await
             .map_err(err(DOING))?;
-        client
-            .execute(&delete, &[&record.id])
-            .await
-            .map_err(err(DOING))?;
+        client.execute(&delete, &[&ids]).await.map_err(err(DOING))?;
     }
-    if record.task_runs.is_empty() {
+    let runs: Vec<(&str, i64, &TaskRunRecord)> = records
+        .iter()
+        .flat_map(|record| {
+            record.task_runs.iter().enumerate().map(|(position, run)| {
+                let position = i64::try_from(position).unwrap_or(i64::MAX);
+                (record.id.as_str(), position, run)
+            })
+        })
+        .collect();
+    if runs.is_empty() {
         return Ok(());
     }
     let insert = client
         .prepare_cached(
             "INSERT INTO task_runs (id, attempt, execution_id, task_id, state, outputs_masked,
                                     error, started_at, ended_at, record, position)
-             SELECT t.id, t.attempt, $1, t.task_id, t.state, t.outputs, t.error, t.started_at,
-                    t.ended_at, t.record, t.position
-             FROM UNNEST($2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
-                         $7::TEXT[], $8::BIGINT[], $9::BIGINT[], $10::TEXT[], $11::BIGINT[])
-                  AS t(id, attempt, task_id, state, outputs, error, started_at, ended_at,
-                       record, position)",
+             SELECT t.id, t.attempt, t.execution_id, t.task_id, t.state, t.outputs, t.error,
+                    t.started_at, t.ended_at, t.record, t.position
+             FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[],
+                         $6::TEXT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[], $10::TEXT[],
+                         $11::BIGINT[])
+                  AS t(execution_id, id, attempt, task_id, state, outputs, error, started_at,
+                       ended_at, record, position)",
         )
         .await
         .map_err(err(DOING))?;
-    let runs = &record.task_runs;
-    let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
-    let attempts: Vec<i64> = runs.iter().map(|r| i64::from(r.attempt)).collect();
-    let task_ids: Vec<&str> = runs.iter().map(|r| r.task_id.as_str()).collect();
-    let states: Vec<&str> = runs.iter().map(|r| r.state.as_str()).collect();
-    let outputs: Vec<String> = runs.iter().map(|r| r.outputs.to_string()).collect();
-    let errors: Vec<Option<&str>> = runs.iter().map(|r| r.error.as_deref()).collect();
-    let started: Vec<i64> = runs.iter().map(|r| ms(r.started_at)).collect();
-    let ended: Vec<Option<i64>> = runs.iter().map(|r| r.ended_at.map(ms)).collect();
-    let details: Vec<String> = runs.iter().map(|r| r.detail.to_string()).collect();
-    let positions: Vec<i64> = (0..runs.len())
-        .map(|p| i64::try_from(p).unwrap_or(i64::MAX))
-        .collect();
+    let executions: Vec<&str> = runs.iter().map(|(id, _, _)| *id).collect();
+    let ids: Vec<&str> = runs.iter().map(|(_, _, r)| r.id.as_str()).collect();
+    let attempts: Vec<i64> = runs.iter().map(|(_, _, r)| i64::from(r.attempt)).collect();
+    let task_ids: Vec<&str> = runs.iter().map(|(_, _, r)| r.task_id.as_str()).collect();
+    let states: Vec<&str> = runs.iter().map(|(_, _, r)| r.state.as_str()).collect();
+    let outputs: Vec<String> = runs.iter().map(|(_, _, r)| r.outputs.to_string()).collect();
+    let errors: Vec<Option<&str>> = runs.iter().map(|(_, _, r)| r.error.as_deref()).collect();
+    let started: Vec<i64> = runs.iter().map(|(_, _, r)| ms(r.started_at)).collect();
+    let ended: Vec<Option<i64>> = runs.iter().map(|(_, _, r)| r.ended_at.map(ms)).collect();
+    let details: Vec<String> = runs.iter().map(|(_, _, r)| r.detail.to_string()).collect();
+    let positions: Vec<i64> = runs.iter().map(|(_, position, _)| *position).collect();
     let params: [&(dyn ToSql + Sync); 11] = [
-        &record.id, &ids, &attempts, &task_ids, &states, &outputs, &errors, &started, &ended,
-        &details, &positions,
+        &executions,
+        &ids,
+        &attempts,
+        &task_ids,
+        &states,
+        &outputs,
+        &errors,
+        &started,
+        &ended,
+        &details,
+        &positions,
     ];
     client.execute(&insert, &params).await.map_err(err(DOING))?;
     Ok(())
 }
 
-/// Appends `logs` to execution `id`'s, in their order.
+/// Appends each execution's logs to its own, in their order, in one statement for all.
 async fn append_logs(
     client: &impl GenericClient,
-    id: &str,
-    logs: &[LogRecord],
+    entries: &[(&str, &[LogRecord])],
 ) -> Result<(), StoreError> {
     const DOING: &str = "write an execution's logs";
+    let logs: Vec<(&str, &LogRecord)> = entries
+        .iter()
+        .flat_map(|(id, logs)| logs.iter().map(move |log| (*id, log)))
+        .collect();
     if logs.is_empty() {
         return Ok(());
     }
@@ -201,24 +220,34 @@ async fn append_logs(
     let insert = client
         .prepare_cached(
             "INSERT INTO logs (execution_id, task_id, task_run_id, attempt, at, level, message)
-             SELECT $1, l.task_id, l.task_run_id, l.attempt, l.at, l.level, l.message
-             FROM UNNEST($2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], $6::TEXT[],
-                         $7::TEXT[]) WITH ORDINALITY
-                  AS l(task_id, task_run_id, attempt, at, level, message, n)
+             SELECT l.execution_id, l.task_id, l.task_run_id, l.attempt, l.at, l.level,
+                    l.message
+             FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[],
+                         $6::TEXT[], $7::TEXT[]) WITH ORDINALITY
+                  AS l(execution_id, task_id, task_run_id, attempt, at, level, message, n)
              ORDER BY l.n",
         )
         .await
         .map_err(err(DOING))?;
-    let task_ids: Vec<Option<&str>> = logs.iter().map(|l| l.task_id.as_deref()).collect();
-    let runs: Vec<Option<&str>> = logs.iter().map(|l| l.task_run_id.as_deref()).collect();
-    let attempts: Vec<Option<i64>> = logs.iter().map(|l| l.attempt.map(i64::from)).collect();
-    let at: Vec<i64> = logs.iter().map(|l| ms(l.at)).collect();
-    let levels: Vec<&str> = logs.iter().map(|l| l.level.as_str()).collect();
-    let messages: Vec<&str> = logs.iter().map(|l| l.message.as_str()).collect();
+    let executions: Vec<&str> = logs.iter().map(|(id, _)| *id).collect();
+    let task_ids: Vec<Option<&str>> = logs.iter().map(|(_, l)| l.task_id.as_deref()).collect();
+    let runs: Vec<Option<&str>> = logs.iter().map(|(_, l)| l.task_run_id.as_deref()).collect();
+    let attempts: Vec<Option<i64>> = logs.iter().map(|(_, l)| l.attempt.map(i64::from)).collect();
+    let at: Vec<i64> = logs.iter().map(|(_, l)| ms(l.at)).collect();
+    let levels: Vec<&str> = logs.iter().map(|(_, l)| l.level.as_str()).collect();
+    let messages: Vec<&str> = logs.iter().map(|(_, l)| l.message.as_str()).collect();
     client
         .execute(
             &insert,
-            &[&id, &task_ids, &runs, &attempts, &at, &levels, &messages],
+            &[
+                &executions,
+                &task_ids,
+                &runs,
+                &attempts,
+                &at,
+                &levels,
+                &messages,
+            ],
         )
         .await
         .map_err(err(DOING))?;
@@ -271,135 +300,230 @@ const END: &str = "INSERT INTO executions (id, tenant, namespace, flow_id, flow_
          inputs_key = NULL, inputs_sealed = NULL
      WHERE executions.tenant = excluded.tenant";
 
-/// An end written by `end_claimed`: only while the worker holds the execution and it has not
-/// ended. The update locks the row, so no claim takes it over before the commit.
-const FENCED_END: &str = "UPDATE executions SET state = $3, inputs_masked = $4, record = $5,
-         updated_at = $6, ended_at = $7, inputs_key = NULL, inputs_sealed = NULL
-     WHERE tenant = $1 AND id = $2 AND worker = $8 AND ended_at IS NULL";
-
-/// Writes an execution's end: state, record, task runs, logs appended, its sealed inputs
-/// dropped; fenced by `holder` when given (then `false` when another worker holds it, and the
-/// caller rolls back). The caller commits, then announces it.
-pub(crate) async fn write_end(
+/// Writes an execution's end whoever holds it: state, record, task runs, logs appended, its
+/// sealed inputs dropped; inserted if it was never written. The caller commits, then
+/// announces it.
+async fn write_end(
     client: &impl GenericClient,
     record: &ExecutionRecord,
     logs: &[LogRecord],
-    holder: Option<&str>,
-) -> Result<bool, StoreError> {
+) -> Result<(), StoreError> {
     const DOING: &str = "write an ended execution";
-    let statement = client
-        .prepare_cached(if holder.is_some() { FENCED_END } else { END })
-        .await
-        .map_err(err(DOING))?;
+    let statement = client.prepare_cached(END).await.map_err(err(DOING))?;
     let flow_revision = i64::try_from(record.flow_revision).unwrap_or(i64::MAX);
     let (inputs, detail) = (record.inputs.to_string(), record.detail_text());
     let (created, now, ended) = (ms(record.created_at), now_ms(), record.ended_at.map(ms));
-    let params: Vec<&(dyn ToSql + Sync)> = match holder.as_ref() {
-        None => vec![
-            &record.id,
-            &record.tenant,
-            &record.namespace,
-            &record.flow_id,
-            &flow_revision,
-            &record.state,
-            &inputs,
-            &detail,
-            &created,
-            &now,
-            &ended,
-        ],
-        Some(worker) => vec![
-            &record.tenant,
-            &record.id,
-            &record.state,
-            &inputs,
-            &detail,
-            &now,
-            &ended,
-            worker,
-        ],
-    };
+    let params: [&(dyn ToSql + Sync); 11] = [
+        &record.id,
+        &record.tenant,
+        &record.namespace,
+        &record.flow_id,
+        &flow_revision,
+        &record.state,
+        &inputs,
+        &detail,
+        &created,
+        &now,
+        &ended,
+    ];
     // Sent together; when the end is refused, what the others wrote is rolled back.
     let (written, runs, appended) = futures_util::future::join3(
         client.execute(&statement, &params),
-        write_task_runs(client, record, true),
-        append_logs(client, &record.id, logs),
+        write_task_runs(client, &[record], true),
+        append_logs(client, &[(record.id.as_str(), logs)]),
     )
     .await;
     if written.map_err(err(DOING))? == 0 {
-        return match holder {
-            Some(_) => Ok(false),
-            None => Err(StoreError::backend(
-                DOING,
-                "an execution with this id belongs to another tenant",
-            )),
-        };
+        return Err(StoreError::backend(
+            DOING,
+            "an execution with this id belongs to another tenant",
+        ));
     }
     runs?;
     appended?;
-    Ok(true)
+    Ok(())
+}
+
+/// The end of an execution as its worker writes it (`end_claimed`).
+pub(crate) struct ClaimedEnd {
+    pub(crate) record: ExecutionRecord,
+    pub(crate) logs: Vec<LogRecord>,
+    pub(crate) worker: String,
+}
+
+/// Writes each end of `ends` whose worker still holds its execution, not ended (the fence):
+/// state, record, task runs, logs, sealed inputs dropped, in four statements for all of them.
+/// Whether each was written, in order. The update locks the rows, so no claim takes them over
+/// before the caller commits.
+pub(crate) async fn write_claimed_ends(
+    client: &impl GenericClient,
+    ends: &[ClaimedEnd],
+) -> Result<Vec<bool>, StoreError> {
+    const DOING: &str = "write an ended execution";
+    let statement = client
+        .prepare_cached(
+            "UPDATE executions e
+             SET state = u.state, inputs_masked = u.inputs, record = u.record, updated_at = $1,
+                 ended_at = u.ended_at, inputs_key = NULL, inputs_sealed = NULL
+             FROM UNNEST($2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
+                         $7::TEXT[], $8::BIGINT[])
+                  AS u(tenant, id, worker, state, inputs, record, ended_at)
+             WHERE e.tenant = u.tenant AND e.id = u.id AND e.worker = u.worker
+               AND e.ended_at IS NULL
+             RETURNING e.id",
+        )
+        .await
+        .map_err(err(DOING))?;
+    let records = ends.iter().map(|end| &end.record);
+    let tenants: Vec<&str> = records.clone().map(|r| r.tenant.as_str()).collect();
+    let ids: Vec<&str> = records.clone().map(|r| r.id.as_str()).collect();
+    let workers: Vec<&str> = ends.iter().map(|end| end.worker.as_str()).collect();
+    let states: Vec<&str> = records.clone().map(|r| r.state.as_str()).collect();
+    let inputs: Vec<String> = records.clone().map(|r| r.inputs.to_string()).collect();
+    let details: Vec<String> = records.clone().map(ExecutionRecord::detail_text).collect();
+    let ended: Vec<Option<i64>> = records.map(|r| r.ended_at.map(ms)).collect();
+    let params: [&(dyn ToSql + Sync); 8] = [
+        &now_ms(),
+        &tenants,
+        &ids,
+        &workers,
+        &states,
+        &inputs,
+        &details,
+        &ended,
+    ];
+    let written: HashSet<String> = client
+        .query(&statement, &params)
+        .await
+        .map_err(err(DOING))?
+        .iter()
+        .map(|row| col(row, 0, DOING))
+        .collect::<Result<_, _>>()?;
+    let accepted: Vec<&ClaimedEnd> = ends
+        .iter()
+        .filter(|end| written.contains(&end.record.id))
+        .collect();
+    if !accepted.is_empty() {
+        let records: Vec<&ExecutionRecord> = accepted.iter().map(|end| &end.record).collect();
+        let logs: Vec<(&str, &[LogRecord])> = accepted
+            .iter()
+            .map(|end| (end.record.id.as_str(), end.logs.as_slice()))
+            .collect();
+        futures_util::future::try_join(
+            write_task_runs(client, &records, true),
+            append_logs(client, &logs),
+        )
+        .await?;
+    }
+    Ok(ends
+        .iter()
+        .map(|end| written.contains(&end.record.id))
+        .collect())
+}
+
+/// A new execution to write: held by `worker` when given (`create_claimed`).
+pub(crate) struct NewExecution {
+    pub(crate) record: ExecutionRecord,
+    pub(crate) inputs: Option<SecretValue>,
+    pub(crate) worker: Option<String>,
 }
 
 impl PgStore {
-    /// Inserts `record` with `inputs` sealed under the current data key, held by `worker` if
-    /// given (`create_claimed`).
+    /// Inserts `executions` with their inputs sealed under the current data key, in one
+    /// statement (its own transaction, or the caller's), task runs in one more.
     pub(crate) async fn insert_sealed(
         &self,
         client: &impl GenericClient,
-        record: &ExecutionRecord,
-        inputs: Option<&SecretValue>,
-        worker: Option<&str>,
+        executions: &[NewExecution],
     ) -> Result<(), StoreError> {
         const DOING: &str = "write an execution";
-        let sealed = match inputs {
-            Some(inputs) => {
-                let ring = self.inner.keys.current(client).await?;
-                let aad = inputs_aad(&record.tenant, &record.id);
-                Some(
-                    ring.seal(&aad, inputs.expose_secret().as_bytes())
-                        .map_err(StoreError::Crypto)?,
-                )
-            }
-            None => None,
+        let ring = match executions.iter().any(|e| e.inputs.is_some()) {
+            true => Some(self.inner.keys.current(client).await?),
+            false => None,
         };
+        let mut sealed = Vec::with_capacity(executions.len());
+        for new in executions {
+            let one = match (&ring, &new.inputs) {
+                (Some(ring), Some(inputs)) => {
+                    let aad = inputs_aad(&new.record.tenant, &new.record.id);
+                    let bytes = ring
+                        .seal(&aad, inputs.expose_secret().as_bytes())
+                        .map_err(StoreError::Crypto)?;
+                    Some(bytes)
+                }
+                _ => None,
+            };
+            sealed.push(one);
+        }
         let insert = client
             .prepare_cached(
                 "INSERT INTO executions (id, tenant, namespace, flow_id, flow_revision, state,
                                          inputs_masked, record, inputs_key, inputs_sealed,
                                          created_at, updated_at, ended_at, worker, heartbeat_at,
                                          claims)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13,
-                         CASE WHEN $13::TEXT IS NULL THEN NULL ELSE $14::BIGINT END,
-                         CASE WHEN $13::TEXT IS NULL THEN 0 ELSE 1 END)",
+                 SELECT n.id, n.tenant, n.namespace, n.flow_id, n.flow_revision, n.state,
+                        n.inputs, n.record, n.key_id, n.sealed, n.created_at, n.created_at,
+                        n.ended_at, n.worker,
+                        CASE WHEN n.worker IS NULL THEN NULL ELSE $1::BIGINT END,
+                        CASE WHEN n.worker IS NULL THEN 0 ELSE 1 END
+                 FROM UNNEST($2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[],
+                             $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::BIGINT[], $11::BYTEA[],
+                             $12::BIGINT[], $13::BIGINT[], $14::TEXT[])
+                      AS n(id, tenant, namespace, flow_id, flow_revision, state, inputs, record,
+                           key_id, sealed, created_at, ended_at, worker)",
             )
             .await
             .map_err(err(DOING))?;
+        let records: Vec<&ExecutionRecord> = executions.iter().map(|e| &e.record).collect();
+        let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+        let tenants: Vec<&str> = records.iter().map(|r| r.tenant.as_str()).collect();
+        let namespaces: Vec<&str> = records.iter().map(|r| r.namespace.as_str()).collect();
+        let flow_ids: Vec<&str> = records.iter().map(|r| r.flow_id.as_str()).collect();
+        let revisions: Vec<i64> = records
+            .iter()
+            .map(|r| i64::try_from(r.flow_revision).unwrap_or(i64::MAX))
+            .collect();
+        let states: Vec<&str> = records.iter().map(|r| r.state.as_str()).collect();
+        let inputs: Vec<String> = records.iter().map(|r| r.inputs.to_string()).collect();
+        let details: Vec<String> = records.iter().map(|r| r.detail_text()).collect();
+        let key_ids: Vec<Option<i64>> = sealed
+            .iter()
+            .map(|s| s.as_ref().map(|s| i64::from(s.key_id)))
+            .collect();
+        let bytes: Vec<Option<&[u8]>> = sealed
+            .iter()
+            .map(|s| s.as_ref().map(|s| s.bytes.as_slice()))
+            .collect();
+        let created: Vec<i64> = records.iter().map(|r| ms(r.created_at)).collect();
+        let ended: Vec<Option<i64>> = records.iter().map(|r| r.ended_at.map(ms)).collect();
+        let workers: Vec<Option<&str>> = executions.iter().map(|e| e.worker.as_deref()).collect();
         let params: [&(dyn ToSql + Sync); 14] = [
-            &record.id,
-            &record.tenant,
-            &record.namespace,
-            &record.flow_id,
-            &i64::try_from(record.flow_revision).unwrap_or(i64::MAX),
-            &record.state,
-            &record.inputs.to_string(),
-            &record.detail_text(),
-            &sealed.as_ref().map(|s| i64::from(s.key_id)),
-            &sealed.as_ref().map(|s| s.bytes.as_slice()),
-            &ms(record.created_at),
-            &record.ended_at.map(ms),
-            &worker,
             &now_ms(),
+            &ids,
+            &tenants,
+            &namespaces,
+            &flow_ids,
+            &revisions,
+            &states,
+            &inputs,
+            &details,
+            &key_ids,
+            &bytes,
+            &created,
+            &ended,
+            &workers,
         ];
         futures_util::future::try_join(
             async { client.execute(&insert, &params).await.map_err(err(DOING)) },
-            write_task_runs(client, record, false),
+            write_task_runs(client, &records, false),
         )
         .await?;
         Ok(())
     }
 
     /// Tells this node's waiters, and every other node's (NOTIFY `channel`), what was just
-    /// committed.
+    /// committed: for [`listen::ENDED`], the ids of the executions that ended, separated by
+    /// commas.
     ///
     /// The NOTIFY is a statement of its own, after the write's commit, and does not wait for
     /// the disk: PostgreSQL serializes the commits of every transaction that notifies, so a
@@ -412,11 +536,7 @@ impl PgStore {
         channel: &'static str,
         payload: &str,
     ) {
-        match channel {
-            listen::QUEUED => self.inner.signals.queued(),
-            listen::ENDED => self.inner.signals.ended(payload),
-            _ => {}
-        }
+        self.inner.on_notification(channel, payload);
         let sent = async {
             let statement = client
                 .prepare_cached(
@@ -431,48 +551,82 @@ impl PgStore {
         }
     }
 
-    /// Writes a new execution (held by `worker` if given) in one transaction; a CREATED one
-    /// not held is announced once committed.
+    /// Writes a new execution, held by `worker` when given, batched with others being
+    /// created at the same time.
     pub(crate) async fn create(
         &self,
         record: &ExecutionRecord,
         inputs: Option<&SecretValue>,
         worker: Option<&str>,
     ) -> Result<(), StoreError> {
+        let new = NewExecution {
+            record: record.clone(),
+            inputs: inputs.cloned(),
+            worker: worker.map(str::to_owned),
+        };
+        self.inner.creates.write(new).await
+    }
+
+    /// Writes new executions (those with task runs in one transaction) and announces those
+    /// queued (CREATED, not held) once committed.
+    pub(crate) async fn create_now(&self, executions: &[NewExecution]) -> Result<(), StoreError> {
         const DOING: &str = "write an execution";
         let mut client = self.client().await?;
-        if record.task_runs.is_empty() {
+        if executions.iter().all(|e| e.record.task_runs.is_empty()) {
             // One statement, its own transaction (the keyring read before it would see no
             // more inside one: READ COMMITTED reads afresh at each statement).
-            self.insert_sealed(&client, record, inputs, worker).await?;
+            self.insert_sealed(&client, executions).await?;
         } else {
             let tx = client.transaction().await.map_err(err(DOING))?;
-            self.insert_sealed(&tx, record, inputs, worker).await?;
+            self.insert_sealed(&tx, executions).await?;
             tx.commit().await.map_err(err(DOING))?;
         }
-        if record.state == "CREATED" && worker.is_none() {
+        let queued = executions
+            .iter()
+            .any(|e| e.record.state == "CREATED" && e.worker.is_none());
+        if queued {
             self.announce(&client, listen::QUEUED, "").await;
         }
         Ok(())
     }
 
-    /// Writes an execution's end in one transaction (see [`write_end`]) and announces it.
+    /// Writes an execution's end whoever holds it, in one transaction (see [`write_end`]),
+    /// and announces it.
     pub(crate) async fn end(
         &self,
         record: &ExecutionRecord,
         logs: &[LogRecord],
-        holder: Option<&str>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<(), StoreError> {
         const DOING: &str = "write an ended execution";
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(err(DOING))?;
-        if !write_end(&tx, record, logs, holder).await? {
-            tx.rollback().await.map_err(err(DOING))?;
-            return Ok(false);
-        }
+        write_end(&tx, record, logs).await?;
         tx.commit().await.map_err(err(DOING))?;
         self.announce(&client, listen::ENDED, &record.id).await;
-        Ok(true)
+        Ok(())
+    }
+
+    /// Writes the ends of `ends` their workers still hold, in one transaction (see
+    /// [`write_claimed_ends`]), and announces them; whether each was written.
+    pub(crate) async fn end_claimed_now(
+        &self,
+        ends: &[ClaimedEnd],
+    ) -> Result<Vec<bool>, StoreError> {
+        const DOING: &str = "write an ended execution";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(err(DOING))?;
+        let written = write_claimed_ends(&tx, ends).await?;
+        tx.commit().await.map_err(err(DOING))?;
+        let ids: Vec<&str> = ends
+            .iter()
+            .zip(&written)
+            .filter(|(_, written)| **written)
+            .map(|(end, _)| end.record.id.as_str())
+            .collect();
+        if !ids.is_empty() {
+            self.announce(&client, listen::ENDED, &ids.join(",")).await;
+        }
+        Ok(written)
     }
 
     /// A connection from the pool.
@@ -576,7 +730,7 @@ impl ExecutionStore for PgStore {
         record: &ExecutionRecord,
         logs: &[LogRecord],
     ) -> Result<(), StoreError> {
-        self.end(record, logs, None).await.map(drop)
+        self.end(record, logs).await
     }
 
     async fn get_execution(

@@ -22,6 +22,7 @@ mod cache;
 mod db;
 mod executions;
 mod flows;
+mod group;
 mod keys;
 mod listen;
 mod queue;
@@ -89,6 +90,10 @@ pub(crate) struct Inner {
     pub(crate) cache: cache::Cache,
     pub(crate) options: PgOptions,
     pub(crate) signals: QueueSignals,
+    /// New executions, written in batches.
+    pub(crate) creates: group::Batcher<executions::NewExecution>,
+    /// Ends written by the workers holding the executions, in batches.
+    pub(crate) ends: group::Batcher<executions::ClaimedEnd>,
     /// Bumped when another node (or this one) NOTIFYs a secret change.
     pub(crate) secret_changes: watch::Sender<u64>,
     /// The URL, password hidden, for messages.
@@ -101,7 +106,7 @@ impl Inner {
         match channel {
             listen::SECRETS => self.secret_changes.send_modify(|n| *n = n.wrapping_add(1)),
             listen::QUEUED => self.signals.queued(),
-            listen::ENDED => self.signals.ended(payload),
+            listen::ENDED => payload.split(',').for_each(|id| self.signals.ended(id)),
             _ => {}
         }
     }
@@ -154,12 +159,14 @@ impl PgStore {
         let keys = keys::Keys::init(&mut client, master_key).await?;
         drop(client);
         let cache = cache::Cache::new(options.cache_capacity, options.freshness_interval);
-        let inner = Arc::new(Inner {
+        let inner = Arc::new_cyclic(|store| Inner {
             pool,
             keys,
             cache,
             options,
             signals: QueueSignals::default(),
+            creates: group::Batcher::spawn(store.clone()),
+            ends: group::Batcher::spawn(store.clone()),
             secret_changes: watch::Sender::new(0),
             shown_url,
             listener: Mutex::new(None),

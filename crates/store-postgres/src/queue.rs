@@ -7,7 +7,7 @@
 
 use crate::PgStore;
 use crate::db::err;
-use crate::executions::{EXECUTION_COLUMNS, col, execution_row, task_runs_of};
+use crate::executions::{ClaimedEnd, EXECUTION_COLUMNS, col, execution_row, task_runs_of};
 use crate::time::{from_ms, ms, now_ms};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
@@ -131,7 +131,13 @@ impl ExecutionQueue for PgStore {
         }
         let held: Vec<(&str, Option<String>)> =
             records.iter().map(|r| r.id.as_str()).zip(texts).collect();
-        let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+        // Only an execution taken over has task runs stored: a fresh one has none yet.
+        let ids: Vec<&str> = records
+            .iter()
+            .zip(&held)
+            .filter(|(_, (_, fresh))| fresh.is_none())
+            .map(|(r, _)| r.id.as_str())
+            .collect();
         let (claims, mut runs) =
             futures_util::future::try_join(hold(&tx, worker, &held), task_runs_of(&tx, &ids))
                 .await?;
@@ -167,7 +173,12 @@ impl ExecutionQueue for PgStore {
         logs: &[LogRecord],
         worker: &str,
     ) -> Result<bool, StoreError> {
-        self.end(record, logs, Some(worker)).await
+        let end = ClaimedEnd {
+            record: record.clone(),
+            logs: logs.to_vec(),
+            worker: worker.to_owned(),
+        };
+        self.inner.ends.write(end).await
     }
 
     async fn claim_fire(&self, fire: &Fire) -> Result<bool, StoreError> {

@@ -6,7 +6,8 @@
 use kestrel_crypto::MasterKey;
 use kestrel_secrets::SecretValue;
 use kestrel_store::{
-    ExecutionQueue, ExecutionRecord, ExecutionStore, StateChange, TaskRunRecord, conformance,
+    ExecutionQueue, ExecutionRecord, ExecutionStore, LogRecord, StateChange, TaskRunRecord,
+    conformance,
 };
 use kestrel_store_postgres::{PgOptions, PgStore, testing};
 use serde_json::json;
@@ -221,4 +222,95 @@ async fn one_nodes_writes_wake_the_others_waiters() {
         on_ended.ended_within(&done.id, WAKE_BOUND).await,
         "an ended execution wakes the other node's waiter for it"
     );
+}
+
+/// `record` ended SUCCESS by its worker, with one task run and one log entry of its own.
+fn ended_with_its_run(mut record: ExecutionRecord) -> (ExecutionRecord, Vec<LogRecord>) {
+    record.state = "SUCCESS".into();
+    record.ended_at = Some(record.created_at);
+    record.task_runs = vec![TaskRunRecord {
+        id: format!("{}-run", record.id),
+        task_id: "t".into(),
+        attempt: 1,
+        state: "SUCCESS".into(),
+        outputs: json!({"of": record.id}),
+        error: None,
+        started_at: record.created_at,
+        ended_at: Some(record.created_at),
+        detail: json!({}),
+    }];
+    let log = LogRecord {
+        task_id: Some("t".into()),
+        task_run_id: Some(format!("{}-run", record.id)),
+        attempt: Some(1),
+        at: record.created_at,
+        level: "INFO".into(),
+        message: format!("the log of {}", record.id),
+    };
+    (record, vec![log])
+}
+
+/// Writes made at the same time are written together (one transaction of array statements),
+/// yet each is answered for itself: a duplicate among many creations fails alone, an end by a
+/// worker that does not hold its execution is refused alone, and every other execution gets
+/// its own task runs and logs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_made_together_are_answered_each_for_itself() {
+    let Some(url) = testing::fresh_database().await else {
+        return;
+    };
+    let store = node(&url, &MasterKey::generate().unwrap()).await;
+    store
+        .create_execution(&queued("batch", "e00"), None)
+        .await
+        .expect("create the first");
+    let creations = (0..40).map(|i| {
+        let store = store.clone();
+        // e00 again: already written.
+        tokio::spawn(async move {
+            store
+                .create_execution(&queued("batch", &format!("e{i:02}")), None)
+                .await
+        })
+    });
+    let created = futures_util::future::join_all(creations).await;
+    for (i, result) in created.into_iter().enumerate() {
+        let result = result.expect("task");
+        assert_eq!(result.is_err(), i == 0, "creation {i}: {result:?}");
+    }
+    let claimed = store
+        .claim("batch", "w1", 100, Duration::from_secs(3600))
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 40);
+    let ends = claimed.into_iter().enumerate().map(|(i, claimed)| {
+        let store = store.clone();
+        // Every third end comes from a worker that does not hold the execution.
+        let worker = if i % 3 == 0 { "w2" } else { "w1" };
+        tokio::spawn(async move {
+            let (record, logs) = ended_with_its_run(claimed.record);
+            let written = store.end_claimed(&record, &logs, worker).await;
+            (record, logs, worker, written)
+        })
+    });
+    for end in futures_util::future::join_all(ends).await {
+        let (record, logs, worker, written) = end.expect("task");
+        assert_eq!(written.expect("end"), worker == "w1", "{}", record.id);
+        let stored = store
+            .get_execution("batch", &record.id)
+            .await
+            .expect("get")
+            .expect("stored");
+        let stored_logs = store
+            .execution_logs("batch", &record.id)
+            .await
+            .expect("logs");
+        if worker == "w1" {
+            assert_eq!(stored, record);
+            assert_eq!(stored_logs, logs);
+        } else {
+            assert_eq!(stored.state, "RUNNING", "a refused end changes nothing");
+            assert!(stored.task_runs.is_empty() && stored_logs.is_empty());
+        }
+    }
 }
