@@ -437,9 +437,10 @@ impl PgStore {
         executions: &[NewExecution],
     ) -> Result<(), StoreError> {
         const DOING: &str = "write an execution";
-        let ring = match executions.iter().any(|e| e.inputs.is_some()) {
-            true => Some(self.inner.keys.current(client).await?),
-            false => None,
+        let ring = if executions.iter().any(|e| e.inputs.is_some()) {
+            Some(self.inner.keys.current(client).await?)
+        } else {
+            None
         };
         let mut sealed = Vec::with_capacity(executions.len());
         for new in executions {

@@ -108,24 +108,22 @@ async fn batch_forever<B: Batch>(
 /// Writes `batch` together, or one by one when that fails, and answers each request.
 async fn write_batch<B: Batch>(store: &PgStore, batch: Vec<Request<B>>) {
     let (requests, replies): (Vec<B>, Vec<_>) = batch.into_iter().unzip();
-    let together = B::write(store, &requests).await;
-    if let (Err(_), true) = (&together, requests.len() > 1) {
-        for (request, reply) in requests.iter().zip(replies) {
-            let answer = B::write(store, std::slice::from_ref(request)).await;
-            let _ = reply.send(answer.map(|mut outputs| outputs.remove(0)));
-        }
-        return;
-    }
-    match together {
+    // A caller that stopped waiting needs no answer: sends that fail are ignored.
+    match B::write(store, &requests).await {
         Ok(outputs) => {
             for (reply, output) in replies.into_iter().zip(outputs) {
-                // A caller that stopped waiting needs no answer.
                 let _ = reply.send(Ok(output));
             }
         }
-        Err(error) => {
+        Err(error) if requests.len() == 1 => {
             if let Some(reply) = replies.into_iter().next() {
                 let _ = reply.send(Err(error));
+            }
+        }
+        Err(_) => {
+            for (request, reply) in requests.iter().zip(replies) {
+                let answer = B::write(store, std::slice::from_ref(request)).await;
+                let _ = reply.send(answer.map(|mut outputs| outputs.remove(0)));
             }
         }
     }
