@@ -18,6 +18,8 @@ const CONFIG: &str = "worker:\n  threads: 4\n  heartbeat: 1s\n  resume-after: 3s
 
 const QUICK: &str = "id: quick\nnamespace: nodes\ntasks:\n  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: hello\n";
 
+const QUICK_AGAIN: &str = "id: quick\nnamespace: nodes\ntasks:\n  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: hello again\n";
+
 const SLEEPY: &str = "id: sleepy\nnamespace: nodes\ntasks:\n  - id: nap\n    type: io.kestra.plugin.scripts.shell.Commands\n    commands:\n      - sleep 1\n      - echo slept\n";
 
 const LONG: &str = "id: long\nnamespace: nodes\ntasks:\n  - id: nap\n    type: io.kestra.plugin.scripts.shell.Commands\n    commands:\n      - sleep 8\n      - echo slept\n";
@@ -257,6 +259,26 @@ fn a_schedule_tick_fires_once(sandbox: Sandbox, database: String) {
     );
 }
 
+/// Two servers: a flow saved through one is run in its new revision by the other, whose
+/// cache held the old revision a moment before (it reads the latest again within a second).
+fn a_flow_saved_on_one_server_is_run_by_the_other(sandbox: Sandbox, database: String) {
+    let cluster = Cluster::new(sandbox, database);
+    let (a, b) = (cluster.server(), cluster.server());
+    cluster.flow(&a, QUICK);
+    let path = "/api/v1/main/executions/nodes/quick?wait=true";
+    let first = b.json("POST", path, &cluster.auth, None);
+    assert_eq!(first["flowRevision"], 1, "{first:#}");
+    let body = Some(("application/x-yaml", QUICK_AGAIN));
+    a.json("PUT", "/api/v1/main/flows/nodes/quick", &cluster.auth, body);
+    let mut ran = first;
+    cluster.wait_until(Duration::from_secs(10), "revision 2 to run", || {
+        ran = b.json("POST", path, &cluster.auth, None);
+        ran["flowRevision"] == 2
+    });
+    let logs = cluster.logs(&b, ran["id"].as_str().unwrap());
+    assert_eq!(messages(&logs), ["hello again"]);
+}
+
 impl Cluster {
     /// Sets secret `ROTATED` of namespace `nodes` through `server`'s API.
     fn set_secret(&self, server: &Running, value: &str) {
@@ -339,6 +361,20 @@ fn postgres_a_rotation_on_one_server_is_used_by_the_next_execution_on_the_other(
             database,
         );
     }
+}
+
+#[test]
+fn postgres_a_flow_saved_on_one_server_is_run_by_the_other() {
+    if let Some(database) = postgres() {
+        a_flow_saved_on_one_server_is_run_by_the_other(Sandbox::new(), database);
+    }
+}
+
+#[test]
+fn sqlite_a_flow_saved_on_one_server_is_run_by_the_other() {
+    let sandbox = Sandbox::new();
+    let database = sqlite(&sandbox);
+    a_flow_saved_on_one_server_is_run_by_the_other(sandbox, database);
 }
 
 #[test]

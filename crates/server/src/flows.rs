@@ -6,7 +6,8 @@ use kestrel_flow::{Flow, Violation};
 use kestrel_store::{FlowRecord, FlowStore};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 /// A flow revision, parsed.
 #[derive(Debug)]
@@ -62,18 +63,34 @@ pub(crate) fn flow_json(record: &FlowRecord) -> Value {
     Value::Object(map)
 }
 
-/// Parsed flows by address, latest revision only; invalidated by every change made here.
+/// How long a latest revision read from the store is used before it is read again: a flow
+/// saved through another node (several servers on one database) runs here within this bound.
+const LATEST_FRESH_FOR: Duration = Duration::from_secs(1);
+
+/// How many revisions a worker keeps parsed; beyond it, the cache starts afresh.
+const REVISIONS_KEPT: usize = 1024;
+
+/// The key of a flow revision: namespace, id, revision.
+type RevisionKey = (String, String, u64);
+
+/// A latest revision and when it was read.
+type ReadAt = (Instant, Arc<LoadedFlow>);
+
+/// Parsed flows: the latest revision of each flow (read again after [`LATEST_FRESH_FOR`],
+/// forgotten at once by every change made here), and the revisions workers run (a revision
+/// never changes, so it is parsed once).
 #[derive(Default)]
 pub(crate) struct FlowCache {
-    flows: Mutex<HashMap<(String, String), Arc<LoadedFlow>>>,
+    latest: Mutex<HashMap<(String, String), ReadAt>>,
+    revisions: Mutex<HashMap<RevisionKey, Arc<LoadedFlow>>>,
+}
+
+/// Entries are whole values: a panic elsewhere cannot leave one half-written.
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl FlowCache {
-    fn flows(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<LoadedFlow>>> {
-        // Entries are whole values: a panic elsewhere cannot leave one half-written.
-        self.flows.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// The latest live revision of a flow, parsed; `None` when there is none.
     pub(crate) async fn latest(
         &self,
@@ -83,25 +100,55 @@ impl FlowCache {
         id: &str,
     ) -> Result<Option<Arc<LoadedFlow>>, AppError> {
         let key = (namespace.to_owned(), id.to_owned());
-        if let Some(found) = self.flows().get(&key) {
+        if let Some((read_at, found)) = locked(&self.latest).get(&key)
+            && read_at.elapsed() < LATEST_FRESH_FOR
+        {
             return Ok(Some(Arc::clone(found)));
         }
+        let read_at = Instant::now();
         let Some(loaded) = load(store, tenant, namespace, id, None).await? else {
+            locked(&self.latest).remove(&key);
             return Ok(None);
         };
         let loaded = Arc::new(loaded);
-        self.flows().insert(key, Arc::clone(&loaded));
+        locked(&self.latest).insert(key, (read_at, Arc::clone(&loaded)));
         Ok(Some(loaded))
     }
 
-    /// Forgets a flow after a change.
+    /// Revision `revision` of a flow, parsed (a deleted one included, as executions queued
+    /// before the deletion still run it); `None` when there is none.
+    pub(crate) async fn revision(
+        &self,
+        store: &dyn FlowStore,
+        tenant: &str,
+        namespace: &str,
+        id: &str,
+        revision: u64,
+    ) -> Result<Option<Arc<LoadedFlow>>, AppError> {
+        let key = (namespace.to_owned(), id.to_owned(), revision);
+        if let Some(found) = locked(&self.revisions).get(&key) {
+            return Ok(Some(Arc::clone(found)));
+        }
+        let Some(loaded) = load(store, tenant, namespace, id, Some(revision)).await? else {
+            return Ok(None);
+        };
+        let loaded = Arc::new(loaded);
+        let mut revisions = locked(&self.revisions);
+        if revisions.len() >= REVISIONS_KEPT {
+            revisions.clear();
+        }
+        revisions.insert(key, Arc::clone(&loaded));
+        Ok(Some(loaded))
+    }
+
+    /// Forgets a flow's latest revision after a change.
     pub(crate) fn forget(&self, namespace: &str, id: &str) {
-        self.flows().remove(&(namespace.to_owned(), id.to_owned()));
+        locked(&self.latest).remove(&(namespace.to_owned(), id.to_owned()));
     }
 }
 
 /// A revision of a flow (the latest live one for `None`), parsed.
-pub(crate) async fn load(
+async fn load(
     store: &dyn FlowStore,
     tenant: &str,
     namespace: &str,

@@ -77,6 +77,26 @@ pub(crate) fn execution_row(r: &Row) -> Result<ExecutionRecord, StoreError> {
     })
 }
 
+/// The columns of a task run, as [`task_run_row`] reads them.
+const TASK_RUN_COLUMNS: &str =
+    "id, attempt, task_id, state, outputs_masked, error, started_at, ended_at, record";
+
+/// A task run from [`TASK_RUN_COLUMNS`], starting at column `at` of `r`.
+fn task_run_row(r: &Row, at: usize) -> Result<TaskRunRecord, StoreError> {
+    const DOING: &str = "read an execution's task runs";
+    Ok(TaskRunRecord {
+        id: col(r, at, DOING)?,
+        attempt: u32_or_zero(col(r, at + 1, DOING)?),
+        task_id: col(r, at + 2, DOING)?,
+        state: col(r, at + 3, DOING)?,
+        outputs: json_col(r, at + 4, DOING)?,
+        error: col(r, at + 5, DOING)?,
+        started_at: from_ms(col(r, at + 6, DOING)?),
+        ended_at: col::<Option<i64>>(r, at + 7, DOING)?.map(from_ms),
+        detail: json_col(r, at + 8, DOING)?,
+    })
+}
+
 /// The task runs of `ids`' executions, each execution's in its order.
 pub(crate) async fn task_runs_of(
     client: &impl GenericClient,
@@ -88,11 +108,10 @@ pub(crate) async fn task_runs_of(
         return Ok(found);
     }
     let statement = client
-        .prepare_cached(
-            "SELECT execution_id, id, attempt, task_id, state, outputs_masked, error, started_at,
-                    ended_at, record
-             FROM task_runs WHERE execution_id = ANY($1) ORDER BY execution_id, position",
-        )
+        .prepare_cached(&format!(
+            "SELECT execution_id, {TASK_RUN_COLUMNS} FROM task_runs
+                 WHERE execution_id = ANY($1) ORDER BY execution_id, position"
+        ))
         .await
         .map_err(err(DOING))?;
     for r in client
@@ -100,17 +119,7 @@ pub(crate) async fn task_runs_of(
         .await
         .map_err(err(DOING))?
     {
-        let run = TaskRunRecord {
-            id: col(&r, 1, DOING)?,
-            attempt: u32_or_zero(col(&r, 2, DOING)?),
-            task_id: col(&r, 3, DOING)?,
-            state: col(&r, 4, DOING)?,
-            outputs: json_col(&r, 5, DOING)?,
-            error: col(&r, 6, DOING)?,
-            started_at: from_ms(col(&r, 7, DOING)?),
-            ended_at: col::<Option<i64>>(&r, 8, DOING)?.map(from_ms),
-            detail: json_col(&r, 9, DOING)?,
-        };
+        let run = task_run_row(&r, 1)?;
         found.entry(col(&r, 0, DOING)?).or_default().push(run);
     }
     Ok(found)
@@ -554,6 +563,36 @@ impl PgStore {
 
     /// Writes a new execution, held by `worker` when given, batched with others being
     /// created at the same time.
+    /// The inputs sealed in columns `at` (key id) and `at + 1` (sealed bytes) of `row`, the
+    /// row of execution `id`, opened; none when it was stored without them.
+    pub(crate) async fn open_inputs(
+        &self,
+        client: &impl GenericClient,
+        tenant: &str,
+        id: &str,
+        row: &Row,
+        at: usize,
+    ) -> Result<Option<SecretValue>, StoreError> {
+        const DOING: &str = "read an execution's inputs";
+        let (Some(key_id), Some(bytes)) = (
+            col::<Option<i64>>(row, at, DOING)?,
+            col::<Option<Vec<u8>>>(row, at + 1, DOING)?,
+        ) else {
+            return Ok(None);
+        };
+        let key_id = KeyId::try_from(key_id).map_err(err(DOING))?;
+        let sealed = Sealed { key_id, bytes };
+        let ring = self.inner.keys.holding(client, key_id).await?;
+        let plain = ring
+            .open(&inputs_aad(tenant, id), &sealed)
+            .map_err(StoreError::Crypto)?;
+        let text = Zeroizing::new(
+            String::from_utf8(plain.to_vec())
+                .map_err(|_| StoreError::backend(DOING, "not text"))?,
+        );
+        Ok(Some(SecretValue::new(text.to_string())))
+    }
+
     pub(crate) async fn create(
         &self,
         record: &ExecutionRecord,
@@ -801,23 +840,7 @@ impl ExecutionStore for PgStore {
         else {
             return Ok(None);
         };
-        let (Some(key_id), Some(bytes)) = (
-            col::<Option<i64>>(&row, 0, DOING)?,
-            col::<Option<Vec<u8>>>(&row, 1, DOING)?,
-        ) else {
-            return Ok(None);
-        };
-        let key_id = KeyId::try_from(key_id).map_err(err(DOING))?;
-        let sealed = Sealed { key_id, bytes };
-        let ring = self.inner.keys.holding(&client, key_id).await?;
-        let plain = ring
-            .open(&inputs_aad(tenant, id), &sealed)
-            .map_err(StoreError::Crypto)?;
-        let text = Zeroizing::new(
-            String::from_utf8(plain.to_vec())
-                .map_err(|_| StoreError::backend(DOING, "not text"))?,
-        );
-        Ok(Some(SecretValue::new(text.to_string())))
+        self.open_inputs(&client, tenant, id, &row, 0).await
     }
 
     async fn execution_logs(&self, tenant: &str, id: &str) -> Result<Vec<LogRecord>, StoreError> {

@@ -21,8 +21,11 @@ use std::time::Duration;
 
 const CLAIM: &str = "claim executions";
 
+/// Where the sealed inputs start in a row of [`lock_queued`].
+const INPUTS_AT: usize = 10;
+
 /// Locks up to `limit` queued executions of `tenant`, oldest first, skipping those another
-/// claim holds.
+/// claim holds: [`EXECUTION_COLUMNS`], then the sealed inputs (from [`INPUTS_AT`]).
 async fn lock_queued(
     client: &impl GenericClient,
     tenant: &str,
@@ -32,7 +35,7 @@ async fn lock_queued(
     let stale_before = now_ms() - i64::try_from(resume_after.as_millis()).unwrap_or(i64::MAX);
     let statement = client
         .prepare_cached(&format!(
-            "SELECT {EXECUTION_COLUMNS} FROM executions
+            "SELECT {EXECUTION_COLUMNS}, inputs_key, inputs_sealed FROM executions
              WHERE tenant = $1 AND state IN ('CREATED', 'RUNNING')
                AND (state = 'CREATED' OR COALESCE(heartbeat_at, 0) < $2)
              ORDER BY created_at, id LIMIT $3
@@ -142,14 +145,20 @@ impl ExecutionQueue for PgStore {
             futures_util::future::try_join(hold(&tx, worker, &held), task_runs_of(&tx, &ids))
                 .await?;
         tx.commit().await.map_err(err(CLAIM))?;
-        Ok(records
-            .into_iter()
-            .map(|mut record| {
-                record.task_runs = runs.remove(&record.id).unwrap_or_default();
-                let claims = claims.get(&record.id).copied().unwrap_or(1);
-                Claimed { record, claims }
-            })
-            .collect())
+        let mut claimed = Vec::with_capacity(records.len());
+        for (mut record, row) in records.into_iter().zip(&rows) {
+            record.task_runs = runs.remove(&record.id).unwrap_or_default();
+            let claims = claims.get(&record.id).copied().unwrap_or(1);
+            let inputs = self
+                .open_inputs(&client, tenant, &record.id, row, INPUTS_AT)
+                .await?;
+            claimed.push(Claimed {
+                record,
+                claims,
+                inputs,
+            });
+        }
+        Ok(claimed)
     }
 
     async fn heartbeat(&self, worker: &str) -> Result<(), StoreError> {

@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use chrono::Utc;
 use kestrel_secrets::SecretValue;
 use kestrel_store::{
-    Claimed, ExecutionQueue, ExecutionRecord, Fire, LogRecord, QueueSignals, StateChange,
-    StoreError,
+    Claimed, ExecutionQueue, ExecutionRecord, ExecutionStore, Fire, LogRecord, QueueSignals,
+    StateChange, StoreError,
 };
 use rusqlite::{Connection, OptionalExtension as _};
 use std::time::Duration;
@@ -52,7 +52,7 @@ fn claim_in(
     worker: &str,
     limit: u32,
     resume_after: Duration,
-) -> rusqlite::Result<Vec<Claimed>> {
+) -> rusqlite::Result<Vec<(ExecutionRecord, u32)>> {
     let mut claimed = Vec::new();
     for mut record in queued(tx, tenant, limit, resume_after)? {
         if record.state == "CREATED" {
@@ -65,7 +65,7 @@ fn claim_in(
         }
         let claims = hold(tx, &record.id, worker)?;
         let record = with_task_runs(tx, record)?;
-        claimed.push(Claimed { record, claims });
+        claimed.push((record, claims));
     }
     Ok(claimed)
 }
@@ -103,9 +103,19 @@ impl ExecutionQueue for SqliteStore {
         limit: u32,
         resume_after: Duration,
     ) -> Result<Vec<Claimed>, StoreError> {
-        self.inner.db.write(|tx| {
+        let held = self.inner.db.write(|tx| {
             claim_in(tx, tenant, worker, limit, resume_after).map_err(err("claim executions"))
-        })
+        })?;
+        let mut claimed = Vec::with_capacity(held.len());
+        for (record, claims) in held {
+            let inputs = ExecutionStore::execution_inputs(self, tenant, &record.id).await?;
+            claimed.push(Claimed {
+                record,
+                claims,
+                inputs,
+            });
+        }
+        Ok(claimed)
     }
 
     async fn heartbeat(&self, worker: &str) -> Result<(), StoreError> {

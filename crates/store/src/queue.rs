@@ -24,6 +24,9 @@ pub struct Claimed {
     /// How many times it was claimed, this claim included: 1 for a fresh execution, more for
     /// one taken over from a worker that stopped heartbeating.
     pub claims: u32,
+    /// Its inputs as submitted, opened (what `execution_inputs` gives): read with the claim,
+    /// so that a worker starts it without another read.
+    pub inputs: Option<SecretValue>,
 }
 
 /// Which trigger fired for which tick: the key that makes a tick fire once across nodes.

@@ -24,7 +24,7 @@ use crate::state::AppState;
 use chrono::Utc;
 use kestrel_engine::{Inputs, Origin};
 use kestrel_secrets::SecretValue;
-use kestrel_store::{ExecutionRecord, LogRecord};
+use kestrel_store::{EndWatch, ExecutionRecord, LogRecord};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -72,10 +72,19 @@ pub(crate) struct Submission {
     pub(crate) triggered_by: String,
 }
 
-/// An execution just written: as it was created, and its [`Live`] when it runs here.
+/// An execution just written: as it was created, and how its end will be known.
 pub(crate) struct Submitted {
     pub(crate) record: ExecutionRecord,
-    pub(crate) live: Option<Arc<Live>>,
+    follow: Follow,
+}
+
+/// How the end of a submitted execution will be known.
+enum Follow {
+    /// It runs here: its [`Live`].
+    Here(Arc<Live>),
+    /// It waits in the queue: the ends the store signals, watched from before its creation
+    /// (so that no read is needed before the first signal).
+    Queued(EndWatch),
 }
 
 /// A slot of the pool held by one execution; its release wakes the worker.
@@ -213,10 +222,11 @@ pub(crate) async fn submit_registering(
     let sealed = sealed_payload(&raw, trigger.as_ref(), &registered, &triggered_by);
     let store = &state.0.store;
     let Some(permit) = free_slot(state) else {
+        let ends = store.signals().on_ended();
         store.create_execution(&created, Some(&sealed)).await?;
         return Ok(Submitted {
             record: created,
-            live: None,
+            follow: Follow::Queued(ends),
         });
     };
     record::entered(&mut created, "RUNNING", now);
@@ -237,7 +247,7 @@ pub(crate) async fn submit_registering(
     start(state, job);
     Ok(Submitted {
         record: created,
-        live: Some(live),
+        follow: Follow::Here(live),
     })
 }
 
@@ -419,18 +429,45 @@ pub(crate) async fn ended(
     {
         return Ok((*record).clone());
     }
-    let store = &state.0.store;
     // Subscribed before the first read: an end after it wakes the wait.
-    let mut ends = store.signals().on_ended();
+    let ends = state.0.store.signals().on_ended();
+    read_once_ended(state, id, ends, true).await
+}
+
+/// A submitted execution once it ended (see [`ended`]); one that waits in the queue is read
+/// from the store only once told that it ended (or after [`STORE_POLL`]).
+pub(crate) async fn submitted_ended(
+    state: &AppState,
+    submitted: Submitted,
+) -> Result<ExecutionRecord, AppError> {
+    let id = submitted.record.id;
+    match submitted.follow {
+        Follow::Here(live) => ended(state, &id, Some(live)).await,
+        Follow::Queued(ends) => read_once_ended(state, &id, ends, false).await,
+    }
+}
+
+/// Reads execution `id` (at once when `read_now`, else first when `ends` tells of its end or
+/// [`STORE_POLL`] passed) until it ended.
+async fn read_once_ended(
+    state: &AppState,
+    id: &str,
+    mut ends: EndWatch,
+    mut read_now: bool,
+) -> Result<ExecutionRecord, AppError> {
+    let store = &state.0.store;
     loop {
-        let found = store
-            .get_execution(&state.0.options.tenant, id)
-            .await?
-            .ok_or_else(|| AppError::NotFound(format!("Execution {id} not found")))?;
-        if found.ended_at.is_some() {
-            return Ok(found);
+        if read_now {
+            let found = store
+                .get_execution(&state.0.options.tenant, id)
+                .await?
+                .ok_or_else(|| AppError::NotFound(format!("Execution {id} not found")))?;
+            if found.ended_at.is_some() {
+                return Ok(found);
+            }
         }
         ends.ended_within(id, STORE_POLL).await;
+        read_now = true;
     }
 }
 
@@ -470,30 +507,32 @@ pub(crate) async fn kill(state: &AppState, found: &ExecutionRecord) -> Result<()
 }
 
 /// What a worker needs to run a claimed execution: its flow's revision and its sealed
-/// payload opened; why not when they are gone or unreadable.
-async fn prepare(state: &AppState, found: &ExecutionRecord) -> Result<Prepared, String> {
-    let store = &state.0.store;
-    let flow = crate::flows::load(
-        store.as_ref(),
-        &found.tenant,
-        &found.namespace,
-        &found.flow_id,
-        Some(found.flow_revision),
-    )
-    .await
-    .map_err(|e| e.to_string())?
-    .ok_or_else(|| format!("revision {} of its flow is gone", found.flow_revision))?;
-    let payload = store
-        .execution_inputs(&found.tenant, &found.id)
+/// `payload` (read with the claim) opened; why not when they are gone or unreadable.
+async fn prepare(
+    state: &AppState,
+    found: &ExecutionRecord,
+    payload: Option<&SecretValue>,
+) -> Result<Prepared, String> {
+    let flow = state
+        .0
+        .flows
+        .revision(
+            state.0.store.as_ref(),
+            &found.tenant,
+            &found.namespace,
+            &found.flow_id,
+            found.flow_revision,
+        )
         .await
-        .map_err(|e| e.to_string())?;
-    let opened = open_payload(payload.as_ref())?;
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("revision {} of its flow is gone", found.flow_revision))?;
+    let opened = open_payload(payload)?;
     let mut inputs = Inputs::parse(&flow.flow.inputs, opened.inputs).map_err(|e| e.to_string())?;
     for (name, value) in opened.registered {
         inputs.register_secret(&name, value);
     }
     Ok(Prepared {
-        flow: Arc::new(flow),
+        flow,
         inputs,
         trigger: opened.trigger,
         triggered_by: opened.triggered_by,

@@ -83,7 +83,11 @@ async fn claim(state: &AppState, mut permits: Vec<OwnedSemaphorePermit>) {
 /// unreadable) ends FAILED saying why.
 async fn run_claimed(state: &AppState, claimed: Claimed, slot: Slot) {
     let executor = &state.0.executor;
-    let Claimed { record, claims } = claimed;
+    let Claimed {
+        record,
+        claims,
+        inputs,
+    } = claimed;
     if executor.get(&record.id).is_some() {
         // This worker's own heartbeat came late: it still runs the execution here.
         crate::log::warn(&format!(
@@ -99,7 +103,7 @@ async fn run_claimed(state: &AppState, claimed: Claimed, slot: Slot) {
         live.log(resumed.clone());
         prelude.push(resumed);
     }
-    match prepare(state, &record).await {
+    match prepare(state, &record, inputs.as_ref()).await {
         Ok(prepared) => start(
             state,
             Job {

@@ -74,7 +74,7 @@ pub(super) async fn answer(
     wait: bool,
 ) -> Result<Json<Value>, AppError> {
     let record = if wait {
-        executor::ended(state, &submitted.record.id, submitted.live).await?
+        executor::submitted_ended(state, submitted).await?
     } else {
         as_created(submitted.record)
     };

@@ -4,6 +4,7 @@
 
 use crate::{ExecutionQueue, ExecutionRecord, ExecutionStore, Fire, StateChange};
 use chrono::{DateTime, Utc};
+use kestrel_secrets::SecretValue;
 use serde_json::json;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ where
     silent_workers_lose_their_executions(store.as_ref()).await;
     heartbeats_keep_executions(store.as_ref()).await;
     a_tick_fires_once(store.as_ref()).await;
+    a_claim_gives_the_inputs_as_submitted(store.as_ref()).await;
     concurrent_claims_never_share_an_execution(store).await;
 }
 
@@ -251,4 +253,36 @@ where
     let distinct: HashSet<&String> = all.iter().collect();
     assert_eq!(all.len(), 60, "every execution claimed once: {all:?}");
     assert_eq!(distinct.len(), 60);
+}
+
+/// A claim gives each execution's inputs as they were submitted (sealed in the store), and
+/// none for one submitted without.
+pub async fn a_claim_gives_the_inputs_as_submitted<S>(store: &S)
+where
+    S: ExecutionQueue + ExecutionStore + ?Sized,
+{
+    let t = "queue-inputs";
+    let payload = SecretValue::new(r#"{"inputs":{"password":"hunter2-queued"}}"#.into());
+    let with = queued(t, "qi-with");
+    store
+        .create_execution(&with, Some(&payload))
+        .await
+        .expect("create");
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    enqueue(store, t, &["qi-without"]).await;
+    let claimed = store.claim(t, "w1", 10, ALIVE).await.expect("claim");
+    let inputs: Vec<(&str, Option<&str>)> = claimed
+        .iter()
+        .map(|c| {
+            let text = c.inputs.as_ref().map(SecretValue::expose_secret);
+            (c.record.id.as_str(), text)
+        })
+        .collect();
+    assert_eq!(
+        inputs,
+        [
+            ("qi-with", Some(payload.expose_secret())),
+            ("qi-without", None)
+        ]
+    );
 }
