@@ -89,12 +89,16 @@ enum Follow {
 
 /// A slot of the pool held by one execution; its release wakes the worker.
 struct Slot {
-    _permit: OwnedSemaphorePermit,
+    /// Always held until the drop, which releases it before telling the worker.
+    permit: Option<OwnedSemaphorePermit>,
     freed: Arc<Notify>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
+        // Released first: a worker woken before the permit is back finds no free slot and
+        // sleeps until the next poll with an execution waiting in the queue.
+        drop(self.permit.take());
         self.freed.notify_one();
     }
 }
@@ -146,7 +150,7 @@ impl Executor {
     /// A free slot, wrapped so that its release wakes the worker.
     fn slot(&self, permit: OwnedSemaphorePermit) -> Slot {
         Slot {
-            _permit: permit,
+            permit: Some(permit),
             freed: Arc::clone(&self.slot_freed),
         }
     }
