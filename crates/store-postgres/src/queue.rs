@@ -151,7 +151,8 @@ impl ExecutionQueue for PgStore {
             let claims = claims.get(&record.id).copied().unwrap_or(1);
             let inputs = self
                 .open_inputs(&client, tenant, &record.id, row, INPUTS_AT)
-                .await?;
+                .await
+                .map_err(|error| error.to_string());
             claimed.push(Claimed {
                 record,
                 claims,

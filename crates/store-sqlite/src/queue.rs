@@ -108,7 +108,9 @@ impl ExecutionQueue for SqliteStore {
         })?;
         let mut claimed = Vec::with_capacity(held.len());
         for (record, claims) in held {
-            let inputs = ExecutionStore::execution_inputs(self, tenant, &record.id).await?;
+            let inputs = ExecutionStore::execution_inputs(self, tenant, &record.id)
+                .await
+                .map_err(|error| error.to_string());
             claimed.push(Claimed {
                 record,
                 claims,

@@ -25,8 +25,9 @@ pub struct Claimed {
     /// one taken over from a worker that stopped heartbeating.
     pub claims: u32,
     /// Its inputs as submitted, opened (what `execution_inputs` gives): read with the claim,
-    /// so that a worker starts it without another read.
-    pub inputs: Option<SecretValue>,
+    /// so that a worker starts it without another read. Why not when they cannot be opened
+    /// (the claim itself stands, so that the worker ends the execution FAILED saying why).
+    pub inputs: Result<Option<SecretValue>, String>,
 }
 
 /// Which trigger fired for which tick: the key that makes a tick fire once across nodes.

@@ -103,7 +103,11 @@ async fn run_claimed(state: &AppState, claimed: Claimed, slot: Slot) {
         live.log(resumed.clone());
         prelude.push(resumed);
     }
-    match prepare(state, &record, inputs.as_ref()).await {
+    let prepared = match inputs {
+        Ok(inputs) => prepare(state, &record, inputs.as_ref()).await,
+        Err(error) => Err(format!("its stored inputs cannot be read: {error}")),
+    };
+    match prepared {
         Ok(prepared) => start(
             state,
             Job {

@@ -274,8 +274,11 @@ where
     let inputs: Vec<(&str, Option<&str>)> = claimed
         .iter()
         .map(|c| {
-            let text = c.inputs.as_ref().map(SecretValue::expose_secret);
-            (c.record.id.as_str(), text)
+            let opened = c.inputs.as_ref().expect("inputs opened");
+            (
+                c.record.id.as_str(),
+                opened.as_ref().map(SecretValue::expose_secret),
+            )
         })
         .collect();
     assert_eq!(
