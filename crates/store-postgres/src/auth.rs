@@ -1,5 +1,6 @@
 //! The SQL of users, API tokens and the namespaces they reach (`grants`). Passwords and tokens
-//! are stored hashed only.
+//! are stored hashed only. A token found is remembered by its node (`token_cache`) until any
+//! node changes a user, token or grant, which every write here announces.
 
 use crate::PgStore;
 use crate::db::err;
@@ -45,7 +46,7 @@ async fn grants(
     Ok(found)
 }
 
-/// Replaces the namespaces granted to `name`.
+/// Replaces the namespaces granted to `name`, and announces the change.
 async fn set_grants(
     client: &impl GenericClient,
     kind: &str,
@@ -68,6 +69,16 @@ async fn set_grants(
     )
     .await
     .map_err(err(doing))?;
+    announce(client, doing).await
+}
+
+/// Tells every node (this one too), when the transaction commits, that users, tokens or
+/// grants changed: each forgets the tokens it found.
+async fn announce(client: &impl GenericClient, doing: &'static str) -> Result<(), StoreError> {
+    client
+        .execute("SELECT pg_notify($1, '')", &[&crate::listen::AUTH])
+        .await
+        .map_err(err(doing))?;
     Ok(())
 }
 
@@ -250,13 +261,22 @@ impl AuthStore for PgStore {
     }
 
     async fn token_by_hash(&self, token_hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let cache = &self.inner.tokens;
+        if let Some(token) = cache.lookup(token_hash) {
+            return Ok(Some(token));
+        }
+        let changes_before = cache.changes();
         let found = self
             .tokens_where(
                 "WHERE token_hash = $1 AND revoked_at IS NULL",
                 Some(token_hash),
             )
             .await?;
-        Ok(found.into_iter().next().map(|(token, _)| token))
+        let token = found.into_iter().next().map(|(token, _)| token);
+        if let Some(token) = &token {
+            cache.remember(token_hash, token, changes_before);
+        }
+        Ok(token)
     }
 
     async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
@@ -269,15 +289,18 @@ impl AuthStore for PgStore {
     }
 
     async fn revoke_token(&self, name: &str) -> Result<bool, StoreError> {
-        let revoked = self
-            .client()
-            .await?
+        const DOING: &str = "revoke a token";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(err(DOING))?;
+        let revoked = tx
             .execute(
                 "UPDATE tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
                 &[&name, &now_ms()],
             )
             .await
-            .map_err(err("revoke a token"))?;
+            .map_err(err(DOING))?;
+        announce(&tx, DOING).await?;
+        tx.commit().await.map_err(err(DOING))?;
         Ok(revoked > 0)
     }
 }

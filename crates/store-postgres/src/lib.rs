@@ -33,6 +33,7 @@ mod secrets;
 pub mod testing;
 mod time;
 mod tls;
+mod token_cache;
 
 use kestrel_crypto::MasterKey;
 use kestrel_store::{QueueSignals, StoreError};
@@ -54,8 +55,9 @@ pub struct PgOptions {
     /// Entries kept in the read cache (default 10,000; zero disables the cache).
     pub cache_capacity: usize,
     /// How often a read compares the stored change generation with the one its cache last
-    /// saw (default 1 s): the backstop for notifications missed while the listener was
-    /// reconnecting. Notifications, not this, empty the caches in ordinary operation.
+    /// saw, and how long an API token found is trusted without reading it again (default
+    /// 1 s): the backstop for notifications missed while the listener was reconnecting.
+    /// Notifications, not this, empty the caches in ordinary operation.
     pub freshness_interval: Duration,
     /// Versions re-encrypted per transaction by `rotate-key` (default 500).
     pub rotate_batch: usize,
@@ -94,6 +96,8 @@ pub(crate) struct Inner {
     pub(crate) creates: group::Batcher<executions::NewExecution>,
     /// Ends written by the workers holding the executions, in batches.
     pub(crate) ends: group::Batcher<executions::ClaimedEnd>,
+    /// API tokens recently found, forgotten on every auth change NOTIFYed by any node.
+    pub(crate) tokens: token_cache::TokenCache,
     /// Bumped when another node (or this one) NOTIFYs a secret change.
     pub(crate) secret_changes: watch::Sender<u64>,
     /// The URL, password hidden, for messages.
@@ -106,6 +110,7 @@ impl Inner {
         match channel {
             listen::SECRETS => self.secret_changes.send_modify(|n| *n = n.wrapping_add(1)),
             listen::QUEUED => self.signals.queued(),
+            listen::AUTH => self.tokens.changed(),
             listen::ENDED => payload.split(',').for_each(|id| self.signals.ended(id)),
             _ => {}
         }
@@ -159,6 +164,7 @@ impl PgStore {
         let keys = keys::Keys::init(&mut client, master_key).await?;
         drop(client);
         let cache = cache::Cache::new(options.cache_capacity, options.freshness_interval);
+        let tokens = token_cache::TokenCache::new(options.freshness_interval);
         let inner = Arc::new_cyclic(|store| Inner {
             pool,
             keys,
@@ -167,6 +173,7 @@ impl PgStore {
             signals: QueueSignals::default(),
             creates: group::Batcher::spawn(store.clone()),
             ends: group::Batcher::spawn(store.clone()),
+            tokens,
             secret_changes: watch::Sender::new(0),
             shown_url,
             listener: Mutex::new(None),

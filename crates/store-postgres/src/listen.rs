@@ -1,5 +1,6 @@
 //! One connection per process that LISTENs to what other nodes NOTIFY: a secret changed
-//! (every node drops its cache), an execution was queued (idle workers wake), an execution
+//! (every node drops its cache), a user, token or grant changed (every node forgets the tokens
+//! it found), an execution was queued (idle workers wake), an execution
 //! ended (those waiting for it wake). It reconnects by itself; while it is down, waiters still
 //! wake on their own timeouts and caches on the generation check, so nothing depends on it for
 //! correctness, only for speed.
@@ -11,6 +12,8 @@ use tokio_postgres::{AsyncMessage, Config};
 
 /// NOTIFY channel: a secret's value or state changed (payload: the new generation).
 pub(crate) const SECRETS: &str = "kestrel_secrets";
+/// NOTIFY channel: a user, token or grant changed.
+pub(crate) const AUTH: &str = "kestrel_auth";
 /// NOTIFY channel: an execution was queued.
 pub(crate) const QUEUED: &str = "kestrel_queued";
 /// NOTIFY channel: an execution ended.
@@ -36,7 +39,7 @@ async fn listen(config: &Config, store: &Weak<crate::Inner>) -> Result<(), Strin
     let tls = crate::tls::connector().map_err(|e| e.to_string())?;
     let (client, mut connection) = config.connect(tls).await.map_err(|e| e.to_string())?;
     let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx)).boxed();
-    let statements = format!("LISTEN {SECRETS}; LISTEN {QUEUED}; LISTEN {ENDED}");
+    let statements = format!("LISTEN {SECRETS}; LISTEN {AUTH}; LISTEN {QUEUED}; LISTEN {ENDED}");
     let listening = client.batch_execute(&statements);
     // The connection must be polled for the LISTEN to complete.
     tokio::pin!(listening);
@@ -47,6 +50,7 @@ async fn listen(config: &Config, store: &Weak<crate::Inner>) -> Result<(), Strin
                 // What changed while not listening: treat as everything.
                 if let Some(inner) = store.upgrade() {
                     inner.on_notification(SECRETS, "");
+                    inner.on_notification(AUTH, "");
                     inner.on_notification(QUEUED, "");
                     inner.signals.any_ended();
                 }

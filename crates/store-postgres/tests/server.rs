@@ -6,8 +6,8 @@
 use kestrel_crypto::MasterKey;
 use kestrel_secrets::SecretValue;
 use kestrel_store::{
-    ExecutionQueue, ExecutionRecord, ExecutionStore, LogRecord, StateChange, TaskRunRecord,
-    conformance,
+    AuthStore, ExecutionQueue, ExecutionRecord, ExecutionStore, LogRecord, SecretAccess,
+    StateChange, TaskRunRecord, TokenRecord, conformance,
 };
 use kestrel_store_postgres::{PgOptions, PgStore, testing};
 use serde_json::json;
@@ -222,6 +222,64 @@ async fn one_nodes_writes_wake_the_others_waiters() {
         on_ended.ended_within(&done.id, WAKE_BOUND).await,
         "an ended execution wakes the other node's waiter for it"
     );
+}
+
+#[tokio::test]
+async fn a_token_revoked_on_one_node_is_refused_by_the_other_at_once() {
+    let Some(url) = testing::fresh_database().await else {
+        return;
+    };
+    let key = MasterKey::generate().unwrap();
+    // Tokens are trusted for an hour without a notification: only one can make b forget.
+    let remembering = PgOptions {
+        freshness_interval: Duration::from_secs(3600),
+        ..PgOptions::default()
+    };
+    let a = PgStore::connect(&url, key.clone(), remembering.clone())
+        .await
+        .unwrap();
+    let b = PgStore::connect(&url, key.clone(), remembering)
+        .await
+        .unwrap();
+    listening(&b).await;
+    let token = TokenRecord {
+        name: "ci".into(),
+        namespaces: vec!["company".into()],
+        secrets: SecretAccess::Read,
+        created_at: chrono::DateTime::UNIX_EPOCH,
+        revoked_at: None,
+    };
+    a.add_token(&token, "hash-of-ci").await.unwrap();
+    let found = b.token_by_hash("hash-of-ci").await.unwrap();
+    assert_eq!(found.map(|t| t.namespaces), Some(token.namespaces.clone()));
+
+    // Gone from the database behind the nodes' backs (no notification): b still knows it.
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let row = client
+        .query_one(
+            "DELETE FROM tokens WHERE name = 'ci' RETURNING token_hash",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(b.token_by_hash("hash-of-ci").await.unwrap().is_some());
+    client
+        .execute(
+            "INSERT INTO tokens (name, token_hash, secrets, created_at) VALUES ('ci', $1, 'read', 0)",
+            &[&row.get::<_, String>(0)],
+        )
+        .await
+        .unwrap();
+
+    assert!(a.revoke_token("ci").await.unwrap());
+    let deadline = Instant::now() + WAKE_BOUND;
+    while b.token_by_hash("hash-of-ci").await.unwrap().is_some() {
+        assert!(Instant::now() < deadline, "b still takes the revoked token");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// `record` ended SUCCESS by its worker, with one task run and one log entry of its own.
