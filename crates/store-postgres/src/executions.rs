@@ -561,8 +561,6 @@ impl PgStore {
         }
     }
 
-    /// Writes a new execution, held by `worker` when given, batched with others being
-    /// created at the same time.
     /// The inputs sealed in columns `at` (key id) and `at + 1` (sealed bytes) of `row`, the
     /// row of execution `id`, opened; none when it was stored without them.
     pub(crate) async fn open_inputs(
@@ -593,6 +591,8 @@ impl PgStore {
         Ok(Some(SecretValue::new(text.to_string())))
     }
 
+    /// Writes a new execution, held by `worker` when given, batched with others being
+    /// created at the same time.
     pub(crate) async fn create(
         &self,
         record: &ExecutionRecord,

@@ -162,11 +162,18 @@ impl ExecutionQueue for PgStore {
         Ok(claimed)
     }
 
+    /// Skips the executions whose row another transaction holds (an end being written): a
+    /// heartbeat that waited for them could deadlock with a batch of ends, which lock their
+    /// rows in another order, and PostgreSQL would break the cycle only after its
+    /// `deadlock_timeout` (1 s), stalling every execution of the batch. An execution being
+    /// ended needs no heartbeat, and one whose end failed gets the next.
     async fn heartbeat(&self, worker: &str) -> Result<(), StoreError> {
         let client = self.client().await?;
         let statement = client
             .prepare_cached(
-                "UPDATE executions SET heartbeat_at = $2 WHERE worker = $1 AND state = 'RUNNING'",
+                "UPDATE executions SET heartbeat_at = $2 WHERE id IN (
+                     SELECT id FROM executions WHERE worker = $1 AND state = 'RUNNING'
+                     FOR NO KEY UPDATE SKIP LOCKED)",
             )
             .await
             .map_err(err("heartbeat"))?;

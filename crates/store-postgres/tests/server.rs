@@ -282,6 +282,65 @@ async fn a_token_revoked_on_one_node_is_refused_by_the_other_at_once() {
     }
 }
 
+#[tokio::test]
+async fn a_heartbeat_never_waits_for_an_execution_being_ended() {
+    let Some(url) = testing::fresh_database().await else {
+        return;
+    };
+    let key = MasterKey::generate().unwrap();
+    let store = node(&url, &key).await;
+    for id in ["beat-1", "beat-2"] {
+        store
+            .create_execution(&queued("beat", id), None)
+            .await
+            .unwrap();
+    }
+    let held = store
+        .claim("beat", "w1", 2, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 2);
+
+    // Another transaction holds beat-1's row, as a batch of ends does while it is written.
+    let (mut client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let ending = client.transaction().await.unwrap();
+    ending
+        .execute(
+            "UPDATE executions SET updated_at = updated_at WHERE id = 'beat-1'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let beats = |at: &'static str| {
+        let url = url.clone();
+        async move {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            let row = client
+                .query_one("SELECT heartbeat_at FROM executions WHERE id = $1", &[&at])
+                .await
+                .unwrap();
+            row.get::<_, i64>(0)
+        }
+    };
+    let before = beats("beat-2").await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    timeout(WAKE_BOUND, store.heartbeat("w1"))
+        .await
+        .expect("the heartbeat waited for the row being ended")
+        .unwrap();
+    assert!(
+        beats("beat-2").await > before,
+        "the other execution's heartbeat moved"
+    );
+    ending.rollback().await.unwrap();
+}
+
 /// `record` ended SUCCESS by its worker, with one task run and one log entry of its own.
 fn ended_with_its_run(mut record: ExecutionRecord) -> (ExecutionRecord, Vec<LogRecord>) {
     record.state = "SUCCESS".into();
