@@ -1,6 +1,6 @@
-//! Flowable task runs: Sequential, Parallel, If and ForEach run their children as task runs
-//! of their own, listed under the flowable's task run; `errors` run when a child failed;
-//! `timeout` kills the children still running.
+//! Flowable task runs: Sequential, Parallel, If, Switch, AllowFailure and ForEach run their
+//! children as task runs of their own, listed under the flowable's task run; `errors` run when
+//! a child failed; `timeout` kills the children still running.
 
 use crate::attempts::{failed, timeout_message};
 use crate::runner::{
@@ -28,6 +28,12 @@ enum PlannedKind {
         then: Vec<PlannedTask>,
         otherwise: Vec<PlannedTask>,
     },
+    Switch {
+        value: String,
+        cases: Vec<(String, Vec<PlannedTask>)>,
+        defaults: Vec<PlannedTask>,
+    },
+    AllowFailure(Vec<PlannedTask>),
     ForEach {
         values: Value,
         limit: usize,
@@ -52,6 +58,19 @@ pub(crate) fn plan_flowable(flowable: &Flowable) -> PlannedFlowable {
             then: plan(then),
             otherwise: plan(otherwise),
         },
+        FlowableKind::Switch {
+            value,
+            cases,
+            defaults,
+        } => PlannedKind::Switch {
+            value: value.clone(),
+            cases: cases
+                .iter()
+                .map(|(key, tasks)| (key.clone(), plan(tasks)))
+                .collect(),
+            defaults: plan(defaults),
+        },
+        FlowableKind::AllowFailure { tasks } => PlannedKind::AllowFailure(plan(tasks)),
         FlowableKind::ForEach {
             values,
             concurrency_limit,
@@ -66,6 +85,13 @@ pub(crate) fn plan_flowable(flowable: &Flowable) -> PlannedFlowable {
         kind,
         errors: plan(&flowable.errors),
     }
+}
+
+/// How a flowable's children ended: their state together, and the flowable's outputs (a
+/// Switch's `value` and `defaults`).
+struct Ended {
+    state: State,
+    outputs: Map<String, Value>,
 }
 
 /// Why a flowable's children did not all run well, beyond their own states.
@@ -104,11 +130,18 @@ impl Run<'_> {
         self.begin_attempt(&mut open);
         let children = frame.under(&open.run);
         let limit = planned.common.timeout_duration();
+        let mut outputs = Map::new();
         let mut state = match self
             .children(flowable, &open, &children, limit, cancel)
             .await
         {
-            Ok(state) => state,
+            Ok(Ended {
+                state,
+                outputs: set,
+            }) => {
+                outputs = set;
+                state
+            }
             Err(Stopped::TimedOut(limit)) => {
                 self.fail_with(&mut open, &timeout_message(limit));
                 State::Failed
@@ -125,10 +158,13 @@ impl Run<'_> {
             state = State::Killed;
         }
         if state == State::Failed {
-            state = failed(planned);
+            state = match flowable.kind {
+                PlannedKind::AllowFailure(_) => State::Warning,
+                _ => failed(planned),
+            };
         }
         Run::end_attempt(&mut open, state);
-        self.close(open, state, Map::new(), frame)
+        self.close(open, state, outputs, frame)
     }
 
     /// Runs the children, killed when `limit` passes.
@@ -139,7 +175,7 @@ impl Run<'_> {
         frame: &Frame,
         limit: Option<Duration>,
         cancel: &CancelToken,
-    ) -> Result<State, Stopped> {
+    ) -> Result<Ended, Stopped> {
         let Some(limit) = limit else {
             return self.branches(&flowable.kind, open, frame, cancel).await;
         };
@@ -172,15 +208,17 @@ impl Run<'_> {
         open: &OpenRun,
         frame: &Frame,
         cancel: &CancelToken,
-    ) -> Result<State, Stopped> {
-        match kind {
-            PlannedKind::Sequential(tasks) => Ok(self.sequence(tasks, frame, cancel).await),
+    ) -> Result<Ended, Stopped> {
+        let state = match kind {
+            PlannedKind::Sequential(tasks) | PlannedKind::AllowFailure(tasks) => {
+                self.sequence(tasks, frame, cancel).await
+            }
             PlannedKind::Parallel { tasks, concurrent } => {
                 let branches: Vec<Branch<'_>> = tasks
                     .iter()
                     .map(|task| self.run_task(task, frame, cancel))
                     .collect();
-                Ok(together(branches, *concurrent, cancel).await)
+                together(branches, *concurrent, cancel).await
             }
             PlannedKind::If {
                 condition,
@@ -190,7 +228,28 @@ impl Run<'_> {
                 let ctx = self.context(open, frame);
                 let text = self.render(condition, &ctx, cancel).await?;
                 let branch = if is_truthy(&text) { then } else { otherwise };
-                Ok(self.sequence(branch, frame, cancel).await)
+                self.sequence(branch, frame, cancel).await
+            }
+            PlannedKind::Switch {
+                value,
+                cases,
+                defaults,
+            } => {
+                let ctx = self.context(open, frame);
+                let value = self.render(value, &ctx, cancel).await?;
+                let case = cases.iter().find(|(key, _)| *key == value);
+                let mut outputs = Map::new();
+                outputs.insert("defaults".into(), Value::Bool(case.is_none()));
+                outputs.insert("value".into(), Value::String(value));
+                let branch = case.map_or(defaults, |(_, tasks)| tasks);
+                if branch.is_empty() {
+                    // Kestra fails a Switch with nothing to run (WARNING under allowFailure).
+                    return Err(Stopped::Broken(
+                        "No task found: no case matches the value and there are no defaults".into(),
+                    ));
+                }
+                let state = self.sequence(branch, frame, cancel).await;
+                return Ok(Ended { state, outputs });
             }
             PlannedKind::ForEach {
                 values,
@@ -204,9 +263,13 @@ impl Run<'_> {
                     .iter()
                     .map(|frame| -> Branch<'_> { Box::pin(self.sequence(tasks, frame, cancel)) })
                     .collect();
-                Ok(together(iterations, *limit, cancel).await)
+                together(iterations, *limit, cancel).await
             }
-        }
+        };
+        Ok(Ended {
+            state,
+            outputs: Map::new(),
+        })
     }
 
     /// A ForEach's values, rendered: a list (each text rendered), or a text rendering to a

@@ -135,6 +135,14 @@ impl<'a> TaskContext<'a> {
             .map_err(TaskError::new)
     }
 
+    /// Renders every text inside `value` (keys too, nested maps and lists as well), as
+    /// [`TaskContext::render`] renders one.
+    pub async fn render_value(&self, value: &Value) -> Result<Value, TaskError> {
+        crate::render::render_value(self.expressions, value, &self.render)
+            .await
+            .map_err(TaskError::new)
+    }
+
     /// Logs `message` at `level`, unless the task's `logLevel` drops that level. Readers see
     /// the message masked.
     pub fn log(&mut self, level: Level, message: &str) {

@@ -1,5 +1,6 @@
-//! Flowable tasks: the tasks that run other tasks (Sequential, Parallel, If, ForEach and the
-//! older EachSequential and EachParallel), under Kestra's class names.
+//! Flowable tasks: the tasks that run other tasks (Sequential, Parallel, If, Switch,
+//! AllowFailure, ForEach and the older EachSequential and EachParallel), under Kestra's class
+//! names.
 //!
 //! Their children are read with [`task_list`], so they are checked like top-level tasks and
 //! their ids count in the flow-wide duplicate check.
@@ -45,6 +46,22 @@ pub enum FlowableKind {
         /// `else`, possibly empty.
         otherwise: Vec<Task>,
     },
+    /// `io.kestra.plugin.core.flow.Switch`: the tasks of the case whose key is `value`
+    /// rendered, else `defaults`; outputs `value` and `defaults` (whether no case matched).
+    Switch {
+        /// `value`, a template.
+        value: String,
+        /// `cases`: key and tasks, in source order.
+        cases: Vec<(String, Vec<Task>)>,
+        /// `defaults`, possibly empty.
+        defaults: Vec<Task>,
+    },
+    /// `io.kestra.plugin.core.flow.AllowFailure`: `tasks` one after the other, stopping at the
+    /// first failure; a failure (after `errors`) ends it in WARNING, so the flow goes on.
+    AllowFailure {
+        /// `tasks`, non-empty.
+        tasks: Vec<Task>,
+    },
     /// `io.kestra.plugin.core.flow.ForEach` (and the older `EachSequential`, `EachParallel`):
     /// `tasks`, in order, once per value; children see the value as `{{ taskrun.value }}`.
     ForEach {
@@ -64,12 +81,22 @@ impl Flowable {
         let (first, second): (&[Task], &[Task]) = match &self.kind {
             FlowableKind::Sequential { tasks }
             | FlowableKind::Parallel { tasks, .. }
+            | FlowableKind::AllowFailure { tasks }
             | FlowableKind::ForEach { tasks, .. } => (tasks, &[]),
             FlowableKind::If {
                 then, otherwise, ..
             } => (then, otherwise),
+            FlowableKind::Switch { defaults, .. } => (defaults, &[]),
         };
-        first.iter().chain(second).chain(&self.errors)
+        let cases = match &self.kind {
+            FlowableKind::Switch { cases, .. } => cases.as_slice(),
+            _ => &[],
+        };
+        first
+            .iter()
+            .chain(second)
+            .chain(cases.iter().flat_map(|(_, tasks)| tasks))
+            .chain(&self.errors)
     }
 }
 
@@ -92,6 +119,20 @@ pub(crate) const IF: TaskType = TaskType {
     aliases: &["io.kestra.core.tasks.flows.If"],
     properties: &["condition", "then", "else", "errors"],
     build: build_if,
+};
+
+pub(crate) const SWITCH: TaskType = TaskType {
+    class: "io.kestra.plugin.core.flow.Switch",
+    aliases: &["io.kestra.core.tasks.flows.Switch"],
+    properties: &["value", "cases", "defaults", "errors"],
+    build: build_switch,
+};
+
+pub(crate) const ALLOW_FAILURE: TaskType = TaskType {
+    class: "io.kestra.plugin.core.flow.AllowFailure",
+    aliases: &["io.kestra.core.tasks.flows.AllowFailure"],
+    properties: &["tasks", "errors"],
+    build: build_allow_failure,
 };
 
 pub(crate) const FOR_EACH: TaskType = TaskType {
@@ -154,6 +195,45 @@ fn build_if(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
             otherwise,
         });
     flowable(ctx, props, kind)
+}
+
+fn build_switch(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
+    let value = crate::tasks::read::non_blank(ctx, props, "value");
+    let cases = switch_cases(ctx, props);
+    let defaults = task_list(ctx, props, "defaults");
+    let kind = value.zip(cases).map(|(value, cases)| FlowableKind::Switch {
+        value,
+        cases,
+        defaults,
+    });
+    flowable(ctx, props, kind)
+}
+
+/// A Switch's `cases`: a map from each key to its tasks; absent is none.
+fn switch_cases(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<Vec<(String, Vec<Task>)>> {
+    if props.get("cases").is_none() {
+        return Some(Vec::new());
+    }
+    let entries = props.map(ctx, "cases")?;
+    let cases = crate::tasks::read::nested(ctx, props, "cases")?;
+    let read = entries
+        .iter()
+        .map(|(key, _)| {
+            let key = key.key_text();
+            let tasks = task_list(ctx, &cases, &key);
+            (key, tasks)
+        })
+        .collect();
+    Some(read)
+}
+
+fn build_allow_failure(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
+    let tasks = children(ctx, props, "tasks");
+    flowable(
+        ctx,
+        props,
+        tasks.map(|tasks| FlowableKind::AllowFailure { tasks }),
+    )
 }
 
 fn build_for_each(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
@@ -448,6 +528,80 @@ mod tests {
                 "6:5: Unrecognized field \"value\" (class io.kestra.plugin.core.flow.Sequential), not marked as ignorable"
             ]
         );
+    }
+
+    #[test]
+    fn switch_reads_its_cases_in_order_and_its_defaults() {
+        for name in [
+            "io.kestra.plugin.core.flow.Switch",
+            "io.kestra.core.tasks.flows.Switch",
+        ] {
+            let found = flowable(&format!(
+                "    type: {name}
+    value: \"{{{{ inputs.x }}}}\"
+    cases:
+      B:
+{}      A:
+{}    defaults:
+{}",
+                child("b", "        "),
+                child("a", "        "),
+                child("d", "      ")
+            ));
+            let FlowableKind::Switch {
+                value,
+                cases,
+                defaults,
+            } = &found.kind
+            else {
+                panic!("not a switch: {found:?}");
+            };
+            assert_eq!(value, "{{ inputs.x }}");
+            let keys: Vec<&str> = cases.iter().map(|(key, _)| key.as_str()).collect();
+            assert_eq!(keys, ["B", "A"]);
+            assert_eq!(defaults[0].id, "d");
+            let ids: Vec<&str> = found.children().map(|t| t.id.as_str()).collect();
+            assert_eq!(ids, ["d", "b", "a"]);
+        }
+    }
+
+    #[test]
+    fn bad_switches_are_reported() {
+        let switch = "    type: io.kestra.plugin.core.flow.Switch\n";
+        assert_eq!(
+            violations(&format!("{switch}    value: \" \"\n")),
+            ["6:12: tasks[0].value: must not be blank"]
+        );
+        assert_eq!(
+            violations(&format!("{switch}    value: x\n    cases: [a]\n")),
+            ["7:12: tasks[0].cases: must be a map"]
+        );
+        assert_eq!(
+            violations(&format!(
+                "{switch}    value: x\n    cases:\n      A:\n        - id: a\n"
+            )),
+            ["9:11: tasks[0].cases.A[0].type: must not be null"]
+        );
+    }
+
+    #[test]
+    fn allow_failure_under_both_names_needs_tasks() {
+        for name in [
+            "io.kestra.plugin.core.flow.AllowFailure",
+            "io.kestra.core.tasks.flows.AllowFailure",
+        ] {
+            let found = flowable(&format!(
+                "    type: {name}\n    tasks:\n{}",
+                child("c", "      ")
+            ));
+            assert!(
+                matches!(&found.kind, FlowableKind::AllowFailure { tasks } if tasks[0].id == "c")
+            );
+            assert_eq!(
+                violations(&format!("    type: {name}\n")),
+                ["4:5: tasks[0].tasks: must not be empty"]
+            );
+        }
     }
 
     #[test]

@@ -64,7 +64,12 @@ impl Flow {
             match &task.kind {
                 TaskKind::Commands(_) => return true,
                 TaskKind::Flowable(flowable) => pending.extend(flowable.children()),
-                TaskKind::Log { .. } | TaskKind::Return { .. } | TaskKind::Request(_) => {}
+                TaskKind::Log { .. }
+                | TaskKind::Return { .. }
+                | TaskKind::Request(_)
+                | TaskKind::Fail { .. }
+                | TaskKind::Sleep { .. }
+                | TaskKind::OutputValues { .. } => {}
             }
         }
         false
@@ -93,6 +98,26 @@ pub enum TaskKind {
     Commands(Box<crate::ShellCommands>),
     /// `io.kestra.plugin.core.http.Request`: one HTTP request.
     Request(Box<crate::HttpRequest>),
+    /// `io.kestra.plugin.core.execution.Fail` (old: `io.kestra.core.tasks.executions.Fail`):
+    /// fails with `errorMessage`, always, or when `condition` renders truthy.
+    Fail {
+        /// `condition`, a template; none: always fail.
+        condition: Option<String>,
+        /// `errorMessage`, a template (Kestra's default: `Task failure`).
+        error_message: String,
+    },
+    /// `io.kestra.plugin.core.flow.Sleep`: waits for `duration` (a kill or the task's timeout
+    /// ends the wait).
+    Sleep {
+        /// `duration`, at most a day.
+        duration: Duration,
+    },
+    /// `io.kestra.plugin.core.output.OutputValues`: `values` (a map; every text in it a
+    /// template) rendered into the output `values`.
+    OutputValues {
+        /// `values` as written; null when absent.
+        values: Value,
+    },
 }
 
 /// Properties shared by every task.

@@ -10,8 +10,9 @@ use crate::duration::parse_iso8601;
 use crate::yaml::{Node, printable};
 use crate::{Level, Task, TaskCommon, TaskKind};
 
+mod core;
 pub(crate) mod http;
-mod read;
+pub(crate) mod read;
 pub(crate) mod shell;
 
 /// A task type: its Kestra class names, its own properties, and how to build it.
@@ -54,9 +55,15 @@ pub(crate) const TASK_TYPES: &[TaskType] = &[
         properties: http::PROPERTIES,
         build: http::build,
     },
+    core::FAIL,
+    core::SLEEP,
+    core::ECHO,
+    core::OUTPUT_VALUES,
     crate::flowable::SEQUENTIAL,
     crate::flowable::PARALLEL,
     crate::flowable::IF,
+    crate::flowable::SWITCH,
+    crate::flowable::ALLOW_FAILURE,
     crate::flowable::FOR_EACH,
     crate::flowable::EACH_SEQUENTIAL,
     crate::flowable::EACH_PARALLEL,

@@ -357,3 +357,45 @@ fn ctrl_c_kills_every_parallel_branch() {
         ])
     );
 }
+
+#[test]
+fn secrets_in_fail_messages_switch_values_and_output_values_stay_masked() {
+    let sandbox = Sandbox::new();
+    let flow = "id: core
+namespace: dev
+tasks:
+  - id: pick
+    type: io.kestra.plugin.core.flow.Switch
+    value: \"{{ secret('API_TOKEN') }}\"
+    cases:
+      other:
+        - id: never
+          type: io.kestra.plugin.core.debug.Return
+    defaults:
+      - id: keep
+        type: io.kestra.plugin.core.output.OutputValues
+        values:
+          token: \"{{ secret('API_TOKEN') }}\"
+          nested: [\"Bearer {{ secret('API_TOKEN') }}\"]
+      - id: stop
+        type: io.kestra.plugin.core.execution.Fail
+        errorMessage: \"refused {{ secret('API_TOKEN') }}\"
+";
+    let out = sandbox.run_json(
+        flow,
+        &[("SECRET_API_TOKEN", &util::base64("tok-2718281828"))],
+    );
+    out.assert_code(1).assert_hides("tok-2718281828");
+    let document = out.json();
+    assert_eq!(
+        states(&document),
+        pairs(&[("pick", "FAILED"), ("keep", "SUCCESS"), ("stop", "FAILED")])
+    );
+    assert_eq!(document["taskRuns"][0]["outputs"]["value"], MASK);
+    assert_eq!(document["taskRuns"][1]["outputs"]["values"]["token"], MASK);
+    assert!(
+        out.messages()
+            .iter()
+            .any(|m| m == &format!("refused {MASK}"))
+    );
+}

@@ -1,12 +1,19 @@
 //! The tasks kestrel runs, one file each, and the choice of one from a flow's task.
 
+mod fail;
 mod http;
 mod log;
+mod output_values;
 mod ret;
 mod shell;
+mod sleep;
 
 pub use log::LogTask;
 pub use ret::ReturnTask;
+
+use fail::FailTask;
+use output_values::OutputValuesTask;
+use sleep::SleepTask;
 
 pub(crate) use http::HttpClients;
 
@@ -22,5 +29,14 @@ pub(crate) fn task_for(kind: &TaskKind) -> Option<Box<dyn Task>> {
         TaskKind::Return { format } => Some(Box::new(ReturnTask::new(format.clone()))),
         TaskKind::Commands(spec) => Some(Box::new(shell::ShellTask::new((**spec).clone()))),
         TaskKind::Request(spec) => Some(Box::new(http::HttpTask::new((**spec).clone()))),
+        TaskKind::Fail {
+            condition,
+            error_message,
+        } => Some(Box::new(FailTask::new(
+            condition.clone(),
+            error_message.clone(),
+        ))),
+        TaskKind::Sleep { duration } => Some(Box::new(SleepTask::new(*duration))),
+        TaskKind::OutputValues { values } => Some(Box::new(OutputValuesTask::new(values.clone()))),
     }
 }

@@ -55,6 +55,17 @@ pub(crate) fn text_map(
     (map.len() == entries.len()).then_some(map)
 }
 
+/// A required text that is not only blanks (Kestra's `@NotBlank`).
+pub(crate) fn non_blank(ctx: &mut Ctx<'_>, props: &Props<'_>, key: &str) -> Option<String> {
+    let text = props.required_text(ctx, key)?;
+    if text.trim().is_empty() {
+        let field = props.field(key);
+        ctx.report(props.locate(key), format!("{field}: must not be blank"));
+        return None;
+    }
+    Some(text)
+}
+
 /// An ISO-8601 duration (`PT30S`).
 pub(crate) fn duration(ctx: &mut Ctx<'_>, props: &Props<'_>, key: &str) -> Option<Duration> {
     let text = props.text(ctx, key)?;

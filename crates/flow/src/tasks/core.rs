@@ -1,0 +1,184 @@
+//! Kestra's core tasks that run no children and no process: Fail, Sleep, Echo and
+//! OutputValues (Log and Return live in `tasks.rs`, the flowable ones in `flowable.rs`).
+
+use super::{TaskType, read};
+use crate::context::{Ctx, Props};
+use crate::{Level, TaskKind};
+use std::time::Duration;
+
+pub(crate) const FAIL: TaskType = TaskType {
+    class: "io.kestra.plugin.core.execution.Fail",
+    aliases: &["io.kestra.core.tasks.executions.Fail"],
+    properties: &["condition", "errorMessage"],
+    build: build_fail,
+};
+
+pub(crate) const SLEEP: TaskType = TaskType {
+    class: "io.kestra.plugin.core.flow.Sleep",
+    aliases: &[],
+    properties: &["duration"],
+    build: build_sleep,
+};
+
+pub(crate) const ECHO: TaskType = TaskType {
+    class: "io.kestra.plugin.core.debug.Echo",
+    aliases: &["io.kestra.core.tasks.debugs.Echo"],
+    properties: &["format", "level"],
+    build: build_echo,
+};
+
+pub(crate) const OUTPUT_VALUES: TaskType = TaskType {
+    class: "io.kestra.plugin.core.output.OutputValues",
+    aliases: &[],
+    properties: &["values"],
+    build: build_output_values,
+};
+
+/// Kestra's `errorMessage` when the flow gives none.
+const TASK_FAILURE: &str = "Task failure";
+
+/// The longest Sleep: a flow that sleeps longer waits for a trigger or a Pause instead.
+const SLEEP_MAX: Duration = Duration::from_secs(24 * 3600);
+
+fn build_fail(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
+    Some(TaskKind::Fail {
+        condition: props.text(ctx, "condition"),
+        error_message: props
+            .text(ctx, "errorMessage")
+            .unwrap_or_else(|| TASK_FAILURE.to_owned()),
+    })
+}
+
+fn build_sleep(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
+    if props.get("duration").is_none() {
+        props.missing(ctx, "duration");
+        return None;
+    }
+    let duration = read::duration(ctx, props, "duration")?;
+    if duration > SLEEP_MAX {
+        let field = props.field("duration");
+        ctx.report(
+            props.locate("duration"),
+            format!("{field}: must be at most PT24H"),
+        );
+        return None;
+    }
+    Some(TaskKind::Sleep { duration })
+}
+
+/// Echo is Kestra's deprecated Log of one message: it runs as a Log.
+fn build_echo(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
+    let level = props.choice(ctx, "level", &Level::ALL, Level::as_str);
+    let format = read::non_blank(ctx, props, "format")?;
+    Some(TaskKind::Log {
+        messages: vec![format],
+        level: level.unwrap_or(Level::Info),
+    })
+}
+
+fn build_output_values(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
+    if props.get("values").is_some() {
+        props.map(ctx, "values")?;
+    }
+    Some(TaskKind::OutputValues {
+        values: props.json("values").unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Level, TaskKind, parse_flow};
+    use std::time::Duration;
+
+    fn kind(task: &str) -> TaskKind {
+        let source = format!("id: f\nnamespace: dev\ntasks:\n  - id: t\n{task}");
+        let mut flow = parse_flow(&source).unwrap_or_else(|v| panic!("{v:?}"));
+        flow.tasks.remove(0).kind
+    }
+
+    fn violations(task: &str) -> Vec<String> {
+        let source = format!("id: f\nnamespace: dev\ntasks:\n  - id: t\n{task}");
+        let found = parse_flow(&source).unwrap_err();
+        found.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn fail_under_both_names_with_kestras_default_message() {
+        for name in [
+            "io.kestra.plugin.core.execution.Fail",
+            "io.kestra.core.tasks.executions.Fail",
+        ] {
+            let found = kind(&format!("    type: {name}\n"));
+            assert!(matches!(
+                found,
+                TaskKind::Fail { condition: None, error_message } if error_message == "Task failure"
+            ));
+        }
+        let found = kind(concat!(
+            "    type: io.kestra.plugin.core.execution.Fail\n",
+            "    condition: \"{{ inputs.x }}\"\n    errorMessage: bad {{ inputs.x }}\n",
+        ));
+        assert!(matches!(
+            found,
+            TaskKind::Fail { condition: Some(c), error_message: m }
+                if c == "{{ inputs.x }}" && m == "bad {{ inputs.x }}"
+        ));
+    }
+
+    #[test]
+    fn sleep_takes_an_iso_duration_up_to_a_day() {
+        let found = kind("    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT0.5S\n");
+        assert!(
+            matches!(found, TaskKind::Sleep { duration } if duration == Duration::from_millis(500))
+        );
+        let sleep = "    type: io.kestra.plugin.core.flow.Sleep\n";
+        assert_eq!(
+            violations(sleep),
+            ["4:5: tasks[0].duration: must not be null"]
+        );
+        assert_eq!(
+            violations(&format!("{sleep}    duration: 5s\n")),
+            ["6:15: tasks[0].duration: must be an ISO-8601 duration such as PT30S"]
+        );
+        assert_eq!(
+            violations(&format!("{sleep}    duration: P2D\n")),
+            ["6:15: tasks[0].duration: must be at most PT24H"]
+        );
+    }
+
+    #[test]
+    fn echo_is_a_log_of_its_format() {
+        for name in [
+            "io.kestra.plugin.core.debug.Echo",
+            "io.kestra.core.tasks.debugs.Echo",
+        ] {
+            let found = kind(&format!(
+                "    type: {name}\n    format: hi\n    level: WARN\n"
+            ));
+            assert!(matches!(
+                found,
+                TaskKind::Log { messages, level: Level::Warn } if messages == ["hi"]
+            ));
+        }
+        assert_eq!(
+            violations("    type: io.kestra.plugin.core.debug.Echo\n    format: \" \"\n"),
+            ["6:13: tasks[0].format: must not be blank"]
+        );
+    }
+
+    #[test]
+    fn output_values_keeps_its_map_as_written() {
+        let found = kind(concat!(
+            "    type: io.kestra.plugin.core.output.OutputValues\n",
+            "    values:\n      a: \"{{ 1 }}\"\n      n: 42\n      l: [x]\n",
+        ));
+        assert!(matches!(
+            found,
+            TaskKind::OutputValues { values } if values == serde_json::json!({"a": "{{ 1 }}", "n": 42, "l": ["x"]})
+        ));
+        assert_eq!(
+            violations("    type: io.kestra.plugin.core.output.OutputValues\n    values: [a]\n"),
+            ["6:13: tasks[0].values: must be a map"]
+        );
+    }
+}

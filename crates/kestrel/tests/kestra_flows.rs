@@ -1,0 +1,183 @@
+//! Kestra's own test flows (tests/kestra/flows, see its NOTICE), run by `kestrel run` and
+//! held to what Kestra's tests assert of them: states, task-run counts, order and outputs.
+//! Each test names the Kestra test it follows.
+
+#![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
+
+mod util;
+
+use serde_json::Value;
+use std::path::PathBuf;
+use util::Sandbox;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/kestra/flows")
+        .join(name)
+}
+
+/// The JSON document of one run of fixture `name` with `inputs` (`KEY=VALUE` each).
+fn run(name: &str, inputs: &[&str]) -> Value {
+    let sandbox = Sandbox::new();
+    let mut args = vec![
+        "run".to_owned(),
+        fixture(name).display().to_string(),
+        "--output".into(),
+        "json".into(),
+    ];
+    for input in inputs {
+        args.extend(["--input".to_owned(), (*input).to_owned()]);
+    }
+    sandbox.kestrel(&args).output().json()
+}
+
+fn state(document: &Value) -> &str {
+    document["state"].as_str().unwrap()
+}
+
+fn task_ids(document: &Value) -> Vec<&str> {
+    runs(document)
+        .iter()
+        .map(|run| run["taskId"].as_str().unwrap())
+        .collect()
+}
+
+fn runs(document: &Value) -> &Vec<Value> {
+    document["taskRuns"].as_array().unwrap()
+}
+
+/// The first task run of `task_id`.
+fn run_of<'d>(document: &'d Value, task_id: &str) -> &'d Value {
+    runs(document)
+        .iter()
+        .find(|run| run["taskId"] == task_id)
+        .unwrap_or_else(|| panic!("no task run of {task_id}"))
+}
+
+fn state_of<'d>(document: &'d Value, task_id: &str) -> &'d str {
+    run_of(document, task_id)["state"].as_str().unwrap()
+}
+
+#[test]
+fn every_fixture_validates() {
+    let sandbox = Sandbox::new();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/kestra/flows");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let output = sandbox
+            .kestrel(["validate".to_owned(), path.display().to_string()])
+            .output();
+        assert_eq!(
+            output.code,
+            Some(0),
+            "{}: {}",
+            path.display(),
+            output.stderr
+        );
+    }
+}
+
+/// SwitchTest: switchFirst, switchSecond, switchThird, switchDefault.
+#[test]
+fn switch_runs_the_matching_case_or_the_defaults() {
+    let first = run("switch.yaml", &["string=FIRST"]);
+    assert_eq!(task_ids(&first)[1], "t1");
+    let switch = &run_of(&first, "parent-seq")["outputs"];
+    assert_eq!(
+        (&switch["value"], &switch["defaults"]),
+        (&"FIRST".into(), &false.into())
+    );
+
+    let second = run("switch.yaml", &["string=SECOND"]);
+    assert_eq!(task_ids(&second)[1..3], ["t2", "t2_sub"]);
+    assert_eq!(run_of(&second, "parent-seq")["outputs"]["value"], "SECOND");
+
+    let third = run("switch.yaml", &["string=THIRD"]);
+    assert_eq!(task_ids(&third)[1..4], ["t3", "failed", "error-t1"]);
+    assert_eq!(run_of(&third, "parent-seq")["outputs"]["defaults"], false);
+
+    let other = run("switch.yaml", &["string=DEFAULT"]);
+    assert_eq!(task_ids(&other)[1], "default");
+    let switch = &run_of(&other, "parent-seq")["outputs"];
+    assert_eq!(
+        (&switch["value"], &switch["defaults"]),
+        (&"DEFAULT".into(), &true.into())
+    );
+}
+
+/// SwitchTest: switchImpossible; FailTest: failOnSwitch. A Switch with nothing to run fails.
+#[test]
+fn a_switch_with_no_matching_case_and_no_defaults_fails() {
+    let impossible = run("switch-impossible.yaml", &["string=impossible"]);
+    assert_eq!(state(&impossible), "FAILED");
+
+    let on_switch = run("fail-on-switch.yaml", &["param=fail"]);
+    assert_eq!(runs(&on_switch).len(), 1);
+    assert_eq!(state_of(&on_switch, "switch"), "FAILED");
+    assert_eq!(state(&on_switch), "FAILED");
+}
+
+/// FailTest: failOnCondition, dontFailOnCondition.
+#[test]
+fn fail_fails_only_when_its_condition_holds() {
+    let failed = run("fail-on-condition.yaml", &["param=fail"]);
+    assert_eq!(runs(&failed).len(), 2);
+    assert_eq!(state_of(&failed, "fail"), "FAILED");
+    assert_eq!(state(&failed), "FAILED");
+
+    let passed = run("fail-on-condition.yaml", &["param=success"]);
+    assert_eq!(runs(&passed).len(), 3);
+    assert_eq!(state_of(&passed, "fail"), "SUCCESS");
+    assert_eq!(state(&passed), "SUCCESS");
+}
+
+/// AllowFailureTest: failed (its `success` runs the flow without its required input, which
+/// kestrel refuses as Kestra's API does).
+#[test]
+fn allow_failure_turns_a_failure_into_a_warning_and_the_flow_goes_on() {
+    let document = run("allow-failure.yaml", &["crash=1"]);
+    assert_eq!(runs(&document).len(), 10);
+    for (task, expected) in [
+        ("first", "WARNING"),
+        ("1-1-allow-failure", "WARNING"),
+        ("1-1-1_seq", "FAILED"),
+        ("1-1-1-1", "SUCCESS"),
+        ("ko", "FAILED"),
+        ("local-error", "SUCCESS"),
+        ("1-2-todo", "SUCCESS"),
+        ("global-error", "SUCCESS"),
+        ("switch", "FAILED"),
+        ("crash", "FAILED"),
+    ] {
+        assert_eq!(state_of(&document, task), expected, "{task}");
+    }
+    assert_eq!(state(&document), "FAILED");
+}
+
+/// OutputValuesTest: output.
+#[test]
+fn output_values_renders_its_map_into_values() {
+    let document = run("output-values.yml", &[]);
+    assert_eq!(state(&document), "SUCCESS");
+    assert_eq!(runs(&document).len(), 1);
+    let values = &runs(&document)[0]["outputs"]["values"];
+    assert_eq!(
+        (&values["output1"], &values["output2"]),
+        (&"xyz".into(), &"abc".into())
+    );
+    assert!(
+        values["taskInfo"]
+            .as_str()
+            .unwrap()
+            .starts_with("return > ")
+    );
+}
+
+/// SleepTest: sleepTaskTest.
+#[test]
+fn sleep_waits_and_succeeds() {
+    let document = run("sleep-task-flow.yaml", &[]);
+    assert_eq!(state(&document), "SUCCESS");
+    let logs = document["logs"].to_string();
+    assert!(logs.contains("Waiting for PT0.2S"), "{logs}");
+}
