@@ -159,6 +159,8 @@ pub(crate) struct OpenRun {
     index: usize,
     pub(crate) run: HeldRun,
     reads: Reads,
+    /// The task's `allowWarning`: a WARNING end is a SUCCESS.
+    allow_warning: bool,
 }
 
 impl<'a> Run<'a> {
@@ -299,6 +301,7 @@ impl<'a> Run<'a> {
             index,
             run,
             reads: planned.reads.clone(),
+            allow_warning: planned.common.allow_warning,
         }
     }
 
@@ -352,7 +355,8 @@ impl<'a> Run<'a> {
         Edge::new(&self.registry)
     }
 
-    /// Ends the task run in `state`, keeping `outputs` (real values) for later expressions.
+    /// Ends the task run in `state` (SUCCESS for a WARNING under `allowWarning`), keeping
+    /// `outputs` (real values) for later expressions.
     pub(crate) fn close(
         &self,
         mut open: OpenRun,
@@ -360,6 +364,10 @@ impl<'a> Run<'a> {
         outputs: Map<String, Value>,
         frame: &Frame,
     ) -> State {
+        let state = match state {
+            State::Warning if open.allow_warning => State::Success,
+            other => other,
+        };
         open.run.outputs.clone_from(&outputs);
         open.run.state = state;
         open.run.end = Some(Utc::now());

@@ -15,6 +15,7 @@
 
 mod context;
 mod cron;
+mod defaults;
 mod duration;
 mod flowable;
 mod inputs;

@@ -129,6 +129,9 @@ pub struct TaskCommon {
     pub log_level: Option<Level>,
     /// `allowFailure`: a failure ends the task run in WARNING.
     pub allow_failure: bool,
+    /// `allowWarning`: a task run that would end in WARNING (a failure under `allowFailure`
+    /// too) ends in SUCCESS.
+    pub allow_warning: bool,
     /// `disabled`.
     pub disabled: bool,
     /// `runIf`, a template; false makes the task run SKIPPED.

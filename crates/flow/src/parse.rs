@@ -28,6 +28,8 @@ const FLOW_PROPERTIES: &[&str] = &[
     "errors",
     "triggers",
     "disabled",
+    "pluginDefaults",
+    "taskDefaults",
 ];
 
 /// Parses and validates a flow's YAML source; on failure, every violation found.
@@ -39,6 +41,7 @@ pub fn parse_flow(source: &str) -> Result<Flow, Vec<Violation>> {
 pub(crate) fn parse_with(source: &str, registry: &[TaskType]) -> Result<Flow, Vec<Violation>> {
     let root = yaml::load(source).map_err(|violation| vec![violation])?;
     let mut ctx = Ctx::new(source, registry);
+    let root = crate::defaults::apply(&mut ctx, root);
     let flow =
         Props::open(&mut ctx, &root, String::new()).and_then(|props| read_flow(&mut ctx, &props));
     ctx.finish(flow)

@@ -19,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 /// Deepest nesting of lists and maps accepted.
 const MAX_DEPTH: usize = 64;
 /// Most nodes in a document, aliases expanded.
-const MAX_NODES: usize = 1_000_000;
+pub(crate) const MAX_NODES: usize = 1_000_000;
 
 /// One YAML node and its position.
 #[derive(Debug, Clone)]
@@ -355,7 +355,7 @@ impl Node {
     }
 
     /// How many nodes this one holds, itself included.
-    fn size(&self) -> usize {
+    pub(crate) fn size(&self) -> usize {
         match &self.value {
             Yaml::Seq(items) => 1 + items.iter().map(Node::size).sum::<usize>(),
             Yaml::Map(entries) => {

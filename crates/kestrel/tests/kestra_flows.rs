@@ -181,3 +181,49 @@ fn sleep_waits_and_succeeds() {
     let logs = document["logs"].to_string();
     assert!(logs.contains("Waiting for PT0.2S"), "{logs}");
 }
+
+/// TaskWithAllowWarningTest: runnableTask, flowableTask.
+#[test]
+fn allow_warning_turns_a_warning_into_a_success() {
+    let runnable = run("task-allow-warning-runnable.yml", &[]);
+    assert_eq!(state(&runnable), "SUCCESS");
+    assert_eq!(runs(&runnable).len(), 2);
+    let attempts = run_of(&runnable, "fail")["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 3);
+
+    let flowable = run("task-allow-warning-flowable.yml", &[]);
+    assert_eq!(state(&flowable), "SUCCESS");
+    assert_eq!(runs(&flowable).len(), 3);
+}
+
+/// logs.yaml (ExecutionServiceTest): its `taskDefaults` and each task's `level` and
+/// `logLevel`.
+#[test]
+fn task_defaults_and_log_levels_apply() {
+    let document = run("logs.yaml", &[]);
+    assert_eq!(state(&document), "SUCCESS");
+    assert_eq!(runs(&document).len(), 5);
+    let logs: Vec<(String, String)> = document["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            let field = |name: &str| entry[name].as_str().unwrap().to_owned();
+            (
+                field("taskId"),
+                format!("{} {}", field("level"), field("message")),
+            )
+        })
+        .collect();
+    let of = |task: &str| -> Vec<&str> {
+        logs.iter()
+            .filter(|(id, _)| id == task)
+            .map(|(_, line)| line.as_str())
+            .collect()
+    };
+    assert_eq!(of("t1"), ["TRACE first t1"]);
+    assert_eq!(of("t2"), ["WARN second io.kestra.plugin.core.log.Log"]);
+    assert_eq!(of("t3"), ["ERROR third logs"]);
+    assert!(of("t4").is_empty(), "logLevel INFO drops TRACE");
+    assert_eq!(of("t5"), ["INFO five first", "INFO five second"]);
+}
