@@ -4,7 +4,7 @@ use crate::edge::Edge;
 use crate::held::HeldInputs;
 use kestrel_flow::{InputDef, InputType};
 use kestrel_secrets::{MaskRegistry, SecretValue};
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -126,51 +126,20 @@ fn error(input: &str, message: &str) -> InputError {
     }
 }
 
-/// Parses a value given as text by the input's type. Errors name the input and the type
-/// expected, never the value: it may be a secret typed into the wrong field, and the error
-/// reaches the API, the UI and the log.
+/// Reads a value given as text by the input's type and checks it against the input's rules.
+/// Errors name the input and what was expected, never the value: it may be a secret typed
+/// into the wrong field, and the error reaches the API, the UI and the log.
 fn typed(def: &InputDef, text: &str) -> Result<Value, InputError> {
-    let wrong = |expected: &str| error(&def.id, &format!("expected {expected}"));
-    match def.input_type {
-        InputType::String | InputType::Secret => Ok(Value::String(text.to_owned())),
-        InputType::Int => text
-            .trim()
-            .parse::<i64>()
-            .map(Value::from)
-            .map_err(|_| wrong("an INT")),
-        InputType::Float => text
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .and_then(Number::from_f64)
-            .map(Value::Number)
-            .ok_or_else(|| wrong("a FLOAT")),
-        InputType::Boolean => match text.trim().to_ascii_lowercase().as_str() {
-            "true" => Ok(Value::Bool(true)),
-            "false" => Ok(Value::Bool(false)),
-            _ => Err(wrong("a BOOLEAN (true or false)")),
-        },
-        InputType::Json => {
-            serde_json::from_str(text).map_err(|e| error(&def.id, &format!("expected JSON: {e}")))
-        }
-    }
+    kestrel_flow::read_value(def.input_type, &def.rules, text)
+        .map_err(|message| error(&def.id, &message))
 }
 
-/// A flow's `defaults` value, checked against the input's type (text is parsed like a given
-/// value).
+/// A flow's `defaults` value, read and checked like a given value (numbers, booleans, lists
+/// and maps through their text).
 fn typed_default(def: &InputDef, default: &Value) -> Result<Value, InputError> {
-    let fits = match (def.input_type, default) {
-        (_, Value::String(text)) => return typed(def, text),
-        (InputType::Json, _) => true,
-        (InputType::Int, Value::Number(n)) => n.is_i64(),
-        (InputType::Float, Value::Number(_)) => true,
-        (InputType::Boolean, Value::Bool(_)) => true,
-        _ => false,
-    };
-    if fits {
-        Ok(default.clone())
-    } else {
-        Err(error(&def.id, "its default does not match its type"))
+    match default {
+        Value::String(text) => typed(def, text),
+        other => typed(def, &other.to_string()),
     }
 }
 
@@ -186,6 +155,7 @@ mod tests {
             required,
             defaults,
             description: None,
+            rules: kestrel_flow::InputRules::default(),
         }
     }
 

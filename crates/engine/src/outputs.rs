@@ -4,8 +4,8 @@
 use crate::State;
 use crate::runner::Run;
 use chrono::Utc;
-use kestrel_flow::{Flow, InputType, Level, OutputDef};
-use serde_json::{Map, Number, Value};
+use kestrel_flow::{Flow, InputRules, InputType, Level, OutputDef};
+use serde_json::{Map, Value};
 
 impl Run<'_> {
     /// Renders the flow's outputs into the execution; `state` when they all render, FAILED
@@ -57,42 +57,22 @@ impl Run<'_> {
     }
 }
 
-/// The output's type, when it is one kestrel reads (the input types); others (`DATETIME`,
-/// `FILE`...) keep their rendered value as it is.
+/// The output's type, when it is one kestrel reads (the input types); others (`FILE`...)
+/// keep their rendered value as it is.
 fn kind(def: &OutputDef) -> Option<InputType> {
     def.output_type.as_deref().and_then(InputType::from_name)
 }
 
-/// A rendered value read by the output's type: a text becomes a number, a boolean or JSON.
+/// A rendered value read by the output's type, as an input of that type is read: a text
+/// becomes a number, a boolean, JSON, a normalized date...
 fn typed(def: &OutputDef, value: Value) -> Result<Value, String> {
     let Value::String(text) = &value else {
         return Ok(value);
     };
-    let trimmed = text.trim();
-    let wrong = |expected: &str| {
-        Err(format!(
-            "expected {expected}, got '{}'",
-            text.escape_debug()
-        ))
-    };
     match kind(def) {
         None | Some(InputType::String | InputType::Secret) => Ok(value),
-        Some(InputType::Int) => trimmed
-            .parse::<i64>()
-            .map(Value::from)
-            .or_else(|_| wrong("an INT")),
-        Some(InputType::Float) => match trimmed.parse::<f64>().ok().and_then(Number::from_f64) {
-            Some(number) => Ok(Value::Number(number)),
-            None => wrong("a FLOAT"),
-        },
-        Some(InputType::Boolean) => match trimmed {
-            "true" => Ok(Value::Bool(true)),
-            "false" => Ok(Value::Bool(false)),
-            _ => wrong("a BOOLEAN (true or false)"),
-        },
-        Some(InputType::Json) => {
-            serde_json::from_str(text).map_err(|error| format!("expected JSON: {error}"))
-        }
+        Some(kind) => kestrel_flow::read_value(kind, &InputRules::default(), text)
+            .map_err(|error| format!("{error}, got '{}'", text.escape_debug())),
     }
 }
 
@@ -120,9 +100,11 @@ mod tests {
         );
         assert_eq!(typed(&def(Some("STRING")), json!("7")), Ok(json!("7")));
         assert_eq!(
-            typed(&def(Some("DATETIME")), json!("2024")),
-            Ok(json!("2024"))
+            typed(&def(Some("DATETIME")), json!("2024-05-01T12:00:00+02:00")),
+            Ok(json!("2024-05-01T10:00:00Z"))
         );
+        assert!(typed(&def(Some("DATETIME")), json!("2024")).is_err());
+        assert_eq!(typed(&def(Some("FILE")), json!("2024")), Ok(json!("2024")));
         assert_eq!(typed(&def(None), json!({"k": "v"})), Ok(json!({"k": "v"})));
     }
 

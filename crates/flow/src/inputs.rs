@@ -1,10 +1,21 @@
 //! A flow's `inputs` and `outputs`.
 
 use crate::context::{Ctx, IO_ID, Position, Props};
+use crate::tasks::read;
 use crate::yaml::Node;
-use crate::{InputDef, InputType, OutputDef};
+use crate::{InputDef, InputRules, InputType, OutputDef};
+use serde_json::Value;
 
-const INPUT_PROPERTIES: &[&str] = &["id", "name", "type", "required", "defaults", "description"];
+const INPUT_PROPERTIES: &[&str] = &[
+    "id",
+    "name",
+    "type",
+    "required",
+    "defaults",
+    "description",
+    "displayName",
+    "dependsOn",
+];
 const OUTPUT_PROPERTIES: &[&str] = &["id", "type", "value"];
 const OUTPUT_CLASS: &str = "io.kestra.core.models.flows.Output";
 
@@ -46,11 +57,13 @@ fn read_all<T>(
 }
 
 fn read_input(ctx: &mut Ctx<'_>, props: &Props<'_>, ids: &mut Ids) -> Option<InputDef> {
-    let input_type = props.choice(ctx, "type", &InputType::ALL, InputType::as_str);
-    if props.get("type").is_none() {
-        props.missing(ctx, "type");
-    }
-    props.reject_unknown(ctx, input_class(input_type), &[INPUT_PROPERTIES]);
+    let input_type = read_type(ctx, props);
+    props.reject_unknown(
+        ctx,
+        input_class(input_type),
+        &[INPUT_PROPERTIES, type_properties(input_type)],
+    );
+    let rules = input_type.map(|kind| read_rules(ctx, props, kind));
     // `name` is Kestra's old spelling of `id`.
     let key = match (props.get("id"), props.get("name")) {
         (None, Some(_)) => "name",
@@ -63,7 +76,124 @@ fn read_input(ctx: &mut Ctx<'_>, props: &Props<'_>, ids: &mut Ids) -> Option<Inp
         required: props.flag(ctx, "required").unwrap_or(true),
         defaults: props.json("defaults"),
         description: props.text(ctx, "description"),
+        rules: rules?,
     })
+}
+
+/// The input's `type`; FILE is named as what it is: not there yet.
+fn read_type(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<InputType> {
+    if props.get("type").is_none() {
+        props.missing(ctx, "type");
+        return None;
+    }
+    if props.get("type").and_then(Node::scalar_text).as_deref() == Some("FILE") {
+        let field = props.field("type");
+        ctx.report(
+            props.locate("type"),
+            format!("{field}: FILE inputs need internal storage, which kestrel does not have yet"),
+        );
+        return None;
+    }
+    props.choice(ctx, "type", &InputType::ALL, InputType::as_str)
+}
+
+/// The validation properties each type takes, besides those every input has.
+fn type_properties(input_type: Option<InputType>) -> &'static [&'static str] {
+    match input_type {
+        Some(InputType::String) => &["validator"],
+        Some(InputType::Int | InputType::Float | InputType::Duration) => &["min", "max"],
+        Some(InputType::DateTime | InputType::Date | InputType::Time) => &["after", "before"],
+        Some(InputType::Enum) => &["values"],
+        Some(InputType::Select) => &["values", "allowCustomValue", "isRadio"],
+        Some(InputType::Multiselect) => &["values", "options", "allowCustomValue", "itemType"],
+        Some(InputType::Array) => &["itemType"],
+        _ => &[],
+    }
+}
+
+/// The rules of an input of `kind`, each checked to be well formed: a validator that
+/// compiles, bounds of the input's own type, the values a choice needs.
+fn read_rules(ctx: &mut Ctx<'_>, props: &Props<'_>, kind: InputType) -> InputRules {
+    let validator = props.text(ctx, "validator");
+    if let (Some(pattern), Some(at)) = (&validator, props.get("validator"))
+        && let Err(error) = crate::typed::whole_match(pattern)
+    {
+        ctx.report(at, format!("{}: {error}", props.field("validator")));
+    }
+    let bound_type = match kind {
+        InputType::Int | InputType::Float | InputType::Duration => Some(kind),
+        _ => None,
+    };
+    let min = bound(ctx, props, "min", bound_type);
+    let max = bound(ctx, props, "max", bound_type);
+    let after = dated(ctx, props, "after", kind);
+    let before = dated(ctx, props, "before", kind);
+    let values = match (read::texts_only(ctx, props, "values"), kind) {
+        (None, InputType::Multiselect) => read::texts_only(ctx, props, "options"),
+        (values, _) => values,
+    };
+    if values.is_none()
+        && matches!(
+            kind,
+            InputType::Enum | InputType::Select | InputType::Multiselect
+        )
+    {
+        props.missing(ctx, "values");
+    }
+    let item_type = props.choice(ctx, "itemType", &InputType::ALL, InputType::as_str);
+    if item_type.is_none() && kind == InputType::Array && props.get("itemType").is_none() {
+        props.missing(ctx, "itemType");
+    }
+    InputRules {
+        validator,
+        min,
+        max,
+        after,
+        before,
+        values,
+        allow_custom_value: props.flag(ctx, "allowCustomValue").unwrap_or(false),
+        item_type,
+    }
+}
+
+/// `min` or `max`, read as the input's own type.
+fn bound(
+    ctx: &mut Ctx<'_>,
+    props: &Props<'_>,
+    key: &str,
+    kind: Option<InputType>,
+) -> Option<Value> {
+    let node = props.get(key)?;
+    let kind = kind?;
+    let text = node.scalar_text();
+    let read = text
+        .as_deref()
+        .map(|text| crate::typed::read_value(kind, &InputRules::default(), text));
+    match read {
+        Some(Ok(value)) => Some(value),
+        _ => {
+            ctx.report(
+                node,
+                format!("{}: must be a value of type {kind}", props.field(key)),
+            );
+            None
+        }
+    }
+}
+
+/// `after` or `before`, a DATETIME, DATE or TIME as the input's type.
+fn dated(ctx: &mut Ctx<'_>, props: &Props<'_>, key: &str, kind: InputType) -> Option<String> {
+    let text = props.text(ctx, key)?;
+    match crate::typed::read_value(kind, &InputRules::default(), &text) {
+        Ok(Value::String(normal)) => Some(normal),
+        _ => {
+            ctx.report(
+                props.locate(key),
+                format!("{}: must be a value of type {kind}", props.field(key)),
+            );
+            None
+        }
+    }
 }
 
 fn read_output(ctx: &mut Ctx<'_>, props: &Props<'_>, ids: &mut Ids) -> Option<OutputDef> {
@@ -91,11 +221,22 @@ fn remember(ids: &mut Ids, id: Option<(String, &Node)>) -> Option<String> {
 fn input_class(input_type: Option<InputType>) -> &'static str {
     match input_type {
         Some(InputType::String) => "io.kestra.core.models.flows.input.StringInput",
+        Some(InputType::Enum) => "io.kestra.core.models.flows.input.EnumInput",
+        Some(InputType::Select) => "io.kestra.core.models.flows.input.SelectInput",
         Some(InputType::Int) => "io.kestra.core.models.flows.input.IntInput",
         Some(InputType::Float) => "io.kestra.core.models.flows.input.FloatInput",
         Some(InputType::Boolean) => "io.kestra.core.models.flows.input.BooleanInput",
+        Some(InputType::DateTime) => "io.kestra.core.models.flows.input.DateTimeInput",
+        Some(InputType::Date) => "io.kestra.core.models.flows.input.DateInput",
+        Some(InputType::Time) => "io.kestra.core.models.flows.input.TimeInput",
+        Some(InputType::Duration) => "io.kestra.core.models.flows.input.DurationInput",
         Some(InputType::Json) => "io.kestra.core.models.flows.input.JsonInput",
+        Some(InputType::Uri) => "io.kestra.core.models.flows.input.URIInput",
         Some(InputType::Secret) => "io.kestra.core.models.flows.input.SecretInput",
+        Some(InputType::Array) => "io.kestra.core.models.flows.input.ArrayInput",
+        Some(InputType::Multiselect) => "io.kestra.core.models.flows.input.MultiselectInput",
+        Some(InputType::Yaml) => "io.kestra.core.models.flows.input.YamlInput",
+        Some(InputType::Email) => "io.kestra.core.models.flows.input.EmailInput",
         None => "io.kestra.core.models.flows.Input",
     }
 }

@@ -24,15 +24,17 @@ mod parse;
 mod retry;
 mod tasks;
 mod trigger;
+mod typed;
 mod yaml;
 
 pub use cron::Cron;
 pub use flowable::{Flowable, FlowableKind};
 pub use model::{
-    Flow, InputDef, InputType, Level, OutputDef, Task, TaskCommon, TaskKind, Violation,
+    Flow, InputDef, InputRules, InputType, Level, OutputDef, Task, TaskCommon, TaskKind, Violation,
 };
 pub use parse::parse_flow;
 pub use retry::{Backoff, DEFAULT_MAX_ATTEMPTS, Retry};
 pub use tasks::http::{HttpAuth, HttpOptions, HttpRequest};
 pub use tasks::shell::ShellCommands;
 pub use trigger::{Schedule, Webhook};
+pub use typed::{java_duration, read_value};

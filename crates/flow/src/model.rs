@@ -213,34 +213,69 @@ pub struct InputDef {
     pub defaults: Option<Value>,
     /// `description`.
     pub description: Option<String>,
+    /// What the value must also satisfy.
+    pub rules: InputRules,
 }
 
-/// Input types.
+/// Input types (FILE, which needs internal storage, is not one yet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InputType {
-    /// STRING
+    /// STRING, with an optional `validator` (a regular expression the whole text matches).
     String,
-    /// INT
+    /// ENUM: one of `values`.
+    Enum,
+    /// SELECT: one of `values`, or any text under `allowCustomValue`.
+    Select,
+    /// INT, between `min` and `max` when given.
     Int,
-    /// FLOAT
+    /// FLOAT, between `min` and `max` when given.
     Float,
     /// BOOLEAN
     Boolean,
+    /// DATETIME: an ISO-8601 instant (`2024-05-01T10:00:00Z`), within `after` and `before`.
+    DateTime,
+    /// DATE: `2024-05-01`, within `after` and `before`.
+    Date,
+    /// TIME: `10:15:30`, within `after` and `before`.
+    Time,
+    /// DURATION: ISO-8601 (`PT5M`), between `min` and `max`.
+    Duration,
     /// JSON
     Json,
+    /// URI: an absolute URL, as Kestra's pattern checks it.
+    Uri,
     /// SECRET: masked everywhere.
     Secret,
+    /// ARRAY: a JSON list, each item of `itemType`.
+    Array,
+    /// MULTISELECT: a JSON list of `values` (any under `allowCustomValue`).
+    Multiselect,
+    /// YAML, read into its JSON shape.
+    Yaml,
+    /// EMAIL
+    Email,
 }
 
 impl InputType {
     /// Every input type, in Kestra's order.
-    pub const ALL: [InputType; 6] = [
+    pub const ALL: [InputType; 17] = [
         InputType::String,
+        InputType::Enum,
+        InputType::Select,
         InputType::Int,
         InputType::Float,
         InputType::Boolean,
+        InputType::DateTime,
+        InputType::Date,
+        InputType::Time,
+        InputType::Duration,
         InputType::Json,
+        InputType::Uri,
         InputType::Secret,
+        InputType::Array,
+        InputType::Multiselect,
+        InputType::Yaml,
+        InputType::Email,
     ];
 
     /// The type of that name as Kestra writes it (`STRING`), if any.
@@ -254,13 +289,46 @@ impl InputType {
     pub fn as_str(self) -> &'static str {
         match self {
             InputType::String => "STRING",
+            InputType::Enum => "ENUM",
+            InputType::Select => "SELECT",
             InputType::Int => "INT",
             InputType::Float => "FLOAT",
             InputType::Boolean => "BOOLEAN",
+            InputType::DateTime => "DATETIME",
+            InputType::Date => "DATE",
+            InputType::Time => "TIME",
+            InputType::Duration => "DURATION",
             InputType::Json => "JSON",
+            InputType::Uri => "URI",
             InputType::Secret => "SECRET",
+            InputType::Array => "ARRAY",
+            InputType::Multiselect => "MULTISELECT",
+            InputType::Yaml => "YAML",
+            InputType::Email => "EMAIL",
         }
     }
+}
+
+/// The checks an input's type takes beyond its type (Kestra's validation properties), as
+/// written and already checked to be well formed by [`parse_flow`](crate::parse_flow).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InputRules {
+    /// STRING's `validator`.
+    pub validator: Option<String>,
+    /// `min` and `max`: numbers for INT and FLOAT, ISO-8601 durations for DURATION.
+    pub min: Option<Value>,
+    /// See `min`.
+    pub max: Option<Value>,
+    /// `after` and `before` for DATETIME, DATE and TIME, as written.
+    pub after: Option<String>,
+    /// See `after`.
+    pub before: Option<String>,
+    /// `values` of ENUM, SELECT and MULTISELECT (MULTISELECT's older `options` too).
+    pub values: Option<Vec<String>>,
+    /// `allowCustomValue` of SELECT and MULTISELECT.
+    pub allow_custom_value: bool,
+    /// `itemType` of ARRAY and MULTISELECT.
+    pub item_type: Option<InputType>,
 }
 
 impl fmt::Display for InputType {

@@ -472,19 +472,57 @@ mod tests {
     #[test]
     fn bad_inputs_are_reported() {
         let source = headed_flow(
-            "inputs:\n  - id: a\n    type: TEXT\n  - type: INT\n    min: 1\n  - id: a\n    type: BOOLEAN\n  - id: .x\n",
+            "inputs:\n  - id: a\n    type: TEXT\n  - type: BOOLEAN\n    min: 1\n  - id: a\n    type: BOOLEAN\n  - id: .x\n",
         );
         assert_eq!(
             violations(&source),
             [
-                "3:11: inputs[0].type: must be one of [STRING, INT, FLOAT, BOOLEAN, JSON, SECRET]",
+                "3:11: inputs[0].type: must be one of [STRING, ENUM, SELECT, INT, FLOAT, BOOLEAN, DATETIME, DATE, TIME, DURATION, JSON, URI, SECRET, ARRAY, MULTISELECT, YAML, EMAIL]",
                 "4:5: inputs[1].id: must not be null",
-                "5:5: Unrecognized field \"min\" (class io.kestra.core.models.flows.input.IntInput), not marked as ignorable",
+                "5:5: Unrecognized field \"min\" (class io.kestra.core.models.flows.input.BooleanInput), not marked as ignorable",
                 "6:9: Duplicate input with name [a]",
                 "8:5: inputs[3].type: must not be null",
                 "8:9: inputs[3].id: must match \"^[a-zA-Z0-9][.a-zA-Z0-9_-]*\"",
             ]
         );
+    }
+
+    #[test]
+    fn validation_properties_are_read_and_checked_by_type() {
+        let source = headed_flow(concat!(
+            "inputs:\n",
+            "  - id: n\n    type: INT\n    min: 1\n    max: x\n",
+            "  - id: s\n    type: STRING\n    validator: \"(\"\n",
+            "  - id: e\n    type: ENUM\n",
+            "  - id: d\n    type: DATE\n    after: yesterday\n",
+            "  - id: a\n    type: ARRAY\n",
+            "  - id: f\n    type: FILE\n",
+        ));
+        let found = violations(&source);
+        assert_eq!(found[0], "5:10: inputs[0].max: must be a value of type INT");
+        assert_eq!(
+            found[1],
+            "8:16: inputs[1].validator: not a regular expression kestrel reads (unclosed group)"
+        );
+        assert_eq!(
+            found[2..],
+            [
+                "9:5: inputs[2].values: must not be null",
+                "13:12: inputs[3].after: must be a value of type DATE",
+                "14:5: inputs[4].itemType: must not be null",
+                "17:11: inputs[5].type: FILE inputs need internal storage, which kestrel does not have yet",
+            ]
+        );
+        let good = headed_flow(
+            "inputs:\n  - id: pick\n    type: SELECT\n    values: [a, b]\n    allowCustomValue: true\n    displayName: Pick\n",
+        );
+        let flow = parse_flow(&good).unwrap_or_else(|v| panic!("{v:?}"));
+        assert_eq!(flow.inputs[0].input_type, InputType::Select);
+        assert_eq!(
+            flow.inputs[0].rules.values,
+            Some(vec!["a".into(), "b".into()])
+        );
+        assert!(flow.inputs[0].rules.allow_custom_value);
     }
 
     #[test]

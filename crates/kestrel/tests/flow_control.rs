@@ -399,3 +399,76 @@ tasks:
             .any(|m| m == &format!("refused {MASK}"))
     );
 }
+
+const KESTRA_INPUTS_FLOW: &str = "id: kinds
+namespace: dev
+inputs:
+  - id: env
+    type: ENUM
+    values: [dev, prod]
+  - id: at
+    type: DATETIME
+    after: \"2024-01-01T00:00:00Z\"
+  - id: wait
+    type: DURATION
+    defaults: PT90S
+  - id: ports
+    type: ARRAY
+    itemType: INT
+  - id: teams
+    type: MULTISELECT
+    values: [data, platform]
+  - id: config
+    type: YAML
+    defaults: |
+      retries: 3
+  - id: owner
+    type: EMAIL
+  - id: day
+    type: DATE
+    required: false
+tasks:
+  - id: show
+    type: io.kestra.plugin.core.debug.Return
+    format: \"{{ inputs.env }} {{ inputs.at }} {{ inputs.wait }} {{ inputs.ports[1] + 1 }} {{ inputs.teams | join(',') }} {{ inputs.config.retries }} {{ inputs.owner }}\"
+";
+
+#[test]
+fn every_kestra_input_type_but_file_is_read_and_checked() {
+    let sandbox = Sandbox::new();
+    sandbox.write("flow.yml", KESTRA_INPUTS_FLOW);
+    let args = |env: &str| {
+        vec![
+            "run".to_owned(),
+            "flow.yml".into(),
+            "--output".into(),
+            "json".into(),
+            "--input".into(),
+            format!("env={env}"),
+            "--input".into(),
+            "at=2024-05-01T12:00:00+02:00".into(),
+            "--input".into(),
+            "ports=[80, 443]".into(),
+            "--input".into(),
+            "teams=[\"data\"]".into(),
+            "--input".into(),
+            "owner=ada@example.com".into(),
+        ]
+    };
+    let out = sandbox.kestrel(args("prod")).output();
+    out.assert_code(0);
+    let document = out.json();
+    assert_eq!(
+        document["taskRuns"][0]["outputs"]["value"],
+        "prod 2024-05-01T10:00:00Z PT1M30S 444 data 3 ada@example.com"
+    );
+
+    let refused = sandbox.kestrel(args("tok-1618033988")).output();
+    refused.assert_code(2).assert_hides("tok-1618033988");
+    assert!(
+        refused
+            .stderr
+            .contains("invalid input 'env': it must match the values `[dev, prod]`"),
+        "{refused:#?}"
+    );
+}

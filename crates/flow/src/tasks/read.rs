@@ -33,6 +33,12 @@ pub(crate) fn texts(ctx: &mut Ctx<'_>, props: &Props<'_>, key: &str) -> Option<V
     (texts.len() == items.len()).then_some(texts)
 }
 
+/// A list of texts (`values` of a choice input): `<field>: must be a list` otherwise.
+pub(crate) fn texts_only(ctx: &mut Ctx<'_>, props: &Props<'_>, key: &str) -> Option<Vec<String>> {
+    props.list(ctx, key)?;
+    texts(ctx, props, key)
+}
+
 /// A map of texts (`env`, `headers`), in source order; numbers and booleans as written.
 pub(crate) fn text_map(
     ctx: &mut Ctx<'_>,
