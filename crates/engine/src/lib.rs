@@ -61,6 +61,7 @@ mod schedule;
 mod state;
 mod task;
 mod tasks;
+mod validate;
 
 pub use edge::Shown;
 pub use engine::{Engine, EngineConfig, Origin, Sources, load_environment};
@@ -72,3 +73,4 @@ pub use schedule::{Clock, Fire, ManualClock, ScheduleSink, Scheduler, SystemCloc
 pub use state::State;
 pub use task::{Task, TaskContext, TaskError};
 pub use tasks::{LogTask, ReturnTask};
+pub use validate::check_flow;

@@ -93,6 +93,18 @@ impl Expressions {
             .map_err(|e| convert(&e, template, &|name| lookup(ctx.root(), &env, name)))
     }
 
+    /// Checks that `template` parses (Pebble lowered, then compiled), without rendering it:
+    /// what `kestrel validate` and a flow's save check in every templated property.
+    pub fn check_syntax(&self, template: &str) -> Result<(), ExprError> {
+        if !has_markup(template) {
+            return Ok(());
+        }
+        self.env()
+            .get_template(template)
+            .map(drop)
+            .map_err(|e| convert(&e, template, &|_| None))
+    }
+
     /// Renders every string inside `value` (maps and lists recursively, map keys included).
     pub fn render_value(
         &self,

@@ -53,6 +53,24 @@ fn validate_reports_yaml_errors_with_their_position() {
 }
 
 #[test]
+fn validate_and_run_refuse_a_template_that_does_not_parse_before_any_task() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "typo.yml",
+        "id: typo\nnamespace: dev\ntasks:\n  - id: first\n    type: io.kestra.plugin.core.log.Log\n    message: ran\n  - id: later\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ foo( }}\"\n",
+    );
+    let out = sandbox.kestrel(["validate", "typo.yml"]).output();
+    out.assert_code(2);
+    assert!(
+        out.stderr.starts_with("typo.yml:9:14: tasks[1].message: "),
+        "{out:#?}"
+    );
+    let run = sandbox.kestrel(["run", "typo.yml"]).output();
+    run.assert_code(2);
+    assert!(!run.stdout.contains("ran"), "no task ran: {run:#?}");
+}
+
+#[test]
 fn render_masks_a_secret_and_fails_with_exit_1() {
     let sandbox = Sandbox::new();
     let out = sandbox

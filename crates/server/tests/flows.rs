@@ -158,4 +158,13 @@ async fn validate_answers_constraints_per_document() {
         "{results}"
     );
     assert_eq!(results[1]["flow"], "broken");
+
+    let typo = HELLO.replace("message: hi", "message: \"{{ foo( }}\"");
+    let answer = h
+        .post_yaml("/api/v1/main/flows/validate", Who::Admin, &typo)
+        .await;
+    let constraints = answer.json()[0]["constraints"].to_string();
+    assert!(constraints.contains("tasks[0].message"), "{constraints}");
+    let saved = h.post_yaml("/api/v1/main/flows", Who::Admin, &typo).await;
+    assert_eq!(saved.status, StatusCode::UNPROCESSABLE_ENTITY);
 }

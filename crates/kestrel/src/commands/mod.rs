@@ -63,7 +63,7 @@ pub(crate) fn shut_down(runtime: tokio::runtime::Runtime) {
 /// A flow file, parsed and validated; its violations as `FILE:LINE:COL: message` lines.
 pub(crate) fn read_flow(path: &Path) -> Result<Flow, CliError> {
     let source = read_text(path)?;
-    kestrel_flow::parse_flow(&source)
+    kestrel_engine::check_flow(&source)
         .map_err(|violations| CliError::usage_lines(violation_lines(path, &violations)))
 }
 

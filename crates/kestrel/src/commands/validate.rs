@@ -26,7 +26,7 @@ pub(crate) fn run(args: &ValidateArgs) -> Result<u8, CliError> {
                 continue;
             }
         };
-        match kestrel_flow::parse_flow(&source) {
+        match kestrel_engine::check_flow(&source) {
             Ok(flow) => valid.push(format!(
                 "{}: valid ({}.{})",
                 path.display(),

@@ -25,7 +25,7 @@ pub(super) async fn create(
     body: RawBody,
 ) -> Result<Json<Value>, AppError> {
     let source = text(&body)?;
-    let flow = kestrel_flow::parse_flow(source).map_err(|v| flows::invalid(&v))?;
+    let flow = kestrel_engine::check_flow(source).map_err(|v| flows::invalid(&v))?;
     caller.require_namespace(&flow.namespace)?;
     let tenant = &state.options().tenant;
     let record = state
@@ -45,7 +45,7 @@ pub(super) async fn update(
 ) -> Result<Json<Value>, AppError> {
     caller.require_namespace(&namespace)?;
     let source = text(&body)?;
-    let flow = kestrel_flow::parse_flow(source).map_err(|v| flows::invalid(&v))?;
+    let flow = kestrel_engine::check_flow(source).map_err(|v| flows::invalid(&v))?;
     if (flow.namespace.as_str(), flow.id.as_str()) != (namespace.as_str(), id.as_str()) {
         return Err(AppError::invalid(format!(
             "Illegal flow update: the YAML names {}.{}, the path {namespace}.{id}",
@@ -134,7 +134,9 @@ pub(super) async fn validate(_caller: Caller, body: RawBody) -> Result<Json<Valu
         .enumerate()
         .map(|(index, document)| {
             let written = source_json(document);
-            let violations = kestrel_flow::parse_flow(document).err().unwrap_or_default();
+            let violations = kestrel_engine::check_flow(document)
+                .err()
+                .unwrap_or_default();
             let constraints = (!violations.is_empty()).then(|| {
                 violations
                     .iter()

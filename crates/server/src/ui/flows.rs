@@ -167,7 +167,7 @@ pub(super) async fn create(
         ""
     };
     let source = edited.source.as_str();
-    let flow = match kestrel_flow::parse_flow(source) {
+    let flow = match kestrel_engine::check_flow(source) {
         Ok(flow) => flow,
         Err(violations) => return invalid(&current, from, source, None, &violations),
     };
@@ -255,7 +255,7 @@ pub(super) async fn save(
     checked(&current, &namespace)?;
     let record = stored(&ui, &namespace, &id).await?;
     let source = edited.source.as_str();
-    let flow = match kestrel_flow::parse_flow(source) {
+    let flow = match kestrel_engine::check_flow(source) {
         Ok(flow) => flow,
         Err(violations) => {
             return Ok(invalid(
