@@ -8,23 +8,11 @@ use std::sync::{Arc, OnceLock};
 
 /// The flow `source` parsed and every template in it compiled; on failure, every violation.
 pub fn check_flow(source: &str) -> Result<Flow, Vec<Violation>> {
-    let flow = kestrel_flow::parse_flow(source);
-    let broken: Vec<Violation> = kestrel_flow::templates(source)
-        .iter()
-        .filter_map(|template| {
-            let error = compiler().check_syntax(&template.text).err()?;
-            Some(template.violation(&error.to_string()))
-        })
-        .collect();
-    match flow {
-        Ok(flow) if broken.is_empty() => Ok(flow),
-        Ok(_) => Err(broken),
-        Err(mut violations) => {
-            violations.extend(broken);
-            violations.sort_by_key(|v| (v.line, v.column));
-            Err(violations)
-        }
-    }
+    kestrel_flow::parse_flow_checking(source, &|text| {
+        compiler()
+            .check_syntax(text)
+            .map_err(|error| error.to_string())
+    })
 }
 
 /// The expression engine templates are compiled with (no variables: nothing is rendered).

@@ -141,6 +141,15 @@ fn read_rules(ctx: &mut Ctx<'_>, props: &Props<'_>, kind: InputType) -> InputRul
         props.missing(ctx, "values");
     }
     let item_type = props.choice(ctx, "itemType", &InputType::ALL, InputType::as_str);
+    if item_type == Some(InputType::Secret) {
+        ctx.report(
+            props.locate("itemType"),
+            format!(
+                "{}: SECRET items would not be masked: declare one SECRET input per value",
+                props.field("itemType")
+            ),
+        );
+    }
     if item_type.is_none() && kind == InputType::Array && props.get("itemType").is_none() {
         props.missing(ctx, "itemType");
     }

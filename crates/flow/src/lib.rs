@@ -33,10 +33,9 @@ pub use flowable::{Flowable, FlowableKind};
 pub use model::{
     Flow, InputDef, InputRules, InputType, Level, OutputDef, Task, TaskCommon, TaskKind, Violation,
 };
-pub use parse::parse_flow;
+pub use parse::{TemplateCheck, parse_flow, parse_flow_checking};
 pub use retry::{Backoff, DEFAULT_MAX_ATTEMPTS, Retry};
 pub use tasks::http::{HttpAuth, HttpOptions, HttpRequest};
 pub use tasks::shell::ShellCommands;
-pub use templates::{Template, templates};
 pub use trigger::{Schedule, Webhook};
 pub use typed::{java_duration, read_value};

@@ -32,16 +32,32 @@ const FLOW_PROPERTIES: &[&str] = &[
     "taskDefaults",
 ];
 
+/// A check of one text a flow renders (its template syntax): what is wrong with it, if anything.
+pub type TemplateCheck<'a> = &'a dyn Fn(&str) -> Result<(), String>;
+
 /// Parses and validates a flow's YAML source; on failure, every violation found.
 pub fn parse_flow(source: &str) -> Result<Flow, Vec<Violation>> {
-    parse_with(source, TASK_TYPES)
+    parse_with(source, TASK_TYPES, None)
 }
 
-/// [`parse_flow`] with the task types of `registry`.
-pub(crate) fn parse_with(source: &str, registry: &[TaskType]) -> Result<Flow, Vec<Violation>> {
+/// [`parse_flow`], and every text the flow renders (see `templates.rs`, plugin defaults
+/// merged in) passed to `check`, whose refusals are violations at the text's position.
+pub fn parse_flow_checking(source: &str, check: TemplateCheck<'_>) -> Result<Flow, Vec<Violation>> {
+    parse_with(source, TASK_TYPES, Some(check))
+}
+
+/// [`parse_flow`] with the task types of `registry`, and `check` for templates when given.
+pub(crate) fn parse_with(
+    source: &str,
+    registry: &[TaskType],
+    check: Option<TemplateCheck<'_>>,
+) -> Result<Flow, Vec<Violation>> {
     let root = yaml::load(source).map_err(|violation| vec![violation])?;
     let mut ctx = Ctx::new(source, registry);
     let root = crate::defaults::apply(&mut ctx, root);
+    if let Some(check) = check {
+        crate::templates::check(&mut ctx, &root, check);
+    }
     let flow =
         Props::open(&mut ctx, &root, String::new()).and_then(|props| read_flow(&mut ctx, &props));
     ctx.finish(flow)
@@ -391,11 +407,11 @@ mod tests {
             "      - id: outer\n",
             "        type: test.Nest\n",
         ));
-        let found = parse_with(&source, &registry).unwrap_err();
+        let found = parse_with(&source, &registry, None).unwrap_err();
         let found: Vec<String> = found.iter().map(ToString::to_string).collect();
         assert_eq!(found, ["10:13: Duplicate task id with name [outer]"]);
         let source = source.replace("      - id: outer", "      - id: inner");
-        assert!(parse_with(&source, &registry).is_ok(), "{source}");
+        assert!(parse_with(&source, &registry, None).is_ok(), "{source}");
     }
 
     #[test]
@@ -523,6 +539,17 @@ mod tests {
             Some(vec!["a".into(), "b".into()])
         );
         assert!(flow.inputs[0].rules.allow_custom_value);
+    }
+
+    #[test]
+    fn an_array_of_secrets_is_refused_as_it_would_not_be_masked() {
+        let source = headed_flow("inputs:\n  - id: keys\n    type: ARRAY\n    itemType: SECRET\n");
+        assert_eq!(
+            violations(&source),
+            [
+                "4:15: inputs[0].itemType: SECRET items would not be masked: declare one SECRET input per value"
+            ]
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use crate::duration::parse_iso8601;
 use crate::{InputRules, InputType};
-use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, Timelike, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, Timelike, Utc};
 use regex::{Regex, RegexBuilder};
 use serde_json::{Number, Value};
 use std::time::Duration;
@@ -178,21 +178,35 @@ fn within<T: PartialOrd>(
     Ok(())
 }
 
-/// DATETIME, DATE and TIME within `after` and `before`: their normal forms sort as they
-/// order, so texts compare.
+/// DATETIME, DATE and TIME within `after` and `before`, compared as points in time.
 fn in_order(kind: InputType, rules: &InputRules, text: &str) -> Result<(), String> {
-    let normal = |bound: &str| parse(kind, &InputRules::default(), bound);
+    let at = |text: &str| moment(kind, text);
+    let value = at(text);
     if let Some(after) = &rules.after
-        && normal(after).is_ok_and(|after| text < after.as_str().unwrap_or_default())
+        && value < at(after)
     {
         return Err(format!("it must be after `{after}`"));
     }
     if let Some(before) = &rules.before
-        && normal(before).is_ok_and(|before| text > before.as_str().unwrap_or_default())
+        && value > at(before)
     {
         return Err(format!("it must be before `{before}`"));
     }
     Ok(())
+}
+
+/// A DATETIME, DATE or TIME as a point that orders as time does (a date at its midnight, a
+/// time on the first day of 1970); `None` for a text that is none of them.
+fn moment(kind: InputType, text: &str) -> Option<NaiveDateTime> {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1)?;
+    match kind {
+        InputType::DateTime => DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(|at| at.naive_utc()),
+        InputType::Date => parse_date(text).map(|day| day.and_time(NaiveTime::MIN)),
+        InputType::Time => parse_time(text).map(|time| epoch.and_time(time)),
+        _ => None,
+    }
 }
 
 /// An instant, as Java's `Instant.toString` writes it (UTC, `Z`, fractions only when any).
@@ -206,16 +220,24 @@ fn datetime(text: &str) -> Result<String, String> {
 }
 
 fn date(text: &str) -> Result<String, String> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+    parse_date(text)
         .map(|day| day.format("%Y-%m-%d").to_string())
-        .map_err(|_| "expected a DATE (such as 2024-05-01)".into())
+        .ok_or_else(|| "expected a DATE (such as 2024-05-01)".into())
+}
+
+fn parse_date(text: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
+}
+
+fn parse_time(text: &str) -> Option<NaiveTime> {
+    NaiveTime::parse_from_str(text, "%H:%M:%S%.f")
+        .or_else(|_| NaiveTime::parse_from_str(text, "%H:%M"))
+        .ok()
 }
 
 /// A time of day, as Java's `LocalTime.toString` writes it (`10:15`, `10:15:30`).
 fn time(text: &str) -> Result<String, String> {
-    let read = NaiveTime::parse_from_str(text, "%H:%M:%S%.f")
-        .or_else(|_| NaiveTime::parse_from_str(text, "%H:%M"))
-        .map_err(|_| "expected a TIME (such as 10:15:30)".to_owned())?;
+    let read = parse_time(text).ok_or_else(|| "expected a TIME (such as 10:15:30)".to_owned())?;
     Ok(if read.second() == 0 && read.nanosecond() == 0 {
         read.format("%H:%M").to_string()
     } else if read.nanosecond() == 0 {
@@ -349,6 +371,22 @@ mod tests {
         assert_eq!(
             with(InputType::Date, window, "2025-01-01"),
             Err("it must be before `2024-12-31`".into())
+        );
+        let after_noon = InputRules {
+            after: Some("2024-05-01T12:00:00Z".into()),
+            ..InputRules::default()
+        };
+        assert!(
+            with(
+                InputType::DateTime,
+                after_noon.clone(),
+                "2024-05-01T12:00:00.500Z"
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            with(InputType::DateTime, after_noon, "2024-05-01T13:00:00+02:00"),
+            Err("it must be after `2024-05-01T12:00:00Z`".into())
         );
         assert_eq!(
             read(InputType::Email, "not an email"),

@@ -127,6 +127,18 @@ const USER_COLUMNS: &str = "SELECT name, password_hash, secrets, created_at FROM
 const TOKEN_COLUMNS: &str = "SELECT name, secrets, created_at, revoked_at, token_hash FROM tokens";
 
 impl PgStore {
+    /// Commits a change to users, tokens or grants (announced inside it), and forgets this
+    /// node's tokens at once: the other nodes forget theirs when the announcement reaches them.
+    async fn commit_auth_change(
+        &self,
+        tx: deadpool_postgres::Transaction<'_>,
+        doing: &'static str,
+    ) -> Result<(), StoreError> {
+        tx.commit().await.map_err(err(doing))?;
+        self.inner.tokens.changed();
+        Ok(())
+    }
+
     async fn users_where(
         &self,
         filter: &str,
@@ -202,7 +214,7 @@ impl AuthStore for PgStore {
             )));
         }
         set_grants(&tx, "user", &new.name, &new.namespaces, DOING).await?;
-        tx.commit().await.map_err(err(DOING))
+        self.commit_auth_change(tx, DOING).await
     }
 
     async fn remove_user(&self, name: &str) -> Result<bool, StoreError> {
@@ -214,7 +226,7 @@ impl AuthStore for PgStore {
             .execute("DELETE FROM users WHERE name = $1", &[&name])
             .await
             .map_err(err(DOING))?;
-        tx.commit().await.map_err(err(DOING))?;
+        self.commit_auth_change(tx, DOING).await?;
         Ok(removed > 0)
     }
 
@@ -257,7 +269,7 @@ impl AuthStore for PgStore {
             )));
         }
         set_grants(&tx, "token", &new.name, &new.namespaces, DOING).await?;
-        tx.commit().await.map_err(err(DOING))
+        self.commit_auth_change(tx, DOING).await
     }
 
     async fn token_by_hash(&self, token_hash: &str) -> Result<Option<TokenRecord>, StoreError> {
@@ -300,7 +312,7 @@ impl AuthStore for PgStore {
             .await
             .map_err(err(DOING))?;
         announce(&tx, DOING).await?;
-        tx.commit().await.map_err(err(DOING))?;
+        self.commit_auth_change(tx, DOING).await?;
         Ok(revoked > 0)
     }
 }

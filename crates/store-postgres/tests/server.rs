@@ -224,6 +224,22 @@ async fn one_nodes_writes_wake_the_others_waiters() {
     );
 }
 
+/// Waits until `b` has handled every notification of what `a` committed so far: PostgreSQL
+/// delivers notifications in commit order, so a later queued execution's arriving means the
+/// earlier ones did.
+async fn notifications_delivered(a: &PgStore, b: &PgStore) {
+    let mut on_queued = b.signals().on_queued();
+    on_queued.borrow_and_update();
+    let marker = queued("barrier", &uuid::Uuid::new_v4().to_string());
+    a.create_execution(&marker, None)
+        .await
+        .expect("create a marker execution");
+    timeout(WAKE_BOUND, on_queued.changed())
+        .await
+        .expect("the other node is told")
+        .expect("signals live");
+}
+
 #[tokio::test]
 async fn a_token_revoked_on_one_node_is_refused_by_the_other_at_once() {
     let Some(url) = testing::fresh_database().await else {
@@ -250,8 +266,11 @@ async fn a_token_revoked_on_one_node_is_refused_by_the_other_at_once() {
         revoked_at: None,
     };
     a.add_token(&token, "hash-of-ci").await.unwrap();
+    // b remembers the token only once the announcement of its creation has reached it.
+    notifications_delivered(&a, &b).await;
     let found = b.token_by_hash("hash-of-ci").await.unwrap();
     assert_eq!(found.map(|t| t.namespaces), Some(token.namespaces.clone()));
+    assert!(a.token_by_hash("hash-of-ci").await.unwrap().is_some());
 
     // Gone from the database behind the nodes' backs (no notification): b still knows it.
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
@@ -275,6 +294,8 @@ async fn a_token_revoked_on_one_node_is_refused_by_the_other_at_once() {
         .unwrap();
 
     assert!(a.revoke_token("ci").await.unwrap());
+    // The node that revoked it forgets it at once, before any notification arrives.
+    assert!(a.token_by_hash("hash-of-ci").await.unwrap().is_none());
     let deadline = Instant::now() + WAKE_BOUND;
     while b.token_by_hash("hash-of-ci").await.unwrap().is_some() {
         assert!(Instant::now() < deadline, "b still takes the revoked token");
