@@ -107,6 +107,7 @@ impl Run<'_> {
             task_id: &planned.id,
             task_run_id: &open.run.id,
             min_level: planned.common.log_level,
+            files: self.files.as_ref(),
         })
         .with_attempt(number);
         let limit = planned.common.timeout_duration();

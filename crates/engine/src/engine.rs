@@ -10,6 +10,7 @@ use kestrel_secrets::{
     DotenvError, EnvBackend, EnvLoad, EnvOptions, MaskRegistry, ReadPolicy, Reader, Resolver,
     SecretBackend, SecretScope,
 };
+use kestrel_storage::{ExecutionFiles, Storage};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -131,6 +132,9 @@ pub struct Engine {
     pub(crate) envs: BTreeMap<String, String>,
     /// The HTTP clients of Request tasks, shared so that connections are reused.
     pub(crate) http: HttpClients,
+    /// The internal storage executions keep their files in; none for an engine that runs no
+    /// task with files (tasks needing one then fail, saying so).
+    pub(crate) storage: Option<Arc<dyn Storage>>,
     /// How many output values render contexts were given (copied), over the engine's life:
     /// its work per task run, which tests hold to growing linearly with the task runs.
     context_values: AtomicUsize,
@@ -160,6 +164,7 @@ impl Engine {
             resolver,
             envs,
             http: HttpClients::default(),
+            storage: None,
             context_values: AtomicUsize::new(0),
         }
     }
@@ -174,6 +179,22 @@ impl Engine {
         let resolver =
             Resolver::new(sources.namespaced, sources.env).with_policy(config.policy.clone());
         Self::new(config, expressions, Arc::new(resolver), sources.envs)
+    }
+
+    /// This engine, keeping executions' files in `storage`.
+    pub fn with_storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
+    /// The files of execution `execution_id` of `flow`; none when the engine has no storage.
+    pub(crate) fn execution_files(
+        &self,
+        flow: &Flow,
+        execution_id: &str,
+    ) -> Option<ExecutionFiles> {
+        let storage = Arc::clone(self.storage.as_ref()?);
+        ExecutionFiles::new(storage, &flow.namespace, &flow.id, execution_id).ok()
     }
 
     /// `inputs` as readers see them before their execution starts (see [`Listener::on_inputs`]

@@ -6,7 +6,7 @@ const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn
 const LEN: usize = 22;
 
 /// A new random id (executions, task runs).
-pub(crate) fn new_id() -> String {
+pub fn new_id() -> String {
     base62(uuid::Uuid::new_v4().as_u128())
 }
 

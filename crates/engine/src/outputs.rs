@@ -57,8 +57,8 @@ impl Run<'_> {
     }
 }
 
-/// The output's type, when it is one kestrel reads (the input types); others (`FILE`...)
-/// keep their rendered value as it is.
+/// The output's type, when it is one kestrel reads (the input types, FILE a `kestra://` URI);
+/// others keep their rendered value as it is.
 fn kind(def: &OutputDef) -> Option<InputType> {
     def.output_type.as_deref().and_then(InputType::from_name)
 }
@@ -104,7 +104,9 @@ mod tests {
             Ok(json!("2024-05-01T10:00:00Z"))
         );
         assert!(typed(&def(Some("DATETIME")), json!("2024")).is_err());
-        assert_eq!(typed(&def(Some("FILE")), json!("2024")), Ok(json!("2024")));
+        let stored = json!("kestra:///dev/f/executions/e/tasks/t/r/a.csv");
+        assert_eq!(typed(&def(Some("FILE")), stored.clone()), Ok(stored));
+        assert!(typed(&def(Some("FILE")), json!("2024")).is_err());
         assert_eq!(typed(&def(None), json!({"k": "v"})), Ok(json!({"k": "v"})));
     }
 

@@ -17,6 +17,7 @@ use futures_util::stream::FuturesUnordered;
 use kestrel_expr::Context;
 use kestrel_flow::{Flow, Level, Retry, TaskCommon, TaskKind};
 use kestrel_secrets::{MaskRegistry, Reader, SecretScope};
+use kestrel_storage::ExecutionFiles;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -148,6 +149,8 @@ pub(crate) struct Run<'a> {
     pub(crate) listener: &'a dyn Listener,
     pub(crate) registry: Arc<MaskRegistry>,
     pub(crate) scope: Arc<SecretScope>,
+    /// Where the execution's files go, when the engine has a storage.
+    pub(crate) files: Option<ExecutionFiles>,
     /// What every task's render sees, but `task`, `taskrun`, `parents` and `outputs`.
     base_vars: Map<String, Value>,
     record: Mutex<Record>,
@@ -189,6 +192,7 @@ impl<'a> Run<'a> {
             triggered_by,
         };
         let scope = Arc::new(engine.scope(reader, &flow.namespace, &registry));
+        let files = engine.execution_files(flow, &id);
         let execution = HeldExecution {
             id,
             namespace: flow.namespace.clone(),
@@ -210,6 +214,7 @@ impl<'a> Run<'a> {
             listener,
             registry,
             scope,
+            files,
             base_vars,
             record: Mutex::new(Record {
                 execution,
@@ -240,6 +245,7 @@ impl<'a> Run<'a> {
         if state.is_successful() {
             state = self.flow_outputs(flow, state).await;
         }
+        self.mask_files().await;
         self.finish(state)
     }
 

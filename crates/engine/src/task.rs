@@ -9,8 +9,10 @@ use chrono::Utc;
 use kestrel_expr::{Context, ExprError, Expressions};
 use kestrel_flow::Level;
 use kestrel_secrets::MaskRegistry;
+use kestrel_storage::ExecutionFiles;
 use serde_json::{Map, Value};
 use std::fmt;
+use std::io::Read;
 use std::sync::Arc;
 
 /// What a task does when it runs.
@@ -65,6 +67,7 @@ pub struct TaskContext<'a> {
     task_id: &'a str,
     task_run_id: &'a str,
     min_level: Option<Level>,
+    files: Option<&'a ExecutionFiles>,
     attempt_number: u32,
     logs: Vec<HeldLog>,
     outputs: Map<String, Value>,
@@ -95,6 +98,8 @@ pub(crate) struct ContextParts<'a> {
     pub(crate) task_id: &'a str,
     pub(crate) task_run_id: &'a str,
     pub(crate) min_level: Option<Level>,
+    /// The execution's files, when the engine has a storage.
+    pub(crate) files: Option<&'a ExecutionFiles>,
 }
 
 impl<'a> TaskContext<'a> {
@@ -108,6 +113,7 @@ impl<'a> TaskContext<'a> {
             task_id: parts.task_id,
             task_run_id: parts.task_run_id,
             min_level: parts.min_level,
+            files: parts.files,
             attempt_number: 1,
             logs: Vec::new(),
             outputs: Map::new(),
@@ -161,6 +167,35 @@ impl<'a> TaskContext<'a> {
     /// Records a metric on the task run; readers see it masked.
     pub fn metric(&mut self, metric: Metric) {
         self.metrics.push(metric);
+    }
+
+    /// The execution's files in the internal storage; an error when the engine has none.
+    pub fn files(&self) -> Result<&ExecutionFiles, TaskError> {
+        self.files.ok_or_else(|| {
+            TaskError::new("this task needs the internal storage, which this engine does not have")
+        })
+    }
+
+    /// Stores what `content` yields as this task run's file `name`, on a blocking thread;
+    /// its `kestra://` URI.
+    pub async fn store_file(
+        &self,
+        name: &str,
+        content: Box<dyn Read + Send>,
+    ) -> Result<String, TaskError> {
+        let files = self.files()?.clone();
+        let uri = files
+            .task_file(self.task_id, self.task_run_id, name)
+            .map_err(|error| TaskError::new(error.to_string()))?;
+        let stored = tokio::task::spawn_blocking(move || {
+            let mut content = content;
+            files.put(&uri, &mut content).map(|_| uri)
+        })
+        .await
+        .map_err(|error| TaskError::new(format!("storing '{name}' stopped: {error}")))?;
+        stored
+            .map(|uri| uri.to_string())
+            .map_err(|error| TaskError::new(format!("cannot store '{name}': {error}")))
     }
 
     /// The engine running the task: what tasks share across executions.

@@ -80,18 +80,10 @@ fn read_input(ctx: &mut Ctx<'_>, props: &Props<'_>, ids: &mut Ids) -> Option<Inp
     })
 }
 
-/// The input's `type`; FILE is named as what it is: not there yet.
+/// The input's `type`.
 fn read_type(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<InputType> {
     if props.get("type").is_none() {
         props.missing(ctx, "type");
-        return None;
-    }
-    if props.get("type").and_then(Node::scalar_text).as_deref() == Some("FILE") {
-        let field = props.field("type");
-        ctx.report(
-            props.locate("type"),
-            format!("{field}: FILE inputs need internal storage, which kestrel does not have yet"),
-        );
         return None;
     }
     props.choice(ctx, "type", &InputType::ALL, InputType::as_str)
@@ -107,6 +99,8 @@ fn type_properties(input_type: Option<InputType>) -> &'static [&'static str] {
         Some(InputType::Select) => &["values", "allowCustomValue", "isRadio"],
         Some(InputType::Multiselect) => &["values", "options", "allowCustomValue", "itemType"],
         Some(InputType::Array) => &["itemType"],
+        // The extension Kestra gives an upload without a name; kestrel's uploads keep theirs.
+        Some(InputType::File) => &["extension"],
         _ => &[],
     }
 }
@@ -239,6 +233,7 @@ fn input_class(input_type: Option<InputType>) -> &'static str {
         Some(InputType::Date) => "io.kestra.core.models.flows.input.DateInput",
         Some(InputType::Time) => "io.kestra.core.models.flows.input.TimeInput",
         Some(InputType::Duration) => "io.kestra.core.models.flows.input.DurationInput",
+        Some(InputType::File) => "io.kestra.core.models.flows.input.FileInput",
         Some(InputType::Json) => "io.kestra.core.models.flows.input.JsonInput",
         Some(InputType::Uri) => "io.kestra.core.models.flows.input.URIInput",
         Some(InputType::Secret) => "io.kestra.core.models.flows.input.SecretInput",

@@ -240,6 +240,9 @@ pub enum InputType {
     Time,
     /// DURATION: ISO-8601 (`PT5M`), between `min` and `max`.
     Duration,
+    /// FILE: a file of the internal storage, by its `kestra:///` URI (`kestrel run` and the
+    /// API store a file given to them first, and pass its URI).
+    File,
     /// JSON
     Json,
     /// URI: an absolute URL, as Kestra's pattern checks it.
@@ -258,7 +261,7 @@ pub enum InputType {
 
 impl InputType {
     /// Every input type, in Kestra's order.
-    pub const ALL: [InputType; 17] = [
+    pub const ALL: [InputType; 18] = [
         InputType::String,
         InputType::Enum,
         InputType::Select,
@@ -269,6 +272,7 @@ impl InputType {
         InputType::Date,
         InputType::Time,
         InputType::Duration,
+        InputType::File,
         InputType::Json,
         InputType::Uri,
         InputType::Secret,
@@ -298,6 +302,7 @@ impl InputType {
             InputType::Date => "DATE",
             InputType::Time => "TIME",
             InputType::Duration => "DURATION",
+            InputType::File => "FILE",
             InputType::Json => "JSON",
             InputType::Uri => "URI",
             InputType::Secret => "SECRET",

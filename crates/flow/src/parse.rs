@@ -493,7 +493,7 @@ mod tests {
         assert_eq!(
             violations(&source),
             [
-                "3:11: inputs[0].type: must be one of [STRING, ENUM, SELECT, INT, FLOAT, BOOLEAN, DATETIME, DATE, TIME, DURATION, JSON, URI, SECRET, ARRAY, MULTISELECT, YAML, EMAIL]",
+                "3:11: inputs[0].type: must be one of [STRING, ENUM, SELECT, INT, FLOAT, BOOLEAN, DATETIME, DATE, TIME, DURATION, FILE, JSON, URI, SECRET, ARRAY, MULTISELECT, YAML, EMAIL]",
                 "4:5: inputs[1].id: must not be null",
                 "5:5: Unrecognized field \"min\" (class io.kestra.core.models.flows.input.BooleanInput), not marked as ignorable",
                 "6:9: Duplicate input with name [a]",
@@ -512,7 +512,7 @@ mod tests {
             "  - id: e\n    type: ENUM\n",
             "  - id: d\n    type: DATE\n    after: yesterday\n",
             "  - id: a\n    type: ARRAY\n",
-            "  - id: f\n    type: FILE\n",
+            "  - id: f\n    type: FILE\n    extension: .csv\n    min: 1\n",
         ));
         let found = violations(&source);
         assert_eq!(found[0], "5:10: inputs[0].max: must be a value of type INT");
@@ -526,7 +526,7 @@ mod tests {
                 "9:5: inputs[2].values: must not be null",
                 "13:12: inputs[3].after: must be a value of type DATE",
                 "14:5: inputs[4].itemType: must not be null",
-                "17:11: inputs[5].type: FILE inputs need internal storage, which kestrel does not have yet",
+                "19:5: Unrecognized field \"min\" (class io.kestra.core.models.flows.input.FileInput), not marked as ignorable",
             ]
         );
         let good = headed_flow(

@@ -75,6 +75,10 @@ fn parse(kind: InputType, rules: &InputRules, text: &str) -> Result<Value, Strin
         InputType::Yaml => crate::yaml::load(text)
             .map(|node| node.to_json())
             .map_err(|violation| format!("expected YAML: {}", violation.message)),
+        InputType::File if trimmed.starts_with("kestra:///") => {
+            Ok(Value::String(trimmed.to_owned()))
+        }
+        InputType::File => Err("expected a file: its kestra:/// URI, once stored".into()),
         InputType::Uri => {
             let pattern = whole_match(URI)?;
             if pattern.is_match(trimmed) {
@@ -398,6 +402,12 @@ mod tests {
         );
         assert!(read(InputType::Uri, "https://kestra.io/docs").is_ok());
         assert!(read(InputType::Uri, "kestra").is_err());
+        let stored = "kestra:///dev/f/executions/e/inputs/file/a.csv";
+        assert_eq!(read(InputType::File, stored), Ok(json!(stored)));
+        assert_eq!(
+            read(InputType::File, "/home/ada/a.csv"),
+            Err("expected a file: its kestra:/// URI, once stored".into())
+        );
     }
 
     #[test]

@@ -64,6 +64,7 @@ section! {
         server: ServerConfig = ServerConfig::default(),
         worker: WorkerConfig = WorkerConfig::default(),
         retention: RetentionConfig = RetentionConfig::default(),
+        storage: StorageConfig = StorageConfig::default(),
     }
 }
 
@@ -345,6 +346,32 @@ section! {
     RetentionConfig {
         executions: Subst<String> = text("30d"),
         audit: Subst<String> = text("365d"),
+    }
+}
+
+/// `storage.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum StorageType {
+    Local,
+}
+
+section! {
+    /// `storage`: the internal storage of executions' files (Kestra's `kestra.storage`).
+    StorageConfig {
+        #[serde(rename = "type")]
+        kind: Subst<StorageType> = Subst(StorageType::Local),
+        local: LocalStorageConfig = LocalStorageConfig::default(),
+        /// The largest file a task or an input may store.
+        max_file_size: Subst<ByteSize> = Subst(ByteSize(1 << 30)),
+    }
+}
+
+section! {
+    /// `storage.local`: where the local storage keeps its files.
+    LocalStorageConfig {
+        /// Default: `storage` in the data directory.
+        base_path: Option<Subst<PathBuf>> = None,
     }
 }
 

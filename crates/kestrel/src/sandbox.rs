@@ -40,12 +40,12 @@ pub(crate) fn install(
     Ok(sandbox)
 }
 
-/// What holds kestrel's secrets: the data directory, the configuration directory (the
-/// default key file's), the key file, the database with its journals, the configuration
-/// file and the env file.
+/// What holds kestrel's secrets: the data directory, the internal storage, the configuration
+/// directory (the default key file's), the key file, the database with its journals, the
+/// configuration file and the env file.
 fn hidden_paths(settings: &Settings, env_file: Option<&Path>) -> Vec<PathBuf> {
     let env = &settings.env;
-    let mut hidden = vec![settings.data_dir.clone()];
+    let mut hidden = vec![settings.data_dir.clone(), settings.storage_root()];
     let key_file = kestrel_crypto::default_key_file(env.os("XDG_CONFIG_HOME"), env.os("HOME"));
     hidden.extend(
         key_file

@@ -9,6 +9,7 @@ use crate::redact::hide_url_credentials;
 use kestrel_engine::EngineConfig;
 use kestrel_expr::ExpressionLimits;
 use kestrel_secrets::{EnvOptions, ReadPolicy};
+use kestrel_storage::{LocalStorage, Storage};
 use kestrel_store_postgres::PgOptions;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -103,6 +104,24 @@ impl Settings {
                 Some((namespace.clone(), list.0.clone()))
             });
         ReadPolicy::new(allowed.collect())
+    }
+
+    /// The internal storage of executions' files (`storage`): under `storage.local.base-path`,
+    /// by default `storage` in the data directory.
+    pub(crate) fn storage(&self) -> Arc<dyn Storage> {
+        let max_file_size =
+            u64::try_from(self.config.storage.max_file_size.0.0).unwrap_or(u64::MAX);
+        Arc::new(LocalStorage::new(self.storage_root(), max_file_size))
+    }
+
+    /// The folder of the local storage, which tasks must not see.
+    pub(crate) fn storage_root(&self) -> PathBuf {
+        self.config
+            .storage
+            .local
+            .base_path
+            .as_ref()
+            .map_or_else(|| self.data_dir.join("storage"), |path| path.0.clone())
     }
 
     /// The env file to load: the flag's, else `secret.env-file`.

@@ -183,7 +183,7 @@ pub(crate) fn load_engine(
         env: Arc::new(load.backend),
         envs: load.envs,
     };
-    Ok(Engine::with_sources(settings.engine_config()?, sources))
+    Ok(Engine::with_sources(settings.engine_config()?, sources).with_storage(settings.storage()))
 }
 
 /// A store failure of an `async` call, as the command line reports it.

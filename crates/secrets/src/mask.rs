@@ -194,6 +194,17 @@ impl MaskRegistry {
         }
     }
 
+    /// `bytes` (a file's content) masked, when it holds a registered value or form; `None`
+    /// when there is nothing to mask. Content that is not UTF-8 is read lossily first: a
+    /// secret is text, so its bytes survive the reading, and the file is shown as text then.
+    pub fn mask_bytes(&self, bytes: &[u8]) -> Option<Vec<u8>> {
+        let text = String::from_utf8_lossy(bytes);
+        match self.mask(&text) {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(masked) => Some(masked.into_bytes()),
+        }
+    }
+
     /// Masks every string (and object key) inside a JSON value, in place, and replaces by the
     /// string [`MASK`] every number whose decimal text is a registered value
     /// ([`MaskRegistry::is_registered_number`]). Numbers are masked only in what users and tasks
@@ -734,6 +745,20 @@ mod tests {
         let debug = format!("{registry:?}");
         assert!(!debug.contains("hunter22"), "{debug}");
         assert!(debug.contains("patterns"), "{debug}");
+    }
+
+    #[test]
+    fn bytes_are_masked_only_when_they_hold_a_value() {
+        let registry = registry(&["hunter22"]);
+        assert_eq!(registry.mask_bytes(b"nothing here"), None);
+        assert_eq!(registry.mask_bytes(&[0xff, 0x00, 0x01]), None);
+        assert_eq!(
+            registry.mask_bytes(b"pw=hunter22\n").as_deref(),
+            Some(&b"pw=******\n"[..])
+        );
+        let binary = [&[0xff, 0xfe][..], b"hunter22", &[0x00]].concat();
+        let masked = registry.mask_bytes(&binary).expect("masked");
+        assert!(!masked.windows(8).any(|w| w == b"hunter22"));
     }
 
     #[test]

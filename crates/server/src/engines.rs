@@ -10,6 +10,7 @@
 use kestrel_engine::{Engine, EngineConfig, Sources, load_environment};
 use kestrel_expr::Context;
 use kestrel_secrets::{DotenvError, EnvBackend, MaskRegistry, Reader};
+use kestrel_storage::Storage;
 use kestrel_store::{AuditedBackend, SecretStore};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ struct Parts {
     config: EngineConfig,
     process: Vec<(String, String)>,
     store: Arc<dyn SecretStore>,
+    storage: Option<Arc<dyn Storage>>,
 }
 
 #[derive(Clone)]
@@ -61,6 +63,7 @@ impl Engines {
         process: Vec<(String, String)>,
         file: Option<PathBuf>,
         store: Arc<dyn SecretStore>,
+        storage: Option<Arc<dyn Storage>>,
     ) -> Result<Self, EnvFileError> {
         let stamp = file.as_deref().and_then(stamp_of);
         let described = |error: &DotenvError| EnvFileError(describe(file.as_deref(), error));
@@ -75,6 +78,7 @@ impl Engines {
             config,
             process,
             store,
+            storage,
         };
         let loaded = parts
             .load(text.as_deref().map(String::as_str), None)
@@ -185,7 +189,10 @@ impl Parts {
             env: Arc::clone(&env),
             envs: load.envs,
         };
-        let engine = Engine::with_sources(self.config.clone(), sources);
+        let mut engine = Engine::with_sources(self.config.clone(), sources);
+        if let Some(storage) = &self.storage {
+            engine = engine.with_storage(Arc::clone(storage));
+        }
         Ok(Loaded {
             engine: Arc::new(engine),
             env,

@@ -35,6 +35,7 @@ mod engines;
 mod error;
 mod executor;
 mod extract;
+mod files;
 mod flows;
 mod log;
 mod namespaces;
@@ -45,6 +46,7 @@ mod schedule;
 mod server;
 mod state;
 mod ui;
+mod uploads;
 mod view;
 
 pub use auth::{

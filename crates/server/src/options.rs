@@ -2,9 +2,11 @@
 //! already read and checked by the command line.
 
 use kestrel_engine::EngineConfig;
+use kestrel_storage::Storage;
 use kestrel_store::{SecretAccess, TokenRecord, UserRecord};
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How the server runs. [`ServerOptions::default`] is a server on loopback with
@@ -34,6 +36,9 @@ pub struct ServerOptions {
     /// `server.public-url`: the address users reach the server at (through a proxy);
     /// cookies are `Secure` when it is `https://`.
     pub public_url: Option<String>,
+    /// The internal storage of executions' files (`storage`); without one, FILE inputs and
+    /// output files are refused, saying so.
+    pub storage: Option<Arc<dyn Storage>>,
 }
 
 impl ServerOptions {
@@ -60,6 +65,7 @@ impl Default for ServerOptions {
             env_file_poll: Duration::from_secs(1),
             failure_limit: FailureLimit::default(),
             public_url: None,
+            storage: None,
         }
     }
 }

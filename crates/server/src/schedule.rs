@@ -197,6 +197,7 @@ async fn start(state: &AppState, flow: Arc<LoadedFlow>, fire: &Fire) {
         })
         .collect();
     let submission = Submission {
+        id: None,
         flow,
         inputs,
         trigger: Some(fire.variables()),

@@ -6,8 +6,11 @@ use crate::executor;
 use crate::routes::app;
 use crate::state::{AppState, StartError};
 use chrono::Utc;
+use kestrel_storage::ExecutionFiles;
+use kestrel_store::PurgedExecution;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -151,8 +154,8 @@ pub async fn shutdown_signal() {
 
 impl AppState {
     /// Purges what aged past `retention`: executions ended before `now - executions` (with
-    /// their task runs and logs) and audit entries before `now - audit`. Returns how many of
-    /// each.
+    /// their task runs, logs and files) and audit entries before `now - audit`. Returns how
+    /// many of each.
     pub async fn purge_expired(&self) -> Result<(u64, u64), kestrel_store::StoreError> {
         let retention = self.options().retention;
         let before = |age: Duration| {
@@ -162,8 +165,37 @@ impl AppState {
             .store()
             .purge_executions(before(retention.executions))
             .await?;
+        self.purge_files(&executions).await;
         let audit = self.store().purge_audit(before(retention.audit)).await?;
-        Ok((executions, audit))
+        Ok((u64::try_from(executions.len()).unwrap_or(u64::MAX), audit))
+    }
+
+    /// Removes the files of purged executions; a failure is logged and the next purge does
+    /// not retry it (the records that named the files are gone).
+    async fn purge_files(&self, executions: &[PurgedExecution]) {
+        let Some(storage) = self.options().storage.clone() else {
+            return;
+        };
+        let executions = executions.to_vec();
+        let removing = tokio::task::spawn_blocking(move || {
+            let mut failures = Vec::new();
+            for gone in executions {
+                let removed = ExecutionFiles::new(
+                    Arc::clone(&storage),
+                    &gone.namespace,
+                    &gone.flow_id,
+                    &gone.id,
+                )
+                .and_then(|files| files.storage().delete_all(files.execution_prefix()));
+                if let Err(error) = removed {
+                    failures.push(format!("execution {}: {error}", gone.id));
+                }
+            }
+            failures
+        });
+        for failure in removing.await.unwrap_or_default() {
+            crate::log::error(&format!("retention: cannot remove the files of {failure}"));
+        }
     }
 }
 

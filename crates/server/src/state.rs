@@ -102,6 +102,7 @@ impl AppState {
             options.process_env.clone(),
             options.env_file.clone(),
             Arc::clone(&secrets),
+            options.storage.clone(),
         )?;
         let auth = Authenticator::new(
             options.auth.clone(),

@@ -15,8 +15,8 @@ use deadpool_postgres::GenericClient;
 use kestrel_crypto::{Aad, KeyId, Sealed};
 use kestrel_secrets::SecretValue;
 use kestrel_store::{
-    ExecutionQuery, ExecutionRecord, ExecutionStore, LogRecord, Retention, StateChange, StoreError,
-    TaskRunRecord,
+    ExecutionQuery, ExecutionRecord, ExecutionStore, LogRecord, PurgedExecution, Retention,
+    StateChange, StoreError, TaskRunRecord,
 };
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -875,7 +875,10 @@ impl ExecutionStore for PgStore {
 
 #[async_trait]
 impl Retention for PgStore {
-    async fn purge_executions(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+    async fn purge_executions(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<PurgedExecution>, StoreError> {
         const DOING: &str = "purge old executions";
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(err(DOING))?;
@@ -891,14 +894,22 @@ impl Retention for PgStore {
             tx.execute(&sql, &[&before]).await.map_err(err(DOING))?;
         }
         let purged = tx
-            .execute(
-                "DELETE FROM executions WHERE ended_at IS NOT NULL AND ended_at < $1",
+            .query(
+                "DELETE FROM executions WHERE ended_at IS NOT NULL AND ended_at < $1
+                 RETURNING namespace, flow_id, id",
                 &[&before],
             )
             .await
             .map_err(err(DOING))?;
         tx.commit().await.map_err(err(DOING))?;
-        Ok(purged)
+        Ok(purged
+            .iter()
+            .map(|row| PurgedExecution {
+                namespace: row.get(0),
+                flow_id: row.get(1),
+                id: row.get(2),
+            })
+            .collect())
     }
 
     async fn purge_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {

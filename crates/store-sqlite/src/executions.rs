@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use kestrel_crypto::{Aad, Sealed};
 use kestrel_secrets::SecretValue;
 use kestrel_store::{
-    ExecutionQuery, ExecutionRecord, ExecutionStore, LogRecord, Retention, StateChange, StoreError,
-    TaskRunRecord,
+    ExecutionQuery, ExecutionRecord, ExecutionStore, LogRecord, PurgedExecution, Retention,
+    StateChange, StoreError, TaskRunRecord,
 };
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, OptionalExtension as _, Row, params_from_iter};
@@ -429,11 +429,14 @@ impl ExecutionStore for SqliteStore {
 
 #[async_trait]
 impl Retention for SqliteStore {
-    async fn purge_executions(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+    async fn purge_executions(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<PurgedExecution>, StoreError> {
         let before = ms(before);
         self.inner.db.write(|tx| {
             let ended = "SELECT id FROM executions WHERE ended_at IS NOT NULL AND ended_at < ?1";
-            let purge = || -> rusqlite::Result<usize> {
+            let purge = || -> rusqlite::Result<Vec<PurgedExecution>> {
                 tx.execute(
                     &format!("DELETE FROM logs WHERE execution_id IN ({ended})"),
                     [before],
@@ -443,13 +446,20 @@ impl Retention for SqliteStore {
                     [before],
                 )?;
                 tx.execute("DELETE FROM trigger_fires WHERE fire_at < ?1", [before])?;
-                tx.execute(
-                    "DELETE FROM executions WHERE ended_at IS NOT NULL AND ended_at < ?1",
-                    [before],
-                )
+                let mut purged = tx.prepare(
+                    "DELETE FROM executions WHERE ended_at IS NOT NULL AND ended_at < ?1
+                     RETURNING namespace, flow_id, id",
+                )?;
+                let rows = purged.query_map([before], |row| {
+                    Ok(PurgedExecution {
+                        namespace: row.get(0)?,
+                        flow_id: row.get(1)?,
+                        id: row.get(2)?,
+                    })
+                })?;
+                rows.collect()
             };
-            let purged = purge().map_err(err("purge old executions"))?;
-            Ok(u64::try_from(purged).unwrap_or_default())
+            purge().map_err(err("purge old executions"))
         })
     }
 

@@ -200,11 +200,25 @@ pub trait ExecutionStore: Send + Sync {
     async fn execution_logs(&self, tenant: &str, id: &str) -> Result<Vec<LogRecord>, StoreError>;
 }
 
+/// An execution a purge removed: what names its files in the internal storage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PurgedExecution {
+    /// Its namespace.
+    pub namespace: String,
+    /// Its flow's id.
+    pub flow_id: String,
+    /// Its id.
+    pub id: String,
+}
+
 /// What the server purges as it ages.
 #[async_trait]
 pub trait Retention: Send + Sync {
-    /// Removes executions ended before `before`, with their task runs and logs; how many.
-    async fn purge_executions(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Removes executions ended before `before`, with their task runs and logs; which.
+    async fn purge_executions(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<PurgedExecution>, StoreError>;
 
     /// Removes audit entries recorded before `before`; how many.
     async fn purge_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;

@@ -47,8 +47,8 @@ pub use backend::{AuditedBackend, actor_of};
 pub use cached::{CacheSettings, Cached, ManagerState};
 pub use error::StoreError;
 pub use executions::{
-    ExecutionQuery, ExecutionRecord, ExecutionStore, LogRecord, Retention, StateChange,
-    TaskRunRecord,
+    ExecutionQuery, ExecutionRecord, ExecutionStore, LogRecord, PurgedExecution, Retention,
+    StateChange, TaskRunRecord,
 };
 pub use external::External;
 pub use flows::{FlowRecord, FlowStore};

@@ -13,7 +13,8 @@ use clap::{Args, ValueEnum};
 use kestrel_engine::{CancelToken, Execution, Inputs, Listener, Origin};
 use kestrel_flow::{Flow, InputType};
 use kestrel_secrets::SecretValue;
-use std::io::Write;
+use kestrel_storage::ExecutionFiles;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -22,7 +23,8 @@ pub(crate) struct RunArgs {
     /// The flow's YAML file.
     flow: PathBuf,
     /// An input: KEY=VALUE, KEY=@PATH (read from a file) or KEY=- (read from stdin).
-    /// SECRET inputs must come from a file or stdin.
+    /// SECRET inputs must come from a file or stdin. A FILE input takes the file to store,
+    /// KEY=PATH or KEY=@PATH (KEY=- for stdin), or a stored file's kestra:/// URI.
     #[arg(long = "input", value_name = "KEY=VALUE", value_parser = parse_input)]
     inputs: Vec<InputArg>,
     /// A dotenv file of SECRET_* values and plain variables (overrides `secret.env-file`).
@@ -83,7 +85,10 @@ pub(crate) fn run(args: &RunArgs, settings: &Settings) -> Result<u8, CliError> {
             flow.namespace, flow.id
         )));
     }
-    let inputs = typed_inputs(&flow, &args.inputs)?;
+    let id = kestrel_engine::new_id();
+    let files = ExecutionFiles::new(settings.storage(), &flow.namespace, &flow.id, &id)
+        .map_err(|error| CliError::usage(error.to_string()))?;
+    let inputs = typed_inputs(&flow, &args.inputs, &files)?;
     let engine = load_engine(settings, args.env_file.as_deref())?;
     let sandbox =
         crate::sandbox::install(settings, args.env_file.as_deref(), flow.runs_processes())?;
@@ -101,7 +106,10 @@ pub(crate) fn run(args: &RunArgs, settings: &Settings) -> Result<u8, CliError> {
             .map_err(|error| CliError::failed("cannot watch for signals").caused_by(error))?;
         let cancel = CancelToken::new();
         let on_stop = tokio::spawn(kill_on(stops, cancel.clone()));
-        let origin = Origin::by(operator(&settings.env).to_string());
+        let origin = Origin {
+            id: Some(id),
+            ..Origin::by(operator(&settings.env).to_string())
+        };
         let execution = engine.run(&flow, inputs, origin, listener, &cancel).await;
         on_stop.abort();
         let stopped = on_stop.await.ok();
@@ -111,6 +119,7 @@ pub(crate) fn run(args: &RunArgs, settings: &Settings) -> Result<u8, CliError> {
     // its process group and working directory. The runtime goes before the work root.
     super::shut_down(runtime);
     sandbox.close();
+    remove_files(&files);
     print_result(&execution, args.output);
     Ok(match stopped {
         Some(Stop::Interrupt) => EXIT_INTERRUPTED,
@@ -179,16 +188,34 @@ fn print_result(execution: &Execution, format: OutputFormat) {
     let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
-/// The `--input` values read and typed by the flow's inputs. A SECRET input given inline is
-/// refused: command lines are visible to every user of the machine.
-fn typed_inputs(flow: &Flow, given: &[InputArg]) -> Result<Inputs, CliError> {
+/// Nothing reads the files of a `kestrel run` execution once it ended (no server shows
+/// them): they go with it.
+fn remove_files(files: &ExecutionFiles) {
+    if let Err(error) = files.storage().delete_all(files.execution_prefix()) {
+        warn(&format!("cannot remove the execution's files: {error}"));
+    }
+}
+
+/// The `--input` values read and typed by the flow's inputs, FILE inputs stored in `files`. A
+/// SECRET input given inline is refused: command lines are visible to every user of the
+/// machine.
+fn typed_inputs(
+    flow: &Flow,
+    given: &[InputArg],
+    files: &ExecutionFiles,
+) -> Result<Inputs, CliError> {
     let mut raw = Vec::with_capacity(given.len());
     for input in given {
-        let is_secret = flow
+        let input_type = flow
             .inputs
             .iter()
-            .any(|def| def.id == input.key && def.input_type == InputType::Secret);
+            .find(|def| def.id == input.key)
+            .map(|def| def.input_type);
+        let is_secret = input_type == Some(InputType::Secret);
         let value = match &input.source {
+            _ if input_type == Some(InputType::File) => {
+                store_input(&input.key, &input.source, files)?
+            }
             InputSource::Inline(_) if is_secret => {
                 return Err(CliError::usage(format!(
                     "input '{key}' is a SECRET: pass it with --input {key}=@PATH or --input {key}=- \
@@ -203,6 +230,44 @@ fn typed_inputs(flow: &Flow, given: &[InputArg]) -> Result<Inputs, CliError> {
         raw.push((input.key.clone(), SecretValue::new(value)));
     }
     Inputs::parse(&flow.inputs, raw).map_err(|error| CliError::usage(error.to_string()))
+}
+
+/// A FILE input's value: the URI of the file it names (KEY=PATH, KEY=@PATH, or stdin for
+/// KEY=-), once stored; a `kestra:///` URI is taken as it is. The stored file keeps its name
+/// (stdin's is Kestra's default, `<KEY>.upl`).
+fn store_input(
+    key: &str,
+    source: &InputSource,
+    files: &ExecutionFiles,
+) -> Result<String, CliError> {
+    let path = match source {
+        InputSource::Inline(uri) if uri.starts_with(kestrel_storage::SCHEME) => {
+            return Ok(uri.clone());
+        }
+        InputSource::Inline(path) => Some(PathBuf::from(path)),
+        InputSource::File(path) => Some(path.clone()),
+        InputSource::Stdin => None,
+    };
+    let (name, mut content): (String, Box<dyn Read>) = match &path {
+        Some(path) => {
+            let file = std::fs::File::open(path).map_err(|error| {
+                CliError::usage(format!("input '{key}': cannot read {}", path.display()))
+                    .caused_by(error)
+            })?;
+            let name = path.file_name().map_or_else(
+                || format!("{key}.upl"),
+                |name| name.to_string_lossy().into_owned(),
+            );
+            (name, Box::new(file))
+        }
+        None => (format!("{key}.upl"), Box::new(std::io::stdin())),
+    };
+    let stored = files
+        .input_file(key, &name)
+        .and_then(|uri| files.put(&uri, &mut content).map(|_| uri));
+    stored
+        .map(|uri| uri.to_string())
+        .map_err(|error| CliError::usage(format!("input '{key}': {error}")))
 }
 
 /// An input's value from a file or stdin, byte for byte (a final newline kept, with a warning).

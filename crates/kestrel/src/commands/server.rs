@@ -127,6 +127,7 @@ pub(crate) fn options(
         worker: worker(config)?,
         env_file: settings.env_file(env_file).map(PathBuf::from),
         public_url: config.server.public_url.as_ref().map(|url| url.0.clone()),
+        storage: Some(settings.storage()),
         ..defaults
     })
 }

@@ -62,6 +62,9 @@ type RawInputs = Vec<(String, SecretValue)>;
 
 /// A request for an execution of a flow.
 pub(crate) struct Submission {
+    /// The execution's id when the caller drew it (to store its uploads first); else drawn
+    /// here.
+    pub(crate) id: Option<String>,
     pub(crate) flow: Arc<LoadedFlow>,
     /// The inputs given, as text.
     pub(crate) inputs: RawInputs,
@@ -189,6 +192,7 @@ pub(crate) async fn submit_registering(
         return Err(AppError::Unavailable("the server is stopping".into()));
     }
     let Submission {
+        id,
         flow,
         inputs: raw,
         trigger,
@@ -208,7 +212,7 @@ pub(crate) async fn submit_registering(
     start_worker(state);
     let now = Utc::now();
     let mut created = ExecutionRecord {
-        id: record::new_id(),
+        id: id.unwrap_or_else(kestrel_engine::new_id),
         tenant: state.0.options.tenant.clone(),
         namespace: flow.flow.namespace.clone(),
         flow_id: flow.flow.id.clone(),

@@ -7,18 +7,6 @@ use kestrel_flow::Flow;
 use kestrel_store::{ExecutionRecord, LogRecord, StateChange, TaskRunRecord};
 use serde_json::{Value, json};
 
-/// A new execution id: 22 base-62 characters of a random UUID, like the engine's.
-pub(crate) fn new_id() -> String {
-    const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut n = uuid::Uuid::new_v4().as_u128();
-    let mut id = Vec::with_capacity(22);
-    for _ in 0..22 {
-        id.push(DIGITS[(n % 62) as usize]);
-        n /= 62;
-    }
-    id.into_iter().map(char::from).collect()
-}
-
 /// The flow's labels, `[{"key", "value"}]`, before its execution starts.
 pub(crate) fn labels(flow: &Flow) -> Value {
     labels_json(&flow.labels)
@@ -133,17 +121,4 @@ pub(crate) fn finished(
     record.labels = labels_json(&execution.labels);
     ended(&mut record, execution.state.as_str());
     record
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_are_22_base62_characters_and_differ() {
-        let (a, b) = (new_id(), new_id());
-        assert_eq!(a.len(), 22);
-        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
-        assert_ne!(a, b);
-    }
 }

@@ -6,11 +6,15 @@ use crate::error::AppError;
 use crate::executor::{self, Live, Submission, Submitted};
 use crate::extract::{Paging, Params, Path, Query, json_body};
 use crate::state::AppState;
+use crate::uploads;
 use crate::view::execution_json;
 use axum::Json;
+use axum::extract::multipart::Field;
 use axum::extract::{FromRequest as _, Multipart, Request, State};
 use axum::http::{StatusCode, header};
+use kestrel_flow::{Flow, InputType};
 use kestrel_secrets::SecretValue;
+use kestrel_storage::ExecutionFiles;
 use kestrel_store::{ExecutionQuery, ExecutionRecord};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -51,19 +55,52 @@ pub(super) async fn trigger(
         .latest_flow(&namespace, &flow_id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("Flow {namespace}.{flow_id} not found")))?;
-    let inputs = read_inputs(request, &state).await?;
+    let id = kestrel_engine::new_id();
+    let files = execution_files(&state, &flow.flow, &id)?;
+    let inputs = read_inputs(request, &state, &flow.flow, &files).await;
     let wait = params.get("wait").is_some_and(|w| w == "true");
-    let submitted = executor::submit(
-        &state,
-        Submission {
-            flow,
-            inputs,
-            trigger: None,
-            triggered_by: caller.actor().to_string(),
-        },
-    )
-    .await?;
-    answer(&state, submitted, wait).await
+    let submitted = match inputs {
+        Ok(inputs) => {
+            let submission = Submission {
+                id: Some(id),
+                flow,
+                inputs,
+                trigger: None,
+                triggered_by: caller.actor().to_string(),
+            };
+            executor::submit(&state, submission).await
+        }
+        Err(error) => Err(error),
+    };
+    if submitted.is_err() {
+        forget_uploads(files.as_ref());
+    }
+    answer(&state, submitted?, wait).await
+}
+
+/// The files of execution `id` of `flow`, when the server has a storage.
+fn execution_files(
+    state: &AppState,
+    flow: &Flow,
+    id: &str,
+) -> Result<Option<ExecutionFiles>, AppError> {
+    let Some(storage) = state.options().storage.clone() else {
+        return Ok(None);
+    };
+    ExecutionFiles::new(storage, &flow.namespace, &flow.id, id)
+        .map(Some)
+        .map_err(|error| AppError::invalid(error.to_string()))
+}
+
+/// Removes what a trigger that was refused had stored.
+fn forget_uploads(files: Option<&ExecutionFiles>) {
+    if let Some(files) = files
+        && let Err(error) = files.storage().delete_all(files.execution_prefix())
+    {
+        crate::log::warn(&format!(
+            "cannot remove a refused execution's uploads: {error}"
+        ));
+    }
 }
 
 /// The execution once it ended (wherever it ran), or as it was created (`CREATED`, whatever
@@ -98,10 +135,13 @@ fn as_created(mut record: ExecutionRecord) -> ExecutionRecord {
 const CREATED: &str = "CREATED";
 
 /// The inputs of a trigger: none (no body), multipart form-data parts (strings verbatim, files
-/// as their content), or a JSON object (strings verbatim, other values JSON-encoded).
+/// as their content, but a FILE input's file stored in `files`), or a JSON object (strings
+/// verbatim, other values JSON-encoded).
 async fn read_inputs(
     request: Request,
     state: &AppState,
+    flow: &Flow,
+    files: &Option<ExecutionFiles>,
 ) -> Result<Vec<(String, SecretValue)>, AppError> {
     let content_type = request
         .headers()
@@ -113,7 +153,7 @@ async fn read_inputs(
         let multipart = Multipart::from_request(request, state)
             .await
             .map_err(|e| AppError::BadRequest(e.body_text()))?;
-        return multipart_inputs(multipart).await;
+        return multipart_inputs(multipart, flow, files.as_ref()).await;
     }
     let body = axum::body::to_bytes(request.into_body(), INPUTS_LIMIT)
         .await
@@ -143,10 +183,16 @@ async fn read_inputs(
         .collect())
 }
 
+/// The parts of a multipart body: a FILE input's file part stored (up to
+/// `storage.max-file-size`), every other part read as text (all of them together up to
+/// [`INPUTS_LIMIT`]).
 async fn multipart_inputs(
     mut multipart: Multipart,
+    flow: &Flow,
+    files: Option<&ExecutionFiles>,
 ) -> Result<Vec<(String, SecretValue)>, AppError> {
     let mut inputs = Vec::new();
+    let mut text_bytes = 0;
     while let Some(field) = multipart
         .next_field()
         .await
@@ -155,15 +201,42 @@ async fn multipart_inputs(
         let Some(id) = field.name().map(str::to_owned) else {
             continue;
         };
-        let bytes = field
-            .bytes()
-            .await
-            .map_err(|e| AppError::BadRequest(e.body_text()))?;
-        let text = String::from_utf8(bytes.to_vec())
-            .map_err(|_| AppError::invalid(format!("Input '{id}' is not UTF-8 text")))?;
-        inputs.push((id, SecretValue::new(text)));
+        let is_file = flow
+            .inputs
+            .iter()
+            .any(|def| def.id == id && def.input_type == InputType::File);
+        let value = match (is_file && field.file_name().is_some(), files) {
+            (true, Some(files)) => uploads::store_upload(files, &id, field).await?,
+            (true, None) => {
+                return Err(AppError::invalid(format!(
+                    "Input '{id}': this server has no internal storage for files"
+                )));
+            }
+            (false, _) => text_part(&id, field, &mut text_bytes).await?,
+        };
+        inputs.push((id, SecretValue::new(value)));
     }
     Ok(inputs)
+}
+
+/// A part read as UTF-8 text, counted in `total` against [`INPUTS_LIMIT`].
+async fn text_part(id: &str, mut field: Field<'_>, total: &mut usize) -> Result<String, AppError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| AppError::BadRequest(e.body_text()))?
+    {
+        *total += chunk.len();
+        if *total > INPUTS_LIMIT {
+            return Err(AppError::PayloadTooLarge(format!(
+                "The inputs are larger than {INPUTS_LIMIT} bytes"
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| AppError::invalid(format!("Input '{id}' is not UTF-8 text")))
 }
 
 pub(super) async fn get(

@@ -3,6 +3,7 @@
 //! drift apart.
 
 mod executions;
+mod files;
 mod flows;
 mod logs;
 mod namespaces;
@@ -14,6 +15,7 @@ use crate::auth;
 use crate::error::AppError;
 use crate::state::AppState;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{MethodFilter, MethodRouter, on};
 use std::collections::BTreeMap;
 
@@ -155,7 +157,9 @@ pub(crate) const ROUTES: &[Route] = &[
         body: Body::Inputs,
         ok: 200,
         public: false,
-        handler: |m| on(m, executions::trigger),
+        // File parts stream into the storage under its own bound; text parts and JSON
+        // bodies count against the inputs' limit as they are read.
+        handler: |m| on(m, executions::trigger).layer(DefaultBodyLimit::disable()),
     },
     Route {
         method: "get",
@@ -192,6 +196,26 @@ pub(crate) const ROUTES: &[Route] = &[
         ok: 202,
         public: false,
         handler: |m| on(m, executions::kill),
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/main/executions/{executionId}/file",
+        summary: "Download a file of an ended execution (masked when it ended)",
+        query: &[("path", "The file's kestra:/// URI")],
+        body: Body::None,
+        ok: 200,
+        public: false,
+        handler: |m| on(m, files::file),
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/main/executions/{executionId}/file/metas",
+        summary: "The size of a file of an ended execution",
+        query: &[("path", "The file's kestra:/// URI")],
+        body: Body::None,
+        ok: 200,
+        public: false,
+        handler: |m| on(m, files::metas),
     },
     Route {
         method: "get",

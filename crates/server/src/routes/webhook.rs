@@ -53,6 +53,7 @@ pub(super) async fn trigger(
         .map_err(|_| AppError::BadRequest("The body is too large or cut short".into()))?;
     let trigger = trigger_variable(&parts.headers, parts.uri.query(), &body);
     let submission = Submission {
+        id: None,
         flow,
         inputs: Vec::new(),
         trigger: Some(trigger),

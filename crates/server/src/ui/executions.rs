@@ -6,12 +6,13 @@
 use super::Ui;
 use super::page::{self, Notice, UiError, when};
 use super::session::Current;
+use crate::error::AppError;
 use crate::executor::{self, Live, LiveEvent};
-use crate::extract::Path;
+use crate::extract::{Params, Path, Query};
 use crate::state::AppState;
 use crate::view::iso_duration;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse as _, Redirect, Response};
 use futures_util::stream::{self, BoxStream, Stream, StreamExt as _};
@@ -19,6 +20,7 @@ use kestrel_store::{ExecutionRecord, LogRecord};
 use minijinja::{Value, context};
 use serde_json::json;
 use std::convert::Infallible;
+use std::io::Read as _;
 use std::sync::Arc;
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 
@@ -116,12 +118,98 @@ pub(super) async fn page(
             outputs => pretty(&record.outputs),
         },
         tasks => task_rows(&record),
+        files => file_rows(&ui.app, &record),
         logs,
         running,
         follow => format!("/ui/executions/{id}/follow"),
         kill => format!("/ui/executions/{id}/kill"),
     };
     Ok(page::render(&current, "execution.html", values))
+}
+
+/// The execution's files with their sizes and preview links, once it ended (none before, or
+/// when the server keeps no files).
+fn file_rows(app: &AppState, record: &ExecutionRecord) -> Vec<Value> {
+    let Ok(files) = crate::files::ended_files(app, record) else {
+        return Vec::new();
+    };
+    let listed = files.storage().list(files.execution_prefix());
+    let uris = listed.unwrap_or_else(|error| {
+        crate::log::error(&format!("the files of execution {}: {error}", record.id));
+        Vec::new()
+    });
+    let prefix = format!("{}/", files.execution_prefix());
+    uris.iter()
+        .map(|uri| {
+            let text = uri.to_string();
+            context! {
+                path => text.strip_prefix(&prefix).unwrap_or(&text),
+                size => files.storage().size(uri).ok(),
+                preview => format!("/ui/executions/{}/file?path={}", record.id, query_value(&text)),
+            }
+        })
+        .collect()
+}
+
+/// `text` encoded for a query string's value.
+fn query_value(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// How much of a file its preview shows.
+const PREVIEW: u64 = 64 * 1024;
+
+/// A file of an ended execution: its first [`PREVIEW`] bytes as text, and a download link.
+pub(super) async fn file(
+    State(ui): State<Ui>,
+    current: Current,
+    Path(id): Path<String>,
+    Query(params): Query<Params>,
+) -> Result<Response, UiError> {
+    let (record, _) = find(&ui, &current, &id).await?;
+    let (files, uri) = crate::files::located(&ui.app, &record, params.get("path"))?;
+    let size = files.storage().size(&uri).map_err(crate::files::served)?;
+    let mut head = Vec::new();
+    files
+        .storage()
+        .open(&uri)
+        .map_err(crate::files::served)?
+        .take(PREVIEW)
+        .read_to_end(&mut head)
+        .map_err(|error| AppError::internal("previewing a file", error))?;
+    let text = uri.to_string();
+    let values = context! {
+        title => format!("File {}", uri.file_name()),
+        nav => "namespaces",
+        namespace => record.namespace,
+        execution => record.id,
+        name => uri.file_name(),
+        uri => text,
+        size,
+        cut => size > PREVIEW,
+        shown => PREVIEW,
+        content => String::from_utf8_lossy(&head),
+        download => format!("/ui/executions/{id}/file/download?path={}", query_value(&text)),
+    };
+    Ok(page::render(&current, "file.html", values))
+}
+
+/// A file of an ended execution, as an attachment.
+pub(super) async fn download(
+    State(ui): State<Ui>,
+    current: Current,
+    Path(id): Path<String>,
+    Query(params): Query<Params>,
+) -> Result<Response, UiError> {
+    let (record, _) = find(&ui, &current, &id).await?;
+    let (files, uri) = crate::files::located(&ui.app, &record, params.get("path"))?;
+    let content = files.storage().open(&uri).map_err(crate::files::served)?;
+    let headers = [
+        (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+        (header::CONTENT_DISPOSITION, crate::files::attachment(&uri)),
+    ];
+    let body = axum::body::Body::from_stream(crate::files::chunks(content));
+    Ok((headers, body).into_response())
 }
 
 fn log_event(log: &LogRecord) -> Result<Event, Infallible> {

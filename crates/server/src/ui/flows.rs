@@ -306,6 +306,7 @@ pub(super) async fn run(
         })
         .collect();
     let submission = Submission {
+        id: None,
         flow,
         inputs,
         trigger: None,

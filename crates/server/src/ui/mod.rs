@@ -84,6 +84,11 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route("/ui/executions/{id}", get(executions::page))
         .route("/ui/executions/{id}/follow", get(executions::follow))
         .route("/ui/executions/{id}/kill", post(executions::kill))
+        .route("/ui/executions/{id}/file", get(executions::file))
+        .route(
+            "/ui/executions/{id}/file/download",
+            get(executions::download),
+        )
         .route("/ui/audit", get(audit::page))
         .route_layer(axum::middleware::from_fn_with_state(
             ui.clone(),

@@ -11,7 +11,7 @@ use serde::Serialize;
 use std::sync::OnceLock;
 
 /// Every template, by name.
-const TEMPLATES: [(&str, &str); 13] = [
+const TEMPLATES: [(&str, &str); 14] = [
     ("base.html", include_str!("../../templates/base.html")),
     ("tabs.html", include_str!("../../templates/tabs.html")),
     ("login.html", include_str!("../../templates/login.html")),
@@ -34,6 +34,7 @@ const TEMPLATES: [(&str, &str); 13] = [
         include_str!("../../templates/execution.html"),
     ),
     ("audit.html", include_str!("../../templates/audit.html")),
+    ("file.html", include_str!("../../templates/file.html")),
 ];
 
 /// The templates, loaded once; an error names the template that does not compile.

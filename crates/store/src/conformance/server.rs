@@ -295,7 +295,13 @@ where
         .purge_executions(Utc::now() + Duration::seconds(1))
         .await
         .expect("purge");
-    assert!(purged >= 1, "{purged}");
+    assert!(
+        purged.iter().any(|gone| gone.id == old.id
+            && gone.namespace == old.namespace
+            && gone.flow_id == old.flow_id),
+        "{purged:?}"
+    );
+    assert!(purged.iter().all(|gone| gone.id != running.id));
     assert!(
         store
             .get_execution("main", &old.id)

@@ -1,21 +1,16 @@
 //! The working directory of one task run: a fresh directory, mode 0700, holding the input
 //! files and whatever the commands write (the script itself stays in memory: see
-//! [`kestrel_sandbox::Script`]); output files are collected from it, and all of it is removed
+//! [`kestrel_sandbox::Script`]); output files are found in it (and stored in the internal
+//! storage by the task), and all of it is removed
 //! when the task run ends (on drop: success, failure, timeout or kill alike). It lives in
 //! kestrel's work root ([`kestrel_sandbox::WorkRoot`]), whose next start removes what a
 //! crashed process left there.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use serde_json::{Map, Value};
 use std::fs::{self, OpenOptions, Permissions};
-use std::io::{self, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 use tempfile::TempDir;
-
-/// The largest output file collected: its content becomes an output, kept in memory.
-const MAX_OUTPUT_FILE: u64 = 10 * 1024 * 1024;
 
 /// A task run's working directory, `<work root>/task-XXXXXX`.
 pub(super) struct WorkDir {
@@ -38,8 +33,8 @@ impl WorkDir {
     }
 
     /// Writes an input file (mode 0600) at `name`, a relative path inside the working
-    /// directory.
-    pub(super) fn write_input(&self, name: &str, content: &str) -> Result<(), String> {
+    /// directory, with what `content` yields.
+    pub(super) fn write_input(&self, name: &str, content: &mut dyn Read) -> Result<(), String> {
         if !is_inside(name) {
             return Err(format!(
                 "inputFiles: '{name}' must be a relative path inside the working directory"
@@ -50,13 +45,13 @@ impl WorkDir {
             Some(parent) => fs::create_dir_all(parent),
             None => Ok(()),
         }
-        .and_then(|()| write_new(&path, content.as_bytes(), 0o600));
+        .and_then(|()| write_new(&path, content, 0o600));
         written.map_err(|error| format!("inputFiles: cannot write '{name}': {error}"))
     }
 
-    /// The regular files matching `patterns` (globs relative to the working directory), by
-    /// relative path: UTF-8 content as text, anything else as a base64 `data:` URI.
-    pub(super) fn collect(&self, patterns: &[String]) -> Result<Map<String, Value>, String> {
+    /// The regular files matching `patterns` (globs relative to the working directory): their
+    /// relative paths and where they are, sorted. Symbolic links and folders are left out.
+    pub(super) fn collect(&self, patterns: &[String]) -> Result<Vec<(String, PathBuf)>, String> {
         let base = self
             .work()
             .to_str()
@@ -76,41 +71,20 @@ impl WorkDir {
         }
         found.sort();
         found.dedup();
-        let mut files = Map::new();
+        let mut files = Vec::new();
         for path in found {
             let Ok(name) = path.strip_prefix(self.work()) else {
                 continue;
             };
             let name = name.to_string_lossy().into_owned();
-            if let Some(content) = read_output(&path, &name)? {
-                files.insert(name, content);
+            let metadata = fs::symlink_metadata(&path)
+                .map_err(|error| format!("outputFiles: cannot read '{name}': {error}"))?;
+            if metadata.is_file() {
+                files.push((name, path));
             }
         }
         Ok(files)
     }
-}
-
-/// A regular file's content as an output value; `None` for anything else (directories,
-/// symbolic links).
-fn read_output(path: &Path, name: &str) -> Result<Option<Value>, String> {
-    let unreadable = |error: io::Error| format!("outputFiles: cannot read '{name}': {error}");
-    let metadata = fs::symlink_metadata(path).map_err(unreadable)?;
-    if !metadata.is_file() {
-        return Ok(None);
-    }
-    if metadata.len() > MAX_OUTPUT_FILE {
-        return Err(format!(
-            "outputFiles: '{name}' is larger than {MAX_OUTPUT_FILE} bytes; write large results elsewhere"
-        ));
-    }
-    let bytes = fs::read(path).map_err(unreadable)?;
-    Ok(Some(Value::String(match String::from_utf8(bytes) {
-        Ok(text) => text,
-        Err(error) => format!(
-            "data:application/octet-stream;base64,{}",
-            STANDARD.encode(error.into_bytes())
-        ),
-    })))
 }
 
 /// Whether `path` is relative and stays inside the directory it is joined to.
@@ -122,19 +96,18 @@ fn is_inside(path: &str) -> bool {
             .all(|part| matches!(part, Component::Normal(_) | Component::CurDir))
 }
 
-fn write_new(path: &Path, content: &[u8], mode: u32) -> io::Result<()> {
+fn write_new(path: &Path, content: &mut dyn Read, mode: u32) -> io::Result<()> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(mode)
         .open(path)?;
-    file.write_all(content)
+    io::copy(content, &mut file).map(drop)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn mode(path: &Path) -> u32 {
         fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -148,7 +121,7 @@ mod tests {
     fn the_directory_is_private_and_removed_on_drop() {
         let dir = new_dir();
         assert_eq!(mode(dir.work()), 0o700);
-        assert_eq!(dir.collect(&["*".into(), ".*".into()]).unwrap(), Map::new());
+        assert_eq!(dir.collect(&["*".into(), ".*".into()]).unwrap(), []);
         let root = dir.work().to_owned();
         drop(dir);
         assert!(!root.exists());
@@ -157,12 +130,12 @@ mod tests {
     #[test]
     fn input_files_stay_inside() {
         let dir = new_dir();
-        dir.write_input("sub/in.txt", "hello").unwrap();
+        dir.write_input("sub/in.txt", &mut &b"hello"[..]).unwrap();
         let path = dir.work().join("sub/in.txt");
         assert_eq!(fs::read_to_string(&path).unwrap(), "hello");
         assert_eq!(mode(&path), 0o600);
         for name in ["../x", "/etc/x", "a/../../x", ""] {
-            assert!(dir.write_input(name, "x").is_err(), "{name}");
+            assert!(dir.write_input(name, &mut &b"x"[..]).is_err(), "{name}");
         }
     }
 
@@ -173,6 +146,7 @@ mod tests {
         fs::write(dir.work().join("a.txt"), "A").unwrap();
         fs::write(dir.work().join("out/b.txt"), "B").unwrap();
         fs::write(dir.work().join("bin"), [0xff, 0x00]).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.work().join("link.txt")).unwrap();
         let files = dir
             .collect(&[
                 "*.txt".into(),
@@ -181,14 +155,9 @@ mod tests {
                 "none*".into(),
             ])
             .unwrap();
-        assert_eq!(
-            Value::Object(files),
-            json!({
-                "a.txt": "A",
-                "bin": "data:application/octet-stream;base64,/wA=",
-                "out/b.txt": "B",
-            })
-        );
+        let names: Vec<&str> = files.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["a.txt", "bin", "out/b.txt"]);
+        assert_eq!(files[2].1, dir.work().join("out/b.txt"));
         assert!(dir.collect(&["../*".into()]).is_err());
     }
 }

@@ -79,7 +79,7 @@ impl Task for ShellTask {
         if let Some(refusal) = kestrel_sandbox::current().refusal() {
             return Err(TaskError::new(refusal));
         }
-        let (dir, script, program, args) = prepare(&rendered)?;
+        let (dir, script, program, args) = prepare(ctx, &rendered)?;
         let hidden = hidden_variables(ctx);
         let launch = Launch {
             program: &program,
@@ -97,25 +97,48 @@ impl Task for ShellTask {
         let status = status.map_err(|error| {
             TaskError::new(format!("Cannot read the output of the commands: {error}"))
         })?;
-        self.finish(ctx, &dir, status, vars)
+        self.finish(ctx, &dir, status, vars).await
     }
 }
 
 /// The working directory with the input files in it, the script, and the command line that
 /// runs the script.
-fn prepare(rendered: &Rendered) -> Result<(WorkDir, Script, String, Vec<OsString>), TaskError> {
+fn prepare(
+    ctx: &TaskContext<'_>,
+    rendered: &Rendered,
+) -> Result<(WorkDir, Script, String, Vec<OsString>), TaskError> {
     let dir = kestrel_sandbox::current()
         .work_root()
         .and_then(WorkDir::new)
         .map_err(|error| TaskError::new(format!("Cannot create the working directory: {error}")))?;
     for (name, content) in &rendered.input_files {
-        dir.write_input(name, content).map_err(TaskError::new)?;
+        write_input(ctx, &dir, name, content)?;
     }
     let script = Script::new(&rendered.script)
         .map_err(|error| TaskError::new(format!("Cannot write the script: {error}")))?;
     let (program, args) = script::command_line(&rendered.interpreter, &script.path())
         .ok_or_else(|| TaskError::new("interpreter: must not be empty"))?;
     Ok((dir, script, program, args))
+}
+
+/// Writes the input file `name`: `content` itself, or, when it is a `kestra://` URI (as in
+/// Kestra), the file of the internal storage it names.
+fn write_input(
+    ctx: &TaskContext<'_>,
+    dir: &WorkDir,
+    name: &str,
+    content: &str,
+) -> Result<(), TaskError> {
+    if !content.starts_with(kestrel_storage::SCHEME) {
+        return dir
+            .write_input(name, &mut content.as_bytes())
+            .map_err(TaskError::new);
+    }
+    let mut file = ctx
+        .files()?
+        .open(content)
+        .map_err(|error| TaskError::new(format!("inputFiles: '{name}': {error}")))?;
+    dir.write_input(name, &mut file).map_err(TaskError::new)
 }
 
 impl ShellTask {
@@ -172,9 +195,9 @@ impl ShellTask {
         }
     }
 
-    /// Sets the outputs; a failed run is the task's failure, a good one collects the output
-    /// files.
-    fn finish(
+    /// Sets the outputs; a failed run is the task's failure, a good one stores the output
+    /// files in the internal storage, their URIs as the `outputFiles` output.
+    async fn finish(
         &self,
         ctx: &mut TaskContext<'_>,
         dir: &WorkDir,
@@ -191,9 +214,17 @@ impl ShellTask {
             }));
         }
         if !self.spec.output_files.is_empty() {
-            let files = dir
+            let found = dir
                 .collect(&self.spec.output_files)
                 .map_err(TaskError::new)?;
+            let mut files = Map::new();
+            for (name, path) in found {
+                let file = std::fs::File::open(&path).map_err(|error| {
+                    TaskError::new(format!("outputFiles: cannot read '{name}': {error}"))
+                })?;
+                let uri = ctx.store_file(&name, Box::new(file)).await?;
+                files.insert(name, Value::String(uri));
+            }
             ctx.output("outputFiles", Value::Object(files));
         }
         Ok(())

@@ -1,0 +1,150 @@
+//! The internal storage from `kestrel run`: a FILE input given as a local file, output files
+//! as `kestra://` URIs that later tasks read back, the size bound, and nothing left behind.
+
+#![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
+
+mod util;
+
+use util::Sandbox;
+
+const FLOW: &str = r#"id: files
+namespace: company.team
+inputs:
+  - id: data
+    type: FILE
+tasks:
+  - id: make
+    type: io.kestra.plugin.scripts.shell.Commands
+    inputFiles:
+      in.csv: "{{ inputs.data }}"
+    outputFiles: ["out/*.txt"]
+    commands:
+      - mkdir out && wc -l < in.csv > out/count.txt
+  - id: use
+    type: io.kestra.plugin.scripts.shell.Commands
+    inputFiles:
+      count.txt: "{{ outputs.make.outputFiles['out/count.txt'] }}"
+    commands:
+      - echo "lines=$(cat count.txt)"
+"#;
+
+#[test]
+fn a_file_input_and_output_files_travel_as_uris_and_are_gone_after_the_run() {
+    let sandbox = Sandbox::new();
+    sandbox.write("flow.yml", FLOW);
+    sandbox.write("data.csv", "a\nb\nc\n");
+    let output = sandbox
+        .kestrel([
+            "run",
+            "flow.yml",
+            "--input",
+            "data=data.csv",
+            "--output",
+            "json",
+        ])
+        .output();
+    output.assert_code(0);
+    let document = output.json();
+    let id = document["id"].as_str().unwrap();
+    let prefix = format!("kestra:///company/team/files/executions/{id}/");
+    let count = document["taskRuns"][0]["outputs"]["outputFiles"]["out/count.txt"]
+        .as_str()
+        .unwrap();
+    assert!(
+        count.starts_with(&format!("{prefix}tasks/make/")),
+        "{count}"
+    );
+    assert!(count.ends_with("/out/count.txt"), "{count}");
+    assert!(
+        output.messages().contains(&"lines=3".to_owned()),
+        "{:?}",
+        output.messages()
+    );
+    let storage = sandbox.path("data/storage");
+    let left: Vec<_> = walk(&storage);
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn a_file_input_that_cannot_be_stored_is_refused_before_anything_runs() {
+    let sandbox = Sandbox::new();
+    sandbox.write("flow.yml", FLOW);
+    let missing = sandbox
+        .kestrel(["run", "flow.yml", "--input", "data=absent.csv"])
+        .output();
+    missing.assert_code(2);
+    assert!(
+        missing
+            .stderr
+            .contains("input 'data': cannot read absent.csv"),
+        "{}",
+        missing.stderr
+    );
+    sandbox.write("kestrel.yml", "storage:\n  max-file-size: 4B\n");
+    sandbox.write("data.csv", "0123456789");
+    let large = sandbox
+        .kestrel([
+            "--config",
+            "kestrel.yml",
+            "run",
+            "flow.yml",
+            "--input",
+            "data=@data.csv",
+        ])
+        .output();
+    large.assert_code(2);
+    assert!(
+        large
+            .stderr
+            .contains("input 'data': the file is larger than 4 bytes (storage.max-file-size)"),
+        "{}",
+        large.stderr
+    );
+    assert!(!large.stderr.contains("Execution"), "{}", large.stderr);
+}
+
+#[test]
+fn a_file_of_another_namespace_is_not_readable() {
+    let sandbox = Sandbox::new();
+    sandbox.write("flow.yml", FLOW);
+    let output = sandbox
+        .kestrel([
+            "run",
+            "flow.yml",
+            "--input",
+            "data=kestra:///other/flow/executions/e1/inputs/data/x.csv",
+            "--output",
+            "json",
+        ])
+        .output();
+    output.assert_code(1);
+    let document = output.json();
+    assert_eq!(document["state"], "FAILED");
+    let messages = output.messages();
+    assert!(
+        messages.iter().any(|m| m.contains(
+            "inputFiles: 'in.csv': kestra:///other/flow/executions/e1/inputs/data/x.csv is not a file of an execution of this flow's namespace"
+        )),
+        "{messages:?}"
+    );
+}
+
+/// Every regular file under `root` (none when it does not exist).
+fn walk(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut folders = vec![root.to_owned()];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
