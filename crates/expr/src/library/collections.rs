@@ -90,24 +90,75 @@ pub(super) fn last(v: Value) -> Result<Value, Error> {
     ends(&v, "last", true)
 }
 
-fn map_only(v: &Value, name: &str) -> Result<(), Error> {
-    if v.kind() == ValueKind::Map {
-        Ok(())
-    } else {
-        Err(function_error(format!(
-            "The '{name}' filter expects a map."
-        )))
+/// `keys`: a map's keys, a list's indices (Kestra's); null stays null.
+pub(super) fn keys(v: Value) -> Result<Value, Error> {
+    match v.kind() {
+        ValueKind::None => Ok(v),
+        ValueKind::Map => Ok(v.try_iter()?.collect()),
+        ValueKind::Seq => Ok((0..v.len().unwrap_or(0)).map(Value::from).collect()),
+        _ => Err(function_error(
+            "The 'keys' filter can only be applied to a list or a map.",
+        )),
     }
 }
 
-pub(super) fn keys(v: Value) -> Result<Vec<Value>, Error> {
-    map_only(&v, "keys")?;
-    Ok(v.try_iter()?.collect())
+/// `values`: a map's values; null stays null.
+pub(super) fn values(v: Value) -> Result<Value, Error> {
+    match v.kind() {
+        ValueKind::None => Ok(v),
+        ValueKind::Map => v.try_iter()?.map(|k| v.get_item(&k)).collect(),
+        _ => Err(function_error(
+            "The 'values' filter can only be applied to a map.",
+        )),
+    }
 }
 
-pub(super) fn values(v: Value) -> Result<Vec<Value>, Error> {
-    map_only(&v, "values")?;
-    v.try_iter()?.map(|k| v.get_item(&k)).collect()
+/// The items of the list `v` for the filter `name`; null is `None`.
+fn list_items(v: &Value, name: &str) -> Result<Option<Vec<Value>>, Error> {
+    match v.kind() {
+        ValueKind::None => Ok(None),
+        ValueKind::Seq | ValueKind::Iterable => Ok(Some(v.try_iter()?.collect())),
+        _ => Err(function_error(format!(
+            "The '{name}' filter can only be applied to a list."
+        ))),
+    }
+}
+
+/// Kestra's `chunk(size)`: the list cut into lists of `size` items, the last one shorter.
+pub(super) fn chunk(v: &Value, size: Option<Value>, cap: Cap) -> Result<Value, Error> {
+    let size = size
+        .filter(|s| !s.is_none() && !s.is_undefined())
+        .ok_or_else(|| function_error("The 'chunk' filter expects an argument 'size'."))?;
+    let size = size
+        .as_i64()
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| function_error("The 'chunk' filter expects a 'size' of at least 1."))?;
+    let Some(items) = list_items(v, "chunk")? else {
+        return Ok(Value::from(()));
+    };
+    // Each chunk adds its brackets and a comma to the list's JSON text.
+    cap.check(cap.json(v)?.len().checked_add(items.len().div_ceil(size).saturating_mul(3)))?;
+    Ok(items
+        .chunks(size)
+        .map(|chunk| Value::from(chunk.to_vec()))
+        .collect())
+}
+
+/// Kestra's `flatten`: the items of the lists in a list spliced in, one level deep.
+pub(super) fn flatten(v: Value) -> Result<Value, Error> {
+    let Some(items) = list_items(&v, "flatten")? else {
+        return Ok(Value::from(()));
+    };
+    let mut out = Vec::new();
+    for item in items {
+        if item.kind() == ValueKind::Seq {
+            out.extend(item.try_iter()?);
+        } else {
+            out.push(item);
+        }
+    }
+    Ok(Value::from(out))
 }
 
 #[cfg(test)]
@@ -127,6 +178,16 @@ mod tests {
         assert_eq!(first(Value::from("héllo")).unwrap(), Value::from("h"));
         assert_eq!(last(Value::from(vec![1, 2, 3])).unwrap(), Value::from(3));
         assert!(first(Value::from(3)).is_err());
+    }
+
+    #[test]
+    fn keys_of_a_list_are_its_indices_and_chunks_are_cut_in_order() {
+        let list = Value::from(vec![1, 2, 3]);
+        assert_eq!(keys(list.clone()).unwrap().to_string(), "[0, 1, 2]");
+        let chunks = chunk(&list, Some(Value::from(2)), Cap::new(1 << 20)).unwrap();
+        assert_eq!(chunks.to_string(), "[[1, 2], [3]]");
+        assert!(chunk(&list, Some(Value::from(0)), Cap::new(1 << 20)).is_err());
+        assert!(chunk(&Value::from(1), Some(Value::from(2)), Cap::new(1 << 20)).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 mod parse;
 mod print;
+pub(crate) mod raw;
 mod scan;
 
 pub(crate) use parse::{Arg, Binary, Expr};
@@ -61,6 +62,19 @@ impl Lowered<'_> {
 enum Block {
     If,
     For,
+    /// Pebble's `{% block name %}`, lowered to a macro printed in place (`block_names` holds
+    /// its name) so that `block('name')` can print it again.
+    Named,
+}
+
+/// Whether `name` can name a block: letters, digits and `_`, as a macro's name must be.
+pub(crate) fn is_block_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The minijinja macro a Pebble block `name` is lowered to.
+pub(crate) fn block_macro(name: &str) -> String {
+    format!("_k_block_{name}")
 }
 
 /// Lowers a Pebble template to minijinja source.
@@ -70,6 +84,7 @@ pub(crate) fn lower(template: &str) -> Result<Lowered<'_>, Failure> {
         spans: Vec::new(),
         locals: Vec::new(),
         blocks: Vec::new(),
+        block_names: Vec::new(),
     };
     for piece in scan(template)? {
         lowerer.piece(&piece)?;
@@ -78,6 +93,7 @@ pub(crate) fn lower(template: &str) -> Result<Lowered<'_>, Failure> {
         let (open, close) = match block {
             Block::If => ("if", "endif"),
             Block::For => ("for", "endfor"),
+            Block::Named => ("block", "endblock"),
         };
         return Err(Failure::syntax(
             format!(
@@ -99,6 +115,8 @@ struct Lowerer<'a> {
     locals: Vec<String>,
     /// Open blocks: kind, line, and whether their `else` was seen.
     blocks: Vec<(Block, usize, bool)>,
+    /// The names of the open `block` tags, innermost last.
+    block_names: Vec<String>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -137,10 +155,12 @@ impl<'a> Lowerer<'a> {
             }
             PieceKind::Tag(trim, tokens) => {
                 let tag = parse_tag(tokens, piece.line)?;
+                // `endblock` ends the macro, then prints it: the tag closes a print.
+                let close = if tag == Tag::EndBlock { " }}" } else { " %}" };
                 self.open("{%", *trim);
                 let exprs = self.tag(tag, piece.line)?;
                 self.out.push_str(&pad);
-                self.close(" %}", *trim);
+                self.close(close, *trim);
                 exprs
             }
         };
@@ -235,6 +255,21 @@ impl<'a> Lowerer<'a> {
                 self.locals.extend(vars);
                 return Ok(vec![e]);
             }
+            Tag::Block(name) => {
+                self.out
+                    .push_str(&format!(" macro {}()", block_macro(&name)));
+                self.blocks.push((Block::Named, line, false));
+                self.block_names.push(name);
+                return Ok(Vec::new());
+            }
+            Tag::EndBlock => {
+                self.expect_open(Block::Named, "endblock", line)?;
+                self.blocks.pop();
+                let name = self.block_names.pop().unwrap_or_default();
+                self.out
+                    .push_str(&format!(" endmacro %}}{{{{ {}()", block_macro(&name)));
+                return Ok(Vec::new());
+            }
             Tag::Set(name, e) => {
                 self.out.push_str(&format!(" set {name} = "));
                 self.locals.push(name);
@@ -296,6 +331,16 @@ mod tests {
             source("{% raw %}{{ y }}{% endraw %}"),
             "{% raw %}{{ y }}{% endraw %}"
         );
+    }
+
+    #[test]
+    fn blocks_are_macros_printed_in_place() {
+        assert_eq!(
+            source("{% block \"post\" %} x {%- endblock %}{{ block('post') }}"),
+            "{% macro _k_block_post() %} x {%- endmacro %}{{ _k_block_post() }}{{ _k_block_post() }}"
+        );
+        assert!(lower("{% block a %}").is_err());
+        assert!(lower("{% block 'a b' %}{% endblock %}").is_err());
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! - `x | default(d)`, `x is defined`, `x is null` and `x is empty` read `x` leniently, as
 //!   Pebble does under strict variables, so a missing input gives the default.
 
+use super::is_block_name;
 use super::parse::{Arg, Binary, Expr, Unary};
 use std::fmt::Write;
 
@@ -102,10 +103,17 @@ impl<'o> Printer<'o> {
                 }
                 self.push("]");
             }
-            Expr::Call(f, args) => {
-                self.expr(f);
-                self.args(args);
-            }
+            Expr::Call(f, args) => match (f.as_ref(), &args[..]) {
+                // `block('name')` prints the block's macro (see `Tag::Block`).
+                (Expr::Var(v), [Arg::Pos(Expr::Str(name))]) if v == "block" && is_block_name(name) => {
+                    self.push(&super::block_macro(name));
+                    self.push("()");
+                }
+                _ => {
+                    self.expr(f);
+                    self.args(args);
+                }
+            },
             Expr::Filter(input, name, args) => self.filter(input, name, args),
             Expr::Test(input, negated, name, args) => self.test(input, *negated, name, args),
             Expr::Unary(op, operand) => {
