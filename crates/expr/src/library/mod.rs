@@ -26,6 +26,7 @@ mod taint;
 use crate::context::PerRender;
 use crate::error::function_error;
 use crate::limits::Cap;
+use crate::pebble::FUNCTION_PREFIX;
 use args::Signature;
 use minijinja::functions::Function;
 use minijinja::value::{FunctionArgs, FunctionResult, Rest, Value, ValueKind};
@@ -65,9 +66,18 @@ pub(crate) fn register(env: &mut Environment<'static>, cap: Cap) {
     env.add_function("_k_nn", functions::is_present);
     env.add_function("_k_entries", functions::entries);
     env.add_function("_k_pairs", functions::pairs);
-    function(env, "_k_concat", None, Flow::Derived, move |parts: Rest<Value>| {
-        functions::concat(&parts, cap)
-    });
+    let concat = Signature {
+        name: "~",
+        what: "operator",
+        leading: 0,
+        params: None,
+    };
+    env.add_function(
+        "_k_concat",
+        derived(concat, Flow::Derived, move |parts: Rest<Value>| {
+            functions::concat(&parts, cap)
+        }),
+    );
     env.add_function("_k_div", functions::divide);
     env.add_function("_k_mod", functions::remainder);
     register_tests(env);
@@ -231,7 +241,7 @@ fn register_dates(env: &mut Environment<'static>) {
 
 fn register_functions(env: &mut Environment<'static>, cap: Cap) {
     use Flow::Derived;
-    env.add_function("secret", functions::secret);
+    env.add_function(format!("{FUNCTION_PREFIX}secret"), functions::secret);
     function(
         env,
         "render",
@@ -350,7 +360,7 @@ fn function<F, Rv, Args>(
         leading: 0,
         params,
     };
-    env.add_function(name, derived(signature, flow, f));
+    env.add_function(format!("{FUNCTION_PREFIX}{name}"), derived(signature, flow, f));
 }
 
 /// `f` with its arguments bound to `signature` (see [`Signature::bind`]), marking its result

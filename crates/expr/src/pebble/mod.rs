@@ -67,6 +67,11 @@ enum Block {
     Named,
 }
 
+/// What the name of every function is prefixed with in the lowered source (and in the
+/// environment): Pebble looks functions up apart from variables, so `yaml(yaml)` calls the
+/// function `yaml` with the variable `yaml`, and a variable never hides a function.
+pub(crate) const FUNCTION_PREFIX: &str = "_k_f_";
+
 /// Whether `name` can name a block: letters, digits and `_`, as a macro's name must be.
 pub(crate) fn is_block_name(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')

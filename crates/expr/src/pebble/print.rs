@@ -14,7 +14,7 @@
 //! - `x | default(d)`, `x is defined`, `x is null` and `x is empty` read `x` leniently, as
 //!   Pebble does under strict variables, so a missing input gives the default.
 
-use super::is_block_name;
+use super::{FUNCTION_PREFIX, is_block_name};
 use super::parse::{Arg, Binary, Expr, Unary};
 use std::fmt::Write;
 
@@ -109,6 +109,11 @@ impl<'o> Printer<'o> {
                     self.push(&super::block_macro(name));
                     self.push("()");
                 }
+                (Expr::Var(name), _) => {
+                    self.push(FUNCTION_PREFIX);
+                    self.push(name);
+                    self.args(args);
+                }
                 _ => {
                     self.expr(f);
                     self.args(args);
@@ -188,7 +193,7 @@ impl<'o> Printer<'o> {
                 self.push(")");
                 return;
             }
-            Binary::Range => return self.call2("range", l, r),
+            Binary::Range => return self.call2(&format!("{FUNCTION_PREFIX}range"), l, r),
             Binary::Div => return self.call2("_k_div", l, r),
             Binary::Mod => return self.call2("_k_mod", l, r),
             Binary::Coalesce | Binary::CoalesceUndefined => {
@@ -384,7 +389,7 @@ mod tests {
     fn filters_wrap_what_pebble_binds_to_them() {
         assert_eq!(
             lower("'Bearer ' ~ secret('T') | base64encode"),
-            r#"(_k_concat("Bearer ", secret("T"))|base64encode)"#
+            r#"(_k_concat("Bearer ", _k_f_secret("T"))|base64encode)"#
         );
     }
 
@@ -393,7 +398,7 @@ mod tests {
         assert_eq!(lower("a contains b"), "(b in a)");
         assert_eq!(lower("a equals b"), "(a == b)");
         assert_eq!(lower("c ? a : b"), "(a if c else b)");
-        assert_eq!(lower("1..3"), "range(1, 3)");
+        assert_eq!(lower("1..3"), "_k_f_range(1, 3)");
         assert_eq!(lower("not a"), "(not a)");
         assert_eq!(lower("x is map"), "(x is mapping)");
     }
@@ -407,7 +412,7 @@ mod tests {
         assert_eq!(lower("a ??? 'd'"), r#"(a if (a is defined) else "d")"#);
         assert_eq!(
             lower("secret('X') ?? 'd'"),
-            r#"(secret("X") if _k_nn(secret("X")) else "d")"#
+            r#"(_k_f_secret("X") if _k_nn(_k_f_secret("X")) else "d")"#
         );
     }
 
