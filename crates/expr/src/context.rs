@@ -64,7 +64,12 @@ impl Context {
     /// This context, whose `read()`, `fileSize()`, `fileExists()` and `isFileEmpty()` reach the
     /// execution's internal storage through `files`.
     pub fn with_files(self, files: Arc<dyn Files>) -> Self {
-        let Some(me) = self.root.get_attr(STATE_KEY).ok().and_then(|s| s.downcast_object::<RenderState>()) else {
+        let Some(me) = self
+            .root
+            .get_attr(STATE_KEY)
+            .ok()
+            .and_then(|s| s.downcast_object::<RenderState>())
+        else {
             return self;
         };
         let state = RenderState {

@@ -172,7 +172,11 @@ fn describe(
                 .detail()
                 .and_then(|d| d.strip_suffix(" is unknown"))
                 .map(|d| d.strip_prefix(what).unwrap_or(d).trim())
-                .map(|d| d.strip_prefix(pebble::FUNCTION_PREFIX).unwrap_or(d).to_string())
+                .map(|d| {
+                    d.strip_prefix(pebble::FUNCTION_PREFIX)
+                        .unwrap_or(d)
+                        .to_string()
+                })
                 .unwrap_or_default();
             (
                 ExprErrorKind::Function,

@@ -214,7 +214,9 @@ fn kestra_pebble_tests() {
     }
     for (name, _) in KNOWN_DIFFERENCES {
         if !outcomes.iter().any(|(n, _)| n == name) {
-            problems.push(format!("{name} is listed in KNOWN_DIFFERENCES but has no fixture"));
+            problems.push(format!(
+                "{name} is listed in KNOWN_DIFFERENCES but has no fixture"
+            ));
         }
     }
     let passed = outcomes.iter().filter(|(_, o)| o.is_ok()).count();

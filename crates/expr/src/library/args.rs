@@ -62,7 +62,11 @@ impl Signature {
         }
         let last = params.iter().rposition(|p| kwargs.has(p)).unwrap_or(0);
         for param in params.iter().take(last + 1).skip(given) {
-            args.push(kwargs.peek::<Option<Value>>(param)?.unwrap_or(Value::UNDEFINED));
+            args.push(
+                kwargs
+                    .peek::<Option<Value>>(param)?
+                    .unwrap_or(Value::UNDEFINED),
+            );
         }
         Ok(args)
     }
@@ -101,7 +105,10 @@ mod tests {
 
     #[test]
     fn named_arguments_take_their_declared_place() {
-        let args = vec![Value::from("a.b"), kwargs(&[("separator", Value::from("."))])];
+        let args = vec![
+            Value::from("a.b"),
+            kwargs(&[("separator", Value::from("."))]),
+        ];
         assert_eq!(
             SUBSTRING.bind(args).unwrap(),
             [Value::from("a.b"), Value::from(".")]
@@ -125,7 +132,12 @@ mod tests {
     #[test]
     fn unknown_repeated_and_extra_arguments_are_errors() {
         let unknown = SUBSTRING.bind(vec![Value::from("a"), kwargs(&[("sep", Value::from("."))])]);
-        assert!(unknown.unwrap_err().to_string().contains("no argument named 'sep'"));
+        assert!(
+            unknown
+                .unwrap_err()
+                .to_string()
+                .contains("no argument named 'sep'")
+        );
         let twice = SUBSTRING.bind(vec![
             Value::from("a"),
             Value::from("."),
@@ -133,11 +145,20 @@ mod tests {
         ]);
         assert!(twice.unwrap_err().to_string().contains("twice"));
         let extra = SUBSTRING.bind(vec![Value::from("a"), Value::from("."), Value::from(",")]);
-        assert!(extra.unwrap_err().to_string().contains("at most 1 argument"));
+        assert!(
+            extra
+                .unwrap_err()
+                .to_string()
+                .contains("at most 1 argument")
+        );
         let variadic = Signature {
             params: None,
             ..SUBSTRING
         };
-        assert!(variadic.bind(vec![kwargs(&[("x", Value::from(1))])]).is_err());
+        assert!(
+            variadic
+                .bind(vec![kwargs(&[("x", Value::from(1))])])
+                .is_err()
+        );
     }
 }

@@ -138,7 +138,11 @@ pub(super) fn chunk(v: &Value, size: Option<Value>, cap: Cap) -> Result<Value, E
         return Ok(Value::from(()));
     };
     // Each chunk adds its brackets and a comma to the list's JSON text.
-    cap.check(cap.json(v)?.len().checked_add(items.len().div_ceil(size).saturating_mul(3)))?;
+    cap.check(
+        cap.json(v)?
+            .len()
+            .checked_add(items.len().div_ceil(size).saturating_mul(3)),
+    )?;
     Ok(items
         .chunks(size)
         .map(|chunk| Value::from(chunk.to_vec()))

@@ -210,7 +210,10 @@ pub(super) fn timestamp(
     }
     let args = DateArgs::new(None, zone, existing, None)?;
     let instant = read_date(v, &args)?;
-    let (secs, nanos) = (instant.timestamp(), i64::from(instant.timestamp_subsec_nanos()));
+    let (secs, nanos) = (
+        instant.timestamp(),
+        i64::from(instant.timestamp_subsec_nanos()),
+    );
     let count = match unit {
         Epoch::Seconds => Some(secs),
         Epoch::Micros => secs
@@ -598,7 +601,11 @@ mod tests {
             "2024-01-01T09:00:00.500000Z"
         );
         assert_eq!(
-            fmt("2024-01-01T10:00:00.5+01:00", "iso_date_time", Some("Europe/Paris")),
+            fmt(
+                "2024-01-01T10:00:00.5+01:00",
+                "iso_date_time",
+                Some("Europe/Paris")
+            ),
             "2024-01-01T10:00:00.5+01:00[Europe/Paris]"
         );
         assert_eq!(

@@ -19,24 +19,56 @@ const SCHEME: &str = "kestra:///";
 
 pub(super) fn register(env: &mut Environment<'static>, cap: Cap) {
     const PATH: Option<&[&str]> = Some(&["path"]);
-    function(env, "read", PATH, Flow::Derived, move |state: &State<'_, '_>, path: Value| {
-        read(state, &path, cap)
-    });
-    function(env, "fileSize", PATH, Flow::Derived, |state: &State<'_, '_>, path: Value| {
-        let (files, uri) = storage(state, "fileSize", &path)?;
-        files.size(&uri).map(Value::from).map_err(|e| failed("fileSize", &e))
-    });
-    function(env, "fileExists", PATH, Flow::Derived, |state: &State<'_, '_>, path: Value| {
-        let (files, uri) = storage(state, "fileExists", &path)?;
-        files.exists(&uri).map_err(|e| failed("fileExists", &e))
-    });
-    function(env, "isFileEmpty", PATH, Flow::Derived, |state: &State<'_, '_>, path: Value| {
-        let (files, uri) = storage(state, "isFileEmpty", &path)?;
-        files.size(&uri).map(|n| n == 0).map_err(|e| failed("isFileEmpty", &e))
-    });
-    function(env, "fileURI", PATH, Flow::Derived, move |state: &State<'_, '_>, path: Value| {
-        file_uri(state, &path, cap)
-    });
+    function(
+        env,
+        "read",
+        PATH,
+        Flow::Derived,
+        move |state: &State<'_, '_>, path: Value| read(state, &path, cap),
+    );
+    function(
+        env,
+        "fileSize",
+        PATH,
+        Flow::Derived,
+        |state: &State<'_, '_>, path: Value| {
+            let (files, uri) = storage(state, "fileSize", &path)?;
+            files
+                .size(&uri)
+                .map(Value::from)
+                .map_err(|e| failed("fileSize", &e))
+        },
+    );
+    function(
+        env,
+        "fileExists",
+        PATH,
+        Flow::Derived,
+        |state: &State<'_, '_>, path: Value| {
+            let (files, uri) = storage(state, "fileExists", &path)?;
+            files.exists(&uri).map_err(|e| failed("fileExists", &e))
+        },
+    );
+    function(
+        env,
+        "isFileEmpty",
+        PATH,
+        Flow::Derived,
+        |state: &State<'_, '_>, path: Value| {
+            let (files, uri) = storage(state, "isFileEmpty", &path)?;
+            files
+                .size(&uri)
+                .map(|n| n == 0)
+                .map_err(|e| failed("isFileEmpty", &e))
+        },
+    );
+    function(
+        env,
+        "fileURI",
+        PATH,
+        Flow::Derived,
+        move |state: &State<'_, '_>, path: Value| file_uri(state, &path, cap),
+    );
 }
 
 fn failed(name: &str, why: &str) -> Error {
@@ -47,7 +79,9 @@ fn failed(name: &str, why: &str) -> Error {
 /// bytes (invalid UTF-8 replaced, as Java's `new String(bytes, UTF_8)` does).
 fn read(state: &State<'_, '_>, path: &Value, cap: Cap) -> Result<String, Error> {
     let (files, uri) = storage(state, "read", path)?;
-    let bytes = files.read(&uri, cap.max()).map_err(|e| failed("read", &e))?;
+    let bytes = files
+        .read(&uri, cap.max())
+        .map_err(|e| failed("read", &e))?;
     cap.check(Some(bytes.len()))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
@@ -58,14 +92,11 @@ fn storage(
     name: &str,
     path: &Value,
 ) -> Result<(std::sync::Arc<dyn crate::Files>, String), Error> {
-    let uri = path
-        .as_str()
-        .filter(|p| !p.is_empty())
-        .ok_or_else(|| {
-            function_error(format!(
-                "{name}(): expects an argument 'path' that is an internal storage URI (kestra:///...)."
-            ))
-        })?;
+    let uri = path.as_str().filter(|p| !p.is_empty()).ok_or_else(|| {
+        function_error(format!(
+            "{name}(): expects an argument 'path' that is an internal storage URI (kestra:///...)."
+        ))
+    })?;
     if !uri.starts_with(SCHEME) {
         return Err(function_error(format!(
             "{name}(): '{}' is not an internal storage URI (kestra:///...); namespace files are not supported by kestrel.",
@@ -100,7 +131,11 @@ fn storage(
         owner("flow", "namespace", "id", "id"),
         owner("trigger", "namespace", "flowId", "executionId"),
     ];
-    if !allowed.iter().flatten().any(|base| uri.starts_with(base.as_str())) {
+    if !allowed
+        .iter()
+        .flatten()
+        .any(|base| uri.starts_with(base.as_str()))
+    {
         return Err(function_error(format!(
             "Unable to read the file '{}' as it didn't belong to the current execution",
             shown(state, uri)
@@ -114,13 +149,19 @@ fn shown<'t>(state: &State<'_, '_>, text: &'t str) -> &'t str {
     let secret = RenderState::of(state)
         .and_then(|me| me.registry())
         .is_some_and(|r| r.contains_secret(text));
-    if secret { "(a value holding a secret)" } else { text }
+    if secret {
+        "(a value holding a secret)"
+    } else {
+        text
+    }
 }
 
 /// Kestra's `fileURI(path)`: the URI of the namespace file `path` of the flow's namespace.
 fn file_uri(state: &State<'_, '_>, path: &Value, cap: Cap) -> Result<String, Error> {
     let path = path.as_str().ok_or_else(|| {
-        function_error("The 'fileURI' function expects an argument 'path' that is a path to a namespace file.")
+        function_error(
+            "The 'fileURI' function expects an argument 'path' that is a path to a namespace file.",
+        )
     })?;
     let path = path.strip_prefix('/').unwrap_or(path);
     if path.contains("../") {

@@ -67,7 +67,13 @@ fn is_empty_collection(v: &Value) -> Option<&'static str> {
 
 /// Writes `v` as a block whose lines start at column `base`; `inline` when its first line
 /// continues the current one (after `- `).
-fn yaml_node(out: &mut Out, v: &Value, base: usize, inline: bool, depth: usize) -> Result<(), Error> {
+fn yaml_node(
+    out: &mut Out,
+    v: &Value,
+    base: usize,
+    inline: bool,
+    depth: usize,
+) -> Result<(), Error> {
     if depth > RECURSION_LIMIT {
         return Err(too_deep());
     }
@@ -85,7 +91,9 @@ fn yaml_node(out: &mut Out, v: &Value, base: usize, inline: bool, depth: usize) 
                     ValueKind::Map if is_empty_collection(&item).is_none() => {
                         yaml_node(out, &item, base + 3, true, depth + 1)?;
                     }
-                    ValueKind::Seq | ValueKind::Iterable if is_empty_collection(&item).is_none() => {
+                    ValueKind::Seq | ValueKind::Iterable
+                        if is_empty_collection(&item).is_none() =>
+                    {
                         yaml_node(out, &item, base + 2, true, depth + 1)?;
                     }
                     _ => yaml_scalar_line(out, &item, base + 3)?,
@@ -295,7 +303,8 @@ fn java_double(d: f64) -> String {
 /// A field name: bare when it is an identifier, else quoted.
 fn ion_symbol(s: &str) -> String {
     let identifier = s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_' || c == '$')
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
         && !["null", "true", "false", "nan"].contains(&s);
     if identifier {
         s.to_string()
@@ -372,7 +381,9 @@ impl<'a> IonReader<'a> {
             if trimmed.starts_with("//") {
                 self.pos += trimmed.find('\n').unwrap_or(trimmed.len());
             } else if trimmed.starts_with("/*") {
-                let end = trimmed.find("*/").ok_or_else(|| self.error("an unclosed comment"))?;
+                let end = trimmed
+                    .find("*/")
+                    .ok_or_else(|| self.error("an unclosed comment"))?;
                 self.pos += end + 2;
             } else {
                 return Ok(());
@@ -498,13 +509,17 @@ impl<'a> IonReader<'a> {
                 return Ok(out);
             }
             let mut chars = rest.chars();
-            let c = chars.next().ok_or_else(|| self.error("an unclosed string"))?;
+            let c = chars
+                .next()
+                .ok_or_else(|| self.error("an unclosed string"))?;
             self.pos += c.len_utf8();
             if c != '\\' {
                 out.push(c);
                 continue;
             }
-            let e = chars.next().ok_or_else(|| self.error("an unclosed string"))?;
+            let e = chars
+                .next()
+                .ok_or_else(|| self.error("an unclosed string"))?;
             self.pos += e.len_utf8();
             let unicode = |reader: &mut Self, digits: usize| {
                 let hex = reader.rest().get(..digits).unwrap_or_default().to_string();
@@ -532,7 +547,9 @@ impl<'a> IonReader<'a> {
     fn number(&mut self) -> Result<serde_json::Value, Error> {
         let rest = self.rest();
         let len = rest
-            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-' | '+')))
+            .find(|c: char| {
+                !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-' | '+'))
+            })
             .unwrap_or(rest.len());
         let token = rest[..len].trim_end_matches(':').to_string();
         self.pos += token.len();
@@ -583,7 +600,10 @@ mod tests {
             to_yaml(&json(r#"{"a": {"b": [1, {"c": "true"}]}, "d": []}"#), cap()).unwrap(),
             "a:\n  b:\n   - 1\n   - c: \"true\"\nd: []\n"
         );
-        assert_eq!(to_yaml(&Value::from("a\nb"), cap()).unwrap(), "|-\n  a\n  b\n");
+        assert_eq!(
+            to_yaml(&Value::from("a\nb"), cap()).unwrap(),
+            "|-\n  a\n  b\n"
+        );
     }
 
     #[test]
@@ -602,7 +622,9 @@ mod tests {
         assert_eq!(ion_float(1.1230000257492065), "1.1230000257492065e0");
         assert_eq!(ion_float(1e10), "1.0e10");
         let v = from_ion(
-            Value::from("{date:2024-04-21T23:00:00.000Z, title:\"Main_Page\",views:109787, a::x: 'q'}"),
+            Value::from(
+                "{date:2024-04-21T23:00:00.000Z, title:\"Main_Page\",views:109787, a::x: 'q'}",
+            ),
             cap(),
         );
         assert!(v.is_err(), "an annotation on a field name is not Ion");

@@ -92,7 +92,12 @@ pub(super) fn render(
 ) -> Result<Value, Error> {
     let me = RenderState::of(state)
         .ok_or_else(|| function_error("The 'render' function is not available here."))?;
-    render_value(state, &me, &v, recursive, 0, cap)
+    let rendered = render_value(state, &me, &v, recursive, 0, cap)?;
+    // Each string was capped as it was rendered; the list or map they make is, too.
+    if matches!(rendered.kind(), ValueKind::Seq | ValueKind::Map) {
+        cap.json(&rendered)?;
+    }
+    Ok(rendered)
 }
 
 fn render_value(
@@ -123,7 +128,10 @@ fn render_value(
                 let item = v.get_item(&key)?;
                 // Kestra renders a key once, whatever `recursive` says.
                 let key = render_value(state, me, &key, false, depth + 1, cap)?;
-                Ok((key, render_value(state, me, &item, recursive, depth + 1, cap)?))
+                Ok((
+                    key,
+                    render_value(state, me, &item, recursive, depth + 1, cap)?,
+                ))
             })
             .collect(),
         _ => Ok(v.clone()),
@@ -271,7 +279,10 @@ pub(super) fn current_each_output(state: &State<'_, '_>, outputs: Value) -> Resu
     }
     let value_of = |taskrun: &Value| taskrun.get_attr("value").ok().filter(|v| !v.is_undefined());
     let mut outputs = outputs;
-    if let Some(parents) = state.lookup("parents").filter(|p| p.kind() == ValueKind::Seq) {
+    if let Some(parents) = state
+        .lookup("parents")
+        .filter(|p| p.kind() == ValueKind::Seq)
+    {
         let parents: Vec<Value> = parents.try_iter()?.collect();
         for parent in parents.iter().rev() {
             if let Some(value) = parent.get_attr("taskrun").ok().as_ref().and_then(value_of) {

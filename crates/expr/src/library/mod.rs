@@ -40,8 +40,10 @@ enum Flow {
     /// The result is derived from the inputs: tainted when any of them is.
     Derived,
     /// Like `Derived`, but a map input counts by its keys only: the result is drawn from them
-    /// (`keys`, and `first`, `last`, `join` of a map).
+    /// (`first`, `last`, `join` of a map).
     FromKeys,
+    /// `keys`: a map counts by its keys, a list for nothing (its keys are its indices).
+    Keys,
     /// The result cannot be turned back into its input (a digest, a length).
     OneWay,
 }
@@ -85,13 +87,21 @@ pub(crate) fn register(env: &mut Environment<'static>, cap: Cap) {
 
 fn register_strings(env: &mut Environment<'static>, cap: Cap) {
     use Flow::Derived;
-    filter(env, "lower", &[], Derived, move |v: Value| strings::lower(&v, cap));
-    filter(env, "upper", &[], Derived, move |v: Value| strings::upper(&v, cap));
-    filter(env, "trim", &[], Derived, move |v: Value| strings::trim(&v, cap));
+    filter(env, "lower", &[], Derived, move |v: Value| {
+        strings::lower(&v, cap)
+    });
+    filter(env, "upper", &[], Derived, move |v: Value| {
+        strings::upper(&v, cap)
+    });
+    filter(env, "trim", &[], Derived, move |v: Value| {
+        strings::trim(&v, cap)
+    });
     filter(env, "capitalize", &[], Derived, move |v: Value| {
         strings::capitalize(&v, cap)
     });
-    filter(env, "title", &[], Derived, move |v: Value| strings::title(&v, cap));
+    filter(env, "title", &[], Derived, move |v: Value| {
+        strings::title(&v, cap)
+    });
     filter(
         env,
         "replace",
@@ -110,9 +120,13 @@ fn register_strings(env: &mut Environment<'static>, cap: Cap) {
             strings::split(&v, &delimiter, limit, cap)
         },
     );
-    filter(env, "abbreviate", &["length"], Derived, move |v: Value, width: usize| {
-        strings::abbreviate(&v, width, cap)
-    });
+    filter(
+        env,
+        "abbreviate",
+        &["length"],
+        Derived,
+        move |v: Value, width: usize| strings::abbreviate(&v, width, cap),
+    );
     filter(env, "startsWith", &["value"], Derived, strings::starts_with);
     filter(env, "endsWith", &["value"], Derived, strings::ends_with);
     let substrings: [(&'static str, strings::Around); 4] = [
@@ -122,9 +136,13 @@ fn register_strings(env: &mut Environment<'static>, cap: Cap) {
         ("substringAfterLast", strings::Around::AfterLast),
     ];
     for (name, around) in substrings {
-        filter(env, name, &["separator"], Derived, move |v: Value, sep: Value| {
-            strings::substring(&v, &sep, around, cap)
-        });
+        filter(
+            env,
+            name,
+            &["separator"],
+            Derived,
+            move |v: Value, sep: Value| strings::substring(&v, &sep, around, cap),
+        );
     }
     for (name, first) in [("indent", false), ("nindent", true)] {
         filter(
@@ -137,16 +155,30 @@ fn register_strings(env: &mut Environment<'static>, cap: Cap) {
             },
         );
     }
-    filter(env, "slugify", &[], Derived, move |v: Value| strings::slugify(&v, cap));
-    filter(env, "escapeChar", &["type"], Derived, move |v: Value, kind: Option<String>| {
-        strings::escape_char(&v, kind, cap)
+    filter(env, "slugify", &[], Derived, move |v: Value| {
+        strings::slugify(&v, cap)
     });
-    filter(env, "number", &["type"], Derived, move |v: Value, kind: Option<String>| {
-        strings::number(&v, kind, cap)
-    });
-    filter(env, "numberFormat", &["format"], Derived, move |v: Value, format: Option<String>| {
-        strings::number_format(&v, format, cap)
-    });
+    filter(
+        env,
+        "escapeChar",
+        &["type"],
+        Derived,
+        move |v: Value, kind: Option<String>| strings::escape_char(&v, kind, cap),
+    );
+    filter(
+        env,
+        "number",
+        &["type"],
+        Derived,
+        move |v: Value, kind: Option<String>| strings::number(&v, kind, cap),
+    );
+    filter(
+        env,
+        "numberFormat",
+        &["format"],
+        Derived,
+        move |v: Value, format: Option<String>| strings::number_format(&v, format, cap),
+    );
 }
 
 fn register_collections(env: &mut Environment<'static>, cap: Cap) {
@@ -161,18 +193,28 @@ fn register_collections(env: &mut Environment<'static>, cap: Cap) {
     );
     filter(env, "first", &[], FromKeys, collections::first);
     filter(env, "last", &[], FromKeys, collections::last);
-    filter(env, "keys", &[], FromKeys, collections::keys);
+    filter(env, "keys", &[], Flow::Keys, collections::keys);
     filter(env, "values", &[], Derived, collections::values);
     filter(env, "length", &[], OneWay, collections::length);
-    filter(env, "chunk", &["size"], Derived, move |v: Value, size: Option<Value>| {
-        collections::chunk(&v, size, cap)
-    });
+    filter(
+        env,
+        "chunk",
+        &["size"],
+        Derived,
+        move |v: Value, size: Option<Value>| collections::chunk(&v, size, cap),
+    );
     filter(env, "flatten", &[], Derived, collections::flatten);
-    filter(env, "className", &[], OneWay, |_: Value| -> Result<Value, Error> {
-        Err(function_error(
-            "The 'className' filter is not supported: kestrel's values have no Java class (use the tests `is string`, `is number`, `is map`, `is iterable`).",
-        ))
-    });
+    filter(
+        env,
+        "className",
+        &[],
+        OneWay,
+        |_: Value| -> Result<Value, Error> {
+            Err(function_error(
+                "The 'className' filter is not supported: kestrel's values have no Java class (use the tests `is string`, `is number`, `is map`, `is iterable`).",
+            ))
+        },
+    );
 }
 
 /// Encodings, JSON, YAML, Ion, digests.
@@ -184,16 +226,28 @@ fn register_encodings(env: &mut Environment<'static>, cap: Cap) {
     filter(env, "base64decode", &[], Derived, move |v: Value| {
         encoding::base64_decode(&v, cap)
     });
-    filter(env, "urlencode", &[], Derived, move |v: Value| encoding::url_encode(&v, cap));
-    filter(env, "urldecode", &[], Derived, move |v: Value| encoding::url_decode(&v, cap));
+    filter(env, "urlencode", &[], Derived, move |v: Value| {
+        encoding::url_encode(&v, cap)
+    });
+    filter(env, "urldecode", &[], Derived, move |v: Value| {
+        encoding::url_decode(&v, cap)
+    });
     for name in ["toJson", "json"] {
         filter(env, name, &[], Derived, move |v: Value| cap.json(&v));
     }
-    filter(env, "toIon", &[], Derived, move |v: Value| formats::to_ion(&v, cap));
-    filter(env, "yaml", &[], Derived, move |v: Value| formats::to_yaml(&v, cap));
-    filter(env, "jq", &["expression"], Derived, move |v: Value, path: String| {
-        encoding::jq(&v, &path, cap)
+    filter(env, "toIon", &[], Derived, move |v: Value| {
+        formats::to_ion(&v, cap)
     });
+    filter(env, "yaml", &[], Derived, move |v: Value| {
+        formats::to_yaml(&v, cap)
+    });
+    filter(
+        env,
+        "jq",
+        &["expression"],
+        Derived,
+        move |v: Value, path: String| encoding::jq(&v, &path, cap),
+    );
     for name in ["fromJson", "json"] {
         function(env, name, Some(&["json"]), Derived, move |v: Value| {
             encoding::from_json(v, cap)
@@ -205,10 +259,18 @@ fn register_encodings(env: &mut Environment<'static>, cap: Cap) {
     function(env, "yaml", Some(&["yaml"]), Derived, move |v: Value| {
         formats::from_yaml(v, cap)
     });
-    filter(env, "sha1", &[], OneWay, move |v: Value| encoding::sha1(&v, cap));
-    filter(env, "sha256", &[], OneWay, move |v: Value| encoding::sha256(&v, cap));
-    filter(env, "sha512", &[], OneWay, move |v: Value| encoding::sha512(&v, cap));
-    filter(env, "md5", &[], OneWay, move |v: Value| encoding::md5(&v, cap));
+    filter(env, "sha1", &[], OneWay, move |v: Value| {
+        encoding::sha1(&v, cap)
+    });
+    filter(env, "sha256", &[], OneWay, move |v: Value| {
+        encoding::sha256(&v, cap)
+    });
+    filter(env, "sha512", &[], OneWay, move |v: Value| {
+        encoding::sha512(&v, cap)
+    });
+    filter(env, "md5", &[], OneWay, move |v: Value| {
+        encoding::md5(&v, cap)
+    });
 }
 
 fn register_dates(env: &mut Environment<'static>) {
@@ -217,7 +279,14 @@ fn register_dates(env: &mut Environment<'static>) {
     filter(
         env,
         "dateAdd",
-        &["amount", "unit", "format", "timeZone", "existingFormat", "locale"],
+        &[
+            "amount",
+            "unit",
+            "format",
+            "timeZone",
+            "existingFormat",
+            "locale",
+        ],
         Derived,
         dates::date_add,
     );
@@ -260,7 +329,13 @@ fn register_functions(env: &mut Environment<'static>, cap: Cap) {
     );
     function(env, "uuid", Some(&[]), Derived, functions::uuid);
     function(env, "id", Some(&[]), Derived, functions::new_id);
-    function(env, "randomInt", Some(&["lower", "upper"]), Derived, functions::random_int);
+    function(
+        env,
+        "randomInt",
+        Some(&["lower", "upper"]),
+        Derived,
+        functions::random_int,
+    );
     function(
         env,
         "range",
@@ -292,16 +367,31 @@ fn register_unsupported(env: &mut Environment<'static>) {
             "it takes the name of a block defined earlier in the template, as a literal ('name')",
         ),
         ("kv", "kestrel has no key-value store"),
-        ("encrypt", "kestrel has no server encryption key (use secret())"),
-        ("decrypt", "kestrel has no server encryption key (use secret())"),
-        ("errorLogs", "expressions cannot read an execution's logs in kestrel"),
+        (
+            "encrypt",
+            "kestrel has no server encryption key (use secret())",
+        ),
+        (
+            "decrypt",
+            "kestrel has no server encryption key (use secret())",
+        ),
+        (
+            "errorLogs",
+            "expressions cannot read an execution's logs in kestrel",
+        ),
     ];
     for (name, why) in unsupported {
-        function(env, name, None, Flow::OneWay, move |_: Rest<Value>| -> Result<Value, Error> {
-            Err(function_error(format!(
-                "The '{name}' function is not supported: {why}."
-            )))
-        });
+        function(
+            env,
+            name,
+            None,
+            Flow::OneWay,
+            move |_: Rest<Value>| -> Result<Value, Error> {
+                Err(function_error(format!(
+                    "The '{name}' function is not supported: {why}."
+                )))
+            },
+        );
     }
 }
 
@@ -360,7 +450,10 @@ fn function<F, Rv, Args>(
         leading: 0,
         params,
     };
-    env.add_function(format!("{FUNCTION_PREFIX}{name}"), derived(signature, flow, f));
+    env.add_function(
+        format!("{FUNCTION_PREFIX}{name}"),
+        derived(signature, flow, f),
+    );
 }
 
 /// `f` with its arguments bound to `signature` (see [`Signature::bind`]), marking its result
@@ -404,10 +497,10 @@ fn may_carry_a_secret(v: &Value) -> bool {
 
 fn inputs_tainted(taint: &Taint, flow: Flow, args: &[Value]) -> bool {
     args.iter().enumerate().any(|(i, arg)| {
-        if i == 0 && flow == Flow::FromKeys && arg.kind() == ValueKind::Map {
-            taint.holds_in_keys(arg)
-        } else {
-            taint.holds(arg)
+        match (flow, arg.kind()) {
+            (Flow::FromKeys | Flow::Keys, ValueKind::Map) if i == 0 => taint.holds_in_keys(arg),
+            (Flow::Keys, ValueKind::Seq) if i == 0 => false,
+            _ => taint.holds(arg),
         }
     })
 }

@@ -4,8 +4,8 @@
 
 use crate::error::function_error;
 use crate::limits::Cap;
-use minijinja::Error;
 use crate::limits::RECURSION_LIMIT;
+use minijinja::Error;
 use minijinja::value::{Value, ValueKind};
 
 /// The most bytes one character's case mapping takes per byte of the original (`ΐ`, two
@@ -472,7 +472,7 @@ impl DecimalPattern {
 fn group(digits: &str, size: usize) -> String {
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % size == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(size) {
             out.push(',');
         }
         out.push(c);
@@ -491,7 +491,9 @@ pub(super) fn number_format(v: &Value, format: Option<String>, cap: Cap) -> Resu
         .filter(|_| v.is_number())
         .ok_or_else(|| function_error("The 'numberFormat' filter expects a number."))?;
     if !n.is_finite() {
-        return Err(function_error("The 'numberFormat' filter expects a finite number."));
+        return Err(function_error(
+            "The 'numberFormat' filter expects a finite number.",
+        ));
     }
     let pattern = DecimalPattern::parse(format.as_deref().unwrap_or("#,##0.###"))?;
     // The integer digits of an f64 are at most 309; each group adds a comma.

@@ -14,8 +14,8 @@
 //! - `x | default(d)`, `x is defined`, `x is null` and `x is empty` read `x` leniently, as
 //!   Pebble does under strict variables, so a missing input gives the default.
 
-use super::{FUNCTION_PREFIX, is_block_name};
 use super::parse::{Arg, Binary, Expr, Unary};
+use super::{FUNCTION_PREFIX, is_block_name};
 use std::fmt::Write;
 
 /// One step of a path after its root.
@@ -105,7 +105,9 @@ impl<'o> Printer<'o> {
             }
             Expr::Call(f, args) => match (f.as_ref(), &args[..]) {
                 // `block('name')` prints the block's macro (see `Tag::Block`).
-                (Expr::Var(v), [Arg::Pos(Expr::Str(name))]) if v == "block" && is_block_name(name) => {
+                (Expr::Var(v), [Arg::Pos(Expr::Str(name))])
+                    if v == "block" && is_block_name(name) =>
+                {
                     self.push(&super::block_macro(name));
                     self.push("()");
                 }

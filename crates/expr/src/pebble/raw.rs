@@ -76,9 +76,6 @@ mod tests {
         let protected = Protected::new("{{ a }}{% raw %}{{ b }}{% endraw %}");
         assert!(!protected.text.contains("{{ b }}"));
         let rendered = protected.text.replace("{{ a }}", "A");
-        assert_eq!(
-            protected.restore(rendered),
-            "A{% raw %}{{ b }}{% endraw %}"
-        );
+        assert_eq!(protected.restore(rendered), "A{% raw %}{{ b }}{% endraw %}");
     }
 }

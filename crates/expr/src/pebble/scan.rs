@@ -98,7 +98,11 @@ pub(crate) fn scan(src: &str) -> Result<Vec<Piece<'_>>, Failure> {
             PieceKind::Tag(open, tokens) if is_raw_open(&tokens) => {
                 // Kestra finds `raw` blocks by a pattern before Pebble sees the template: their
                 // `-` markers trim nothing. `verbatim` is Pebble's own tag, and trims.
-                let open = if is_word(&tokens, "raw") { Trim::default() } else { open };
+                let open = if is_word(&tokens, "raw") {
+                    Trim::default()
+                } else {
+                    open
+                };
                 scan_raw(src, end, open, line)?
             }
             kind => (kind, end),
