@@ -496,13 +496,13 @@ fn may_carry_a_secret(v: &Value) -> bool {
 }
 
 fn inputs_tainted(taint: &Taint, flow: Flow, args: &[Value]) -> bool {
-    args.iter().enumerate().any(|(i, arg)| {
-        match (flow, arg.kind()) {
+    args.iter()
+        .enumerate()
+        .any(|(i, arg)| match (flow, arg.kind()) {
             (Flow::FromKeys | Flow::Keys, ValueKind::Map) if i == 0 => taint.holds_in_keys(arg),
             (Flow::Keys, ValueKind::Seq) if i == 0 => false,
             _ => taint.holds(arg),
-        }
-    })
+        })
 }
 
 /// How Kestra prints a value: strings as they are, null and undefined as nothing, lists and

@@ -496,12 +496,19 @@ pub(super) fn number_format(v: &Value, format: Option<String>, cap: Cap) -> Resu
         ));
     }
     let pattern = DecimalPattern::parse(format.as_deref().unwrap_or("#,##0.###"))?;
-    // The integer digits of an f64 are at most 309; each group adds a comma.
+    // The integer digits (at most 309 for an f64), a comma per group, the fraction, the sign
+    // and the point: a pattern longer than the cap is what could pass it.
+    let digits = if n.abs() >= 1.0 {
+        n.abs().log10().floor() as usize + 1
+    } else {
+        1
+    };
+    let int = digits.max(pattern.min_int);
+    let commas = pattern.grouping.map_or(0, |size| int / size);
     cap.check(
-        pattern
-            .max_frac
-            .checked_add(pattern.min_int)
-            .and_then(|n| n.checked_add(1024)),
+        int.checked_add(commas)
+            .and_then(|n| n.checked_add(pattern.max_frac))
+            .and_then(|n| n.checked_add(2)),
     )?;
     Ok(pattern.format(n))
 }
