@@ -283,7 +283,7 @@ mod tests {
         let expr = Expressions::new(json!({}));
         for template in [
             "{{ 'a' | safe }}",
-            "{{ 'abc' | reverse }}",
+            "{{ 'abc' | wordcount }}",
             "{{ lipsum() }}",
         ] {
             let err = expr.render(template, &ctx()).unwrap_err();

@@ -204,6 +204,28 @@ fn register_collections(env: &mut Environment<'static>, cap: Cap) {
         move |v: Value, size: Option<Value>| collections::chunk(&v, size, cap),
     );
     filter(env, "flatten", &[], Derived, collections::flatten);
+    filter(env, "abs", &[], Derived, collections::abs);
+    filter(env, "reverse", &[], Derived, collections::reverse);
+    filter(env, "sort", &[], Derived, |v: Value| {
+        collections::sort(&v, "sort", false)
+    });
+    filter(env, "rsort", &[], Derived, |v: Value| {
+        collections::sort(&v, "rsort", true)
+    });
+    filter(
+        env,
+        "slice",
+        &["fromIndex", "toIndex"],
+        Derived,
+        |v: Value, from: Option<i64>, to: Option<i64>| collections::slice(&v, from, to),
+    );
+    filter(
+        env,
+        "merge",
+        &["items"],
+        Derived,
+        move |v: Value, items: Value| collections::merge(&v, &items, cap),
+    );
     filter(
         env,
         "className",

@@ -65,6 +65,8 @@ enum Block {
     /// Pebble's `{% block name %}`, lowered to a macro printed in place (`block_names` holds
     /// its name) so that `block('name')` can print it again.
     Named,
+    /// Pebble's `{% filter ... %}`, minijinja's.
+    Filter,
 }
 
 /// What the name of every function is prefixed with in the lowered source (and in the
@@ -99,6 +101,7 @@ pub(crate) fn lower(template: &str) -> Result<Lowered<'_>, Failure> {
             Block::If => ("if", "endif"),
             Block::For => ("for", "endfor"),
             Block::Named => ("block", "endblock"),
+            Block::Filter => ("filter", "endfilter"),
         };
         return Err(Failure::syntax(
             format!(
@@ -275,6 +278,31 @@ impl<'a> Lowerer<'a> {
                     .push_str(&format!(" endmacro %}}{{{{ {}()", block_macro(&name)));
                 return Ok(Vec::new());
             }
+            Tag::Filter(chain) => {
+                self.out.push_str(" filter ");
+                let in_loop = self.blocks.iter().any(|(b, _, _)| *b == Block::For);
+                if !Printer::new(&mut self.out, in_loop).print_filters(&chain) {
+                    return Err(Failure::syntax(
+                        "The expression is nested too deeply.",
+                        line,
+                    ));
+                }
+                self.blocks.push((Block::Filter, line, false));
+                let exprs = chain
+                    .into_iter()
+                    .flat_map(|(_, args)| args)
+                    .map(|arg| match arg {
+                        Arg::Pos(e) | Arg::Named(_, e) => e,
+                    })
+                    .collect();
+                return Ok(exprs);
+            }
+            Tag::EndFilter => {
+                self.expect_open(Block::Filter, "endfilter", line)?;
+                self.blocks.pop();
+                self.out.push_str(" endfilter");
+                return Ok(Vec::new());
+            }
             Tag::Set(name, e) => {
                 self.out.push_str(&format!(" set {name} = "));
                 self.locals.push(name);
@@ -346,6 +374,15 @@ mod tests {
         );
         assert!(lower("{% block a %}").is_err());
         assert!(lower("{% block 'a b' %}{% endblock %}").is_err());
+    }
+
+    #[test]
+    fn filter_tags_are_minijinjas() {
+        assert_eq!(
+            source("{% filter upper | replace({'A': 'b'}) %}a{% endfilter %}"),
+            "{% filter upper|replace({\"A\": \"b\"}) %}a{% endfilter %}"
+        );
+        assert!(lower("{% filter upper %}").is_err());
     }
 
     #[test]

@@ -84,6 +84,9 @@ pub(crate) enum Tag {
     /// `{% block name %}` (or `"name"`): a name of letters, digits and `_`.
     Block(String),
     EndBlock,
+    /// `{% filter upper | replace({'a': 'b'}) %}`: filters applied to the body.
+    Filter(Vec<(String, Vec<Arg>)>),
+    EndFilter,
 }
 
 enum Infix {
@@ -185,6 +188,18 @@ pub(crate) fn parse_tag(tokens: &[Token], line: usize) -> Result<Tag, Failure> {
             }
             Tag::Block(name)
         }
+        "filter" => {
+            let mut chain = Vec::new();
+            loop {
+                let name = p.name("a filter name")?;
+                chain.push((name, p.optional_args()?));
+                if !p.eat_op("|") {
+                    break;
+                }
+            }
+            Tag::Filter(chain)
+        }
+        "endfilter" => Tag::EndFilter,
         "endblock" => {
             // Pebble allows the block's name again after `endblock`.
             if matches!(p.peek(), Some(Tok::Name(_) | Tok::Str(_))) {

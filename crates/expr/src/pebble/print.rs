@@ -52,6 +52,20 @@ impl<'o> Printer<'o> {
         !self.too_deep
     }
 
+    /// Prints the filters of a `filter` tag (`upper|replace(...)`); `false` as [`Self::print`].
+    pub(crate) fn print_filters(mut self, chain: &[(String, Vec<Arg>)]) -> bool {
+        for (i, (name, args)) in chain.iter().enumerate() {
+            if i > 0 {
+                self.push("|");
+            }
+            self.push(name);
+            if !args.is_empty() {
+                self.args(args);
+            }
+        }
+        !self.too_deep
+    }
+
     fn push(&mut self, s: &str) {
         self.out.push_str(s);
     }
