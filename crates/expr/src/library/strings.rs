@@ -102,16 +102,67 @@ fn replace_regex(text: &str, pattern: &str, to: &str, cap: Cap) -> Result<String
                 "The 'replace' filter got an invalid regular expression: {e}"
             ))
         })?;
+    let to = java_replacement(to, re.captures_len())?;
     let mut out = String::new();
     let mut last = 0;
     for caps in re.captures_iter(text) {
         let Some(whole) = caps.get(0) else { continue };
         out.push_str(&text[last..whole.start()]);
-        caps.expand(to, &mut out);
+        caps.expand(&to, &mut out);
         last = whole.end();
         cap.check(out.len().checked_add(text.len() - last))?;
     }
     out.push_str(&text[last..]);
+    Ok(out)
+}
+
+/// Java's `replaceAll` replacement (`$1`, `${name}`, `\\$` for a `$`) in the regex crate's
+/// syntax: `$12` is group 12 only when there are that many groups (else group 1, then `2`), as
+/// in Java, and a literal `$` is `$$`.
+fn java_replacement(to: &str, groups: usize) -> Result<String, Error> {
+    let bad = || {
+        function_error(
+            "The 'replace' filter got an invalid replacement: `$` is followed by a group number or `{name}` (write `\\$` for a `$`).",
+        )
+    };
+    let mut out = String::with_capacity(to.len() + 4);
+    let mut chars = to.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('$') => out.push_str("$$"),
+                Some(c) => out.push(c),
+                None => return Err(bad()),
+            },
+            '$' if chars.peek() == Some(&'{') => {
+                out.push('$');
+                for c in chars.by_ref() {
+                    out.push(c);
+                    if c == '}' {
+                        break;
+                    }
+                }
+            }
+            '$' => {
+                let mut group = chars.next().and_then(|c| c.to_digit(10)).ok_or_else(bad)? as usize;
+                while let Some(digit) = chars.peek().and_then(|c| c.to_digit(10)) {
+                    let longer = group * 10 + digit as usize;
+                    if longer >= groups {
+                        break;
+                    }
+                    group = longer;
+                    chars.next();
+                }
+                if group >= groups {
+                    return Err(function_error(format!(
+                        "The 'replace' filter's replacement names group {group}, which the pattern does not have."
+                    )));
+                }
+                out.push_str(&format!("${{{group}}}"));
+            }
+            c => out.push(c),
+        }
+    }
     Ok(out)
 }
 
@@ -584,6 +635,17 @@ mod tests {
             s("\r--a\r--b")
         );
         assert!(indent(&s("a"), "indent", None, None, false, cap()).is_err());
+    }
+
+    #[test]
+    fn regex_replacements_read_like_javas() {
+        assert_eq!(java_replacement("-$1-", 2).unwrap(), "-${1}-");
+        assert_eq!(java_replacement("$12", 2).unwrap(), "${1}2");
+        assert_eq!(java_replacement("$12", 13).unwrap(), "${12}");
+        assert_eq!(java_replacement("\\$1 ${x}", 2).unwrap(), "$$1 ${x}");
+        assert!(java_replacement("$x", 2).is_err());
+        let re = |t: &str, p: &str, to: &str| replace_regex(t, p, to, Cap::new(1 << 20)).unwrap();
+        assert_eq!(re("aa1bb2", "(\\d)", "-$1x"), "aa-1xbb-2x");
     }
 
     #[test]
