@@ -64,18 +64,16 @@ fn read_case(text: &str) -> Result<Case, String> {
     };
     let mut context: serde_json::Value =
         serde_json::from_str(context).map_err(|e| format!("bad context JSON: {e}"))?;
-    let secrets = context
-        .as_object_mut()
-        .and_then(|o| o.remove("$secrets"))
-        .map(serde_json::from_value)
-        .transpose()
-        .map_err(|e| format!("bad $secrets: {e}"))?;
-    let files = context
-        .as_object_mut()
-        .and_then(|o| o.remove("$files"))
-        .map(serde_json::from_value)
-        .transpose()
-        .map_err(|e| format!("bad $files: {e}"))?;
+    let mut take = |key: &str| {
+        context
+            .as_object_mut()
+            .and_then(|o| o.remove(key))
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| format!("bad {key}: {e}"))
+    };
+    let secrets = take("$secrets")?;
+    let files = take("$files")?;
     let strip = |s: &str| s.strip_suffix('\n').unwrap_or(s).to_string();
     Ok(Case {
         context,

@@ -26,42 +26,27 @@ pub(super) fn register(env: &mut Environment<'static>, cap: Cap) {
         Flow::Derived,
         move |state: &State<'_, '_>, path: Value| read(state, &path, cap),
     );
-    function(
-        env,
-        "fileSize",
-        PATH,
-        Flow::Derived,
-        |state: &State<'_, '_>, path: Value| {
-            let (files, uri) = storage(state, "fileSize", &path)?;
-            files
-                .size(&uri)
-                .map(Value::from)
-                .map_err(|e| failed("fileSize", &e))
-        },
-    );
-    function(
-        env,
-        "fileExists",
-        PATH,
-        Flow::Derived,
-        |state: &State<'_, '_>, path: Value| {
-            let (files, uri) = storage(state, "fileExists", &path)?;
-            files.exists(&uri).map_err(|e| failed("fileExists", &e))
-        },
-    );
-    function(
-        env,
-        "isFileEmpty",
-        PATH,
-        Flow::Derived,
-        |state: &State<'_, '_>, path: Value| {
-            let (files, uri) = storage(state, "isFileEmpty", &path)?;
-            files
-                .size(&uri)
-                .map(|n| n == 0)
-                .map_err(|e| failed("isFileEmpty", &e))
-        },
-    );
+    for (name, ask) in [
+        ("fileSize", Ask::Size),
+        ("fileExists", Ask::Exists),
+        ("isFileEmpty", Ask::Empty),
+    ] {
+        function(
+            env,
+            name,
+            PATH,
+            Flow::Derived,
+            move |state: &State<'_, '_>, path: Value| {
+                let (files, uri) = storage(state, name, &path)?;
+                match ask {
+                    Ask::Size => files.size(&uri).map(Value::from),
+                    Ask::Exists => files.exists(&uri).map(Value::from),
+                    Ask::Empty => files.size(&uri).map(|n| Value::from(n == 0)),
+                }
+                .map_err(|e| failed(name, &e))
+            },
+        );
+    }
     function(
         env,
         "fileURI",
@@ -69,6 +54,14 @@ pub(super) fn register(env: &mut Environment<'static>, cap: Cap) {
         Flow::Derived,
         move |state: &State<'_, '_>, path: Value| file_uri(state, &path, cap),
     );
+}
+
+/// What `fileSize()`, `fileExists()` and `isFileEmpty()` ask of a file.
+#[derive(Clone, Copy)]
+enum Ask {
+    Size,
+    Exists,
+    Empty,
 }
 
 fn failed(name: &str, why: &str) -> Error {

@@ -10,6 +10,10 @@
 //! itself; of the `_k_*` helpers of the lowering, only `_k_concat` (Pebble's `~`) builds new
 //! text and is wrapped, the others only read parts of values they are given.
 //!
+//! The same wrapper binds the arguments as Pebble does ([`args::Signature`]): by position or by
+//! Kestra's names, an undeclared name being an error. Functions are registered under
+//! [`FUNCTION_PREFIX`], as the lowering calls them, so that no variable hides one.
+//!
 //! Filters and functions that build a value check its size against `expression.max-value-size`
 //! (a [`Cap`]) before allocating it.
 
