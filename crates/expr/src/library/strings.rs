@@ -98,8 +98,19 @@ fn replace_regex(text: &str, pattern: &str, to: &str, cap: Cap) -> Result<String
         .size_limit(REGEX_SIZE_LIMIT)
         .build()
         .map_err(|e| {
+            // The parser's message draws the pattern over lines; its last line says what is wrong.
+            let why = match e {
+                regex::Error::CompiledTooBig(_) => "it is too big".to_string(),
+                other => other
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .trim_start_matches("error: ")
+                    .to_string(),
+            };
             function_error(format!(
-                "The 'replace' filter got an invalid regular expression: {e}"
+                "The 'replace' filter got an invalid regular expression ({why})."
             ))
         })?;
     let to = java_replacement(to, re.captures_len())?;
