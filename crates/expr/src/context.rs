@@ -1,5 +1,6 @@
 //! What a render sees: the variables, and the per-render state that functions reach.
 
+use crate::Files;
 use kestrel_secrets::{MaskRegistry, SecretScope};
 use minijinja::State;
 use minijinja::value::{Object, Value};
@@ -50,9 +51,35 @@ impl Context {
             serde_json::Value::Object(map) => Value::from_serialize(&map),
             _ => Value::from_serialize(serde_json::Map::new()),
         };
-        Self {
-            root: RenderState::root(&vars, scope, 0, None),
-        }
+        let state = RenderState {
+            scope,
+            files: None,
+            vars,
+            depth: 0,
+            outer: None,
+        };
+        Self { root: state.root() }
+    }
+
+    /// This context, whose `read()`, `fileSize()`, `fileExists()` and `isFileEmpty()` reach the
+    /// execution's internal storage through `files`.
+    pub fn with_files(self, files: Arc<dyn Files>) -> Self {
+        let Some(me) = self
+            .root
+            .get_attr(STATE_KEY)
+            .ok()
+            .and_then(|s| s.downcast_object::<RenderState>())
+        else {
+            return self;
+        };
+        let state = RenderState {
+            scope: me.scope.clone(),
+            files: Some(files),
+            vars: me.vars.clone(),
+            depth: 0,
+            outer: None,
+        };
+        Self { root: state.root() }
     }
 
     /// The root value a template renders against: the variables plus the hidden state.
@@ -61,20 +88,22 @@ impl Context {
     }
 }
 
-/// Per-render state for functions: the secret scope, the variables (for `render()`), how deep
-/// `render()` has recursed, and, in a nested render, the outer render's [`PerRender`]. Reached
-/// through [`RenderState::of`].
+/// Per-render state for functions: the secret scope, the internal storage, the variables (for
+/// `render()`), how deep `render()` has recursed, and, in a nested render, the outer render's
+/// [`PerRender`]. Reached through [`RenderState::of`].
 pub(crate) struct RenderState {
     pub(crate) scope: Option<Arc<SecretScope>>,
+    pub(crate) files: Option<Arc<dyn Files>>,
     pub(crate) vars: Value,
     pub(crate) depth: usize,
-    outer: Option<Arc<PerRender>>,
+    pub(crate) outer: Option<Arc<PerRender>>,
 }
 
 impl fmt::Debug for RenderState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RenderState")
             .field("secrets", &self.scope.is_some())
+            .field("files", &self.files.is_some())
             .field("depth", &self.depth)
             .finish()
     }
@@ -83,19 +112,10 @@ impl fmt::Debug for RenderState {
 impl Object for RenderState {}
 
 impl RenderState {
-    /// The root context for `vars` with a state of `scope` at `depth`.
-    pub(crate) fn root(
-        vars: &Value,
-        scope: Option<Arc<SecretScope>>,
-        depth: usize,
-        outer: Option<Arc<PerRender>>,
-    ) -> Value {
-        let state = Value::from_object(RenderState {
-            scope,
-            vars: vars.clone(),
-            depth,
-            outer,
-        });
+    /// The root context of a render in this state: its variables and the state itself.
+    pub(crate) fn root(self) -> Value {
+        let vars = self.vars.clone();
+        let state = Value::from_object(self);
         let entries = vars.try_iter().into_iter().flatten().filter_map(|key| {
             let value = vars.get_item(&key).ok()?;
             Some((key, value))

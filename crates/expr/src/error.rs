@@ -171,7 +171,12 @@ fn describe(
             let name = err
                 .detail()
                 .and_then(|d| d.strip_suffix(" is unknown"))
-                .map(|d| d.strip_prefix(what).unwrap_or(d).trim().to_string())
+                .map(|d| d.strip_prefix(what).unwrap_or(d).trim())
+                .map(|d| {
+                    d.strip_prefix(pebble::FUNCTION_PREFIX)
+                        .unwrap_or(d)
+                        .to_string()
+                })
                 .unwrap_or_default();
             (
                 ExprErrorKind::Function,
@@ -237,6 +242,8 @@ fn undefined_in(e: &Expr, lookup: &dyn Fn(&str) -> Option<Value>) -> Option<Stri
         Expr::Slice(obj, a, b) => walk(obj)
             .or_else(|| a.as_deref().and_then(walk))
             .or_else(|| b.as_deref().and_then(walk)),
+        // A function is not a variable: only its arguments can be undefined.
+        Expr::Call(f, a) if matches!(f.as_ref(), Expr::Var(_)) => args(a),
         Expr::Call(f, a) => walk(f).or_else(|| args(a)),
         Expr::Filter(input, name, a) if name == "default" => lenient(input).or_else(|| args(a)),
         Expr::Filter(input, _, a) => walk(input).or_else(|| args(a)),

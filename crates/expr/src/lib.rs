@@ -27,6 +27,7 @@
 
 mod context;
 mod error;
+mod files;
 mod library;
 mod limits;
 mod pebble;
@@ -35,6 +36,7 @@ mod render;
 
 pub use context::Context;
 pub use error::{ExprError, ExprErrorKind};
+pub use files::Files;
 pub use limits::ExpressionLimits;
 pub use references::{SecretReference, secret_references};
 pub use render::Expressions;

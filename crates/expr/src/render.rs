@@ -3,10 +3,11 @@
 use crate::error::{Failure, convert};
 use crate::library::{self, to_text};
 use crate::limits::{Bounded, Cap, ExpressionLimits, RECURSION_LIMIT};
-use crate::pebble::{self, has_markup};
+use crate::pebble::{self, has_markup, raw};
 use crate::{Context, ExprError};
 use minijinja::value::{Value, ValueKind};
 use minijinja::{Environment, ErrorKind, Output, State, UndefinedBehavior};
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -89,6 +90,12 @@ impl Expressions {
                 String::from_utf8(out.bytes).map_err(|_| {
                     minijinja::Error::new(ErrorKind::BadSerialization, "the output is not UTF-8")
                 })
+            })
+            // Kestra replaces the raw blocks of its output by their text, those of a printed
+            // value included.
+            .map(|out| match raw::strip(&out) {
+                Cow::Borrowed(_) => out,
+                Cow::Owned(stripped) => stripped,
             })
             .map_err(|e| convert(&e, template, &|name| lookup(ctx.root(), &env, name)))
     }
@@ -276,7 +283,7 @@ mod tests {
         let expr = Expressions::new(json!({}));
         for template in [
             "{{ 'a' | safe }}",
-            "{{ 'abc' | reverse }}",
+            "{{ 'abc' | wordcount }}",
             "{{ lipsum() }}",
         ] {
             let err = expr.render(template, &ctx()).unwrap_err();

@@ -103,6 +103,14 @@ fn issue_9_2_every_growing_filter_and_function_is_bounded() {
         "{% for i in range(1, 3) %}{{ big }}{% endfor %}",
         "{{ render('{{ big }}{{ big }}') }}",
         "{{ big | sha256 }}{{ list | sha256 }}",
+        "{{ big | replace({'x': 'xy'}, regexp=true) }}",
+        "{{ list | replace({'x': 'xy'}) }}",
+        "{{ big | replace({'x': \"'\"}) | escapeChar('shell') }}",
+        "{{ list | yaml }}",
+        "{{ list | toIon }}",
+        "{{ list | chunk(1) }}",
+        "{{ render(['{{ big }}', '{{ big }}']) }}",
+        "{{ yaml('a: &a [' ~ big ~ ']' ~ '\\nb: *a') }}",
     ] {
         assert_limit(
             expressions.render(template, &ctx),

@@ -13,7 +13,7 @@ use chrono::{
 };
 use chrono_tz::Tz;
 use minijinja::Error;
-use minijinja::value::{Kwargs, Value};
+use minijinja::value::{Rest, Value};
 use std::fmt::Write;
 
 /// A time zone: a fixed offset (`UTC`, `+02:00`) or a named one (`Europe/Paris`).
@@ -64,12 +64,18 @@ struct DateArgs {
 }
 
 impl DateArgs {
-    fn read(format: Option<String>, zone: Option<String>, kwargs: &Kwargs) -> Result<Self, Error> {
-        let format = kwargs.get::<Option<String>>("format")?.or(format);
-        let zone = kwargs.get::<Option<String>>("timeZone")?.or(zone);
-        let existing = kwargs.get::<Option<String>>("existingFormat")?;
-        kwargs.get::<Option<String>>("locale")?;
-        kwargs.assert_all_used()?;
+    fn new(
+        format: Option<String>,
+        zone: Option<String>,
+        existing: Option<String>,
+        locale: Option<String>,
+    ) -> Result<Self, Error> {
+        // Month and day names are written in English only: another locale would be ignored.
+        if let Some(locale) = locale.filter(|l| !is_english(l)) {
+            return Err(function_error(format!(
+                "The locale '{locale}' is not supported: kestrel writes dates in English ('en') only."
+            )));
+        }
         Ok(Self {
             format: format.unwrap_or_else(|| "iso".into()),
             zone: Zone::parse(zone.as_deref())?,
@@ -78,26 +84,48 @@ impl DateArgs {
     }
 }
 
-/// `date(format, timeZone)`: formats a date.
+fn is_english(locale: &str) -> bool {
+    let language = locale.split(['_', '-']).next().unwrap_or_default();
+    language.eq_ignore_ascii_case("en") || language.eq_ignore_ascii_case("root")
+}
+
+/// `date(format, timeZone, existingFormat, locale)`: formats a date; null stays null.
 pub(super) fn date(
     v: Value,
     format: Option<String>,
     zone: Option<String>,
-    kwargs: Kwargs,
-) -> Result<String, Error> {
-    let args = DateArgs::read(format, zone, &kwargs)?;
+    existing: Option<String>,
+    locale: Option<String>,
+) -> Result<Value, Error> {
+    if v.is_none() {
+        return Ok(v);
+    }
+    let args = DateArgs::new(format, zone, existing, locale)?;
     let instant = read_date(&v, &args)?;
-    format_date(args.zone.at(instant), args.zone, &args.format)
+    format_date(args.zone.at(instant), args.zone, &args.format).map(Value::from)
 }
 
-/// `dateAdd(amount, unit)`: adds `amount` Java `ChronoUnit`s (`DAYS`, `HOURS`, ...).
+/// `dateAdd(amount, unit, format, timeZone, existingFormat, locale)`: adds `amount` Java
+/// `ChronoUnit`s (`DAYS`, `HOURS`, ...); null stays null.
 pub(super) fn date_add(
     v: Value,
     amount: i64,
     unit: String,
-    kwargs: Kwargs,
-) -> Result<String, Error> {
-    let args = DateArgs::read(None, None, &kwargs)?;
+    rest: Rest<Value>,
+) -> Result<Value, Error> {
+    if v.is_none() {
+        return Ok(v);
+    }
+    let text = |i: usize| -> Result<Option<String>, Error> {
+        match rest.get(i) {
+            None => Ok(None),
+            Some(v) if v.is_none() || v.is_undefined() => Ok(None),
+            Some(v) => v.as_str().map(|s| Some(s.to_string())).ok_or_else(|| {
+                function_error("The 'dateAdd' filter expects text for 'format', 'timeZone', 'existingFormat' and 'locale'.")
+            }),
+        }
+    };
+    let args = DateArgs::new(text(0)?, text(1)?, text(2)?, text(3)?)?;
     let local = args.zone.at(read_date(&v, &args)?);
     let overflow = || function_error("The 'dateAdd' result is out of range.");
     let months = |n: i64| -> Result<DateTime<FixedOffset>, Error> {
@@ -146,13 +174,58 @@ pub(super) fn date_add(
             "The 'dateAdd' filter does not know the unit '{unit}' (SECONDS, MINUTES, HOURS, DAYS, WEEKS, MONTHS, YEARS, ...)."
         ))),
     }?;
-    format_date(result, args.zone, &args.format)
+    format_date(result, args.zone, &args.format).map(Value::from)
 }
 
-/// `now(timeZone=...)`: the current instant, ISO-8601.
-pub(super) fn now(kwargs: Kwargs) -> Result<String, Error> {
-    let args = DateArgs::read(None, None, &kwargs)?;
+/// `now(format, timeZone, existingFormat, locale)`: the current instant, by default in `iso`
+/// (six fractional digits).
+pub(super) fn now(
+    format: Option<String>,
+    zone: Option<String>,
+    existing: Option<String>,
+    locale: Option<String>,
+) -> Result<String, Error> {
+    let args = DateArgs::new(format, zone, existing, locale)?;
     format_date(args.zone.at(Utc::now()), args.zone, &args.format)
+}
+
+/// What `timestamp`, `timestampMicro` and `timestampNano` count since the epoch.
+#[derive(Clone, Copy)]
+pub(super) enum Epoch {
+    Seconds,
+    Micros,
+    Nanos,
+}
+
+/// `timestamp(timeZone, existingFormat)` and its kin: the date as a count since the epoch;
+/// null stays null.
+pub(super) fn timestamp(
+    v: &Value,
+    zone: Option<String>,
+    existing: Option<String>,
+    unit: Epoch,
+) -> Result<Value, Error> {
+    if v.is_none() {
+        return Ok(v.clone());
+    }
+    let args = DateArgs::new(None, zone, existing, None)?;
+    let instant = read_date(v, &args)?;
+    let (secs, nanos) = (
+        instant.timestamp(),
+        i64::from(instant.timestamp_subsec_nanos()),
+    );
+    let count = match unit {
+        Epoch::Seconds => Some(secs),
+        Epoch::Micros => secs
+            .checked_mul(1_000_000)
+            .and_then(|n| n.checked_add(nanos / 1_000)),
+        Epoch::Nanos => secs
+            .checked_mul(1_000_000_000)
+            .and_then(|n| n.checked_add(nanos)),
+    };
+    count
+        .map(Value::from)
+        .ok_or_else(|| function_error("The date is too far from 1970 to count it in this unit."))
 }
 
 fn read_date(v: &Value, args: &DateArgs) -> Result<DateTime<Utc>, Error> {
@@ -169,8 +242,12 @@ fn read_date(v: &Value, args: &DateArgs) -> Result<DateTime<Utc>, Error> {
     }
     let text = to_text(v);
     let text = text.trim();
-    let parsed = match &args.existing {
-        Some(pattern) => parse_with(text, pattern, args.zone)?,
+    let parsed = match args.existing.as_deref() {
+        Some(name) if name.eq_ignore_ascii_case("rfc_1123_date_time") => {
+            DateTime::parse_from_rfc2822(text).ok()
+        }
+        Some(name) if name.to_ascii_lowercase().starts_with("iso") => parse_iso(text, args.zone),
+        Some(pattern) => parse_with(text, named_format(pattern).unwrap_or(pattern), args.zone)?,
         None => parse_iso(text, args.zone),
     };
     parsed.map(|d| d.with_timezone(&Utc)).ok_or_else(|| {
@@ -266,25 +343,36 @@ fn java_fields(pattern: &str) -> Result<Vec<Field>, Error> {
     Ok(fields)
 }
 
-/// Java's named formatters that Kestra accepts, as patterns of this module.
+/// Kestra's named formats (`AbstractDate`), as patterns of this module; `#` is Java's ISO
+/// fraction (shortest form, absent when zero).
 fn named_format(name: &str) -> Option<&'static str> {
     Some(match name {
-        "iso" | "iso_offset_date_time" | "iso_date_time" | "iso_zoned_date_time" => {
-            "yyyy-MM-dd'T'HH:mm:ss#XXX"
-        }
-        "iso_local_date_time" => "yyyy-MM-dd'T'HH:mm:ss#",
-        "iso_instant" => "yyyy-MM-dd'T'HH:mm:ss#'Z'",
-        "iso_date" | "iso_local_date" => "yyyy-MM-dd",
-        "iso_time" | "iso_local_time" => "HH:mm:ss#",
-        "iso_offset_time" => "HH:mm:ss#XXX",
+        "iso" => "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX",
+        "iso_sec" => "yyyy-MM-dd'T'HH:mm:ssXXX",
         "sql" => "yyyy-MM-dd HH:mm:ss.SSSSSS",
+        "sql_seq" => "yyyy-MM-dd HH:mm:ss",
+        "iso_date_time" | "iso_zoned_date_time" => "yyyy-MM-dd'T'HH:mm:ss#XXX@",
+        "iso_date" => "yyyy-MM-ddXXX",
+        "iso_time" | "iso_offset_time" => "HH:mm:ss#XXX",
+        "iso_local_date" => "yyyy-MM-dd",
+        "iso_instant" => "yyyy-MM-dd'T'HH:mm:ss#'Z'",
+        "iso_local_date_time" => "yyyy-MM-dd'T'HH:mm:ss#",
+        "iso_local_time" => "HH:mm:ss#",
+        "iso_ordinal_date" => "yyyy-DDDXXX",
+        "iso_week_date" => "YYYY-'W'ww-eXXX",
+        "rfc_1123_date_time" => "EEE, d MMM yyyy HH:mm:ss ZZZZZZ",
         _ => return None,
     })
 }
 
 fn format_date(dt: DateTime<FixedOffset>, zone: Zone, format: &str) -> Result<String, Error> {
-    let named = named_format(&format.to_ascii_lowercase());
-    let dt = if format.eq_ignore_ascii_case("iso_instant") {
+    if ["full", "long", "medium", "short"].contains(&format) {
+        return Err(function_error(format!(
+            "The date format '{format}' is a localized style, which kestrel does not write: give a pattern such as 'yyyy-MM-dd HH:mm'."
+        )));
+    }
+    let named = named_format(format);
+    let dt = if format == "iso_instant" {
         dt.with_timezone(&Utc).fixed_offset()
     } else {
         dt
@@ -292,9 +380,23 @@ fn format_date(dt: DateTime<FixedOffset>, zone: Zone, format: &str) -> Result<St
     let mut out = String::new();
     for field in java_fields(named.unwrap_or(format))? {
         match field {
-            // Only named formats use `#`: Java's ISO fraction, shortest form, absent when zero.
             Field::Literal(l) if l == "#" && named.is_some() => {
                 iso_fraction(&mut out, dt.nanosecond())
+            }
+            // ISO_DATE_TIME's `[zone]`, written for a zone with a name only.
+            Field::Literal(l) if l == "@" && named.is_some() => {
+                if let Zone::Named(tz) = zone {
+                    let _ = write!(out, "[{}]", tz.name());
+                }
+            }
+            // RFC 1123 writes a zero offset as `GMT`.
+            Field::Letter('Z', 6) => {
+                let secs = dt.offset().fix().local_minus_utc();
+                if secs == 0 {
+                    out.push_str("GMT");
+                } else {
+                    offset(&mut out, secs, 'Z', 1);
+                }
             }
             Field::Literal(l) => out.push_str(&l),
             Field::Letter(c, n) => letter(&mut out, &dt, zone, c, n)?,
@@ -340,6 +442,7 @@ fn letter(
     match c {
         'y' | 'u' if n == 2 => num(out, i64::from(dt.year().rem_euclid(100))),
         'y' | 'u' => num(out, i64::from(dt.year())),
+        'Y' => num(out, i64::from(dt.iso_week().year())),
         'M' | 'L' => match n {
             1 | 2 => num(out, i64::from(dt.month())),
             _ => {
@@ -495,11 +598,27 @@ mod tests {
     fn named_formats_follow_java() {
         assert_eq!(
             fmt("2024-01-01T10:00:00.5+01:00", "iso", None),
-            "2024-01-01T09:00:00.5Z"
+            "2024-01-01T09:00:00.500000Z"
+        );
+        assert_eq!(
+            fmt(
+                "2024-01-01T10:00:00.5+01:00",
+                "iso_date_time",
+                Some("Europe/Paris")
+            ),
+            "2024-01-01T10:00:00.5+01:00[Europe/Paris]"
+        );
+        assert_eq!(
+            fmt("2022-02-08T19:38:26Z", "rfc_1123_date_time", None),
+            "Tue, 8 Feb 2022 19:38:26 GMT"
+        );
+        assert_eq!(
+            fmt("2022-02-08T19:38:26Z", "rfc_1123_date_time", Some("+01:00")),
+            "Tue, 8 Feb 2022 20:38:26 +0100"
         );
         assert_eq!(
             fmt("2024-01-01", "iso", Some("+01:00")),
-            "2024-01-01T00:00:00+01:00"
+            "2024-01-01T00:00:00.000000+01:00"
         );
         assert_eq!(
             fmt("2024-01-01T10:00:00", "sql", None),
@@ -517,7 +636,7 @@ mod tests {
         let instant = read_date(&Value::from("31/12/2023 23:59"), &args).unwrap();
         assert_eq!(
             format_date(args.zone.at(instant), args.zone, "iso").unwrap(),
-            "2023-12-31T23:59:00Z"
+            "2023-12-31T23:59:00.000000Z"
         );
         assert!(read_date(&Value::from("nope"), &args).is_err());
     }

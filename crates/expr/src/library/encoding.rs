@@ -91,10 +91,13 @@ pub(super) fn from_json(v: Value, cap: Cap) -> Result<Value, Error> {
     Ok(Value::from_serialize(parsed))
 }
 
-/// Kestra's `jq(path)` for a single path (`.`, `.a.b[0]`, `.["k"]`): a list of the one result,
-/// as Kestra's filter always returns a list (`| jq('.a') | first`). A string input holding
-/// JSON is parsed first.
+/// Kestra's `jq(expression)` for a path (`.`, `.a.b[0]`, `.["k"]`, `.a[]`): the list of its
+/// results, as Kestra's filter always returns a list (`| jq('.a') | first`); `[]` iterates a
+/// list's items or a map's values. A string input holding JSON is parsed first; null stays null.
 pub(super) fn jq(v: &Value, path: &str, cap: Cap) -> Result<Value, Error> {
+    if v.is_none() {
+        return Ok(v.clone());
+    }
     // Read through its text (the string, or the JSON of a list or map), which the cap bounds.
     let text = cap.text(v)?;
     let input = match serde_json::from_str::<serde_json::Value>(&text) {
@@ -102,34 +105,45 @@ pub(super) fn jq(v: &Value, path: &str, cap: Cap) -> Result<Value, Error> {
         Err(_) => serde_json::to_value(v)
             .map_err(|e| function_error(format!("The 'jq' filter cannot read its input: {e}.")))?,
     };
-    let mut current = &input;
+    let mut current = vec![&input];
     for step in jq_steps(path)? {
-        current = match (step, current) {
-            (_, serde_json::Value::Null) => &serde_json::Value::Null,
-            (JqStep::Key(k), serde_json::Value::Object(map)) => {
-                map.get(&k).unwrap_or(&serde_json::Value::Null)
+        let mut next = Vec::with_capacity(current.len());
+        for value in current {
+            match (&step, value) {
+                (JqStep::Key(_) | JqStep::Index(_), serde_json::Value::Null) => {
+                    next.push(&serde_json::Value::Null);
+                }
+                (JqStep::Key(k), serde_json::Value::Object(map)) => {
+                    next.push(map.get(k).unwrap_or(&serde_json::Value::Null));
+                }
+                (JqStep::Index(i), serde_json::Value::Array(items)) => {
+                    let len = i64::try_from(items.len()).unwrap_or(i64::MAX);
+                    let at = if *i < 0 { len + i } else { *i };
+                    next.push(
+                        usize::try_from(at)
+                            .ok()
+                            .and_then(|at| items.get(at))
+                            .unwrap_or(&serde_json::Value::Null),
+                    );
+                }
+                (JqStep::Iterate, serde_json::Value::Array(items)) => next.extend(items),
+                (JqStep::Iterate, serde_json::Value::Object(map)) => next.extend(map.values()),
+                (step, other) => {
+                    let what = match step {
+                        JqStep::Key(_) => "applies a key to",
+                        JqStep::Index(_) => "applies an index to",
+                        JqStep::Iterate => "iterates over",
+                    };
+                    return Err(function_error(format!(
+                        "The 'jq' path '{path}' {what} a value of type {}.",
+                        json_type(other)
+                    )));
+                }
             }
-            (JqStep::Index(i), serde_json::Value::Array(items)) => {
-                let len = i64::try_from(items.len()).unwrap_or(i64::MAX);
-                let at = if i < 0 { len + i } else { i };
-                usize::try_from(at)
-                    .ok()
-                    .and_then(|at| items.get(at))
-                    .unwrap_or(&serde_json::Value::Null)
-            }
-            (step, other) => {
-                let what = match step {
-                    JqStep::Key(_) => "a key",
-                    JqStep::Index(_) => "an index",
-                };
-                return Err(function_error(format!(
-                    "The 'jq' path '{path}' applies {what} to a value of type {}.",
-                    json_type(other)
-                )));
-            }
-        };
+        }
+        current = next;
     }
-    Ok(Value::from_serialize(vec![current]))
+    Ok(Value::from_serialize(current))
 }
 
 fn json_type(v: &serde_json::Value) -> &'static str {
@@ -146,13 +160,15 @@ fn json_type(v: &serde_json::Value) -> &'static str {
 enum JqStep {
     Key(String),
     Index(i64),
+    /// `[]`: every item of a list, every value of a map.
+    Iterate,
 }
 
-/// Parses `.a.b[0]["c"]` into steps.
+/// Parses `.a.b[0]["c"][]` into steps.
 fn jq_steps(path: &str) -> Result<Vec<JqStep>, Error> {
     let bad = || {
         function_error(format!(
-            "The 'jq' filter supports a single path such as '.a.b[0]'; '{path}' is not one."
+            "The 'jq' filter supports a path such as '.a.b[0]' or '.a[]' (no pipes or functions); '{path}' is not one."
         ))
     };
     let mut rest = path.trim().strip_prefix('.').ok_or_else(bad)?;
@@ -162,6 +178,7 @@ fn jq_steps(path: &str) -> Result<Vec<JqStep>, Error> {
             let end = inner.find(']').ok_or_else(bad)?;
             let key = inner[..end].trim();
             steps.push(match serde_json::from_str::<serde_json::Value>(key) {
+                _ if key.is_empty() => JqStep::Iterate,
                 Ok(serde_json::Value::String(s)) => JqStep::Key(s),
                 Ok(serde_json::Value::Number(n)) => JqStep::Index(n.as_i64().ok_or_else(bad)?),
                 _ => return Err(bad()),
@@ -282,6 +299,9 @@ mod tests {
             to_json(doc.clone()).unwrap().len() + 2
         );
         assert!(q(".a.b.c").is_err());
+        assert_eq!(q(".a.b[]").unwrap(), "[10,20]");
+        assert_eq!(q(".a[][]").unwrap(), "[10,20]");
+        assert!(q(".[\"x-y\"][]").is_err());
         assert!(q("a | b").is_err());
         assert_eq!(
             jq(&s(r#"{"k": 1}"#), ".k", cap())

@@ -1,13 +1,15 @@
-//! Kestra's functions (`secret`, `render`, `uuid`, `range`, `max`, `min`) and the helpers the
-//! lowering calls (`_k_get`, `_k_nn`, `_k_entries`, `_k_pairs`).
+//! Kestra's functions (`secret`, `render`, `renderOnce`, `uuid`, `id`, `randomInt`, `range`,
+//! `max`, `min`, `currentEachOutput`, `fetchContext`) and the helpers the lowering calls
+//! (`_k_get`, `_k_nn`, `_k_entries`, `_k_pairs`).
 
 use super::to_text;
 use crate::context::{PerRender, RenderState};
 use crate::error::{ExprErrorKind, Failure, function_error};
-use crate::limits::{Bounded, Cap};
-use crate::pebble::has_markup;
+use crate::limits::{Bounded, Cap, RECURSION_LIMIT};
+use crate::pebble::{has_markup, raw};
 use minijinja::value::{Kwargs, Rest, Value, ValueKind};
 use minijinja::{Error, ErrorKind, State};
+use std::sync::Arc;
 
 /// How many nested `render()` passes a render may make (a value that renders itself stops here).
 const MAX_RENDER_DEPTH: usize = 16;
@@ -76,41 +78,101 @@ fn subkey_field(value: &str, key: &str, subkey: &str) -> Result<String, Error> {
     }
 }
 
-/// `render(s, recursive=true)`: renders a string that is itself a template, in the same
-/// variables and secret scope, again and again while it changes (unless `recursive=false`).
-/// A nested render shares the outer render's taint and fuel, and its output is capped.
+/// `render(value, recursive=true)` and `renderOnce(value)`: renders a string that is itself a
+/// template, in the same variables and secret scope, again and again while it changes (unless
+/// not `recursive`); a list's items and a map's keys and values are rendered each, anything
+/// else is returned as it is. Raw blocks survive every pass as written and are replaced by their
+/// text at the end, as Kestra does. A nested render shares the outer render's taint and fuel,
+/// and its output is capped.
 pub(super) fn render(
     state: &State<'_, '_>,
     v: Value,
-    kwargs: &Kwargs,
+    recursive: bool,
     cap: Cap,
 ) -> Result<Value, Error> {
-    let recursive = kwargs.get::<Option<bool>>("recursive")?.unwrap_or(true);
-    kwargs.assert_all_used()?;
-    let Some(mut text) = v.as_str().map(str::to_string) else {
-        return Ok(v);
-    };
     let me = RenderState::of(state)
         .ok_or_else(|| function_error("The 'render' function is not available here."))?;
+    let rendered = render_value(state, &me, &v, recursive, 0, cap)?;
+    // Each string was capped as it was rendered; the list or map they make is, too.
+    if matches!(rendered.kind(), ValueKind::Seq | ValueKind::Map) {
+        cap.json(&rendered)?;
+    }
+    Ok(rendered)
+}
+
+fn render_value(
+    state: &State<'_, '_>,
+    me: &RenderState,
+    v: &Value,
+    recursive: bool,
+    depth: usize,
+    cap: Cap,
+) -> Result<Value, Error> {
+    if depth > RECURSION_LIMIT {
+        return Err(crate::limits::limit_error(format!(
+            "The 'render' function got lists and maps nested more than {RECURSION_LIMIT} levels deep."
+        )));
+    }
+    match v.kind() {
+        ValueKind::String => {
+            let text = v.as_str().unwrap_or_default();
+            render_text(state, me, text, recursive, cap).map(Value::from)
+        }
+        ValueKind::Seq | ValueKind::Iterable => v
+            .try_iter()?
+            .map(|item| render_value(state, me, &item, recursive, depth + 1, cap))
+            .collect(),
+        ValueKind::Map => v
+            .try_iter()?
+            .map(|key| {
+                let item = v.get_item(&key)?;
+                // Kestra renders a key once, whatever `recursive` says.
+                let key = render_value(state, me, &key, false, depth + 1, cap)?;
+                Ok((
+                    key,
+                    render_value(state, me, &item, recursive, depth + 1, cap)?,
+                ))
+            })
+            .collect(),
+        _ => Ok(v.clone()),
+    }
+}
+
+fn render_text(
+    state: &State<'_, '_>,
+    me: &RenderState,
+    text: &str,
+    recursive: bool,
+    cap: Cap,
+) -> Result<String, Error> {
     let per_render = PerRender::of(state);
     let mut depth = me.depth;
+    let mut text = text.to_string();
     while has_markup(&text) {
         depth += 1;
         if depth > MAX_RENDER_DEPTH {
             return Err(function_error(format!(
-                "The 'render' function went more than {MAX_RENDER_DEPTH} levels deep: a value may render itself."
+                "Too many rendering attempts: the 'render' function went more than {MAX_RENDER_DEPTH} levels deep (a value may render itself)."
             )));
         }
-        let root = RenderState::root(&me.vars, me.scope.clone(), depth, Some(per_render.clone()));
-        let out = render_nested(state, &text, root, &per_render, cap)
-            .map_err(|e| nested_error(&e, &text, &me, state))?;
+        let nested = RenderState {
+            scope: me.scope.clone(),
+            files: me.files.clone(),
+            vars: me.vars.clone(),
+            depth,
+            outer: Some(Arc::clone(&per_render)),
+        };
+        let protected = raw::Protected::new(&text);
+        let out = render_nested(state, &protected.text, nested.root(), &per_render, cap)
+            .map_err(|e| nested_error(&e, &text, me, state))?;
+        let out = protected.restore(out);
         let unchanged = out == text;
         text = out;
         if !recursive || unchanged {
             break;
         }
     }
-    Ok(Value::from(text))
+    Ok(raw::strip(&text).into_owned())
 }
 
 /// Renders `text` in `root`, its output within the cap, and charges the fuel it spent to the
@@ -159,6 +221,92 @@ fn nested_error(err: &Error, text: &str, me: &RenderState, state: &State<'_, '_>
 
 pub(super) fn uuid() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+/// The alphabet of Kestra's identifiers (`IdUtils.create()`): a UUID in base 62.
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// `id()`: a new random identifier like Kestra's, a UUID v4 in base 62 (22 characters).
+pub(super) fn new_id() -> String {
+    let mut n = uuid::Uuid::new_v4().as_u128();
+    let mut digits = [b'0'; 22];
+    for digit in digits.iter_mut().rev() {
+        // The remainder is below 62: the index is in range.
+        *digit = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    digits.iter().map(|&b| char::from(b)).collect()
+}
+
+/// Kestra's `randomInt(lower, upper)`: an integer from `lower` (included) to `upper`
+/// (excluded), `lower` when they are equal.
+pub(super) fn random_int(lower: Option<Value>, upper: Option<Value>) -> Result<i64, Error> {
+    let bound = |v: Option<Value>, name: &str| {
+        let v = v.ok_or_else(|| {
+            function_error(format!(
+                "The 'randomInt' function expects an argument '{name}'."
+            ))
+        })?;
+        v.as_i64().filter(|_| v.is_integer()).ok_or_else(|| {
+            function_error(format!(
+                "The 'randomInt' function expects an argument '{name}' that is an integer."
+            ))
+        })
+    };
+    let (lower, upper) = (bound(lower, "lower")?, bound(upper, "upper")?);
+    if upper < lower {
+        return Err(function_error(
+            "The 'randomInt' function expects 'upper' to be at least 'lower'.",
+        ));
+    }
+    let span = u128::from(upper.abs_diff(lower));
+    if span == 0 {
+        return Ok(lower);
+    }
+    let offset = uuid::Uuid::new_v4().as_u128() % span;
+    // `offset` is below `upper - lower`, so `lower + offset` is below `upper`: it fits.
+    Ok(lower.wrapping_add(offset as i64))
+}
+
+/// Kestra's `currentEachOutput(outputs)`: the outputs of the current iteration of the
+/// enclosing `ForEach` loops, read by `taskrun.value` of each parent (outermost first) and of
+/// the current task run.
+pub(super) fn current_each_output(state: &State<'_, '_>, outputs: Value) -> Result<Value, Error> {
+    if outputs.kind() != ValueKind::Map {
+        return Err(function_error(
+            "The 'currentEachOutput' function expects an argument 'outputs' with type map.",
+        ));
+    }
+    let value_of = |taskrun: &Value| taskrun.get_attr("value").ok().filter(|v| !v.is_undefined());
+    let mut outputs = outputs;
+    if let Some(parents) = state
+        .lookup("parents")
+        .filter(|p| p.kind() == ValueKind::Seq)
+    {
+        let parents: Vec<Value> = parents.try_iter()?.collect();
+        for parent in parents.iter().rev() {
+            if let Some(value) = parent.get_attr("taskrun").ok().as_ref().and_then(value_of) {
+                outputs = outputs.get_item(&value).unwrap_or_default();
+            }
+        }
+    }
+    let value = state
+        .lookup("taskrun")
+        .as_ref()
+        .and_then(value_of)
+        .ok_or_else(|| {
+            function_error(
+                "The 'currentEachOutput' function needs `taskrun.value`: call it inside a ForEach.",
+            )
+        })?;
+    Ok(outputs.get_item(&value).unwrap_or_default())
+}
+
+/// Kestra's `fetchContext()` (and `printContext()`): the variables of the render, as a map.
+pub(super) fn fetch_context(state: &State<'_, '_>) -> Result<Value, Error> {
+    RenderState::of(state)
+        .map(|me| me.vars.clone())
+        .ok_or_else(|| function_error("The 'fetchContext' function is not available here."))
 }
 
 /// Pebble's `range(start, end, increment=1)`: `end` included.

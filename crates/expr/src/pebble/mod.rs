@@ -8,6 +8,7 @@
 
 mod parse;
 mod print;
+pub(crate) mod raw;
 mod scan;
 
 pub(crate) use parse::{Arg, Binary, Expr};
@@ -61,6 +62,26 @@ impl Lowered<'_> {
 enum Block {
     If,
     For,
+    /// Pebble's `{% block name %}`, lowered to a macro printed in place (`block_names` holds
+    /// its name) so that `block('name')` can print it again.
+    Named,
+    /// Pebble's `{% filter ... %}`, minijinja's.
+    Filter,
+}
+
+/// What the name of every function is prefixed with in the lowered source (and in the
+/// environment): Pebble looks functions up apart from variables, so `yaml(yaml)` calls the
+/// function `yaml` with the variable `yaml`, and a variable never hides a function.
+pub(crate) const FUNCTION_PREFIX: &str = "_k_f_";
+
+/// Whether `name` can name a block: letters, digits and `_`, as a macro's name must be.
+pub(crate) fn is_block_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The minijinja macro a Pebble block `name` is lowered to.
+pub(crate) fn block_macro(name: &str) -> String {
+    format!("_k_block_{name}")
 }
 
 /// Lowers a Pebble template to minijinja source.
@@ -70,6 +91,7 @@ pub(crate) fn lower(template: &str) -> Result<Lowered<'_>, Failure> {
         spans: Vec::new(),
         locals: Vec::new(),
         blocks: Vec::new(),
+        block_names: Vec::new(),
     };
     for piece in scan(template)? {
         lowerer.piece(&piece)?;
@@ -78,6 +100,8 @@ pub(crate) fn lower(template: &str) -> Result<Lowered<'_>, Failure> {
         let (open, close) = match block {
             Block::If => ("if", "endif"),
             Block::For => ("for", "endfor"),
+            Block::Named => ("block", "endblock"),
+            Block::Filter => ("filter", "endfilter"),
         };
         return Err(Failure::syntax(
             format!(
@@ -99,6 +123,8 @@ struct Lowerer<'a> {
     locals: Vec<String>,
     /// Open blocks: kind, line, and whether their `else` was seen.
     blocks: Vec<(Block, usize, bool)>,
+    /// The names of the open `block` tags, innermost last.
+    block_names: Vec<String>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -137,10 +163,12 @@ impl<'a> Lowerer<'a> {
             }
             PieceKind::Tag(trim, tokens) => {
                 let tag = parse_tag(tokens, piece.line)?;
+                // `endblock` ends the macro, then prints it: the tag closes a print.
+                let close = if tag == Tag::EndBlock { " }}" } else { " %}" };
                 self.open("{%", *trim);
                 let exprs = self.tag(tag, piece.line)?;
                 self.out.push_str(&pad);
-                self.close(" %}", *trim);
+                self.close(close, *trim);
                 exprs
             }
         };
@@ -235,6 +263,46 @@ impl<'a> Lowerer<'a> {
                 self.locals.extend(vars);
                 return Ok(vec![e]);
             }
+            Tag::Block(name) => {
+                self.out
+                    .push_str(&format!(" macro {}()", block_macro(&name)));
+                self.blocks.push((Block::Named, line, false));
+                self.block_names.push(name);
+                return Ok(Vec::new());
+            }
+            Tag::EndBlock => {
+                self.expect_open(Block::Named, "endblock", line)?;
+                self.blocks.pop();
+                let name = self.block_names.pop().unwrap_or_default();
+                self.out
+                    .push_str(&format!(" endmacro %}}{{{{ {}()", block_macro(&name)));
+                return Ok(Vec::new());
+            }
+            Tag::Filter(chain) => {
+                self.out.push_str(" filter ");
+                let in_loop = self.blocks.iter().any(|(b, _, _)| *b == Block::For);
+                if !Printer::new(&mut self.out, in_loop).print_filters(&chain) {
+                    return Err(Failure::syntax(
+                        "The expression is nested too deeply.",
+                        line,
+                    ));
+                }
+                self.blocks.push((Block::Filter, line, false));
+                let exprs = chain
+                    .into_iter()
+                    .flat_map(|(_, args)| args)
+                    .map(|arg| match arg {
+                        Arg::Pos(e) | Arg::Named(_, e) => e,
+                    })
+                    .collect();
+                return Ok(exprs);
+            }
+            Tag::EndFilter => {
+                self.expect_open(Block::Filter, "endfilter", line)?;
+                self.blocks.pop();
+                self.out.push_str(" endfilter");
+                return Ok(Vec::new());
+            }
             Tag::Set(name, e) => {
                 self.out.push_str(&format!(" set {name} = "));
                 self.locals.push(name);
@@ -296,6 +364,25 @@ mod tests {
             source("{% raw %}{{ y }}{% endraw %}"),
             "{% raw %}{{ y }}{% endraw %}"
         );
+    }
+
+    #[test]
+    fn blocks_are_macros_printed_in_place() {
+        assert_eq!(
+            source("{% block \"post\" %} x {%- endblock %}{{ block('post') }}"),
+            "{% macro _k_block_post() %} x {%- endmacro %}{{ _k_block_post() }}{{ _k_block_post() }}"
+        );
+        assert!(lower("{% block a %}").is_err());
+        assert!(lower("{% block 'a b' %}{% endblock %}").is_err());
+    }
+
+    #[test]
+    fn filter_tags_are_minijinjas() {
+        assert_eq!(
+            source("{% filter upper | replace({'A': 'b'}) %}a{% endfilter %}"),
+            "{% filter upper|replace({\"A\": \"b\"}) %}a{% endfilter %}"
+        );
+        assert!(lower("{% filter upper %}").is_err());
     }
 
     #[test]

@@ -81,6 +81,12 @@ pub(crate) enum Tag {
     For(Vec<String>, Expr),
     EndFor,
     Set(String, Expr),
+    /// `{% block name %}` (or `"name"`): a name of letters, digits and `_`.
+    Block(String),
+    EndBlock,
+    /// `{% filter upper | replace({'a': 'b'}) %}`: filters applied to the body.
+    Filter(Vec<(String, Vec<Arg>)>),
+    EndFilter,
 }
 
 enum Infix {
@@ -171,6 +177,35 @@ pub(crate) fn parse_tag(tokens: &[Token], line: usize) -> Result<Tag, Failure> {
                 return Err(p.error("Expected `=` in the `set` tag."));
             }
             Tag::Set(name, p.expr()?)
+        }
+        "block" => {
+            let name = match p.bump() {
+                Some(Tok::Name(n) | Tok::Str(n)) => n.clone(),
+                _ => return Err(p.unexpected("a block name")),
+            };
+            if !super::is_block_name(&name) {
+                return Err(p.error("A block name is made of letters, digits and `_`."));
+            }
+            Tag::Block(name)
+        }
+        "filter" => {
+            let mut chain = Vec::new();
+            loop {
+                let name = p.name("a filter name")?;
+                chain.push((name, p.optional_args()?));
+                if !p.eat_op("|") {
+                    break;
+                }
+            }
+            Tag::Filter(chain)
+        }
+        "endfilter" => Tag::EndFilter,
+        "endblock" => {
+            // Pebble allows the block's name again after `endblock`.
+            if matches!(p.peek(), Some(Tok::Name(_) | Tok::Str(_))) {
+                p.bump();
+            }
+            Tag::EndBlock
         }
         "endraw" | "endverbatim" => {
             return Err(p.error(&format!("`{word}` without an opening tag.")));

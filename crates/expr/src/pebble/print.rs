@@ -15,6 +15,7 @@
 //!   Pebble does under strict variables, so a missing input gives the default.
 
 use super::parse::{Arg, Binary, Expr, Unary};
+use super::{FUNCTION_PREFIX, is_block_name};
 use std::fmt::Write;
 
 /// One step of a path after its root.
@@ -48,6 +49,20 @@ impl<'o> Printer<'o> {
     /// Prints `e`; `false` when the result would be nested too deeply for minijinja.
     pub(crate) fn print(mut self, e: &Expr) -> bool {
         self.expr(e);
+        !self.too_deep
+    }
+
+    /// Prints the filters of a `filter` tag (`upper|replace(...)`); `false` as [`Self::print`].
+    pub(crate) fn print_filters(mut self, chain: &[(String, Vec<Arg>)]) -> bool {
+        for (i, (name, args)) in chain.iter().enumerate() {
+            if i > 0 {
+                self.push("|");
+            }
+            self.push(name);
+            if !args.is_empty() {
+                self.args(args);
+            }
+        }
         !self.too_deep
     }
 
@@ -102,10 +117,24 @@ impl<'o> Printer<'o> {
                 }
                 self.push("]");
             }
-            Expr::Call(f, args) => {
-                self.expr(f);
-                self.args(args);
-            }
+            Expr::Call(f, args) => match (f.as_ref(), &args[..]) {
+                // `block('name')` prints the block's macro (see `Tag::Block`).
+                (Expr::Var(v), [Arg::Pos(Expr::Str(name))])
+                    if v == "block" && is_block_name(name) =>
+                {
+                    self.push(&super::block_macro(name));
+                    self.push("()");
+                }
+                (Expr::Var(name), _) => {
+                    self.push(FUNCTION_PREFIX);
+                    self.push(name);
+                    self.args(args);
+                }
+                _ => {
+                    self.expr(f);
+                    self.args(args);
+                }
+            },
             Expr::Filter(input, name, args) => self.filter(input, name, args),
             Expr::Test(input, negated, name, args) => self.test(input, *negated, name, args),
             Expr::Unary(op, operand) => {
@@ -180,7 +209,7 @@ impl<'o> Printer<'o> {
                 self.push(")");
                 return;
             }
-            Binary::Range => return self.call2("range", l, r),
+            Binary::Range => return self.call2(&format!("{FUNCTION_PREFIX}range"), l, r),
             Binary::Div => return self.call2("_k_div", l, r),
             Binary::Mod => return self.call2("_k_mod", l, r),
             Binary::Coalesce | Binary::CoalesceUndefined => {
@@ -376,7 +405,7 @@ mod tests {
     fn filters_wrap_what_pebble_binds_to_them() {
         assert_eq!(
             lower("'Bearer ' ~ secret('T') | base64encode"),
-            r#"(_k_concat("Bearer ", secret("T"))|base64encode)"#
+            r#"(_k_concat("Bearer ", _k_f_secret("T"))|base64encode)"#
         );
     }
 
@@ -385,7 +414,7 @@ mod tests {
         assert_eq!(lower("a contains b"), "(b in a)");
         assert_eq!(lower("a equals b"), "(a == b)");
         assert_eq!(lower("c ? a : b"), "(a if c else b)");
-        assert_eq!(lower("1..3"), "range(1, 3)");
+        assert_eq!(lower("1..3"), "_k_f_range(1, 3)");
         assert_eq!(lower("not a"), "(not a)");
         assert_eq!(lower("x is map"), "(x is mapping)");
     }
@@ -399,7 +428,7 @@ mod tests {
         assert_eq!(lower("a ??? 'd'"), r#"(a if (a is defined) else "d")"#);
         assert_eq!(
             lower("secret('X') ?? 'd'"),
-            r#"(secret("X") if _k_nn(secret("X")) else "d")"#
+            r#"(_k_f_secret("X") if _k_nn(_k_f_secret("X")) else "d")"#
         );
     }
 

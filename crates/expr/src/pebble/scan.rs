@@ -95,7 +95,16 @@ pub(crate) fn scan(src: &str) -> Result<Vec<Piece<'_>>, Failure> {
             Delim::Print | Delim::Tag => scan_code(src, start, delim, line)?,
         };
         let (kind, end) = match kind {
-            PieceKind::Tag(open, tokens) if is_raw_open(&tokens) => scan_raw(src, end, open, line)?,
+            PieceKind::Tag(open, tokens) if is_raw_open(&tokens) => {
+                // Kestra finds `raw` blocks by a pattern before Pebble sees the template: their
+                // `-` markers trim nothing. `verbatim` is Pebble's own tag, and trims.
+                let open = if is_word(&tokens, "raw") {
+                    Trim::default()
+                } else {
+                    open
+                };
+                scan_raw(src, end, open, line)?
+            }
             kind => (kind, end),
         };
         let text = &src[start..end];
@@ -198,7 +207,11 @@ fn scan_code(
 }
 
 fn is_raw_open(tokens: &[Token]) -> bool {
-    matches!(tokens, [Token { tok: Tok::Name(n), .. }] if n == "raw" || n == "verbatim")
+    is_word(tokens, "raw") || is_word(tokens, "verbatim")
+}
+
+fn is_word(tokens: &[Token], word: &str) -> bool {
+    matches!(tokens, [Token { tok: Tok::Name(n), .. }] if n == word)
 }
 
 /// Finds the `{% endraw %}` (or `endverbatim`) closing a raw block whose opening tag ends at `from`.
@@ -222,7 +235,11 @@ fn scan_raw(
             let right = after.starts_with("-%}");
             if right || after.starts_with("%}") {
                 let end = src.len() - after.len() + if right { 3 } else { 2 };
-                let close = Trim { left, right };
+                let close = if word == "endraw" {
+                    Trim::default()
+                } else {
+                    Trim { left, right }
+                };
                 let body = &src[from..at];
                 return Ok((PieceKind::Raw { open, body, close }, end));
             }
