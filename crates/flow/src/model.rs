@@ -26,6 +26,17 @@ pub struct Flow {
     pub tasks: Vec<Task>,
     /// `errors`: tasks run when a task fails.
     pub errors: Vec<Task>,
+    /// `finally`: tasks run after `tasks` (and `errors`), whatever their outcome.
+    pub finally: Vec<Task>,
+    /// `afterExecution`: tasks run once the execution has its final state, which they do not
+    /// change.
+    pub after_execution: Vec<Task>,
+    /// `retry`: the retry of every task that has none of its own (nor a flowable around it).
+    pub retry: Option<crate::Retry>,
+    /// `concurrency`: how many executions of the flow run at once.
+    pub concurrency: Option<crate::Concurrency>,
+    /// `sla`: conditions on its executions.
+    pub sla: Vec<crate::Sla>,
     /// `triggers`, as written.
     pub triggers: Vec<Value>,
     /// The `io.kestra.plugin.core.trigger.Schedule` triggers among `triggers`, typed.
@@ -56,10 +67,20 @@ pub struct Task {
 }
 
 impl Flow {
+    /// The flow's own task lists: `tasks`, `errors`, `finally` and `afterExecution` (not their
+    /// children).
+    pub fn all_tasks(&self) -> impl Iterator<Item = &Task> {
+        self.tasks
+            .iter()
+            .chain(&self.errors)
+            .chain(&self.finally)
+            .chain(&self.after_execution)
+    }
+
     /// Whether any task of the flow, at any depth, starts a process (a Commands task): what
     /// the task sandbox is checked for. The walk keeps its own stack, so no nesting overflows.
     pub fn runs_processes(&self) -> bool {
-        let mut pending: Vec<&Task> = self.tasks.iter().chain(&self.errors).collect();
+        let mut pending: Vec<&Task> = self.all_tasks().collect();
         while let Some(task) = pending.pop() {
             match &task.kind {
                 TaskKind::Commands(_) => return true,
