@@ -1,7 +1,7 @@
 //! The engine: what every execution shares (configuration, expressions, secrets, `envs`).
 
 use crate::edge::Edge;
-use crate::runner::{Run, plan};
+use crate::runner::{Plans, Run};
 use crate::tasks::HttpClients;
 use crate::{CancelToken, Execution, Inputs, Listener, TaskError};
 use kestrel_expr::{Context, ExpressionLimits, Expressions};
@@ -204,10 +204,9 @@ impl Engine {
         listener: &dyn Listener,
         cancel: &CancelToken,
     ) -> Execution {
-        let tasks = plan(&flow.tasks);
-        let errors = plan(&flow.errors);
+        let plans = Plans::of(flow);
         Run::start(self, flow, &inputs, origin, listener)
-            .execute(flow, &tasks, &errors, cancel)
+            .execute(flow, &plans, cancel)
             .await
     }
 

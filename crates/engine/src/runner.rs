@@ -24,6 +24,10 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+mod lifecycle;
+
+pub(crate) use lifecycle::Plans;
+
 /// A future of the execution's task tree; boxed, as the tree is recursive.
 pub(crate) type Branch<'f> = Pin<Box<dyn Future<Output = State> + Send + 'f>>;
 
@@ -190,13 +194,18 @@ impl<'a> Run<'a> {
         };
         let scope = Arc::new(engine.scope(reader, &flow.namespace, &registry));
         let execution = HeldExecution {
-            id,
+            id: id.clone(),
             namespace: flow.namespace.clone(),
             flow_id: flow.id.clone(),
             state: State::Created,
             inputs: inputs.held(),
             trigger,
-            labels: flow.labels.clone(),
+            labels: flow
+                .labels
+                .iter()
+                .cloned()
+                .chain([(lifecycle::CORRELATION_ID.to_owned(), id)])
+                .collect(),
             task_runs: Vec::new(),
             logs: Vec::new(),
             outputs: Map::new(),
@@ -220,27 +229,6 @@ impl<'a> Run<'a> {
         run.flush_warnings();
         run.set_state(State::Created);
         run
-    }
-
-    /// Runs `tasks`, then `errors` if a task failed, then renders the flow's outputs, and
-    /// returns the ended execution.
-    pub(crate) async fn execute(
-        self,
-        flow: &Flow,
-        tasks: &[PlannedTask],
-        errors: &[PlannedTask],
-        cancel: &CancelToken,
-    ) -> Execution {
-        self.set_state(State::Running);
-        let root = Frame::default();
-        let mut state = self.sequence(tasks, &root, cancel).await;
-        if state == State::Failed && self.sequence(errors, &root, cancel).await == State::Killed {
-            state = State::Killed;
-        }
-        if state.is_successful() {
-            state = self.flow_outputs(flow, state).await;
-        }
-        self.finish(state)
     }
 
     /// Runs `tasks` one after the other until one fails or the execution is cancelled; their
@@ -406,6 +394,11 @@ impl<'a> Run<'a> {
     /// `parents` and the real `outputs` of the task runs so far.
     pub(crate) fn context(&self, open: &OpenRun, frame: &Frame) -> Context {
         let mut vars = self.base_vars.clone();
+        // The state as it is now: `afterExecution` tasks see the final one.
+        if let Some(execution) = vars.get_mut("execution").and_then(Value::as_object_mut) {
+            let state = self.lock().execution.state;
+            execution.insert("state".into(), json!(state.as_str()));
+        }
         let run = &open.run;
         vars.insert(
             "task".into(),
@@ -789,7 +782,16 @@ mod tests {
         let raw = secret_input.map(|value| ("pw".to_string(), SecretValue::new(value.into())));
         let inputs = Inputs::parse(&flow.inputs, raw).unwrap();
         Run::start(&engine, &flow, &inputs, Origin::by("test"), listener)
-            .execute(&flow, &tasks, &errors, cancel)
+            .execute(
+                &flow,
+                &Plans {
+                    tasks,
+                    errors,
+                    finally: Vec::new(),
+                    after_execution: Vec::new(),
+                },
+                cancel,
+            )
             .await
     }
 

@@ -27,6 +27,8 @@ pub enum State {
     Retrying,
     /// Cancelled.
     Killed,
+    /// Ended by the flow itself before its end (an SLA whose behavior is CANCEL).
+    Cancelled,
 }
 
 impl State {
@@ -41,6 +43,7 @@ impl State {
             State::Skipped => "SKIPPED",
             State::Retrying => "RETRYING",
             State::Killed => "KILLED",
+            State::Cancelled => "CANCELLED",
         }
     }
 
@@ -48,7 +51,12 @@ impl State {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            State::Success | State::Warning | State::Failed | State::Skipped | State::Killed
+            State::Success
+                | State::Warning
+                | State::Failed
+                | State::Skipped
+                | State::Killed
+                | State::Cancelled
         )
     }
 

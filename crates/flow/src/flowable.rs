@@ -100,6 +100,33 @@ impl Flowable {
     }
 }
 
+impl Flowable {
+    /// Every child task, as [`Flowable::children`], to change (the engine gives the children
+    /// of a flowable with a `retry` that retry).
+    pub fn children_mut(&mut self) -> impl Iterator<Item = &mut Task> {
+        let lists: Vec<&mut Vec<Task>> = match &mut self.kind {
+            FlowableKind::Sequential { tasks }
+            | FlowableKind::Parallel { tasks, .. }
+            | FlowableKind::AllowFailure { tasks }
+            | FlowableKind::ForEach { tasks, .. } => vec![tasks],
+            FlowableKind::If {
+                then, otherwise, ..
+            } => vec![then, otherwise],
+            FlowableKind::Switch {
+                cases, defaults, ..
+            } => cases
+                .iter_mut()
+                .map(|(_, tasks)| tasks)
+                .chain([defaults])
+                .collect(),
+        };
+        lists
+            .into_iter()
+            .chain([&mut self.errors])
+            .flat_map(|tasks| tasks.iter_mut())
+    }
+}
+
 pub(crate) const SEQUENTIAL: TaskType = TaskType {
     class: "io.kestra.plugin.core.flow.Sequential",
     aliases: &["io.kestra.core.tasks.flows.Sequential"],

@@ -3,7 +3,8 @@
 //! `listeners`, whose tasks are checked but which are refused (see `docs/compatibility.md`).
 
 use crate::context::{Ctx, Props};
-use crate::retry::{Retry, check_retry};
+use crate::retry::check_retry;
+use serde_json::Value;
 use crate::tasks::read;
 use crate::tasks::task_list;
 use std::time::Duration;
@@ -90,12 +91,12 @@ impl SlaBehavior {
     }
 }
 
-/// The flow's `retry`: a task's `retry`, checked the same way, that every task without one
-/// of its own (or of a flowable around it) takes.
-pub(crate) fn read_retry(ctx: &mut Ctx<'_>, flow: &Props<'_>) -> Option<Retry> {
+/// The flow's `retry`, as written: a task's `retry`, checked the same way, that every task
+/// without one of its own (or of a flowable around it) takes.
+pub(crate) fn read_retry(ctx: &mut Ctx<'_>, flow: &Props<'_>) -> Option<Value> {
     check_retry(ctx, flow);
     flow.map(ctx, "retry")?;
-    Retry::from_json(&flow.json("retry")?)
+    flow.json("retry")
 }
 
 /// The flow's `concurrency`.
@@ -318,7 +319,8 @@ mod tests {
             "retry:\n  behavior: RETRY_FAILED_TASK\n  type: constant\n  maxAttempt: 4\n  interval: PT1S\n",
         ))
         .unwrap();
-        assert_eq!(parsed.retry.and_then(|retry| retry.max_attempts), Some(4));
+        let retry = parsed.retry.as_ref().and_then(crate::Retry::from_json);
+        assert_eq!(retry.and_then(|retry| retry.max_attempts), Some(4));
         assert_eq!(
             violations("retry:\n  type: constant\n"),
             ["4:3: retry.interval: must not be null"]

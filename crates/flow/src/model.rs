@@ -31,8 +31,9 @@ pub struct Flow {
     /// `afterExecution`: tasks run once the execution has its final state, which they do not
     /// change.
     pub after_execution: Vec<Task>,
-    /// `retry`: the retry of every task that has none of its own (nor a flowable around it).
-    pub retry: Option<crate::Retry>,
+    /// `retry`, as written: the retry of every task that has none of its own (nor a flowable
+    /// around it).
+    pub retry: Option<Value>,
     /// `concurrency`: how many executions of the flow run at once.
     pub concurrency: Option<crate::Concurrency>,
     /// `sla`: conditions on its executions.

@@ -207,7 +207,10 @@ pub(crate) fn check_retry(ctx: &mut Ctx<'_>, task: &Props<'_>) {
         let field = props.field("behavior");
         ctx.report(
             at,
-            format!("{field}: CREATE_NEW_EXECUTION is not supported"),
+            format!(
+                "{field}: CREATE_NEW_EXECUTION is not supported: kestrel retries the failed task \
+                 in its execution (RETRY_FAILED_TASK)"
+            ),
         );
     }
     if let Some(retry) = Retry::from_json(&node.to_json()) {

@@ -1,0 +1,294 @@
+//! An execution from its start to its end, as Kestra runs one: `tasks`, then `errors` after a
+//! failure, then `finally` whatever happened (the execution still RUNNING), then the flow's
+//! outputs; its SLAs watched all along; and once its state is final, `afterExecution`, whose
+//! task runs are listed but do not change that state.
+
+use super::{Frame, PlannedTask, Run, Summary, plan};
+use crate::{CancelToken, Execution, State};
+use kestrel_flow::{Flow, Level, Sla, SlaBehavior, SlaKind, Task, TaskKind, java_duration};
+use serde_json::Value;
+use std::time::Duration;
+
+/// The label every execution carries: the id of the execution that started the chain it
+/// belongs to (its own, for an execution no other one started), as Kestra sets it.
+pub(crate) const CORRELATION_ID: &str = "system.correlationId";
+
+/// A flow's task lists, planned.
+pub(crate) struct Plans {
+    pub(crate) tasks: Vec<PlannedTask>,
+    pub(crate) errors: Vec<PlannedTask>,
+    pub(crate) finally: Vec<PlannedTask>,
+    pub(crate) after_execution: Vec<PlannedTask>,
+}
+
+impl Plans {
+    /// The plans of `flow`'s task lists; a task without a `retry` of its own takes the one of
+    /// the closest flowable around it that has one, else the flow's (Kestra's order).
+    pub(crate) fn of(flow: &Flow) -> Self {
+        let planned = |tasks: &[Task]| plan(&with_retry(tasks, flow.retry.as_ref()));
+        Self {
+            tasks: planned(&flow.tasks),
+            errors: planned(&flow.errors),
+            finally: planned(&flow.finally),
+            after_execution: planned(&flow.after_execution),
+        }
+    }
+}
+
+/// `tasks` with the retry they run under written in: their own, else `inherited`.
+fn with_retry(tasks: &[Task], inherited: Option<&Value>) -> Vec<Task> {
+    let mut tasks = tasks.to_vec();
+    if inherited.is_some() || tasks.iter().any(|task| task.common.retry.is_some()) {
+        give_retry(&mut tasks, inherited);
+    }
+    tasks
+}
+
+fn give_retry<'t>(tasks: impl IntoIterator<Item = &'t mut Task>, inherited: Option<&Value>) {
+    for task in tasks {
+        match &mut task.kind {
+            // A flowable is not tried again itself: its children take its retry.
+            TaskKind::Flowable(flowable) => {
+                let retry = task.common.retry.as_ref().or(inherited);
+                give_retry(flowable.children_mut(), retry);
+            }
+            _ => {
+                if task.common.retry.is_none() {
+                    task.common.retry = inherited.cloned();
+                }
+            }
+        }
+    }
+}
+
+/// How an SLA's violation ends the execution, if it does.
+fn ending(behavior: SlaBehavior) -> Option<State> {
+    match behavior {
+        SlaBehavior::Fail => Some(State::Failed),
+        SlaBehavior::Cancel => Some(State::Cancelled),
+        SlaBehavior::None => None,
+    }
+}
+
+impl Run<'_> {
+    /// Runs the execution to its end (or until `cancel`) and returns it, ended.
+    pub(crate) async fn execute(self, flow: &Flow, plans: &Plans, cancel: &CancelToken) -> Execution {
+        self.set_state(State::Running);
+        let mut state = match self.assertions(flow, cancel).await {
+            Some(ended) => ended,
+            None => self.watched(flow, plans, cancel).await,
+        };
+        if state.is_successful() {
+            state = self.flow_outputs(flow, state).await;
+        }
+        if state.is_successful()
+            && let Some(ended) = self.assertions(flow, cancel).await
+        {
+            state = ended;
+        }
+        if state != State::Killed && !plans.after_execution.is_empty() {
+            // Its tasks see the final state as `execution.state`; readers are told it at the
+            // end, so that nothing follows an ended execution.
+            self.lock().execution.state = state;
+            self.sequence(&plans.after_execution, &Frame::default(), cancel)
+                .await;
+        }
+        self.finish(state)
+    }
+
+    /// `tasks`, `errors` and `finally` under the flow's MAX_DURATION SLAs: the first violated
+    /// one whose behavior ends the execution kills what still runs and decides its state.
+    async fn watched(&self, flow: &Flow, plans: &Plans, cancel: &CancelToken) -> State {
+        let stop = CancelToken::new();
+        let body = self.body(plans, &stop);
+        tokio::pin!(body);
+        let mut deadlines: Vec<(&Sla, Duration)> = flow
+            .sla
+            .iter()
+            .filter_map(|sla| match sla.kind {
+                SlaKind::MaxDuration(duration) => Some((sla, duration)),
+                SlaKind::ExecutionAssertion(_) => None,
+            })
+            .collect();
+        deadlines.sort_by_key(|(_, duration)| *duration);
+        let started = tokio::time::Instant::now();
+        let mut ended = None;
+        for (sla, duration) in deadlines {
+            tokio::select! {
+                state = &mut body => return state,
+                () = cancel.cancelled() => {
+                    stop.cancel();
+                    return body.await;
+                }
+                () = tokio::time::sleep_until(started + duration) => {
+                    let elapsed = java_duration(millis(started.elapsed()));
+                    let limit = java_duration(duration);
+                    let reason = format!(
+                        "execution duration of {elapsed} exceed the maximum duration of {limit}."
+                    );
+                    ended = self.violated(sla, &reason);
+                    if ended.is_some() {
+                        stop.cancel();
+                        break;
+                    }
+                }
+            }
+        }
+        let state = tokio::select! {
+            state = &mut body => state,
+            () = cancel.cancelled() => {
+                stop.cancel();
+                body.await
+            }
+        };
+        match (ended, state) {
+            (Some(ended), _) => ended,
+            (None, state) => state,
+        }
+    }
+
+    /// `tasks`, then `errors` when one failed, then `finally` unless the execution was
+    /// killed; their state together.
+    async fn body(&self, plans: &Plans, stop: &CancelToken) -> State {
+        let root = Frame::default();
+        let mut state = self.sequence(&plans.tasks, &root, stop).await;
+        if state == State::Failed && self.sequence(&plans.errors, &root, stop).await == State::Killed
+        {
+            state = State::Killed;
+        }
+        if state == State::Killed || plans.finally.is_empty() {
+            return state;
+        }
+        let mut summary = Summary::default();
+        summary.add(state);
+        summary.add(self.sequence(&plans.finally, &root, stop).await);
+        summary.state()
+    }
+
+    /// The flow's EXECUTION_ASSERTION SLAs, each rendered now; as in Kestra, every violation
+    /// is logged and the first one alone acts: its labels, and the state it ends the
+    /// execution in, if its behavior ends it. A render that fails is logged and the SLA
+    /// ignored.
+    async fn assertions(&self, flow: &Flow, cancel: &CancelToken) -> Option<State> {
+        let mut first = true;
+        let mut ended = None;
+        for sla in &flow.sla {
+            let SlaKind::ExecutionAssertion(template) = &sla.kind else {
+                continue;
+            };
+            let ctx = self.output_context();
+            match self.render(template, &ctx, cancel).await {
+                Ok(text) if super::is_truthy(&text) => {}
+                Ok(_) => {
+                    let reason = format!("assertion is false: {template}.");
+                    if first {
+                        first = false;
+                        ended = self.violated(sla, &reason);
+                    } else {
+                        self.log_violation(sla, &reason);
+                    }
+                }
+                Err(super::Unrendered::Failed(error)) => self.execution_log(
+                    Level::Error,
+                    &format!("Ignoring SLA '{}' because of the error: {error}", sla.id),
+                ),
+                Err(super::Unrendered::Killed) => return Some(State::Killed),
+            }
+        }
+        ended
+    }
+
+    /// Acts on a violated SLA as Kestra does: logs it, adds its labels the execution lacks,
+    /// and gives the state it ends the execution in, if it does.
+    fn violated(&self, sla: &Sla, reason: &str) -> Option<State> {
+        self.log_violation(sla, reason);
+        {
+            let mut record = self.lock();
+            let labels = &mut record.execution.labels;
+            if !sla.labels.iter().all(|label| labels.contains(label)) {
+                labels.extend(sla.labels.iter().cloned());
+            }
+        }
+        let ended = ending(sla.behavior);
+        if ended == Some(State::Failed) {
+            self.execution_log(
+                Level::Error,
+                &format!(
+                    "Execution failed due to SLA '{}' violated: {reason}",
+                    sla.id
+                ),
+            );
+        }
+        ended
+    }
+
+    fn log_violation(&self, sla: &Sla, reason: &str) {
+        self.execution_log(
+            Level::Warn,
+            &format!("SLA '{}' violated: {reason}", sla.id),
+        );
+    }
+}
+
+/// `duration` to the millisecond, as Kestra truncates the duration it reports.
+fn millis(duration: Duration) -> Duration {
+    Duration::from_millis(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow(yaml: &str) -> Flow {
+        kestrel_flow::parse_flow(yaml).unwrap()
+    }
+
+    /// The retry each task of `tasks` (and of their children) runs under, by id.
+    fn retries(tasks: &[Task]) -> Vec<(String, Option<Value>)> {
+        let mut found = Vec::new();
+        for task in tasks {
+            found.push((task.id.clone(), task.common.retry.clone()));
+            if let TaskKind::Flowable(flowable) = &task.kind {
+                let children: Vec<Task> = flowable.children().cloned().collect();
+                found.extend(retries(&children));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn tasks_take_their_own_retry_then_their_flowables_then_the_flows() {
+        let flow = flow(concat!(
+            "id: f\nnamespace: dev\n",
+            "retry:\n  type: constant\n  interval: PT1S\n  maxAttempt: 4\n",
+            "tasks:\n",
+            "  - id: plain\n    type: io.kestra.plugin.core.debug.Return\n",
+            "  - id: own\n    type: io.kestra.plugin.core.debug.Return\n",
+            "    retry:\n      type: constant\n      interval: PT1S\n      maxAttempt: 2\n",
+            "  - id: seq\n    type: io.kestra.plugin.core.flow.Sequential\n",
+            "    retry:\n      type: constant\n      interval: PT1S\n      maxAttempt: 3\n",
+            "    tasks:\n      - id: child\n        type: io.kestra.plugin.core.debug.Return\n",
+        ));
+        let given = with_retry(&flow.tasks, flow.retry.as_ref());
+        let attempts: Vec<(String, Option<Value>)> = retries(&given)
+            .into_iter()
+            .map(|(id, retry)| (id, retry.map(|r| r["maxAttempt"].clone())))
+            .collect();
+        assert_eq!(
+            attempts,
+            [
+                ("plain".to_owned(), Some(4.into())),
+                ("own".to_owned(), Some(2.into())),
+                ("seq".to_owned(), Some(3.into())),
+                ("child".to_owned(), Some(3.into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn sla_behaviors_end_executions_as_kestras() {
+        assert_eq!(ending(SlaBehavior::Fail), Some(State::Failed));
+        assert_eq!(ending(SlaBehavior::Cancel), Some(State::Cancelled));
+        assert_eq!(ending(SlaBehavior::None), None);
+    }
+}
