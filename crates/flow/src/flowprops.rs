@@ -7,6 +7,7 @@ use crate::retry::check_retry;
 use serde_json::Value;
 use crate::tasks::read;
 use crate::tasks::task_list;
+use crate::yaml::{Node, Yaml, printable};
 use std::time::Duration;
 
 const CONCURRENCY_CLASS: &str = "io.kestra.core.models.flows.Concurrency";
@@ -210,12 +211,70 @@ pub(crate) fn refuse_listeners(ctx: &mut Ctx<'_>, flow: &Props<'_>) {
         props.reject_unknown(ctx, LISTENER_CLASS, &[&["description", "conditions", "tasks"]]);
         let empty = props
             .get("tasks")
-            .is_none_or(|node| matches!(&node.value, crate::yaml::Yaml::Seq(items) if items.is_empty()));
+            .is_none_or(|node| matches!(&node.value, Yaml::Seq(items) if items.is_empty()));
         task_list(ctx, &props, "tasks");
         if empty {
             let field = props.field("tasks");
             ctx.report(props.locate("tasks"), format!("{field}: must not be empty"));
         }
+    }
+}
+
+/// Kestra's task types that start an execution of the flow their `namespace` and `flowId`
+/// name, under their current and old class names.
+const SUBFLOW_TYPES: &[&str] = &[
+    "io.kestra.plugin.core.flow.Subflow",
+    "io.kestra.core.tasks.flows.Subflow",
+    "io.kestra.core.tasks.flows.Flow",
+    "io.kestra.plugin.core.flow.ForEachItem",
+    "io.kestra.core.tasks.flows.ForEachItem",
+];
+
+/// The flow's task lists, where a task may start the flow itself.
+const TASK_LISTS: [&str; 4] = ["tasks", "errors", "finally", "afterExecution"];
+
+/// Refuses, as Kestra's flow validation does, a task at any depth that starts an execution
+/// of the flow `namespace`.`id` itself.
+pub(crate) fn refuse_recursion(ctx: &mut Ctx<'_>, flow: &Props<'_>, namespace: &str, id: &str) {
+    for key in TASK_LISTS {
+        if let Some(node) = flow.get(key) {
+            find_recursion(ctx, node, namespace, id);
+        }
+    }
+}
+
+fn find_recursion(ctx: &mut Ctx<'_>, node: &Node, namespace: &str, id: &str) {
+    match &node.value {
+        Yaml::Map(entries) => {
+            let text = |name: &str| {
+                entries
+                    .iter()
+                    .find(|(key, _)| key.key_text() == name)
+                    .and_then(|(_, value)| value.scalar_text())
+            };
+            let starts_itself = text("type").is_some_and(|kind| SUBFLOW_TYPES.contains(&kind.as_str()))
+                && text("namespace").as_deref() == Some(namespace)
+                && text("flowId").as_deref() == Some(id);
+            if starts_itself {
+                ctx.report(
+                    node,
+                    format!(
+                        "Recursive call to flow [{}.{}]",
+                        printable(namespace),
+                        printable(id)
+                    ),
+                );
+            }
+            for (_, value) in entries {
+                find_recursion(ctx, value, namespace, id);
+            }
+        }
+        Yaml::Seq(items) => {
+            for item in items {
+                find_recursion(ctx, item, namespace, id);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -325,6 +384,32 @@ mod tests {
             violations("retry:\n  type: constant\n"),
             ["4:3: retry.interval: must not be null"]
         );
+    }
+
+    #[test]
+    fn a_task_starting_its_own_flow_is_refused() {
+        let source = concat!(
+            "id: f\nnamespace: dev\ntasks:\n",
+            "  - id: seq\n    type: io.kestra.plugin.core.flow.Sequential\n    tasks:\n",
+            "      - id: again\n        type: io.kestra.plugin.core.flow.Subflow\n",
+            "        namespace: dev\n        flowId: f\n",
+        );
+        let found: Vec<String> = parse_flow(source)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(
+            found.contains(&"7:9: Recursive call to flow [dev.f]".to_owned()),
+            "{found:?}"
+        );
+        let other = source.replace("flowId: f", "flowId: g");
+        let found: Vec<String> = parse_flow(&other)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(!found.iter().any(|v| v.contains("Recursive")), "{found:?}");
     }
 
     #[test]

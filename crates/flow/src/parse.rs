@@ -94,6 +94,9 @@ fn read_flow(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<Flow> {
     let finally = task_list(ctx, props, "finally");
     let after_execution = task_list(ctx, props, "afterExecution");
     crate::flowprops::refuse_listeners(ctx, props);
+    if let (Some((id, _)), Some((namespace, _))) = (&id, &namespace) {
+        crate::flowprops::refuse_recursion(ctx, props, namespace, id);
+    }
     let retry = crate::flowprops::read_retry(ctx, props);
     let concurrency = crate::flowprops::read_concurrency(ctx, props);
     let sla = crate::flowprops::read_sla(ctx, props);
