@@ -74,7 +74,8 @@ impl Run<'_> {
     /// Runs the execution to its end (or until `cancel`) and returns it, ended.
     pub(crate) async fn execute(self, flow: &Flow, plans: &Plans, cancel: &CancelToken) -> Execution {
         self.set_state(State::Running);
-        let mut state = match self.assertions(flow, cancel).await {
+        let mut violated = Vec::new();
+        let mut state = match self.assertions(flow, &mut violated, cancel).await {
             Some(ended) => ended,
             None => self.watched(flow, plans, cancel).await,
         };
@@ -82,7 +83,7 @@ impl Run<'_> {
             state = self.flow_outputs(flow, state).await;
         }
         if state.is_successful()
-            && let Some(ended) = self.assertions(flow, cancel).await
+            && let Some(ended) = self.assertions(flow, &mut violated, cancel).await
         {
             state = ended;
         }
@@ -165,21 +166,31 @@ impl Run<'_> {
         summary.state()
     }
 
-    /// The flow's EXECUTION_ASSERTION SLAs, each rendered now; as in Kestra, every violation
-    /// is logged and the first one alone acts: its labels, and the state it ends the
-    /// execution in, if its behavior ends it. A render that fails is logged and the SLA
-    /// ignored.
-    async fn assertions(&self, flow: &Flow, cancel: &CancelToken) -> Option<State> {
+    /// The flow's EXECUTION_ASSERTION SLAs not `violated` yet, each rendered now; as in
+    /// Kestra, every violation is logged and the first one alone acts: its labels, and the
+    /// state it ends the execution in, if its behavior ends it. A render that fails is logged
+    /// and the SLA ignored. Each SLA is judged when the execution starts and when its tasks
+    /// are done; one violated is not judged again.
+    async fn assertions(
+        &self,
+        flow: &Flow,
+        violated: &mut Vec<usize>,
+        cancel: &CancelToken,
+    ) -> Option<State> {
         let mut first = true;
         let mut ended = None;
-        for sla in &flow.sla {
+        for (index, sla) in flow.sla.iter().enumerate() {
             let SlaKind::ExecutionAssertion(template) = &sla.kind else {
                 continue;
             };
+            if violated.contains(&index) {
+                continue;
+            }
             let ctx = self.output_context();
             match self.render(template, &ctx, cancel).await {
                 Ok(text) if super::is_truthy(&text) => {}
                 Ok(_) => {
+                    violated.push(index);
                     let reason = format!("assertion is false: {template}.");
                     if first {
                         first = false;
