@@ -239,7 +239,10 @@ fn build_switch(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
     };
     if !case_tasks && !props.get("defaults").is_some_and(written) {
         // Kestra's words, after the task's id as its message names it.
-        let id = props.get("id").and_then(Node::scalar_text).unwrap_or_default();
+        let id = props
+            .get("id")
+            .and_then(Node::scalar_text)
+            .unwrap_or_default();
         ctx.report(
             props.node,
             format!(
@@ -623,7 +626,9 @@ mod tests {
             ]
         );
         assert_eq!(
-            violations(&format!("{switch}    value: x\n    cases: {{}}\n    defaults:\n")),
+            violations(&format!(
+                "{switch}    value: x\n    cases: {{}}\n    defaults:\n"
+            )),
             ["4:5: t: No task defined, neither cases or default have any tasks"]
         );
         assert_eq!(

@@ -4,10 +4,10 @@
 
 use crate::context::{Ctx, Props};
 use crate::retry::check_retry;
-use serde_json::Value;
 use crate::tasks::read;
 use crate::tasks::task_list;
 use crate::yaml::{Node, Yaml, printable};
+use serde_json::Value;
 use std::time::Duration;
 
 const CONCURRENCY_CLASS: &str = "io.kestra.core.models.flows.Concurrency";
@@ -208,7 +208,11 @@ pub(crate) fn refuse_listeners(ctx: &mut Ctx<'_>, flow: &Props<'_>) {
         let Some(props) = Props::open(ctx, node, format!("listeners[{index}]")) else {
             continue;
         };
-        props.reject_unknown(ctx, LISTENER_CLASS, &[&["description", "conditions", "tasks"]]);
+        props.reject_unknown(
+            ctx,
+            LISTENER_CLASS,
+            &[&["description", "conditions", "tasks"]],
+        );
         let empty = props
             .get("tasks")
             .is_none_or(|node| matches!(&node.value, Yaml::Seq(items) if items.is_empty()));
@@ -252,7 +256,8 @@ fn find_recursion(ctx: &mut Ctx<'_>, node: &Node, namespace: &str, id: &str) {
                     .find(|(key, _)| key.key_text() == name)
                     .and_then(|(_, value)| value.scalar_text())
             };
-            let starts_itself = text("type").is_some_and(|kind| SUBFLOW_TYPES.contains(&kind.as_str()))
+            let starts_itself = text("type")
+                .is_some_and(|kind| SUBFLOW_TYPES.contains(&kind.as_str()))
                 && text("namespace").as_deref() == Some(namespace)
                 && text("flowId").as_deref() == Some(id);
             if starts_itself {
@@ -283,7 +288,8 @@ mod tests {
     use super::*;
     use crate::parse_flow;
 
-    const TASKS: &str = "tasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n";
+    const TASKS: &str =
+        "tasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n";
 
     fn flow(head: &str) -> String {
         format!("id: f\nnamespace: dev\n{head}{TASKS}")

@@ -159,7 +159,10 @@ pub(crate) fn read_labels(ctx: &mut Ctx<'_>, owner: &Props<'_>) -> Vec<(String, 
             })
             .collect(),
         _ => {
-            ctx.report(node, format!("{field}: must be a map or a list of {{key, value}}"));
+            ctx.report(
+                node,
+                format!("{field}: must be a map or a list of {{key, value}}"),
+            );
             Vec::new()
         }
     };

@@ -376,9 +376,7 @@ mod tests {
             "io.kestra.plugin.core.log.Log",
         ] {
             assert_eq!(
-                violations(&format!(
-                    "    type: {name}\n    message: x\n    nope: a\n"
-                )),
+                violations(&format!("    type: {name}\n    message: x\n    nope: a\n")),
                 [
                     "7:5: Unrecognized field \"nope\" (class io.kestra.plugin.core.log.Log), not marked as ignorable"
                 ]

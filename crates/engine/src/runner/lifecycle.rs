@@ -72,7 +72,12 @@ fn ending(behavior: SlaBehavior) -> Option<State> {
 
 impl Run<'_> {
     /// Runs the execution to its end (or until `cancel`) and returns it, ended.
-    pub(crate) async fn execute(self, flow: &Flow, plans: &Plans, cancel: &CancelToken) -> Execution {
+    pub(crate) async fn execute(
+        self,
+        flow: &Flow,
+        plans: &Plans,
+        cancel: &CancelToken,
+    ) -> Execution {
         self.set_state(State::Running);
         let mut violated = Vec::new();
         let mut state = match self.assertions(flow, &mut violated, cancel).await {
@@ -153,7 +158,8 @@ impl Run<'_> {
     async fn body(&self, plans: &Plans, stop: &CancelToken) -> State {
         let root = Frame::default();
         let mut state = self.sequence(&plans.tasks, &root, stop).await;
-        if state == State::Failed && self.sequence(&plans.errors, &root, stop).await == State::Killed
+        if state == State::Failed
+            && self.sequence(&plans.errors, &root, stop).await == State::Killed
         {
             state = State::Killed;
         }
@@ -234,10 +240,7 @@ impl Run<'_> {
     }
 
     fn log_violation(&self, sla: &Sla, reason: &str) {
-        self.execution_log(
-            Level::Warn,
-            &format!("SLA '{}' violated: {reason}", sla.id),
-        );
+        self.execution_log(Level::Warn, &format!("SLA '{}' violated: {reason}", sla.id));
     }
 }
 
