@@ -346,8 +346,9 @@ fn a_null_for_each_value_fails_as_kestras_does() {
     );
 }
 
-/// FlowConcurrencyCaseTest runs several executions at once, which the server does (see
-/// tests/server.rs); `kestrel run` starts one, which no limit of 1 or more holds back.
+/// FlowConcurrencyCaseTest runs several executions at once, which only the server could do
+/// (it refuses these flows for now: docs/compatibility.md); `kestrel run` starts one, which
+/// no limit of 1 or more holds back.
 #[test]
 fn one_execution_of_a_flow_with_a_concurrency_limit_runs() {
     for name in [

@@ -88,6 +88,32 @@ async fn a_trigger_without_wait_answers_created_and_the_execution_runs() {
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
 
+#[tokio::test]
+async fn a_flow_with_a_concurrency_limit_is_refused_rather_than_run_past_it() {
+    let h = harness().await;
+    h.flow(concat!(
+        "id: limited\nnamespace: team\nconcurrency:\n  limit: 1\n  behavior: QUEUE\n",
+        "tasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n",
+    ))
+    .await;
+    let answer = h
+        .send(
+            Method::POST,
+            "/api/v1/main/executions/team/limited",
+            Who::Admin,
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::CONFLICT, "{}", answer.text);
+    assert!(
+        answer.text.contains(
+            "Flow team.limited has a concurrency limit, which the server does not enforce yet"
+        ),
+        "{}",
+        answer.text
+    );
+}
+
 const WITH_INPUTS: &str = "id: greet\nnamespace: team\ninputs:\n  - id: name\n    type: STRING\n  - id: count\n    type: INT\n  - id: token\n    type: SECRET\n    required: false\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ inputs.name }} x{{ inputs.count }} {{ inputs.token }}\"\n";
 
 #[tokio::test]

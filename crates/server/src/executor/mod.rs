@@ -200,6 +200,15 @@ pub(crate) async fn submit_registering(
             flow.flow.namespace, flow.flow.id
         )));
     }
+    if flow.flow.concurrency.is_some() {
+        // Its limit would need every node to count the flow's running executions at once;
+        // refused rather than run past it.
+        return Err(AppError::Conflict(format!(
+            "Flow {}.{} has a concurrency limit, which the server does not enforce yet: run it \
+             with `kestrel run`, or remove its `concurrency`",
+            flow.flow.namespace, flow.flow.id
+        )));
+    }
     let mut inputs = Inputs::parse(&flow.flow.inputs, raw.iter().cloned())
         .map_err(|error| AppError::invalid(error.to_string()))?;
     for (name, value) in &registered {
