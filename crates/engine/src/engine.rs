@@ -1,7 +1,7 @@
 //! The engine: what every execution shares (configuration, expressions, secrets, `envs`).
 
 use crate::edge::Edge;
-use crate::runner::{Plans, Run};
+use crate::runner::Run;
 use crate::tasks::HttpClients;
 use crate::{CancelToken, Execution, Inputs, Listener, TaskError};
 use kestrel_expr::{Context, ExpressionLimits, Expressions};
@@ -204,10 +204,7 @@ impl Engine {
         listener: &dyn Listener,
         cancel: &CancelToken,
     ) -> Execution {
-        let plans = Plans::of(flow);
-        Run::start(self, flow, &inputs, origin, listener)
-            .execute(flow, &plans, cancel)
-            .await
+        Run::chain(self, flow, &inputs, origin, listener, cancel).await
     }
 
     /// A scope whose `secret()` calls read as `reader`, from `namespace` by default, masking

@@ -26,8 +26,6 @@ use std::time::Duration;
 
 mod lifecycle;
 
-pub(crate) use lifecycle::Plans;
-
 /// A future of the execution's task tree; boxed, as the tree is recursive.
 pub(crate) type Branch<'f> = Pin<Box<dyn Future<Output = State> + Send + 'f>>;
 
@@ -144,6 +142,9 @@ struct Record {
     outputs: Map<String, Value>,
     /// How many values the registry held when readers were last shown the inputs.
     inputs_shown_at: usize,
+    /// When a new execution is to run in this one's place (a failure under a retry with
+    /// `behavior: CREATE_NEW_EXECUTION`): after this delay.
+    retry_in: Option<Duration>,
 }
 
 /// The state of one execution while it runs.
@@ -155,6 +156,8 @@ pub(crate) struct Run<'a> {
     /// What every task's render sees, but `task`, `taskrun`, `parents` and `outputs`.
     base_vars: Map<String, Value>,
     record: Mutex<Record>,
+    /// Which execution of its chain this is.
+    chain: lifecycle::Chain,
 }
 
 /// A task run being run: its place in the execution's list, its current state (real), and
@@ -211,7 +214,9 @@ impl<'a> Run<'a> {
             outputs: Map::new(),
             start: Utc::now(),
             duration: Duration::ZERO,
+            attempt_number: 1,
         };
+        let chain = lifecycle::Chain::first(&execution.id);
         let base_vars = base_vars(engine, flow, inputs, &execution);
         let inputs_shown_at = registry.pattern_count();
         let run = Self {
@@ -224,7 +229,9 @@ impl<'a> Run<'a> {
                 execution,
                 outputs: Map::new(),
                 inputs_shown_at,
+                retry_in: None,
             }),
+            chain,
         };
         run.flush_warnings();
         run.set_state(State::Created);
@@ -581,7 +588,7 @@ impl Summary {
     fn add(&mut self, state: State) {
         match state {
             State::Killed => self.killed = true,
-            State::Failed => self.failed = true,
+            State::Failed | State::Retried => self.failed = true,
             State::Warning => self.warning = true,
             _ => {}
         }
@@ -667,6 +674,7 @@ fn base_vars(
 
 #[cfg(test)]
 mod tests {
+    use super::lifecycle::Plans;
     use super::*;
     use crate::{EngineConfig, Shown, TaskContext, TaskError, TaskRun, listener::NoListener};
     use async_trait::async_trait;
@@ -793,6 +801,7 @@ mod tests {
                 cancel,
             )
             .await
+            .0
     }
 
     async fn run_tasks(tasks: Vec<PlannedTask>, errors: Vec<PlannedTask>) -> Execution {

@@ -29,6 +29,9 @@ pub enum State {
     Killed,
     /// Ended by the flow itself before its end (an SLA whose behavior is CANCEL).
     Cancelled,
+    /// Failed, a new execution running in its place (`retry` with `behavior:
+    /// CREATE_NEW_EXECUTION`).
+    Retried,
 }
 
 impl State {
@@ -44,6 +47,7 @@ impl State {
             State::Retrying => "RETRYING",
             State::Killed => "KILLED",
             State::Cancelled => "CANCELLED",
+            State::Retried => "RETRIED",
         }
     }
 
@@ -57,6 +61,7 @@ impl State {
                 | State::Skipped
                 | State::Killed
                 | State::Cancelled
+                | State::Retried
         )
     }
 

@@ -78,6 +78,25 @@ impl Flow {
             .chain(&self.after_execution)
     }
 
+    /// Whether a failure may end an execution of the flow RETRIED, for a new one to run in
+    /// its place: its `retry`, or a task's at any depth, has `behavior: CREATE_NEW_EXECUTION`.
+    pub fn retries_in_new_executions(&self) -> bool {
+        let new_execution = |retry: Option<&Value>| {
+            retry
+                .and_then(crate::Retry::from_json)
+                .is_some_and(|retry| retry.new_execution)
+        };
+        let mut pending: Vec<&Task> = self.all_tasks().collect();
+        let mut found = new_execution(self.retry.as_ref());
+        while let (false, Some(task)) = (found, pending.pop()) {
+            found = new_execution(task.common.retry.as_ref());
+            if let TaskKind::Flowable(flowable) = &task.kind {
+                pending.extend(flowable.children());
+            }
+        }
+        found
+    }
+
     /// Whether any task of the flow, at any depth, starts a process (a Commands task): what
     /// the task sandbox is checked for. The walk keeps its own stack, so no nesting overflows.
     pub fn runs_processes(&self) -> bool {

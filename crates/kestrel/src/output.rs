@@ -251,6 +251,7 @@ pub(crate) fn execution_json(execution: &Execution) -> ExecutionJson {
         "flowId": execution.flow_id,
         "state": execution.state.as_str(),
         "labels": labels,
+        "metadata": {"attemptNumber": execution.attempt_number},
         "taskRuns": task_runs,
         "logs": logs,
         "outputs": execution.outputs,

@@ -123,23 +123,3 @@ fn after_execution_sees_the_final_state_and_cannot_change_it() {
         "{logs}"
     );
 }
-
-#[test]
-fn a_retry_under_behavior_create_new_execution_is_refused_naming_what_kestrel_does() {
-    let sandbox = Sandbox::new();
-    sandbox.write(
-        "flow.yml",
-        &format!(
-            "id: props\nnamespace: dev\nretry:\n  behavior: CREATE_NEW_EXECUTION\n  type: constant\n  interval: PT1S\n{}",
-            list("tasks", &[("a", LOG)])
-        ),
-    );
-    let output = sandbox.kestrel(["validate", "flow.yml"]).output();
-    assert_eq!(output.code, Some(2), "{output:?}");
-    assert!(
-        output.stderr.contains(
-            "4:13: retry.behavior: CREATE_NEW_EXECUTION is not supported: kestrel retries the failed task in its execution (RETRY_FAILED_TASK)"
-        ),
-        "{output:?}"
-    );
-}

@@ -361,3 +361,25 @@ fn one_execution_of_a_flow_with_a_concurrency_limit_runs() {
         assert_eq!(task_ids(&document), ["sleep"], "{name}");
     }
 }
+
+/// RetryCaseTest: retryNewExecutionTaskAttempts, retryNewExecutionTaskDuration,
+/// retryNewExecutionFlowAttempts, retryNewExecutionFlowDuration. Kestra sees executions end
+/// RETRIED, RETRIED, FAILED: `kestrel run` shows the last, the third of its chain, labelled
+/// with the first one's id.
+#[test]
+fn a_retry_in_new_executions_runs_the_flow_again_up_to_its_bounds() {
+    for name in [
+        "retry-new-execution-task-attempts.yml",
+        "retry-new-execution-task-duration.yml",
+        "retry-new-execution-flow-attempts.yml",
+        "retry-new-execution-flow-duration.yml",
+    ] {
+        let document = run(name, &[]);
+        assert_eq!(state(&document), "FAILED", "{name}");
+        assert_eq!(document["metadata"]["attemptNumber"], 3, "{name}");
+        assert_eq!(task_ids(&document), ["fail"], "{name}");
+        assert_eq!(attempts_of(&document, "fail"), 1, "{name}");
+        let first = label(&document, "system.correlationId").unwrap();
+        assert_ne!(Some(first), document["id"].as_str(), "{name}");
+    }
+}

@@ -89,7 +89,7 @@ async fn a_trigger_without_wait_answers_created_and_the_execution_runs() {
 }
 
 #[tokio::test]
-async fn a_flow_with_a_concurrency_limit_is_refused_rather_than_run_past_it() {
+async fn a_flow_with_a_concurrency_limit_or_a_retry_in_new_executions_is_refused() {
     let h = harness().await;
     h.flow(concat!(
         "id: limited\nnamespace: team\nconcurrency:\n  limit: 1\n  behavior: QUEUE\n",
@@ -108,6 +108,29 @@ async fn a_flow_with_a_concurrency_limit_is_refused_rather_than_run_past_it() {
     assert!(
         answer.text.contains(
             "Flow team.limited has a concurrency limit, which the server does not enforce yet"
+        ),
+        "{}",
+        answer.text
+    );
+    h.flow(concat!(
+        "id: again\nnamespace: team\n",
+        "tasks:\n  - id: fail\n    type: io.kestra.plugin.core.execution.Fail\n",
+        "    retry:\n      behavior: CREATE_NEW_EXECUTION\n      type: constant\n      interval: PT1S\n",
+    ))
+    .await;
+    let answer = h
+        .send(
+            Method::POST,
+            "/api/v1/main/executions/team/again",
+            Who::Admin,
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::CONFLICT, "{}", answer.text);
+    assert!(
+        answer.text.contains(
+            "Flow team.again has a retry with behavior CREATE_NEW_EXECUTION, which the server \
+             does not enforce yet"
         ),
         "{}",
         answer.text

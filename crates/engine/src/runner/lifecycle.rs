@@ -1,17 +1,41 @@
 //! An execution from its start to its end, as Kestra runs one: `tasks`, then `errors` after a
 //! failure, then `finally` whatever happened (the execution still RUNNING), then the flow's
 //! outputs; its SLAs watched all along; and once its state is final, `afterExecution`, whose
-//! task runs are listed but do not change that state.
+//! task runs are listed but do not change that state. A failure under a retry with `behavior:
+//! CREATE_NEW_EXECUTION` ends it RETRIED instead, and a new execution of the flow runs in its
+//! place after the retry's delay, the chain bounded by the retry's attempts and duration.
 
 use super::{Frame, PlannedTask, Run, Summary, plan};
-use crate::{CancelToken, Execution, State};
-use kestrel_flow::{Flow, Level, Sla, SlaBehavior, SlaKind, Task, TaskKind, java_duration};
+use crate::{CancelToken, Engine, Execution, Inputs, Listener, Origin, State};
+use kestrel_flow::{Flow, Level, Retry, Sla, SlaBehavior, SlaKind, Task, TaskKind, java_duration};
 use serde_json::Value;
 use std::time::Duration;
 
 /// The label every execution carries: the id of the execution that started the chain it
 /// belongs to (its own, for an execution no other one started), as Kestra sets it.
 pub(crate) const CORRELATION_ID: &str = "system.correlationId";
+
+/// Which execution of a chain of retries this is.
+#[derive(Debug, Clone)]
+pub(crate) struct Chain {
+    /// Kestra's `attemptNumber`, from 1.
+    number: u32,
+    /// When the first execution of the chain started: `maxDuration` counts from it.
+    first_start: tokio::time::Instant,
+    /// The first execution's id, every execution's `system.correlationId`.
+    correlation_id: String,
+}
+
+impl Chain {
+    /// The chain an execution `id` starts.
+    pub(crate) fn first(id: &str) -> Self {
+        Self {
+            number: 1,
+            first_start: tokio::time::Instant::now(),
+            correlation_id: id.to_owned(),
+        }
+    }
+}
 
 /// A flow's task lists, planned.
 pub(crate) struct Plans {
@@ -70,20 +94,89 @@ fn ending(behavior: SlaBehavior) -> Option<State> {
     }
 }
 
-impl Run<'_> {
-    /// Runs the execution to its end (or until `cancel`) and returns it, ended.
+impl<'a> Run<'a> {
+    /// Runs an execution of `flow` to its end, and the new ones a retry with `behavior:
+    /// CREATE_NEW_EXECUTION` starts in its place, each after the retry's delay (or until
+    /// `cancel`); the last, ended.
+    pub(crate) async fn chain(
+        engine: &'a Engine,
+        flow: &Flow,
+        inputs: &Inputs,
+        origin: Origin,
+        listener: &'a dyn Listener,
+        cancel: &CancelToken,
+    ) -> Execution {
+        let plans = Plans::of(flow);
+        let mut run = Run::start(engine, flow, inputs, origin.clone(), listener);
+        loop {
+            let chain = run.chain.clone();
+            let (execution, again) = run.execute(flow, &plans, cancel).await;
+            let Some(delay) = again else {
+                return execution;
+            };
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = cancel.cancelled() => return execution,
+            }
+            // A new execution: its own id.
+            let origin = Origin {
+                id: None,
+                ..origin.clone()
+            };
+            run = Run::start(engine, flow, inputs, origin, listener).after(&chain);
+        }
+    }
+
+    /// This execution as the one after `previous` in its chain.
+    fn after(mut self, previous: &Chain) -> Self {
+        self.chain = Chain {
+            number: previous.number.saturating_add(1),
+            first_start: previous.first_start,
+            correlation_id: previous.correlation_id.clone(),
+        };
+        let mut record = self.lock();
+        record.execution.attempt_number = self.chain.number;
+        for (key, value) in &mut record.execution.labels {
+            if key == CORRELATION_ID {
+                value.clone_from(&self.chain.correlation_id);
+            }
+        }
+        drop(record);
+        self
+    }
+
+    /// Whether a failure under `retry` (`behavior: CREATE_NEW_EXECUTION`) leaves room for
+    /// another execution of the chain, as Kestra counts: this execution's attempt number
+    /// against `maxAttempt`, the time since the chain's first start and the delay against
+    /// `maxDuration`. If so, the new execution is due after the delay (`unit` places a random
+    /// one).
+    pub(crate) fn new_execution_after(&self, retry: &Retry, unit: f64) -> bool {
+        let delay = retry.delay(self.chain.number, unit);
+        let allowed = retry.allows(self.chain.number, self.chain.first_start.elapsed(), delay);
+        if allowed {
+            self.lock().retry_in.get_or_insert(delay);
+        }
+        allowed
+    }
+
+    /// Runs the execution to its end (or until `cancel`) and returns it, ended, with the delay
+    /// after which a new execution is to run in its place when it ended RETRIED.
     pub(crate) async fn execute(
         self,
         flow: &Flow,
         plans: &Plans,
         cancel: &CancelToken,
-    ) -> Execution {
+    ) -> (Execution, Option<Duration>) {
         self.set_state(State::Running);
         let mut violated = Vec::new();
         let mut state = match self.assertions(flow, &mut violated, cancel).await {
             Some(ended) => ended,
             None => self.watched(flow, plans, cancel).await,
         };
+        let retry_in = self.lock().retry_in;
+        if retry_in.is_some() && state != State::Killed {
+            state = State::Retried;
+        }
         if state.is_successful() {
             state = self.flow_outputs(flow, state).await;
         }
@@ -92,14 +185,15 @@ impl Run<'_> {
         {
             state = ended;
         }
-        if state != State::Killed && !plans.after_execution.is_empty() {
+        if !matches!(state, State::Killed | State::Retried) && !plans.after_execution.is_empty() {
             // Its tasks see the final state as `execution.state`; readers are told it at the
             // end, so that nothing follows an ended execution.
             self.lock().execution.state = state;
             self.sequence(&plans.after_execution, &Frame::default(), cancel)
                 .await;
         }
-        self.finish(state)
+        let retry_in = retry_in.filter(|_| state == State::Retried);
+        (self.finish(state), retry_in)
     }
 
     /// `tasks`, `errors` and `finally` under the flow's MAX_DURATION SLAs: the first violated
@@ -158,6 +252,10 @@ impl Run<'_> {
     async fn body(&self, plans: &Plans, stop: &CancelToken) -> State {
         let root = Frame::default();
         let mut state = self.sequence(&plans.tasks, &root, stop).await;
+        // A new execution runs in this one's place: nothing more runs here.
+        if self.lock().retry_in.is_some() {
+            return state;
+        }
         if state == State::Failed
             && self.sequence(&plans.errors, &root, stop).await == State::Killed
         {
