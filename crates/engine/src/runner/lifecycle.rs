@@ -248,11 +248,11 @@ impl<'a> Run<'a> {
     }
 
     /// `tasks`, then `errors` when one failed, then `finally` unless the execution was
-    /// killed; their state together.
+    /// killed; their state together. Nothing runs after `tasks` when a new execution is to
+    /// run in this one's place.
     async fn body(&self, plans: &Plans, stop: &CancelToken) -> State {
         let root = Frame::default();
         let mut state = self.sequence(&plans.tasks, &root, stop).await;
-        // A new execution runs in this one's place: nothing more runs here.
         if self.lock().retry_in.is_some() {
             return state;
         }
