@@ -47,6 +47,14 @@ impl Run<'_> {
                 open.run.error = None;
                 return self.close(open, state, outputs, frame);
             };
+            if let Some(retry) = planned.retry.as_ref().filter(|retry| retry.new_execution) {
+                let state = if self.new_execution_after(retry, random_unit()) {
+                    State::Retried
+                } else {
+                    failed(planned)
+                };
+                return self.close(open, state, outputs, frame);
+            }
             let retry = planned.retry.as_ref().and_then(|retry| {
                 let delay = retry.delay(number, random_unit());
                 retry

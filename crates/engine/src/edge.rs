@@ -99,6 +99,7 @@ impl<'r> Edge<'r> {
             outputs,
             start,
             duration,
+            attempt_number,
         } = held;
         Shown(Execution {
             id: id.clone(),
@@ -116,6 +117,7 @@ impl<'r> Edge<'r> {
             outputs: self.masked_map(outputs),
             start: *start,
             duration: *duration,
+            attempt_number: *attempt_number,
         })
     }
 

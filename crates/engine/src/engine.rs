@@ -1,7 +1,7 @@
 //! The engine: what every execution shares (configuration, expressions, secrets, `envs`).
 
 use crate::edge::Edge;
-use crate::runner::{Run, plan};
+use crate::runner::Run;
 use crate::tasks::HttpClients;
 use crate::{CancelToken, Execution, Inputs, Listener, TaskError};
 use kestrel_expr::{Context, ExpressionLimits, Expressions};
@@ -225,11 +225,7 @@ impl Engine {
         listener: &dyn Listener,
         cancel: &CancelToken,
     ) -> Execution {
-        let tasks = plan(&flow.tasks);
-        let errors = plan(&flow.errors);
-        Run::start(self, flow, &inputs, origin, listener)
-            .execute(flow, &tasks, &errors, cancel)
-            .await
+        Run::chain(self, flow, &inputs, origin, listener, cancel).await
     }
 
     /// A scope whose `secret()` calls read as `reader`, from `namespace` by default, masking

@@ -94,4 +94,7 @@ pub struct Execution {
     pub start: DateTime<Utc>,
     /// How long it took, once it ended.
     pub duration: Duration,
+    /// Kestra's `attemptNumber`: 1, or which execution of a chain a retry under
+    /// `behavior: CREATE_NEW_EXECUTION` started this one as.
+    pub attempt_number: u32,
 }

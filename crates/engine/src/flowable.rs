@@ -312,12 +312,44 @@ impl Run<'_> {
                 ));
             }
         };
+        let nulls = items.iter().filter(|item| item.is_null()).count();
+        if nulls > 0 {
+            // Kestra's words, the values as Java prints them.
+            let all: Vec<String> = items.iter().map(java_text).collect();
+            return Err(Stopped::Broken(format!(
+                "Found '{nulls}' null values on Each, with values=[{}]",
+                all.join(", ")
+            )));
+        }
+        // As in Kestra, a value given twice runs once.
+        let mut seen = std::collections::HashSet::new();
         Ok(items
             .into_iter()
             .map(|item| match item {
                 Value::String(text) => text,
                 other => other.to_string(),
             })
+            .filter(|text| seen.insert(text.clone()))
             .collect())
+    }
+}
+
+/// `value` as Java's `toString` prints the list or map Jackson read it into:
+/// `{key=my-key, value=[1, null]}`.
+fn java_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(java_text).collect();
+            format!("[{}]", items.join(", "))
+        }
+        Value::Object(map) => {
+            let entries: Vec<String> = map
+                .iter()
+                .map(|(key, value)| format!("{key}={}", java_text(value)))
+                .collect();
+            format!("{{{}}}", entries.join(", "))
+        }
+        other => other.to_string(),
     }
 }

@@ -57,4 +57,5 @@ pub(crate) struct HeldExecution {
     pub(crate) outputs: Map<String, Value>,
     pub(crate) start: DateTime<Utc>,
     pub(crate) duration: Duration,
+    pub(crate) attempt_number: u32,
 }

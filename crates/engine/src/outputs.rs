@@ -33,7 +33,7 @@ impl Run<'_> {
                         "Failed to render output values: output '{}': {problem}",
                         def.id
                     );
-                    self.execution_error(&message);
+                    self.execution_log(Level::Error, &message);
                     return State::Failed;
                 }
             }
@@ -42,12 +42,12 @@ impl Run<'_> {
         state
     }
 
-    /// Logs an ERROR entry of the execution itself (no task).
-    fn execution_error(&self, message: &str) {
+    /// Logs an entry of the execution itself (no task).
+    pub(crate) fn execution_log(&self, level: Level, message: &str) {
         let entry = crate::held::HeldLog {
             task_id: String::new(),
             task_run_id: String::new(),
-            level: Level::Error,
+            level,
             message: message.to_owned(),
             timestamp: Utc::now(),
             attempt_number: 1,

@@ -25,6 +25,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+mod lifecycle;
+
 /// A future of the execution's task tree; boxed, as the tree is recursive.
 pub(crate) type Branch<'f> = Pin<Box<dyn Future<Output = State> + Send + 'f>>;
 
@@ -141,6 +143,9 @@ struct Record {
     outputs: Map<String, Value>,
     /// How many values the registry held when readers were last shown the inputs.
     inputs_shown_at: usize,
+    /// When a new execution is to run in this one's place (a failure under a retry with
+    /// `behavior: CREATE_NEW_EXECUTION`): after this delay.
+    retry_in: Option<Duration>,
 }
 
 /// The state of one execution while it runs.
@@ -154,6 +159,8 @@ pub(crate) struct Run<'a> {
     /// What every task's render sees, but `task`, `taskrun`, `parents` and `outputs`.
     base_vars: Map<String, Value>,
     record: Mutex<Record>,
+    /// Which execution of its chain this is.
+    chain: lifecycle::Chain,
 }
 
 /// A task run being run: its place in the execution's list, its current state (real), and
@@ -194,19 +201,26 @@ impl<'a> Run<'a> {
         let scope = Arc::new(engine.scope(reader, &flow.namespace, &registry));
         let files = engine.execution_files(flow, &id);
         let execution = HeldExecution {
-            id,
+            id: id.clone(),
             namespace: flow.namespace.clone(),
             flow_id: flow.id.clone(),
             state: State::Created,
             inputs: inputs.held(),
             trigger,
-            labels: flow.labels.clone(),
+            labels: flow
+                .labels
+                .iter()
+                .cloned()
+                .chain([(lifecycle::CORRELATION_ID.to_owned(), id)])
+                .collect(),
             task_runs: Vec::new(),
             logs: Vec::new(),
             outputs: Map::new(),
             start: Utc::now(),
             duration: Duration::ZERO,
+            attempt_number: 1,
         };
+        let chain = lifecycle::Chain::first(&execution.id);
         let base_vars = base_vars(engine, flow, inputs, &execution);
         let inputs_shown_at = registry.pattern_count();
         let run = Self {
@@ -220,33 +234,13 @@ impl<'a> Run<'a> {
                 execution,
                 outputs: Map::new(),
                 inputs_shown_at,
+                retry_in: None,
             }),
+            chain,
         };
         run.flush_warnings();
         run.set_state(State::Created);
         run
-    }
-
-    /// Runs `tasks`, then `errors` if a task failed, then renders the flow's outputs, and
-    /// returns the ended execution.
-    pub(crate) async fn execute(
-        self,
-        flow: &Flow,
-        tasks: &[PlannedTask],
-        errors: &[PlannedTask],
-        cancel: &CancelToken,
-    ) -> Execution {
-        self.set_state(State::Running);
-        let root = Frame::default();
-        let mut state = self.sequence(tasks, &root, cancel).await;
-        if state == State::Failed && self.sequence(errors, &root, cancel).await == State::Killed {
-            state = State::Killed;
-        }
-        if state.is_successful() {
-            state = self.flow_outputs(flow, state).await;
-        }
-        self.mask_files().await;
-        self.finish(state)
     }
 
     /// Runs `tasks` one after the other until one fails or the execution is cancelled; their
@@ -412,6 +406,11 @@ impl<'a> Run<'a> {
     /// `parents` and the real `outputs` of the task runs so far.
     pub(crate) fn context(&self, open: &OpenRun, frame: &Frame) -> Context {
         let mut vars = self.base_vars.clone();
+        // The state as it is now: `afterExecution` tasks see the final one.
+        if let Some(execution) = vars.get_mut("execution").and_then(Value::as_object_mut) {
+            let state = self.lock().execution.state;
+            execution.insert("state".into(), json!(state.as_str()));
+        }
         let run = &open.run;
         vars.insert(
             "task".into(),
@@ -438,7 +437,10 @@ impl<'a> Run<'a> {
             "outputs".into(),
             Value::Object(self.outputs_read(&open.reads)),
         );
-        Context::new(Value::Object(vars), Some(Arc::clone(&self.scope)))
+        self.with_files(Context::new(
+            Value::Object(vars),
+            Some(Arc::clone(&self.scope)),
+        ))
     }
 
     /// The real outputs `reads` names (their size counted in the engine's work).
@@ -495,7 +497,10 @@ impl<'a> Run<'a> {
     pub(crate) fn output_context(&self) -> Context {
         let mut vars = self.base_vars.clone();
         vars.insert("outputs".into(), Value::Object(self.lock().outputs.clone()));
-        Context::new(Value::Object(vars), Some(Arc::clone(&self.scope)))
+        self.with_files(Context::new(
+            Value::Object(vars),
+            Some(Arc::clone(&self.scope)),
+        ))
     }
 
     /// Sets the flow's rendered outputs (real values; readers see them through the edge).
@@ -594,7 +599,7 @@ impl Summary {
     fn add(&mut self, state: State) {
         match state {
             State::Killed => self.killed = true,
-            State::Failed => self.failed = true,
+            State::Failed | State::Retried => self.failed = true,
             State::Warning => self.warning = true,
             _ => {}
         }
@@ -680,6 +685,7 @@ fn base_vars(
 
 #[cfg(test)]
 mod tests {
+    use super::lifecycle::Plans;
     use super::*;
     use crate::{EngineConfig, Shown, TaskContext, TaskError, TaskRun, listener::NoListener};
     use async_trait::async_trait;
@@ -795,8 +801,18 @@ mod tests {
         let raw = secret_input.map(|value| ("pw".to_string(), SecretValue::new(value.into())));
         let inputs = Inputs::parse(&flow.inputs, raw).unwrap();
         Run::start(&engine, &flow, &inputs, Origin::by("test"), listener)
-            .execute(&flow, &tasks, &errors, cancel)
+            .execute(
+                &flow,
+                &Plans {
+                    tasks,
+                    errors,
+                    finally: Vec::new(),
+                    after_execution: Vec::new(),
+                },
+                cancel,
+            )
             .await
+            .0
     }
 
     async fn run_tasks(tasks: Vec<PlannedTask>, errors: Vec<PlannedTask>) -> Execution {

@@ -27,6 +27,11 @@ pub enum State {
     Retrying,
     /// Cancelled.
     Killed,
+    /// Ended by the flow itself before its end (an SLA whose behavior is CANCEL).
+    Cancelled,
+    /// Failed, a new execution running in its place (`retry` with `behavior:
+    /// CREATE_NEW_EXECUTION`).
+    Retried,
 }
 
 impl State {
@@ -41,6 +46,8 @@ impl State {
             State::Skipped => "SKIPPED",
             State::Retrying => "RETRYING",
             State::Killed => "KILLED",
+            State::Cancelled => "CANCELLED",
+            State::Retried => "RETRIED",
         }
     }
 
@@ -48,7 +55,13 @@ impl State {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            State::Success | State::Warning | State::Failed | State::Skipped | State::Killed
+            State::Success
+                | State::Warning
+                | State::Failed
+                | State::Skipped
+                | State::Killed
+                | State::Cancelled
+                | State::Retried
         )
     }
 

@@ -7,7 +7,7 @@
 
 use crate::context::{Ctx, Props};
 use crate::tasks::{TaskType, task_list};
-use crate::yaml::Yaml;
+use crate::yaml::{Node, Yaml, printable};
 use crate::{Task, TaskKind};
 use serde_json::Value;
 
@@ -97,6 +97,33 @@ impl Flowable {
             .chain(second)
             .chain(cases.iter().flat_map(|(_, tasks)| tasks))
             .chain(&self.errors)
+    }
+}
+
+impl Flowable {
+    /// Every child task, as [`Flowable::children`], to change (the engine gives the children
+    /// of a flowable with a `retry` that retry).
+    pub fn children_mut(&mut self) -> impl Iterator<Item = &mut Task> {
+        let lists: Vec<&mut Vec<Task>> = match &mut self.kind {
+            FlowableKind::Sequential { tasks }
+            | FlowableKind::Parallel { tasks, .. }
+            | FlowableKind::AllowFailure { tasks }
+            | FlowableKind::ForEach { tasks, .. } => vec![tasks],
+            FlowableKind::If {
+                then, otherwise, ..
+            } => vec![then, otherwise],
+            FlowableKind::Switch {
+                cases, defaults, ..
+            } => cases
+                .iter_mut()
+                .map(|(_, tasks)| tasks)
+                .chain([defaults])
+                .collect(),
+        };
+        lists
+            .into_iter()
+            .chain([&mut self.errors])
+            .flat_map(|tasks| tasks.iter_mut())
     }
 }
 
@@ -201,6 +228,29 @@ fn build_switch(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
     let value = crate::tasks::read::non_blank(ctx, props, "value");
     let cases = switch_cases(ctx, props);
     let defaults = task_list(ctx, props, "defaults");
+    // Judged on the tasks as written, so that a case whose task has a violation of its own
+    // is not also called empty.
+    let written = |node: &Node| matches!(&node.value, Yaml::Seq(items) if !items.is_empty());
+    let case_tasks = match props.get("cases").map(|node| &node.value) {
+        Some(Yaml::Map(entries)) => entries.iter().any(|(_, tasks)| written(tasks)),
+        // Not a map: reported as such.
+        Some(_) => true,
+        None => false,
+    };
+    if !case_tasks && !props.get("defaults").is_some_and(written) {
+        // Kestra's words, after the task's id as its message names it.
+        let id = props
+            .get("id")
+            .and_then(Node::scalar_text)
+            .unwrap_or_default();
+        ctx.report(
+            props.node,
+            format!(
+                "{}: No task defined, neither cases or default have any tasks",
+                printable(&id)
+            ),
+        );
+    }
     let kind = value.zip(cases).map(|(value, cases)| FlowableKind::Switch {
         value,
         cases,
@@ -570,7 +620,16 @@ mod tests {
         let switch = "    type: io.kestra.plugin.core.flow.Switch\n";
         assert_eq!(
             violations(&format!("{switch}    value: \" \"\n")),
-            ["6:12: tasks[0].value: must not be blank"]
+            [
+                "4:5: t: No task defined, neither cases or default have any tasks",
+                "6:12: tasks[0].value: must not be blank",
+            ]
+        );
+        assert_eq!(
+            violations(&format!(
+                "{switch}    value: x\n    cases: {{}}\n    defaults:\n"
+            )),
+            ["4:5: t: No task defined, neither cases or default have any tasks"]
         );
         assert_eq!(
             violations(&format!("{switch}    value: x\n    cases: [a]\n")),

@@ -2,7 +2,7 @@
 
 use crate::context::{Ctx, IO_ID, Position, Props};
 use crate::tasks::read;
-use crate::yaml::Node;
+use crate::yaml::{Node, printable};
 use crate::{InputDef, InputRules, InputType, OutputDef};
 use serde_json::Value;
 
@@ -86,7 +86,29 @@ fn read_type(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<InputType> {
         props.missing(ctx, "type");
         return None;
     }
-    props.choice(ctx, "type", &InputType::ALL, InputType::as_str)
+    let name = props.get("type").and_then(Node::scalar_text);
+    if let (Some("FILE"), Some(at)) = (name.as_deref(), props.get("defaults")) {
+        let field = props.field("defaults");
+        ctx.report(
+            at,
+            format!("{field}: no `defaults` can be set for inputs of type 'FILE'"),
+        );
+    }
+    let found = name.as_deref().and_then(InputType::from_name);
+    if let (None, Some(name)) = (found, props.text(ctx, "type")) {
+        // Kestra's words for a type it cannot resolve, then the types kestrel knows.
+        let names: Vec<&str> = InputType::ALL.iter().map(|kind| kind.as_str()).collect();
+        ctx.report(
+            props.locate("type"),
+            format!(
+                "{}: Invalid type: {}, must be one of [{}]",
+                props.field("type"),
+                printable(&name),
+                names.join(", ")
+            ),
+        );
+    }
+    found
 }
 
 /// The validation properties each type takes, besides those every input has.
@@ -142,6 +164,12 @@ fn read_rules(ctx: &mut Ctx<'_>, props: &Props<'_>, kind: InputType) -> InputRul
                 "{}: SECRET items would not be masked: declare one SECRET input per value",
                 props.field("itemType")
             ),
+        );
+    }
+    if item_type == Some(InputType::Array) {
+        ctx.report(
+            props.locate("itemType"),
+            format!("{}: `itemType` cannot be `ARRAY`", props.field("itemType")),
         );
     }
     if item_type.is_none() && kind == InputType::Array && props.get("itemType").is_none() {

@@ -18,6 +18,7 @@ mod cron;
 mod defaults;
 mod duration;
 mod flowable;
+mod flowprops;
 mod inputs;
 mod model;
 mod parse;
@@ -30,6 +31,7 @@ mod yaml;
 
 pub use cron::Cron;
 pub use flowable::{Flowable, FlowableKind};
+pub use flowprops::{Concurrency, ConcurrencyBehavior, Sla, SlaBehavior, SlaKind};
 pub use model::{
     Flow, InputDef, InputRules, InputType, Level, OutputDef, Task, TaskCommon, TaskKind, Violation,
 };

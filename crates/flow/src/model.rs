@@ -26,6 +26,18 @@ pub struct Flow {
     pub tasks: Vec<Task>,
     /// `errors`: tasks run when a task fails.
     pub errors: Vec<Task>,
+    /// `finally`: tasks run after `tasks` (and `errors`), whatever their outcome.
+    pub finally: Vec<Task>,
+    /// `afterExecution`: tasks run once the execution has its final state, which they do not
+    /// change.
+    pub after_execution: Vec<Task>,
+    /// `retry`, as written: the retry of every task that has none of its own (nor a flowable
+    /// around it).
+    pub retry: Option<Value>,
+    /// `concurrency`: how many executions of the flow run at once.
+    pub concurrency: Option<crate::Concurrency>,
+    /// `sla`: conditions on its executions.
+    pub sla: Vec<crate::Sla>,
     /// `triggers`, as written.
     pub triggers: Vec<Value>,
     /// The `io.kestra.plugin.core.trigger.Schedule` triggers among `triggers`, typed.
@@ -56,10 +68,39 @@ pub struct Task {
 }
 
 impl Flow {
+    /// The flow's own task lists: `tasks`, `errors`, `finally` and `afterExecution` (not their
+    /// children).
+    pub fn all_tasks(&self) -> impl Iterator<Item = &Task> {
+        self.tasks
+            .iter()
+            .chain(&self.errors)
+            .chain(&self.finally)
+            .chain(&self.after_execution)
+    }
+
+    /// Whether a failure may end an execution of the flow RETRIED, for a new one to run in
+    /// its place: its `retry`, or a task's at any depth, has `behavior: CREATE_NEW_EXECUTION`.
+    pub fn retries_in_new_executions(&self) -> bool {
+        let new_execution = |retry: Option<&Value>| {
+            retry
+                .and_then(crate::Retry::from_json)
+                .is_some_and(|retry| retry.new_execution)
+        };
+        let mut pending: Vec<&Task> = self.all_tasks().collect();
+        let mut found = new_execution(self.retry.as_ref());
+        while let (false, Some(task)) = (found, pending.pop()) {
+            found = new_execution(task.common.retry.as_ref());
+            if let TaskKind::Flowable(flowable) = &task.kind {
+                pending.extend(flowable.children());
+            }
+        }
+        found
+    }
+
     /// Whether any task of the flow, at any depth, starts a process (a Commands task): what
     /// the task sandbox is checked for. The walk keeps its own stack, so no nesting overflows.
     pub fn runs_processes(&self) -> bool {
-        let mut pending: Vec<&Task> = self.tasks.iter().chain(&self.errors).collect();
+        let mut pending: Vec<&Task> = self.all_tasks().collect();
         while let Some(task) = pending.pop() {
             match &task.kind {
                 TaskKind::Commands(_) => return true,
@@ -217,7 +258,7 @@ pub struct InputDef {
     pub rules: InputRules,
 }
 
-/// Input types (FILE, which needs internal storage, is not one yet).
+/// Input types, as Kestra names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InputType {
     /// STRING, with an optional `validator` (a regular expression the whole text matches).

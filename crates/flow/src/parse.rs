@@ -30,7 +30,17 @@ const FLOW_PROPERTIES: &[&str] = &[
     "disabled",
     "pluginDefaults",
     "taskDefaults",
+    "finally",
+    "afterExecution",
+    "retry",
+    "concurrency",
+    "sla",
+    "listeners",
 ];
+
+/// The prefix of the labels Kestra alone sets, and the one of them a flow may set.
+const SYSTEM_PREFIX: &str = "system.";
+const READ_ONLY_LABEL: &str = "system.readOnly";
 
 /// A check of one text a flow renders (its template syntax): what is wrong with it, if anything.
 pub type TemplateCheck<'a> = &'a dyn Fn(&str) -> Result<(), String>;
@@ -81,6 +91,15 @@ fn read_flow(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<Flow> {
         ctx.report(props.locate("tasks"), "tasks: must not be empty");
     }
     let errors = task_list(ctx, props, "errors");
+    let finally = task_list(ctx, props, "finally");
+    let after_execution = task_list(ctx, props, "afterExecution");
+    crate::flowprops::refuse_listeners(ctx, props);
+    if let (Some((id, _)), Some((namespace, _))) = (&id, &namespace) {
+        crate::flowprops::refuse_recursion(ctx, props, namespace, id);
+    }
+    let retry = crate::flowprops::read_retry(ctx, props);
+    let concurrency = crate::flowprops::read_concurrency(ctx, props);
+    let sla = crate::flowprops::read_sla(ctx, props);
     let triggers = props
         .list(ctx, "triggers")
         .map(|items| items.iter().map(Node::to_json).collect());
@@ -97,6 +116,11 @@ fn read_flow(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<Flow> {
         outputs,
         tasks,
         errors,
+        finally,
+        after_execution,
+        retry,
+        concurrency,
+        sla,
         triggers: triggers.unwrap_or_default(),
         schedules: typed.schedules,
         webhooks: typed.webhooks,
@@ -106,36 +130,59 @@ fn read_flow(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<Flow> {
     })
 }
 
-/// `labels`, as a map (`env: prod`) or a list of `{key, value}`, in source order.
-fn read_labels(ctx: &mut Ctx<'_>, flow: &Props<'_>) -> Vec<(String, String)> {
-    let Some(node) = flow.get("labels") else {
+/// `labels` (of the flow, of an SLA), as a map (`env: prod`) or a list of `{key, value}`, in
+/// source order; a `system.` label but `system.readOnly` is refused in Kestra's words, as
+/// Kestra alone sets those.
+pub(crate) fn read_labels(ctx: &mut Ctx<'_>, owner: &Props<'_>) -> Vec<(String, String)> {
+    let Some(node) = owner.get("labels") else {
         return Vec::new();
     };
-    match &node.value {
+    let field = owner.field("labels");
+    let labels: Vec<(String, String, &Node)> = match &node.value {
         Yaml::Map(entries) => entries
             .iter()
             .filter_map(|(key, value)| {
                 let name = key.key_text();
-                let value = label_value(ctx, key, value, &format!("labels.{name}"))?;
-                Some((name, value))
+                let value = label_value(ctx, key, value, &format!("{field}.{name}"))?;
+                Some((name, value, key))
             })
             .collect(),
         Yaml::Seq(items) => items
             .iter()
             .enumerate()
             .filter_map(|(index, item)| {
-                let label = Props::open(ctx, item, format!("labels[{index}]"))?;
+                let label = Props::open(ctx, item, format!("{field}[{index}]"))?;
                 label.reject_unknown(ctx, LABEL_CLASS, &[&["key", "value"]]);
                 let key = label.required_text(ctx, "key");
                 let value = label.required_text(ctx, "value");
-                Some((key?, value?))
+                Some((key?, value?, item))
             })
             .collect(),
         _ => {
-            ctx.report(node, "labels: must be a map or a list of {key, value}");
+            ctx.report(
+                node,
+                format!("{field}: must be a map or a list of {{key, value}}"),
+            );
             Vec::new()
         }
-    }
+    };
+    labels
+        .into_iter()
+        .filter_map(|(key, value, at)| {
+            if key.starts_with(SYSTEM_PREFIX) && key != READ_ONLY_LABEL {
+                ctx.report(
+                    at,
+                    format!(
+                        "{field}: System labels can only be set by Kestra itself, offending label: {}={}",
+                        yaml::printable(&key),
+                        yaml::printable(&value)
+                    ),
+                );
+                return None;
+            }
+            Some((key, value))
+        })
+        .collect()
 }
 
 /// A label's value in the map form; a missing one is reported at its key.
@@ -226,7 +273,7 @@ mod tests {
     #[test]
     fn a_yaml_error_is_the_only_violation() {
         let found = violations("id: -bad\nnamespace: Dev\ntasks: []\nid: b\n");
-        assert_eq!(found, ["4:1: invalid YAML: duplicate key \"id\""]);
+        assert_eq!(found, ["4:1: invalid YAML: Duplicate field 'id'"]);
     }
 
     #[test]
@@ -455,6 +502,26 @@ mod tests {
     }
 
     #[test]
+    fn system_labels_are_kestras_alone_but_read_only() {
+        let source = headed_flow("labels:\n  system.label: system_key\n  another: label\n");
+        assert_eq!(
+            violations(&source),
+            [
+                "2:3: labels: System labels can only be set by Kestra itself, offending label: system.label=system_key"
+            ]
+        );
+        let source = headed_flow("labels:\n  - key: system.id\n    value: id\n");
+        assert_eq!(
+            violations(&source),
+            [
+                "2:5: labels: System labels can only be set by Kestra itself, offending label: system.id=id"
+            ]
+        );
+        let flow = parse_flow(&headed_flow("labels:\n  system.readOnly: \"true\"\n")).unwrap();
+        assert_eq!(flow.labels, [("system.readOnly".into(), "true".into())]);
+    }
+
+    #[test]
     fn variables_keep_their_json_shape() {
         let source =
             headed_flow("variables:\n  n: 1\n  f: 1.5\n  list: [a, true]\n  map: {k: ~}\n");
@@ -493,7 +560,7 @@ mod tests {
         assert_eq!(
             violations(&source),
             [
-                "3:11: inputs[0].type: must be one of [STRING, ENUM, SELECT, INT, FLOAT, BOOLEAN, DATETIME, DATE, TIME, DURATION, FILE, JSON, URI, SECRET, ARRAY, MULTISELECT, YAML, EMAIL]",
+                "3:11: inputs[0].type: Invalid type: TEXT, must be one of [STRING, ENUM, SELECT, INT, FLOAT, BOOLEAN, DATETIME, DATE, TIME, DURATION, FILE, JSON, URI, SECRET, ARRAY, MULTISELECT, YAML, EMAIL]",
                 "4:5: inputs[1].id: must not be null",
                 "5:5: Unrecognized field \"min\" (class io.kestra.core.models.flows.input.BooleanInput), not marked as ignorable",
                 "6:9: Duplicate input with name [a]",

@@ -18,6 +18,10 @@ pub struct Retry {
     pub max_duration: Option<Duration>,
     /// `warningOnRetry`: a task run that succeeds after a retry ends in WARNING.
     pub warning_on_retry: bool,
+    /// `behavior: CREATE_NEW_EXECUTION`: a failed task run ends its execution RETRIED and a
+    /// new execution of the flow runs in its place, up to the bounds, instead of a new
+    /// attempt of the task run (`RETRY_FAILED_TASK`, the default).
+    pub new_execution: bool,
 }
 
 /// The delays between attempts.
@@ -97,6 +101,9 @@ impl Retry {
             warning_on_retry: value
                 .get("warningOnRetry")
                 .is_some_and(|flag| flag == true || flag == "true"),
+            new_execution: value
+                .get("behavior")
+                .is_some_and(|behavior| behavior == "CREATE_NEW_EXECUTION"),
         })
     }
 
@@ -197,19 +204,12 @@ pub(crate) fn check_retry(ctx: &mut Ctx<'_>, task: &Props<'_>) {
     }
     check_with(ctx, &props, "delayFactor", "must be a number", as_factor);
     props.flag(ctx, "warningOnRetry");
-    let behavior = props.choice(
+    props.choice(
         ctx,
         "behavior",
         &["RETRY_FAILED_TASK", "CREATE_NEW_EXECUTION"],
         |name| name,
     );
-    if let (Some("CREATE_NEW_EXECUTION"), Some(at)) = (behavior, props.get("behavior")) {
-        let field = props.field("behavior");
-        ctx.report(
-            at,
-            format!("{field}: CREATE_NEW_EXECUTION is not supported"),
-        );
-    }
     if let Some(retry) = Retry::from_json(&node.to_json()) {
         check_bounds(ctx, &props, &field, &retry);
     }

@@ -81,6 +81,7 @@ const COMMON: &[&str] = &[
     "runIf",
     "timeout",
     "retry",
+    "workerGroup",
 ];
 
 /// The tasks listed under `key` (`tasks`, `errors`, a flowable's children); an absent list is
@@ -147,6 +148,14 @@ fn read_common(ctx: &mut Ctx<'_>, props: &Props<'_>) -> TaskCommon {
         );
     }
     crate::retry::check_retry(ctx, props);
+    if let Some(at) = props.get("workerGroup") {
+        // Kestra's open-source edition refuses it in these words.
+        let field = props.field("workerGroup");
+        ctx.report(
+            at,
+            format!("{field}: Worker Group is an Enterprise Edition functionality"),
+        );
+    }
     TaskCommon {
         description: props.text(ctx, "description"),
         log_level: props.choice(ctx, "logLevel", &Level::ALL, Level::as_str),
@@ -337,6 +346,18 @@ mod tests {
     }
 
     #[test]
+    fn a_worker_group_is_refused_as_kestras_open_source_edition_refuses_it() {
+        let found = violations(concat!(
+            "    type: io.kestra.plugin.core.debug.Return\n",
+            "    workerGroup:\n      key: toto\n",
+        ));
+        assert_eq!(
+            found,
+            ["7:7: tasks[0].workerGroup: Worker Group is an Enterprise Edition functionality"]
+        );
+    }
+
+    #[test]
     fn task_type_must_be_there_and_known() {
         assert_eq!(
             violations("    message: x\n"),
@@ -355,11 +376,9 @@ mod tests {
             "io.kestra.plugin.core.log.Log",
         ] {
             assert_eq!(
-                violations(&format!(
-                    "    type: {name}\n    message: x\n    workerGroup: a\n"
-                )),
+                violations(&format!("    type: {name}\n    message: x\n    nope: a\n")),
                 [
-                    "7:5: Unrecognized field \"workerGroup\" (class io.kestra.plugin.core.log.Log), not marked as ignorable"
+                    "7:5: Unrecognized field \"nope\" (class io.kestra.plugin.core.log.Log), not marked as ignorable"
                 ]
             );
         }

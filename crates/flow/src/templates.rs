@@ -1,5 +1,5 @@
 //! The texts a flow renders, checked while it is parsed: every string under `tasks`,
-//! `errors`, `triggers` and `outputs` (map keys included, `description` left out), after
+//! `errors`, `finally`, `afterExecution`, `triggers`, `outputs` and `sla` (map keys included, `description` left out), after
 //! plugin defaults are merged in, goes through the caller's check (the expression crate's
 //! template compiler), so that a template that cannot parse is refused when the flow is
 //! checked or saved, not when a task runs. Plain texts are the check's to skip.
@@ -9,7 +9,15 @@ use crate::parse::TemplateCheck;
 use crate::yaml::{Node, Yaml};
 
 /// The parts of a flow whose texts are rendered.
-const RENDERED: &[&str] = &["tasks", "errors", "triggers", "outputs"];
+const RENDERED: &[&str] = &[
+    "tasks",
+    "errors",
+    "finally",
+    "afterExecution",
+    "triggers",
+    "outputs",
+    "sla",
+];
 
 /// Passes every rendered text of the flow `root` to `check`; each refusal is a violation at
 /// the text, `<field>: <why>`.

@@ -219,8 +219,9 @@ impl Builder {
                 None => {
                     let repeated = node.scalar_text().filter(|text| !seen.insert(text.clone()));
                     if let Some(text) = repeated {
+                        // Jackson's words, as Kestra reports a repeated key.
                         let message =
-                            format!("invalid YAML: duplicate key \"{}\"", printable(&text));
+                            format!("invalid YAML: Duplicate field '{}'", printable(&text));
                         return Err(violation(node.line, node.column, &message));
                     }
                     *key = Some(node);
@@ -473,7 +474,7 @@ mod tests {
     fn duplicate_keys_are_refused() {
         assert_eq!(
             error("a: 1\nb: 2\na: 3\n"),
-            "3:1: invalid YAML: duplicate key \"a\""
+            "3:1: invalid YAML: Duplicate field 'a'"
         );
     }
 

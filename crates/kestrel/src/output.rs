@@ -240,11 +240,18 @@ pub(crate) fn execution_json(execution: &Execution) -> ExecutionJson {
             })
         })
         .collect();
+    let labels: Vec<Value> = execution
+        .labels
+        .iter()
+        .map(|(key, value)| json!({"key": key, "value": value}))
+        .collect();
     ExecutionJson(json!({
         "id": execution.id,
         "namespace": execution.namespace,
         "flowId": execution.flow_id,
         "state": execution.state.as_str(),
+        "labels": labels,
+        "metadata": {"attemptNumber": execution.attempt_number},
         "taskRuns": task_runs,
         "logs": logs,
         "outputs": execution.outputs,

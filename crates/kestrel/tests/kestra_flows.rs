@@ -227,3 +227,159 @@ fn task_defaults_and_log_levels_apply() {
     assert!(of("t4").is_empty(), "logLevel INFO drops TRACE");
     assert_eq!(of("t5"), ["INFO five first", "INFO five second"]);
 }
+
+/// The value of the execution's label `key`, if it has one.
+fn label<'d>(document: &'d Value, key: &str) -> Option<&'d str> {
+    document["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|label| label["key"] == key)
+        .map(|label| label["value"].as_str().unwrap())
+}
+
+/// How many attempts the first task run of `task_id` took.
+fn attempts_of(document: &Value, task_id: &str) -> usize {
+    run_of(document, task_id)["attempts"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+/// The execution's own log messages (of no task).
+fn execution_logs(document: &Value) -> Vec<&str> {
+    document["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["taskId"] == "")
+        .map(|entry| entry["message"].as_str().unwrap())
+        .collect()
+}
+
+/// RetryCaseTest: retryFailedFlowAttempts, retryFailedFlowDuration. The flow's `retry` is the
+/// retry of its tasks without one.
+#[test]
+fn the_flows_retry_tries_its_tasks_again() {
+    let attempts = run("retry-failed-flow-attempts.yml", &[]);
+    assert_eq!(state(&attempts), "FAILED");
+    assert_eq!(attempts_of(&attempts, "fail"), 4);
+
+    let duration = run("retry-failed-flow-duration.yml", &[]);
+    assert_eq!(state(&duration), "FAILED");
+    assert_eq!(attempts_of(&duration, "fail"), 3);
+}
+
+/// RetryCaseTest: retryFlowable. A flowable's `retry` is the retry of its children.
+#[test]
+fn a_flowables_retry_tries_its_children_again() {
+    let document = run("retry-flowable.yaml", &[]);
+    assert_eq!(state(&document), "FAILED");
+    assert_eq!(task_ids(&document), ["flowable", "child"]);
+    assert_eq!(attempts_of(&document, "child"), 3);
+    assert_eq!(attempts_of(&document, "flowable"), 1);
+}
+
+/// SLAServiceTest / SLATestCase: maxDurationSLAShouldFail, maxDurationSLAShouldPass.
+#[test]
+fn a_max_duration_sla_fails_an_execution_that_runs_longer() {
+    let failed = run("sla-max-duration-fail.yaml", &[]);
+    assert_eq!(state(&failed), "FAILED");
+    assert_eq!(state_of(&failed, "sleep"), "KILLED");
+    let logs = execution_logs(&failed);
+    assert!(
+        logs.iter().any(|message| message.starts_with(
+            "Execution failed due to SLA 'maxDuration' violated: execution duration of PT0.5"
+        ) && message.ends_with("exceed the maximum duration of PT0.5S.")),
+        "{logs:?}"
+    );
+
+    let passed = run("sla-max-duration-ok.yaml", &[]);
+    assert_eq!(state(&passed), "SUCCESS");
+    assert!(execution_logs(&passed).is_empty());
+}
+
+/// SLATestCase: executionConditionSLAShouldPass, executionConditionSLAShouldCancel,
+/// executionConditionSLAShouldLabel.
+#[test]
+fn an_execution_assertion_sla_cancels_or_labels_as_its_behavior_says() {
+    let passed = run("sla-execution-condition.yaml", &[]);
+    assert_eq!(state(&passed), "SUCCESS");
+    assert_eq!(label(&passed, "sla"), None);
+
+    let cancelled = run("sla-execution-condition.yaml", &["string=CANCEL"]);
+    assert_eq!(state(&cancelled), "CANCELLED");
+    assert!(runs(&cancelled).is_empty());
+
+    let labelled = run("sla-execution-condition.yaml", &["string=LABEL"]);
+    assert_eq!(state(&labelled), "SUCCESS");
+    assert_eq!(label(&labelled, "sla"), Some("violated"));
+    assert_eq!(
+        execution_logs(&labelled),
+        ["SLA 'condition' violated: assertion is false: {{inputs.string != 'LABEL'}}."]
+    );
+}
+
+/// Every execution gets Kestra's label `system.correlationId`: its own id, for one no other
+/// execution started.
+#[test]
+fn every_execution_is_labelled_with_its_correlation_id() {
+    let document = run("sla-max-duration-ok.yaml", &[]);
+    assert_eq!(
+        label(&document, "system.correlationId"),
+        document["id"].as_str()
+    );
+}
+
+/// EachSequentialTest: eachNull.
+#[test]
+fn a_null_for_each_value_fails_as_kestras_does() {
+    let document = run("each-null.yaml", &[]);
+    assert_eq!(state(&document), "FAILED");
+    assert_eq!(runs(&document).len(), 1);
+    let logs = document["logs"].to_string();
+    assert!(
+        logs.contains(
+            "Found '1' null values on Each, with values=[1, null, {key=my-key, value=my-value}]"
+        ),
+        "{logs}"
+    );
+}
+
+/// FlowConcurrencyCaseTest runs several executions at once, which only the server could do
+/// (it refuses these flows for now: docs/compatibility.md); `kestrel run` starts one, which
+/// no limit of 1 or more holds back.
+#[test]
+fn one_execution_of_a_flow_with_a_concurrency_limit_runs() {
+    for name in [
+        "flow-concurrency-queue.yml",
+        "flow-concurrency-cancel.yml",
+        "flow-concurrency-fail.yml",
+    ] {
+        let document = run(name, &[]);
+        assert_eq!(state(&document), "SUCCESS", "{name}");
+        assert_eq!(task_ids(&document), ["sleep"], "{name}");
+    }
+}
+
+/// RetryCaseTest: retryNewExecutionTaskAttempts, retryNewExecutionTaskDuration,
+/// retryNewExecutionFlowAttempts, retryNewExecutionFlowDuration. Kestra sees executions end
+/// RETRIED, RETRIED, FAILED: `kestrel run` shows the last, the third of its chain, labelled
+/// with the first one's id.
+#[test]
+fn a_retry_in_new_executions_runs_the_flow_again_up_to_its_bounds() {
+    for name in [
+        "retry-new-execution-task-attempts.yml",
+        "retry-new-execution-task-duration.yml",
+        "retry-new-execution-flow-attempts.yml",
+        "retry-new-execution-flow-duration.yml",
+    ] {
+        let document = run(name, &[]);
+        assert_eq!(state(&document), "FAILED", "{name}");
+        assert_eq!(document["metadata"]["attemptNumber"], 3, "{name}");
+        assert_eq!(task_ids(&document), ["fail"], "{name}");
+        assert_eq!(attempts_of(&document, "fail"), 1, "{name}");
+        let first = label(&document, "system.correlationId").unwrap();
+        assert_ne!(Some(first), document["id"].as_str(), "{name}");
+    }
+}

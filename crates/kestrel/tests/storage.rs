@@ -129,6 +129,37 @@ fn a_file_of_another_namespace_is_not_readable() {
     );
 }
 
+#[test]
+fn expressions_read_an_output_file_through_its_uri() {
+    let sandbox = Sandbox::new();
+    let flow = r#"id: read_it
+namespace: company.team
+tasks:
+  - id: make
+    type: io.kestra.plugin.scripts.shell.Commands
+    outputFiles: ["a.txt"]
+    commands:
+      - printf 'hello file' > a.txt
+  - id: show
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ read(outputs.make.outputFiles['a.txt']) }} size={{ fileSize(outputs.make.outputFiles['a.txt']) }} empty={{ isFileEmpty(outputs.make.outputFiles['a.txt']) }}"
+"#;
+    let output = sandbox.run_json(flow, &[]);
+    output.assert_code(0);
+    let uri = output.json()["taskRuns"][0]["outputs"]["outputFiles"]["a.txt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        uri.starts_with("kestra:///company/team/read-it/executions/"),
+        "{uri}"
+    );
+    assert_eq!(
+        output.messages(),
+        ["hello file size=10 empty=false".to_owned()]
+    );
+}
+
 /// Every regular file under `root` (none when it does not exist).
 fn walk(root: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();

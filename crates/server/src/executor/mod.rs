@@ -204,6 +204,23 @@ pub(crate) async fn submit_registering(
             flow.flow.namespace, flow.flow.id
         )));
     }
+    // A concurrency limit would need every node to count the flow's running executions at
+    // once, and a retry in new executions the server's record of each new one: refused rather
+    // than run past the limit, or with the new executions unrecorded.
+    let unenforced = if flow.flow.concurrency.is_some() {
+        Some("a concurrency limit")
+    } else if flow.flow.retries_in_new_executions() {
+        Some("a retry with behavior CREATE_NEW_EXECUTION")
+    } else {
+        None
+    };
+    if let Some(what) = unenforced {
+        return Err(AppError::Conflict(format!(
+            "Flow {}.{} has {what}, which the server does not enforce yet: run it with \
+             `kestrel run`, or remove it",
+            flow.flow.namespace, flow.flow.id
+        )));
+    }
     let mut inputs = Inputs::parse(&flow.flow.inputs, raw.iter().cloned())
         .map_err(|error| AppError::invalid(error.to_string()))?;
     for (name, value) in &registered {
