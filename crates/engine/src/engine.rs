@@ -3,7 +3,7 @@
 use crate::edge::Edge;
 use crate::runner::{Run, plan};
 use crate::tasks::HttpClients;
-use crate::{CancelToken, Execution, Inputs, Listener, TaskError};
+use crate::{CancelToken, Execution, Inputs, Listener, SubflowLauncher, TaskError};
 use kestrel_expr::{Context, ExpressionLimits, Expressions};
 use kestrel_flow::Flow;
 use kestrel_secrets::{
@@ -56,8 +56,11 @@ pub struct Origin {
     /// Who triggered it: `user:ada`, `token:ci`, `cli:ada`, `schedule`, `webhook`.
     pub triggered_by: String,
     /// The `trigger` variable, for an execution a trigger started (a Schedule's `{date, next,
-    /// previous}`, a webhook's request).
+    /// previous}`, a webhook's request, a Subflow's parent).
     pub trigger: Option<Value>,
+    /// Labels of the execution besides its flow's (a subflow's, from its parent); one of the
+    /// same key as the flow's replaces it.
+    pub labels: Vec<(String, String)>,
 }
 
 impl Origin {
@@ -207,6 +210,25 @@ impl Engine {
         let tasks = plan(&flow.tasks);
         let errors = plan(&flow.errors);
         Run::start(self, flow, &inputs, origin, listener)
+            .execute(flow, &tasks, &errors, cancel)
+            .await
+    }
+
+    /// [`Engine::run`], the execution's Subflow tasks starting children through `launcher`
+    /// (without one, a Subflow task fails).
+    pub async fn run_launching(
+        &self,
+        flow: &Flow,
+        inputs: Inputs,
+        origin: Origin,
+        listener: &dyn Listener,
+        cancel: &CancelToken,
+        launcher: &dyn SubflowLauncher,
+    ) -> Execution {
+        let tasks = plan(&flow.tasks);
+        let errors = plan(&flow.errors);
+        Run::start(self, flow, &inputs, origin, listener)
+            .launching(flow, launcher)
             .execute(flow, &tasks, &errors, cancel)
             .await
     }

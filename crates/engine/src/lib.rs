@@ -59,6 +59,7 @@ mod render;
 mod runner;
 mod schedule;
 mod state;
+mod subflow;
 mod task;
 mod tasks;
 mod validate;
@@ -71,6 +72,9 @@ pub use listener::{CancelToken, Listener, NoListener};
 pub use metric::{Metric, MetricKind, MetricValue, ShownMetric};
 pub use schedule::{Clock, Fire, ManualClock, ScheduleSink, Scheduler, SystemClock};
 pub use state::State;
+pub use subflow::{
+    SUBFLOW_MAX_DEPTH, SubflowEnd, SubflowLauncher, SubflowRequest, task_outputs, too_deep,
+};
 pub use task::{Task, TaskContext, TaskError};
 pub use tasks::{LogTask, ReturnTask};
 pub use validate::check_flow;

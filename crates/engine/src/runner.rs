@@ -9,8 +9,11 @@ use crate::edge::Edge;
 use crate::flowable::{PlannedFlowable, plan_flowable};
 use crate::held::{HeldExecution, HeldLog, HeldRun};
 use crate::id::new_id;
+use crate::subflow::{Parent, Subflows};
 use crate::tasks::task_for;
-use crate::{Attempt, CancelToken, Engine, Execution, Inputs, Listener, Origin, State, Task};
+use crate::{
+    Attempt, CancelToken, Engine, Execution, Inputs, Listener, Origin, State, SubflowLauncher, Task,
+};
 use chrono::{SecondsFormat, Utc};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -151,6 +154,8 @@ pub(crate) struct Run<'a> {
     /// What every task's render sees, but `task`, `taskrun`, `parents` and `outputs`.
     base_vars: Map<String, Value>,
     record: Mutex<Record>,
+    /// The host's launcher of child executions, and this execution as they see it.
+    launcher: Option<(&'a dyn SubflowLauncher, Parent)>,
 }
 
 /// A task run being run: its place in the execution's list, its current state (real), and
@@ -180,8 +185,10 @@ impl<'a> Run<'a> {
             id,
             triggered_by,
             trigger,
+            labels,
         } = origin;
         let id = id.unwrap_or_else(new_id);
+        let labels = with_labels(&flow.labels, labels, &id);
         let reader = Reader::Execution {
             id: id.clone(),
             namespace: flow.namespace.clone(),
@@ -196,7 +203,7 @@ impl<'a> Run<'a> {
             state: State::Created,
             inputs: inputs.held(),
             trigger,
-            labels: flow.labels.clone(),
+            labels,
             task_runs: Vec::new(),
             logs: Vec::new(),
             outputs: Map::new(),
@@ -216,10 +223,35 @@ impl<'a> Run<'a> {
                 outputs: Map::new(),
                 inputs_shown_at,
             }),
+            launcher: None,
         };
         run.flush_warnings();
         run.set_state(State::Created);
         run
+    }
+
+    /// This execution, its Subflow tasks starting children of `flow` through `launcher`.
+    pub(crate) fn launching(mut self, flow: &Flow, launcher: &'a dyn SubflowLauncher) -> Self {
+        let parent = {
+            let record = self.lock();
+            Parent {
+                execution_id: record.execution.id.clone(),
+                namespace: flow.namespace.clone(),
+                flow_id: flow.id.clone(),
+                revision: flow.revision,
+                labels: record.execution.labels.clone(),
+            }
+        };
+        self.launcher = Some((launcher, parent));
+        self
+    }
+
+    /// What this execution's Subflow tasks start children with, if it may.
+    pub(crate) fn subflows(&self) -> Option<Subflows<'_>> {
+        self.launcher.as_ref().map(|(launcher, parent)| Subflows {
+            launcher: *launcher,
+            parent,
+        })
     }
 
     /// Runs `tasks`, then `errors` if a task failed, then renders the flow's outputs, and
@@ -639,6 +671,48 @@ fn store_outputs(outputs: &mut Map<String, Value>, task_id: &str, values: &[Stri
     *slot = value;
 }
 
+/// Kestra's label tying every execution of a tree (a flow and its subflows) to its root.
+pub(crate) const CORRELATION_ID: &str = "system.correlationId";
+
+/// The flow's labels, then `extra` (an execution's own: one of the same key replaces the
+/// flow's in place), then `system.correlationId`, the execution's `id` unless `extra` gave it.
+fn with_labels(
+    flow: &[(String, String)],
+    extra: Vec<(String, String)>,
+    id: &str,
+) -> Vec<(String, String)> {
+    let mut labels = flow.to_vec();
+    for (key, value) in extra {
+        match labels.iter_mut().find(|(name, _)| *name == key) {
+            Some(slot) => slot.1 = value,
+            None => labels.push((key, value)),
+        }
+    }
+    if !labels.iter().any(|(key, _)| key == CORRELATION_ID) {
+        labels.push((CORRELATION_ID.to_owned(), id.to_owned()));
+    }
+    labels
+}
+
+/// The `labels` variable: each label by key, `system.` ones under `system` (Kestra's
+/// `labels.system.correlationId`); of two with the same key, the first.
+fn labels_var(labels: &[(String, String)]) -> Map<String, Value> {
+    let mut vars = Map::new();
+    let mut system = Map::new();
+    for (key, value) in labels {
+        let (map, key) = match key.strip_prefix("system.") {
+            Some(rest) => (&mut system, rest),
+            None => (&mut vars, key.as_str()),
+        };
+        map.entry(key.to_owned())
+            .or_insert_with(|| Value::String(value.clone()));
+    }
+    if !system.is_empty() {
+        vars.entry("system").or_insert(Value::Object(system));
+    }
+    vars
+}
+
 /// What every task run of the execution sees: `flow`, `execution`, `inputs`, `labels`, `vars`
 /// (unrendered) and `envs`.
 fn base_vars(
@@ -647,11 +721,7 @@ fn base_vars(
     inputs: &Inputs,
     execution: &HeldExecution,
 ) -> Map<String, Value> {
-    let labels: Map<String, Value> = flow
-        .labels
-        .iter()
-        .map(|(key, value)| (key.clone(), Value::String(value.clone())))
-        .collect();
+    let labels = labels_var(&execution.labels);
     let start_date = execution.start.to_rfc3339_opts(SecondsFormat::Millis, true);
     let mut vars = Map::new();
     vars.insert(

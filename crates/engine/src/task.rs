@@ -3,6 +3,7 @@
 
 use crate::edge::Edge;
 use crate::held::HeldLog;
+use crate::subflow::Subflows;
 use crate::{Engine, Listener, Metric};
 use async_trait::async_trait;
 use chrono::Utc;
@@ -65,6 +66,9 @@ pub struct TaskContext<'a> {
     task_id: &'a str,
     task_run_id: &'a str,
     min_level: Option<Level>,
+    subflows: Option<Subflows<'a>>,
+    /// Whether the task asked to end in WARNING rather than SUCCESS.
+    warned: bool,
     attempt_number: u32,
     logs: Vec<HeldLog>,
     outputs: Map<String, Value>,
@@ -95,6 +99,8 @@ pub(crate) struct ContextParts<'a> {
     pub(crate) task_id: &'a str,
     pub(crate) task_run_id: &'a str,
     pub(crate) min_level: Option<Level>,
+    /// What Subflow tasks start children with, when the host gave a launcher.
+    pub(crate) subflows: Option<Subflows<'a>>,
 }
 
 impl<'a> TaskContext<'a> {
@@ -108,6 +114,8 @@ impl<'a> TaskContext<'a> {
             task_id: parts.task_id,
             task_run_id: parts.task_run_id,
             min_level: parts.min_level,
+            subflows: parts.subflows,
+            warned: false,
             attempt_number: 1,
             logs: Vec::new(),
             outputs: Map::new(),
@@ -161,6 +169,22 @@ impl<'a> TaskContext<'a> {
     /// Records a metric on the task run; readers see it masked.
     pub fn metric(&mut self, metric: Metric) {
         self.metrics.push(metric);
+    }
+
+    /// Ends the task run in WARNING instead of SUCCESS when it returns `Ok` (a child
+    /// execution that warned).
+    pub fn warn(&mut self) {
+        self.warned = true;
+    }
+
+    /// Whether [`TaskContext::warn`] was called.
+    pub(crate) fn warned(&self) -> bool {
+        self.warned
+    }
+
+    /// What Subflow tasks start children with; none where the host finds no flows.
+    pub(crate) fn subflows(&self) -> Option<Subflows<'a>> {
+        self.subflows
     }
 
     /// The engine running the task: what tasks share across executions.

@@ -205,7 +205,7 @@ tasks:
     assert_eq!(execution.inputs["n"], MASK);
     assert_eq!(execution.inputs["doc"]["pin"], MASK);
     assert_eq!(execution.trigger.as_ref().unwrap()["body"]["pin"], MASK);
-    assert_eq!(execution.labels, [("account".to_owned(), MASK.to_owned())]);
+    assert_eq!(execution.labels[0], ("account".to_owned(), MASK.to_owned()));
     // Listeners saw them in clear before the task resolved the secret: nothing knew it then.
     assert_hidden(&execution, &Seen::default(), &[PIN]);
     let inputs = seen.last_inputs().unwrap();

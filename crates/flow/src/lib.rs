@@ -37,5 +37,6 @@ pub use parse::{TemplateCheck, parse_flow, parse_flow_checking};
 pub use retry::{Backoff, DEFAULT_MAX_ATTEMPTS, Retry};
 pub use tasks::http::{HttpAuth, HttpOptions, HttpRequest};
 pub use tasks::shell::ShellCommands;
+pub use tasks::subflow::SubflowCall;
 pub use trigger::{Schedule, Webhook};
 pub use typed::{java_duration, read_value};

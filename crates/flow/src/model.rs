@@ -57,19 +57,21 @@ pub struct Task {
 
 impl Flow {
     /// Whether any task of the flow, at any depth, starts a process (a Commands task): what
-    /// the task sandbox is checked for. The walk keeps its own stack, so no nesting overflows.
+    /// the task sandbox is checked for.
     pub fn runs_processes(&self) -> bool {
+        self.any_task(|task| matches!(task.kind, TaskKind::Commands(_)))
+    }
+
+    /// Whether any task of the flow, at any depth (`errors` included), is one `found` says
+    /// yes to. The walk keeps its own stack, so no nesting overflows.
+    pub fn any_task(&self, found: impl Fn(&Task) -> bool) -> bool {
         let mut pending: Vec<&Task> = self.tasks.iter().chain(&self.errors).collect();
         while let Some(task) = pending.pop() {
-            match &task.kind {
-                TaskKind::Commands(_) => return true,
-                TaskKind::Flowable(flowable) => pending.extend(flowable.children()),
-                TaskKind::Log { .. }
-                | TaskKind::Return { .. }
-                | TaskKind::Request(_)
-                | TaskKind::Fail { .. }
-                | TaskKind::Sleep { .. }
-                | TaskKind::OutputValues { .. } => {}
+            if found(task) {
+                return true;
+            }
+            if let TaskKind::Flowable(flowable) = &task.kind {
+                pending.extend(flowable.children());
             }
         }
         false
@@ -112,6 +114,9 @@ pub enum TaskKind {
         /// `duration`, at most a day.
         duration: Duration,
     },
+    /// `io.kestra.plugin.core.flow.Subflow` (old: `io.kestra.core.tasks.flows.Subflow`,
+    /// `io.kestra.core.tasks.flows.Flow`): an execution of another flow.
+    Subflow(Box<crate::SubflowCall>),
     /// `io.kestra.plugin.core.output.OutputValues`: `values` (a map; every text in it a
     /// template) rendered into the output `values`.
     OutputValues {

@@ -106,17 +106,19 @@ fn read_flow(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<Flow> {
     })
 }
 
-/// `labels`, as a map (`env: prod`) or a list of `{key, value}`, in source order.
-fn read_labels(ctx: &mut Ctx<'_>, flow: &Props<'_>) -> Vec<(String, String)> {
+/// `labels` of the flow or of a task, as a map (`env: prod`) or a list of `{key, value}`, in
+/// source order.
+pub(crate) fn read_labels(ctx: &mut Ctx<'_>, flow: &Props<'_>) -> Vec<(String, String)> {
     let Some(node) = flow.get("labels") else {
         return Vec::new();
     };
+    let field = flow.field("labels");
     match &node.value {
         Yaml::Map(entries) => entries
             .iter()
             .filter_map(|(key, value)| {
                 let name = key.key_text();
-                let value = label_value(ctx, key, value, &format!("labels.{name}"))?;
+                let value = label_value(ctx, key, value, &format!("{field}.{name}"))?;
                 Some((name, value))
             })
             .collect(),
@@ -124,7 +126,7 @@ fn read_labels(ctx: &mut Ctx<'_>, flow: &Props<'_>) -> Vec<(String, String)> {
             .iter()
             .enumerate()
             .filter_map(|(index, item)| {
-                let label = Props::open(ctx, item, format!("labels[{index}]"))?;
+                let label = Props::open(ctx, item, format!("{field}[{index}]"))?;
                 label.reject_unknown(ctx, LABEL_CLASS, &[&["key", "value"]]);
                 let key = label.required_text(ctx, "key");
                 let value = label.required_text(ctx, "value");
@@ -132,7 +134,10 @@ fn read_labels(ctx: &mut Ctx<'_>, flow: &Props<'_>) -> Vec<(String, String)> {
             })
             .collect(),
         _ => {
-            ctx.report(node, "labels: must be a map or a list of {key, value}");
+            ctx.report(
+                node,
+                format!("{field}: must be a map or a list of {{key, value}}"),
+            );
             Vec::new()
         }
     }

@@ -14,6 +14,7 @@ mod core;
 pub(crate) mod http;
 pub(crate) mod read;
 pub(crate) mod shell;
+pub(crate) mod subflow;
 
 /// A task type: its Kestra class names, its own properties, and how to build it.
 #[derive(Clone, Copy)]
@@ -59,6 +60,7 @@ pub(crate) const TASK_TYPES: &[TaskType] = &[
     core::SLEEP,
     core::ECHO,
     core::OUTPUT_VALUES,
+    subflow::SUBFLOW,
     crate::flowable::SEQUENTIAL,
     crate::flowable::PARALLEL,
     crate::flowable::IF,

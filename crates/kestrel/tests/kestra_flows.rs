@@ -227,3 +227,150 @@ fn task_defaults_and_log_levels_apply() {
     assert!(of("t4").is_empty(), "logLevel INFO drops TRACE");
     assert_eq!(of("t5"), ["INFO five first", "INFO five second"]);
 }
+
+/// The executions of `document`'s Subflow tasks (and theirs) of flow `flow_id`.
+fn subflows<'d>(document: &'d Value, flow_id: &str) -> Vec<&'d Value> {
+    document["subflowExecutions"]
+        .as_array()
+        .map(|all| all.iter().filter(|e| e["flowId"] == flow_id).collect())
+        .unwrap_or_default()
+}
+
+/// The labels of an execution document, as `key=value`, sorted.
+fn labels(document: &Value) -> Vec<String> {
+    let mut labels: Vec<String> = document["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|label| {
+            format!(
+                "{}={}",
+                label["key"].as_str().unwrap(),
+                label["value"].as_str().unwrap()
+            )
+        })
+        .collect();
+    labels.sort();
+    labels
+}
+
+/// FlowCaseTest: waitSuccess, waitFailed, invalidOutputs (task-flow.yaml starts switch.yaml,
+/// found in the same folder). Kestra's test also gives the parent an execution label, which
+/// `kestrel run` has no option for: the child has the other four labels Kestra asserts.
+#[test]
+fn subflow_waits_for_its_child_and_takes_its_state_and_outputs() {
+    for (input, ended, child_state, child_runs, extracted) in [
+        ("OK", "SUCCESS", "SUCCESS", 2, Some("default > amazing")),
+        (
+            "THIRD",
+            "FAILED",
+            "FAILED",
+            4,
+            Some("Error Trigger ! error-t1"),
+        ),
+        ("FIRST", "FAILED", "SUCCESS", 2, None),
+    ] {
+        let document = run("task-flow.yaml", &[&format!("string={input}")]);
+        assert_eq!(state(&document), ended, "{input}: {document}");
+        assert_eq!(runs(&document).len(), 1);
+        let launch = run_of(&document, "launch");
+        assert_eq!(launch["attempts"].as_array().unwrap().len(), 1);
+        assert_eq!(launch["state"], ended);
+        let children = subflows(&document, "switch");
+        assert_eq!(children.len(), 1, "{document}");
+        let child = children[0];
+        assert_eq!(launch["outputs"]["executionId"], child["id"]);
+        assert_eq!(child["state"], child_state);
+        assert_eq!(runs(child).len(), child_runs);
+        match extracted {
+            Some(text) => {
+                let found = launch["outputs"]["outputs"]["extracted"].as_str().unwrap();
+                assert!(found.contains(text), "{found}");
+                assert_eq!(launch["outputs"]["state"], child_state);
+            }
+            None => assert!(
+                launch["error"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("Failed to extract outputs with the error:")
+            ),
+        }
+        let trigger = &child["trigger"];
+        assert_eq!(
+            (
+                &trigger["executionId"],
+                &trigger["flowId"],
+                &trigger["namespace"]
+            ),
+            (
+                &document["id"],
+                &"task-flow".into(),
+                &"io.kestra.tests".into()
+            )
+        );
+        let correlation = format!("system.correlationId={}", document["id"].as_str().unwrap());
+        assert_eq!(
+            labels(child),
+            [
+                "launchTaskLabel=launchFoo",
+                "mainFlowLabel=flowFoo",
+                "switchFlowLabel=switchFoo",
+                correlation.as_str(),
+            ]
+        );
+    }
+}
+
+/// FlowCaseTest: noLabels. Without labels to inherit, the child has the task's, its flow's
+/// and the correlation id.
+#[test]
+fn a_subflow_child_gets_the_tasks_labels_and_the_correlation_id() {
+    let document = run("task-flow-inherited-labels.yaml", &["string=OK"]);
+    assert_eq!(state(&document), "SUCCESS");
+    let child = subflows(&document, "switch")[0];
+    let correlation = format!("system.correlationId={}", document["id"].as_str().unwrap());
+    assert_eq!(
+        labels(child),
+        [
+            "launchTaskLabel=launchFoo",
+            "switchFlowLabel=switchFoo",
+            correlation.as_str(),
+        ]
+    );
+}
+
+/// CorrelationIdTest: shouldHaveCorrelationId. A child and a grandchild carry the root's id,
+/// which the grandchild reads as `labels.system.correlationId`.
+#[test]
+fn subflows_nest_and_share_the_roots_correlation_id() {
+    let document = run("subflow-parent.yaml", &[]);
+    assert_eq!(state(&document), "SUCCESS");
+    let root = document["id"].as_str().unwrap();
+    for flow in ["subflow-child", "subflow-grand-child"] {
+        let found = subflows(&document, flow);
+        assert_eq!(found.len(), 1, "{flow}");
+        assert_eq!(state(found[0]), "SUCCESS");
+        assert_eq!(labels(found[0]), [format!("system.correlationId={root}")]);
+    }
+    let grand_child = subflows(&document, "subflow-grand-child")[0];
+    assert_eq!(
+        grand_child["logs"][0]["message"],
+        format!("My grandparent is {root}")
+    );
+}
+
+/// TaskWithAllowFailureTest: executableTask_Flow; TaskWithAllowWarningTest: executableTask_Flow.
+#[test]
+fn a_failed_subflow_under_allow_failure_warns_or_under_allow_warning_succeeds() {
+    let failure = run("task-allow-failure-executable-flow.yml", &[]);
+    assert_eq!(state(&failure), "WARNING");
+    assert_eq!(runs(&failure).len(), 2);
+    assert_eq!(
+        state(subflows(&failure, "for-each-item-subflow-failed")[0]),
+        "FAILED"
+    );
+
+    let warning = run("task-allow-warning-executable-flow.yml", &[]);
+    assert_eq!(state(&warning), "SUCCESS");
+    assert_eq!(runs(&warning).len(), 2);
+}

@@ -7,6 +7,7 @@ mod output_values;
 mod ret;
 mod shell;
 mod sleep;
+mod subflow;
 
 pub use log::LogTask;
 pub use ret::ReturnTask;
@@ -38,5 +39,6 @@ pub(crate) fn task_for(kind: &TaskKind) -> Option<Box<dyn Task>> {
         ))),
         TaskKind::Sleep { duration } => Some(Box::new(SleepTask::new(*duration))),
         TaskKind::OutputValues { values } => Some(Box::new(OutputValuesTask::new(values.clone()))),
+        TaskKind::Subflow(call) => Some(Box::new(subflow::SubflowTask::new((**call).clone()))),
     }
 }

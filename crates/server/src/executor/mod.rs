@@ -360,8 +360,8 @@ async fn run(state: AppState, job: Job) {
     let listener = live.listener();
     let origin = Origin {
         id: Some(live.record().id),
-        triggered_by,
         trigger,
+        ..Origin::by(triggered_by)
     };
     let execution = engine
         .run(&flow.flow, inputs, origin, &listener, &live.cancel)
