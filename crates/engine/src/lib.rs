@@ -70,6 +70,7 @@ pub use execution::{Attempt, Execution, LogEntry, TaskRun};
 pub use inputs::{InputError, Inputs};
 pub use listener::{CancelToken, Listener, NoListener};
 pub use metric::{Metric, MetricKind, MetricValue, ShownMetric};
+pub use runner::execution_labels;
 pub use schedule::{Clock, Fire, ManualClock, ScheduleSink, Scheduler, SystemClock};
 pub use state::State;
 pub use subflow::{

@@ -188,7 +188,7 @@ impl<'a> Run<'a> {
             labels,
         } = origin;
         let id = id.unwrap_or_else(new_id);
-        let labels = with_labels(&flow.labels, labels, &id);
+        let labels = execution_labels(&flow.labels, labels, &id);
         let reader = Reader::Execution {
             id: id.clone(),
             namespace: flow.namespace.clone(),
@@ -674,9 +674,10 @@ fn store_outputs(outputs: &mut Map<String, Value>, task_id: &str, values: &[Stri
 /// Kestra's label tying every execution of a tree (a flow and its subflows) to its root.
 pub(crate) const CORRELATION_ID: &str = "system.correlationId";
 
-/// The flow's labels, then `extra` (an execution's own: one of the same key replaces the
-/// flow's in place), then `system.correlationId`, the execution's `id` unless `extra` gave it.
-fn with_labels(
+/// The labels of execution `id`: its flow's, then `extra` (its own: one of the same key
+/// replaces the flow's in place), then `system.correlationId`, `id` itself unless `extra` gave
+/// it (a subflow's root).
+pub fn execution_labels(
     flow: &[(String, String)],
     extra: Vec<(String, String)>,
     id: &str,

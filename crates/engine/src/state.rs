@@ -44,6 +44,22 @@ impl State {
         }
     }
 
+    /// The state Kestra names `name` (`SUCCESS`), if any.
+    pub fn from_name(name: &str) -> Option<State> {
+        [
+            State::Created,
+            State::Running,
+            State::Success,
+            State::Warning,
+            State::Failed,
+            State::Skipped,
+            State::Retrying,
+            State::Killed,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == name)
+    }
+
     /// Whether nothing more happens after this state.
     pub fn is_terminal(self) -> bool {
         matches!(
@@ -72,6 +88,8 @@ mod tests {
     fn names_are_kestras() {
         assert_eq!(State::Success.to_string(), "SUCCESS");
         assert_eq!(State::Killed.as_str(), "KILLED");
+        assert_eq!(State::from_name("WARNING"), Some(State::Warning));
+        assert_eq!(State::from_name("warning"), None);
     }
 
     #[test]

@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, Utc};
 use kestrel_engine::{Execution, LogEntry, TaskRun};
-use kestrel_flow::Flow;
 use kestrel_store::{ExecutionRecord, LogRecord, StateChange, TaskRunRecord};
 use serde_json::{Value, json};
 
@@ -19,13 +18,8 @@ pub(crate) fn new_id() -> String {
     id.into_iter().map(char::from).collect()
 }
 
-/// The flow's labels, `[{"key", "value"}]`, before its execution starts.
-pub(crate) fn labels(flow: &Flow) -> Value {
-    labels_json(&flow.labels)
-}
-
 /// Labels, `[{"key", "value"}]`.
-fn labels_json(labels: &[(String, String)]) -> Value {
+pub(crate) fn labels_json(labels: &[(String, String)]) -> Value {
     Value::Array(
         labels
             .iter()
