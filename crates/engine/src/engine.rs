@@ -1,6 +1,7 @@
 //! The engine: what every execution shares (configuration, expressions, secrets, `envs`).
 
 use crate::edge::Edge;
+use crate::pause::Resumes;
 use crate::runner::{Run, plan};
 use crate::tasks::HttpClients;
 use crate::{CancelToken, Execution, Inputs, Listener, SubflowLauncher, TaskError};
@@ -125,6 +126,15 @@ pub fn load_environment(
     }
 }
 
+/// What the host of an execution (the CLI, the server) gives it beyond the engine.
+#[derive(Default)]
+pub struct Host<'a> {
+    /// Starts the executions of Subflow tasks.
+    pub subflows: Option<&'a dyn SubflowLauncher>,
+    /// Where Pause tasks wait for the host's resumes.
+    pub resumes: Option<Resumes>,
+}
+
 /// Runs executions of flows. Cheap to share: one per process.
 pub struct Engine {
     pub(crate) config: EngineConfig,
@@ -214,21 +224,22 @@ impl Engine {
             .await
     }
 
-    /// [`Engine::run`], the execution's Subflow tasks starting children through `launcher`
-    /// (without one, a Subflow task fails).
-    pub async fn run_launching(
+    /// [`Engine::run`] in `host`: the execution's Subflow tasks start children through its
+    /// launcher, its Pause tasks wait for its resumes (without them, a Subflow task fails and
+    /// a Pause waits only for its `delay` or `timeout`).
+    pub async fn run_hosted(
         &self,
         flow: &Flow,
         inputs: Inputs,
         origin: Origin,
         listener: &dyn Listener,
         cancel: &CancelToken,
-        launcher: &dyn SubflowLauncher,
+        host: Host<'_>,
     ) -> Execution {
         let tasks = plan(&flow.tasks);
         let errors = plan(&flow.errors);
         Run::start(self, flow, &inputs, origin, listener)
-            .launching(flow, launcher)
+            .hosted(flow, host)
             .execute(flow, &tasks, &errors, cancel)
             .await
     }

@@ -3,11 +3,12 @@
 //! a child failed; `timeout` kills the children still running.
 
 use crate::attempts::{failed, timeout_message};
+use crate::pause::Unpaused;
 use crate::runner::{
     Branch, Frame, OpenRun, PlannedTask, Run, Unrendered, is_truthy, plan, together,
 };
 use crate::{CancelToken, State};
-use kestrel_flow::{Flowable, FlowableKind};
+use kestrel_flow::{Flowable, FlowableKind, InputDef};
 use serde_json::{Map, Value};
 use std::time::Duration;
 
@@ -37,6 +38,11 @@ enum PlannedKind {
     ForEach {
         values: Value,
         limit: usize,
+        tasks: Vec<PlannedTask>,
+    },
+    Pause {
+        delay: Option<String>,
+        on_resume: Vec<InputDef>,
         tasks: Vec<PlannedTask>,
     },
 }
@@ -80,6 +86,15 @@ pub(crate) fn plan_flowable(flowable: &Flowable) -> PlannedFlowable {
             limit: *concurrency_limit,
             tasks: plan(tasks),
         },
+        FlowableKind::Pause {
+            delay,
+            on_resume,
+            tasks,
+        } => PlannedKind::Pause {
+            delay: delay.clone(),
+            on_resume: on_resume.clone(),
+            tasks: plan(tasks),
+        },
     };
     PlannedFlowable {
         kind,
@@ -102,6 +117,18 @@ enum Stopped {
     Broken(String),
     /// The execution was cancelled while the flowable rendered what it needs.
     Killed,
+    /// A Pause that nothing can resume: the flowable stays PAUSED.
+    Paused,
+}
+
+impl From<Unpaused> for Stopped {
+    fn from(unpaused: Unpaused) -> Self {
+        match unpaused {
+            Unpaused::TimedOut(limit) => Self::TimedOut(limit),
+            Unpaused::Killed => Self::Killed,
+            Unpaused::Stays => Self::Paused,
+        }
+    }
 }
 
 impl From<Unrendered> for Stopped {
@@ -129,17 +156,40 @@ impl Run<'_> {
         };
         self.begin_attempt(&mut open);
         let children = frame.under(&open.run);
-        let limit = planned.common.timeout_duration();
+        let mut limit = planned.common.timeout_duration();
         let mut outputs = Map::new();
-        let mut state = match self
-            .children(flowable, &open, &children, limit, cancel)
-            .await
-        {
+        let paused = match &flowable.kind {
+            PlannedKind::Pause {
+                delay, on_resume, ..
+            } => {
+                // A Pause's `timeout` bounds its pause alone, as Kestra's does.
+                let timeout = limit.take();
+                self.wait_paused(
+                    &mut open,
+                    frame,
+                    delay.as_deref(),
+                    on_resume,
+                    timeout,
+                    cancel,
+                )
+                .await
+            }
+            _ => Ok(Map::new()),
+        };
+        let ran = match paused {
+            Ok(resumed) => {
+                outputs = resumed;
+                self.children(flowable, &open, &children, limit, cancel)
+                    .await
+            }
+            Err(stopped) => Err(stopped),
+        };
+        let mut state = match ran {
             Ok(Ended {
                 state,
                 outputs: set,
             }) => {
-                outputs = set;
+                outputs.extend(set);
                 state
             }
             Err(Stopped::TimedOut(limit)) => {
@@ -151,6 +201,7 @@ impl Run<'_> {
                 State::Failed
             }
             Err(Stopped::Killed) => State::Killed,
+            Err(Stopped::Paused) => State::Paused,
         };
         if state == State::Failed
             && self.sequence(&flowable.errors, &children, cancel).await == State::Killed
@@ -165,6 +216,32 @@ impl Run<'_> {
         }
         Run::end_attempt(&mut open, state);
         self.close(open, state, outputs, frame)
+    }
+
+    /// Pauses a Pause's task run until it is resumed (its `delay` rendered): its outputs.
+    async fn wait_paused(
+        &self,
+        open: &mut OpenRun,
+        frame: &Frame,
+        delay: Option<&str>,
+        on_resume: &[InputDef],
+        timeout: Option<Duration>,
+        cancel: &CancelToken,
+    ) -> Result<Map<String, Value>, Stopped> {
+        let delay = match delay {
+            None => None,
+            Some(template) => {
+                let ctx = self.context(open, frame);
+                let text = self.render(template, &ctx, cancel).await?;
+                let parsed = kestrel_flow::parse_duration(text.trim()).ok_or_else(|| {
+                    Stopped::Broken(format!(
+                        "delay: must be an ISO-8601 duration such as PT30S, got '{text}'"
+                    ))
+                })?;
+                Some(parsed)
+            }
+        };
+        Ok(self.pause(open, delay, on_resume, timeout, cancel).await?)
     }
 
     /// Runs the children, killed when `limit` passes.
@@ -210,9 +287,9 @@ impl Run<'_> {
         cancel: &CancelToken,
     ) -> Result<Ended, Stopped> {
         let state = match kind {
-            PlannedKind::Sequential(tasks) | PlannedKind::AllowFailure(tasks) => {
-                self.sequence(tasks, frame, cancel).await
-            }
+            PlannedKind::Sequential(tasks)
+            | PlannedKind::AllowFailure(tasks)
+            | PlannedKind::Pause { tasks, .. } => self.sequence(tasks, frame, cancel).await,
             PlannedKind::Parallel { tasks, concurrent } => {
                 let branches: Vec<Branch<'_>> = tasks
                     .iter()

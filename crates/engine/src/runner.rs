@@ -9,10 +9,12 @@ use crate::edge::Edge;
 use crate::flowable::{PlannedFlowable, plan_flowable};
 use crate::held::{HeldExecution, HeldLog, HeldRun};
 use crate::id::new_id;
+use crate::pause::Resumes;
 use crate::subflow::{Parent, Subflows};
 use crate::tasks::task_for;
 use crate::{
-    Attempt, CancelToken, Engine, Execution, Inputs, Listener, Origin, State, SubflowLauncher, Task,
+    Attempt, CancelToken, Engine, Execution, Host, Inputs, Listener, Origin, State,
+    SubflowLauncher, Task,
 };
 use chrono::{SecondsFormat, Utc};
 use futures_util::StreamExt;
@@ -156,6 +158,8 @@ pub(crate) struct Run<'a> {
     record: Mutex<Record>,
     /// The host's launcher of child executions, and this execution as they see it.
     launcher: Option<(&'a dyn SubflowLauncher, Parent)>,
+    /// Where Pause tasks wait for resumes, when the host can resume executions.
+    pub(crate) resumes: Option<Resumes>,
 }
 
 /// A task run being run: its place in the execution's list, its current state (real), and
@@ -224,14 +228,20 @@ impl<'a> Run<'a> {
                 inputs_shown_at,
             }),
             launcher: None,
+            resumes: None,
         };
         run.flush_warnings();
         run.set_state(State::Created);
         run
     }
 
-    /// This execution, its Subflow tasks starting children of `flow` through `launcher`.
-    pub(crate) fn launching(mut self, flow: &Flow, launcher: &'a dyn SubflowLauncher) -> Self {
+    /// This execution of `flow` in `host`: its Subflow tasks start children through the
+    /// host's launcher, its Pause tasks wait for the host's resumes.
+    pub(crate) fn hosted(mut self, flow: &Flow, host: Host<'a>) -> Self {
+        self.resumes = host.resumes;
+        let Some(launcher) = host.subflows else {
+            return self;
+        };
         let parent = {
             let record = self.lock();
             Parent {
@@ -421,17 +431,22 @@ impl<'a> Run<'a> {
     /// Logs `message` as the ERROR entry of a failed task run that ran no task itself (a
     /// flowable), and sets it as the run's error.
     pub(crate) fn fail_with(&self, open: &mut OpenRun, message: &str) {
+        self.log_on(open, Level::Error, message);
+        open.run.error = Some(message.to_owned());
+    }
+
+    /// Logs `message` at `level` on behalf of a task run that runs no task itself.
+    pub(crate) fn log_on(&self, open: &OpenRun, level: Level, message: &str) {
         let entry = HeldLog {
             task_id: open.run.task_id.clone(),
             task_run_id: open.run.id.clone(),
-            level: Level::Error,
+            level,
             message: message.to_owned(),
             timestamp: Utc::now(),
             attempt_number: u32::try_from(open.run.attempts.len().max(1)).unwrap_or(u32::MAX),
         };
         self.listener.on_log(&self.edge().log(&entry));
         self.keep_logs(vec![entry]);
-        open.run.error = Some(message.to_owned());
     }
 
     /// The render context of a task run: the execution's, plus `task`, `taskrun`, `parent`,
@@ -529,7 +544,7 @@ impl<'a> Run<'a> {
         self.lock().execution.outputs = outputs;
     }
 
-    fn set_state(&self, state: State) {
+    pub(crate) fn set_state(&self, state: State) {
         let shown = {
             let mut record = self.lock();
             record.execution.state = state;
@@ -579,8 +594,9 @@ pub(crate) enum Unrendered {
 }
 
 /// Runs `branches` at most `limit` at once (0: no limit), in order, starting none once one
-/// failed or was killed or `cancel` fired; their state together: KILLED if one was killed (or one could not
-/// start), else FAILED if one failed, else WARNING if one warned, else SUCCESS.
+/// failed, was killed or stayed paused, or `cancel` fired; their state together: KILLED if one
+/// was killed (or one could not start), else FAILED if one failed, else PAUSED if one stayed
+/// paused, else WARNING if one warned, else SUCCESS.
 pub(crate) async fn together<'f>(
     branches: impl IntoIterator<Item = Branch<'f>>,
     limit: usize,
@@ -591,7 +607,7 @@ pub(crate) async fn together<'f>(
     let mut summary = Summary::default();
     loop {
         while limit == 0 || running.len() < limit {
-            if summary.failed || summary.killed || waiting.peek().is_none() {
+            if summary.failed || summary.killed || summary.paused || waiting.peek().is_none() {
                 break;
             }
             if cancel.is_cancelled() {
@@ -613,6 +629,7 @@ pub(crate) async fn together<'f>(
 struct Summary {
     killed: bool,
     failed: bool,
+    paused: bool,
     warning: bool,
 }
 
@@ -621,6 +638,7 @@ impl Summary {
         match state {
             State::Killed => self.killed = true,
             State::Failed => self.failed = true,
+            State::Paused => self.paused = true,
             State::Warning => self.warning = true,
             _ => {}
         }
@@ -630,6 +648,7 @@ impl Summary {
         match self {
             Summary { killed: true, .. } => State::Killed,
             Summary { failed: true, .. } => State::Failed,
+            Summary { paused: true, .. } => State::Paused,
             Summary { warning: true, .. } => State::Warning,
             _ => State::Success,
         }

@@ -27,6 +27,8 @@ pub enum State {
     Retrying,
     /// Cancelled.
     Killed,
+    /// Waiting at a Pause task to be resumed.
+    Paused,
 }
 
 impl State {
@@ -41,6 +43,7 @@ impl State {
             State::Skipped => "SKIPPED",
             State::Retrying => "RETRYING",
             State::Killed => "KILLED",
+            State::Paused => "PAUSED",
         }
     }
 
@@ -55,6 +58,7 @@ impl State {
             State::Skipped,
             State::Retrying,
             State::Killed,
+            State::Paused,
         ]
         .into_iter()
         .find(|state| state.as_str() == name)

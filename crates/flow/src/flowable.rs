@@ -73,6 +73,18 @@ pub enum FlowableKind {
         /// `tasks`, non-empty.
         tasks: Vec<Task>,
     },
+    /// `io.kestra.plugin.core.flow.Pause`: the task run (and the execution) pauses until it is
+    /// resumed, `delay` passes or its `timeout` (a failure) does; then `tasks`, if any, run.
+    Pause {
+        /// `delay`: an ISO-8601 duration, or a template rendering to one; the pause resumes
+        /// by itself once it passed.
+        delay: Option<String>,
+        /// `onResume`: the inputs a resume gives, read as flow inputs; the task's output
+        /// `onResume`.
+        on_resume: Vec<crate::InputDef>,
+        /// `tasks` (deprecated in Kestra), run once resumed; possibly empty.
+        tasks: Vec<Task>,
+    },
 }
 
 impl Flowable {
@@ -82,7 +94,8 @@ impl Flowable {
             FlowableKind::Sequential { tasks }
             | FlowableKind::Parallel { tasks, .. }
             | FlowableKind::AllowFailure { tasks }
-            | FlowableKind::ForEach { tasks, .. } => (tasks, &[]),
+            | FlowableKind::ForEach { tasks, .. }
+            | FlowableKind::Pause { tasks, .. } => (tasks, &[]),
             FlowableKind::If {
                 then, otherwise, ..
             } => (then, otherwise),
@@ -156,6 +169,13 @@ pub(crate) const EACH_PARALLEL: TaskType = TaskType {
     build: build_each_parallel,
 };
 
+pub(crate) const PAUSE: TaskType = TaskType {
+    class: "io.kestra.plugin.core.flow.Pause",
+    aliases: &["io.kestra.core.tasks.flows.Pause"],
+    properties: &["delay", "onResume", "tasks", "errors"],
+    build: build_pause,
+};
+
 /// A flowable of `kind` with the task's `errors`, once every part read well.
 fn flowable(ctx: &mut Ctx<'_>, props: &Props<'_>, kind: Option<FlowableKind>) -> Option<TaskKind> {
     let errors = task_list(ctx, props, "errors");
@@ -225,6 +245,28 @@ fn switch_cases(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<Vec<(String, Vec
         })
         .collect();
     Some(read)
+}
+
+fn build_pause(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
+    let delay = props.text(ctx, "delay");
+    let unreadable = delay
+        .as_deref()
+        .is_some_and(|text| !text.contains("{{") && crate::duration::parse_iso8601(text).is_none());
+    if unreadable {
+        let field = props.field("delay");
+        ctx.report(
+            props.locate("delay"),
+            format!("{field}: must be an ISO-8601 duration such as PT30S"),
+        );
+    }
+    let on_resume = crate::inputs::read_inputs_at(ctx, props, "onResume");
+    let tasks = task_list(ctx, props, "tasks");
+    let kind = (!unreadable).then_some(FlowableKind::Pause {
+        delay,
+        on_resume,
+        tasks,
+    });
+    flowable(ctx, props, kind)
 }
 
 fn build_allow_failure(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
@@ -602,6 +644,48 @@ mod tests {
                 ["4:5: tasks[0].tasks: must not be empty"]
             );
         }
+    }
+
+    #[test]
+    fn pause_reads_its_delay_on_resume_inputs_and_tasks() {
+        for name in [
+            "io.kestra.plugin.core.flow.Pause",
+            "io.kestra.core.tasks.flows.Pause",
+        ] {
+            let found = flowable(&format!(
+                "    type: {name}\n    delay: PT1S\n    onResume:\n      - id: asked\n        type: STRING\n    tasks:\n{}",
+                child("c", "      ")
+            ));
+            let FlowableKind::Pause {
+                delay,
+                on_resume,
+                tasks,
+            } = &found.kind
+            else {
+                panic!("not a pause: {found:?}");
+            };
+            assert_eq!(delay.as_deref(), Some("PT1S"));
+            assert_eq!(on_resume[0].id, "asked");
+            assert_eq!(tasks[0].id, "c");
+        }
+        let bare = flowable("    type: io.kestra.plugin.core.flow.Pause\n");
+        assert!(
+            matches!(&bare.kind, FlowableKind::Pause { delay: None, tasks, .. } if tasks.is_empty())
+        );
+        let templated =
+            flowable("    type: io.kestra.plugin.core.flow.Pause\n    delay: \"{{ inputs.d }}\"\n");
+        assert!(
+            matches!(&templated.kind, FlowableKind::Pause { delay: Some(d), .. } if d == "{{ inputs.d }}")
+        );
+        assert_eq!(
+            violations(
+                "    type: io.kestra.plugin.core.flow.Pause\n    delay: 1s\n    onResume:\n      - id: x\n"
+            ),
+            [
+                "6:12: tasks[0].delay: must be an ISO-8601 duration such as PT30S",
+                "8:9: tasks[0].onResume[0].type: must not be null",
+            ]
+        );
     }
 
     #[test]

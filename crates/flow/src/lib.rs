@@ -29,6 +29,7 @@ mod typed;
 mod yaml;
 
 pub use cron::Cron;
+pub use duration::parse_iso8601 as parse_duration;
 pub use flowable::{Flowable, FlowableKind};
 pub use model::{
     Flow, InputDef, InputRules, InputType, Level, OutputDef, Task, TaskCommon, TaskKind, Violation,

@@ -374,3 +374,44 @@ fn a_failed_subflow_under_allow_failure_warns_or_under_allow_warning_succeeds() 
     assert_eq!(state(&warning), "SUCCESS");
     assert_eq!(runs(&warning).len(), 2);
 }
+
+/// PauseTest: runDelay, runDelayFromInput (kestrel run resumes a Pause once its delay passed).
+#[test]
+fn a_pause_with_a_delay_resumes_by_itself() {
+    for fixture in ["pause-delay.yaml", "pause-delay-from-input.yaml"] {
+        let document = run(fixture, &[]);
+        assert_eq!(state(&document), "SUCCESS", "{fixture}");
+        assert_eq!(task_ids(&document), ["pause", "subtask", "last"]);
+        assert_eq!(state_of(&document, "pause"), "SUCCESS");
+    }
+}
+
+/// PauseTest: runTimeout. Nothing resumes it before its timeout: it fails, its tasks unrun.
+#[test]
+fn a_pause_past_its_timeout_fails() {
+    let document = run("pause-timeout.yaml", &[]);
+    assert_eq!(state(&document), "FAILED");
+    assert_eq!(task_ids(&document), ["pause"]);
+    assert_eq!(state_of(&document, "pause"), "FAILED");
+}
+
+/// PauseTest: run, runEmptyTasks, runOnResumeOptionalInputs up to the pause. `kestrel run`
+/// cannot resume an execution: it ends PAUSED, saying so.
+#[test]
+fn kestrel_run_ends_a_pause_without_delay_paused() {
+    for fixture in [
+        "pause.yaml",
+        "pause_no_tasks.yaml",
+        "pause_on_resume_optional.yaml",
+    ] {
+        let document = run(fixture, &[]);
+        assert_eq!(state(&document), "PAUSED", "{fixture}");
+        assert_eq!(task_ids(&document), ["pause"]);
+        assert_eq!(state_of(&document, "pause"), "PAUSED");
+        let message = document["logs"][0]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("Nothing can resume this execution here"),
+            "{message}"
+        );
+    }
+}

@@ -11,7 +11,7 @@ use crate::settings::Settings;
 use crate::sources::load_engine;
 use crate::store::operator;
 use clap::{Args, ValueEnum};
-use kestrel_engine::{CancelToken, Execution, Inputs, Listener, Origin};
+use kestrel_engine::{CancelToken, Execution, Host, Inputs, Listener, Origin};
 use kestrel_flow::{Flow, InputType};
 use kestrel_secrets::SecretValue;
 use std::io::Write;
@@ -120,8 +120,12 @@ pub(crate) fn run(args: &RunArgs, settings: &Settings) -> Result<u8, CliError> {
             children: &children,
         };
         let origin = Origin::by(triggered_by.clone());
+        let host = Host {
+            subflows: Some(&launcher),
+            resumes: None,
+        };
         let execution = engine
-            .run_launching(&flow, inputs, origin, listener, &cancel, &launcher)
+            .run_hosted(&flow, inputs, origin, listener, &cancel, host)
             .await;
         on_stop.abort();
         let stopped = on_stop.await.ok();

@@ -9,7 +9,7 @@ use crate::error::CliError;
 use crate::output::warn;
 use async_trait::async_trait;
 use kestrel_engine::{
-    CancelToken, Engine, Execution, Inputs, Listener, Origin, SUBFLOW_MAX_DEPTH, SubflowEnd,
+    CancelToken, Engine, Execution, Host, Inputs, Listener, Origin, SUBFLOW_MAX_DEPTH, SubflowEnd,
     SubflowLauncher, SubflowRequest, TaskError, too_deep,
 };
 use kestrel_flow::Flow;
@@ -177,9 +177,13 @@ impl SubflowLauncher for FolderLauncher<'_> {
             depth: self.depth + 1,
             ..*self
         };
+        let host = Host {
+            subflows: Some(&deeper),
+            resumes: None,
+        };
         let execution = self
             .engine
-            .run_launching(flow, inputs, origin, self.listener, self.cancel, &deeper)
+            .run_hosted(flow, inputs, origin, self.listener, self.cancel, host)
             .await;
         let end = if request.wait {
             SubflowEnd::ended(&execution)

@@ -23,7 +23,7 @@ use crate::error::AppError;
 use crate::flows::LoadedFlow;
 use crate::state::AppState;
 use chrono::Utc;
-use kestrel_engine::{Inputs, Origin};
+use kestrel_engine::{Host, Inputs, Origin};
 use kestrel_secrets::SecretValue;
 use kestrel_store::{EndWatch, ExecutionRecord, LogRecord};
 use serde_json::{Map, Value, json};
@@ -430,15 +430,12 @@ async fn run(state: AppState, job: Job) {
         labels: lineage.labels,
         ..Origin::by(triggered_by.clone())
     };
+    let host = Host {
+        subflows: Some(&launcher),
+        resumes: live.take_resumes(),
+    };
     let execution = engine
-        .run_launching(
-            &flow.flow,
-            inputs,
-            origin,
-            &listener,
-            &live.cancel,
-            &launcher,
-        )
+        .run_hosted(&flow.flow, inputs, origin, &listener, &live.cancel, host)
         .await;
     drop(slot);
     let offset = live.attempt_offset();

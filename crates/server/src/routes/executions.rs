@@ -1,5 +1,5 @@
 //! `/api/v1/main/executions`: trigger (no body, multipart inputs or JSON; `?wait=true`), get,
-//! search, kill.
+//! search, kill, resume.
 
 use crate::auth::Caller;
 use crate::error::AppError;
@@ -215,4 +215,33 @@ pub(super) async fn kill(
     let (record, _) = find(&state, &caller, &id).await?;
     executor::kill(&state, &record).await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+/// Resumes a PAUSED execution with its Pause's `onResume` inputs (multipart or JSON, as a
+/// trigger's): 422 when they do not fit, 409 when it is not paused, or paused on another node
+/// (which alone holds it: resume it there).
+pub(super) async fn resume(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<StatusCode, AppError> {
+    let (record, live) = find(&state, &caller, &id).await?;
+    if record.state != "PAUSED" {
+        return Err(AppError::Conflict(format!(
+            "Execution {id} is not paused ({})",
+            record.state
+        )));
+    }
+    let Some(live) = live else {
+        return Err(AppError::Conflict(format!(
+            "Execution {id} is paused on another node: resume it through that node"
+        )));
+    };
+    let inputs = read_inputs(request, &state).await?;
+    live.resumer
+        .resume(inputs)
+        .await
+        .map_err(AppError::invalid)?;
+    Ok(StatusCode::NO_CONTENT)
 }
