@@ -8,7 +8,7 @@ use crate::runner::{
     Branch, Frame, OpenRun, PlannedTask, Run, Unrendered, is_truthy, plan, together,
 };
 use crate::{CancelToken, State};
-use kestrel_flow::{Flowable, FlowableKind, InputDef};
+use kestrel_flow::{CheckFrequency, Flowable, FlowableKind, InputDef, Level};
 use serde_json::{Map, Value};
 use std::time::Duration;
 
@@ -39,6 +39,12 @@ enum PlannedKind {
         values: Value,
         limit: usize,
         tasks: Vec<PlannedTask>,
+    },
+    WaitFor {
+        condition: String,
+        tasks: Vec<PlannedTask>,
+        check: CheckFrequency,
+        fail_on_max_reached: bool,
     },
     Pause {
         delay: Option<String>,
@@ -86,6 +92,17 @@ pub(crate) fn plan_flowable(flowable: &Flowable) -> PlannedFlowable {
             limit: *concurrency_limit,
             tasks: plan(tasks),
         },
+        FlowableKind::WaitFor {
+            condition,
+            tasks,
+            check,
+            fail_on_max_reached,
+        } => PlannedKind::WaitFor {
+            condition: condition.clone(),
+            tasks: plan(tasks),
+            check: *check,
+            fail_on_max_reached: *fail_on_max_reached,
+        },
         FlowableKind::Pause {
             delay,
             on_resume,
@@ -100,6 +117,14 @@ pub(crate) fn plan_flowable(flowable: &Flowable) -> PlannedFlowable {
         kind,
         errors: plan(&flowable.errors),
     }
+}
+
+/// A WaitFor's properties, for its loop.
+struct WaitFor<'p> {
+    condition: &'p str,
+    tasks: &'p [PlannedTask],
+    check: CheckFrequency,
+    fail_on_max_reached: bool,
 }
 
 /// How a flowable's children ended: their state together, and the flowable's outputs (a
@@ -328,6 +353,20 @@ impl Run<'_> {
                 let state = self.sequence(branch, frame, cancel).await;
                 return Ok(Ended { state, outputs });
             }
+            PlannedKind::WaitFor {
+                condition,
+                tasks,
+                check,
+                fail_on_max_reached,
+            } => {
+                let wait = WaitFor {
+                    condition,
+                    tasks,
+                    check: *check,
+                    fail_on_max_reached: *fail_on_max_reached,
+                };
+                return self.wait_for(&wait, open, frame, cancel).await;
+            }
             PlannedKind::ForEach {
                 values,
                 limit,
@@ -347,6 +386,53 @@ impl Run<'_> {
             state,
             outputs: Map::new(),
         })
+    }
+
+    /// Runs a WaitFor's tasks until its condition holds after them, one fails, or a maximum
+    /// is reached (a failure under `failOnMaxReached`), `interval` apart. Bounded by
+    /// `maxIterations` and `maxDuration`.
+    async fn wait_for(
+        &self,
+        wait: &WaitFor<'_>,
+        open: &OpenRun,
+        frame: &Frame,
+        cancel: &CancelToken,
+    ) -> Result<Ended, Stopped> {
+        let started = std::time::Instant::now();
+        let mut iteration: u64 = 1;
+        loop {
+            let mut outputs = Map::new();
+            outputs.insert("iterationCount".into(), Value::from(iteration));
+            self.keep_outputs(open, frame, Value::Object(outputs.clone()));
+            let state = self.sequence(wait.tasks, frame, cancel).await;
+            if state != State::Success {
+                return Ok(Ended { state, outputs });
+            }
+            let reached = if iteration > wait.check.max_iterations {
+                Some("Max iterations reached")
+            } else if started.elapsed() > wait.check.max_duration {
+                Some("Max duration reached")
+            } else {
+                None
+            };
+            if let Some(reason) = reached {
+                self.log_on(open, Level::Warn, reason);
+                let state = if wait.fail_on_max_reached {
+                    State::Failed
+                } else {
+                    State::Success
+                };
+                return Ok(Ended { state, outputs });
+            }
+            let ctx = self.context(open, frame);
+            if is_truthy(&self.render(wait.condition, &ctx, cancel).await?) {
+                return Ok(Ended { state, outputs });
+            }
+            tokio::select! {
+                () = tokio::time::sleep(wait.check.interval) => iteration += 1,
+                () = cancel.cancelled() => return Err(Stopped::Killed),
+            }
+        }
     }
 
     /// A ForEach's values, rendered: a list (each text rendered), or a text rendering to a

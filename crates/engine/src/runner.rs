@@ -423,6 +423,17 @@ impl<'a> Run<'a> {
         state
     }
 
+    /// Keeps `outputs` (real) of a task run still running, for its children's expressions
+    /// (a WaitFor's `iterationCount`).
+    pub(crate) fn keep_outputs(&self, open: &OpenRun, frame: &Frame, outputs: Value) {
+        store_outputs(
+            &mut self.lock().outputs,
+            &open.run.task_id,
+            &frame.values,
+            outputs,
+        );
+    }
+
     /// Keeps log entries of a task run (already shown to the listener).
     pub(crate) fn keep_logs(&self, logs: Vec<HeldLog>) {
         self.lock().execution.logs.extend(logs);

@@ -73,6 +73,19 @@ pub enum FlowableKind {
         /// `tasks`, non-empty.
         tasks: Vec<Task>,
     },
+    /// `io.kestra.plugin.core.flow.WaitFor`: `tasks`, again and again (every `interval`),
+    /// until `condition` renders truthy after them, a maximum is reached or one fails; the
+    /// output `iterationCount` counts the runs (children read it as it goes).
+    WaitFor {
+        /// `condition`, a template.
+        condition: String,
+        /// `tasks`, non-empty.
+        tasks: Vec<Task>,
+        /// `checkFrequency`.
+        check: CheckFrequency,
+        /// `failOnMaxReached` (default false): reaching a maximum fails the task run.
+        fail_on_max_reached: bool,
+    },
     /// `io.kestra.plugin.core.flow.Pause`: the task run (and the execution) pauses until it is
     /// resumed, `delay` passes or its `timeout` (a failure) does; then `tasks`, if any, run.
     Pause {
@@ -87,6 +100,17 @@ pub enum FlowableKind {
     },
 }
 
+/// A WaitFor's `checkFrequency`, with Kestra's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckFrequency {
+    /// `maxIterations` (default 100): the task runs more than this many times at most.
+    pub max_iterations: u64,
+    /// `maxDuration` (default PT1H).
+    pub max_duration: std::time::Duration,
+    /// `interval` between two runs (default PT1S).
+    pub interval: std::time::Duration,
+}
+
 impl Flowable {
     /// Every child task, whichever branch it sits in, `errors` included.
     pub fn children(&self) -> impl Iterator<Item = &Task> {
@@ -95,7 +119,8 @@ impl Flowable {
             | FlowableKind::Parallel { tasks, .. }
             | FlowableKind::AllowFailure { tasks }
             | FlowableKind::ForEach { tasks, .. }
-            | FlowableKind::Pause { tasks, .. } => (tasks, &[]),
+            | FlowableKind::Pause { tasks, .. }
+            | FlowableKind::WaitFor { tasks, .. } => (tasks, &[]),
             FlowableKind::If {
                 then, otherwise, ..
             } => (then, otherwise),
@@ -167,6 +192,19 @@ pub(crate) const EACH_PARALLEL: TaskType = TaskType {
     aliases: &["io.kestra.core.tasks.flows.EachParallel"],
     properties: &["value", "concurrent", "tasks", "errors"],
     build: build_each_parallel,
+};
+
+pub(crate) const WAIT_FOR: TaskType = TaskType {
+    class: "io.kestra.plugin.core.flow.WaitFor",
+    aliases: &[],
+    properties: &[
+        "condition",
+        "tasks",
+        "checkFrequency",
+        "failOnMaxReached",
+        "errors",
+    ],
+    build: build_wait_for,
 };
 
 pub(crate) const PAUSE: TaskType = TaskType {
@@ -245,6 +283,61 @@ fn switch_cases(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<Vec<(String, Vec
         })
         .collect();
     Some(read)
+}
+
+fn build_wait_for(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
+    let condition = props.required_text(ctx, "condition");
+    let tasks = children(ctx, props, "tasks");
+    let check = check_frequency(ctx, props);
+    let fail_on_max_reached = props.flag(ctx, "failOnMaxReached").unwrap_or(false);
+    let kind = match (condition, tasks, check) {
+        (Some(condition), Some(tasks), Some(check)) => Some(FlowableKind::WaitFor {
+            condition,
+            tasks,
+            check,
+            fail_on_max_reached,
+        }),
+        _ => None,
+    };
+    flowable(ctx, props, kind)
+}
+
+/// `checkFrequency`: `maxIterations`, `maxDuration`, `interval`, each with Kestra's default.
+fn check_frequency(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<CheckFrequency> {
+    let mut check = CheckFrequency {
+        max_iterations: 100,
+        max_duration: std::time::Duration::from_secs(3600),
+        interval: std::time::Duration::from_secs(1),
+    };
+    if props.get("checkFrequency").is_none() {
+        return Some(check);
+    }
+    props.map(ctx, "checkFrequency")?;
+    let nested = crate::tasks::read::nested(ctx, props, "checkFrequency")?;
+    nested.reject_unknown(
+        ctx,
+        "io.kestra.plugin.core.flow.WaitFor$CheckFrequency",
+        &[&["maxIterations", "maxDuration", "interval"]],
+    );
+    let mut clean = true;
+    if nested.get("maxIterations").is_some() {
+        match count(ctx, &nested, "maxIterations", 0) {
+            Some(max) => check.max_iterations = u64::try_from(max).unwrap_or(u64::MAX),
+            None => clean = false,
+        }
+    }
+    for (key, slot) in [
+        ("maxDuration", &mut check.max_duration),
+        ("interval", &mut check.interval),
+    ] {
+        if nested.get(key).is_some() {
+            match crate::tasks::read::duration(ctx, &nested, key) {
+                Some(duration) => *slot = duration,
+                None => clean = false,
+            }
+        }
+    }
+    clean.then_some(check)
 }
 
 fn build_pause(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
@@ -684,6 +777,50 @@ mod tests {
             [
                 "6:12: tasks[0].delay: must be an ISO-8601 duration such as PT30S",
                 "8:9: tasks[0].onResume[0].type: must not be null",
+            ]
+        );
+    }
+
+    #[test]
+    fn wait_for_reads_its_check_frequency_with_kestras_defaults() {
+        use crate::CheckFrequency;
+        use std::time::Duration;
+        let wait = "    type: io.kestra.plugin.core.flow.WaitFor\n    condition: \"{{ true }}\"\n";
+        let found = flowable(&format!("{wait}    tasks:\n{}", child("c", "      ")));
+        let defaults = CheckFrequency {
+            max_iterations: 100,
+            max_duration: Duration::from_secs(3600),
+            interval: Duration::from_secs(1),
+        };
+        assert!(matches!(
+            found.kind,
+            FlowableKind::WaitFor { check, fail_on_max_reached: false, .. } if check == defaults
+        ));
+        let found = flowable(&format!(
+            "{wait}    failOnMaxReached: true\n    checkFrequency:\n      maxIterations: 3\n      interval: PT0.2S\n    tasks:\n{}",
+            child("c", "      ")
+        ));
+        let FlowableKind::WaitFor {
+            check,
+            fail_on_max_reached,
+            ..
+        } = found.kind
+        else {
+            panic!("not a WaitFor");
+        };
+        assert!(fail_on_max_reached);
+        assert_eq!(
+            (check.max_iterations, check.interval),
+            (3, Duration::from_millis(200))
+        );
+        assert_eq!(
+            violations(&format!(
+                "{wait}    checkFrequency:\n      every: PT1S\n      interval: 1s\n"
+            )),
+            [
+                "4:5: tasks[0].tasks: must not be empty",
+                "8:7: Unrecognized field \"every\" (class io.kestra.plugin.core.flow.WaitFor$CheckFrequency), not marked as ignorable",
+                "9:17: tasks[0].checkFrequency.interval: must be an ISO-8601 duration such as PT30S",
             ]
         );
     }

@@ -30,7 +30,7 @@ mod yaml;
 
 pub use cron::Cron;
 pub use duration::parse_iso8601 as parse_duration;
-pub use flowable::{Flowable, FlowableKind};
+pub use flowable::{CheckFrequency, Flowable, FlowableKind};
 pub use model::{
     Flow, InputDef, InputRules, InputType, Level, OutputDef, Task, TaskCommon, TaskKind, Violation,
 };

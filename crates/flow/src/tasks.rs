@@ -67,6 +67,7 @@ pub(crate) const TASK_TYPES: &[TaskType] = &[
     crate::flowable::SWITCH,
     crate::flowable::ALLOW_FAILURE,
     crate::flowable::PAUSE,
+    crate::flowable::WAIT_FOR,
     crate::flowable::FOR_EACH,
     crate::flowable::EACH_SEQUENTIAL,
     crate::flowable::EACH_PARALLEL,

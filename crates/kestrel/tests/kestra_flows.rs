@@ -415,3 +415,48 @@ fn kestrel_run_ends_a_pause_without_delay_paused() {
         );
     }
 }
+
+/// WaitForCaseTest: waitfor, waitforMultipleTasks, waitforNoSuccess.
+#[test]
+fn wait_for_runs_its_tasks_until_its_condition_holds() {
+    let once = run("waitfor.yaml", &[]);
+    assert_eq!(state(&once), "SUCCESS");
+    assert_eq!(run_of(&once, "waitfor")["outputs"]["iterationCount"], 1);
+
+    let several = run("waitfor-multiple-tasks.yaml", &[]);
+    assert_eq!(state(&several), "SUCCESS");
+    assert_eq!(
+        runs(&several).last().unwrap()["outputs"]["values"]["count"],
+        "4"
+    );
+
+    let no_success = run("waitfor-no-success.yaml", &[]);
+    assert_eq!(state(&no_success), "SUCCESS");
+}
+
+/// WaitForCaseTest: waitforMaxIterations, waitforMaxDuration (its PT5S shortened to PT1S),
+/// waitforMultipleTasksFailed.
+#[test]
+fn wait_for_fails_at_a_maximum_under_fail_on_max_reached_or_when_a_task_fails() {
+    for (fixture, warning) in [
+        ("waitfor-max-iterations.yaml", "Max iterations reached"),
+        ("waitfor-max-duration.yaml", "Max duration reached"),
+    ] {
+        let document = run(fixture, &[]);
+        assert_eq!(state(&document), "FAILED", "{fixture}");
+        assert_eq!(state_of(&document, "waitfor"), "FAILED");
+        let last = document["logs"].as_array().unwrap().last().unwrap();
+        assert_eq!(
+            (&last["level"], &last["message"]),
+            (&"WARN".into(), &warning.into())
+        );
+    }
+    let max = run("waitfor-max-iterations.yaml", &[]);
+    assert_eq!(run_of(&max, "waitfor")["outputs"]["iterationCount"], 4);
+
+    let failed = run("waitfor-multiple-tasks-failed.yaml", &[]);
+    assert_eq!(state(&failed), "FAILED");
+    let last = runs(&failed).last().unwrap();
+    assert_eq!(last["taskId"], "fail");
+    assert_eq!(last["attempts"].as_array().unwrap().len(), 1);
+}
