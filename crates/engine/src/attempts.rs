@@ -127,6 +127,9 @@ impl Run<'_> {
             open.run.error = Some(message.clone());
         }
         open.run.metrics = ctx.take_metrics();
+        if matches!(outcome, Outcome::Success | Outcome::Warning) {
+            self.add_labels(ctx.take_labels());
+        }
         let (logs, outputs) = ctx.finish();
         self.keep_logs(logs);
         (outcome, outputs)

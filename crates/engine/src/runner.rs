@@ -434,6 +434,29 @@ impl<'a> Run<'a> {
         );
     }
 
+    /// Adds `labels` to the execution's, one of the same key replacing its value in place.
+    pub(crate) fn add_labels(&self, labels: Vec<(String, String)>) {
+        if labels.is_empty() {
+            return;
+        }
+        let execution = &mut self.lock().execution;
+        for (key, value) in labels {
+            match execution.labels.iter_mut().find(|(name, _)| *name == key) {
+                Some(slot) => slot.1 = value,
+                None => execution.labels.push((key, value)),
+            }
+        }
+    }
+
+    /// What every render sees but `task`, `taskrun`, `parents` and `outputs`: the execution's
+    /// variables, with its labels as they are now (a Labels task changes them).
+    fn vars(&self) -> Map<String, Value> {
+        let mut vars = self.base_vars.clone();
+        let labels = labels_var(&self.lock().execution.labels);
+        vars.insert("labels".into(), Value::Object(labels));
+        vars
+    }
+
     /// Keeps log entries of a task run (already shown to the listener).
     pub(crate) fn keep_logs(&self, logs: Vec<HeldLog>) {
         self.lock().execution.logs.extend(logs);
@@ -463,7 +486,7 @@ impl<'a> Run<'a> {
     /// The render context of a task run: the execution's, plus `task`, `taskrun`, `parent`,
     /// `parents` and the real `outputs` of the task runs so far.
     pub(crate) fn context(&self, open: &OpenRun, frame: &Frame) -> Context {
-        let mut vars = self.base_vars.clone();
+        let mut vars = self.vars();
         let run = &open.run;
         vars.insert(
             "task".into(),
@@ -545,7 +568,7 @@ impl<'a> Run<'a> {
 
     /// The vars of the flow outputs' render: the execution's and every output.
     pub(crate) fn output_context(&self) -> Context {
-        let mut vars = self.base_vars.clone();
+        let mut vars = self.vars();
         vars.insert("outputs".into(), Value::Object(self.lock().outputs.clone()));
         Context::new(Value::Object(vars), Some(Arc::clone(&self.scope)))
     }

@@ -73,6 +73,8 @@ pub struct TaskContext<'a> {
     logs: Vec<HeldLog>,
     outputs: Map<String, Value>,
     metrics: Vec<Metric>,
+    /// Labels the task adds to the execution (real values).
+    labels: Vec<(String, String)>,
 }
 
 impl fmt::Debug for TaskContext<'_> {
@@ -120,6 +122,7 @@ impl<'a> TaskContext<'a> {
             logs: Vec::new(),
             outputs: Map::new(),
             metrics: Vec::new(),
+            labels: Vec::new(),
         }
     }
 
@@ -195,6 +198,16 @@ impl<'a> TaskContext<'a> {
     /// The execution's mask registry.
     pub(crate) fn registry(&self) -> &MaskRegistry {
         self.registry
+    }
+
+    /// Adds a label to the execution once the task run succeeds; readers see it masked.
+    pub(crate) fn add_label(&mut self, key: String, value: String) {
+        self.labels.push((key, value));
+    }
+
+    /// The labels added so far, taken for the execution.
+    pub(crate) fn take_labels(&mut self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.labels)
     }
 
     /// The metrics recorded so far, taken for the task run.

@@ -114,6 +114,13 @@ pub enum TaskKind {
         /// `duration`, at most a day.
         duration: Duration,
     },
+    /// `io.kestra.plugin.core.execution.Labels` (old: `io.kestra.core.tasks.executions.Labels`):
+    /// adds labels to the execution, replacing those of the same key.
+    Labels {
+        /// `labels` as written: a map, a list of `{key, value}`, or a template rendering to a
+        /// JSON map.
+        labels: Value,
+    },
     /// `io.kestra.plugin.core.flow.Subflow` (old: `io.kestra.core.tasks.flows.Subflow`,
     /// `io.kestra.core.tasks.flows.Flow`): an execution of another flow.
     Subflow(Box<crate::SubflowCall>),

@@ -143,6 +143,29 @@ pub(crate) fn read_labels(ctx: &mut Ctx<'_>, flow: &Props<'_>) -> Vec<(String, S
     }
 }
 
+/// A task's `labels` (a Subflow's, a Labels task's), read as the flow's; `system.` ones are
+/// Kestra's own and refused, as Kestra refuses them.
+pub(crate) fn read_task_labels(
+    ctx: &mut Ctx<'_>,
+    props: &Props<'_>,
+) -> Option<Vec<(String, String)>> {
+    let labels = read_labels(ctx, props);
+    let system = labels.iter().find(|(key, _)| key.starts_with("system."));
+    if let Some((key, value)) = system {
+        ctx.report(
+            props.locate("labels"),
+            format!(
+                "{}: System labels can only be set by Kestra itself, offending label: {}={}",
+                props.field("labels"),
+                yaml::printable(key),
+                yaml::printable(value)
+            ),
+        );
+        return None;
+    }
+    Some(labels)
+}
+
 /// A label's value in the map form; a missing one is reported at its key.
 fn label_value(ctx: &mut Ctx<'_>, key: &Node, value: &Node, field: &str) -> Option<String> {
     let text = value.scalar_text();

@@ -60,6 +60,7 @@ pub(crate) const TASK_TYPES: &[TaskType] = &[
     core::SLEEP,
     core::ECHO,
     core::OUTPUT_VALUES,
+    core::LABELS,
     subflow::SUBFLOW,
     crate::flowable::SEQUENTIAL,
     crate::flowable::PARALLEL,

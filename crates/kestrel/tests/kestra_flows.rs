@@ -460,3 +460,56 @@ fn wait_for_fails_at_a_maximum_under_fail_on_max_reached_or_when_a_task_fails() 
     assert_eq!(last["taskId"], "fail");
     assert_eq!(last["attempts"].as_array().unwrap().len(), 1);
 }
+
+/// RuntimeLabelsTest: update, noNpeOnNullPreviousExecutionLabels, primitiveTypeLabels (their
+/// labels given at the start of the execution left out: `kestrel run` has no option for them).
+#[test]
+fn labels_tasks_add_to_the_executions_labels() {
+    let updated = run(
+        "labels-update-task.yml",
+        &[
+            r#"labelsJson={"keyFromJson": "valueFromJson"}"#,
+            "labelsMapKey=keyFromMap",
+            "labelsMapValue=valueFromMap",
+            "labelsListKey=keyFromList",
+            "labelsListValue=valueFromList",
+        ],
+    );
+    assert_eq!(state(&updated), "SUCCESS");
+    assert_eq!(runs(&updated).len(), 4);
+    let id = updated["id"].as_str().unwrap();
+    let overrider = run_of(&updated, "override-labels")["id"].as_str().unwrap();
+    let mut expected = vec![
+        format!("system.correlationId={id}"),
+        "flowLabelKey=flowLabelValue".to_owned(),
+        "overriddenFlowLabelKey=io.kestra.tests.labels-update-task".to_owned(),
+        "keyFromJson=valueFromJson".to_owned(),
+        "keyFromMap=valueFromMap".to_owned(),
+        "keyFromList=valueFromList".to_owned(),
+        format!("overriddenExecutionLabelKey={overrider}"),
+    ];
+    expected.sort();
+    assert_eq!(labels(&updated), expected);
+
+    let npe = run("npe-labels-update-task.yml", &[]);
+    assert_eq!(state(&npe), "SUCCESS");
+    let task_run = run_of(&npe, "labels")["id"].as_str().unwrap();
+    assert!(labels(&npe).contains(&format!("someLabel={task_run}")));
+
+    let primitive = run(
+        "primitive-labels-flow.yml",
+        &["intLabel=42", "boolLabel=true", "floatLabel=3.14"],
+    );
+    assert_eq!(state(&primitive), "SUCCESS");
+    let task_run = run_of(&primitive, "update-labels")["id"].as_str().unwrap();
+    let id = primitive["id"].as_str().unwrap();
+    let mut expected = vec![
+        format!("system.correlationId={id}"),
+        "intValue=42".to_owned(),
+        "boolValue=true".to_owned(),
+        "floatValue=3.14".to_owned(),
+        format!("taskRunId={task_run}"),
+    ];
+    expected.sort();
+    assert_eq!(labels(&primitive), expected);
+}

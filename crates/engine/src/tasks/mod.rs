@@ -2,6 +2,7 @@
 
 mod fail;
 mod http;
+mod labels;
 mod log;
 mod output_values;
 mod ret;
@@ -39,6 +40,7 @@ pub(crate) fn task_for(kind: &TaskKind) -> Option<Box<dyn Task>> {
         ))),
         TaskKind::Sleep { duration } => Some(Box::new(SleepTask::new(*duration))),
         TaskKind::OutputValues { values } => Some(Box::new(OutputValuesTask::new(values.clone()))),
+        TaskKind::Labels { labels } => Some(Box::new(labels::LabelsTask::new(labels.clone()))),
         TaskKind::Subflow(call) => Some(Box::new(subflow::SubflowTask::new((**call).clone()))),
     }
 }

@@ -4,7 +4,7 @@
 use super::TaskType;
 use crate::TaskKind;
 use crate::context::{Ctx, Props};
-use crate::yaml::{Yaml, printable};
+use crate::yaml::Yaml;
 use serde_json::Value;
 
 pub(crate) const SUBFLOW: TaskType = TaskType {
@@ -53,9 +53,6 @@ pub struct SubflowCall {
     pub outputs: serde_json::Map<String, Value>,
 }
 
-/// Kestra's label prefix reserved for the labels it sets itself.
-const SYSTEM_PREFIX: &str = "system.";
-
 fn build(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
     if let Some(at) = props.get("scheduleDate") {
         // A delayed start needs a scheduler holding the child: kestrel starts children at once.
@@ -70,7 +67,7 @@ fn build(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
     let revision = revision(ctx, props);
     let inputs = map_as_written(ctx, props, "inputs");
     let outputs = map_as_written(ctx, props, "outputs");
-    let labels = labels(ctx, props);
+    let labels = crate::parse::read_task_labels(ctx, props);
     let wait = props.flag(ctx, "wait").unwrap_or(true);
     let transmit_failed = props.flag(ctx, "transmitFailed").unwrap_or(true);
     let inherit_labels = props.flag(ctx, "inheritLabels").unwrap_or(false);
@@ -124,27 +121,6 @@ fn map_as_written(
         Some(Value::Object(map)) => Some(map),
         _ => Some(serde_json::Map::new()),
     }
-}
-
-/// `labels`, as the flow's are written; `system.` ones are Kestra's own and refused.
-fn labels(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<Vec<(String, String)>> {
-    let labels = crate::parse::read_labels(ctx, props);
-    let mut clean = true;
-    for (key, value) in &labels {
-        if key.starts_with(SYSTEM_PREFIX) {
-            clean = false;
-            ctx.report(
-                props.locate("labels"),
-                format!(
-                    "{}: System labels can only be set by Kestra itself, offending label: {}={}",
-                    props.field("labels"),
-                    printable(key),
-                    printable(value)
-                ),
-            );
-        }
-    }
-    clean.then_some(labels)
 }
 
 impl crate::Flow {
