@@ -3,6 +3,7 @@
 //! a child failed; `timeout` kills the children still running.
 
 use crate::attempts::{failed, timeout_message};
+use crate::dag::{PlannedDag, plan_dag};
 use crate::pause::Unpaused;
 use crate::runner::{
     Branch, Frame, OpenRun, PlannedTask, Run, Unrendered, is_truthy, plan, together,
@@ -51,6 +52,7 @@ enum PlannedKind {
         on_resume: Vec<InputDef>,
         tasks: Vec<PlannedTask>,
     },
+    Dag(PlannedDag),
 }
 
 /// The plan of a flowable task and its children.
@@ -103,6 +105,11 @@ pub(crate) fn plan_flowable(flowable: &Flowable) -> PlannedFlowable {
             check: *check,
             fail_on_max_reached: *fail_on_max_reached,
         },
+        FlowableKind::Dag {
+            tasks,
+            depends_on,
+            concurrent,
+        } => PlannedKind::Dag(plan_dag(tasks, depends_on, *concurrent)),
         FlowableKind::Pause {
             delay,
             on_resume,
@@ -322,6 +329,7 @@ impl Run<'_> {
                     .collect();
                 together(branches, *concurrent, cancel).await
             }
+            PlannedKind::Dag(dag) => self.dag(dag, frame, cancel).await,
             PlannedKind::If {
                 condition,
                 then,

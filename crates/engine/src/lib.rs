@@ -45,6 +45,7 @@
 //! The flows under `examples/` at the repository's root run with `kestrel run`.
 
 mod attempts;
+mod dag;
 mod edge;
 mod engine;
 mod execution;

@@ -641,7 +641,7 @@ pub(crate) async fn together<'f>(
     let mut summary = Summary::default();
     loop {
         while limit == 0 || running.len() < limit {
-            if summary.failed || summary.killed || summary.paused || waiting.peek().is_none() {
+            if summary.stops() || waiting.peek().is_none() {
                 break;
             }
             if cancel.is_cancelled() {
@@ -660,7 +660,7 @@ pub(crate) async fn together<'f>(
 
 /// The states of branches, added up.
 #[derive(Debug, Default)]
-struct Summary {
+pub(crate) struct Summary {
     killed: bool,
     failed: bool,
     paused: bool,
@@ -668,7 +668,7 @@ struct Summary {
 }
 
 impl Summary {
-    fn add(&mut self, state: State) {
+    pub(crate) fn add(&mut self, state: State) {
         match state {
             State::Killed => self.killed = true,
             State::Failed => self.failed = true,
@@ -678,7 +678,12 @@ impl Summary {
         }
     }
 
-    fn state(&self) -> State {
+    /// Whether a branch failed, was killed or stayed paused: no other starts.
+    pub(crate) fn stops(&self) -> bool {
+        self.failed || self.killed || self.paused
+    }
+
+    pub(crate) fn state(&self) -> State {
         match self {
             Summary { killed: true, .. } => State::Killed,
             Summary { failed: true, .. } => State::Failed,

@@ -86,6 +86,16 @@ pub enum FlowableKind {
         /// `failOnMaxReached` (default false): reaching a maximum fails the task run.
         fail_on_max_reached: bool,
     },
+    /// `io.kestra.plugin.core.flow.Dag`: `tasks`, each once every task it depends on ended
+    /// well, at most `concurrent` at once.
+    Dag {
+        /// Each `task`, in order.
+        tasks: Vec<Task>,
+        /// Each task's `dependsOn`, as indexes into `tasks` (checked: known and acyclic).
+        depends_on: Vec<Vec<usize>>,
+        /// `concurrent`: 0 (the default) is no limit.
+        concurrent: usize,
+    },
     /// `io.kestra.plugin.core.flow.Pause`: the task run (and the execution) pauses until it is
     /// resumed, `delay` passes or its `timeout` (a failure) does; then `tasks`, if any, run.
     Pause {
@@ -120,7 +130,8 @@ impl Flowable {
             | FlowableKind::AllowFailure { tasks }
             | FlowableKind::ForEach { tasks, .. }
             | FlowableKind::Pause { tasks, .. }
-            | FlowableKind::WaitFor { tasks, .. } => (tasks, &[]),
+            | FlowableKind::WaitFor { tasks, .. }
+            | FlowableKind::Dag { tasks, .. } => (tasks, &[]),
             FlowableKind::If {
                 then, otherwise, ..
             } => (then, otherwise),
@@ -215,7 +226,11 @@ pub(crate) const PAUSE: TaskType = TaskType {
 };
 
 /// A flowable of `kind` with the task's `errors`, once every part read well.
-fn flowable(ctx: &mut Ctx<'_>, props: &Props<'_>, kind: Option<FlowableKind>) -> Option<TaskKind> {
+pub(crate) fn flowable(
+    ctx: &mut Ctx<'_>,
+    props: &Props<'_>,
+    kind: Option<FlowableKind>,
+) -> Option<TaskKind> {
     let errors = task_list(ctx, props, "errors");
     Some(TaskKind::Flowable(Flowable {
         kind: kind?,
@@ -439,7 +454,12 @@ fn values(ctx: &mut Ctx<'_>, props: &Props<'_>, key: &str) -> Option<Value> {
 }
 
 /// A count (a limit of concurrent runs): a whole number, 0 or more; `default` when absent.
-fn count(ctx: &mut Ctx<'_>, props: &Props<'_>, key: &str, default: usize) -> Option<usize> {
+pub(crate) fn count(
+    ctx: &mut Ctx<'_>,
+    props: &Props<'_>,
+    key: &str,
+    default: usize,
+) -> Option<usize> {
     let Some(node) = props.get(key) else {
         return Some(default);
     };

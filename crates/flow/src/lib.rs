@@ -15,6 +15,7 @@
 
 mod context;
 mod cron;
+mod dag;
 mod defaults;
 mod duration;
 mod flowable;

@@ -69,6 +69,7 @@ pub(crate) const TASK_TYPES: &[TaskType] = &[
     crate::flowable::ALLOW_FAILURE,
     crate::flowable::PAUSE,
     crate::flowable::WAIT_FOR,
+    crate::dag::DAG,
     crate::flowable::FOR_EACH,
     crate::flowable::EACH_SEQUENTIAL,
     crate::flowable::EACH_PARALLEL,
@@ -102,7 +103,9 @@ pub(crate) fn task_list(ctx: &mut Ctx<'_>, props: &Props<'_>, key: &str) -> Vec<
         .collect()
 }
 
-fn read_task(ctx: &mut Ctx<'_>, node: &Node, path: String) -> Option<Task> {
+/// One task at `path`, checked like every task; `None` (its violations recorded) when it
+/// cannot be read.
+pub(crate) fn read_task(ctx: &mut Ctx<'_>, node: &Node, path: String) -> Option<Task> {
     let props = Props::open(ctx, node, path)?;
     let id = props.id(ctx, "id", &TASK_ID);
     if let Some((id, at)) = &id {

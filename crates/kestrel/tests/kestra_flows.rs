@@ -513,3 +513,28 @@ fn labels_tasks_add_to_the_executions_labels() {
     expected.sort();
     assert_eq!(labels(&primitive), expected);
 }
+
+/// DagTest: dag. Each task starts once those it depends on ended.
+#[test]
+fn dag_runs_each_task_after_its_dependencies() {
+    let document = run("dag.yaml", &[]);
+    assert_eq!(state(&document), "SUCCESS");
+    assert_eq!(runs(&document).len(), 7);
+    let ids = task_ids(&document);
+    let at = |id: &str| ids.iter().position(|t| *t == id).unwrap();
+    assert_eq!(ids[..2], ["dag", "task1"]);
+    for (task, dependency) in [
+        ("task2", "task1"),
+        ("task3", "task1"),
+        ("task4", "task2"),
+        ("task5", "task4"),
+        ("task5", "task3"),
+        ("task6", "task2"),
+        ("task6", "task3"),
+    ] {
+        assert!(
+            at(dependency) < at(task),
+            "{task} after {dependency}: {ids:?}"
+        );
+    }
+}
