@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 /// How one attempt ended.
 enum Outcome {
     Success,
+    /// It succeeded, asking to end in WARNING.
+    Warning,
     Failed(String),
     Killed,
 }
@@ -39,6 +41,7 @@ impl Run<'_> {
             let state = match outcome {
                 Outcome::Success if number > 1 && warns_on_retry(planned) => State::Warning,
                 Outcome::Success => State::Success,
+                Outcome::Warning => State::Warning,
                 Outcome::Killed => State::Killed,
                 Outcome::Failed(_) => State::Failed,
             };
@@ -116,11 +119,13 @@ impl Run<'_> {
             task_run_id: &open.run.id,
             min_level: planned.common.log_level,
             files: self.files.as_ref(),
+            subflows: self.subflows(),
         })
         .with_attempt(number);
         let limit = planned.common.timeout_duration();
         let outcome = tokio::select! {
             result = within(limit, task.run(&mut ctx)) => match result {
+                Ok(()) if ctx.warned() => Outcome::Warning,
                 Ok(()) => Outcome::Success,
                 Err(error) => Outcome::Failed(error),
             },
@@ -131,6 +136,9 @@ impl Run<'_> {
             open.run.error = Some(message.clone());
         }
         open.run.metrics = ctx.take_metrics();
+        if matches!(outcome, Outcome::Success | Outcome::Warning) {
+            self.add_labels(ctx.take_labels());
+        }
         let (logs, outputs) = ctx.finish();
         self.keep_logs(logs);
         (outcome, outputs)

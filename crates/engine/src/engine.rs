@@ -1,9 +1,10 @@
 //! The engine: what every execution shares (configuration, expressions, secrets, `envs`).
 
 use crate::edge::Edge;
+use crate::pause::Resumes;
 use crate::runner::Run;
 use crate::tasks::HttpClients;
-use crate::{CancelToken, Execution, Inputs, Listener, TaskError};
+use crate::{CancelToken, Execution, Inputs, Listener, SubflowLauncher, TaskError};
 use kestrel_expr::{Context, ExpressionLimits, Expressions};
 use kestrel_flow::Flow;
 use kestrel_secrets::{
@@ -57,8 +58,11 @@ pub struct Origin {
     /// Who triggered it: `user:ada`, `token:ci`, `cli:ada`, `schedule`, `webhook`.
     pub triggered_by: String,
     /// The `trigger` variable, for an execution a trigger started (a Schedule's `{date, next,
-    /// previous}`, a webhook's request).
+    /// previous}`, a webhook's request, a Subflow's parent).
     pub trigger: Option<Value>,
+    /// Labels of the execution besides its flow's (a subflow's, from its parent); one of the
+    /// same key as the flow's replaces it.
+    pub labels: Vec<(String, String)>,
 }
 
 impl Origin {
@@ -121,6 +125,15 @@ pub fn load_environment(
         Some(previous) => previous.reload(process, env_file, &config.env, &render),
         None => EnvBackend::load(process, env_file, &config.env, &render),
     }
+}
+
+/// What the host of an execution (the CLI, the server) gives it beyond the engine.
+#[derive(Default)]
+pub struct Host<'a> {
+    /// Starts the executions of Subflow tasks.
+    pub subflows: Option<&'a dyn SubflowLauncher>,
+    /// Where Pause tasks wait for the host's resumes.
+    pub resumes: Option<Resumes>,
 }
 
 /// Runs executions of flows. Cheap to share: one per process.
@@ -225,7 +238,23 @@ impl Engine {
         listener: &dyn Listener,
         cancel: &CancelToken,
     ) -> Execution {
-        Run::chain(self, flow, &inputs, origin, listener, cancel).await
+        self.run_hosted(flow, inputs, origin, listener, cancel, Host::default())
+            .await
+    }
+
+    /// [`Engine::run`] in `host`: the execution's Subflow tasks start children through its
+    /// launcher, its Pause tasks wait for its resumes (without them, a Subflow task fails and
+    /// a Pause waits only for its `delay` or `timeout`).
+    pub async fn run_hosted(
+        &self,
+        flow: &Flow,
+        inputs: Inputs,
+        origin: Origin,
+        listener: &dyn Listener,
+        cancel: &CancelToken,
+        host: Host<'_>,
+    ) -> Execution {
+        Run::chain(self, flow, &inputs, origin, listener, cancel, host).await
     }
 
     /// A scope whose `secret()` calls read as `reader`, from `namespace` by default, masking

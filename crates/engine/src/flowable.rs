@@ -3,11 +3,13 @@
 //! a child failed; `timeout` kills the children still running.
 
 use crate::attempts::{failed, timeout_message};
+use crate::dag::{PlannedDag, plan_dag};
+use crate::pause::Unpaused;
 use crate::runner::{
     Branch, Frame, OpenRun, PlannedTask, Run, Unrendered, is_truthy, plan, together,
 };
 use crate::{CancelToken, State};
-use kestrel_flow::{Flowable, FlowableKind};
+use kestrel_flow::{CheckFrequency, Flowable, FlowableKind, InputDef, Level};
 use serde_json::{Map, Value};
 use std::time::Duration;
 
@@ -39,6 +41,18 @@ enum PlannedKind {
         limit: usize,
         tasks: Vec<PlannedTask>,
     },
+    WaitFor {
+        condition: String,
+        tasks: Vec<PlannedTask>,
+        check: CheckFrequency,
+        fail_on_max_reached: bool,
+    },
+    Pause {
+        delay: Option<String>,
+        on_resume: Vec<InputDef>,
+        tasks: Vec<PlannedTask>,
+    },
+    Dag(PlannedDag),
 }
 
 /// The plan of a flowable task and its children.
@@ -80,11 +94,44 @@ pub(crate) fn plan_flowable(flowable: &Flowable) -> PlannedFlowable {
             limit: *concurrency_limit,
             tasks: plan(tasks),
         },
+        FlowableKind::WaitFor {
+            condition,
+            tasks,
+            check,
+            fail_on_max_reached,
+        } => PlannedKind::WaitFor {
+            condition: condition.clone(),
+            tasks: plan(tasks),
+            check: *check,
+            fail_on_max_reached: *fail_on_max_reached,
+        },
+        FlowableKind::Dag {
+            tasks,
+            depends_on,
+            concurrent,
+        } => PlannedKind::Dag(plan_dag(tasks, depends_on, *concurrent)),
+        FlowableKind::Pause {
+            delay,
+            on_resume,
+            tasks,
+        } => PlannedKind::Pause {
+            delay: delay.clone(),
+            on_resume: on_resume.clone(),
+            tasks: plan(tasks),
+        },
     };
     PlannedFlowable {
         kind,
         errors: plan(&flowable.errors),
     }
+}
+
+/// A WaitFor's properties, for its loop.
+struct WaitFor<'p> {
+    condition: &'p str,
+    tasks: &'p [PlannedTask],
+    check: CheckFrequency,
+    fail_on_max_reached: bool,
 }
 
 /// How a flowable's children ended: their state together, and the flowable's outputs (a
@@ -102,6 +149,18 @@ enum Stopped {
     Broken(String),
     /// The execution was cancelled while the flowable rendered what it needs.
     Killed,
+    /// A Pause that nothing can resume: the flowable stays PAUSED.
+    Paused,
+}
+
+impl From<Unpaused> for Stopped {
+    fn from(unpaused: Unpaused) -> Self {
+        match unpaused {
+            Unpaused::TimedOut(limit) => Self::TimedOut(limit),
+            Unpaused::Killed => Self::Killed,
+            Unpaused::Stays => Self::Paused,
+        }
+    }
 }
 
 impl From<Unrendered> for Stopped {
@@ -129,17 +188,40 @@ impl Run<'_> {
         };
         self.begin_attempt(&mut open);
         let children = frame.under(&open.run);
-        let limit = planned.common.timeout_duration();
+        let mut limit = planned.common.timeout_duration();
         let mut outputs = Map::new();
-        let mut state = match self
-            .children(flowable, &open, &children, limit, cancel)
-            .await
-        {
+        let paused = match &flowable.kind {
+            PlannedKind::Pause {
+                delay, on_resume, ..
+            } => {
+                // A Pause's `timeout` bounds its pause alone, as Kestra's does.
+                let timeout = limit.take();
+                self.wait_paused(
+                    &mut open,
+                    frame,
+                    delay.as_deref(),
+                    on_resume,
+                    timeout,
+                    cancel,
+                )
+                .await
+            }
+            _ => Ok(Map::new()),
+        };
+        let ran = match paused {
+            Ok(resumed) => {
+                outputs = resumed;
+                self.children(flowable, &open, &children, limit, cancel)
+                    .await
+            }
+            Err(stopped) => Err(stopped),
+        };
+        let mut state = match ran {
             Ok(Ended {
                 state,
                 outputs: set,
             }) => {
-                outputs = set;
+                outputs.extend(set);
                 state
             }
             Err(Stopped::TimedOut(limit)) => {
@@ -151,6 +233,7 @@ impl Run<'_> {
                 State::Failed
             }
             Err(Stopped::Killed) => State::Killed,
+            Err(Stopped::Paused) => State::Paused,
         };
         if state == State::Failed
             && self.sequence(&flowable.errors, &children, cancel).await == State::Killed
@@ -165,6 +248,32 @@ impl Run<'_> {
         }
         Run::end_attempt(&mut open, state);
         self.close(open, state, outputs, frame)
+    }
+
+    /// Pauses a Pause's task run until it is resumed (its `delay` rendered): its outputs.
+    async fn wait_paused(
+        &self,
+        open: &mut OpenRun,
+        frame: &Frame,
+        delay: Option<&str>,
+        on_resume: &[InputDef],
+        timeout: Option<Duration>,
+        cancel: &CancelToken,
+    ) -> Result<Map<String, Value>, Stopped> {
+        let delay = match delay {
+            None => None,
+            Some(template) => {
+                let ctx = self.context(open, frame);
+                let text = self.render(template, &ctx, cancel).await?;
+                let parsed = kestrel_flow::parse_duration(text.trim()).ok_or_else(|| {
+                    Stopped::Broken(format!(
+                        "delay: must be an ISO-8601 duration such as PT30S, got '{text}'"
+                    ))
+                })?;
+                Some(parsed)
+            }
+        };
+        Ok(self.pause(open, delay, on_resume, timeout, cancel).await?)
     }
 
     /// Runs the children, killed when `limit` passes.
@@ -210,9 +319,9 @@ impl Run<'_> {
         cancel: &CancelToken,
     ) -> Result<Ended, Stopped> {
         let state = match kind {
-            PlannedKind::Sequential(tasks) | PlannedKind::AllowFailure(tasks) => {
-                self.sequence(tasks, frame, cancel).await
-            }
+            PlannedKind::Sequential(tasks)
+            | PlannedKind::AllowFailure(tasks)
+            | PlannedKind::Pause { tasks, .. } => self.sequence(tasks, frame, cancel).await,
             PlannedKind::Parallel { tasks, concurrent } => {
                 let branches: Vec<Branch<'_>> = tasks
                     .iter()
@@ -220,6 +329,7 @@ impl Run<'_> {
                     .collect();
                 together(branches, *concurrent, cancel).await
             }
+            PlannedKind::Dag(dag) => self.dag(dag, frame, cancel).await,
             PlannedKind::If {
                 condition,
                 then,
@@ -251,6 +361,20 @@ impl Run<'_> {
                 let state = self.sequence(branch, frame, cancel).await;
                 return Ok(Ended { state, outputs });
             }
+            PlannedKind::WaitFor {
+                condition,
+                tasks,
+                check,
+                fail_on_max_reached,
+            } => {
+                let wait = WaitFor {
+                    condition,
+                    tasks,
+                    check: *check,
+                    fail_on_max_reached: *fail_on_max_reached,
+                };
+                return self.wait_for(&wait, open, frame, cancel).await;
+            }
             PlannedKind::ForEach {
                 values,
                 limit,
@@ -270,6 +394,53 @@ impl Run<'_> {
             state,
             outputs: Map::new(),
         })
+    }
+
+    /// Runs a WaitFor's tasks until its condition holds after them, one fails, or a maximum
+    /// is reached (a failure under `failOnMaxReached`), `interval` apart. Bounded by
+    /// `maxIterations` and `maxDuration`.
+    async fn wait_for(
+        &self,
+        wait: &WaitFor<'_>,
+        open: &OpenRun,
+        frame: &Frame,
+        cancel: &CancelToken,
+    ) -> Result<Ended, Stopped> {
+        let started = std::time::Instant::now();
+        let mut iteration: u64 = 1;
+        loop {
+            let mut outputs = Map::new();
+            outputs.insert("iterationCount".into(), Value::from(iteration));
+            self.keep_outputs(open, frame, Value::Object(outputs.clone()));
+            let state = self.sequence(wait.tasks, frame, cancel).await;
+            if state != State::Success {
+                return Ok(Ended { state, outputs });
+            }
+            let reached = if iteration > wait.check.max_iterations {
+                Some("Max iterations reached")
+            } else if started.elapsed() > wait.check.max_duration {
+                Some("Max duration reached")
+            } else {
+                None
+            };
+            if let Some(reason) = reached {
+                self.log_on(open, Level::Warn, reason);
+                let state = if wait.fail_on_max_reached {
+                    State::Failed
+                } else {
+                    State::Success
+                };
+                return Ok(Ended { state, outputs });
+            }
+            let ctx = self.context(open, frame);
+            if is_truthy(&self.render(wait.condition, &ctx, cancel).await?) {
+                return Ok(Ended { state, outputs });
+            }
+            tokio::select! {
+                () = tokio::time::sleep(wait.check.interval) => iteration += 1,
+                () = cancel.cancelled() => return Err(Stopped::Killed),
+            }
+        }
     }
 
     /// A ForEach's values, rendered: a list (each text rendered), or a text rendering to a

@@ -45,6 +45,7 @@
 //! The flows under `examples/` at the repository's root run with `kestrel run`.
 
 mod attempts;
+mod dag;
 mod edge;
 mod engine;
 mod execution;
@@ -56,23 +57,30 @@ mod inputs;
 mod listener;
 mod metric;
 mod outputs;
+mod pause;
 mod render;
 mod runner;
 mod schedule;
 mod state;
+mod subflow;
 mod task;
 mod tasks;
 mod validate;
 
 pub use edge::Shown;
-pub use engine::{Engine, EngineConfig, Origin, Sources, load_environment};
+pub use engine::{Engine, EngineConfig, Host, Origin, Sources, load_environment};
 pub use execution::{Attempt, Execution, LogEntry, TaskRun};
 pub use id::new_id;
 pub use inputs::{InputError, Inputs};
 pub use listener::{CancelToken, Listener, NoListener};
 pub use metric::{Metric, MetricKind, MetricValue, ShownMetric};
+pub use pause::{Resumer, Resumes, resume_channel};
+pub use runner::execution_labels;
 pub use schedule::{Clock, Fire, ManualClock, ScheduleSink, Scheduler, SystemClock};
 pub use state::State;
+pub use subflow::{
+    SUBFLOW_MAX_DEPTH, SubflowEnd, SubflowLauncher, SubflowRequest, task_outputs, too_deep,
+};
 pub use task::{Task, TaskContext, TaskError};
 pub use tasks::{LogTask, ReturnTask};
 pub use validate::check_flow;

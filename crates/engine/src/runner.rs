@@ -9,8 +9,13 @@ use crate::edge::Edge;
 use crate::flowable::{PlannedFlowable, plan_flowable};
 use crate::held::{HeldExecution, HeldLog, HeldRun};
 use crate::id::new_id;
+use crate::pause::Resumes;
+use crate::subflow::{Parent, Subflows};
 use crate::tasks::task_for;
-use crate::{Attempt, CancelToken, Engine, Execution, Inputs, Listener, Origin, State, Task};
+use crate::{
+    Attempt, CancelToken, Engine, Execution, Host, Inputs, Listener, Origin, State,
+    SubflowLauncher, Task,
+};
 use chrono::{SecondsFormat, Utc};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -26,6 +31,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 mod lifecycle;
+
+pub(crate) use lifecycle::CORRELATION_ID;
 
 /// A future of the execution's task tree; boxed, as the tree is recursive.
 pub(crate) type Branch<'f> = Pin<Box<dyn Future<Output = State> + Send + 'f>>;
@@ -161,6 +168,10 @@ pub(crate) struct Run<'a> {
     record: Mutex<Record>,
     /// Which execution of its chain this is.
     chain: lifecycle::Chain,
+    /// The host's launcher of child executions, and this execution as they see it.
+    launcher: Option<(&'a dyn SubflowLauncher, Parent)>,
+    /// Where Pause tasks wait for resumes, when the host can resume executions.
+    pub(crate) resumes: Option<Resumes>,
 }
 
 /// A task run being run: its place in the execution's list, its current state (real), and
@@ -190,8 +201,10 @@ impl<'a> Run<'a> {
             id,
             triggered_by,
             trigger,
+            labels,
         } = origin;
         let id = id.unwrap_or_else(new_id);
+        let labels = execution_labels(&flow.labels, labels, &id);
         let reader = Reader::Execution {
             id: id.clone(),
             namespace: flow.namespace.clone(),
@@ -207,12 +220,7 @@ impl<'a> Run<'a> {
             state: State::Created,
             inputs: inputs.held(),
             trigger,
-            labels: flow
-                .labels
-                .iter()
-                .cloned()
-                .chain([(lifecycle::CORRELATION_ID.to_owned(), id)])
-                .collect(),
+            labels,
             task_runs: Vec::new(),
             logs: Vec::new(),
             outputs: Map::new(),
@@ -220,7 +228,7 @@ impl<'a> Run<'a> {
             duration: Duration::ZERO,
             attempt_number: 1,
         };
-        let chain = lifecycle::Chain::first(&execution.id);
+        let chain = lifecycle::Chain::first(&execution.labels, &execution.id);
         let base_vars = base_vars(engine, flow, inputs, &execution);
         let inputs_shown_at = registry.pattern_count();
         let run = Self {
@@ -237,10 +245,41 @@ impl<'a> Run<'a> {
                 retry_in: None,
             }),
             chain,
+            launcher: None,
+            resumes: None,
         };
         run.flush_warnings();
         run.set_state(State::Created);
         run
+    }
+
+    /// This execution of `flow` in `host`: its Subflow tasks start children through the
+    /// host's launcher, its Pause tasks wait for the host's resumes.
+    pub(crate) fn hosted(mut self, flow: &Flow, host: Host<'a>) -> Self {
+        self.resumes = host.resumes;
+        let Some(launcher) = host.subflows else {
+            return self;
+        };
+        let parent = {
+            let record = self.lock();
+            Parent {
+                execution_id: record.execution.id.clone(),
+                namespace: flow.namespace.clone(),
+                flow_id: flow.id.clone(),
+                revision: flow.revision,
+                labels: record.execution.labels.clone(),
+            }
+        };
+        self.launcher = Some((launcher, parent));
+        self
+    }
+
+    /// What this execution's Subflow tasks start children with, if it may.
+    pub(crate) fn subflows(&self) -> Option<Subflows<'_>> {
+        self.launcher.as_ref().map(|(launcher, parent)| Subflows {
+            launcher: *launcher,
+            parent,
+        })
     }
 
     /// Runs `tasks` one after the other until one fails or the execution is cancelled; their
@@ -381,6 +420,40 @@ impl<'a> Run<'a> {
         state
     }
 
+    /// Keeps `outputs` (real) of a task run still running, for its children's expressions
+    /// (a WaitFor's `iterationCount`).
+    pub(crate) fn keep_outputs(&self, open: &OpenRun, frame: &Frame, outputs: Value) {
+        store_outputs(
+            &mut self.lock().outputs,
+            &open.run.task_id,
+            &frame.values,
+            outputs,
+        );
+    }
+
+    /// Adds `labels` to the execution's, one of the same key replacing its value in place.
+    pub(crate) fn add_labels(&self, labels: Vec<(String, String)>) {
+        if labels.is_empty() {
+            return;
+        }
+        let execution = &mut self.lock().execution;
+        for (key, value) in labels {
+            match execution.labels.iter_mut().find(|(name, _)| *name == key) {
+                Some(slot) => slot.1 = value,
+                None => execution.labels.push((key, value)),
+            }
+        }
+    }
+
+    /// What every render sees but `task`, `taskrun`, `parents` and `outputs`: the execution's
+    /// variables, with its labels as they are now (a Labels task changes them).
+    fn vars(&self) -> Map<String, Value> {
+        let mut vars = self.base_vars.clone();
+        let labels = labels_var(&self.lock().execution.labels);
+        vars.insert("labels".into(), Value::Object(labels));
+        vars
+    }
+
     /// Keeps log entries of a task run (already shown to the listener).
     pub(crate) fn keep_logs(&self, logs: Vec<HeldLog>) {
         self.lock().execution.logs.extend(logs);
@@ -389,23 +462,28 @@ impl<'a> Run<'a> {
     /// Logs `message` as the ERROR entry of a failed task run that ran no task itself (a
     /// flowable), and sets it as the run's error.
     pub(crate) fn fail_with(&self, open: &mut OpenRun, message: &str) {
+        self.log_on(open, Level::Error, message);
+        open.run.error = Some(message.to_owned());
+    }
+
+    /// Logs `message` at `level` on behalf of a task run that runs no task itself.
+    pub(crate) fn log_on(&self, open: &OpenRun, level: Level, message: &str) {
         let entry = HeldLog {
             task_id: open.run.task_id.clone(),
             task_run_id: open.run.id.clone(),
-            level: Level::Error,
+            level,
             message: message.to_owned(),
             timestamp: Utc::now(),
             attempt_number: u32::try_from(open.run.attempts.len().max(1)).unwrap_or(u32::MAX),
         };
         self.listener.on_log(&self.edge().log(&entry));
         self.keep_logs(vec![entry]);
-        open.run.error = Some(message.to_owned());
     }
 
     /// The render context of a task run: the execution's, plus `task`, `taskrun`, `parent`,
     /// `parents` and the real `outputs` of the task runs so far.
     pub(crate) fn context(&self, open: &OpenRun, frame: &Frame) -> Context {
-        let mut vars = self.base_vars.clone();
+        let mut vars = self.vars();
         // The state as it is now: `afterExecution` tasks see the final one.
         if let Some(execution) = vars.get_mut("execution").and_then(Value::as_object_mut) {
             let state = self.lock().execution.state;
@@ -495,7 +573,7 @@ impl<'a> Run<'a> {
 
     /// The vars of the flow outputs' render: the execution's and every output.
     pub(crate) fn output_context(&self) -> Context {
-        let mut vars = self.base_vars.clone();
+        let mut vars = self.vars();
         vars.insert("outputs".into(), Value::Object(self.lock().outputs.clone()));
         self.with_files(Context::new(
             Value::Object(vars),
@@ -508,7 +586,7 @@ impl<'a> Run<'a> {
         self.lock().execution.outputs = outputs;
     }
 
-    fn set_state(&self, state: State) {
+    pub(crate) fn set_state(&self, state: State) {
         let shown = {
             let mut record = self.lock();
             record.execution.state = state;
@@ -558,8 +636,9 @@ pub(crate) enum Unrendered {
 }
 
 /// Runs `branches` at most `limit` at once (0: no limit), in order, starting none once one
-/// failed or was killed or `cancel` fired; their state together: KILLED if one was killed (or one could not
-/// start), else FAILED if one failed, else WARNING if one warned, else SUCCESS.
+/// failed, was killed or stayed paused, or `cancel` fired; their state together: KILLED if one
+/// was killed (or one could not start), else FAILED if one failed, else PAUSED if one stayed
+/// paused, else WARNING if one warned, else SUCCESS.
 pub(crate) async fn together<'f>(
     branches: impl IntoIterator<Item = Branch<'f>>,
     limit: usize,
@@ -570,7 +649,7 @@ pub(crate) async fn together<'f>(
     let mut summary = Summary::default();
     loop {
         while limit == 0 || running.len() < limit {
-            if summary.failed || summary.killed || waiting.peek().is_none() {
+            if summary.stops() || waiting.peek().is_none() {
                 break;
             }
             if cancel.is_cancelled() {
@@ -589,26 +668,34 @@ pub(crate) async fn together<'f>(
 
 /// The states of branches, added up.
 #[derive(Debug, Default)]
-struct Summary {
+pub(crate) struct Summary {
     killed: bool,
     failed: bool,
+    paused: bool,
     warning: bool,
 }
 
 impl Summary {
-    fn add(&mut self, state: State) {
+    pub(crate) fn add(&mut self, state: State) {
         match state {
             State::Killed => self.killed = true,
             State::Failed | State::Retried => self.failed = true,
+            State::Paused => self.paused = true,
             State::Warning => self.warning = true,
             _ => {}
         }
     }
 
-    fn state(&self) -> State {
+    /// Whether a branch failed, was killed or stayed paused: no other starts.
+    pub(crate) fn stops(&self) -> bool {
+        self.failed || self.killed || self.paused
+    }
+
+    pub(crate) fn state(&self) -> State {
         match self {
             Summary { killed: true, .. } => State::Killed,
             Summary { failed: true, .. } => State::Failed,
+            Summary { paused: true, .. } => State::Paused,
             Summary { warning: true, .. } => State::Warning,
             _ => State::Success,
         }
@@ -650,6 +737,46 @@ fn store_outputs(outputs: &mut Map<String, Value>, task_id: &str, values: &[Stri
     *slot = value;
 }
 
+/// The labels of execution `id`: its flow's, then `extra` (its own: one of the same key
+/// replaces the flow's in place), then `system.correlationId`, `id` itself unless `extra` gave
+/// it (a subflow's root).
+pub fn execution_labels(
+    flow: &[(String, String)],
+    extra: Vec<(String, String)>,
+    id: &str,
+) -> Vec<(String, String)> {
+    let mut labels = flow.to_vec();
+    for (key, value) in extra {
+        match labels.iter_mut().find(|(name, _)| *name == key) {
+            Some(slot) => slot.1 = value,
+            None => labels.push((key, value)),
+        }
+    }
+    if !labels.iter().any(|(key, _)| key == CORRELATION_ID) {
+        labels.push((CORRELATION_ID.to_owned(), id.to_owned()));
+    }
+    labels
+}
+
+/// The `labels` variable: each label by key, `system.` ones under `system` (Kestra's
+/// `labels.system.correlationId`); of two with the same key, the first.
+fn labels_var(labels: &[(String, String)]) -> Map<String, Value> {
+    let mut vars = Map::new();
+    let mut system = Map::new();
+    for (key, value) in labels {
+        let (map, key) = match key.strip_prefix("system.") {
+            Some(rest) => (&mut system, rest),
+            None => (&mut vars, key.as_str()),
+        };
+        map.entry(key.to_owned())
+            .or_insert_with(|| Value::String(value.clone()));
+    }
+    if !system.is_empty() {
+        vars.entry("system").or_insert(Value::Object(system));
+    }
+    vars
+}
+
 /// What every task run of the execution sees: `flow`, `execution`, `inputs`, `labels`, `vars`
 /// (unrendered) and `envs`.
 fn base_vars(
@@ -658,11 +785,7 @@ fn base_vars(
     inputs: &Inputs,
     execution: &HeldExecution,
 ) -> Map<String, Value> {
-    let labels: Map<String, Value> = flow
-        .labels
-        .iter()
-        .map(|(key, value)| (key.clone(), Value::String(value.clone())))
-        .collect();
+    let labels = labels_var(&execution.labels);
     let start_date = execution.start.to_rfc3339_opts(SecondsFormat::Millis, true);
     let mut vars = Map::new();
     vars.insert(

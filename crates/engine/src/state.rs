@@ -32,6 +32,8 @@ pub enum State {
     /// Failed, a new execution running in its place (`retry` with `behavior:
     /// CREATE_NEW_EXECUTION`).
     Retried,
+    /// Waiting at a Pause task to be resumed.
+    Paused,
 }
 
 impl State {
@@ -48,7 +50,25 @@ impl State {
             State::Killed => "KILLED",
             State::Cancelled => "CANCELLED",
             State::Retried => "RETRIED",
+            State::Paused => "PAUSED",
         }
+    }
+
+    /// The state Kestra names `name` (`SUCCESS`), if any.
+    pub fn from_name(name: &str) -> Option<State> {
+        [
+            State::Created,
+            State::Running,
+            State::Success,
+            State::Warning,
+            State::Failed,
+            State::Skipped,
+            State::Retrying,
+            State::Killed,
+            State::Paused,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == name)
     }
 
     /// Whether nothing more happens after this state.
@@ -85,6 +105,8 @@ mod tests {
     fn names_are_kestras() {
         assert_eq!(State::Success.to_string(), "SUCCESS");
         assert_eq!(State::Killed.as_str(), "KILLED");
+        assert_eq!(State::from_name("WARNING"), Some(State::Warning));
+        assert_eq!(State::from_name("warning"), None);
     }
 
     #[test]

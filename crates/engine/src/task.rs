@@ -3,6 +3,7 @@
 
 use crate::edge::Edge;
 use crate::held::HeldLog;
+use crate::subflow::Subflows;
 use crate::{Engine, Listener, Metric};
 use async_trait::async_trait;
 use chrono::Utc;
@@ -68,10 +69,15 @@ pub struct TaskContext<'a> {
     task_run_id: &'a str,
     min_level: Option<Level>,
     files: Option<&'a ExecutionFiles>,
+    subflows: Option<Subflows<'a>>,
+    /// Whether the task asked to end in WARNING rather than SUCCESS.
+    warned: bool,
     attempt_number: u32,
     logs: Vec<HeldLog>,
     outputs: Map<String, Value>,
     metrics: Vec<Metric>,
+    /// Labels the task adds to the execution (real values).
+    labels: Vec<(String, String)>,
 }
 
 impl fmt::Debug for TaskContext<'_> {
@@ -100,6 +106,8 @@ pub(crate) struct ContextParts<'a> {
     pub(crate) min_level: Option<Level>,
     /// The execution's files, when the engine has a storage.
     pub(crate) files: Option<&'a ExecutionFiles>,
+    /// What Subflow tasks start children with, when the host gave a launcher.
+    pub(crate) subflows: Option<Subflows<'a>>,
 }
 
 impl<'a> TaskContext<'a> {
@@ -114,10 +122,13 @@ impl<'a> TaskContext<'a> {
             task_run_id: parts.task_run_id,
             min_level: parts.min_level,
             files: parts.files,
+            subflows: parts.subflows,
+            warned: false,
             attempt_number: 1,
             logs: Vec::new(),
             outputs: Map::new(),
             metrics: Vec::new(),
+            labels: Vec::new(),
         }
     }
 
@@ -198,6 +209,22 @@ impl<'a> TaskContext<'a> {
             .map_err(|error| TaskError::new(format!("cannot store '{name}': {error}")))
     }
 
+    /// Ends the task run in WARNING instead of SUCCESS when it returns `Ok` (a child
+    /// execution that warned).
+    pub fn warn(&mut self) {
+        self.warned = true;
+    }
+
+    /// Whether [`TaskContext::warn`] was called.
+    pub(crate) fn warned(&self) -> bool {
+        self.warned
+    }
+
+    /// What Subflow tasks start children with; none where the host finds no flows.
+    pub(crate) fn subflows(&self) -> Option<Subflows<'a>> {
+        self.subflows
+    }
+
     /// The engine running the task: what tasks share across executions.
     pub(crate) fn engine(&self) -> &Engine {
         self.engine
@@ -206,6 +233,16 @@ impl<'a> TaskContext<'a> {
     /// The execution's mask registry.
     pub(crate) fn registry(&self) -> &MaskRegistry {
         self.registry
+    }
+
+    /// Adds a label to the execution once the task run succeeds; readers see it masked.
+    pub(crate) fn add_label(&mut self, key: String, value: String) {
+        self.labels.push((key, value));
+    }
+
+    /// The labels added so far, taken for the execution.
+    pub(crate) fn take_labels(&mut self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.labels)
     }
 
     /// The metrics recorded so far, taken for the task run.

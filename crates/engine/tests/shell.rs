@@ -368,8 +368,10 @@ fn an_interpreter_holding_a_secret_is_refused() {
     );
 }
 
+/// Output files go to the internal storage (tests/storage.rs of the CLI collects them): an
+/// engine without one fails the task run, naming it, once its commands ran.
 #[test]
-fn output_files_are_collected_from_the_working_directory() {
+fn output_files_need_the_internal_storage() {
     let execution = run(
         &flow(&shell(concat!(
             "    inputFiles:\n      in.txt: \"{{ 6 * 7 }}\"\n",
@@ -380,11 +382,11 @@ fn output_files_are_collected_from_the_working_directory() {
         ))),
         &[],
     );
-    assert_eq!(execution.state, State::Success, "{execution:?}");
-    assert_eq!(messages(&execution, "sh"), ["42"]);
+    assert_eq!(execution.state, State::Failed, "{execution:?}");
+    assert_eq!(messages(&execution, "sh")[0], "42");
     assert_eq!(
-        execution.task_runs[0].outputs["outputFiles"],
-        json!({"data.csv": "a,b\n", "out/result.json": "{\"n\":1}\n"})
+        execution.task_runs[0].error.as_deref(),
+        Some("this task needs the internal storage, which this engine does not have")
     );
 }
 

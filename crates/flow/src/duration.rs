@@ -4,7 +4,7 @@ use std::time::Duration;
 
 /// Reads the subset of ISO-8601 that Java's `Duration.parse` accepts, without signs: days,
 /// then after `T` hours, minutes and seconds with up to nine decimals. Case does not matter.
-pub(crate) fn parse_iso8601(text: &str) -> Option<Duration> {
+pub fn parse_iso8601(text: &str) -> Option<Duration> {
     let upper = text.to_ascii_uppercase();
     let rest = upper.strip_prefix('P')?;
     let (date, time) = match rest.split_once('T') {

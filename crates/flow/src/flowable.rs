@@ -73,6 +73,52 @@ pub enum FlowableKind {
         /// `tasks`, non-empty.
         tasks: Vec<Task>,
     },
+    /// `io.kestra.plugin.core.flow.WaitFor`: `tasks`, again and again (every `interval`),
+    /// until `condition` renders truthy after them, a maximum is reached or one fails; the
+    /// output `iterationCount` counts the runs (children read it as it goes).
+    WaitFor {
+        /// `condition`, a template.
+        condition: String,
+        /// `tasks`, non-empty.
+        tasks: Vec<Task>,
+        /// `checkFrequency`.
+        check: CheckFrequency,
+        /// `failOnMaxReached` (default false): reaching a maximum fails the task run.
+        fail_on_max_reached: bool,
+    },
+    /// `io.kestra.plugin.core.flow.Dag`: `tasks`, each once every task it depends on ended
+    /// well, at most `concurrent` at once.
+    Dag {
+        /// Each `task`, in order.
+        tasks: Vec<Task>,
+        /// Each task's `dependsOn`, as indexes into `tasks` (checked: known and acyclic).
+        depends_on: Vec<Vec<usize>>,
+        /// `concurrent`: 0 (the default) is no limit.
+        concurrent: usize,
+    },
+    /// `io.kestra.plugin.core.flow.Pause`: the task run (and the execution) pauses until it is
+    /// resumed, `delay` passes or its `timeout` (a failure) does; then `tasks`, if any, run.
+    Pause {
+        /// `delay`: an ISO-8601 duration, or a template rendering to one; the pause resumes
+        /// by itself once it passed.
+        delay: Option<String>,
+        /// `onResume`: the inputs a resume gives, read as flow inputs; the task's output
+        /// `onResume`.
+        on_resume: Vec<crate::InputDef>,
+        /// `tasks` (deprecated in Kestra), run once resumed; possibly empty.
+        tasks: Vec<Task>,
+    },
+}
+
+/// A WaitFor's `checkFrequency`, with Kestra's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckFrequency {
+    /// `maxIterations` (default 100): the task runs more than this many times at most.
+    pub max_iterations: u64,
+    /// `maxDuration` (default PT1H).
+    pub max_duration: std::time::Duration,
+    /// `interval` between two runs (default PT1S).
+    pub interval: std::time::Duration,
 }
 
 impl Flowable {
@@ -82,7 +128,10 @@ impl Flowable {
             FlowableKind::Sequential { tasks }
             | FlowableKind::Parallel { tasks, .. }
             | FlowableKind::AllowFailure { tasks }
-            | FlowableKind::ForEach { tasks, .. } => (tasks, &[]),
+            | FlowableKind::ForEach { tasks, .. }
+            | FlowableKind::Pause { tasks, .. }
+            | FlowableKind::WaitFor { tasks, .. }
+            | FlowableKind::Dag { tasks, .. } => (tasks, &[]),
             FlowableKind::If {
                 then, otherwise, ..
             } => (then, otherwise),
@@ -108,7 +157,10 @@ impl Flowable {
             FlowableKind::Sequential { tasks }
             | FlowableKind::Parallel { tasks, .. }
             | FlowableKind::AllowFailure { tasks }
-            | FlowableKind::ForEach { tasks, .. } => vec![tasks],
+            | FlowableKind::ForEach { tasks, .. }
+            | FlowableKind::Pause { tasks, .. }
+            | FlowableKind::WaitFor { tasks, .. }
+            | FlowableKind::Dag { tasks, .. } => vec![tasks],
             FlowableKind::If {
                 then, otherwise, ..
             } => vec![then, otherwise],
@@ -183,8 +235,32 @@ pub(crate) const EACH_PARALLEL: TaskType = TaskType {
     build: build_each_parallel,
 };
 
+pub(crate) const WAIT_FOR: TaskType = TaskType {
+    class: "io.kestra.plugin.core.flow.WaitFor",
+    aliases: &[],
+    properties: &[
+        "condition",
+        "tasks",
+        "checkFrequency",
+        "failOnMaxReached",
+        "errors",
+    ],
+    build: build_wait_for,
+};
+
+pub(crate) const PAUSE: TaskType = TaskType {
+    class: "io.kestra.plugin.core.flow.Pause",
+    aliases: &["io.kestra.core.tasks.flows.Pause"],
+    properties: &["delay", "onResume", "tasks", "errors"],
+    build: build_pause,
+};
+
 /// A flowable of `kind` with the task's `errors`, once every part read well.
-fn flowable(ctx: &mut Ctx<'_>, props: &Props<'_>, kind: Option<FlowableKind>) -> Option<TaskKind> {
+pub(crate) fn flowable(
+    ctx: &mut Ctx<'_>,
+    props: &Props<'_>,
+    kind: Option<FlowableKind>,
+) -> Option<TaskKind> {
     let errors = task_list(ctx, props, "errors");
     Some(TaskKind::Flowable(Flowable {
         kind: kind?,
@@ -277,6 +353,83 @@ fn switch_cases(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<Vec<(String, Vec
     Some(read)
 }
 
+fn build_wait_for(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
+    let condition = props.required_text(ctx, "condition");
+    let tasks = children(ctx, props, "tasks");
+    let check = check_frequency(ctx, props);
+    let fail_on_max_reached = props.flag(ctx, "failOnMaxReached").unwrap_or(false);
+    let kind = match (condition, tasks, check) {
+        (Some(condition), Some(tasks), Some(check)) => Some(FlowableKind::WaitFor {
+            condition,
+            tasks,
+            check,
+            fail_on_max_reached,
+        }),
+        _ => None,
+    };
+    flowable(ctx, props, kind)
+}
+
+/// `checkFrequency`: `maxIterations`, `maxDuration`, `interval`, each with Kestra's default.
+fn check_frequency(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<CheckFrequency> {
+    let mut check = CheckFrequency {
+        max_iterations: 100,
+        max_duration: std::time::Duration::from_secs(3600),
+        interval: std::time::Duration::from_secs(1),
+    };
+    if props.get("checkFrequency").is_none() {
+        return Some(check);
+    }
+    props.map(ctx, "checkFrequency")?;
+    let nested = crate::tasks::read::nested(ctx, props, "checkFrequency")?;
+    nested.reject_unknown(
+        ctx,
+        "io.kestra.plugin.core.flow.WaitFor$CheckFrequency",
+        &[&["maxIterations", "maxDuration", "interval"]],
+    );
+    let mut clean = true;
+    if nested.get("maxIterations").is_some() {
+        match count(ctx, &nested, "maxIterations", 0) {
+            Some(max) => check.max_iterations = u64::try_from(max).unwrap_or(u64::MAX),
+            None => clean = false,
+        }
+    }
+    for (key, slot) in [
+        ("maxDuration", &mut check.max_duration),
+        ("interval", &mut check.interval),
+    ] {
+        if nested.get(key).is_some() {
+            match crate::tasks::read::duration(ctx, &nested, key) {
+                Some(duration) => *slot = duration,
+                None => clean = false,
+            }
+        }
+    }
+    clean.then_some(check)
+}
+
+fn build_pause(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
+    let delay = props.text(ctx, "delay");
+    let unreadable = delay
+        .as_deref()
+        .is_some_and(|text| !text.contains("{{") && crate::duration::parse_iso8601(text).is_none());
+    if unreadable {
+        let field = props.field("delay");
+        ctx.report(
+            props.locate("delay"),
+            format!("{field}: must be an ISO-8601 duration such as PT30S"),
+        );
+    }
+    let on_resume = crate::inputs::read_inputs_at(ctx, props, "onResume");
+    let tasks = task_list(ctx, props, "tasks");
+    let kind = (!unreadable).then_some(FlowableKind::Pause {
+        delay,
+        on_resume,
+        tasks,
+    });
+    flowable(ctx, props, kind)
+}
+
 fn build_allow_failure(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
     let tasks = children(ctx, props, "tasks");
     flowable(
@@ -354,7 +507,12 @@ fn values(ctx: &mut Ctx<'_>, props: &Props<'_>, key: &str) -> Option<Value> {
 }
 
 /// A count (a limit of concurrent runs): a whole number, 0 or more; `default` when absent.
-fn count(ctx: &mut Ctx<'_>, props: &Props<'_>, key: &str, default: usize) -> Option<usize> {
+pub(crate) fn count(
+    ctx: &mut Ctx<'_>,
+    props: &Props<'_>,
+    key: &str,
+    default: usize,
+) -> Option<usize> {
     let Some(node) = props.get(key) else {
         return Some(default);
     };
@@ -661,6 +819,92 @@ mod tests {
                 ["4:5: tasks[0].tasks: must not be empty"]
             );
         }
+    }
+
+    #[test]
+    fn pause_reads_its_delay_on_resume_inputs_and_tasks() {
+        for name in [
+            "io.kestra.plugin.core.flow.Pause",
+            "io.kestra.core.tasks.flows.Pause",
+        ] {
+            let found = flowable(&format!(
+                "    type: {name}\n    delay: PT1S\n    onResume:\n      - id: asked\n        type: STRING\n    tasks:\n{}",
+                child("c", "      ")
+            ));
+            let FlowableKind::Pause {
+                delay,
+                on_resume,
+                tasks,
+            } = &found.kind
+            else {
+                panic!("not a pause: {found:?}");
+            };
+            assert_eq!(delay.as_deref(), Some("PT1S"));
+            assert_eq!(on_resume[0].id, "asked");
+            assert_eq!(tasks[0].id, "c");
+        }
+        let bare = flowable("    type: io.kestra.plugin.core.flow.Pause\n");
+        assert!(
+            matches!(&bare.kind, FlowableKind::Pause { delay: None, tasks, .. } if tasks.is_empty())
+        );
+        let templated =
+            flowable("    type: io.kestra.plugin.core.flow.Pause\n    delay: \"{{ inputs.d }}\"\n");
+        assert!(
+            matches!(&templated.kind, FlowableKind::Pause { delay: Some(d), .. } if d == "{{ inputs.d }}")
+        );
+        assert_eq!(
+            violations(
+                "    type: io.kestra.plugin.core.flow.Pause\n    delay: 1s\n    onResume:\n      - id: x\n"
+            ),
+            [
+                "6:12: tasks[0].delay: must be an ISO-8601 duration such as PT30S",
+                "8:9: tasks[0].onResume[0].type: must not be null",
+            ]
+        );
+    }
+
+    #[test]
+    fn wait_for_reads_its_check_frequency_with_kestras_defaults() {
+        use crate::CheckFrequency;
+        use std::time::Duration;
+        let wait = "    type: io.kestra.plugin.core.flow.WaitFor\n    condition: \"{{ true }}\"\n";
+        let found = flowable(&format!("{wait}    tasks:\n{}", child("c", "      ")));
+        let defaults = CheckFrequency {
+            max_iterations: 100,
+            max_duration: Duration::from_secs(3600),
+            interval: Duration::from_secs(1),
+        };
+        assert!(matches!(
+            found.kind,
+            FlowableKind::WaitFor { check, fail_on_max_reached: false, .. } if check == defaults
+        ));
+        let found = flowable(&format!(
+            "{wait}    failOnMaxReached: true\n    checkFrequency:\n      maxIterations: 3\n      interval: PT0.2S\n    tasks:\n{}",
+            child("c", "      ")
+        ));
+        let FlowableKind::WaitFor {
+            check,
+            fail_on_max_reached,
+            ..
+        } = found.kind
+        else {
+            panic!("not a WaitFor");
+        };
+        assert!(fail_on_max_reached);
+        assert_eq!(
+            (check.max_iterations, check.interval),
+            (3, Duration::from_millis(200))
+        );
+        assert_eq!(
+            violations(&format!(
+                "{wait}    checkFrequency:\n      every: PT1S\n      interval: 1s\n"
+            )),
+            [
+                "4:5: tasks[0].tasks: must not be empty",
+                "8:7: Unrecognized field \"every\" (class io.kestra.plugin.core.flow.WaitFor$CheckFrequency), not marked as ignorable",
+                "9:17: tasks[0].checkFrequency.interval: must be an ISO-8601 duration such as PT30S",
+            ]
+        );
     }
 
     #[test]

@@ -24,7 +24,12 @@ type Ids = Vec<(String, Position)>;
 
 /// `inputs`: each `{id, type, required?, defaults?, description?}`, ids unique.
 pub(crate) fn read_inputs(ctx: &mut Ctx<'_>, flow: &Props<'_>) -> Vec<InputDef> {
-    read_all(ctx, flow, "inputs", "input", read_input)
+    read_inputs_at(ctx, flow, "inputs")
+}
+
+/// Inputs declared under `key` (a Pause's `onResume`), read as the flow's are.
+pub(crate) fn read_inputs_at(ctx: &mut Ctx<'_>, props: &Props<'_>, key: &str) -> Vec<InputDef> {
+    read_all(ctx, props, key, "input", read_input)
 }
 
 /// `outputs`: each `{id, type?, value}`, ids unique.
@@ -48,7 +53,7 @@ fn read_all<T>(
         .iter()
         .enumerate()
         .filter_map(|(index, node)| {
-            let props = Props::open(ctx, node, format!("{key}[{index}]"))?;
+            let props = Props::open(ctx, node, format!("{}[{index}]", flow.field(key)))?;
             read(ctx, &props, &mut ids)
         })
         .collect();

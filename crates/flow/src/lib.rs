@@ -15,6 +15,7 @@
 
 mod context;
 mod cron;
+mod dag;
 mod defaults;
 mod duration;
 mod flowable;
@@ -30,7 +31,8 @@ mod typed;
 mod yaml;
 
 pub use cron::Cron;
-pub use flowable::{Flowable, FlowableKind};
+pub use duration::parse_iso8601 as parse_duration;
+pub use flowable::{CheckFrequency, Flowable, FlowableKind};
 pub use flowprops::{Concurrency, ConcurrencyBehavior, Sla, SlaBehavior, SlaKind};
 pub use model::{
     Flow, InputDef, InputRules, InputType, Level, OutputDef, Task, TaskCommon, TaskKind, Violation,
@@ -39,5 +41,6 @@ pub use parse::{TemplateCheck, parse_flow, parse_flow_checking};
 pub use retry::{Backoff, DEFAULT_MAX_ATTEMPTS, Retry};
 pub use tasks::http::{HttpAuth, HttpOptions, HttpRequest};
 pub use tasks::shell::ShellCommands;
+pub use tasks::subflow::SubflowCall;
 pub use trigger::{Schedule, Webhook};
 pub use typed::{java_duration, read_value};

@@ -86,31 +86,26 @@ impl Flow {
                 .and_then(crate::Retry::from_json)
                 .is_some_and(|retry| retry.new_execution)
         };
-        let mut pending: Vec<&Task> = self.all_tasks().collect();
-        let mut found = new_execution(self.retry.as_ref());
-        while let (false, Some(task)) = (found, pending.pop()) {
-            found = new_execution(task.common.retry.as_ref());
-            if let TaskKind::Flowable(flowable) = &task.kind {
-                pending.extend(flowable.children());
-            }
-        }
-        found
+        new_execution(self.retry.as_ref())
+            || self.any_task(|task| new_execution(task.common.retry.as_ref()))
     }
 
     /// Whether any task of the flow, at any depth, starts a process (a Commands task): what
-    /// the task sandbox is checked for. The walk keeps its own stack, so no nesting overflows.
+    /// the task sandbox is checked for.
     pub fn runs_processes(&self) -> bool {
+        self.any_task(|task| matches!(task.kind, TaskKind::Commands(_)))
+    }
+
+    /// Whether any task of the flow, at any depth (in every task list), is one `found` says
+    /// yes to. The walk keeps its own stack, so no nesting overflows.
+    pub fn any_task(&self, found: impl Fn(&Task) -> bool) -> bool {
         let mut pending: Vec<&Task> = self.all_tasks().collect();
         while let Some(task) = pending.pop() {
-            match &task.kind {
-                TaskKind::Commands(_) => return true,
-                TaskKind::Flowable(flowable) => pending.extend(flowable.children()),
-                TaskKind::Log { .. }
-                | TaskKind::Return { .. }
-                | TaskKind::Request(_)
-                | TaskKind::Fail { .. }
-                | TaskKind::Sleep { .. }
-                | TaskKind::OutputValues { .. } => {}
+            if found(task) {
+                return true;
+            }
+            if let TaskKind::Flowable(flowable) = &task.kind {
+                pending.extend(flowable.children());
             }
         }
         false
@@ -153,6 +148,16 @@ pub enum TaskKind {
         /// `duration`, at most a day.
         duration: Duration,
     },
+    /// `io.kestra.plugin.core.execution.Labels` (old: `io.kestra.core.tasks.executions.Labels`):
+    /// adds labels to the execution, replacing those of the same key.
+    Labels {
+        /// `labels` as written: a map, a list of `{key, value}`, or a template rendering to a
+        /// JSON map.
+        labels: Value,
+    },
+    /// `io.kestra.plugin.core.flow.Subflow` (old: `io.kestra.core.tasks.flows.Subflow`,
+    /// `io.kestra.core.tasks.flows.Flow`): an execution of another flow.
+    Subflow(Box<crate::SubflowCall>),
     /// `io.kestra.plugin.core.output.OutputValues`: `values` (a map; every text in it a
     /// template) rendered into the output `values`.
     OutputValues {

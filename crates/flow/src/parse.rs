@@ -130,7 +130,7 @@ fn read_flow(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<Flow> {
     })
 }
 
-/// `labels` (of the flow, of an SLA), as a map (`env: prod`) or a list of `{key, value}`, in
+/// `labels` (of the flow, of an SLA, of a task), as a map (`env: prod`) or a list of `{key, value}`, in
 /// source order; a `system.` label but `system.readOnly` is refused in Kestra's words, as
 /// Kestra alone sets those.
 pub(crate) fn read_labels(ctx: &mut Ctx<'_>, owner: &Props<'_>) -> Vec<(String, String)> {

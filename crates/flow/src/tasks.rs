@@ -14,6 +14,7 @@ mod core;
 pub(crate) mod http;
 pub(crate) mod read;
 pub(crate) mod shell;
+pub(crate) mod subflow;
 
 /// A task type: its Kestra class names, its own properties, and how to build it.
 #[derive(Clone, Copy)]
@@ -59,11 +60,16 @@ pub(crate) const TASK_TYPES: &[TaskType] = &[
     core::SLEEP,
     core::ECHO,
     core::OUTPUT_VALUES,
+    core::LABELS,
+    subflow::SUBFLOW,
     crate::flowable::SEQUENTIAL,
     crate::flowable::PARALLEL,
     crate::flowable::IF,
     crate::flowable::SWITCH,
     crate::flowable::ALLOW_FAILURE,
+    crate::flowable::PAUSE,
+    crate::flowable::WAIT_FOR,
+    crate::dag::DAG,
     crate::flowable::FOR_EACH,
     crate::flowable::EACH_SEQUENTIAL,
     crate::flowable::EACH_PARALLEL,
@@ -98,7 +104,9 @@ pub(crate) fn task_list(ctx: &mut Ctx<'_>, props: &Props<'_>, key: &str) -> Vec<
         .collect()
 }
 
-fn read_task(ctx: &mut Ctx<'_>, node: &Node, path: String) -> Option<Task> {
+/// One task at `path`, checked like every task; `None` (its violations recorded) when it
+/// cannot be read.
+pub(crate) fn read_task(ctx: &mut Ctx<'_>, node: &Node, path: String) -> Option<Task> {
     let props = Props::open(ctx, node, path)?;
     let id = props.id(ctx, "id", &TASK_ID);
     if let Some((id, at)) = &id {

@@ -193,6 +193,21 @@ impl fmt::Display for ExecutionJson {
     }
 }
 
+impl ExecutionJson {
+    /// The document with the executions of its Subflow tasks (and theirs), in the order they
+    /// ended, under `subflowExecutions`; unchanged without any.
+    pub(crate) fn with_subflows(mut self, children: &[Execution]) -> Self {
+        if !children.is_empty() {
+            let documents: Vec<Value> = children
+                .iter()
+                .map(|child| execution_json(child).0)
+                .collect();
+            self.0["subflowExecutions"] = Value::Array(documents);
+        }
+        self
+    }
+}
+
 /// The JSON document of `--output json`.
 pub(crate) fn execution_json(execution: &Execution) -> ExecutionJson {
     let task_runs: Vec<Value> = execution
@@ -245,7 +260,7 @@ pub(crate) fn execution_json(execution: &Execution) -> ExecutionJson {
         .iter()
         .map(|(key, value)| json!({"key": key, "value": value}))
         .collect();
-    ExecutionJson(json!({
+    let mut document = json!({
         "id": execution.id,
         "namespace": execution.namespace,
         "flowId": execution.flow_id,
@@ -255,7 +270,11 @@ pub(crate) fn execution_json(execution: &Execution) -> ExecutionJson {
         "taskRuns": task_runs,
         "logs": logs,
         "outputs": execution.outputs,
-    }))
+    });
+    if let Some(trigger) = &execution.trigger {
+        document["trigger"] = trigger.clone();
+    }
+    ExecutionJson(document)
 }
 
 #[cfg(test)]

@@ -383,3 +383,314 @@ fn a_retry_in_new_executions_runs_the_flow_again_up_to_its_bounds() {
         assert_ne!(Some(first), document["id"].as_str(), "{name}");
     }
 }
+
+/// The executions of `document`'s Subflow tasks (and theirs) of flow `flow_id`.
+fn subflows<'d>(document: &'d Value, flow_id: &str) -> Vec<&'d Value> {
+    document["subflowExecutions"]
+        .as_array()
+        .map(|all| all.iter().filter(|e| e["flowId"] == flow_id).collect())
+        .unwrap_or_default()
+}
+
+/// The labels of an execution document, as `key=value`, sorted.
+fn labels(document: &Value) -> Vec<String> {
+    let mut labels: Vec<String> = document["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|label| {
+            format!(
+                "{}={}",
+                label["key"].as_str().unwrap(),
+                label["value"].as_str().unwrap()
+            )
+        })
+        .collect();
+    labels.sort();
+    labels
+}
+
+/// FlowCaseTest: waitSuccess, waitFailed, invalidOutputs (task-flow.yaml starts switch.yaml,
+/// found in the same folder). Kestra's test also gives the parent an execution label, which
+/// `kestrel run` has no option for: the child has the other four labels Kestra asserts.
+#[test]
+fn subflow_waits_for_its_child_and_takes_its_state_and_outputs() {
+    for (input, ended, child_state, child_runs, extracted) in [
+        ("OK", "SUCCESS", "SUCCESS", 2, Some("default > amazing")),
+        (
+            "THIRD",
+            "FAILED",
+            "FAILED",
+            4,
+            Some("Error Trigger ! error-t1"),
+        ),
+        ("FIRST", "FAILED", "SUCCESS", 2, None),
+    ] {
+        let document = run("task-flow.yaml", &[&format!("string={input}")]);
+        assert_eq!(state(&document), ended, "{input}: {document}");
+        assert_eq!(runs(&document).len(), 1);
+        let launch = run_of(&document, "launch");
+        assert_eq!(launch["attempts"].as_array().unwrap().len(), 1);
+        assert_eq!(launch["state"], ended);
+        let children = subflows(&document, "switch");
+        assert_eq!(children.len(), 1, "{document}");
+        let child = children[0];
+        assert_eq!(launch["outputs"]["executionId"], child["id"]);
+        assert_eq!(child["state"], child_state);
+        assert_eq!(runs(child).len(), child_runs);
+        match extracted {
+            Some(text) => {
+                let found = launch["outputs"]["outputs"]["extracted"].as_str().unwrap();
+                assert!(found.contains(text), "{found}");
+                assert_eq!(launch["outputs"]["state"], child_state);
+            }
+            None => assert!(
+                launch["error"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("Failed to extract outputs with the error:")
+            ),
+        }
+        let trigger = &child["trigger"];
+        assert_eq!(
+            (
+                &trigger["executionId"],
+                &trigger["flowId"],
+                &trigger["namespace"]
+            ),
+            (
+                &document["id"],
+                &"task-flow".into(),
+                &"io.kestra.tests".into()
+            )
+        );
+        let correlation = format!("system.correlationId={}", document["id"].as_str().unwrap());
+        assert_eq!(
+            labels(child),
+            [
+                "launchTaskLabel=launchFoo",
+                "mainFlowLabel=flowFoo",
+                "switchFlowLabel=switchFoo",
+                correlation.as_str(),
+            ]
+        );
+    }
+}
+
+/// FlowCaseTest: noLabels. Without labels to inherit, the child has the task's, its flow's
+/// and the correlation id.
+#[test]
+fn a_subflow_child_gets_the_tasks_labels_and_the_correlation_id() {
+    let document = run("task-flow-inherited-labels.yaml", &["string=OK"]);
+    assert_eq!(state(&document), "SUCCESS");
+    let child = subflows(&document, "switch")[0];
+    let correlation = format!("system.correlationId={}", document["id"].as_str().unwrap());
+    assert_eq!(
+        labels(child),
+        [
+            "launchTaskLabel=launchFoo",
+            "switchFlowLabel=switchFoo",
+            correlation.as_str(),
+        ]
+    );
+}
+
+/// CorrelationIdTest: shouldHaveCorrelationId. A child and a grandchild carry the root's id,
+/// which the grandchild reads as `labels.system.correlationId`.
+#[test]
+fn subflows_nest_and_share_the_roots_correlation_id() {
+    let document = run("subflow-parent.yaml", &[]);
+    assert_eq!(state(&document), "SUCCESS");
+    let root = document["id"].as_str().unwrap();
+    for flow in ["subflow-child", "subflow-grand-child"] {
+        let found = subflows(&document, flow);
+        assert_eq!(found.len(), 1, "{flow}");
+        assert_eq!(state(found[0]), "SUCCESS");
+        assert_eq!(labels(found[0]), [format!("system.correlationId={root}")]);
+    }
+    let grand_child = subflows(&document, "subflow-grand-child")[0];
+    assert_eq!(
+        grand_child["logs"][0]["message"],
+        format!("My grandparent is {root}")
+    );
+}
+
+/// TaskWithAllowFailureTest: executableTask_Flow; TaskWithAllowWarningTest: executableTask_Flow.
+#[test]
+fn a_failed_subflow_under_allow_failure_warns_or_under_allow_warning_succeeds() {
+    let failure = run("task-allow-failure-executable-flow.yml", &[]);
+    assert_eq!(state(&failure), "WARNING");
+    assert_eq!(runs(&failure).len(), 2);
+    assert_eq!(
+        state(subflows(&failure, "for-each-item-subflow-failed")[0]),
+        "FAILED"
+    );
+
+    let warning = run("task-allow-warning-executable-flow.yml", &[]);
+    assert_eq!(state(&warning), "SUCCESS");
+    assert_eq!(runs(&warning).len(), 2);
+}
+
+/// PauseTest: runDelay, runDelayFromInput (kestrel run resumes a Pause once its delay passed).
+#[test]
+fn a_pause_with_a_delay_resumes_by_itself() {
+    for fixture in ["pause-delay.yaml", "pause-delay-from-input.yaml"] {
+        let document = run(fixture, &[]);
+        assert_eq!(state(&document), "SUCCESS", "{fixture}");
+        assert_eq!(task_ids(&document), ["pause", "subtask", "last"]);
+        assert_eq!(state_of(&document, "pause"), "SUCCESS");
+    }
+}
+
+/// PauseTest: runTimeout. Nothing resumes it before its timeout: it fails, its tasks unrun.
+#[test]
+fn a_pause_past_its_timeout_fails() {
+    let document = run("pause-timeout.yaml", &[]);
+    assert_eq!(state(&document), "FAILED");
+    assert_eq!(task_ids(&document), ["pause"]);
+    assert_eq!(state_of(&document, "pause"), "FAILED");
+}
+
+/// PauseTest: run, runEmptyTasks, runOnResumeOptionalInputs up to the pause. `kestrel run`
+/// cannot resume an execution: it ends PAUSED, saying so.
+#[test]
+fn kestrel_run_ends_a_pause_without_delay_paused() {
+    for fixture in [
+        "pause.yaml",
+        "pause_no_tasks.yaml",
+        "pause_on_resume_optional.yaml",
+    ] {
+        let document = run(fixture, &[]);
+        assert_eq!(state(&document), "PAUSED", "{fixture}");
+        assert_eq!(task_ids(&document), ["pause"]);
+        assert_eq!(state_of(&document, "pause"), "PAUSED");
+        let message = document["logs"][0]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("Nothing can resume this execution here"),
+            "{message}"
+        );
+    }
+}
+
+/// WaitForCaseTest: waitfor, waitforMultipleTasks, waitforNoSuccess.
+#[test]
+fn wait_for_runs_its_tasks_until_its_condition_holds() {
+    let once = run("waitfor.yaml", &[]);
+    assert_eq!(state(&once), "SUCCESS");
+    assert_eq!(run_of(&once, "waitfor")["outputs"]["iterationCount"], 1);
+
+    let several = run("waitfor-multiple-tasks.yaml", &[]);
+    assert_eq!(state(&several), "SUCCESS");
+    assert_eq!(
+        runs(&several).last().unwrap()["outputs"]["values"]["count"],
+        "4"
+    );
+
+    let no_success = run("waitfor-no-success.yaml", &[]);
+    assert_eq!(state(&no_success), "SUCCESS");
+}
+
+/// WaitForCaseTest: waitforMaxIterations, waitforMaxDuration (its PT5S shortened to PT1S),
+/// waitforMultipleTasksFailed.
+#[test]
+fn wait_for_fails_at_a_maximum_under_fail_on_max_reached_or_when_a_task_fails() {
+    for (fixture, warning) in [
+        ("waitfor-max-iterations.yaml", "Max iterations reached"),
+        ("waitfor-max-duration.yaml", "Max duration reached"),
+    ] {
+        let document = run(fixture, &[]);
+        assert_eq!(state(&document), "FAILED", "{fixture}");
+        assert_eq!(state_of(&document, "waitfor"), "FAILED");
+        let last = document["logs"].as_array().unwrap().last().unwrap();
+        assert_eq!(
+            (&last["level"], &last["message"]),
+            (&"WARN".into(), &warning.into())
+        );
+    }
+    let max = run("waitfor-max-iterations.yaml", &[]);
+    assert_eq!(run_of(&max, "waitfor")["outputs"]["iterationCount"], 4);
+
+    let failed = run("waitfor-multiple-tasks-failed.yaml", &[]);
+    assert_eq!(state(&failed), "FAILED");
+    let last = runs(&failed).last().unwrap();
+    assert_eq!(last["taskId"], "fail");
+    assert_eq!(last["attempts"].as_array().unwrap().len(), 1);
+}
+
+/// RuntimeLabelsTest: update, noNpeOnNullPreviousExecutionLabels, primitiveTypeLabels (their
+/// labels given at the start of the execution left out: `kestrel run` has no option for them).
+#[test]
+fn labels_tasks_add_to_the_executions_labels() {
+    let updated = run(
+        "labels-update-task.yml",
+        &[
+            r#"labelsJson={"keyFromJson": "valueFromJson"}"#,
+            "labelsMapKey=keyFromMap",
+            "labelsMapValue=valueFromMap",
+            "labelsListKey=keyFromList",
+            "labelsListValue=valueFromList",
+        ],
+    );
+    assert_eq!(state(&updated), "SUCCESS");
+    assert_eq!(runs(&updated).len(), 4);
+    let id = updated["id"].as_str().unwrap();
+    let overrider = run_of(&updated, "override-labels")["id"].as_str().unwrap();
+    let mut expected = vec![
+        format!("system.correlationId={id}"),
+        "flowLabelKey=flowLabelValue".to_owned(),
+        "overriddenFlowLabelKey=io.kestra.tests.labels-update-task".to_owned(),
+        "keyFromJson=valueFromJson".to_owned(),
+        "keyFromMap=valueFromMap".to_owned(),
+        "keyFromList=valueFromList".to_owned(),
+        format!("overriddenExecutionLabelKey={overrider}"),
+    ];
+    expected.sort();
+    assert_eq!(labels(&updated), expected);
+
+    let npe = run("npe-labels-update-task.yml", &[]);
+    assert_eq!(state(&npe), "SUCCESS");
+    let task_run = run_of(&npe, "labels")["id"].as_str().unwrap();
+    assert!(labels(&npe).contains(&format!("someLabel={task_run}")));
+
+    let primitive = run(
+        "primitive-labels-flow.yml",
+        &["intLabel=42", "boolLabel=true", "floatLabel=3.14"],
+    );
+    assert_eq!(state(&primitive), "SUCCESS");
+    let task_run = run_of(&primitive, "update-labels")["id"].as_str().unwrap();
+    let id = primitive["id"].as_str().unwrap();
+    let mut expected = vec![
+        format!("system.correlationId={id}"),
+        "intValue=42".to_owned(),
+        "boolValue=true".to_owned(),
+        "floatValue=3.14".to_owned(),
+        format!("taskRunId={task_run}"),
+    ];
+    expected.sort();
+    assert_eq!(labels(&primitive), expected);
+}
+
+/// DagTest: dag. Each task starts once those it depends on ended.
+#[test]
+fn dag_runs_each_task_after_its_dependencies() {
+    let document = run("dag.yaml", &[]);
+    assert_eq!(state(&document), "SUCCESS");
+    assert_eq!(runs(&document).len(), 7);
+    let ids = task_ids(&document);
+    let at = |id: &str| ids.iter().position(|t| *t == id).unwrap();
+    assert_eq!(ids[..2], ["dag", "task1"]);
+    for (task, dependency) in [
+        ("task2", "task1"),
+        ("task3", "task1"),
+        ("task4", "task2"),
+        ("task5", "task4"),
+        ("task5", "task3"),
+        ("task6", "task2"),
+        ("task6", "task3"),
+    ] {
+        assert!(
+            at(dependency) < at(task),
+            "{task} after {dependency}: {ids:?}"
+        );
+    }
+}

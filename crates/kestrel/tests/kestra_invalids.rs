@@ -35,6 +35,16 @@ const fn case(
 
 const CASES: &[Case] = &[
     case(
+        "dag-cyclicdependency.yaml",
+        "DagTest.dagCyclicDependencies",
+        &["dag: Cyclic dependency detected: task1, task2"],
+    ),
+    case(
+        "dag-notexist-task.yaml",
+        "DagTest.dagNotExistTask",
+        &["dag: Not existing task id in dependency: taskX"],
+    ),
+    case(
         "duplicate-inputs.yaml",
         "FlowTest.duplicateInputs",
         &["Duplicate input with name [first_input]"],
@@ -150,16 +160,6 @@ const CASES: &[Case] = &[
 /// The invalid flows refused, for now, because kestrel lacks a task type they use, not for
 /// Kestra's reason (docs/compatibility.md): the file, the Kestra test, the type.
 const PENDING: &[(&str, &str, &str)] = &[
-    (
-        "dag-cyclicdependency.yaml",
-        "DagTest.dagCyclicDependencies",
-        "io.kestra.plugin.core.flow.Dag",
-    ),
-    (
-        "dag-notexist-task.yaml",
-        "DagTest.dagNotExistTask",
-        "io.kestra.plugin.core.flow.Dag",
-    ),
     (
         "workingdirectory-invalid.yaml",
         "FlowTest.workingDirectoryTaskInvalid",

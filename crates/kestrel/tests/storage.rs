@@ -179,3 +179,44 @@ fn walk(root: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     found
 }
+
+#[test]
+fn a_subflows_files_are_its_own_and_are_gone_after_the_run() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "child.yml",
+        concat!(
+            "id: child\nnamespace: company.team\ntasks:\n",
+            "  - id: make\n    type: io.kestra.plugin.scripts.shell.Commands\n",
+            "    outputFiles: [\"out.txt\"]\n",
+            "    commands:\n      - echo made > out.txt\n",
+        ),
+    );
+    sandbox.write(
+        "parent.yml",
+        concat!(
+            "id: parent\nnamespace: company.team\ntasks:\n",
+            "  - id: call\n    type: io.kestra.plugin.core.flow.Subflow\n",
+            "    namespace: company.team\n    flowId: child\n",
+        ),
+    );
+    let output = sandbox
+        .kestrel(["run", "parent.yml", "--output", "json"])
+        .output();
+    output.assert_code(0);
+    let document = output.json();
+    let child = &document["subflowExecutions"][0];
+    let id = child["id"].as_str().unwrap();
+    assert_ne!(document["id"], child["id"]);
+    let file = child["taskRuns"][0]["outputs"]["outputFiles"]["out.txt"]
+        .as_str()
+        .unwrap();
+    assert!(
+        file.starts_with(&format!(
+            "kestra:///company/team/child/executions/{id}/tasks/make/"
+        )),
+        "{file}"
+    );
+    let left: Vec<_> = walk(&sandbox.path("data/storage"));
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -6,13 +6,14 @@
 //! place after the retry's delay, the chain bounded by the retry's attempts and duration.
 
 use super::{Frame, PlannedTask, Run, Summary, plan};
-use crate::{CancelToken, Engine, Execution, Inputs, Listener, Origin, State};
+use crate::{CancelToken, Engine, Execution, Host, Inputs, Listener, Origin, State};
 use kestrel_flow::{Flow, Level, Retry, Sla, SlaBehavior, SlaKind, Task, TaskKind, java_duration};
 use serde_json::Value;
 use std::time::Duration;
 
-/// The label every execution carries: the id of the execution that started the chain it
-/// belongs to (its own, for an execution no other one started), as Kestra sets it.
+/// The label every execution carries: the id of the execution that started the chain or the
+/// tree of subflows it belongs to (its own, for an execution no other one started), as Kestra
+/// sets it.
 pub(crate) const CORRELATION_ID: &str = "system.correlationId";
 
 /// Which execution of a chain of retries this is.
@@ -22,17 +23,22 @@ pub(crate) struct Chain {
     number: u32,
     /// When the first execution of the chain started: `maxDuration` counts from it.
     first_start: tokio::time::Instant,
-    /// The first execution's id, every execution's `system.correlationId`.
+    /// The first execution's `system.correlationId` (its id, or its root's for a subflow's
+    /// child), every execution's.
     correlation_id: String,
 }
 
 impl Chain {
-    /// The chain an execution `id` starts.
-    pub(crate) fn first(id: &str) -> Self {
+    /// The chain an execution `id` with `labels` starts.
+    pub(crate) fn first(labels: &[(String, String)], id: &str) -> Self {
+        let correlation_id = labels
+            .iter()
+            .find(|(key, _)| key == CORRELATION_ID)
+            .map_or(id, |(_, value)| value.as_str());
         Self {
             number: 1,
             first_start: tokio::time::Instant::now(),
-            correlation_id: id.to_owned(),
+            correlation_id: correlation_id.to_owned(),
         }
     }
 }
@@ -97,7 +103,8 @@ fn ending(behavior: SlaBehavior) -> Option<State> {
 impl<'a> Run<'a> {
     /// Runs an execution of `flow` to its end, and the new ones a retry with `behavior:
     /// CREATE_NEW_EXECUTION` starts in its place, each after the retry's delay (or until
-    /// `cancel`); the last, ended.
+    /// `cancel`); the last, ended. Each runs in `host`; the first alone waits for its resumes
+    /// (one execution's own: the new ones have none).
     pub(crate) async fn chain(
         engine: &'a Engine,
         flow: &Flow,
@@ -105,9 +112,11 @@ impl<'a> Run<'a> {
         origin: Origin,
         listener: &'a dyn Listener,
         cancel: &CancelToken,
+        host: Host<'a>,
     ) -> Execution {
         let plans = Plans::of(flow);
-        let mut run = Run::start(engine, flow, inputs, origin.clone(), listener);
+        let subflows = host.subflows;
+        let mut run = Run::start(engine, flow, inputs, origin.clone(), listener).hosted(flow, host);
         loop {
             let chain = run.chain.clone();
             let (execution, again) = run.execute(flow, &plans, cancel).await;
@@ -123,7 +132,15 @@ impl<'a> Run<'a> {
                 id: None,
                 ..origin.clone()
             };
-            run = Run::start(engine, flow, inputs, origin, listener).after(&chain);
+            run = Run::start(engine, flow, inputs, origin, listener)
+                .after(&chain)
+                .hosted(
+                    flow,
+                    Host {
+                        subflows,
+                        resumes: None,
+                    },
+                );
         }
     }
 
@@ -185,7 +202,10 @@ impl<'a> Run<'a> {
         {
             state = ended;
         }
-        if !matches!(state, State::Killed | State::Retried) && !plans.after_execution.is_empty() {
+        // A paused execution has not ended: no `afterExecution` yet.
+        if !matches!(state, State::Killed | State::Retried | State::Paused)
+            && !plans.after_execution.is_empty()
+        {
             // Its tasks see the final state as `execution.state`; readers are told it at the
             // end, so that nothing follows an ended execution.
             self.lock().execution.state = state;
@@ -249,7 +269,7 @@ impl<'a> Run<'a> {
     }
 
     /// `tasks`, then `errors` when one failed, then `finally` unless the execution was
-    /// killed; their state together. Nothing runs after `tasks` when a new execution is to
+    /// killed or stays paused; their state together. Nothing runs after `tasks` when a new execution is to
     /// run in this one's place.
     async fn body(&self, plans: &Plans, stop: &CancelToken) -> State {
         let root = Frame::default();
@@ -262,7 +282,7 @@ impl<'a> Run<'a> {
         {
             state = State::Killed;
         }
-        if state == State::Killed || plans.finally.is_empty() {
+        if matches!(state, State::Killed | State::Paused) || plans.finally.is_empty() {
             return state;
         }
         let mut summary = Summary::default();

@@ -2,11 +2,13 @@
 
 mod fail;
 mod http;
+mod labels;
 mod log;
 mod output_values;
 mod ret;
 mod shell;
 mod sleep;
+mod subflow;
 
 pub use log::LogTask;
 pub use ret::ReturnTask;
@@ -38,5 +40,7 @@ pub(crate) fn task_for(kind: &TaskKind) -> Option<Box<dyn Task>> {
         ))),
         TaskKind::Sleep { duration } => Some(Box::new(SleepTask::new(*duration))),
         TaskKind::OutputValues { values } => Some(Box::new(OutputValuesTask::new(values.clone()))),
+        TaskKind::Labels { labels } => Some(Box::new(labels::LabelsTask::new(labels.clone()))),
+        TaskKind::Subflow(call) => Some(Box::new(subflow::SubflowTask::new((**call).clone()))),
     }
 }

@@ -1,8 +1,9 @@
-//! Kestra's core tasks that run no children and no process: Fail, Sleep, Echo and
+//! Kestra's core tasks that run no children and no process: Fail, Sleep, Echo, Labels and
 //! OutputValues (Log and Return live in `tasks.rs`, the flowable ones in `flowable.rs`).
 
 use super::{TaskType, read};
 use crate::context::{Ctx, Props};
+use crate::yaml::Yaml;
 use crate::{Level, TaskKind};
 use std::time::Duration;
 
@@ -32,6 +33,13 @@ pub(crate) const OUTPUT_VALUES: TaskType = TaskType {
     aliases: &[],
     properties: &["values"],
     build: build_output_values,
+};
+
+pub(crate) const LABELS: TaskType = TaskType {
+    class: "io.kestra.plugin.core.execution.Labels",
+    aliases: &["io.kestra.core.tasks.executions.Labels"],
+    properties: &["labels"],
+    build: build_labels,
 };
 
 /// Kestra's `errorMessage` when the flow gives none.
@@ -73,6 +81,32 @@ fn build_echo(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
     Some(TaskKind::Log {
         messages: vec![format],
         level: level.unwrap_or(Level::Info),
+    })
+}
+
+/// `labels`: a map, a list of `{key, value}`, or a text rendering to a JSON map; kept as
+/// written, rendered when the task runs.
+fn build_labels(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
+    let Some(node) = props.get("labels") else {
+        props.missing(ctx, "labels");
+        return None;
+    };
+    match &node.value {
+        Yaml::String(_) => {}
+        Yaml::Map(_) | Yaml::Seq(_) => {
+            crate::parse::read_labels(ctx, props);
+        }
+        _ => {
+            let field = props.field("labels");
+            ctx.report(
+                node,
+                format!("{field}: must be a map, a list of {{key, value}} or a JSON string"),
+            );
+            return None;
+        }
+    }
+    Some(TaskKind::Labels {
+        labels: node.to_json(),
     })
 }
 
@@ -163,6 +197,43 @@ mod tests {
         assert_eq!(
             violations("    type: io.kestra.plugin.core.debug.Echo\n    format: \" \"\n"),
             ["6:13: tasks[0].format: must not be blank"]
+        );
+    }
+
+    #[test]
+    fn labels_are_a_map_a_list_or_a_text_and_never_system_ones() {
+        for name in [
+            "io.kestra.plugin.core.execution.Labels",
+            "io.kestra.core.tasks.executions.Labels",
+        ] {
+            let found = kind(&format!(
+                "    type: {name}\n    labels:\n      a: \"{{{{ 1 }}}}\"\n"
+            ));
+            assert!(matches!(
+                found,
+                TaskKind::Labels { labels } if labels == serde_json::json!({"a": "{{ 1 }}"})
+            ));
+        }
+        let labels = "    type: io.kestra.plugin.core.execution.Labels\n";
+        assert!(matches!(
+            kind(&format!("{labels}    labels: \"{{{{ inputs.json }}}}\"\n")),
+            TaskKind::Labels { labels } if labels == "{{ inputs.json }}"
+        ));
+        assert_eq!(
+            violations(labels),
+            ["4:5: tasks[0].labels: must not be null"]
+        );
+        assert_eq!(
+            violations(&format!(
+                "{labels}    labels:\n      - key: system.x\n        value: y\n"
+            )),
+            [
+                "7:9: tasks[0].labels: System labels can only be set by Kestra itself, offending label: system.x=y"
+            ]
+        );
+        assert_eq!(
+            violations(&format!("{labels}    labels: 3\n")),
+            ["6:13: tasks[0].labels: must be a map, a list of {key, value} or a JSON string"]
         );
     }
 

@@ -7,6 +7,7 @@ pub(crate) mod run;
 pub(crate) mod secrets;
 pub(crate) mod server;
 pub(crate) mod show_config;
+mod subflows;
 pub(crate) mod tokens;
 pub(crate) mod users;
 pub(crate) mod validate;

@@ -3,6 +3,7 @@
 //! are killed and their working directories removed before the process exits, and the
 //! execution ends KILLED.
 
+use crate::commands::subflows::{Catalog, FolderLauncher};
 use crate::commands::{read_flow, read_text};
 use crate::error::{CliError, EXIT_FAILED, EXIT_INTERRUPTED};
 use crate::output::{LogLines, Quiet, execution_json, summary_line, warn};
@@ -10,12 +11,13 @@ use crate::settings::Settings;
 use crate::sources::load_engine;
 use crate::store::operator;
 use clap::{Args, ValueEnum};
-use kestrel_engine::{CancelToken, Execution, Inputs, Listener, Origin};
+use kestrel_engine::{CancelToken, Execution, Host, Inputs, Listener, Origin};
 use kestrel_flow::{Flow, InputType};
 use kestrel_secrets::SecretValue;
 use kestrel_storage::ExecutionFiles;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 #[derive(Debug, Args)]
@@ -30,6 +32,10 @@ pub(crate) struct RunArgs {
     /// A dotenv file of SECRET_* values and plain variables (overrides `secret.env-file`).
     #[arg(long, value_name = "FILE")]
     env_file: Option<PathBuf>,
+    /// A folder of flows Subflow tasks may start (each `*.yml` and `*.yaml` in it), besides
+    /// the flow file's own folder; repeatable.
+    #[arg(long = "flows", value_name = "DIR")]
+    flows: Vec<PathBuf>,
     /// How to show the execution.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     output: OutputFormat,
@@ -85,6 +91,7 @@ pub(crate) fn run(args: &RunArgs, settings: &Settings) -> Result<u8, CliError> {
             flow.namespace, flow.id
         )));
     }
+    let catalog = catalog(&flow, args)?;
     let id = kestrel_engine::new_id();
     let files = ExecutionFiles::new(settings.storage(), &flow.namespace, &flow.id, &id)
         .map_err(|error| CliError::usage(error.to_string()))?;
@@ -101,16 +108,33 @@ pub(crate) fn run(args: &RunArgs, settings: &Settings) -> Result<u8, CliError> {
         .enable_all()
         .build()
         .map_err(|error| CliError::failed("cannot start the runtime").caused_by(error))?;
+    let children = Mutex::new(Vec::new());
     let (execution, stopped) = runtime.block_on(async {
         let stops = Stops::watch()
             .map_err(|error| CliError::failed("cannot watch for signals").caused_by(error))?;
         let cancel = CancelToken::new();
         let on_stop = tokio::spawn(kill_on(stops, cancel.clone()));
+        let triggered_by = operator(&settings.env).to_string();
+        let launcher = FolderLauncher {
+            engine: &engine,
+            catalog: &catalog,
+            listener,
+            cancel: &cancel,
+            triggered_by: &triggered_by,
+            depth: 1,
+            children: &children,
+        };
         let origin = Origin {
             id: Some(id),
-            ..Origin::by(operator(&settings.env).to_string())
+            ..Origin::by(triggered_by.clone())
         };
-        let execution = engine.run(&flow, inputs, origin, listener, &cancel).await;
+        let host = Host {
+            subflows: Some(&launcher),
+            resumes: None,
+        };
+        let execution = engine
+            .run_hosted(&flow, inputs, origin, listener, &cancel, host)
+            .await;
         on_stop.abort();
         let stopped = on_stop.await.ok();
         Ok::<_, CliError>((execution, stopped))
@@ -119,8 +143,23 @@ pub(crate) fn run(args: &RunArgs, settings: &Settings) -> Result<u8, CliError> {
     // its process group and working directory. The runtime goes before the work root.
     super::shut_down(runtime);
     sandbox.close();
+    let children = children
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
     remove_files(&files);
-    print_result(&execution, args.output);
+    // The files of the executions after the first (a retry's new ones) and of the subflows'.
+    for other in std::iter::once(&execution).chain(&children) {
+        let other_files = ExecutionFiles::new(
+            settings.storage(),
+            &other.namespace,
+            &other.flow_id,
+            &other.id,
+        );
+        if let Ok(other_files) = other_files {
+            remove_files(&other_files);
+        }
+    }
+    print_result(&execution, &children, args.output);
     Ok(match stopped {
         Some(Stop::Interrupt) => EXIT_INTERRUPTED,
         _ if execution.state.is_successful() => 0,
@@ -180,10 +219,33 @@ async fn kill_on(mut stops: Stops, cancel: CancelToken) -> Stop {
     stop
 }
 
-fn print_result(execution: &Execution, format: OutputFormat) {
+/// The flows Subflow tasks may start: those of the flow file's folder and of each `--flows`
+/// folder, read only when the flow has a Subflow task.
+fn catalog(flow: &Flow, args: &RunArgs) -> Result<Catalog, CliError> {
+    if !flow.calls_subflows() {
+        return Ok(Catalog::default());
+    }
+    let mut folders = Vec::new();
+    if args.flow != Path::new("-") {
+        let folder = args.flow.parent().unwrap_or(Path::new("."));
+        let folder = if folder.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            folder
+        };
+        folders.push(folder.to_path_buf());
+    }
+    folders.extend(args.flows.iter().cloned());
+    Catalog::read(&folders)
+}
+
+/// The execution's summary line, or its JSON document with its subflows' (`children`).
+fn print_result(execution: &Execution, children: &[Execution], format: OutputFormat) {
     let text = match format {
         OutputFormat::Text => summary_line(execution),
-        OutputFormat::Json => execution_json(execution).to_string(),
+        OutputFormat::Json => execution_json(execution)
+            .with_subflows(children)
+            .to_string(),
     };
     let _ = writeln!(std::io::stdout().lock(), "{text}");
 }

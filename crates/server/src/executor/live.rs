@@ -2,7 +2,9 @@
 //! ends), its log entries (for the logs API and followers), and who waits for its end.
 
 use crate::executor::record;
-use kestrel_engine::{CancelToken, Execution, Listener, LogEntry, Shown, TaskRun};
+use kestrel_engine::{
+    CancelToken, Execution, Listener, LogEntry, Resumer, Resumes, Shown, TaskRun, resume_channel,
+};
 use kestrel_store::{ExecutionRecord, LogRecord};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -35,6 +37,10 @@ enum Ending {
 pub(crate) struct Live {
     /// Kills it.
     pub(crate) cancel: CancelToken,
+    /// Resumes it when it is PAUSED.
+    pub(crate) resumer: Resumer,
+    /// The other end of `resumer`, until its run takes it.
+    resumes: Mutex<Option<Resumes>>,
     /// Added to the engine's attempt numbers: a resumed execution's task runs are new
     /// attempts (its claim number less one).
     attempt_offset: u32,
@@ -64,10 +70,21 @@ impl LiveState {
 }
 
 impl Live {
+    /// Where its Pause tasks wait for resumes: given to its run, once.
+    pub(crate) fn take_resumes(&self) -> Option<Resumes> {
+        self.resumes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
     /// The execution `record`, whose task runs' attempts count from `attempt_offset + 1`.
     pub(crate) fn new(record: ExecutionRecord, attempt_offset: u32) -> Self {
+        let (resumer, resumes) = resume_channel();
         Self {
             cancel: CancelToken::new(),
+            resumer,
+            resumes: Mutex::new(Some(resumes)),
             attempt_offset,
             state: Mutex::new(LiveState {
                 positions: positions(&record),
@@ -219,8 +236,12 @@ impl Listener for LiveListener {
 
     fn on_execution_state(&self, execution: &Shown<Execution>) {
         // CREATED is recorded by the server when it creates the execution, the end once the
-        // engine returns (with everything masked once more): only RUNNING comes from here.
-        if execution.state == kestrel_engine::State::Running {
+        // engine returns (with everything masked once more): only RUNNING and PAUSED (a Pause
+        // waiting, then resumed) come from here.
+        if matches!(
+            execution.state,
+            kestrel_engine::State::Running | kestrel_engine::State::Paused
+        ) {
             let now = chrono::Utc::now();
             self.0
                 .update(|r| record::entered(r, execution.state.as_str(), now));

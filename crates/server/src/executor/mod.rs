@@ -13,6 +13,7 @@
 
 mod live;
 pub(crate) mod record;
+mod subflow;
 mod worker;
 
 pub(crate) use live::{Live, LiveEvent};
@@ -22,7 +23,7 @@ use crate::error::AppError;
 use crate::flows::LoadedFlow;
 use crate::state::AppState;
 use chrono::Utc;
-use kestrel_engine::{Inputs, Origin};
+use kestrel_engine::{Host, Inputs, Origin};
 use kestrel_secrets::SecretValue;
 use kestrel_store::{EndWatch, ExecutionRecord, LogRecord};
 use serde_json::{Map, Value, json};
@@ -59,6 +60,14 @@ pub(crate) struct Executor {
 
 /// Inputs as given, as text, by id.
 type RawInputs = Vec<(String, SecretValue)>;
+
+/// Where an execution sits among subflows: a child's labels from its parent, and how deep it
+/// is (0 for an execution nothing started as a subflow).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Lineage {
+    labels: Vec<(String, String)>,
+    depth: usize,
+}
 
 /// A request for an execution of a flow.
 pub(crate) struct Submission {
@@ -114,6 +123,7 @@ struct Job {
     triggered_by: String,
     /// The server's own entries written before the engine's (a resumed execution's notice).
     prelude: Vec<LogRecord>,
+    lineage: Lineage,
     slot: Slot,
     _inflight: InflightGuard,
 }
@@ -157,6 +167,14 @@ impl Executor {
             freed: Arc::clone(&self.slot_freed),
         }
     }
+
+    /// The slot of a subflow's child: its parent's, which holds a permit while it waits.
+    fn parents_slot(&self) -> Slot {
+        Slot {
+            permit: None,
+            freed: Arc::clone(&self.slot_freed),
+        }
+    }
 }
 
 /// `<host>-<pid>-<8 hex>`: unique per process, and says where it runs.
@@ -186,6 +204,17 @@ pub(crate) async fn submit_registering(
     state: &AppState,
     submission: Submission,
     registered: RawInputs,
+) -> Result<Submitted, AppError> {
+    submit_in(state, submission, registered, Lineage::default()).await
+}
+
+/// [`submit_registering`], for an execution of `lineage`. A subflow's child runs here at once,
+/// in its parent's slot: a parent waiting for a child queued behind it would wait forever.
+async fn submit_in(
+    state: &AppState,
+    submission: Submission,
+    registered: RawInputs,
+    lineage: Lineage,
 ) -> Result<Submitted, AppError> {
     let executor = &state.0.executor;
     if executor.is_stopping() {
@@ -228,8 +257,10 @@ pub(crate) async fn submit_registering(
     }
     start_worker(state);
     let now = Utc::now();
+    let id = id.unwrap_or_else(kestrel_engine::new_id);
+    let labels = kestrel_engine::execution_labels(&flow.flow.labels, lineage.labels.clone(), &id);
     let mut created = ExecutionRecord {
-        id: id.unwrap_or_else(kestrel_engine::new_id),
+        id,
         tenant: state.0.options.tenant.clone(),
         namespace: flow.flow.namespace.clone(),
         flow_id: flow.flow.id.clone(),
@@ -238,15 +269,19 @@ pub(crate) async fn submit_registering(
         histories: Vec::new(),
         inputs: Value::Object(state.0.engines.engine().shown_inputs(&inputs)),
         outputs: json!({}),
-        labels: record::labels(&flow.flow),
+        labels: record::labels_json(&labels),
         task_runs: Vec::new(),
         created_at: now,
         ended_at: None,
     };
     record::entered(&mut created, "CREATED", now);
-    let sealed = sealed_payload(&raw, trigger.as_ref(), &registered, &triggered_by);
+    let sealed = sealed_payload(&raw, trigger.as_ref(), &registered, &triggered_by, &lineage);
     let store = &state.0.store;
-    let Some(permit) = free_slot(state) else {
+    let slot = match lineage.depth {
+        0 => free_slot(state).map(|permit| executor.slot(permit)),
+        _ => Some(executor.parents_slot()),
+    };
+    let Some(slot) = slot else {
         let ends = store.signals().on_ended();
         store.create_execution(&created, Some(&sealed)).await?;
         return Ok(Submitted {
@@ -266,7 +301,8 @@ pub(crate) async fn submit_registering(
         trigger,
         triggered_by,
         prelude: Vec::new(),
-        slot: executor.slot(permit),
+        lineage,
+        slot,
         _inflight: executor.inflight.enter(),
     };
     start(state, job);
@@ -284,19 +320,27 @@ fn free_slot(state: &AppState) -> Option<OwnedSemaphorePermit> {
 }
 
 /// What a worker (here or on another node) needs to run an execution: its inputs as given,
-/// its trigger, the values it registers at start, and who triggered it.
+/// its trigger, the values it registers at start, who triggered it, and its lineage.
 fn sealed_payload(
     raw: &[(String, SecretValue)],
     trigger: Option<&Value>,
     registered: &[(String, SecretValue)],
     triggered_by: &str,
+    lineage: &Lineage,
 ) -> SecretValue {
+    let labels: Map<String, Value> = lineage
+        .labels
+        .iter()
+        .map(|(key, value)| (key.clone(), json!(value)))
+        .collect();
     let payload = zeroize::Zeroizing::new(
         json!({
             "inputs": texts(raw),
             "trigger": trigger,
             "registered": texts(registered),
             "triggeredBy": triggered_by,
+            "labels": labels,
+            "depth": lineage.depth,
         })
         .to_string(),
     );
@@ -317,6 +361,7 @@ struct Opened {
     trigger: Option<Value>,
     registered: RawInputs,
     triggered_by: String,
+    lineage: Lineage,
 }
 
 /// Who triggered an execution stored before kestrel recorded it.
@@ -330,17 +375,32 @@ fn open_payload(payload: Option<&SecretValue>) -> Result<Opened, String> {
             trigger: None,
             registered: Vec::new(),
             triggered_by: UNKNOWN_TRIGGER.into(),
+            lineage: Lineage::default(),
         });
     };
     let value: Value = serde_json::from_str(payload.expose_secret())
         .map_err(|_| "its stored inputs cannot be read".to_owned())?;
     let trigger = Some(value["trigger"].clone()).filter(|t| !t.is_null());
     let triggered_by = value["triggeredBy"].as_str().unwrap_or(UNKNOWN_TRIGGER);
+    let labels = value["labels"]
+        .as_object()
+        .map(|labels| {
+            labels
+                .iter()
+                .map(|(key, v)| (key.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let depth = value["depth"]
+        .as_u64()
+        .and_then(|depth| usize::try_from(depth).ok())
+        .unwrap_or(0);
     Ok(Opened {
         inputs: secret_texts(&value["inputs"]),
         trigger,
         registered: secret_texts(&value["registered"]),
         triggered_by: triggered_by.to_owned(),
+        lineage: Lineage { labels, depth },
     })
 }
 
@@ -374,18 +434,29 @@ async fn run(state: AppState, job: Job) {
         trigger,
         triggered_by,
         prelude,
+        lineage,
         slot,
         _inflight,
     } = job;
     let engine = state.0.engines.engine();
     let listener = live.listener();
+    let launcher = subflow::StoredFlows {
+        state: &state,
+        triggered_by: &triggered_by,
+        depth: lineage.depth,
+    };
     let origin = Origin {
         id: Some(live.record().id),
-        triggered_by,
         trigger,
+        labels: lineage.labels,
+        ..Origin::by(triggered_by.clone())
+    };
+    let host = Host {
+        subflows: Some(&launcher),
+        resumes: live.take_resumes(),
     };
     let execution = engine
-        .run(&flow.flow, inputs, origin, &listener, &live.cancel)
+        .run_hosted(&flow.flow, inputs, origin, &listener, &live.cancel, host)
         .await;
     drop(slot);
     let offset = live.attempt_offset();
@@ -561,6 +632,7 @@ async fn prepare(
         inputs,
         trigger: opened.trigger,
         triggered_by: opened.triggered_by,
+        lineage: opened.lineage,
     })
 }
 
@@ -570,6 +642,7 @@ struct Prepared {
     inputs: Inputs,
     trigger: Option<Value>,
     triggered_by: String,
+    lineage: Lineage,
 }
 
 /// Stops the pool: no new execution is taken, queued ones stay in the queue, running ones get
@@ -638,13 +711,19 @@ mod tests {
         let raw = vec![("password".to_owned(), SecretValue::new("hunter2".into()))];
         let key = vec![("webhook".to_owned(), SecretValue::new("k3y-value".into()))];
         let trigger = json!({"body": {"a": 1}});
-        let sealed = sealed_payload(&raw, Some(&trigger), &key, "webhook");
+        let lineage = Lineage {
+            labels: vec![("k".into(), "v".into())],
+            depth: 2,
+        };
+        let sealed = sealed_payload(&raw, Some(&trigger), &key, "webhook", &lineage);
         let opened = open_payload(Some(&sealed)).unwrap();
         assert_eq!(opened.inputs.len(), 1);
         assert_eq!(opened.inputs[0].1.expose_secret(), "hunter2");
         assert_eq!(opened.registered[0].1.expose_secret(), "k3y-value");
         assert_eq!(opened.trigger, Some(trigger));
         assert_eq!(opened.triggered_by, "webhook");
+        assert_eq!(opened.lineage.labels, lineage.labels);
+        assert_eq!(opened.lineage.depth, 2);
         let before = open_payload(None).unwrap();
         assert_eq!(
             (before.inputs.len(), before.triggered_by.as_str()),

@@ -3,17 +3,11 @@
 
 use chrono::{DateTime, Utc};
 use kestrel_engine::{Execution, LogEntry, TaskRun};
-use kestrel_flow::Flow;
 use kestrel_store::{ExecutionRecord, LogRecord, StateChange, TaskRunRecord};
 use serde_json::{Value, json};
 
-/// The flow's labels, `[{"key", "value"}]`, before its execution starts.
-pub(crate) fn labels(flow: &Flow) -> Value {
-    labels_json(&flow.labels)
-}
-
 /// Labels, `[{"key", "value"}]`.
-fn labels_json(labels: &[(String, String)]) -> Value {
+pub(crate) fn labels_json(labels: &[(String, String)]) -> Value {
     Value::Array(
         labels
             .iter()

@@ -117,6 +117,7 @@ async fn run_claimed(state: &AppState, claimed: Claimed, slot: Slot) {
                 trigger: prepared.trigger,
                 triggered_by: prepared.triggered_by,
                 prelude,
+                lineage: prepared.lineage,
                 slot,
                 _inflight: executor.inflight.enter(),
             },

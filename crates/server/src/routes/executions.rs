@@ -1,5 +1,5 @@
 //! `/api/v1/main/executions`: trigger (no body, multipart inputs or JSON; `?wait=true`), get,
-//! search, kill.
+//! search, kill, resume.
 
 use crate::auth::Caller;
 use crate::error::AppError;
@@ -12,7 +12,7 @@ use axum::Json;
 use axum::extract::multipart::Field;
 use axum::extract::{FromRequest as _, Multipart, Request, State};
 use axum::http::{StatusCode, header};
-use kestrel_flow::{Flow, InputType};
+use kestrel_flow::{Flow, InputDef, InputType};
 use kestrel_secrets::SecretValue;
 use kestrel_storage::ExecutionFiles;
 use kestrel_store::{ExecutionQuery, ExecutionRecord};
@@ -57,7 +57,7 @@ pub(super) async fn trigger(
         .ok_or_else(|| AppError::NotFound(format!("Flow {namespace}.{flow_id} not found")))?;
     let id = kestrel_engine::new_id();
     let files = execution_files(&state, &flow.flow, &id)?;
-    let inputs = read_inputs(request, &state, &flow.flow, &files).await;
+    let inputs = read_inputs(request, &state, &flow.flow.inputs, &files).await;
     let wait = params.get("wait").is_some_and(|w| w == "true");
     let submitted = match inputs {
         Ok(inputs) => {
@@ -134,13 +134,13 @@ fn as_created(mut record: ExecutionRecord) -> ExecutionRecord {
 /// The state of an execution nothing has run yet.
 const CREATED: &str = "CREATED";
 
-/// The inputs of a trigger: none (no body), multipart form-data parts (strings verbatim, files
-/// as their content, but a FILE input's file stored in `files`), or a JSON object (strings
-/// verbatim, other values JSON-encoded).
+/// The inputs of a trigger (or a resume): none (no body), multipart form-data parts (strings
+/// verbatim, files as their content, but the file of a FILE input of `defs` stored in `files`),
+/// or a JSON object (strings verbatim, other values JSON-encoded).
 async fn read_inputs(
     request: Request,
     state: &AppState,
-    flow: &Flow,
+    defs: &[InputDef],
     files: &Option<ExecutionFiles>,
 ) -> Result<Vec<(String, SecretValue)>, AppError> {
     let content_type = request
@@ -153,7 +153,7 @@ async fn read_inputs(
         let multipart = Multipart::from_request(request, state)
             .await
             .map_err(|e| AppError::BadRequest(e.body_text()))?;
-        return multipart_inputs(multipart, flow, files.as_ref()).await;
+        return multipart_inputs(multipart, defs, files.as_ref()).await;
     }
     let body = axum::body::to_bytes(request.into_body(), INPUTS_LIMIT)
         .await
@@ -188,7 +188,7 @@ async fn read_inputs(
 /// [`INPUTS_LIMIT`]).
 async fn multipart_inputs(
     mut multipart: Multipart,
-    flow: &Flow,
+    defs: &[InputDef],
     files: Option<&ExecutionFiles>,
 ) -> Result<Vec<(String, SecretValue)>, AppError> {
     let mut inputs = Vec::new();
@@ -201,8 +201,7 @@ async fn multipart_inputs(
         let Some(id) = field.name().map(str::to_owned) else {
             continue;
         };
-        let is_file = flow
-            .inputs
+        let is_file = defs
             .iter()
             .any(|def| def.id == id && def.input_type == InputType::File);
         let value = match (is_file && field.file_name().is_some(), files) {
@@ -288,4 +287,34 @@ pub(super) async fn kill(
     let (record, _) = find(&state, &caller, &id).await?;
     executor::kill(&state, &record).await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+/// Resumes a PAUSED execution with its Pause's `onResume` inputs (multipart or JSON, as a
+/// trigger's): 422 when they do not fit, 409 when it is not paused, or paused on another node
+/// (which alone holds it: resume it there).
+pub(super) async fn resume(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<StatusCode, AppError> {
+    let (record, live) = find(&state, &caller, &id).await?;
+    if record.state != "PAUSED" {
+        return Err(AppError::Conflict(format!(
+            "Execution {id} is not paused ({})",
+            record.state
+        )));
+    }
+    let Some(live) = live else {
+        return Err(AppError::Conflict(format!(
+            "Execution {id} is paused on another node: resume it through that node"
+        )));
+    };
+    // A Pause's `onResume` inputs are read as text: its files are not stored.
+    let inputs = read_inputs(request, &state, &[], &None).await?;
+    live.resumer
+        .resume(inputs)
+        .await
+        .map_err(AppError::invalid)?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -198,6 +198,16 @@ pub(crate) const ROUTES: &[Route] = &[
         handler: |m| on(m, executions::kill),
     },
     Route {
+        method: "post",
+        path: "/api/v1/main/executions/{executionId}/resume",
+        summary: "Resume a paused execution, with its Pause's onResume inputs as multipart/form-data or JSON",
+        query: &[],
+        body: Body::Inputs,
+        ok: 204,
+        public: false,
+        handler: |m| on(m, executions::resume),
+    },
+    Route {
         method: "get",
         path: "/api/v1/main/executions/{executionId}/file",
         summary: "Download a file of an ended execution (masked when it ended)",

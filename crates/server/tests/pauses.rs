@@ -1,0 +1,74 @@
+//! Pauses on the server: a PAUSED execution resumes through the resume route, with its
+//! Pause's `onResume` inputs.
+
+#![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
+
+mod common;
+
+use common::harness_with;
+use serde_json::Value;
+
+const PAUSING: &str = "id: pausing\nnamespace: team.a\ntasks:\n  - id: pause\n    type: io.kestra.plugin.core.flow.Pause\n    onResume:\n      - id: asked\n        type: STRING\n  - id: last\n    type: io.kestra.plugin.core.output.OutputValues\n    values:\n      asked: \"{{ outputs.pause.onResume.asked }}\"\n";
+
+/// The execution once it reached `state`, polled (never a fixed wait).
+async fn reached(h: &common::Harness, id: &str, state: &str) -> Value {
+    for _ in 0..400 {
+        let execution = h.execution(id).await;
+        if execution["state"]["current"] == state {
+            return execution;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("execution {id} never reached {state}");
+}
+
+/// PauseTest: runOnResume, runOnResumeMissingInputs (with a STRING for Kestra's FILE).
+#[tokio::test]
+async fn a_paused_execution_resumes_through_the_api_with_its_on_resume_inputs() {
+    use axum::http::{Method, StatusCode};
+    let h = harness_with(|_| {}).await;
+    h.flow(PAUSING).await;
+    let created = h
+        .send(
+            Method::POST,
+            "/api/v1/main/executions/team.a/pausing",
+            common::Who::Admin,
+            None,
+        )
+        .await
+        .json();
+    let id = created["id"].as_str().unwrap();
+    let paused = reached(&h, id, "PAUSED").await;
+    let runs = paused["taskRunList"].as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["state"]["current"], "PAUSED");
+
+    let path = format!("/api/v1/main/executions/{id}/resume");
+    let missing = h
+        .json(
+            Method::POST,
+            &path,
+            common::Who::Admin,
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(
+        missing.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        missing.text
+    );
+    assert!(missing.text.contains("asked"), "{}", missing.text);
+    assert_eq!(h.execution(id).await["state"]["current"], "PAUSED");
+
+    let body = serde_json::json!({"asked": "restarted"});
+    let resumed = h.json(Method::POST, &path, common::Who::Admin, &body).await;
+    assert_eq!(resumed.status, StatusCode::NO_CONTENT, "{}", resumed.text);
+    let done = h.ended(id).await;
+    assert_eq!(done["state"]["current"], "SUCCESS", "{done}");
+    let last = &done["taskRunList"][1];
+    assert_eq!(last["outputs"]["values"]["asked"], "restarted");
+
+    let again = h.json(Method::POST, &path, common::Who::Admin, &body).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
+}
