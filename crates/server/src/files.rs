@@ -5,7 +5,9 @@
 
 use crate::error::AppError;
 use crate::state::AppState;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use kestrel_storage::{ExecutionFiles, StorageError, StorageUri};
 use kestrel_store::ExecutionRecord;
 use std::io::Read;
@@ -62,16 +64,23 @@ pub(crate) fn served(error: StorageError) -> AppError {
     }
 }
 
-/// `attachment; filename="<name>"`, the name's quotes and backslashes replaced.
-pub(crate) fn attachment(uri: &StorageUri) -> String {
-    format!(
+/// The file at `uri` as an attachment (`filename` its name, quotes and backslashes
+/// replaced), streamed.
+pub(crate) fn attachment(files: &ExecutionFiles, uri: &StorageUri) -> Result<Response, AppError> {
+    let content = files.storage().open(uri).map_err(served)?;
+    let disposition = format!(
         "attachment; filename=\"{}\"",
         uri.file_name().replace(['"', '\\'], "_")
-    )
+    );
+    let headers = [
+        (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+        (header::CONTENT_DISPOSITION, disposition),
+    ];
+    Ok((headers, Body::from_stream(chunks(content))).into_response())
 }
 
 /// The content, read on a blocking thread, as a stream of chunks.
-pub(crate) fn chunks(
+fn chunks(
     mut content: Box<dyn Read + Send>,
 ) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> {
     let (sender, receiver) = mpsc::channel::<std::io::Result<Bytes>>(4);

@@ -8,7 +8,7 @@ mod common;
 mod ui_support;
 
 use axum::http::{Method, StatusCode};
-use common::{Who, harness_with};
+use common::{Answer, Harness, Who, harness_with};
 use kestrel_storage::{LocalStorage, Storage};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,14 +35,19 @@ tasks:
 
 const SECRET: &str = "file-secret-9876";
 
-fn multipart(boundary: &str, file_name: &str, content: &[u8]) -> Vec<u8> {
+/// Triggers `path` (`/api/v1/main/executions/...`) as the admin with the FILE input `data`
+/// sent as a multipart file part named `file_name`.
+async fn upload(h: &Harness, path: &str, file_name: &str, content: &[u8]) -> Answer {
+    let boundary = "XkestrelX";
     let mut body = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"data\"; filename=\"{file_name}\"\r\nContent-Type: text/csv\r\n\r\n"
     )
     .into_bytes();
     body.extend_from_slice(content);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    body
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    h.send(Method::POST, path, Who::Admin, Some((&content_type, body)))
+        .await
 }
 
 fn storage(root: &std::path::Path, max_file_size: u64) -> Arc<dyn Storage> {
@@ -76,17 +81,13 @@ async fn an_uploaded_file_flows_through_tasks_and_the_file_route_serves_it_maske
     let h = harness_with(|o| o.storage = Some(store)).await;
     h.secret("team", "API_TOKEN", SECRET).await;
     h.flow(FILES_FLOW).await;
-    let boundary = "XkestrelX";
-    let body = multipart(boundary, "../../data.csv", b"a\nb\nc\n");
-    let content_type = format!("multipart/form-data; boundary={boundary}");
-    let answer = h
-        .send(
-            Method::POST,
-            "/api/v1/main/executions/team/files?wait=true",
-            Who::Admin,
-            Some((&content_type, body)),
-        )
-        .await;
+    let answer = upload(
+        &h,
+        "/api/v1/main/executions/team/files?wait=true",
+        "../../data.csv",
+        b"a\nb\nc\n",
+    )
+    .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     let execution = answer.json();
     assert_eq!(execution["state"]["current"], "SUCCESS", "{execution}");
@@ -157,16 +158,13 @@ async fn a_file_is_served_only_to_who_may_see_its_execution() {
     h.secret("ops", "API_TOKEN", SECRET).await;
     h.flow(&FILES_FLOW.replace("namespace: team", "namespace: ops"))
         .await;
-    let boundary = "XkestrelX";
-    let content_type = format!("multipart/form-data; boundary={boundary}");
-    let answer = h
-        .send(
-            Method::POST,
-            "/api/v1/main/executions/ops/files?wait=true",
-            Who::Admin,
-            Some((&content_type, multipart(boundary, "d.csv", b"x\n"))),
-        )
-        .await;
+    let answer = upload(
+        &h,
+        "/api/v1/main/executions/ops/files?wait=true",
+        "d.csv",
+        b"x\n",
+    )
+    .await;
     let execution = answer.json();
     let id = execution["id"].as_str().unwrap();
     let input = execution["inputs"]["data"].as_str().unwrap();
@@ -181,16 +179,13 @@ async fn an_upload_over_the_size_limit_is_refused_and_leaves_nothing() {
     let store = storage(root.path(), 4);
     let h = harness_with(|o| o.storage = Some(store)).await;
     h.flow(FILES_FLOW).await;
-    let boundary = "XkestrelX";
-    let content_type = format!("multipart/form-data; boundary={boundary}");
-    let answer = h
-        .send(
-            Method::POST,
-            "/api/v1/main/executions/team/files",
-            Who::Admin,
-            Some((&content_type, multipart(boundary, "d.csv", b"0123456789"))),
-        )
-        .await;
+    let answer = upload(
+        &h,
+        "/api/v1/main/executions/team/files",
+        "d.csv",
+        b"0123456789",
+    )
+    .await;
     assert_eq!(
         answer.status,
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -218,16 +213,13 @@ async fn retention_removes_an_executions_files_with_it() {
     .await;
     h.secret("team", "API_TOKEN", SECRET).await;
     h.flow(FILES_FLOW).await;
-    let boundary = "XkestrelX";
-    let content_type = format!("multipart/form-data; boundary={boundary}");
-    let answer = h
-        .send(
-            Method::POST,
-            "/api/v1/main/executions/team/files?wait=true",
-            Who::Admin,
-            Some((&content_type, multipart(boundary, "d.csv", b"x\n"))),
-        )
-        .await;
+    let answer = upload(
+        &h,
+        "/api/v1/main/executions/team/files?wait=true",
+        "d.csv",
+        b"x\n",
+    )
+    .await;
     assert_eq!(answer.json()["state"]["current"], "SUCCESS");
     assert_eq!(
         files_under(root.path()).len(),
@@ -247,16 +239,13 @@ async fn the_execution_page_lists_its_files_and_previews_them_masked() {
     let h = harness_with(|o| o.storage = Some(store)).await;
     h.secret("team", "API_TOKEN", SECRET).await;
     h.flow(FILES_FLOW).await;
-    let boundary = "XkestrelX";
-    let content_type = format!("multipart/form-data; boundary={boundary}");
-    let answer = h
-        .send(
-            Method::POST,
-            "/api/v1/main/executions/team/files?wait=true",
-            Who::Admin,
-            Some((&content_type, multipart(boundary, "d.csv", b"x\n"))),
-        )
-        .await;
+    let answer = upload(
+        &h,
+        "/api/v1/main/executions/team/files?wait=true",
+        "d.csv",
+        b"x\n",
+    )
+    .await;
     let id = answer.json()["id"].as_str().unwrap().to_owned();
     let client = Client::ada(&h).await;
     let page = client.get(&format!("/ui/executions/{id}")).await;

@@ -6,13 +6,11 @@ use super::executions::find;
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::extract::{Params, Path, Query};
-use crate::files::{attachment, chunks, located, served};
+use crate::files::{attachment, located, served};
 use crate::state::AppState;
 use axum::Json;
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::{Value, json};
 
 pub(super) async fn file(
@@ -23,12 +21,7 @@ pub(super) async fn file(
 ) -> Result<Response, AppError> {
     let (record, _) = find(&state, &caller, &id).await?;
     let (files, uri) = located(&state, &record, params.get("path"))?;
-    let content = files.storage().open(&uri).map_err(served)?;
-    let headers = [
-        (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-        (header::CONTENT_DISPOSITION, attachment(&uri)),
-    ];
-    Ok((headers, Body::from_stream(chunks(content))).into_response())
+    attachment(&files, &uri)
 }
 
 pub(super) async fn metas(

@@ -12,10 +12,11 @@ use crate::extract::{Params, Path, Query};
 use crate::state::AppState;
 use crate::view::iso_duration;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse as _, Redirect, Response};
 use futures_util::stream::{self, BoxStream, Stream, StreamExt as _};
+use kestrel_storage::{ExecutionFiles, StorageUri};
 use kestrel_store::{ExecutionRecord, LogRecord};
 use minijinja::{Value, context};
 use serde_json::json;
@@ -166,8 +167,7 @@ pub(super) async fn file(
     Path(id): Path<String>,
     Query(params): Query<Params>,
 ) -> Result<Response, UiError> {
-    let (record, _) = find(&ui, &current, &id).await?;
-    let (files, uri) = crate::files::located(&ui.app, &record, params.get("path"))?;
+    let (record, files, uri) = located_file(&ui, &current, &id, &params).await?;
     let size = files.storage().size(&uri).map_err(crate::files::served)?;
     let mut head = Vec::new();
     files
@@ -201,15 +201,20 @@ pub(super) async fn download(
     Path(id): Path<String>,
     Query(params): Query<Params>,
 ) -> Result<Response, UiError> {
-    let (record, _) = find(&ui, &current, &id).await?;
+    let (_, files, uri) = located_file(&ui, &current, &id, &params).await?;
+    Ok(crate::files::attachment(&files, &uri)?)
+}
+
+/// The ended execution `id` and its file `?path=` names, if the caller reaches it.
+async fn located_file(
+    ui: &Ui,
+    current: &Current,
+    id: &str,
+    params: &Params,
+) -> Result<(ExecutionRecord, ExecutionFiles, StorageUri), UiError> {
+    let (record, _) = find(ui, current, id).await?;
     let (files, uri) = crate::files::located(&ui.app, &record, params.get("path"))?;
-    let content = files.storage().open(&uri).map_err(crate::files::served)?;
-    let headers = [
-        (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-        (header::CONTENT_DISPOSITION, crate::files::attachment(&uri)),
-    ];
-    let body = axum::body::Body::from_stream(crate::files::chunks(content));
-    Ok((headers, body).into_response())
+    Ok((record, files, uri))
 }
 
 fn log_event(log: &LogRecord) -> Result<Event, Infallible> {
