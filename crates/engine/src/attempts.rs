@@ -119,6 +119,7 @@ impl Run<'_> {
             task_run_id: &open.run.id,
             min_level: planned.common.log_level,
             files: self.files.as_ref(),
+            working_dir: frame.working_dir.clone(),
             subflows: self.subflows(),
         })
         .with_attempt(number);

@@ -3,14 +3,17 @@
 //! a child failed; `timeout` kills the children still running.
 
 use crate::attempts::{failed, timeout_message};
+use crate::cache::CacheSlot;
 use crate::dag::{PlannedDag, plan_dag};
 use crate::pause::Unpaused;
 use crate::runner::{
     Branch, Frame, OpenRun, PlannedTask, Run, Unrendered, is_truthy, plan, together,
 };
-use crate::{CancelToken, State};
-use kestrel_flow::{CheckFrequency, Flowable, FlowableKind, InputDef, Level};
-use serde_json::{Map, Value};
+use crate::workdir::{Place, SharedDir, WorkDir};
+use crate::{CancelToken, State, TaskError};
+use kestrel_flow::{CheckFrequency, Flowable, FlowableKind, InputDef, Level, WorkingDirectory};
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A flowable task ready to run: its children planned.
@@ -53,6 +56,10 @@ enum PlannedKind {
         tasks: Vec<PlannedTask>,
     },
     Dag(PlannedDag),
+    WorkingDirectory {
+        tasks: Vec<PlannedTask>,
+        spec: Box<WorkingDirectory>,
+    },
 }
 
 /// The plan of a flowable task and its children.
@@ -110,6 +117,10 @@ pub(crate) fn plan_flowable(flowable: &Flowable) -> PlannedFlowable {
             depends_on,
             concurrent,
         } => PlannedKind::Dag(plan_dag(tasks, depends_on, *concurrent)),
+        FlowableKind::WorkingDirectory(spec) => PlannedKind::WorkingDirectory {
+            tasks: plan(&spec.tasks),
+            spec: spec.clone(),
+        },
         FlowableKind::Pause {
             delay,
             on_resume,
@@ -330,6 +341,11 @@ impl Run<'_> {
                 together(branches, *concurrent, cancel).await
             }
             PlannedKind::Dag(dag) => self.dag(dag, frame, cancel).await,
+            PlannedKind::WorkingDirectory { tasks, spec } => {
+                return self
+                    .working_directory(tasks, spec, open, frame, cancel)
+                    .await;
+            }
             PlannedKind::If {
                 condition,
                 then,
@@ -394,6 +410,66 @@ impl Run<'_> {
             state,
             outputs: Map::new(),
         })
+    }
+
+    /// Runs a WorkingDirectory's tasks in one directory they share: its cache and input files
+    /// put in first, its output files (the output `outputFiles`) and cache stored after tasks
+    /// that ended well.
+    async fn working_directory(
+        &self,
+        tasks: &[PlannedTask],
+        spec: &WorkingDirectory,
+        open: &OpenRun,
+        frame: &Frame,
+        cancel: &CancelToken,
+    ) -> Result<Ended, Stopped> {
+        let broken = |error: TaskError| Stopped::Broken(error.to_string());
+        let shared = Arc::new(SharedDir {
+            dir: WorkDir::create().map_err(broken)?,
+            taskrun: json!({"id": open.run.id, "value": open.run.value}),
+        });
+        let place = Place {
+            files: self.files.as_ref(),
+            task_id: &open.run.task_id,
+            task_run_id: &open.run.id,
+        };
+        let cache = match &spec.cache {
+            Some(cache) => {
+                let slot = CacheSlot::new(place.files().map_err(broken)?, &open.run.task_id)
+                    .map_err(broken)?;
+                let restored = slot.restore(&shared, cache).await.map_err(broken)?;
+                Some((slot, cache, restored))
+            }
+            None => None,
+        };
+        let ctx = self.context(open, frame);
+        for (name, template) in &spec.input_files {
+            let content = self.render(template, &ctx, cancel).await?;
+            place
+                .write_input(&shared.dir, name, &content)
+                .map_err(broken)?;
+        }
+        let inner = Frame {
+            working_dir: Some(Arc::clone(&shared)),
+            ..frame.clone()
+        };
+        let state = self.sequence(tasks, &inner, cancel).await;
+        let mut outputs = Map::new();
+        if !matches!(state, State::Success | State::Warning) {
+            return Ok(Ended { state, outputs });
+        }
+        if !spec.output_files.is_empty() {
+            let files = place
+                .store_outputs(&shared.dir, &spec.output_files)
+                .await
+                .map_err(broken)?;
+            outputs.insert("outputFiles".into(), Value::Object(files));
+        }
+        if let Some((slot, cache, false)) = cache {
+            let registry = Arc::clone(&self.registry);
+            slot.save(&shared, cache, registry).await.map_err(broken)?;
+        }
+        Ok(Ended { state, outputs })
     }
 
     /// Runs a WaitFor's tasks until its condition holds after them, one fails, or a maximum

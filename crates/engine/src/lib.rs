@@ -45,6 +45,7 @@
 //! The flows under `examples/` at the repository's root run with `kestrel run`.
 
 mod attempts;
+mod cache;
 mod dag;
 mod edge;
 mod engine;
@@ -66,6 +67,7 @@ mod subflow;
 mod task;
 mod tasks;
 mod validate;
+mod workdir;
 
 pub use edge::Shown;
 pub use engine::{Engine, EngineConfig, Host, Origin, Sources, load_environment};

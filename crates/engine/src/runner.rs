@@ -116,21 +116,27 @@ pub(crate) struct Frame {
     pub(crate) value: Option<String>,
     /// Every enclosing ForEach value, outermost first: where outputs are kept.
     pub(crate) values: Vec<String>,
+    /// The directory of the enclosing WorkingDirectory, which its tasks share.
+    pub(crate) working_dir: Option<Arc<crate::workdir::SharedDir>>,
 }
 
 impl Frame {
     /// The frame of the children of the flowable task run `run`.
+    /// As in Kestra, `parents` lists the enclosing task runs that have a value, each as
+    /// `{"taskrun": {"value": ...}}`.
     pub(crate) fn under(&self, run: &HeldRun) -> Frame {
-        let mut parents = vec![json!({
-            "taskrun": {"id": run.id, "value": run.value},
-            "task": {"id": run.task_id},
-        })];
+        let mut parents: Vec<Value> = run
+            .value
+            .iter()
+            .map(|value| json!({"taskrun": {"value": value}}))
+            .collect();
         parents.extend(self.parents.iter().cloned());
         Frame {
             parent_id: Some(run.id.clone()),
             parents,
             value: self.value.clone(),
             values: self.values.clone(),
+            working_dir: self.working_dir.clone(),
         }
     }
 
@@ -510,6 +516,10 @@ impl<'a> Run<'a> {
         if let Some(parent) = frame.parents.first() {
             vars.insert("parent".into(), parent.clone());
             vars.insert("parents".into(), json!(frame.parents));
+        }
+        if let Some(shared) = &frame.working_dir {
+            vars.insert("workerTaskrun".into(), shared.taskrun.clone());
+            vars.insert("workingDir".into(), json!(shared.dir.work()));
         }
         vars.insert(
             "outputs".into(),

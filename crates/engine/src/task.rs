@@ -4,6 +4,7 @@
 use crate::edge::Edge;
 use crate::held::HeldLog;
 use crate::subflow::Subflows;
+use crate::workdir::{Place, SharedDir};
 use crate::{Engine, Listener, Metric};
 use async_trait::async_trait;
 use chrono::Utc;
@@ -69,6 +70,7 @@ pub struct TaskContext<'a> {
     task_run_id: &'a str,
     min_level: Option<Level>,
     files: Option<&'a ExecutionFiles>,
+    working_dir: Option<Arc<SharedDir>>,
     subflows: Option<Subflows<'a>>,
     /// Whether the task asked to end in WARNING rather than SUCCESS.
     warned: bool,
@@ -106,6 +108,8 @@ pub(crate) struct ContextParts<'a> {
     pub(crate) min_level: Option<Level>,
     /// The execution's files, when the engine has a storage.
     pub(crate) files: Option<&'a ExecutionFiles>,
+    /// The directory of the enclosing WorkingDirectory.
+    pub(crate) working_dir: Option<Arc<SharedDir>>,
     /// What Subflow tasks start children with, when the host gave a launcher.
     pub(crate) subflows: Option<Subflows<'a>>,
 }
@@ -122,6 +126,7 @@ impl<'a> TaskContext<'a> {
             task_run_id: parts.task_run_id,
             min_level: parts.min_level,
             files: parts.files,
+            working_dir: parts.working_dir,
             subflows: parts.subflows,
             warned: false,
             attempt_number: 1,
@@ -194,19 +199,21 @@ impl<'a> TaskContext<'a> {
         name: &str,
         content: Box<dyn Read + Send>,
     ) -> Result<String, TaskError> {
-        let files = self.files()?.clone();
-        let uri = files
-            .task_file(self.task_id, self.task_run_id, name)
-            .map_err(|error| TaskError::new(error.to_string()))?;
-        let stored = tokio::task::spawn_blocking(move || {
-            let mut content = content;
-            files.put(&uri, &mut content).map(|_| uri)
-        })
-        .await
-        .map_err(|error| TaskError::new(format!("storing '{name}' stopped: {error}")))?;
-        stored
-            .map(|uri| uri.to_string())
-            .map_err(|error| TaskError::new(format!("cannot store '{name}': {error}")))
+        self.place().store(name, content).await
+    }
+
+    /// Where this task run's files go.
+    pub(crate) fn place(&self) -> Place<'_> {
+        Place {
+            files: self.files,
+            task_id: self.task_id,
+            task_run_id: self.task_run_id,
+        }
+    }
+
+    /// The directory of the enclosing WorkingDirectory, which its tasks share.
+    pub(crate) fn shared_dir(&self) -> Option<Arc<SharedDir>> {
+        self.working_dir.clone()
     }
 
     /// Ends the task run in WARNING instead of SUCCESS when it returns `Ok` (a child

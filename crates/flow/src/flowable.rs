@@ -96,6 +96,9 @@ pub enum FlowableKind {
         /// `concurrent`: 0 (the default) is no limit.
         concurrent: usize,
     },
+    /// `io.kestra.plugin.core.flow.WorkingDirectory`: `tasks` one after the other, as
+    /// Sequential, in one working directory they share (see [`WorkingDirectory`]).
+    WorkingDirectory(Box<crate::WorkingDirectory>),
     /// `io.kestra.plugin.core.flow.Pause`: the task run (and the execution) pauses until it is
     /// resumed, `delay` passes or its `timeout` (a failure) does; then `tasks`, if any, run.
     Pause {
@@ -132,6 +135,7 @@ impl Flowable {
             | FlowableKind::Pause { tasks, .. }
             | FlowableKind::WaitFor { tasks, .. }
             | FlowableKind::Dag { tasks, .. } => (tasks, &[]),
+            FlowableKind::WorkingDirectory(dir) => (&dir.tasks, &[]),
             FlowableKind::If {
                 then, otherwise, ..
             } => (then, otherwise),
@@ -161,6 +165,7 @@ impl Flowable {
             | FlowableKind::Pause { tasks, .. }
             | FlowableKind::WaitFor { tasks, .. }
             | FlowableKind::Dag { tasks, .. } => vec![tasks],
+            FlowableKind::WorkingDirectory(dir) => vec![&mut dir.tasks],
             FlowableKind::If {
                 then, otherwise, ..
             } => vec![then, otherwise],

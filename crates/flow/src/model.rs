@@ -164,6 +164,15 @@ pub enum TaskKind {
         /// `values` as written; null when absent.
         values: Value,
     },
+    /// `io.kestra.plugin.core.storage.LocalFiles` (old: `io.kestra.core.tasks.storages.LocalFiles`):
+    /// writes files into the working directory, stores those matching `outputs` (output
+    /// `uris`). Inside a WorkingDirectory, it works in the directory its siblings share.
+    LocalFiles {
+        /// `inputs`: name and content template (a `kestra://` URI is that file's content).
+        inputs: Vec<(String, String)>,
+        /// `outputs`: glob patterns relative to the working directory.
+        outputs: Vec<String>,
+    },
 }
 
 /// Properties shared by every task.

@@ -11,6 +11,7 @@ use crate::yaml::{Node, printable};
 use crate::{Level, Task, TaskCommon, TaskKind};
 
 mod core;
+pub(crate) mod files;
 pub(crate) mod http;
 pub(crate) mod read;
 pub(crate) mod shell;
@@ -73,6 +74,8 @@ pub(crate) const TASK_TYPES: &[TaskType] = &[
     crate::flowable::FOR_EACH,
     crate::flowable::EACH_SEQUENTIAL,
     crate::flowable::EACH_PARALLEL,
+    files::WORKING_DIRECTORY,
+    files::LOCAL_FILES,
 ];
 
 /// Properties every task has.

@@ -694,3 +694,121 @@ fn dag_runs_each_task_after_its_dependencies() {
         );
     }
 }
+
+/// WorkingDirectoryTest: success and failed. The tasks share one directory: a file the first
+/// writes, the second stores; a failure runs the WorkingDirectory's `errors`.
+#[test]
+fn working_directory_tasks_share_their_directory() {
+    let document = run("working-directory.yaml", &["failed=false"]);
+    assert_eq!(state(&document), "SUCCESS");
+    assert_eq!(task_ids(&document), ["worker", "first", "second", "2_end"]);
+    let uri = runs(&document)[3]["outputs"]["value"].as_str().unwrap();
+    assert!(
+        uri.starts_with("kestra://") && uri.ends_with("out/stay.txt"),
+        "{uri}"
+    );
+
+    let failed = run("working-directory.yaml", &["failed=true"]);
+    assert_eq!(state(&failed), "FAILED");
+    assert_eq!(task_ids(&failed), ["worker", "first", "error-t1"]);
+}
+
+/// WorkingDirectoryTest: each. A WorkingDirectory inside three ForEach: outputs kept by value.
+#[test]
+fn working_directory_under_for_each() {
+    let document = run("working-directory-each.yaml", &[]);
+    assert_eq!(state(&document), "SUCCESS");
+    assert_eq!(runs(&document).len(), 8);
+    let end = run_of(&document, "2_end")["outputs"]["value"]
+        .as_str()
+        .unwrap();
+    assert!(end.starts_with("kestra://"), "{end}");
+}
+
+/// WorkingDirectoryTest: inputFiles and outputFiles.
+#[test]
+fn working_directory_input_and_output_files() {
+    let inputs = run("working-directory-inputs.yml", &[]);
+    assert_eq!(state(&inputs), "SUCCESS");
+    assert_eq!(runs(&inputs).len(), 2);
+    let uri = runs(&inputs)[1]["outputs"]["uris"]["input.txt"]
+        .as_str()
+        .unwrap();
+    assert!(uri.ends_with("input.txt"), "{uri}");
+
+    let outputs = run("working-directory-outputs.yml", &[]);
+    assert_eq!(state(&outputs), "SUCCESS");
+    assert_eq!(runs(&outputs).len(), 2);
+    let files = &runs(&outputs)[0]["outputs"]["outputFiles"];
+    assert!(
+        files["output.txt"]
+            .as_str()
+            .unwrap()
+            .starts_with("kestra://")
+    );
+}
+
+/// What Kestra's outputFiles test reads back: the stored file holds what the task wrote.
+#[test]
+fn working_directory_output_files_hold_what_the_tasks_wrote() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "wd.yml",
+        concat!(
+            "id: wd\nnamespace: dev\ntasks:\n",
+            "  - id: dir\n    type: io.kestra.plugin.core.flow.WorkingDirectory\n",
+            "    inputFiles:\n      in.txt: Hello\n    outputFiles: [out.txt]\n    tasks:\n",
+            "      - id: copy\n        type: io.kestra.plugin.scripts.shell.Commands\n",
+            "        commands: [\"cat in.txt > out.txt; echo ' World' >> out.txt\"]\n",
+            "  - id: back\n    type: io.kestra.plugin.core.debug.Return\n",
+            "    format: \"{{ read(outputs.dir.outputFiles['out.txt']) | trim }}\"\n",
+        ),
+    );
+    let document = sandbox
+        .kestrel(["run", "wd.yml", "--output", "json"])
+        .output()
+        .json();
+    assert_eq!(state(&document), "SUCCESS", "{document}");
+    assert_eq!(run_of(&document, "back")["outputs"]["value"], "Hello World");
+}
+
+/// WorkingDirectoryTest: cache. The first run archives hello.txt; the second finds it.
+#[test]
+fn working_directory_cache_is_found_by_the_next_execution() {
+    let sandbox = Sandbox::new();
+    let path = fixture("working-directory-cache.yml").display().to_string();
+    let run_once = || {
+        sandbox
+            .kestrel(["run", path.as_str(), "--output", "json"])
+            .output()
+            .json()
+    };
+    let first = run_once();
+    assert_eq!(state(&first), "SUCCESS");
+    assert_eq!(runs(&first).len(), 3);
+    assert_eq!(
+        run_of(&first, "exists")["outputs"],
+        serde_json::json!({"uris": {}})
+    );
+    let second = run_once();
+    assert_eq!(state(&second), "SUCCESS");
+    assert!(run_of(&second, "exists")["outputs"]["uris"]["hello.txt"].is_string());
+}
+
+/// WorkingDirectoryTest: taskRun and taskRunNested. Children see the ForEach value, and
+/// `parent` as Kestra shows it.
+#[test]
+fn working_directory_children_see_the_value_and_their_parents() {
+    let document = run("working-directory-taskrun.yml", &[]);
+    assert_eq!(state(&document), "SUCCESS");
+    assert_eq!(runs(&document).len(), 3);
+    assert_eq!(run_of(&document, "log-taskrun")["outputs"]["value"], "1");
+
+    let nested = run("working-directory-taskrun-nested.yml", &[]);
+    assert_eq!(state(&nested), "SUCCESS");
+    assert_eq!(runs(&nested).len(), 6);
+    let parent = run_of(&nested, "log-workerparent")["outputs"]["value"]
+        .as_str()
+        .unwrap();
+    assert!(parent.contains(r#"{"taskrun":{"value":"1"}}"#), "{parent}");
+}

@@ -220,3 +220,27 @@ fn a_subflows_files_are_its_own_and_are_gone_after_the_run() {
     let left: Vec<_> = walk(&sandbox.path("data/storage"));
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// A WorkingDirectory's cache outlives the execution: a secret a task wrote into a cached file
+/// is masked in the archive, as in the execution's own files.
+#[test]
+fn a_cached_file_never_holds_a_secret_at_rest() {
+    let sandbox = Sandbox::new();
+    let flow = concat!(
+        "id: cached\nnamespace: company.team\ntasks:\n",
+        "  - id: dir\n    type: io.kestra.plugin.core.flow.WorkingDirectory\n",
+        "    cache:\n      patterns: [\"*.txt\"]\n    tasks:\n",
+        "      - id: write\n        type: io.kestra.plugin.core.storage.LocalFiles\n",
+        "        inputs:\n          token.txt: \"token={{ secret('API_TOKEN') }}\"\n",
+    );
+    let output = sandbox.run_json(flow, &[("SECRET_API_TOKEN", "czNjcjN0LWNhY2hlZA==")]);
+    assert_eq!(output.json()["state"], "SUCCESS");
+    let archives: Vec<_> = walk(&sandbox.path("data"))
+        .into_iter()
+        .filter(|path| path.ends_with("_cache/dir/cache.bin"))
+        .collect();
+    assert_eq!(archives.len(), 1, "{archives:?}");
+    let archive = String::from_utf8_lossy(&std::fs::read(&archives[0]).unwrap()).into_owned();
+    assert!(archive.contains("token=******"), "{archive}");
+    assert!(!archive.contains("s3cr3t-cached"));
+}

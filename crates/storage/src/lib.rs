@@ -100,6 +100,8 @@ pub struct ExecutionFiles {
     storage: Arc<dyn Storage>,
     /// `kestra:///<namespace as folders>`.
     namespace: StorageUri,
+    /// `kestra:///<namespace as folders>/<flow>`.
+    flow: StorageUri,
     /// `kestra:///<namespace as folders>/<flow>/executions/<id>`.
     execution: StorageUri,
 }
@@ -113,12 +115,16 @@ impl ExecutionFiles {
         execution_id: &str,
     ) -> Result<Self, StorageError> {
         let namespace = namespace_uri(namespace)?;
-        let execution = namespace
-            .join([slug(flow_id), "executions".into(), execution_id.into()])
+        let flow = namespace
+            .join([slug(flow_id)])
+            .map_err(StorageError::Invalid)?;
+        let execution = flow
+            .join(["executions", execution_id])
             .map_err(StorageError::Invalid)?;
         Ok(Self {
             storage,
             namespace,
+            flow,
             execution,
         })
     }
@@ -144,6 +150,14 @@ impl ExecutionFiles {
         let place = ["tasks".to_owned(), slug(task_id), task_run_id.to_owned()].into_iter();
         self.execution
             .join(place.chain(name.split('/').map(str::to_owned)))
+            .map_err(StorageError::Invalid)
+    }
+
+    /// Where task `task_id`'s WorkingDirectory cache of the flow lives (Kestra's
+    /// `<flow>/_cache/<task>`): beside the executions, so that it outlives them.
+    pub fn cache_file(&self, task_id: &str) -> Result<StorageUri, StorageError> {
+        self.flow
+            .join(["_cache".to_owned(), slug(task_id), "cache.bin".to_owned()])
             .map_err(StorageError::Invalid)
     }
 

@@ -3,6 +3,7 @@
 mod fail;
 mod http;
 mod labels;
+mod local_files;
 mod log;
 mod output_values;
 mod ret;
@@ -42,5 +43,8 @@ pub(crate) fn task_for(kind: &TaskKind) -> Option<Box<dyn Task>> {
         TaskKind::OutputValues { values } => Some(Box::new(OutputValuesTask::new(values.clone()))),
         TaskKind::Labels { labels } => Some(Box::new(labels::LabelsTask::new(labels.clone()))),
         TaskKind::Subflow(call) => Some(Box::new(subflow::SubflowTask::new((**call).clone()))),
+        TaskKind::LocalFiles { inputs, outputs } => Some(Box::new(
+            local_files::LocalFilesTask::new(inputs.clone(), outputs.clone()),
+        )),
     }
 }

@@ -1,6 +1,6 @@
 //! `io.kestra.plugin.scripts.shell.Commands`: commands run by an interpreter on this host.
 //!
-//! Each task run gets a private directory in kestrel's work root ([`files`]); the rendered
+//! Each task run gets a private directory in kestrel's work root ([`crate::workdir`]); the rendered
 //! commands go into a sealed memory file ([`script`], [`kestrel_sandbox::Script`]), which the
 //! interpreter runs by path, so no secret ever reaches a disk or a process's arguments. The
 //! process runs in a process group of its own, sandboxed where the machine allows, and dies
@@ -9,14 +9,13 @@
 //! `::{...}::` protocol ([`protocol`]) set outputs, metrics and log entries. `containerImage`, `taskRunner` and `docker` are
 //! accepted for Kestra's flows and ignored with a warning: kestrel has no containers.
 
-mod files;
 mod process;
 mod protocol;
 mod script;
 
+use crate::workdir::{TaskDir, WorkDir};
 use crate::{Task, TaskContext, TaskError};
 use async_trait::async_trait;
-use files::WorkDir;
 use kestrel_flow::{Level, ShellCommands};
 use kestrel_sandbox::Script;
 use process::{Event, Launch, Running, Stream};
@@ -106,39 +105,16 @@ impl Task for ShellTask {
 fn prepare(
     ctx: &TaskContext<'_>,
     rendered: &Rendered,
-) -> Result<(WorkDir, Script, String, Vec<OsString>), TaskError> {
-    let dir = kestrel_sandbox::current()
-        .work_root()
-        .and_then(WorkDir::new)
-        .map_err(|error| TaskError::new(format!("Cannot create the working directory: {error}")))?;
+) -> Result<(TaskDir, Script, String, Vec<OsString>), TaskError> {
+    let dir = TaskDir::of(ctx)?;
     for (name, content) in &rendered.input_files {
-        write_input(ctx, &dir, name, content)?;
+        ctx.place().write_input(&dir, name, content)?;
     }
     let script = Script::new(&rendered.script)
         .map_err(|error| TaskError::new(format!("Cannot write the script: {error}")))?;
     let (program, args) = script::command_line(&rendered.interpreter, &script.path())
         .ok_or_else(|| TaskError::new("interpreter: must not be empty"))?;
     Ok((dir, script, program, args))
-}
-
-/// Writes the input file `name`: `content` itself, or, when it is a `kestra://` URI (as in
-/// Kestra), the file of the internal storage it names.
-fn write_input(
-    ctx: &TaskContext<'_>,
-    dir: &WorkDir,
-    name: &str,
-    content: &str,
-) -> Result<(), TaskError> {
-    if !content.starts_with(kestrel_storage::SCHEME) {
-        return dir
-            .write_input(name, &mut content.as_bytes())
-            .map_err(TaskError::new);
-    }
-    let mut file = ctx
-        .files()?
-        .open(content)
-        .map_err(|error| TaskError::new(format!("inputFiles: '{name}': {error}")))?;
-    dir.write_input(name, &mut file).map_err(TaskError::new)
 }
 
 impl ShellTask {
@@ -214,17 +190,10 @@ impl ShellTask {
             }));
         }
         if !self.spec.output_files.is_empty() {
-            let found = dir
-                .collect(&self.spec.output_files)
-                .map_err(TaskError::new)?;
-            let mut files = Map::new();
-            for (name, path) in found {
-                let file = std::fs::File::open(&path).map_err(|error| {
-                    TaskError::new(format!("outputFiles: cannot read '{name}': {error}"))
-                })?;
-                let uri = ctx.store_file(&name, Box::new(file)).await?;
-                files.insert(name, Value::String(uri));
-            }
+            let files = ctx
+                .place()
+                .store_outputs(dir, &self.spec.output_files)
+                .await?;
             ctx.output("outputFiles", Value::Object(files));
         }
         Ok(())
