@@ -117,9 +117,11 @@ impl Run<'_> {
             listener: self.listener,
             task_id: &planned.id,
             task_run_id: &open.run.id,
+            task_run_value: open.run.value.as_deref(),
             min_level: planned.common.log_level,
             files: self.files.as_ref(),
             working_dir: frame.working_dir.clone(),
+            logs: self,
             subflows: self.subflows(),
         })
         .with_attempt(number);
@@ -139,6 +141,12 @@ impl Run<'_> {
         open.run.metrics = ctx.take_metrics();
         if matches!(outcome, Outcome::Success | Outcome::Warning) {
             self.add_labels(ctx.take_labels());
+        }
+        if planned.common.log_to_file {
+            let file = ctx.store_log_file().await;
+            if let Some(attempt) = open.run.attempts.last_mut() {
+                attempt.log_file = file;
+            }
         }
         let (logs, outputs) = ctx.finish();
         self.keep_logs(logs);

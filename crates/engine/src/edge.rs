@@ -217,10 +217,16 @@ impl<'r> Edge<'r> {
 
 /// An attempt holds only the engine's own fields: shown as it is.
 fn attempt(attempt: &Attempt) -> Attempt {
-    let Attempt { state, start, end } = attempt;
+    let Attempt {
+        state,
+        start,
+        end,
+        log_file,
+    } = attempt;
     Attempt {
         state: *state,
         start: *start,
         end: *end,
+        log_file: log_file.clone(),
     }
 }

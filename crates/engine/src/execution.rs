@@ -64,6 +64,8 @@ pub struct Attempt {
     pub start: DateTime<Utc>,
     /// When it ended, once it has.
     pub end: Option<DateTime<Utc>>,
+    /// Under the task's `logToFile`, the `kestra://` URI of the file of its log entries.
+    pub log_file: Option<String>,
 }
 
 /// One execution of a flow, as readers see it: everything masked.

@@ -81,7 +81,8 @@ pub use runner::execution_labels;
 pub use schedule::{Clock, Fire, ManualClock, ScheduleSink, Scheduler, SystemClock};
 pub use state::State;
 pub use subflow::{
-    SUBFLOW_MAX_DEPTH, SubflowEnd, SubflowLauncher, SubflowRequest, task_outputs, too_deep,
+    ResumeRequest, SUBFLOW_MAX_DEPTH, SubflowEnd, SubflowLauncher, SubflowRequest, task_outputs,
+    too_deep,
 };
 pub use task::{Task, TaskContext, TaskError};
 pub use tasks::{LogTask, ReturnTask};

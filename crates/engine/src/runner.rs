@@ -190,6 +190,41 @@ pub(crate) struct OpenRun {
     allow_warning: bool,
 }
 
+impl crate::task::ExecutionLogs for Run<'_> {
+    fn identity(&self) -> [String; 3] {
+        let execution = &self.lock().execution;
+        [
+            execution.namespace.clone(),
+            execution.flow_id.clone(),
+            execution.id.clone(),
+        ]
+    }
+
+    fn entries(&self, task_ids: Option<&[String]>, level: Level) -> Vec<Value> {
+        let record = self.lock();
+        let execution = &record.execution;
+        execution
+            .logs
+            .iter()
+            .filter(|log| log.level >= level)
+            .filter(|log| task_ids.is_none_or(|ids| ids.contains(&log.task_id)))
+            .map(|log| {
+                json!({
+                    "namespace": execution.namespace,
+                    "flowId": execution.flow_id,
+                    "executionId": execution.id,
+                    "taskId": log.task_id,
+                    "taskRunId": log.task_run_id,
+                    "attemptNumber": log.attempt_number.saturating_sub(1),
+                    "timestamp": log.timestamp.to_rfc3339_opts(SecondsFormat::Millis, true),
+                    "level": log.level.as_str(),
+                    "message": log.message,
+                })
+            })
+            .collect()
+    }
+}
+
 impl<'a> Run<'a> {
     /// A new execution of `flow`, CREATED, with its SECRET inputs (and the other values
     /// `inputs` holds to register) registered for masking; its id, who triggered it and its
@@ -357,6 +392,7 @@ impl<'a> Run<'a> {
             state: State::Running,
             start: Utc::now(),
             end: None,
+            log_file: None,
         });
         self.update(open);
     }

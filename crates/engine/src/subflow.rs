@@ -21,6 +21,27 @@ pub trait SubflowLauncher: Send + Sync {
     /// its end. An error (the flow is unknown, disabled, refuses the inputs, the depth limit
     /// is reached) fails the Subflow task run with its message.
     async fn launch(&self, request: SubflowRequest) -> Result<SubflowEnd, TaskError>;
+
+    /// Resumes the PAUSED execution `request` names (an `execution.Resume` task). Hosts that
+    /// hold no other execution (`kestrel run`) cannot.
+    async fn resume(&self, request: ResumeRequest) -> Result<(), TaskError> {
+        Err(TaskError::new(format!(
+            "Cannot resume execution {}: only the server holds other executions",
+            request.execution_id
+        )))
+    }
+}
+
+/// The resume an `execution.Resume` task asks for: everything rendered.
+pub struct ResumeRequest {
+    /// The namespace the execution must be in: the resuming execution's.
+    pub namespace: String,
+    /// The flow the execution must be of, when the task names one.
+    pub flow_id: Option<String>,
+    /// The execution.
+    pub execution_id: String,
+    /// Its Pause's `onResume` inputs, as text (none holds a secret of the resuming execution).
+    pub inputs: Vec<(String, SecretValue)>,
 }
 
 /// An execution a Subflow task asks for: everything rendered.

@@ -28,6 +28,15 @@ pub trait Task: Send + Sync {
     async fn run(&self, ctx: &mut TaskContext<'_>) -> Result<(), TaskError>;
 }
 
+/// The log entries of the running execution, as `log.Fetch` reads them.
+pub(crate) trait ExecutionLogs: Sync {
+    /// The execution's namespace, flow id and id.
+    fn identity(&self) -> [String; 3];
+    /// The entries so far at `level` or above (of `task_ids` only, when given), oldest first,
+    /// each as Kestra's log entry (real values: they are masked wherever readers see them).
+    fn entries(&self, task_ids: Option<&[String]>, level: Level) -> Vec<Value>;
+}
+
 /// Why a task run failed. The message may hold a secret: the engine masks it before anyone
 /// reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,9 +77,11 @@ pub struct TaskContext<'a> {
     listener: &'a dyn Listener,
     task_id: &'a str,
     task_run_id: &'a str,
+    task_run_value: Option<&'a str>,
     min_level: Option<Level>,
     files: Option<&'a ExecutionFiles>,
     working_dir: Option<Arc<SharedDir>>,
+    execution_logs: &'a dyn ExecutionLogs,
     subflows: Option<Subflows<'a>>,
     /// Whether the task asked to end in WARNING rather than SUCCESS.
     warned: bool,
@@ -105,11 +116,15 @@ pub(crate) struct ContextParts<'a> {
     pub(crate) listener: &'a dyn Listener,
     pub(crate) task_id: &'a str,
     pub(crate) task_run_id: &'a str,
+    /// The task run's ForEach value.
+    pub(crate) task_run_value: Option<&'a str>,
     pub(crate) min_level: Option<Level>,
     /// The execution's files, when the engine has a storage.
     pub(crate) files: Option<&'a ExecutionFiles>,
     /// The directory of the enclosing WorkingDirectory.
     pub(crate) working_dir: Option<Arc<SharedDir>>,
+    /// The execution's log entries so far.
+    pub(crate) logs: &'a dyn ExecutionLogs,
     /// What Subflow tasks start children with, when the host gave a launcher.
     pub(crate) subflows: Option<Subflows<'a>>,
 }
@@ -124,9 +139,11 @@ impl<'a> TaskContext<'a> {
             listener: parts.listener,
             task_id: parts.task_id,
             task_run_id: parts.task_run_id,
+            task_run_value: parts.task_run_value,
             min_level: parts.min_level,
             files: parts.files,
             working_dir: parts.working_dir,
+            execution_logs: parts.logs,
             subflows: parts.subflows,
             warned: false,
             attempt_number: 1,
@@ -211,6 +228,16 @@ impl<'a> TaskContext<'a> {
         }
     }
 
+    /// The execution's log entries so far.
+    pub(crate) fn execution_logs(&self) -> &dyn ExecutionLogs {
+        self.execution_logs
+    }
+
+    /// The task run's ForEach value (`taskrun.value`).
+    pub(crate) fn task_run_value(&self) -> Option<&str> {
+        self.task_run_value
+    }
+
     /// The directory of the enclosing WorkingDirectory, which its tasks share.
     pub(crate) fn shared_dir(&self) -> Option<Arc<SharedDir>> {
         self.working_dir.clone()
@@ -269,6 +296,34 @@ impl<'a> TaskContext<'a> {
         };
         self.listener.on_log(&Edge::new(self.registry).log(&entry));
         self.logs.push(entry);
+    }
+
+    /// Under `logToFile`: stores the attempt's entries (`<timestamp> <LEVEL> <message>` lines,
+    /// masked with the execution's files when it ends) as the file `attempt-<n>.log`; its URI,
+    /// or none (with a WARN entry) when it cannot be stored.
+    pub(crate) async fn store_log_file(&mut self) -> Option<String> {
+        let mut lines = String::new();
+        for entry in &self.logs {
+            let at = entry
+                .timestamp
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            lines.push_str(&format!(
+                "{at} {} {}\n",
+                entry.level.as_str(),
+                entry.message
+            ));
+        }
+        let name = format!("attempt-{}.log", self.attempt_number);
+        let stored = self
+            .store_file(&name, Box::new(std::io::Cursor::new(lines.into_bytes())))
+            .await;
+        match stored {
+            Ok(uri) => Some(uri),
+            Err(error) => {
+                self.push_log(Level::Warn, &format!("logToFile: {error}"));
+                None
+            }
+        }
     }
 
     /// The entries logged (real) and the real outputs set.

@@ -42,6 +42,7 @@ pub use retry::{Backoff, DEFAULT_MAX_ATTEMPTS, Retry};
 pub use tasks::files::{WorkCache, WorkingDirectory};
 pub use tasks::http::{HttpAuth, HttpOptions, HttpRequest};
 pub use tasks::shell::ShellCommands;
+pub use tasks::state::{StateCall, StateOp};
 pub use tasks::subflow::SubflowCall;
 pub use trigger::{Schedule, Webhook};
 pub use typed::{java_duration, read_value};

@@ -164,6 +164,34 @@ pub enum TaskKind {
         /// `values` as written; null when absent.
         values: Value,
     },
+    /// `io.kestra.plugin.core.log.Fetch` (old: `io.kestra.core.tasks.log.Fetch`): the log
+    /// entries of the execution so far, stored as a file (outputs `uri` and `size`).
+    FetchLogs {
+        /// `namespace`, a template: the execution's own when given.
+        namespace: Option<String>,
+        /// `flowId`, a template: the execution's own when given.
+        flow_id: Option<String>,
+        /// `executionId`, a template: the execution's own when given.
+        execution_id: Option<String>,
+        /// `tasksId`: only these tasks' entries.
+        task_ids: Option<Vec<String>>,
+        /// `level` (default INFO): entries at it or above.
+        level: Level,
+    },
+    /// `io.kestra.plugin.core.execution.Resume`: resumes a PAUSED execution of the flow (or of
+    /// `namespace` and `flowId`) with `inputs`, its Pause's `onResume`.
+    Resume {
+        /// `namespace`, a template; the flow's own when absent.
+        namespace: Option<String>,
+        /// `flowId`, a template; the flow's own when absent.
+        flow_id: Option<String>,
+        /// `executionId`, a template; required in kestrel (an execution cannot resume itself).
+        execution_id: Option<String>,
+        /// `inputs` as written (a map; every text a template); null when absent.
+        inputs: Value,
+    },
+    /// `io.kestra.plugin.core.state.Get`, `Set` and `Delete` (old: `io.kestra.core.tasks.states.*`).
+    State(Box<crate::StateCall>),
     /// `io.kestra.plugin.core.storage.LocalFiles` (old: `io.kestra.core.tasks.storages.LocalFiles`):
     /// writes files into the working directory, stores those matching `outputs` (output
     /// `uris`). Inside a WorkingDirectory, it works in the directory its siblings share.
@@ -195,6 +223,9 @@ pub struct TaskCommon {
     pub timeout: Option<String>,
     /// `retry`, as written.
     pub retry: Option<Value>,
+    /// `logToFile`: each attempt's log entries are also stored as a file, the attempt's
+    /// `logFile`.
+    pub log_to_file: bool,
 }
 
 impl TaskCommon {

@@ -15,6 +15,7 @@ pub(crate) mod files;
 pub(crate) mod http;
 pub(crate) mod read;
 pub(crate) mod shell;
+pub(crate) mod state;
 pub(crate) mod subflow;
 
 /// A task type: its Kestra class names, its own properties, and how to build it.
@@ -62,6 +63,8 @@ pub(crate) const TASK_TYPES: &[TaskType] = &[
     core::ECHO,
     core::OUTPUT_VALUES,
     core::LABELS,
+    core::FETCH,
+    core::RESUME,
     subflow::SUBFLOW,
     crate::flowable::SEQUENTIAL,
     crate::flowable::PARALLEL,
@@ -76,6 +79,9 @@ pub(crate) const TASK_TYPES: &[TaskType] = &[
     crate::flowable::EACH_PARALLEL,
     files::WORKING_DIRECTORY,
     files::LOCAL_FILES,
+    state::GET,
+    state::SET,
+    state::DELETE,
 ];
 
 /// Properties every task has.
@@ -91,6 +97,7 @@ const COMMON: &[&str] = &[
     "timeout",
     "retry",
     "workerGroup",
+    "logToFile",
 ];
 
 /// The tasks listed under `key` (`tasks`, `errors`, a flowable's children); an absent list is
@@ -176,6 +183,7 @@ fn read_common(ctx: &mut Ctx<'_>, props: &Props<'_>) -> TaskCommon {
         run_if: props.text(ctx, "runIf"),
         timeout,
         retry: props.map(ctx, "retry").and(props.json("retry")),
+        log_to_file: props.flag(ctx, "logToFile").unwrap_or(false),
     }
 }
 

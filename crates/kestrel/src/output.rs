@@ -218,11 +218,15 @@ pub(crate) fn execution_json(execution: &Execution) -> ExecutionJson {
                 .attempts
                 .iter()
                 .map(|attempt| {
-                    json!({
+                    let mut shown = json!({
                         "state": attempt.state.as_str(),
                         "start": timestamp(&attempt.start),
                         "end": attempt.end.as_ref().map(timestamp),
-                    })
+                    });
+                    if let Some(file) = &attempt.log_file {
+                        shown["logFile"] = json!(file);
+                    }
+                    shown
                 })
                 .collect();
             let mut value = json!({

@@ -812,3 +812,75 @@ fn working_directory_children_see_the_value_and_their_parents() {
         .unwrap();
     assert!(parent.contains(r#"{"taskrun":{"value":"1"}}"#), "{parent}");
 }
+
+/// FetchTest: fetch, fetchWithTaskId, fetchWithExecutionId. The entries so far at INFO or
+/// above: both Echo entries and the Sleep's, or task-1's only.
+#[test]
+fn log_fetch_counts_the_executions_entries() {
+    for (flow, size) in [
+        ("get-log.yaml", 3),
+        ("get-log-taskid.yaml", 1),
+        ("get-log-executionid.yaml", 3),
+    ] {
+        let document = run(flow, &[]);
+        assert_eq!(state(&document), "SUCCESS", "{flow}");
+        assert_eq!(runs(&document).len(), 4, "{flow}");
+        let fetched = &run_of(&document, "get-log-task")["outputs"];
+        assert_eq!(fetched["size"], size, "{flow}");
+        assert!(fetched["uri"].as_str().unwrap().starts_with("kestra://"));
+    }
+}
+
+/// StateTest: set and each. A state outlives its execution: created, updated, deleted; each
+/// ForEach value has its own unless `taskrunValue: false`.
+#[test]
+fn state_tasks_keep_a_map_from_one_execution_to_the_next() {
+    let sandbox = Sandbox::new();
+    let path = fixture("state.yaml").display().to_string();
+    let run_with = |input: &str| {
+        sandbox
+            .kestrel(["run", path.as_str(), "--input", input, "--output", "json"])
+            .output()
+            .json()
+    };
+    let created = run_with("state=counter");
+    assert_eq!(state(&created), "SUCCESS");
+    assert_eq!(runs(&created).len(), 5);
+    assert_eq!(run_of(&created, "createGet")["outputs"]["data"]["value"], 1);
+    let updated = run_with("state=counter");
+    assert_eq!(runs(&updated).len(), 5);
+    assert_eq!(
+        run_of(&updated, "updateGet")["outputs"]["data"]["value"],
+        "2"
+    );
+    let deleted = run_with("state=counter");
+    assert_eq!(runs(&deleted).len(), 5);
+    assert_eq!(run_of(&deleted, "deleteGet")["outputs"]["count"], 0);
+
+    let each = run_with("state=each");
+    assert_eq!(state(&each), "SUCCESS");
+    assert_eq!(runs(&each).len(), 17);
+    let reget = |task: &str| {
+        runs(&each)
+            .iter()
+            .find(|run| run["taskId"] == task && run["value"] == "b")
+            .map(|run| run["outputs"]["data"]["value"].clone())
+            .unwrap()
+    };
+    assert_eq!(reget("regetEach1"), "null-b");
+    assert_eq!(reget("regetEach2"), "null-a-b");
+}
+
+/// LogToFileTest: task. The attempt names the file of its entries.
+#[test]
+fn log_to_file_gives_the_attempt_a_log_file() {
+    let document = run("log-to-file.yaml", &[]);
+    assert_eq!(state(&document), "SUCCESS");
+    let attempts = runs(&document)[0]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1);
+    let file = attempts[0]["logFile"].as_str().unwrap();
+    assert!(
+        file.starts_with("kestra://") && file.ends_with("attempt-1.log"),
+        "{file}"
+    );
+}

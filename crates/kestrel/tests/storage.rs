@@ -244,3 +244,23 @@ fn a_cached_file_never_holds_a_secret_at_rest() {
     assert!(archive.contains("token=******"), "{archive}");
     assert!(!archive.contains("s3cr3t-cached"));
 }
+
+/// A state outlives the execution: a secret set into it is masked at rest, and the next
+/// execution reads the masked value.
+#[test]
+fn a_state_never_holds_a_secret_at_rest() {
+    let sandbox = Sandbox::new();
+    let flow = concat!(
+        "id: stateful\nnamespace: company.team\ntasks:\n",
+        "  - id: set\n    type: io.kestra.plugin.core.state.Set\n",
+        "    data:\n      token: \"{{ secret('API_TOKEN') }}\"\n",
+    );
+    let output = sandbox.run_json(flow, &[("SECRET_API_TOKEN", "czNjcjN0LWNhY2hlZA==")]);
+    assert_eq!(output.json()["state"], "SUCCESS");
+    let states: Vec<String> = walk(&sandbox.path("data"))
+        .into_iter()
+        .filter(|path| path.ends_with("state.json"))
+        .map(|path| std::fs::read_to_string(path).unwrap())
+        .collect();
+    assert_eq!(states, [r#"{"token":"******"}"#]);
+}

@@ -275,3 +275,40 @@ async fn the_execution_page_lists_its_files_and_previews_them_masked() {
     assert_eq!(download.html, "lines=1 token=******\n");
     client.assert_never_shown(&[SECRET]);
 }
+
+/// LogToFileTest: task. A `logToFile` task's attempt names a file of its log entries, one
+/// line each, masked like the execution's other files.
+#[tokio::test]
+async fn a_log_to_file_attempt_names_the_file_of_its_entries() {
+    let root = tempfile::tempdir().unwrap();
+    let store = storage(root.path(), 1 << 20);
+    let h = harness_with(|o| o.storage = Some(store)).await;
+    h.secret("team", "API_TOKEN", SECRET).await;
+    h.flow(concat!(
+        "id: logged\nnamespace: team\ntasks:\n",
+        "  - id: hello\n    type: io.kestra.plugin.core.log.Log\n",
+        "    message: \"Hello World! {{ secret('API_TOKEN') }}\"\n    logToFile: true\n",
+    ))
+    .await;
+    let execution = h.run("team", "logged").await;
+    assert_eq!(execution["state"]["current"], "SUCCESS", "{execution}");
+    let attempts = execution["taskRunList"][0]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1);
+    let log_file = attempts[0]["logFile"].as_str().unwrap();
+    let id = execution["id"].as_str().unwrap();
+    let served = h
+        .get(
+            &format!("/api/v1/main/executions/{id}/file?path={log_file}"),
+            Who::Admin,
+        )
+        .await;
+    assert_eq!(served.status, StatusCode::OK, "{}", served.text);
+    let lines: Vec<&str> = served.text.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", served.text);
+    assert!(
+        lines[0].ends_with(" INFO Hello World! ******"),
+        "{}",
+        lines[0]
+    );
+    h.assert_never_answered(&[SECRET]);
+}

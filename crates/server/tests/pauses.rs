@@ -72,3 +72,41 @@ async fn a_paused_execution_resumes_through_the_api_with_its_on_resume_inputs() 
     let again = h.json(Method::POST, &path, common::Who::Admin, &body).await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
 }
+
+/// ResumeTest: resume. An `execution.Resume` task of another execution resumes the paused one
+/// (Kestra's `pause` and `resume-execution` flows).
+#[tokio::test]
+async fn a_resume_task_resumes_a_paused_execution_of_its_namespace() {
+    use axum::http::Method;
+    let h = harness_with(|_| {}).await;
+    h.flow(include_str!("../../kestrel/tests/kestra/flows/pause.yaml"))
+        .await;
+    h.flow(include_str!(
+        "../../kestrel/tests/kestra/flows/resume-execution.yaml"
+    ))
+    .await;
+    let created = h
+        .send(
+            Method::POST,
+            "/api/v1/main/executions/io.kestra.tests/pause",
+            common::Who::Admin,
+            None,
+        )
+        .await
+        .json();
+    let paused = created["id"].as_str().unwrap();
+    reached(&h, paused, "PAUSED").await;
+    let resume = h
+        .json(
+            Method::POST,
+            "/api/v1/main/executions/io.kestra.tests/resume-execution",
+            common::Who::Admin,
+            &serde_json::json!({"executionId": paused}),
+        )
+        .await
+        .json();
+    let resumed = h.ended(resume["id"].as_str().unwrap()).await;
+    assert_eq!(resumed["state"]["current"], "SUCCESS", "{resumed}");
+    let done = reached(&h, paused, "SUCCESS").await;
+    assert_eq!(done["taskRunList"].as_array().unwrap().len(), 3, "{done}");
+}

@@ -161,6 +161,27 @@ impl ExecutionFiles {
             .map_err(StorageError::Invalid)
     }
 
+    /// The folder of state `name` (`state.Get`/`Set`/`Delete`) for the ForEach value `value`:
+    /// the flow's, or under `namespace_wide` its namespace's, beside the executions so that it
+    /// outlives them. Names and values are written in hexadecimal: any text is a safe segment.
+    pub fn state_folder(
+        &self,
+        name: &str,
+        value: Option<&str>,
+        namespace_wide: bool,
+    ) -> Result<StorageUri, StorageError> {
+        // Two folder names: a namespace `a.b` and a flow `b` of `a` share the folder `a/b`.
+        let (owner, folder) = if namespace_wide {
+            (&self.namespace, "_namespace_states")
+        } else {
+            (&self.flow, "_states")
+        };
+        let value = value.map_or_else(|| "_".to_owned(), hex);
+        owner
+            .join([folder.to_owned(), hex(name), value])
+            .map_err(StorageError::Invalid)
+    }
+
     /// Where the FILE input `input` keeps its uploaded file `name`.
     pub fn input_file(&self, input: &str, name: &str) -> Result<StorageUri, StorageError> {
         self.execution
@@ -227,6 +248,11 @@ impl ExecutionFiles {
     pub fn exists(&self, text: &str) -> Result<bool, StorageError> {
         self.storage.exists(&self.readable(text)?)
     }
+}
+
+/// `text`'s bytes in hexadecimal.
+fn hex(text: &str) -> String {
+    text.bytes().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// A flow's or a task's id as Kestra writes it in a URI (its `Slugify`): letters, digits and

@@ -1,14 +1,17 @@
 //! The tasks kestrel runs, one file each, and the choice of one from a flow's task.
 
 mod fail;
+mod fetch;
 mod http;
 mod labels;
 mod local_files;
 mod log;
 mod output_values;
+mod resume;
 mod ret;
 mod shell;
 mod sleep;
+mod state;
 mod subflow;
 
 pub use log::LogTask;
@@ -43,6 +46,27 @@ pub(crate) fn task_for(kind: &TaskKind) -> Option<Box<dyn Task>> {
         TaskKind::OutputValues { values } => Some(Box::new(OutputValuesTask::new(values.clone()))),
         TaskKind::Labels { labels } => Some(Box::new(labels::LabelsTask::new(labels.clone()))),
         TaskKind::Subflow(call) => Some(Box::new(subflow::SubflowTask::new((**call).clone()))),
+        TaskKind::FetchLogs {
+            namespace,
+            flow_id,
+            execution_id,
+            task_ids,
+            level,
+        } => Some(Box::new(fetch::FetchTask::new(
+            [namespace.clone(), flow_id.clone(), execution_id.clone()],
+            task_ids.clone(),
+            *level,
+        ))),
+        TaskKind::Resume {
+            namespace,
+            flow_id,
+            execution_id,
+            inputs,
+        } => Some(Box::new(resume::ResumeTask::new(
+            [namespace.clone(), flow_id.clone(), execution_id.clone()],
+            inputs.clone(),
+        ))),
+        TaskKind::State(call) => Some(Box::new(state::StateTask::new((**call).clone()))),
         TaskKind::LocalFiles { inputs, outputs } => Some(Box::new(
             local_files::LocalFilesTask::new(inputs.clone(), outputs.clone()),
         )),

@@ -1,5 +1,5 @@
-//! Kestra's core tasks that run no children and no process: Fail, Sleep, Echo, Labels and
-//! OutputValues (Log and Return live in `tasks.rs`, the flowable ones in `flowable.rs`).
+//! Kestra's core tasks that run no children and no process: Fail, Sleep, Echo, Labels,
+//! OutputValues, Resume and log Fetch (Log and Return live in `tasks.rs`, the flowable ones in `flowable.rs`).
 
 use super::{TaskType, read};
 use crate::context::{Ctx, Props};
@@ -40,6 +40,20 @@ pub(crate) const LABELS: TaskType = TaskType {
     aliases: &["io.kestra.core.tasks.executions.Labels"],
     properties: &["labels"],
     build: build_labels,
+};
+
+pub(crate) const FETCH: TaskType = TaskType {
+    class: "io.kestra.plugin.core.log.Fetch",
+    aliases: &["io.kestra.core.tasks.log.Fetch"],
+    properties: &["namespace", "flowId", "executionId", "tasksId", "level"],
+    build: build_fetch,
+};
+
+pub(crate) const RESUME: TaskType = TaskType {
+    class: "io.kestra.plugin.core.execution.Resume",
+    aliases: &[],
+    properties: &["namespace", "flowId", "executionId", "inputs"],
+    build: build_resume,
 };
 
 /// Kestra's `errorMessage` when the flow gives none.
@@ -107,6 +121,32 @@ fn build_labels(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
     }
     Some(TaskKind::Labels {
         labels: node.to_json(),
+    })
+}
+
+fn build_fetch(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
+    let level = props.choice(ctx, "level", &Level::ALL, Level::as_str);
+    let task_ids = props
+        .get("tasksId")
+        .map(|_| read::texts_only(ctx, props, "tasksId"));
+    Some(TaskKind::FetchLogs {
+        namespace: props.text(ctx, "namespace"),
+        flow_id: props.text(ctx, "flowId"),
+        execution_id: props.text(ctx, "executionId"),
+        task_ids: task_ids.map(|ids| ids.unwrap_or_default()),
+        level: level.unwrap_or(Level::Info),
+    })
+}
+
+fn build_resume(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
+    if props.get("inputs").is_some() {
+        props.map(ctx, "inputs")?;
+    }
+    Some(TaskKind::Resume {
+        namespace: props.text(ctx, "namespace"),
+        flow_id: props.text(ctx, "flowId"),
+        execution_id: props.text(ctx, "executionId"),
+        inputs: props.json("inputs").unwrap_or_default(),
     })
 }
 
@@ -235,6 +275,28 @@ mod tests {
             violations(&format!("{labels}    labels: 3\n")),
             ["6:13: tasks[0].labels: must be a map, a list of {key, value} or a JSON string"]
         );
+    }
+
+    #[test]
+    fn fetch_and_resume_keep_their_templates() {
+        let fetch = kind(concat!(
+            "    type: io.kestra.core.tasks.log.Fetch\n",
+            "    executionId: \"{{ execution.id }}\"\n    tasksId: [a, b]\n    level: WARN\n",
+        ));
+        assert!(matches!(
+            fetch,
+            TaskKind::FetchLogs { execution_id: Some(id), task_ids: Some(ids), level: Level::Warn, namespace: None, flow_id: None }
+                if id == "{{ execution.id }}" && ids == ["a", "b"]
+        ));
+        let resume = kind(concat!(
+            "    type: io.kestra.plugin.core.execution.Resume\n",
+            "    executionId: \"{{ inputs.id }}\"\n    inputs:\n      asked: yes\n",
+        ));
+        assert!(matches!(
+            resume,
+            TaskKind::Resume { execution_id: Some(id), inputs, .. }
+                if id == "{{ inputs.id }}" && inputs == serde_json::json!({"asked": "yes"})
+        ));
     }
 
     #[test]

@@ -23,11 +23,15 @@ pub(crate) fn task_run(run: &TaskRun, attempt_offset: u32) -> TaskRunRecord {
         .attempts
         .iter()
         .map(|a| {
-            json!({"state": {
+            let mut attempt = json!({"state": {
                 "current": a.state.as_str(),
                 "startDate": crate::view::date(a.start),
                 "endDate": a.end.map(crate::view::date),
-            }})
+            }});
+            if let Some(file) = &a.log_file {
+                attempt["logFile"] = json!(file);
+            }
+            attempt
         })
         .collect();
     let metrics: Vec<Value> = run

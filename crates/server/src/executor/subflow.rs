@@ -7,8 +7,8 @@ use super::{Lineage, Submission, submit_in, submitted_ended};
 use crate::state::AppState;
 use async_trait::async_trait;
 use kestrel_engine::{
-    SUBFLOW_MAX_DEPTH, State, SubflowEnd, SubflowLauncher, SubflowRequest, TaskError, task_outputs,
-    too_deep,
+    ResumeRequest, SUBFLOW_MAX_DEPTH, State, SubflowEnd, SubflowLauncher, SubflowRequest,
+    TaskError, task_outputs, too_deep,
 };
 use kestrel_store::ExecutionRecord;
 use serde_json::Map;
@@ -79,6 +79,36 @@ impl SubflowLauncher for StoredFlows<'_> {
         let ended = submitted_ended(state, submitted).await.map_err(failure)?;
         waiting.armed = false;
         Ok(end_of(&ended))
+    }
+
+    /// Resumes a PAUSED execution running on this node, as the resume route does; the
+    /// engine checked it is of the resuming execution's namespace.
+    async fn resume(&self, request: ResumeRequest) -> Result<(), TaskError> {
+        let id = &request.execution_id;
+        let live = self.state.0.executor.get(id);
+        let record = live.as_ref().map(|live| live.record());
+        let Some((live, record)) = live.zip(record).filter(|(_, record)| {
+            record.namespace == request.namespace
+                && request
+                    .flow_id
+                    .as_ref()
+                    .is_none_or(|flow| *flow == record.flow_id)
+        }) else {
+            return Err(TaskError::new(format!(
+                "No paused execution {id} in namespace {} runs on this node",
+                request.namespace
+            )));
+        };
+        if record.state != "PAUSED" {
+            return Err(TaskError::new(format!(
+                "Execution {id} is not paused ({})",
+                record.state
+            )));
+        }
+        live.resumer
+            .resume(request.inputs)
+            .await
+            .map_err(TaskError::new)
     }
 }
 
