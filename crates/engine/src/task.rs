@@ -233,6 +233,16 @@ impl<'a> TaskContext<'a> {
         self.execution_logs
     }
 
+    /// What the task's templates render against.
+    pub(crate) fn render_context(&self) -> &Context {
+        &self.render
+    }
+
+    /// Renders the task's next templates against `render` (a ForEachItem batch's variables).
+    pub(crate) fn set_render_context(&mut self, render: Context) {
+        self.render = render;
+    }
+
     /// The task run's ForEach value (`taskrun.value`).
     pub(crate) fn task_run_value(&self) -> Option<&str> {
         self.task_run_value

@@ -64,6 +64,30 @@ impl Context {
     /// This context, whose `read()`, `fileSize()`, `fileExists()` and `isFileEmpty()` reach the
     /// execution's internal storage through `files`.
     pub fn with_files(self, files: Arc<dyn Files>) -> Self {
+        self.rebuilt(|state| state.files = Some(files))
+    }
+
+    /// This context with the entries of `extra` added to its map variable `name` (made when
+    /// absent): a ForEachItem batch's `taskrun.items` and `taskrun.iteration`.
+    pub fn merged(&self, name: &str, extra: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.clone().rebuilt(|state| {
+            let base = state.vars.get_attr(name).ok().filter(|v| !v.is_undefined());
+            let mut entries: Vec<(Value, Value)> = map_entries(base.as_ref());
+            entries.extend(
+                extra
+                    .into_iter()
+                    .map(|(key, value)| (Value::from(key), Value::from_serialize(&value))),
+            );
+            let merged: Value = entries.into_iter().collect();
+            let mut vars = map_entries(Some(&state.vars));
+            vars.retain(|(key, _)| key.as_str() != Some(name));
+            vars.push((Value::from(name), merged));
+            state.vars = vars.into_iter().collect();
+        })
+    }
+
+    /// This context with its state changed by `change`.
+    fn rebuilt(self, change: impl FnOnce(&mut RenderState)) -> Self {
         let Some(me) = self
             .root
             .get_attr(STATE_KEY)
@@ -72,13 +96,14 @@ impl Context {
         else {
             return self;
         };
-        let state = RenderState {
+        let mut state = RenderState {
             scope: me.scope.clone(),
-            files: Some(files),
+            files: me.files.clone(),
             vars: me.vars.clone(),
             depth: 0,
             outer: None,
         };
+        change(&mut state);
         Self { root: state.root() }
     }
 
@@ -97,6 +122,19 @@ pub(crate) struct RenderState {
     pub(crate) vars: Value,
     pub(crate) depth: usize,
     pub(crate) outer: Option<Arc<PerRender>>,
+}
+
+/// The entries of the map `value` (none when it is not a map).
+fn map_entries(value: Option<&Value>) -> Vec<(Value, Value)> {
+    let Some(value) = value else {
+        return Vec::new();
+    };
+    value
+        .try_iter()
+        .into_iter()
+        .flatten()
+        .filter_map(|key| Some((key.clone(), value.get_item(&key).ok()?)))
+        .collect()
 }
 
 impl fmt::Debug for RenderState {

@@ -164,6 +164,20 @@ pub enum TaskKind {
         /// `values` as written; null when absent.
         values: Value,
     },
+    /// The `<id>_split` step of a ForEachItem: the lines of the file `items` renders to, stored
+    /// in batches of `rows` (a template); the output `splits` lists their URIs.
+    SplitItems {
+        /// `items`: a template rendering to a `kestra://` URI.
+        items: String,
+        /// `batch.rows`: a template rendering to a whole number, 1 or more.
+        rows: String,
+    },
+    /// The `<id>_merge` step of a ForEachItem: the output `subflowOutputs`, the file `file`
+    /// renders to (none when it renders empty).
+    MergeOutputs {
+        /// A template naming the `<id>_items` step's file of the children's outputs.
+        file: String,
+    },
     /// `io.kestra.plugin.core.log.Fetch` (old: `io.kestra.core.tasks.log.Fetch`): the log
     /// entries of the execution so far, stored as a file (outputs `uri` and `size`).
     FetchLogs {

@@ -12,6 +12,7 @@ use crate::{Level, Task, TaskCommon, TaskKind};
 
 mod core;
 pub(crate) mod files;
+pub(crate) mod for_each_item;
 pub(crate) mod http;
 pub(crate) mod read;
 pub(crate) mod shell;
@@ -79,6 +80,7 @@ pub(crate) const TASK_TYPES: &[TaskType] = &[
     crate::flowable::EACH_PARALLEL,
     files::WORKING_DIRECTORY,
     files::LOCAL_FILES,
+    for_each_item::FOR_EACH_ITEM,
     state::GET,
     state::SET,
     state::DELETE,

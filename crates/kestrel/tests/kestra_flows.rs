@@ -884,3 +884,112 @@ fn log_to_file_gives_the_attempt_a_log_file() {
         "{file}"
     );
 }
+
+/// The JSON document of fixture `name` run with Kestra's ForEachItem test file (102 lines,
+/// each a number padded to 20) as its FILE input `file`, and `inputs`.
+fn run_items(name: &str, inputs: &[&str]) -> Value {
+    let sandbox = Sandbox::new();
+    let lines: Vec<String> = (0..102).map(|n| format!("{n:>20}")).collect();
+    sandbox.write("items.txt", &(lines.join("\n") + "\n"));
+    let mut args = vec![
+        "run".to_owned(),
+        fixture(name).display().to_string(),
+        "--input".into(),
+        "file=items.txt".into(),
+        "--output".into(),
+        "json".into(),
+    ];
+    for input in inputs {
+        args.extend(["--input".to_owned(), (*input).to_owned()]);
+    }
+    sandbox.kestrel(&args).output().json()
+}
+
+/// The `iterations` of a ForEachItem's `<id>_items` step.
+fn iterations(document: &Value) -> &Value {
+    &runs(document)[2]["outputs"]["iterations"]
+}
+
+/// ForEachItemCaseTest: forEachItem. 26 batches of 4 lines, one subflow each, each seeing its
+/// batch's file and the parent's correlation id.
+#[test]
+fn for_each_item_starts_one_subflow_per_batch() {
+    let document = run_items("for-each-item.yaml", &["batch=4"]);
+    assert_eq!(state(&document), "SUCCESS");
+    assert_eq!(
+        task_ids(&document),
+        ["each", "each_split", "each_items", "each_merge"]
+    );
+    let items = &runs(&document)[2];
+    assert_eq!(items["attempts"].as_array().unwrap().len(), 1);
+    assert_eq!(items["outputs"]["numberOfBatches"], 26);
+    assert_eq!(
+        iterations(&document),
+        &serde_json::json!({"CREATED": 0, "RUNNING": 0, "SUCCESS": 26})
+    );
+    let children = document["subflowExecutions"].as_array().unwrap();
+    assert_eq!(children.len(), 26);
+    let last = &children[25];
+    assert_eq!(last["state"], "SUCCESS");
+    assert_eq!(last["flowId"], "for-each-item-subflow");
+    assert_eq!(last["taskRuns"].as_array().unwrap().len(), 1);
+    let batch = last["logs"][0]["message"].as_str().unwrap();
+    let id = document["id"].as_str().unwrap();
+    assert!(
+        batch.starts_with(&format!(
+            "kestra:///io/kestra/tests/for-each-item/executions/{id}/tasks/each-split/"
+        )) && batch.ends_with(".txt"),
+        "{batch}"
+    );
+    let correlation = last["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|label| label["key"] == "system.correlationId")
+        .unwrap();
+    assert_eq!(correlation["value"], id);
+}
+
+/// ForEachItemCaseTest: forEachItemFailed, forEachItemWithSubflowOutputs.
+#[test]
+fn for_each_item_passes_on_failures_and_merges_outputs() {
+    let failed = run_items("for-each-item-failed.yaml", &[]);
+    assert_eq!(state(&failed), "FAILED");
+    assert_eq!(runs(&failed).len(), 3);
+    assert_eq!(runs(&failed)[2]["state"], "FAILED");
+    assert_eq!(runs(&failed)[2]["outputs"]["numberOfBatches"], 26);
+    assert_eq!(iterations(&failed)["FAILED"], 26);
+
+    let outputs = run_items("for-each-item-outputs.yaml", &[]);
+    assert_eq!(state(&outputs), "SUCCESS");
+    assert_eq!(runs(&outputs).len(), 5);
+    assert_eq!(iterations(&outputs)["SUCCESS"], 26);
+    let merged = runs(&outputs)[3]["outputs"]["subflowOutputs"]
+        .as_str()
+        .unwrap();
+    assert!(merged.starts_with("kestra://"), "{merged}");
+    assert_eq!(run_of(&outputs, "return")["outputs"]["value"], merged);
+}
+
+/// ForEachItemCaseTest: forEachItemNoWait. The children are started, not waited for: kestrel
+/// counts them RUNNING (Kestra's racy count may see some end).
+#[test]
+fn for_each_item_without_wait_counts_its_children_started() {
+    let document = run_items("for-each-item-no-wait.yaml", &[]);
+    assert_eq!(state(&document), "SUCCESS");
+    assert_eq!(runs(&document).len(), 4);
+    assert_eq!(runs(&document)[2]["outputs"]["numberOfBatches"], 26);
+    assert_eq!(iterations(&document)["RUNNING"], 26);
+    assert_eq!(document["subflowExecutions"].as_array().unwrap().len(), 26);
+}
+
+/// TaskWithAllowFailureTest and TaskWithAllowWarningTest: executableTask_ForEachItem.
+#[test]
+fn a_for_each_item_allowed_to_fail_lets_the_flow_go_on() {
+    let failure = run_items("task-allow-failure-executable-foreachitem.yml", &[]);
+    assert_eq!(state(&failure), "WARNING");
+    assert_eq!(runs(&failure).len(), 4);
+    let warning = run_items("task-allow-warning-executable-foreachitem.yml", &[]);
+    assert_eq!(state(&warning), "SUCCESS");
+    assert_eq!(runs(&warning).len(), 4);
+}

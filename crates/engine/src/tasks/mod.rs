@@ -3,6 +3,7 @@
 mod fail;
 mod fetch;
 mod http;
+mod items;
 mod labels;
 mod local_files;
 mod log;
@@ -66,6 +67,10 @@ pub(crate) fn task_for(kind: &TaskKind) -> Option<Box<dyn Task>> {
             [namespace.clone(), flow_id.clone(), execution_id.clone()],
             inputs.clone(),
         ))),
+        TaskKind::SplitItems { items, rows } => {
+            Some(Box::new(items::SplitTask::new(items.clone(), rows.clone())))
+        }
+        TaskKind::MergeOutputs { file } => Some(Box::new(items::MergeTask::new(file.clone()))),
         TaskKind::State(call) => Some(Box::new(state::StateTask::new((**call).clone()))),
         TaskKind::LocalFiles { inputs, outputs } => Some(Box::new(
             local_files::LocalFilesTask::new(inputs.clone(), outputs.clone()),

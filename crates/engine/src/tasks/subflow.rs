@@ -114,6 +114,83 @@ impl SubflowTask {
     }
 }
 
+impl SubflowTask {
+    /// A ForEachItem's children: one per batch, each seeing its batch as `taskrun.items` (and
+    /// its index as `taskrun.iteration`), one after the other. Outputs `numberOfBatches`,
+    /// `iterations` (how many children ended in each state; RUNNING for those not waited
+    /// for) and, when any child gave outputs, `subflowOutputs` (a file, one JSON line each).
+    async fn run_batches(
+        &self,
+        ctx: &mut TaskContext<'_>,
+        subflows: crate::subflow::Subflows<'_>,
+        batches: &str,
+    ) -> Result<(), TaskError> {
+        let text = ctx.render(batches).await?;
+        let uris: Vec<String> = serde_json::from_str(&text)
+            .map_err(|error| TaskError::new(format!("cannot read the batches: {error}")))?;
+        if uris.is_empty() {
+            return Ok(());
+        }
+        let base = ctx.render_context().clone();
+        let mut iterations: Map<String, Value> = ["CREATED", "RUNNING"]
+            .into_iter()
+            .map(|state| (state.to_owned(), json!(0)))
+            .collect();
+        let mut lines = String::new();
+        let mut worst = State::Success;
+        for (iteration, uri) in uris.iter().enumerate() {
+            let taskrun = json!({"items": uri, "iteration": iteration});
+            if let Value::Object(extra) = taskrun {
+                ctx.set_render_context(base.merged("taskrun", extra));
+            }
+            let request = self.request(ctx, subflows.parent).await?;
+            let (namespace, flow_id) = (request.namespace.clone(), request.flow_id.clone());
+            let end = subflows.launcher.launch(request).await?;
+            let state = end.state.map_or("RUNNING", State::as_str);
+            let count = iterations.entry(state).or_insert(json!(0));
+            *count = json!(count.as_u64().unwrap_or(0) + 1);
+            worst = match (worst, end.state) {
+                (State::Failed, _) | (_, Some(State::Failed | State::Killed)) => State::Failed,
+                (_, Some(State::Warning)) => State::Warning,
+                (worst, _) => worst,
+            };
+            if let Some(outputs) = self.outputs(ctx, &end, &namespace, &flow_id).await? {
+                lines.push_str(&Value::Object(outputs).to_string());
+                lines.push('\n');
+            }
+        }
+        ctx.set_render_context(base);
+        ctx.output("numberOfBatches", json!(uris.len()));
+        ctx.output("iterations", Value::Object(iterations));
+        if !lines.is_empty() {
+            let content = Box::new(std::io::Cursor::new(lines.into_bytes()));
+            let file = ctx.store_file("outputs.jsonl", content).await?;
+            ctx.output("subflowOutputs", Value::String(file));
+        }
+        self.transmit(ctx, worst, "ForEachItem: a subflow execution")
+    }
+
+    /// Ends the task run as the child's `state` asks under `transmitFailed`.
+    fn transmit(
+        &self,
+        ctx: &mut TaskContext<'_>,
+        state: State,
+        which: &str,
+    ) -> Result<(), TaskError> {
+        if !self.call.transmit_failed {
+            return Ok(());
+        }
+        match state {
+            State::Warning => {
+                ctx.warn();
+                Ok(())
+            }
+            State::Failed | State::Killed => Err(TaskError::new(format!("{which} ended {state}"))),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Adds `text` to what the child registers when it holds a secret of the parent.
 fn keep_secret(
     registry: &MaskRegistry,
@@ -135,6 +212,9 @@ impl Task for SubflowTask {
                  and --flows) or the server",
             ));
         };
+        if let Some(batches) = &self.call.batches {
+            return self.run_batches(ctx, subflows, batches).await;
+        }
         let request = self.request(ctx, subflows.parent).await?;
         let (namespace, flow_id) = (request.namespace.clone(), request.flow_id.clone());
         let end = subflows.launcher.launch(request).await?;
@@ -146,19 +226,10 @@ impl Task for SubflowTask {
         if let Some(outputs) = self.outputs(ctx, &end, &namespace, &flow_id).await? {
             ctx.output("outputs", Value::Object(outputs));
         }
-        if !self.call.transmit_failed {
-            return Ok(());
-        }
-        match state {
-            State::Warning => {
-                ctx.warn();
-                Ok(())
-            }
-            State::Failed | State::Killed => Err(TaskError::new(format!(
-                "Subflow execution {} of flow '{namespace}'.'{flow_id}' ended {state}",
-                end.execution_id
-            ))),
-            _ => Ok(()),
-        }
+        let which = format!(
+            "Subflow execution {} of flow '{namespace}'.'{flow_id}'",
+            end.execution_id
+        );
+        self.transmit(ctx, state, &which)
     }
 }

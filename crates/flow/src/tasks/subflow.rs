@@ -51,9 +51,17 @@ pub struct SubflowCall {
     /// `outputs` (deprecated in Kestra): templates rendered against the child's task outputs
     /// when the child's flow declares no `outputs` of its own.
     pub outputs: serde_json::Map<String, Value>,
+    /// For the `<id>_items` task of a ForEachItem: a template rendering to the JSON list of
+    /// its batches' URIs; one child per batch, which sees its batch as `taskrun.items`.
+    pub batches: Option<String>,
 }
 
 fn build(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
+    read_call(ctx, props).map(|call| TaskKind::Subflow(Box::new(call)))
+}
+
+/// The properties of a Subflow (or of a ForEachItem's subflows).
+pub(crate) fn read_call(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<SubflowCall> {
     if let Some(at) = props.get("scheduleDate") {
         // A delayed start needs a scheduler holding the child: kestrel starts children at once.
         let field = props.field("scheduleDate");
@@ -74,7 +82,7 @@ fn build(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
     if props.get("scheduleDate").is_some() {
         return None;
     }
-    Some(TaskKind::Subflow(Box::new(SubflowCall {
+    Some(SubflowCall {
         namespace: namespace?,
         flow_id: flow_id?,
         revision: revision?,
@@ -84,7 +92,8 @@ fn build(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
         transmit_failed,
         inherit_labels,
         outputs: outputs?,
-    })))
+        batches: None,
+    })
 }
 
 /// `revision`: a whole number, 1 or more; `Some(None)` when absent.
@@ -173,6 +182,7 @@ mod tests {
                     transmit_failed: true,
                     inherit_labels: false,
                     outputs: serde_json::Map::new(),
+                    batches: None,
                 }
             );
         }
