@@ -18,7 +18,11 @@ fn fixture(name: &str) -> PathBuf {
 
 /// The JSON document of one run of fixture `name` with `inputs` (`KEY=VALUE` each).
 fn run(name: &str, inputs: &[&str]) -> Value {
-    let sandbox = Sandbox::new();
+    run_in(&Sandbox::new(), name, inputs)
+}
+
+/// [`run`] in `sandbox`, where `inputs` may name its files.
+fn run_in(sandbox: &Sandbox, name: &str, inputs: &[&str]) -> Value {
     let mut args = vec![
         "run".to_owned(),
         fixture(name).display().to_string(),
@@ -776,13 +780,7 @@ fn working_directory_output_files_hold_what_the_tasks_wrote() {
 #[test]
 fn working_directory_cache_is_found_by_the_next_execution() {
     let sandbox = Sandbox::new();
-    let path = fixture("working-directory-cache.yml").display().to_string();
-    let run_once = || {
-        sandbox
-            .kestrel(["run", path.as_str(), "--output", "json"])
-            .output()
-            .json()
-    };
+    let run_once = || run_in(&sandbox, "working-directory-cache.yml", &[]);
     let first = run_once();
     assert_eq!(state(&first), "SUCCESS");
     assert_eq!(runs(&first).len(), 3);
@@ -836,13 +834,7 @@ fn log_fetch_counts_the_executions_entries() {
 #[test]
 fn state_tasks_keep_a_map_from_one_execution_to_the_next() {
     let sandbox = Sandbox::new();
-    let path = fixture("state.yaml").display().to_string();
-    let run_with = |input: &str| {
-        sandbox
-            .kestrel(["run", path.as_str(), "--input", input, "--output", "json"])
-            .output()
-            .json()
-    };
+    let run_with = |input: &str| run_in(&sandbox, "state.yaml", &[input]);
     let created = run_with("state=counter");
     assert_eq!(state(&created), "SUCCESS");
     assert_eq!(runs(&created).len(), 5);
@@ -891,18 +883,9 @@ fn run_items(name: &str, inputs: &[&str]) -> Value {
     let sandbox = Sandbox::new();
     let lines: Vec<String> = (0..102).map(|n| format!("{n:>20}")).collect();
     sandbox.write("items.txt", &(lines.join("\n") + "\n"));
-    let mut args = vec![
-        "run".to_owned(),
-        fixture(name).display().to_string(),
-        "--input".into(),
-        "file=items.txt".into(),
-        "--output".into(),
-        "json".into(),
-    ];
-    for input in inputs {
-        args.extend(["--input".to_owned(), (*input).to_owned()]);
-    }
-    sandbox.kestrel(&args).output().json()
+    let mut all = vec!["file=items.txt"];
+    all.extend(inputs);
+    run_in(&sandbox, name, &all)
 }
 
 /// The `iterations` of a ForEachItem's `<id>_items` step.
