@@ -222,6 +222,15 @@ impl std::fmt::Debug for SharedDir {
     }
 }
 
+/// An unnamed file in kestrel's work root, gone once dropped: where a task keeps what it
+/// receives (a download) before the internal storage takes it.
+pub(crate) fn spool_file() -> Result<fs::File, TaskError> {
+    kestrel_sandbox::current()
+        .work_root()
+        .and_then(tempfile::tempfile_in)
+        .map_err(|error| TaskError::new(format!("Cannot create a file in the work root: {error}")))
+}
+
 /// Whether `path` is relative and stays inside the directory it is joined to.
 fn is_inside(path: &str) -> bool {
     let path = Path::new(path);

@@ -40,7 +40,7 @@ pub use model::{
 pub use parse::{TemplateCheck, parse_flow, parse_flow_checking};
 pub use retry::{Backoff, DEFAULT_MAX_ATTEMPTS, Retry};
 pub use tasks::files::{WorkCache, WorkingDirectory};
-pub use tasks::http::{HttpAuth, HttpOptions, HttpRequest};
+pub use tasks::http::{Download, HttpAuth, HttpOptions, HttpRequest};
 pub use tasks::shell::ShellCommands;
 pub use tasks::state::{StateCall, StateOp};
 pub use tasks::subflow::SubflowCall;

@@ -59,6 +59,7 @@ pub(crate) const TASK_TYPES: &[TaskType] = &[
         properties: http::PROPERTIES,
         build: http::build,
     },
+    http::DOWNLOAD,
     core::FAIL,
     core::SLEEP,
     core::ECHO,

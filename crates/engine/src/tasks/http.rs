@@ -15,7 +15,7 @@ use crate::{Task, TaskContext, TaskError};
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use kestrel_flow::{HttpAuth, HttpOptions, HttpRequest, Level};
+use kestrel_flow::{Download, HttpAuth, HttpOptions, HttpRequest, Level};
 use kestrel_secrets::{MaskRegistry, SecretValue};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use reqwest::multipart::Form;
@@ -106,6 +106,9 @@ impl Task for HttpTask {
         register_basic_credentials(ctx.registry(), request.headers());
         ctx.log(Level::Debug, &format!("{method} {url}"));
         let response = client.execute(request).await.map_err(failed)?;
+        if let Some(download) = spec.download {
+            return self.download(ctx, response, &url, download).await;
+        }
         let code = response.status().as_u16();
         let headers = headers_output(response.headers());
         let body = read_body(response, spec.options.max_content_length).await?;
@@ -123,6 +126,81 @@ impl Task for HttpTask {
         }
         Ok(())
     }
+}
+
+impl HttpTask {
+    /// A Download's response: its body stored as a file (named after `Content-Disposition`,
+    /// else the URI's last segment), outputs `uri`, `code`, `length` and `headers`.
+    async fn download(
+        &self,
+        ctx: &mut TaskContext<'_>,
+        mut response: Response,
+        url: &Url,
+        download: Download,
+    ) -> Result<(), TaskError> {
+        let code = response.status().as_u16();
+        let allow_failed = self.spec.options.allow_failed;
+        if code >= 400 && !allow_failed {
+            return Err(TaskError::new(format!(
+                "Failed http request with response code '{code}'"
+            )));
+        }
+        let name = file_name(response.headers(), url);
+        let headers = headers_output(response.headers());
+        let mut file = crate::workdir::spool_file()?;
+        let mut length: u64 = 0;
+        while let Some(chunk) = response.chunk().await.map_err(|error| {
+            TaskError::new(format!("Failed to read the response: {}", chain(error)))
+        })? {
+            length += chunk.len() as u64;
+            std::io::Write::write_all(&mut file, &chunk)
+                .map_err(|error| TaskError::new(format!("Cannot keep the download: {error}")))?;
+        }
+        if length == 0 {
+            if download.fail_on_empty_response && !allow_failed {
+                return Err(TaskError::new("No response from server"));
+            }
+            ctx.log(Level::Warn, &format!("File '{url}' is empty"));
+        }
+        std::io::Seek::rewind(&mut file)
+            .map_err(|error| TaskError::new(format!("Cannot keep the download: {error}")))?;
+        let uri = ctx.store_file(&name, Box::new(file)).await?;
+        ctx.output("uri", Value::String(uri));
+        ctx.output("code", Value::from(code));
+        ctx.output("length", Value::from(length));
+        ctx.output("headers", Value::Object(headers));
+        Ok(())
+    }
+}
+
+/// A downloaded file's name: `Content-Disposition`'s `filename`, else the URI's last path
+/// segment, else `download`; only its last path component, as a file name.
+fn file_name(headers: &HeaderMap, url: &Url) -> String {
+    let from_header = headers
+        .get(reqwest::header::CONTENT_DISPOSITION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            value
+                .split(';')
+                .filter_map(|part| part.trim().strip_prefix("filename="))
+                .next()
+                .map(|name| name.trim_matches('"').to_owned())
+        });
+    let from_path = url
+        .path_segments()
+        .and_then(|mut segments| segments.next_back())
+        .map(str::to_owned);
+    [from_header, from_path]
+        .into_iter()
+        .flatten()
+        .map(|name| {
+            name.rsplit(['/', '\\'])
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .find(|name| !name.is_empty() && name != "." && name != "..")
+        .unwrap_or_else(|| "download".to_owned())
 }
 
 /// Parses the rendered `uri` the way the HTTP client reads it (WHATWG URL parsing: characters

@@ -73,6 +73,47 @@ pub struct HttpRequest {
     pub content_type: String,
     /// `options`.
     pub options: HttpOptions,
+    /// For `io.kestra.plugin.core.http.Download`: the body goes to the internal storage, not
+    /// to the outputs.
+    pub download: Option<Download>,
+}
+
+/// What a Download adds to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Download {
+    /// `failOnEmptyResponse` (default true): an empty body fails the task (but under
+    /// `allowFailed`), else it is a WARN entry.
+    pub fail_on_empty_response: bool,
+}
+
+/// `io.kestra.plugin.core.http.Download`: a request whose body is stored as a file.
+pub(crate) const DOWNLOAD: super::TaskType = super::TaskType {
+    class: "io.kestra.plugin.core.http.Download",
+    aliases: &["io.kestra.plugin.fs.http.Download"],
+    properties: &[
+        "uri",
+        "method",
+        "headers",
+        "body",
+        "formData",
+        "contentType",
+        "options",
+        "allowFailed",
+        "encryptBody",
+        "failOnEmptyResponse",
+    ],
+    build: build_download,
+};
+
+fn build_download(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
+    let fail_on_empty_response = props.flag(ctx, "failOnEmptyResponse").unwrap_or(true);
+    let TaskKind::Request(mut request) = build(ctx, props)? else {
+        return None;
+    };
+    request.download = Some(Download {
+        fail_on_empty_response,
+    });
+    Some(TaskKind::Request(request))
 }
 
 /// `options` of a request: Kestra's `HttpConfiguration`.
@@ -133,6 +174,7 @@ pub(crate) fn build(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
             .unwrap_or_default(),
         content_type: content_type.unwrap_or_else(|| "application/json".into()),
         options,
+        download: None,
     })))
 }
 
