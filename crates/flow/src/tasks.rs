@@ -13,7 +13,7 @@ use crate::{Level, Task, TaskCommon, TaskKind};
 mod core;
 pub(crate) mod http;
 pub(crate) mod read;
-pub(crate) mod shell;
+pub(crate) mod scripts;
 pub(crate) mod subflow;
 
 /// A task type: its Kestra class names, its own properties, and how to build it.
@@ -44,12 +44,12 @@ pub(crate) const TASK_TYPES: &[TaskType] = &[
         properties: &["format"],
         build: build_return,
     },
-    TaskType {
-        class: shell::CLASS,
-        aliases: &[],
-        properties: shell::PROPERTIES,
-        build: shell::build,
-    },
+    scripts::SHELL_COMMANDS,
+    scripts::SHELL_SCRIPT,
+    scripts::PYTHON_COMMANDS,
+    scripts::PYTHON_SCRIPT,
+    scripts::NODE_COMMANDS,
+    scripts::NODE_SCRIPT,
     TaskType {
         class: http::CLASS,
         aliases: &["io.kestra.plugin.fs.http.Request"],

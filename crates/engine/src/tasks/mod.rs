@@ -6,7 +6,7 @@ mod labels;
 mod log;
 mod output_values;
 mod ret;
-mod shell;
+mod scripts;
 mod sleep;
 mod subflow;
 
@@ -29,7 +29,7 @@ pub(crate) fn task_for(kind: &TaskKind) -> Option<Box<dyn Task>> {
         TaskKind::Flowable(_) => None,
         TaskKind::Log { messages, level } => Some(Box::new(LogTask::new(messages.clone(), *level))),
         TaskKind::Return { format } => Some(Box::new(ReturnTask::new(format.clone()))),
-        TaskKind::Commands(spec) => Some(Box::new(shell::ShellTask::new((**spec).clone()))),
+        TaskKind::Script(spec) => Some(Box::new(scripts::ScriptRunner::new((**spec).clone()))),
         TaskKind::Request(spec) => Some(Box::new(http::HttpTask::new((**spec).clone()))),
         TaskKind::Fail {
             condition,
