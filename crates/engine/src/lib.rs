@@ -82,5 +82,5 @@ pub use subflow::{
     SUBFLOW_MAX_DEPTH, SubflowEnd, SubflowLauncher, SubflowRequest, task_outputs, too_deep,
 };
 pub use task::{Task, TaskContext, TaskError};
-pub use tasks::{LogTask, ReturnTask};
+pub use tasks::{LogTask, ReturnTask, TaskProvider, register_tasks};
 pub use validate::check_flow;

@@ -40,6 +40,7 @@ pub use model::{
 pub use parse::{TemplateCheck, parse_flow, parse_flow_checking};
 pub use retry::{Backoff, DEFAULT_MAX_ATTEMPTS, Retry};
 pub use tasks::http::{HttpAuth, HttpOptions, HttpRequest};
+pub use tasks::jdbc::{FetchType, PostgresQuery};
 pub use tasks::scripts::{Body, Language, ScriptTask};
 pub use tasks::subflow::SubflowCall;
 pub use trigger::{Schedule, Webhook};

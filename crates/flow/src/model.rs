@@ -136,6 +136,8 @@ pub enum TaskKind {
     Script(Box<crate::ScriptTask>),
     /// `io.kestra.plugin.core.http.Request`: one HTTP request.
     Request(Box<crate::HttpRequest>),
+    /// `io.kestra.plugin.jdbc.postgresql.Query`: one SQL statement on a PostgreSQL server.
+    PostgresQuery(Box<crate::PostgresQuery>),
     /// `io.kestra.plugin.core.execution.Fail` (old: `io.kestra.core.tasks.executions.Fail`):
     /// fails with `errorMessage`, always, or when `condition` renders truthy.
     Fail {

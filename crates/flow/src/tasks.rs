@@ -12,6 +12,7 @@ use crate::{Level, Task, TaskCommon, TaskKind};
 
 mod core;
 pub(crate) mod http;
+pub(crate) mod jdbc;
 pub(crate) mod read;
 pub(crate) mod scripts;
 pub(crate) mod subflow;
@@ -50,6 +51,7 @@ pub(crate) const TASK_TYPES: &[TaskType] = &[
     scripts::PYTHON_SCRIPT,
     scripts::NODE_COMMANDS,
     scripts::NODE_SCRIPT,
+    jdbc::POSTGRES_QUERY,
     TaskType {
         class: http::CLASS,
         aliases: &["io.kestra.plugin.fs.http.Request"],

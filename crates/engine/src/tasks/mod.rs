@@ -1,5 +1,6 @@
 //! The tasks kestrel runs, one file each, and the choice of one from a flow's task.
 
+mod external;
 mod fail;
 mod http;
 mod labels;
@@ -10,6 +11,7 @@ mod scripts;
 mod sleep;
 mod subflow;
 
+pub use external::{TaskProvider, register_tasks};
 pub use log::LogTask;
 pub use ret::ReturnTask;
 
@@ -31,6 +33,10 @@ pub(crate) fn task_for(kind: &TaskKind) -> Option<Box<dyn Task>> {
         TaskKind::Return { format } => Some(Box::new(ReturnTask::new(format.clone()))),
         TaskKind::Script(spec) => Some(Box::new(scripts::ScriptRunner::new((**spec).clone()))),
         TaskKind::Request(spec) => Some(Box::new(http::HttpTask::new((**spec).clone()))),
+        TaskKind::PostgresQuery(_) => Some(external::task_for(
+            kind,
+            "io.kestra.plugin.jdbc.postgresql.Query",
+        )),
         TaskKind::Fail {
             condition,
             error_message,
