@@ -32,6 +32,13 @@ fn run_with_secret(flow: &str) -> util::Output {
     out
 }
 
+/// Runs a flow of one task of `class` with the YAML `properties`, checked to succeed.
+fn run_ok(class: &str, properties: &str) -> util::Output {
+    let out = Sandbox::new().run_json(&flow(class, properties, ""), &[]);
+    out.assert_code(0);
+    out
+}
+
 /// Whether `node` is on `PATH`; says why a test is skipped when it is not.
 fn has_node(test: &str) -> bool {
     let found = std::process::Command::new("node")
@@ -69,8 +76,7 @@ fn a_python_script_sets_outputs_metrics_and_logs_through_the_kestra_module() {
         "      Kestra.logger().warning('careful')\n",
         "      print('plain')\n",
     );
-    let out = Sandbox::new().run_json(&flow("python.Script", script, ""), &[]);
-    out.assert_code(0);
+    let out = run_ok("python.Script", script);
     let json = out.json();
     let run = &json["taskRuns"][0];
     assert_eq!(run["outputs"]["vars"]["a"], 1);
@@ -120,6 +126,29 @@ fn python_commands_run_before_commands_input_files_and_store_output_files() {
     );
     assert!(files["out.txt"].as_str().unwrap().starts_with("kestra://"));
     assert_eq!(out.messages(), ["before hello"]);
+}
+
+#[test]
+fn a_python_script_imports_modules_of_the_working_directory() {
+    let properties = concat!(
+        "    inputFiles:\n      helper.py: \"WORD = 'sibling'\"\n",
+        "    script: |\n      import helper\n      print(helper.WORD)\n",
+    );
+    let out = run_ok("python.Script", properties);
+    assert_eq!(out.messages(), ["sibling"]);
+}
+
+#[test]
+fn a_node_script_requires_packages_of_the_working_directory() {
+    if !has_node("a_node_script_requires_packages_of_the_working_directory") {
+        return;
+    }
+    let properties = concat!(
+        "    inputFiles:\n      node_modules/greeting/index.js: \"module.exports = 'from a package';\"\n",
+        "    script: console.log(require('greeting'))\n",
+    );
+    let out = run_ok("node.Script", properties);
+    assert_eq!(out.messages(), ["from a package"]);
 }
 
 #[test]
@@ -203,7 +232,6 @@ fn node_commands_run_a_file_of_the_working_directory() {
         "        console.log('::' + JSON.stringify({outputs: {sum: 1 + 2}}) + '::');\n",
         "    commands:\n      - node main.js\n",
     );
-    let out = Sandbox::new().run_json(&flow("node.Commands", properties, ""), &[]);
-    out.assert_code(0);
+    let out = run_ok("node.Commands", properties);
     assert_eq!(out.json()["taskRuns"][0]["outputs"]["vars"]["sum"], 3);
 }

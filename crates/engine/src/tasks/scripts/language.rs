@@ -70,31 +70,47 @@ fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
-/// Sets up `dir` and `env` for `language`: Python gets `PYTHONUNBUFFERED` (so lines come as
-/// printed) and kestrel's `kestra` module after any `PYTHONPATH` of the task or of kestrel.
+/// Sets up `dir` and `env` for `language`, so that a script kept in memory finds what one
+/// in the working directory would, as in Kestra. Python gets `PYTHONUNBUFFERED` (lines come as
+/// printed) and `PYTHONPATH`: the working directory first (where Python would look first, the
+/// script's folder), any `PYTHONPATH` of the task or of kestrel, then kestrel's `kestra`
+/// module. Node gets `NODE_PATH`: the working directory's `node_modules` (what
+/// `beforeCommands: [npm install ...]` fills), then any of the task or of kestrel.
 pub(super) fn prepare(
     language: Language,
     dir: &WorkDir,
     env: &mut Vec<(String, String)>,
 ) -> Result<(), TaskError> {
-    if language != Language::Python {
-        return Ok(());
+    let work = dir.work().to_string_lossy().into_owned();
+    match language {
+        Language::Shell => {}
+        Language::Python => {
+            let module = format!("{MODULE_DIR}/kestra.py");
+            dir.write_input(&module, &mut KESTRA_MODULE.as_bytes())
+                .map_err(TaskError::new)?;
+            let ours = format!("{work}/{MODULE_DIR}");
+            search_path(env, "PYTHONPATH", &work, &ours);
+            env.insert(0, ("PYTHONUNBUFFERED".to_owned(), "true".to_owned()));
+        }
+        Language::Node => search_path(env, "NODE_PATH", &format!("{work}/node_modules"), ""),
     }
-    let module = format!("{MODULE_DIR}/kestra.py");
-    dir.write_input(&module, &mut KESTRA_MODULE.as_bytes())
-        .map_err(TaskError::new)?;
-    let ours = dir.work().join(MODULE_DIR).to_string_lossy().into_owned();
-    let theirs = match env.iter().position(|(name, _)| name == "PYTHONPATH") {
-        Some(index) => Some(env.remove(index).1),
-        None => std::env::var("PYTHONPATH").ok(),
-    };
-    let python_path = match theirs.filter(|paths| !paths.is_empty()) {
-        Some(paths) => format!("{paths}:{ours}"),
-        None => ours,
-    };
-    env.insert(0, ("PYTHONUNBUFFERED".to_owned(), "true".to_owned()));
-    env.push(("PYTHONPATH".to_owned(), python_path));
     Ok(())
+}
+
+/// Sets the search path `name` to `first`, then the one the task's `env` or kestrel has, then
+/// `last` (when not empty).
+fn search_path(env: &mut Vec<(String, String)>, name: &str, first: &str, last: &str) {
+    let theirs = match env.iter().position(|(key, _)| key == name) {
+        Some(index) => Some(env.remove(index).1),
+        None => std::env::var(name).ok(),
+    };
+    let parts = [Some(first), theirs.as_deref(), Some(last)];
+    let joined: Vec<&str> = parts
+        .into_iter()
+        .flatten()
+        .filter(|part| !part.is_empty())
+        .collect();
+    env.push((name.to_owned(), joined.join(":")));
 }
 
 #[cfg(test)]
@@ -133,5 +149,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("python3 or python not found"), "{error}");
+    }
+
+    #[test]
+    fn a_search_path_puts_the_tasks_own_between_ours() {
+        let mut env = vec![("PYTHONPATH".to_owned(), "/lib".to_owned())];
+        search_path(&mut env, "PYTHONPATH", "/work", "/work/.k");
+        assert_eq!(
+            env,
+            [("PYTHONPATH".to_owned(), "/work:/lib:/work/.k".to_owned())]
+        );
+        let mut env = vec![("NODE_PATH".to_owned(), String::new())];
+        search_path(&mut env, "NODE_PATH", "/work/node_modules", "");
+        assert_eq!(
+            env,
+            [("NODE_PATH".to_owned(), "/work/node_modules".to_owned())]
+        );
     }
 }
