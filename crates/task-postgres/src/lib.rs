@@ -23,8 +23,9 @@ use kestrel_engine::{Task, TaskContext, TaskError, TaskProvider};
 use kestrel_flow::{FetchType, PostgresQuery, TaskKind};
 use serde_json::{Map, Value};
 use std::io::{Seek, Write};
+use tokio_postgres::config::SslMode;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Config, NoTls, Statement};
+use tokio_postgres::{Client, Config, Statement};
 use values::Param;
 use zeroize::Zeroizing;
 
@@ -119,8 +120,10 @@ fn time_zone(name: &str) -> Result<Tz, TaskError> {
 /// own until the client is dropped.
 async fn connect(rendered: &Rendered) -> Result<Client, TaskError> {
     let config = config(rendered)?;
+    let tls = kestrel_store_postgres::tls_connector()
+        .map_err(|error| TaskError::new(format!("Cannot configure TLS: {error}")))?;
     let (client, connection) = config
-        .connect(NoTls)
+        .connect(tls)
         .await
         .map_err(|error| failure(rendered, "Cannot connect to PostgreSQL", &error))?;
     drop(config);
@@ -129,7 +132,8 @@ async fn connect(rendered: &Rendered) -> Result<Client, TaskError> {
 }
 
 /// The driver's settings: hosts, database, user (`username` over the URL's), password
-/// (`password` over the URL's), `application_name=kestrel` and the session's time zone.
+/// (`password` over the URL's), TLS as `sslmode` says, `application_name=kestrel` and the
+/// session's time zone.
 fn config(rendered: &Rendered) -> Result<Config, TaskError> {
     let target = &rendered.target;
     let mut config = Config::new();
@@ -148,16 +152,23 @@ fn config(rendered: &Rendered) -> Result<Config, TaskError> {
     if let Some(zone) = rendered.zone {
         config.options(format!("-c TimeZone={}", zone.name()));
     }
-    match target.ssl_mode.as_deref() {
-        None | Some("disable" | "allow" | "prefer") => {}
-        Some(mode) => {
-            return Err(TaskError::new(format!(
-                "url: sslmode={mode} is not supported yet: kestrel's Query connects without TLS"
-            )));
-        }
-    }
+    config.ssl_mode(ssl_mode(target.ssl_mode.as_deref())?);
     config.application_name("kestrel");
     Ok(config)
+}
+
+/// The driver's TLS mode for the JDBC `sslmode` (default `prefer`, as the JDBC driver's). The
+/// server's certificate is verified whenever TLS is used, so `require` and `verify-ca` mean
+/// `verify-full`.
+fn ssl_mode(jdbc: Option<&str>) -> Result<SslMode, TaskError> {
+    match jdbc {
+        Some("disable") => Ok(SslMode::Disable),
+        None | Some("allow" | "prefer") => Ok(SslMode::Prefer),
+        Some("require" | "verify-ca" | "verify-full") => Ok(SslMode::Require),
+        Some(other) => Err(TaskError::new(format!(
+            "url: sslmode must be disable, allow, prefer, require, verify-ca or verify-full, not '{other}'"
+        ))),
+    }
 }
 
 /// The parameters' values in the order of their numbers; a name without a value is refused.
@@ -295,5 +306,18 @@ impl Run<'_> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jdbc_ssl_modes_map_to_the_drivers_and_verify_whenever_tls_is_used() {
+        assert_eq!(ssl_mode(None).ok(), Some(SslMode::Prefer));
+        assert_eq!(ssl_mode(Some("disable")).ok(), Some(SslMode::Disable));
+        assert_eq!(ssl_mode(Some("verify-ca")).ok(), Some(SslMode::Require));
+        assert!(ssl_mode(Some("sometimes")).is_err());
     }
 }
