@@ -176,7 +176,7 @@ fn pg_stat_activity_never_shows_the_password() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let seen = loop {
         let rows = db.texts(
-            "SELECT row_to_json(a)::text FROM pg_stat_activity a WHERE application_name = 'kestrel'",
+            "SELECT row_to_json(a)::text FROM pg_stat_activity a WHERE application_name = 'kestrel' AND datname = current_database()",
         );
         if rows.iter().any(|row| row.contains("pg_sleep")) || Instant::now() > deadline {
             break rows;
@@ -189,3 +189,22 @@ fn pg_stat_activity_never_shows_the_password() {
     assert!(activity.contains("SELECT pg_sleep($1)"), "{activity}");
     assert!(!activity.contains(&db.password), "{activity}");
 }
+
+#[test]
+fn a_query_past_its_timeout_is_cancelled_on_the_server() {
+    let Some(db) = Database::new() else { return };
+    let task = db.task("wait", "    sql: SELECT pg_sleep(60)\n    timeout: PT1S\n");
+    let out = db.run(&Sandbox::new(), &task, &db.password).output();
+    out.assert_code(1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !db.texts(SLEEPING).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the query still runs on the server"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The statements of kestrel's connections still sleeping.
+const SLEEPING: &str = "SELECT query FROM pg_stat_activity WHERE application_name = 'kestrel' AND datname = current_database() AND query LIKE '%pg_sleep%' AND state = 'active'";

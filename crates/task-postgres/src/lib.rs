@@ -128,6 +128,12 @@ async fn connect(rendered: &Rendered) -> Result<Client, TaskError> {
         .map_err(|error| failure(rendered, "Cannot connect to PostgreSQL", &error))?;
     drop(config);
     tokio::spawn(connection);
+    // A task run dropped (killed, or past its `timeout`) closes the connection, but the server
+    // notices a closed connection only when it next writes: this has it look every second and
+    // cancel the statement (PostgreSQL 14 and later; older servers refuse it, harmlessly).
+    let _ = client
+        .batch_execute("SET client_connection_check_interval = 1000")
+        .await;
     Ok(client)
 }
 
