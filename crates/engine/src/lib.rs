@@ -85,5 +85,5 @@ pub use subflow::{
     too_deep,
 };
 pub use task::{Task, TaskContext, TaskError};
-pub use tasks::{LogTask, ReturnTask};
+pub use tasks::{LogTask, ReturnTask, TaskProvider, register_tasks};
 pub use validate::check_flow;

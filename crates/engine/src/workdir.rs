@@ -103,6 +103,19 @@ impl WorkDir {
     }
 }
 
+impl WorkDir {
+    /// Removes the folder `name` of the working directory, if it is there (a symbolic link
+    /// put in its place is removed, never followed).
+    pub(crate) fn remove(&self, name: &str) -> Result<(), String> {
+        match fs::remove_dir_all(self.work().join(name)) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => {
+                Err(format!("Cannot remove '{name}': {error}"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Where a task run's files go: the execution's files, and the task run they belong to.
 #[derive(Clone, Copy)]
 pub(crate) struct Place<'a> {
@@ -312,5 +325,14 @@ mod tests {
         assert_eq!(names, ["a.txt", "bin", "out/b.txt"]);
         assert_eq!(files[2].1, dir.work().join("out/b.txt"));
         assert!(dir.collect(&["../*".into()]).is_err());
+    }
+
+    #[test]
+    fn a_removed_folder_is_gone_and_a_missing_one_is_no_error() {
+        let dir = new_dir();
+        dir.write_input("lib/m.py", &mut &b"x"[..]).unwrap();
+        dir.remove("lib").unwrap();
+        assert!(!dir.work().join("lib").exists());
+        dir.remove("lib").unwrap();
     }
 }

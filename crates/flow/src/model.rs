@@ -90,10 +90,10 @@ impl Flow {
             || self.any_task(|task| new_execution(task.common.retry.as_ref()))
     }
 
-    /// Whether any task of the flow, at any depth, starts a process (a Commands task): what
+    /// Whether any task of the flow, at any depth, starts a process (a script task): what
     /// the task sandbox is checked for.
     pub fn runs_processes(&self) -> bool {
-        self.any_task(|task| matches!(task.kind, TaskKind::Commands(_)))
+        self.any_task(|task| matches!(task.kind, TaskKind::Script(_)))
     }
 
     /// Whether any task of the flow, at any depth (in every task list), is one `found` says
@@ -130,10 +130,14 @@ pub enum TaskKind {
     /// A flowable task (`io.kestra.plugin.core.flow.Sequential`, `Parallel`, `If`, `ForEach`...):
     /// it runs other tasks, its children.
     Flowable(crate::Flowable),
-    /// `io.kestra.plugin.scripts.shell.Commands`: commands run by an interpreter on the host.
-    Commands(Box<crate::ShellCommands>),
+    /// A script task (`io.kestra.plugin.scripts.shell.Commands`, `.shell.Script`,
+    /// `.python.Commands`, `.python.Script`, `.node.Commands`, `.node.Script`): commands or a
+    /// script run by an interpreter on the host.
+    Script(Box<crate::ScriptTask>),
     /// `io.kestra.plugin.core.http.Request`: one HTTP request.
     Request(Box<crate::HttpRequest>),
+    /// `io.kestra.plugin.jdbc.postgresql.Query`: one SQL statement on a PostgreSQL server.
+    PostgresQuery(Box<crate::PostgresQuery>),
     /// `io.kestra.plugin.core.execution.Fail` (old: `io.kestra.core.tasks.executions.Fail`):
     /// fails with `errorMessage`, always, or when `condition` renders truthy.
     Fail {

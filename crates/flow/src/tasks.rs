@@ -14,8 +14,9 @@ mod core;
 pub(crate) mod files;
 pub(crate) mod for_each_item;
 pub(crate) mod http;
+pub(crate) mod jdbc;
 pub(crate) mod read;
-pub(crate) mod shell;
+pub(crate) mod scripts;
 pub(crate) mod state;
 pub(crate) mod subflow;
 
@@ -47,12 +48,13 @@ pub(crate) const TASK_TYPES: &[TaskType] = &[
         properties: &["format"],
         build: build_return,
     },
-    TaskType {
-        class: shell::CLASS,
-        aliases: &[],
-        properties: shell::PROPERTIES,
-        build: shell::build,
-    },
+    scripts::SHELL_COMMANDS,
+    scripts::SHELL_SCRIPT,
+    scripts::PYTHON_COMMANDS,
+    scripts::PYTHON_SCRIPT,
+    scripts::NODE_COMMANDS,
+    scripts::NODE_SCRIPT,
+    jdbc::POSTGRES_QUERY,
     TaskType {
         class: http::CLASS,
         aliases: &["io.kestra.plugin.fs.http.Request"],

@@ -36,6 +36,8 @@ fn main() -> ExitCode {
              tasks included, may read its environment and memory"
         ));
     }
+    // Tasks whose crates the engine does not link, for every command that runs flows.
+    kestrel_engine::register_tasks(vec![Box::new(kestrel_task_postgres::Provider)]);
     match commands::run(std::env::args_os(), environment) {
         Ok(code) => ExitCode::from(code),
         Err(error) => {

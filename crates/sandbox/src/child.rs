@@ -72,7 +72,7 @@ fn enter(plan: &ChildPlan) -> io::Result<()> {
         // kestrel died before the death signal was set: nothing is left to run for.
         exit_now(1);
     }
-    if let Some(script) = &plan.script {
+    for script in &plan.scripts {
         rustix::io::fcntl_setfd(script, FdFlags::empty())?;
     }
     let Some(sandbox) = &plan.sandbox else {

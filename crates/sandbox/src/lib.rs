@@ -214,7 +214,7 @@ impl Sandbox {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let root = Path::new("/");
-        let plan = plan::ChildPlan::new(Some((isolation, &self.hidden)), root, None)?;
+        let plan = plan::ChildPlan::new(Some((isolation, &self.hidden)), root, Vec::new())?;
         child::attach(&mut command, plan);
         command.current_dir(root).process_group(0);
         let status = command.spawn()?.wait()?;
@@ -264,13 +264,13 @@ impl Sandbox {
     }
 
     /// Makes `command` start a task's process in working directory `dir`, in a process group
-    /// of its own, dying with kestrel, sandboxed as [`Sandbox::status`] says, with `script`
-    /// readable at [`Script::path`]. Fails as [`Sandbox::refusal`] says.
+    /// of its own, dying with kestrel, sandboxed as [`Sandbox::status`] says, with each of
+    /// `scripts` readable at its [`Script::path`]. Fails as [`Sandbox::refusal`] says.
     pub fn configure(
         &self,
         command: &mut Command,
         dir: &Path,
-        script: Option<Script>,
+        scripts: Vec<Script>,
     ) -> io::Result<()> {
         if let Some(refusal) = self.refusal() {
             return Err(io::Error::new(io::ErrorKind::PermissionDenied, refusal));
@@ -280,7 +280,7 @@ impl Sandbox {
             .isolation
             .as_ref()
             .map(|isolation| (isolation, &self.hidden));
-        let plan = plan::ChildPlan::new(isolation, dir, script)?;
+        let plan = plan::ChildPlan::new(isolation, dir, scripts)?;
         command.current_dir(dir).process_group(0);
         child::attach(command, plan);
         Ok(())
@@ -299,7 +299,7 @@ mod tests {
         let script = Script::new(script).unwrap();
         let mut command = Command::new("/bin/sh");
         command.arg(script.path()).stderr(Stdio::inherit());
-        sandbox.configure(&mut command, &dir, Some(script)).unwrap();
+        sandbox.configure(&mut command, &dir, vec![script]).unwrap();
         let output = command.output().unwrap();
         assert!(output.status.success(), "{output:?}");
         String::from_utf8(output.stdout).unwrap()

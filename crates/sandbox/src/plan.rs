@@ -21,8 +21,9 @@ pub(crate) struct Isolation {
 pub(crate) struct ChildPlan {
     /// kestrel's pid: a child whose parent is no longer this has lost kestrel already.
     pub(crate) parent: Pid,
-    /// The script, inherited by the interpreter (its close-on-exec flag cleared in the child).
-    pub(crate) script: Option<Script>,
+    /// The scripts, inherited by the interpreter (their close-on-exec flags cleared in the
+    /// child): the one it runs, and any that one runs in turn.
+    pub(crate) scripts: Vec<Script>,
     pub(crate) sandbox: Option<SandboxPlan>,
 }
 
@@ -56,7 +57,7 @@ impl ChildPlan {
     pub(crate) fn new(
         isolation: Option<(&Isolation, &Vec<PathBuf>)>,
         dir: &Path,
-        script: Option<Script>,
+        scripts: Vec<Script>,
     ) -> io::Result<Self> {
         let sandbox = match isolation {
             Some((isolation, hidden)) => Some(SandboxPlan::new(isolation, hidden, dir)?),
@@ -64,7 +65,7 @@ impl ChildPlan {
         };
         Ok(Self {
             parent: rustix::process::getpid(),
-            script,
+            scripts,
             sandbox,
         })
     }

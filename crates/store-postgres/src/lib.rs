@@ -43,6 +43,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
+/// The TLS connector of every connection kestrel opens to PostgreSQL (the store's, and the
+/// Query task's of `kestrel-task-postgres`): the system's and Mozilla's roots, certificates
+/// always verified.
+pub use tls::connector as tls_connector;
+
 /// How the store runs; [`PgOptions::default`] suits every ordinary use.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PgOptions {

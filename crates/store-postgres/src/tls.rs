@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// The connector every connection of the pool uses.
-pub(crate) fn connector() -> Result<MakeRustlsConnect, StoreError> {
+pub fn connector() -> Result<MakeRustlsConnect, StoreError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     for cert in rustls_native_certs::load_native_certs().certs {

@@ -1,5 +1,6 @@
 //! The tasks kestrel runs, one file each, and the choice of one from a flow's task.
 
+mod external;
 mod fail;
 mod fetch;
 mod http;
@@ -10,11 +11,12 @@ mod log;
 mod output_values;
 mod resume;
 mod ret;
-mod shell;
+mod scripts;
 mod sleep;
 mod state;
 mod subflow;
 
+pub use external::{TaskProvider, register_tasks};
 pub use log::LogTask;
 pub use ret::ReturnTask;
 
@@ -34,8 +36,12 @@ pub(crate) fn task_for(kind: &TaskKind) -> Option<Box<dyn Task>> {
         TaskKind::Flowable(_) => None,
         TaskKind::Log { messages, level } => Some(Box::new(LogTask::new(messages.clone(), *level))),
         TaskKind::Return { format } => Some(Box::new(ReturnTask::new(format.clone()))),
-        TaskKind::Commands(spec) => Some(Box::new(shell::ShellTask::new((**spec).clone()))),
+        TaskKind::Script(spec) => Some(Box::new(scripts::ScriptRunner::new((**spec).clone()))),
         TaskKind::Request(spec) => Some(Box::new(http::HttpTask::new((**spec).clone()))),
+        TaskKind::PostgresQuery(_) => Some(external::task_for(
+            kind,
+            "io.kestra.plugin.jdbc.postgresql.Query",
+        )),
         TaskKind::Fail {
             condition,
             error_message,

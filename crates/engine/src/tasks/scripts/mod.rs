@@ -1,14 +1,21 @@
-//! `io.kestra.plugin.scripts.shell.Commands`: commands run by an interpreter on this host.
+//! Kestra's script tasks (`io.kestra.plugin.scripts.shell`, `.python` and `.node`, each as
+//! `Commands` and `Script`): one task, run the same way whatever its language.
 //!
-//! Each task run gets a private directory in kestrel's work root ([`crate::workdir`]); the rendered
-//! commands go into a sealed memory file ([`script`], [`kestrel_sandbox::Script`]), which the
-//! interpreter runs by path, so no secret ever reaches a disk or a process's arguments. The
-//! process runs in a process group of its own, sandboxed where the machine allows, and dies
-//! with kestrel ([`process`], [`kestrel_sandbox::Sandbox`]); its stdout (INFO) and stderr
-//! (WARN) reach the task's log line by line through the masker, and lines of Kestra's
-//! `::{...}::` protocol ([`protocol`]) set outputs, metrics and log entries. `containerImage`, `taskRunner` and `docker` are
-//! accepted for Kestra's flows and ignored with a warning: kestrel has no containers.
+//! Each task run gets a private directory in kestrel's work root, or works in its
+//! WorkingDirectory's ([`crate::workdir`]); the rendered
+//! `beforeCommands` and commands go into a sealed memory file ([`script`],
+//! [`kestrel_sandbox::Script`]), which the shell interpreter runs by path. A Python or Node
+//! `Script` goes into a second sealed file, run by the language's interpreter from a line of
+//! the first ([`language`]), as Kestra runs `python <file>` after `beforeCommands`; so no
+//! secret ever reaches a disk or a process's arguments. The process runs in a process group
+//! of its own, sandboxed where the machine allows, and dies with kestrel ([`process`],
+//! [`kestrel_sandbox::Sandbox`]); its stdout (INFO) and stderr (WARN) reach the task's log
+//! line by line through the masker, and lines of Kestra's `::{...}::` protocol ([`protocol`])
+//! set outputs, metrics and log entries. Properties kestrel does not honour on the host
+//! (`containerImage`, `taskRunner`, `docker`, `runner`, Python's `dependencies`...) are
+//! accepted for Kestra's flows and ignored with a warning saying why.
 
+mod language;
 mod process;
 mod protocol;
 mod script;
@@ -16,7 +23,7 @@ mod script;
 use crate::workdir::{TaskDir, WorkDir};
 use crate::{Task, TaskContext, TaskError};
 use async_trait::async_trait;
-use kestrel_flow::{Level, ShellCommands};
+use kestrel_flow::{Body, Level, ScriptTask};
 use kestrel_sandbox::Script;
 use process::{Event, Launch, Running, Stream};
 use serde_json::{Map, Value};
@@ -24,10 +31,10 @@ use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 
-/// Runs a `Commands` task.
+/// Runs a script task.
 #[derive(Debug, Clone)]
-pub(crate) struct ShellTask {
-    spec: ShellCommands,
+pub(crate) struct ScriptRunner {
+    spec: ScriptTask,
 }
 
 /// Each of `templates`, rendered.
@@ -51,8 +58,8 @@ async fn render_map(
     Ok(rendered)
 }
 
-impl ShellTask {
-    pub(crate) fn new(spec: ShellCommands) -> Self {
+impl ScriptRunner {
+    pub(crate) fn new(spec: ScriptTask) -> Self {
         Self { spec }
     }
 }
@@ -60,25 +67,37 @@ impl ShellTask {
 /// What a task run needs once its properties are rendered.
 struct Rendered {
     interpreter: Vec<String>,
-    script: String,
+    before: Vec<String>,
+    body: Body,
     env: Vec<(String, String)>,
     input_files: Vec<(String, String)>,
 }
 
+/// What starts the process: its working directory, its scripts (the shell script first) and
+/// its command line.
+struct Prepared {
+    dir: TaskDir,
+    scripts: Vec<Script>,
+    program: String,
+    args: Vec<OsString>,
+}
+
 #[async_trait]
-impl Task for ShellTask {
+impl Task for ScriptRunner {
     async fn run(&self, ctx: &mut TaskContext<'_>) -> Result<(), TaskError> {
-        for name in &self.spec.ignored {
-            let message = format!(
-                "{name} is ignored: kestrel runs the commands on this host, without a container"
-            );
-            ctx.log(Level::Warn, &message);
+        for (name, reason) in &self.spec.ignored {
+            ctx.log(Level::Warn, &format!("{name} is ignored: {reason}"));
         }
-        let rendered = self.render(ctx).await?;
+        let mut rendered = self.render(ctx).await?;
         if let Some(refusal) = kestrel_sandbox::current().refusal() {
             return Err(TaskError::new(refusal));
         }
-        let (dir, script, program, args) = prepare(ctx, &rendered)?;
+        let Prepared {
+            dir,
+            scripts,
+            program,
+            args,
+        } = self.prepare(ctx, &mut rendered)?;
         let hidden = hidden_variables(ctx);
         let launch = Launch {
             program: &program,
@@ -87,7 +106,7 @@ impl Task for ShellTask {
             hidden: &hidden,
             env: &rendered.env,
         };
-        let mut running = Running::start(&launch, script).map_err(|error| {
+        let mut running = Running::start(&launch, scripts).map_err(|error| {
             TaskError::new(format!("Cannot start the interpreter '{program}': {error}"))
         })?;
         let mut vars = Map::new();
@@ -100,25 +119,76 @@ impl Task for ShellTask {
     }
 }
 
-/// The working directory with the input files in it, the script, and the command line that
-/// runs the script.
-fn prepare(
-    ctx: &TaskContext<'_>,
-    rendered: &Rendered,
-) -> Result<(TaskDir, Script, String, Vec<OsString>), TaskError> {
-    let dir = TaskDir::of(ctx)?;
-    for (name, content) in &rendered.input_files {
-        ctx.place().write_input(&dir, name, content)?;
+impl ScriptRunner {
+    /// The working directory with the input files (and the language's own) in it, the
+    /// scripts, and the command line that runs the shell script.
+    fn prepare(
+        &self,
+        ctx: &TaskContext<'_>,
+        rendered: &mut Rendered,
+    ) -> Result<Prepared, TaskError> {
+        let dir = TaskDir::of(ctx)?;
+        for (name, content) in &rendered.input_files {
+            ctx.place().write_input(&dir, name, content)?;
+        }
+        language::prepare(self.spec.language, &dir, &mut rendered.env)?;
+        let mut scripts = Vec::with_capacity(2);
+        let commands = self.commands(rendered, &mut scripts)?;
+        let text = script::script_text(
+            &rendered.interpreter,
+            self.spec.fail_fast,
+            &rendered.before,
+            &commands,
+        );
+        let shell = new_script(&text)?;
+        let (program, args) = script::command_line(&rendered.interpreter, &shell.path())
+            .ok_or_else(|| TaskError::new("interpreter: must not be empty"))?;
+        scripts.insert(0, shell);
+        Ok(Prepared {
+            dir,
+            scripts,
+            program,
+            args,
+        })
     }
-    let script = Script::new(&rendered.script)
-        .map_err(|error| TaskError::new(format!("Cannot write the script: {error}")))?;
-    let (program, args) = script::command_line(&rendered.interpreter, &script.path())
-        .ok_or_else(|| TaskError::new("interpreter: must not be empty"))?;
-    Ok((dir, script, program, args))
+
+    /// The shell commands after `beforeCommands`: `commands` as they are; a shell `script`
+    /// as one command; a Python or Node `script` put in a sealed file of its own (added to
+    /// `scripts`) and run by the language's interpreter, found on the process's `PATH`.
+    fn commands(
+        &self,
+        rendered: &Rendered,
+        scripts: &mut Vec<Script>,
+    ) -> Result<Vec<String>, TaskError> {
+        let text = match &rendered.body {
+            Body::Commands(commands) => return Ok(commands.clone()),
+            Body::Script(text) => text,
+        };
+        let path = rendered
+            .env
+            .iter()
+            .find(|(name, _)| name == "PATH")
+            .map(|(_, value)| OsString::from(value))
+            .or_else(|| std::env::var_os("PATH"));
+        let program = new_script(text)?;
+        let location = program.path().to_string_lossy().into_owned();
+        match language::script_command(self.spec.language, path.as_deref(), &location)? {
+            Some(command) => {
+                scripts.push(program);
+                Ok(vec![command])
+            }
+            None => Ok(vec![text.clone()]),
+        }
+    }
 }
 
-impl ShellTask {
-    /// Renders the commands, `env`, the interpreter and the input files. An interpreter word
+/// A sealed memory file holding `text`.
+fn new_script(text: &str) -> Result<Script, TaskError> {
+    Script::new(text).map_err(|error| TaskError::new(format!("Cannot write the script: {error}")))
+}
+
+impl ScriptRunner {
+    /// Renders the commands or the script, `env`, the interpreter and the input files. An interpreter word
     /// holding a secret is refused: the interpreter's words are the process's arguments.
     async fn render(&self, ctx: &TaskContext<'_>) -> Result<Rendered, TaskError> {
         let spec = &self.spec;
@@ -131,10 +201,13 @@ impl ShellTask {
                 "interpreter: must not hold a secret (a process's arguments are visible to every user of the machine); pass secrets through env",
             ));
         }
-        let before = render_all(ctx, &spec.before_commands).await?;
-        let commands = render_all(ctx, &spec.commands).await?;
+        let body = match &spec.body {
+            Body::Commands(commands) => Body::Commands(render_all(ctx, commands).await?),
+            Body::Script(script) => Body::Script(ctx.render(script).await?),
+        };
         Ok(Rendered {
-            script: script::script_text(&interpreter, spec.fail_fast, &before, &commands),
+            before: render_all(ctx, &spec.before_commands).await?,
+            body,
             interpreter,
             env: render_map(ctx, &spec.env).await?,
             input_files: render_map(ctx, &spec.input_files).await?,
@@ -180,6 +253,8 @@ impl ShellTask {
         status: ExitStatus,
         vars: Map<String, Value>,
     ) -> Result<(), TaskError> {
+        // kestrel's Python module is the task's, not one of the directory's files.
+        dir.remove(language::MODULE_DIR).map_err(TaskError::new)?;
         let code = exit_code(status);
         ctx.output("exitCode", Value::from(code));
         ctx.output("vars", Value::Object(vars));

@@ -55,9 +55,9 @@ pub(super) struct Running {
 }
 
 impl Running {
-    /// Starts the interpreter on `script`: no stdin, stdout and stderr piped, in a new
-    /// process group, through the sandbox.
-    pub(super) fn start(launch: &Launch<'_>, script: Script) -> io::Result<Self> {
+    /// Starts the interpreter on `scripts` (the first is the one it runs): no stdin, stdout
+    /// and stderr piped, in a new process group, through the sandbox.
+    pub(super) fn start(launch: &Launch<'_>, scripts: Vec<Script>) -> io::Result<Self> {
         let mut command = std::process::Command::new(launch.program);
         command
             .args(launch.args)
@@ -68,7 +68,7 @@ impl Running {
             command.env_remove(name);
         }
         command.envs(launch.env.iter().map(|(name, value)| (name, value)));
-        kestrel_sandbox::current().configure(&mut command, launch.dir, Some(script))?;
+        kestrel_sandbox::current().configure(&mut command, launch.dir, scripts)?;
         let mut child = Command::from(command).kill_on_drop(true).spawn()?;
         let group = Group(child.id().and_then(|id| Pid::from_raw(id.try_into().ok()?)));
         let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
