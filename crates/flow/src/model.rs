@@ -168,6 +168,16 @@ pub enum TaskKind {
         /// `values` as written; null when absent.
         values: Value,
     },
+    /// `io.kestra.plugin.core.storage.Concat` (old: `io.kestra.core.tasks.storages.Concat`):
+    /// files of the internal storage joined into one, the output `uri`.
+    Concat {
+        /// `files` as written: a list of URI templates, or a template rendering to a JSON list.
+        files: Value,
+        /// `separator`, a template written after each file.
+        separator: Option<String>,
+        /// `extension` of the file made (default `.tmp`).
+        extension: String,
+    },
     /// The `<id>_split` step of a ForEachItem: the lines of the file `items` renders to, stored
     /// in batches of `rows` (a template); the output `splits` lists their URIs.
     SplitItems {

@@ -83,6 +83,7 @@ pub(crate) const TASK_TYPES: &[TaskType] = &[
     crate::flowable::EACH_PARALLEL,
     files::WORKING_DIRECTORY,
     files::LOCAL_FILES,
+    files::CONCAT,
     for_each_item::FOR_EACH_ITEM,
     state::GET,
     state::SET,

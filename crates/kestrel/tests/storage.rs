@@ -264,3 +264,29 @@ fn a_state_never_holds_a_secret_at_rest() {
         .collect();
     assert_eq!(states, [r#"{"token":"******"}"#]);
 }
+
+/// `storage.Concat` joins files of the internal storage, given as a list or as a JSON text.
+#[test]
+fn concat_joins_files_with_a_separator() {
+    let sandbox = Sandbox::new();
+    let flow = concat!(
+        "id: joined\nnamespace: company.team\ntasks:\n",
+        "  - id: make\n    type: io.kestra.plugin.core.storage.LocalFiles\n",
+        "    inputs:\n      a.txt: first\n      b.txt: second\n    outputs: [\"*.txt\"]\n",
+        "  - id: list\n    type: io.kestra.plugin.core.storage.Concat\n",
+        "    files:\n      - \"{{ outputs.make.uris['a.txt'] }}\"\n      - \"{{ outputs.make.uris['b.txt'] }}\"\n",
+        "    separator: \"|\"\n    extension: .csv\n",
+        "  - id: text\n    type: io.kestra.core.tasks.storages.Concat\n",
+        "    files: \"[\\\"{{ outputs.make.uris['b.txt'] }}\\\"]\"\n",
+        "  - id: show\n    type: io.kestra.plugin.core.debug.Return\n",
+        "    format: \"{{ read(outputs.list.uri) }} {{ read(outputs.text.uri) }}\"\n",
+    );
+    let document = sandbox.run_json(flow, &[]).json();
+    assert_eq!(document["state"], "SUCCESS", "{document}");
+    let list = document["taskRuns"][1]["outputs"]["uri"].as_str().unwrap();
+    assert!(list.ends_with("/concat.csv"), "{list}");
+    assert_eq!(
+        document["taskRuns"][3]["outputs"]["value"],
+        "first|second| second"
+    );
+}

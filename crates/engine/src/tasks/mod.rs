@@ -1,5 +1,6 @@
 //! The tasks kestrel runs, one file each, and the choice of one from a flow's task.
 
+mod concat;
 mod external;
 mod fail;
 mod fetch;
@@ -72,6 +73,15 @@ pub(crate) fn task_for(kind: &TaskKind) -> Option<Box<dyn Task>> {
         } => Some(Box::new(resume::ResumeTask::new(
             [namespace.clone(), flow_id.clone(), execution_id.clone()],
             inputs.clone(),
+        ))),
+        TaskKind::Concat {
+            files,
+            separator,
+            extension,
+        } => Some(Box::new(concat::ConcatTask::new(
+            files.clone(),
+            separator.clone(),
+            extension.clone(),
         ))),
         TaskKind::SplitItems { items, rows } => {
             Some(Box::new(items::SplitTask::new(items.clone(), rows.clone())))

@@ -1,6 +1,7 @@
 //! Tasks around a working directory: `io.kestra.plugin.core.flow.WorkingDirectory` (children
 //! sharing one directory, with its input files, output files and cache) and
-//! `io.kestra.plugin.core.storage.LocalFiles` (files written into it, files taken from it).
+//! `io.kestra.plugin.core.storage.LocalFiles` (files written into it, files taken from it), and
+//! `io.kestra.plugin.core.storage.Concat` (files of the internal storage joined into one).
 
 use super::read::{nested, text_map, texts};
 use super::{TaskType, read, task_list};
@@ -32,6 +33,13 @@ pub(crate) const LOCAL_FILES: TaskType = TaskType {
     aliases: &["io.kestra.core.tasks.storages.LocalFiles"],
     properties: &["inputs", "outputs"],
     build: build_local_files,
+};
+
+pub(crate) const CONCAT: TaskType = TaskType {
+    class: "io.kestra.plugin.core.storage.Concat",
+    aliases: &["io.kestra.core.tasks.storages.Concat"],
+    properties: &["files", "separator", "extension"],
+    build: build_concat,
 };
 
 /// A WorkingDirectory's own properties.
@@ -132,6 +140,30 @@ fn cache(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<WorkCache> {
     Some(WorkCache {
         patterns: patterns.filter(|patterns| !patterns.is_empty())?,
         ttl: ttl.unwrap_or(None),
+    })
+}
+
+/// `files`: a list of URI templates, or a template rendering to a JSON list of URIs; kept as
+/// written.
+fn build_concat(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<TaskKind> {
+    let Some(node) = props.get("files") else {
+        props.missing(ctx, "files");
+        return None;
+    };
+    if !matches!(node.value, Yaml::Seq(_) | Yaml::String(_)) {
+        let field = props.field("files");
+        ctx.report(
+            node,
+            format!("{field}: must be a list of URIs or a JSON string of one"),
+        );
+        return None;
+    }
+    Some(TaskKind::Concat {
+        files: node.to_json(),
+        separator: props.text(ctx, "separator"),
+        extension: props
+            .text(ctx, "extension")
+            .unwrap_or_else(|| ".tmp".to_owned()),
     })
 }
 
