@@ -39,9 +39,10 @@ pub struct Fire {
     pub namespace: String,
     /// The flow's id.
     pub flow_id: String,
-    /// The trigger's id in the flow.
+    /// The trigger's id in the flow; for a Flow trigger, `<trigger id>:<id of the execution
+    /// whose end fired it>` (trigger ids hold no `:`), so that each end fires it once.
     pub trigger_id: String,
-    /// The tick.
+    /// The tick; for a Flow trigger, the end of the execution that fired it.
     pub at: DateTime<Utc>,
 }
 

@@ -474,8 +474,9 @@ async fn run(state: AppState, job: Job) {
     end(&state, &live, ended, logs).await;
 }
 
-/// Stores the end of an execution this worker holds, then tells its followers and waiters;
-/// when another node ended it or took it over meanwhile, drops it.
+/// Stores the end of an execution this worker holds, then tells its followers and waiters and
+/// fires the Flow triggers it meets; when another node ended it or took it over meanwhile,
+/// drops it.
 async fn end(state: &AppState, live: &Live, ended: ExecutionRecord, logs: Vec<LogRecord>) {
     let executor = &state.0.executor;
     let id = ended.id.clone();
@@ -502,6 +503,8 @@ async fn end(state: &AppState, live: &Live, ended: ExecutionRecord, logs: Vec<Lo
         }
     };
     if stored {
+        // Before the end is told: whoever sees it here sees the executions it triggered.
+        crate::flow_trigger::fire(state, &ended).await;
         live.finish(ended, logs);
     } else {
         crate::log::warn(&format!(
@@ -599,6 +602,7 @@ pub(crate) async fn kill(state: &AppState, found: &ExecutionRecord) -> Result<()
     let mut killed = found.clone();
     record::ended(&mut killed, "KILLED");
     state.0.store.end_execution(&killed, &[]).await?;
+    crate::flow_trigger::fire(state, &killed).await;
     Ok(())
 }
 
