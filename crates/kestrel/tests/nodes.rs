@@ -28,6 +28,8 @@ const TICK: &str = "id: tick\nnamespace: nodes\ntasks:\n  - id: hello\n    type:
 
 const DIGEST: &str = "id: digest\nnamespace: nodes\ntasks:\n  - id: read\n    type: io.kestra.plugin.core.debug.Return\n    format: \"{{ secret('ROTATED') | sha256 }}\"\n";
 
+const LISTENER: &str = "id: listener\nnamespace: nodes\ntasks:\n  - id: said\n    type: io.kestra.plugin.core.debug.Return\n    format: \"{{ trigger.executionId }}\"\ntriggers:\n  - id: after-quick\n    type: io.kestra.plugin.core.trigger.Flow\n    conditions:\n      - type: io.kestra.plugin.core.condition.ExecutionFlow\n        namespace: nodes\n        flowId: quick\n";
+
 /// The log entry of an execution taken over from a dead worker.
 const RESUMED: &str = "resumed after its worker stopped heartbeating";
 
@@ -259,6 +261,38 @@ fn a_schedule_tick_fires_once(sandbox: Sandbox, database: String) {
     );
 }
 
+/// Two API servers and two workers: each of 20 executions of `quick`, ended on either worker,
+/// starts the Flow trigger's listener once.
+fn a_flow_trigger_fires_once_per_end(sandbox: Sandbox, database: String) {
+    let cluster = Cluster::new(sandbox, database);
+    let servers = [cluster.api_server(), cluster.api_server()];
+    let _workers = [cluster.worker(), cluster.worker()];
+    cluster.flow(&servers[0], QUICK);
+    cluster.flow(&servers[1], LISTENER);
+    let ids: HashSet<String> = (0..20)
+        .map(|i| cluster.trigger(&servers[i % 2], "quick"))
+        .collect();
+    let listened = || {
+        cluster
+            .executions(&servers[1], Some("SUCCESS"))
+            .into_iter()
+            .filter(|execution| execution["flowId"] == "listener")
+            .collect::<Vec<_>>()
+    };
+    cluster.wait_until(Duration::from_secs(120), "20 listeners to succeed", || {
+        listened().len() >= 20
+    });
+    let heard: Vec<String> = listened()
+        .iter()
+        .map(|execution| {
+            let said = &execution["taskRunList"][0]["outputs"]["value"];
+            said.as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(heard.len(), 20, "an end fired twice: {heard:?}");
+    assert_eq!(heard.into_iter().collect::<HashSet<_>>(), ids);
+}
+
 /// Two servers: a flow saved through one is run in its new revision by the other, whose
 /// cache held the old revision a moment before (it reads the latest again within a second).
 fn a_flow_saved_on_one_server_is_run_by_the_other(sandbox: Sandbox, database: String) {
@@ -368,6 +402,20 @@ fn postgres_a_flow_saved_on_one_server_is_run_by_the_other() {
     if let Some(database) = postgres() {
         a_flow_saved_on_one_server_is_run_by_the_other(Sandbox::new(), database);
     }
+}
+
+#[test]
+fn postgres_a_flow_trigger_fires_once_per_end_across_two_workers() {
+    if let Some(database) = postgres() {
+        a_flow_trigger_fires_once_per_end(Sandbox::new(), database);
+    }
+}
+
+#[test]
+fn sqlite_a_flow_trigger_fires_once_per_end_across_two_workers() {
+    let sandbox = Sandbox::new();
+    let database = sqlite(&sandbox);
+    a_flow_trigger_fires_once_per_end(sandbox, database);
 }
 
 #[test]
