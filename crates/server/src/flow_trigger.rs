@@ -349,7 +349,7 @@ async fn start(state: &AppState, firing: Firing, ended: &ExecutionRecord) {
             "flowRevision": ended.flow_revision,
             "state": ended.state,
         })),
-        triggered_by: "flow".into(),
+        triggered_by: executor::FLOW_TRIGGER.into(),
     };
     if let Err(error) = executor::submit(state, submission).await {
         crate::log::warn(&format!(

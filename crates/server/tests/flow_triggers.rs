@@ -82,13 +82,15 @@ async fn kestras_listeners_run_with_the_parents_output_and_trigger_variables() {
             .await
             .is_empty()
     );
-    // Its input `from-parent` is required and its trigger gives none: kestrel refuses the
-    // execution where Kestra starts it without the input (docs/compatibility.md).
-    assert!(
-        executions(&h, ns, "trigger-flow-listener-namespace-condition")
-            .await
-            .is_empty()
-    );
+    // Every SUCCESS end in its namespace but its own fires it: trigger-flow's and both
+    // listeners' (ended above). Its required input `from-parent`, which its trigger does not
+    // give, is null, as in Kestra.
+    let by_namespace = ended_executions(&h, ns, "trigger-flow-listener-namespace-condition").await;
+    assert_eq!(by_namespace.len(), 3, "{by_namespace:?}");
+    for execution in &by_namespace {
+        assert_eq!(execution["state"]["current"], "SUCCESS", "{execution}");
+        assert_eq!(execution["inputs"]["from-parent"], Value::Null);
+    }
 }
 
 const UPSTREAM_OK: &str = "id: up\nnamespace: team.sub\ntasks:\n  - id: only\n    type: io.kestra.plugin.core.debug.Return\n    format: ok\n";
