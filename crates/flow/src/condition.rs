@@ -239,7 +239,6 @@ fn truthy(text: &str) -> bool {
 /// Kestra's execution states, as `states`, `in` and `notIn` name them.
 pub(crate) const STATES: &[&str] = &[
     "CREATED",
-    "SUBMITTED",
     "RUNNING",
     "PAUSED",
     "RESTARTED",
@@ -253,8 +252,6 @@ pub(crate) const STATES: &[&str] = &[
     "RETRYING",
     "RETRIED",
     "SKIPPED",
-    "BREAKPOINT",
-    "RESUBMITTED",
 ];
 
 /// The states an execution ends in: a Flow trigger's `states` when absent.
@@ -898,7 +895,7 @@ mod tests {
                 "12:15: triggers[0].conditions[0].type: kestrel does not evaluate a io.kestra.plugin.core.condition.Expression condition on a Schedule trigger",
                 "18:15: triggers[1].conditions[0].type: kestrel does not evaluate a io.kestra.plugin.core.condition.ExecutionStatus condition on a Webhook trigger",
                 "23:15: Invalid type: io.kestra.plugin.core.condition.DayWeek",
-                "26:13: triggers[2].conditions[1].in: unknown state 'DONE', expected one of [CREATED, SUBMITTED, RUNNING, PAUSED, RESTARTED, KILLING, SUCCESS, WARNING, FAILED, KILLED, CANCELLED, QUEUED, RETRYING, RETRIED, SKIPPED, BREAKPOINT, RESUBMITTED]",
+                "26:13: triggers[2].conditions[1].in: unknown state 'DONE', expected one of [CREATED, RUNNING, PAUSED, RESTARTED, KILLING, SUCCESS, WARNING, FAILED, KILLED, CANCELLED, QUEUED, RETRYING, RETRIED, SKIPPED]",
             ]
         );
     }

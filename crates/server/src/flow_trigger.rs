@@ -22,7 +22,7 @@ use crate::error::AppError;
 use crate::executor::{self, Submission};
 use crate::flows::{LoadedFlow, StoredFlows};
 use crate::state::AppState;
-use chrono::{DateTime, Duration as Span, TimeDelta, Timelike, Utc};
+use chrono::{DateTime, TimeDelta as Span, Timelike, Utc};
 use kestrel_expr::Context;
 use kestrel_flow::{Facts, FlowTrigger, Multiple, TimeWindow};
 use kestrel_secrets::SecretValue;
@@ -64,9 +64,9 @@ impl Window {
         let (start, end) = match kind {
             TimeWindow::Duration { window, advance } => {
                 let window = span(*window);
-                let start =
-                    aligned(now, window) + advance.map_or(TimeDelta::zero(), |a| span(Some(a)));
-                (start, start + window - TimeDelta::milliseconds(1))
+                let shift = advance.and_then(|a| Span::from_std(a).ok());
+                let start = aligned(now, window) + shift.unwrap_or_default();
+                (start, start + window - Span::milliseconds(1))
             }
             TimeWindow::Sliding { window } => (now, now + span(*window)),
             TimeWindow::Daily { start, end } => {
@@ -418,6 +418,44 @@ mod tests {
         let window = Window::open(&TimeWindow::Deadline { deadline: nine }, at(10, 0));
         assert!(!window.contains(at(10, 0)));
         assert!(window.contains(at(8, 0)));
+    }
+
+    #[test]
+    fn a_window_resets_once_met_unless_told_otherwise() {
+        let flow = |id: &str| kestrel_flow::Condition::ExecutionFlow {
+            namespace: "dev".into(),
+            flow_id: id.into(),
+        };
+        let mut multiple = Multiple {
+            id: "both".into(),
+            window: TimeWindow::Sliding { window: None },
+            reset_on_success: true,
+            conditions: vec![("a".into(), flow("a")), ("b".into(), flow("b"))],
+        };
+        let ended = |flow_id| Facts {
+            namespace: "dev",
+            flow_id,
+            state: "SUCCESS",
+            labels: &[],
+        };
+        let none = |_: &str| None;
+        let key = || ("dev".into(), "l".into(), "t".into(), "both".into());
+        let mut windows = HashMap::new();
+        let met = |windows: &mut _, multiple: &Multiple, flow_id| {
+            window_met(windows, key(), multiple, &ended(flow_id), &none, at(9, 0))
+        };
+        assert!(!met(&mut windows, &multiple, "a"));
+        assert!(met(&mut windows, &multiple, "b"));
+        assert!(
+            !met(&mut windows, &multiple, "b"),
+            "reset: b alone is not enough"
+        );
+        multiple.reset_on_success = false;
+        assert!(met(&mut windows, &multiple, "a"));
+        assert!(
+            met(&mut windows, &multiple, "b"),
+            "kept: each end fires again"
+        );
     }
 
     #[test]

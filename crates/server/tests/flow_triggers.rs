@@ -176,6 +176,30 @@ async fn a_multiple_condition_fires_once_all_its_conditions_were_met() {
     );
 }
 
+/// MultipleConditionTriggerCaseTest.flowTriggerPreconditions: `flows` and `where` entries
+/// (flow-a's label read by an EXPRESSION filter) met by flow-a then flow-b fire the listener.
+#[tokio::test]
+async fn preconditions_fire_once_their_flows_and_filters_were_met() {
+    let h = harness().await;
+    for flow in [
+        kestra_flow!("flow-trigger-preconditions-flow-a.yaml"),
+        kestra_flow!("flow-trigger-preconditions-flow-b.yaml"),
+        kestra_flow!("flow-trigger-preconditions-flow-listen.yaml"),
+    ] {
+        h.flow(flow).await;
+    }
+    let ns = "io.kestra.tests.trigger.preconditions";
+    let listen = "flow-trigger-preconditions-flow-listen";
+    h.run(ns, "flow-trigger-preconditions-flow-a").await;
+    h.run(ns, "flow-trigger-preconditions-flow-a").await;
+    assert!(executions(&h, ns, listen).await.is_empty());
+    h.run(ns, "flow-trigger-preconditions-flow-b").await;
+    let fired = ended_executions(&h, ns, listen).await;
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0]["state"]["current"], "SUCCESS");
+    assert_eq!(*first_value(&fired[0]), "It works");
+}
+
 #[tokio::test]
 async fn a_secret_in_the_upstream_output_reaches_the_listener_masked() {
     let h = harness().await;
