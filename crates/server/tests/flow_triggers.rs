@@ -34,6 +34,35 @@ async fn ended_executions(h: &Harness, namespace: &str, flow_id: &str) -> Vec<Va
     ended
 }
 
+/// A server with `flows` stored.
+async fn harness_with_flows(flows: &[&str]) -> Harness {
+    let h = harness().await;
+    for flow in flows {
+        h.flow(flow).await;
+    }
+    h
+}
+
+/// Runs the flows `before` of `namespace`, checks `listener` did not fire, runs `last` and
+/// answers the one ended execution of `listener` that it fired.
+async fn fired_by_the_last(
+    h: &Harness,
+    namespace: &str,
+    listener: &str,
+    before: &[&str],
+    last: &str,
+) -> Value {
+    for flow in before {
+        h.run(namespace, flow).await;
+    }
+    assert!(executions(h, namespace, listener).await.is_empty());
+    h.run(namespace, last).await;
+    let fired = ended_executions(h, namespace, listener).await;
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0]["state"]["current"], "SUCCESS");
+    fired[0].clone()
+}
+
 /// The output `value` of the execution's first task run.
 fn first_value(execution: &Value) -> &Value {
     &execution["taskRunList"][0]["outputs"]["value"]
@@ -42,16 +71,14 @@ fn first_value(execution: &Value) -> &Value {
 /// FlowTriggerCaseTest.trigger: the listener gets the parent's output as its input.
 #[tokio::test]
 async fn kestras_listeners_run_with_the_parents_output_and_trigger_variables() {
-    let h = harness().await;
-    for flow in [
+    let h = harness_with_flows(&[
         kestra_flow!("trigger-flow.yaml"),
         kestra_flow!("trigger-flow-listener.yaml"),
         kestra_flow!("trigger-flow-listener-no-inputs.yaml"),
         kestra_flow!("trigger-flow-listener-invalid.yaml"),
         kestra_flow!("trigger-flow-listener-namespace-condition.yaml"),
-    ] {
-        h.flow(flow).await;
-    }
+    ])
+    .await;
     let parent = h.run("io.kestra.tests.trigger", "trigger-flow").await;
     assert_eq!(parent["state"]["current"], "SUCCESS", "{parent}");
     let parent_id = parent["id"].as_str().unwrap();
@@ -108,10 +135,7 @@ fn listener(id: &str, conditions: &str) -> String {
 
 #[tokio::test]
 async fn namespace_and_status_conditions_choose_the_executions_that_fire() {
-    let h = harness().await;
-    for flow in [UPSTREAM_OK, UPSTREAM_FAILS, ELSEWHERE] {
-        h.flow(flow).await;
-    }
+    let h = harness_with_flows(&[UPSTREAM_OK, UPSTREAM_FAILS, ELSEWHERE]).await;
     h.flow(&listener(
         "team-ok",
         "      - type: io.kestra.plugin.core.condition.ExecutionNamespace\n        namespace: team\n        comparison: PREFIX\n      - type: io.kestra.plugin.core.condition.ExecutionStatus\n        notIn: [FAILED]\n",
@@ -152,23 +176,17 @@ async fn a_failed_execution_does_not_fire_a_success_only_trigger() {
 /// for one of them alone.
 #[tokio::test]
 async fn a_multiple_condition_fires_once_all_its_conditions_were_met() {
-    let h = harness().await;
-    for flow in [
+    let h = harness_with_flows(&[
         kestra_flow!("trigger-multiplecondition-flow-a.yaml"),
         kestra_flow!("trigger-multiplecondition-flow-b.yaml"),
         kestra_flow!("trigger-multiplecondition-listener.yaml"),
-    ] {
-        h.flow(flow).await;
-    }
+    ])
+    .await;
     let ns = "io.kestra.tests.trigger";
     let listener = "trigger-multiplecondition-listener";
-    h.run(ns, "trigger-multiplecondition-flow-a").await;
-    assert!(executions(&h, ns, listener).await.is_empty());
-    h.run(ns, "trigger-multiplecondition-flow-b").await;
-    let fired = ended_executions(&h, ns, listener).await;
-    assert_eq!(fired.len(), 1);
-    assert_eq!(fired[0]["state"]["current"], "SUCCESS");
-    h.run(ns, "trigger-multiplecondition-flow-a").await;
+    let a = "trigger-multiplecondition-flow-a";
+    fired_by_the_last(&h, ns, listener, &[a], "trigger-multiplecondition-flow-b").await;
+    h.run(ns, a).await;
     assert_eq!(
         executions(&h, ns, listener).await.len(),
         1,
@@ -180,24 +198,18 @@ async fn a_multiple_condition_fires_once_all_its_conditions_were_met() {
 /// (flow-a's label read by an EXPRESSION filter) met by flow-a then flow-b fire the listener.
 #[tokio::test]
 async fn preconditions_fire_once_their_flows_and_filters_were_met() {
-    let h = harness().await;
-    for flow in [
+    let h = harness_with_flows(&[
         kestra_flow!("flow-trigger-preconditions-flow-a.yaml"),
         kestra_flow!("flow-trigger-preconditions-flow-b.yaml"),
         kestra_flow!("flow-trigger-preconditions-flow-listen.yaml"),
-    ] {
-        h.flow(flow).await;
-    }
+    ])
+    .await;
     let ns = "io.kestra.tests.trigger.preconditions";
     let listen = "flow-trigger-preconditions-flow-listen";
-    h.run(ns, "flow-trigger-preconditions-flow-a").await;
-    h.run(ns, "flow-trigger-preconditions-flow-a").await;
-    assert!(executions(&h, ns, listen).await.is_empty());
-    h.run(ns, "flow-trigger-preconditions-flow-b").await;
-    let fired = ended_executions(&h, ns, listen).await;
-    assert_eq!(fired.len(), 1);
-    assert_eq!(fired[0]["state"]["current"], "SUCCESS");
-    assert_eq!(*first_value(&fired[0]), "It works");
+    let a = "flow-trigger-preconditions-flow-a";
+    let b = "flow-trigger-preconditions-flow-b";
+    let fired = fired_by_the_last(&h, ns, listen, &[a, a], b).await;
+    assert_eq!(*first_value(&fired), "It works");
 }
 
 #[tokio::test]
