@@ -14,9 +14,9 @@
 //! renders without a secret scope (`secret()` fails), so no clear secret enters an input.
 //! Rendered inputs are never logged.
 //!
-//! `MultipleCondition`s and `preconditions` keep their windows (the conditions met so far) in
-//! this process's memory: a restart forgets them, and with several nodes each node counts the
-//! ends it stored.
+//! `MultipleCondition`s and `preconditions` keep what their windows met in the store
+//! (`meet_window`), so that every node counts every end and a restart forgets nothing; a window
+//! that resets is reset by one node only (`reset_window`), which alone fires.
 
 use crate::error::AppError;
 use crate::executor::{self, Submission};
@@ -26,37 +26,28 @@ use chrono::{DateTime, TimeDelta as Span, Timelike, Utc};
 use kestrel_expr::Context;
 use kestrel_flow::{Facts, FlowTrigger, Multiple, TimeWindow};
 use kestrel_secrets::SecretValue;
-use kestrel_store::{ExecutionRecord, FlowRecord};
+use kestrel_store::{ConditionWindow, ExecutionRecord, FlowRecord};
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
-/// A window's key: the listening flow, its trigger and the multiple condition's id.
-type WindowKey = (String, String, String, String);
-
-/// The flows that listen, and the windows of their multiple conditions.
+/// The flows that listen.
 #[derive(Default)]
 pub(crate) struct FlowTriggers {
     /// The stored flows, each revision parsed when it has an enabled Flow trigger.
     flows: tokio::sync::Mutex<StoredFlows<Arc<LoadedFlow>>>,
-    windows: Mutex<HashMap<WindowKey, Window>>,
 }
 
-/// Entries are whole values: a panic elsewhere cannot leave one half-written.
-fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// A multiple condition's window: when it opened and closes, and which conditions were met.
+/// The bounds of a multiple condition's window at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Window {
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-    met: BTreeSet<String>,
 }
 
 impl Window {
-    /// The window `kind` opens at `now`, as Kestra computes it (UTC).
-    fn open(kind: &TimeWindow, now: DateTime<Utc>) -> Self {
+    /// The window of `kind` at `now`, as Kestra computes it (UTC); a sliding one is the
+    /// `window` before `now`.
+    fn at(kind: &TimeWindow, now: DateTime<Utc>) -> Self {
         let day = now
             .with_time(chrono::NaiveTime::MIN)
             .single()
@@ -68,17 +59,13 @@ impl Window {
                 let start = aligned(now, window) + shift.unwrap_or_default();
                 (start, start + window - Span::milliseconds(1))
             }
-            TimeWindow::Sliding { window } => (now, now + span(*window)),
+            TimeWindow::Sliding { window } => (now - span(*window), now),
             TimeWindow::Daily { start, end } => {
                 (day + since_midnight(*start), day + since_midnight(*end))
             }
             TimeWindow::Deadline { deadline } => (day, day + since_midnight(*deadline)),
         };
-        Self {
-            start,
-            end,
-            met: BTreeSet::new(),
-        }
+        Self { start, end }
     }
 
     fn contains(&self, now: DateTime<Utc>) -> bool {
@@ -132,7 +119,7 @@ pub(crate) async fn fire(state: &AppState, ended: &ExecutionRecord) {
 async fn fire_all(state: &AppState, ended: &ExecutionRecord) -> Result<(), AppError> {
     let listening = listening(state).await?;
     for firing in firings(state, ended, &listening) {
-        if claimed(state, &firing, ended).await? {
+        if windows_met(state, &firing.windows).await? && claimed(state, &firing, ended).await? {
             start(state, firing, ended).await;
         }
     }
@@ -145,9 +132,22 @@ struct Firing {
     listening: Arc<LoadedFlow>,
     trigger_id: String,
     inputs: Option<Vec<(String, SecretValue)>>,
+    /// What the end meets of each multiple condition, still to be recorded.
+    windows: Vec<Meeting>,
 }
 
-/// The triggers of `listening` that the end of `ended` meets (their windows updated).
+/// The conditions of a multiple condition that an end meets, for its window.
+struct Meeting {
+    window: ConditionWindow,
+    met: Vec<String>,
+    /// How many conditions the window must meet.
+    all: usize,
+    since: DateTime<Utc>,
+    reset: bool,
+}
+
+/// The triggers of `listening` whose `states` and plain conditions the end of `ended` meets,
+/// with what it meets of their multiple conditions.
 fn firings(
     state: &AppState,
     ended: &ExecutionRecord,
@@ -161,6 +161,7 @@ fn firings(
         labels: &labels,
     };
     let engine = state.0.engines.engine();
+    let now = Utc::now();
     let mut found = Vec::new();
     for listening in listening {
         let flow = &listening.flow;
@@ -171,14 +172,22 @@ fn firings(
         let context = Context::new(variables(listening, ended), None);
         let render = |template: &str| engine.expressions().render(template, &context).ok();
         for trigger in flow.flow_triggers.iter().filter(|t| !t.disabled) {
-            if trigger.states.contains(&ended.state)
-                && trigger.conditions.iter().all(|c| c.holds(&facts, &render))
-                && windows_met(state, listening, trigger, &facts, &render)
+            if !trigger.states.contains(&ended.state)
+                || !trigger.conditions.iter().all(|c| c.holds(&facts, &render))
             {
+                continue;
+            }
+            let meetings = trigger.multiples.iter().map(|multiple| {
+                let window = condition_window(state, listening, trigger, multiple);
+                meeting(window, multiple, &facts, &render, now)
+            });
+            // A window whose time is past (a daily deadline) evaluates nothing.
+            if let Some(windows) = meetings.collect::<Option<Vec<_>>>() {
                 found.push(Firing {
                     listening: Arc::clone(listening),
                     trigger_id: trigger.id.clone(),
                     inputs: rendered_inputs(trigger, &render),
+                    windows,
                 });
             }
         }
@@ -249,58 +258,70 @@ fn variables(listening: &LoadedFlow, ended: &ExecutionRecord) -> Value {
     })
 }
 
-/// Records what `facts` meets in each multiple condition's window; whether every one of them
-/// has now met all its conditions (a met window starts afresh when it resets on success).
-fn windows_met(
+/// The key of `multiple`'s window in the store.
+fn condition_window(
     state: &AppState,
     listening: &LoadedFlow,
     trigger: &FlowTrigger,
-    facts: &Facts<'_>,
-    render: &kestrel_flow::Render<'_>,
-) -> bool {
-    let now = Utc::now();
-    let mut windows = locked(&state.0.flow_triggers.windows);
-    let mut all = true;
-    for multiple in &trigger.multiples {
-        let key = (
-            listening.flow.namespace.clone(),
-            listening.flow.id.clone(),
-            trigger.id.clone(),
-            multiple.id.clone(),
-        );
-        all &= window_met(&mut windows, key, multiple, facts, render, now);
+    multiple: &Multiple,
+) -> ConditionWindow {
+    ConditionWindow {
+        tenant: state.options().tenant.clone(),
+        namespace: listening.flow.namespace.clone(),
+        flow_id: listening.flow.id.clone(),
+        trigger_id: trigger.id.clone(),
+        condition_id: multiple.id.clone(),
     }
-    all
 }
 
-fn window_met(
-    windows: &mut HashMap<WindowKey, Window>,
-    key: WindowKey,
+/// The conditions of `multiple` that `facts` meets; `None` when its window is not open at
+/// `now` (a daily window outside its hours).
+fn meeting(
+    window: ConditionWindow,
     multiple: &Multiple,
     facts: &Facts<'_>,
     render: &kestrel_flow::Render<'_>,
     now: DateTime<Utc>,
-) -> bool {
-    let window = windows
-        .entry(key.clone())
-        .or_insert_with(|| Window::open(&multiple.window, now));
-    if !window.contains(now) {
-        *window = Window::open(&multiple.window, now);
-        // A daily window whose time has passed evaluates nothing until the next day.
-        if !window.contains(now) {
-            return false;
+) -> Option<Meeting> {
+    let bounds = Window::at(&multiple.window, now);
+    bounds.contains(now).then(|| Meeting {
+        window,
+        met: multiple
+            .conditions
+            .iter()
+            .filter(|(_, condition)| condition.holds(facts, render))
+            .map(|(name, _)| name.clone())
+            .collect(),
+        all: multiple.conditions.len(),
+        since: bounds.start,
+        reset: multiple.reset_on_success,
+    })
+}
+
+/// Records each meeting in its window; whether every window has now met all its conditions
+/// and, for those that reset, this node was the one to reset them (then alone it fires). As in
+/// Kestra, a complete window resets even when another window of the trigger is not complete.
+async fn windows_met(state: &AppState, meetings: &[Meeting]) -> Result<bool, AppError> {
+    let store = &state.0.store;
+    let now = Utc::now();
+    let mut fires = true;
+    for meeting in meetings {
+        // An end that meets none of a window's conditions is not the one that completes it.
+        if meeting.met.is_empty() {
+            fires = false;
+            continue;
         }
-    }
-    for (name, condition) in &multiple.conditions {
-        if condition.holds(facts, render) {
-            window.met.insert(name.clone());
+        let window = &meeting.window;
+        let met = store
+            .meet_window(window, &meeting.met, now, meeting.since)
+            .await?;
+        let complete = met.len() == meeting.all;
+        if complete && meeting.reset {
+            fires &= store.reset_window(window).await?;
         }
+        fires &= complete;
     }
-    let met = window.met.len() == multiple.conditions.len();
-    if met && multiple.reset_on_success {
-        windows.remove(&key);
-    }
-    met
+    Ok(fires)
 }
 
 /// Whether this node is the first to fire `trigger` for the end of `ended` (it then starts
@@ -328,6 +349,7 @@ async fn start(state: &AppState, firing: Firing, ended: &ExecutionRecord) {
         listening,
         trigger_id,
         inputs,
+        ..
     } = firing;
     let flow = &listening.flow;
     let Some(inputs) = inputs else {
@@ -388,7 +410,7 @@ mod tests {
 
     #[test]
     fn duration_windows_start_where_kestra_starts_them() {
-        let day = Window::open(
+        let day = Window::at(
             &TimeWindow::Duration {
                 window: Some(std::time::Duration::from_secs(86_400)),
                 advance: Some(std::time::Duration::ZERO),
@@ -404,7 +426,7 @@ mod tests {
             window: Some(std::time::Duration::from_secs(600)),
             advance: None,
         };
-        let window = Window::open(&ten, at(9, 41));
+        let window = Window::at(&ten, at(9, 41));
         assert_eq!(
             window.start,
             Utc.with_ymd_and_hms(2026, 12, 6, 9, 40, 0).unwrap()
@@ -415,47 +437,9 @@ mod tests {
     #[test]
     fn a_deadline_passed_opens_no_window_for_today() {
         let nine = chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap();
-        let window = Window::open(&TimeWindow::Deadline { deadline: nine }, at(10, 0));
+        let window = Window::at(&TimeWindow::Deadline { deadline: nine }, at(10, 0));
         assert!(!window.contains(at(10, 0)));
         assert!(window.contains(at(8, 0)));
-    }
-
-    #[test]
-    fn a_window_resets_once_met_unless_told_otherwise() {
-        let flow = |id: &str| kestrel_flow::Condition::ExecutionFlow {
-            namespace: "dev".into(),
-            flow_id: id.into(),
-        };
-        let mut multiple = Multiple {
-            id: "both".into(),
-            window: TimeWindow::Sliding { window: None },
-            reset_on_success: true,
-            conditions: vec![("a".into(), flow("a")), ("b".into(), flow("b"))],
-        };
-        let ended = |flow_id| Facts {
-            namespace: "dev",
-            flow_id,
-            state: "SUCCESS",
-            labels: &[],
-        };
-        let none = |_: &str| None;
-        let key = || ("dev".into(), "l".into(), "t".into(), "both".into());
-        let mut windows = HashMap::new();
-        let met = |windows: &mut _, multiple: &Multiple, flow_id| {
-            window_met(windows, key(), multiple, &ended(flow_id), &none, at(9, 0))
-        };
-        assert!(!met(&mut windows, &multiple, "a"));
-        assert!(met(&mut windows, &multiple, "b"));
-        assert!(
-            !met(&mut windows, &multiple, "b"),
-            "reset: b alone is not enough"
-        );
-        multiple.reset_on_success = false;
-        assert!(met(&mut windows, &multiple, "a"));
-        assert!(
-            met(&mut windows, &multiple, "b"),
-            "kept: each end fires again"
-        );
     }
 
     #[test]
