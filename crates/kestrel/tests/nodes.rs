@@ -30,6 +30,10 @@ const DIGEST: &str = "id: digest\nnamespace: nodes\ntasks:\n  - id: read\n    ty
 
 const LISTENER: &str = "id: listener\nnamespace: nodes\ntasks:\n  - id: said\n    type: io.kestra.plugin.core.debug.Return\n    format: \"{{ trigger.executionId }}\"\ntriggers:\n  - id: after-quick\n    type: io.kestra.plugin.core.trigger.Flow\n    conditions:\n      - type: io.kestra.plugin.core.condition.ExecutionFlow\n        namespace: nodes\n        flowId: quick\n";
 
+const OTHER: &str = "id: other\nnamespace: nodes\ntasks:\n  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: other\n";
+
+const BOTH: &str = "id: both\nnamespace: nodes\ntasks:\n  - id: said\n    type: io.kestra.plugin.core.debug.Return\n    format: \"{{ trigger.flowId }}\"\ntriggers:\n  - id: after-both\n    type: io.kestra.plugin.core.trigger.Flow\n    conditions:\n      - id: quick-and-other\n        type: io.kestra.plugin.core.condition.MultipleCondition\n        window: P1D\n        conditions:\n          quick:\n            type: io.kestra.plugin.core.condition.ExecutionFlow\n            namespace: nodes\n            flowId: quick\n          other:\n            type: io.kestra.plugin.core.condition.ExecutionFlow\n            namespace: nodes\n            flowId: other\n";
+
 /// The log entry of an execution taken over from a dead worker.
 const RESUMED: &str = "resumed after its worker stopped heartbeating";
 
@@ -293,6 +297,40 @@ fn a_flow_trigger_fires_once_per_end(sandbox: Sandbox, database: String) {
     assert_eq!(heard.into_iter().collect::<HashSet<_>>(), ids);
 }
 
+/// One worker runs `quick` and stops; another, started afterwards, runs `other`: the
+/// multiple condition waiting for both fires once, on the second worker, from what the first
+/// recorded in the database.
+fn a_multiple_condition_counts_ends_across_workers(sandbox: Sandbox, database: String) {
+    let cluster = Cluster::new(sandbox, database);
+    let server = cluster.api_server();
+    for flow in [QUICK, OTHER, BOTH] {
+        cluster.flow(&server, flow);
+    }
+    let of_flow = |flow: &str| {
+        let found = cluster.executions(&server, Some("SUCCESS"));
+        found
+            .into_iter()
+            .filter(|execution| execution["flowId"] == flow)
+            .collect::<Vec<_>>()
+    };
+    let first = cluster.worker();
+    cluster.trigger(&server, "quick");
+    cluster.wait_until(Duration::from_secs(60), "quick to succeed", || {
+        of_flow("quick").len() == 1
+    });
+    let (code, stderr) = first.terminate();
+    assert_eq!(code, Some(0), "{stderr:?}");
+    assert!(of_flow("both").is_empty(), "quick alone fires nothing");
+    let _second = cluster.worker();
+    cluster.trigger(&server, "other");
+    cluster.wait_until(Duration::from_secs(60), "the listener to succeed", || {
+        !of_flow("both").is_empty()
+    });
+    let fired = of_flow("both");
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0]["taskRunList"][0]["outputs"]["value"], "other");
+}
+
 /// Two servers: a flow saved through one is run in its new revision by the other, whose
 /// cache held the old revision a moment before (it reads the latest again within a second).
 fn a_flow_saved_on_one_server_is_run_by_the_other(sandbox: Sandbox, database: String) {
@@ -409,6 +447,20 @@ fn postgres_a_flow_trigger_fires_once_per_end_across_two_workers() {
     if let Some(database) = postgres() {
         a_flow_trigger_fires_once_per_end(Sandbox::new(), database);
     }
+}
+
+#[test]
+fn postgres_a_multiple_condition_counts_ends_across_workers() {
+    if let Some(database) = postgres() {
+        a_multiple_condition_counts_ends_across_workers(Sandbox::new(), database);
+    }
+}
+
+#[test]
+fn sqlite_a_multiple_condition_counts_ends_across_workers() {
+    let sandbox = Sandbox::new();
+    let database = sqlite(&sandbox);
+    a_multiple_condition_counts_ends_across_workers(sandbox, database);
 }
 
 #[test]
