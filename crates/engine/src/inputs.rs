@@ -52,6 +52,24 @@ impl Inputs {
         defs: &[InputDef],
         raw: impl IntoIterator<Item = (String, SecretValue)>,
     ) -> Result<Self, InputError> {
+        Self::parse_requiring(defs, raw, true)
+    }
+
+    /// [`Inputs::parse`] for an execution a Flow trigger starts: as in Kestra, which does not
+    /// check a triggered execution's inputs against the flow's `required`, a required input
+    /// the trigger does not give is null rather than an error.
+    pub fn parse_triggered(
+        defs: &[InputDef],
+        raw: impl IntoIterator<Item = (String, SecretValue)>,
+    ) -> Result<Self, InputError> {
+        Self::parse_requiring(defs, raw, false)
+    }
+
+    fn parse_requiring(
+        defs: &[InputDef],
+        raw: impl IntoIterator<Item = (String, SecretValue)>,
+        enforce_required: bool,
+    ) -> Result<Self, InputError> {
         let mut given = BTreeMap::new();
         for (id, value) in raw {
             if !defs.iter().any(|def| def.id == id) {
@@ -66,7 +84,9 @@ impl Inputs {
             let value = match (given.remove(&def.id), &def.defaults) {
                 (Some(raw), _) => typed(def, raw.expose_secret())?,
                 (None, Some(default)) => typed_default(def, default)?,
-                (None, None) if def.required => return Err(error(&def.id, "missing required")),
+                (None, None) if def.required && enforce_required => {
+                    return Err(error(&def.id, "missing required"));
+                }
                 (None, None) => Value::Null,
             };
             if def.input_type == InputType::Secret {
@@ -253,5 +273,17 @@ mod tests {
     fn a_default_of_the_wrong_type_is_refused() {
         let defs = [def("flag", InputType::Boolean, true, Some(json!(3)))];
         assert!(Inputs::parse(&defs, Vec::new()).is_err());
+    }
+
+    #[test]
+    fn a_triggered_execution_may_lack_a_required_input() {
+        let defs = [def("from-parent", InputType::String, true, None)];
+        assert!(Inputs::parse(&defs, Vec::new()).is_err());
+        let inputs = Inputs::parse_triggered(&defs, Vec::new()).unwrap();
+        let shown = inputs.shown(4);
+        assert!(
+            shown.get("from-parent").is_none_or(Value::is_null),
+            "{shown:?}"
+        );
     }
 }

@@ -13,6 +13,7 @@
 //! assert_eq!(flow.tasks[0].id, "log");
 //! ```
 
+mod condition;
 mod context;
 mod cron;
 mod dag;
@@ -30,6 +31,9 @@ mod trigger;
 mod typed;
 mod yaml;
 
+pub use condition::{
+    Comparison, Condition, FINAL_STATES, Facts, Filter, Multiple, Render, TimeWindow,
+};
 pub use cron::Cron;
 pub use duration::parse_iso8601 as parse_duration;
 pub use flowable::{CheckFrequency, Flowable, FlowableKind};
@@ -45,5 +49,5 @@ pub use tasks::jdbc::{FetchType, PostgresQuery};
 pub use tasks::scripts::{Body, Language, ScriptTask};
 pub use tasks::state::{StateCall, StateOp};
 pub use tasks::subflow::SubflowCall;
-pub use trigger::{Schedule, Webhook};
+pub use trigger::{FlowTrigger, Schedule, Webhook};
 pub use typed::{java_duration, read_value};

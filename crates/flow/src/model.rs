@@ -44,6 +44,8 @@ pub struct Flow {
     pub schedules: Vec<crate::Schedule>,
     /// The `io.kestra.plugin.core.trigger.Webhook` triggers among `triggers`, typed.
     pub webhooks: Vec<crate::Webhook>,
+    /// The `io.kestra.plugin.core.trigger.Flow` triggers among `triggers`, typed.
+    pub flow_triggers: Vec<crate::FlowTrigger>,
     /// `disabled`: a disabled flow is kept but not run.
     pub disabled: bool,
     /// `revision`, as Kestra exports it; informational.

@@ -124,6 +124,7 @@ fn read_flow(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<Flow> {
         triggers: triggers.unwrap_or_default(),
         schedules: typed.schedules,
         webhooks: typed.webhooks,
+        flow_triggers: typed.flows,
         disabled,
         revision,
         source: ctx.source.to_owned(),

@@ -1,6 +1,9 @@
-//! A flow's `triggers`: `io.kestra.plugin.core.trigger.Schedule` (cron, time zone, inputs)
-//! and `io.kestra.plugin.core.trigger.Webhook` (a key), the trigger types kestrel runs.
+//! A flow's `triggers`: `io.kestra.plugin.core.trigger.Schedule` (cron, time zone, inputs),
+//! `io.kestra.plugin.core.trigger.Webhook` (a key) and `io.kestra.plugin.core.trigger.Flow`
+//! (another flow's execution ended), the trigger types kestrel runs, each with the
+//! `conditions` it can evaluate.
 
+use crate::condition::{self, Condition, Multiple};
 use crate::context::{Ctx, Position, Props, TASK_ID};
 use crate::cron::Cron;
 use crate::yaml::{self, printable};
@@ -43,6 +46,32 @@ pub struct Webhook {
     pub key: String,
     /// `inputs` of the executions it starts, as written.
     pub inputs: Map<String, Value>,
+    /// `conditions` (`Expression` only): a call starts an execution when they all hold.
+    pub conditions: Vec<Condition>,
+}
+
+/// A `Flow` trigger: starts an execution of its flow when an execution of another flow ends
+/// in one of `states` and its conditions hold.
+#[derive(Debug, Clone)]
+pub struct FlowTrigger {
+    /// `id`, unique among the flow's triggers.
+    pub id: String,
+    /// The type as written (old or new class name).
+    pub type_name: String,
+    /// `description`.
+    pub description: Option<String>,
+    /// `disabled`: a disabled trigger never fires.
+    pub disabled: bool,
+    /// `inputs` of the executions it starts, as written: templates rendered in the context
+    /// of the execution that ended.
+    pub inputs: Map<String, Value>,
+    /// `states`: those of the ending execution it reacts to; the final states when absent.
+    pub states: Vec<String>,
+    /// `conditions` other than `MultipleCondition`: each must hold for the ending execution.
+    pub conditions: Vec<Condition>,
+    /// The `MultipleCondition`s and `preconditions`: each must have all its conditions met
+    /// within its window.
+    pub multiples: Vec<Multiple>,
 }
 
 /// The typed triggers of a flow, by type, each in source order.
@@ -50,6 +79,7 @@ pub struct Webhook {
 pub(crate) struct Triggers {
     pub(crate) schedules: Vec<Schedule>,
     pub(crate) webhooks: Vec<Webhook>,
+    pub(crate) flows: Vec<FlowTrigger>,
 }
 
 /// The trigger types kestrel knows, with their new class name, old names and properties.
@@ -57,15 +87,17 @@ pub(crate) struct Triggers {
 enum Kind {
     Schedule,
     Webhook,
+    Flow,
 }
 
 impl Kind {
-    const ALL: [Kind; 2] = [Kind::Schedule, Kind::Webhook];
+    const ALL: [Kind; 3] = [Kind::Schedule, Kind::Webhook, Kind::Flow];
 
     fn class(self) -> &'static str {
         match self {
             Kind::Schedule => "io.kestra.plugin.core.trigger.Schedule",
             Kind::Webhook => "io.kestra.plugin.core.trigger.Webhook",
+            Kind::Flow => "io.kestra.plugin.core.trigger.Flow",
         }
     }
 
@@ -73,6 +105,7 @@ impl Kind {
         match self {
             Kind::Schedule => "io.kestra.core.models.triggers.types.Schedule",
             Kind::Webhook => "io.kestra.core.models.triggers.types.Webhook",
+            Kind::Flow => "io.kestra.core.models.triggers.types.Flow",
         }
     }
 
@@ -80,6 +113,32 @@ impl Kind {
         match self {
             Kind::Schedule => &["cron", "timezone", "inputs"],
             Kind::Webhook => &["key", "inputs"],
+            Kind::Flow => &["inputs", "states", "preconditions"],
+        }
+    }
+
+    /// The conditions the trigger can evaluate: a Schedule none yet (Kestra's are calendar
+    /// conditions kestrel does not have), a Webhook an `Expression` over its request, a Flow
+    /// trigger every execution condition.
+    fn conditions(self) -> &'static [condition::Kind] {
+        match self {
+            Kind::Schedule => &[],
+            Kind::Webhook => &[condition::Kind::Expression],
+            Kind::Flow => &[
+                condition::Kind::ExecutionStatus,
+                condition::Kind::ExecutionFlow,
+                condition::Kind::ExecutionNamespace,
+                condition::Kind::Expression,
+                condition::Kind::Multiple,
+            ],
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Schedule => "Schedule",
+            Kind::Webhook => "Webhook",
+            Kind::Flow => "Flow",
         }
     }
 
@@ -91,7 +150,7 @@ impl Kind {
 }
 
 /// Properties every trigger has.
-const COMMON_PROPERTIES: &[&str] = &["id", "type", "description", "disabled"];
+const COMMON_PROPERTIES: &[&str] = &["id", "type", "description", "disabled", "conditions"];
 
 /// `triggers`: each a Schedule or a Webhook with its id, type and properties checked; ids
 /// unique.
@@ -130,15 +189,18 @@ fn read_trigger(
         return None;
     };
     props.reject_unknown(ctx, kind.class(), &[COMMON_PROPERTIES, kind.properties()]);
+    let conditions = condition::read_conditions(ctx, props, kind.conditions(), kind.name());
     let common = Common {
         id,
         type_name,
         description: props.text(ctx, "description"),
         disabled: props.flag(ctx, "disabled").unwrap_or(false),
+        conditions,
     };
     match kind {
         Kind::Schedule => triggers.schedules.push(read_schedule(ctx, props, common)?),
         Kind::Webhook => triggers.webhooks.push(read_webhook(ctx, props, common)?),
+        Kind::Flow => triggers.flows.push(read_flow_trigger(ctx, props, common)?),
     }
     Some(())
 }
@@ -149,9 +211,12 @@ struct Common {
     type_name: String,
     description: Option<String>,
     disabled: bool,
+    /// `conditions`, plain and with windows; `None` when one is invalid.
+    conditions: Option<(Vec<Condition>, Vec<Multiple>)>,
 }
 
 fn read_schedule(ctx: &mut Ctx<'_>, props: &Props<'_>, common: Common) -> Option<Schedule> {
+    common.conditions.as_ref()?;
     let cron = read_cron(ctx, props);
     let timezone = read_timezone(ctx, props);
     let inputs = props.map(ctx, "inputs").map(yaml::object);
@@ -169,6 +234,7 @@ fn read_schedule(ctx: &mut Ctx<'_>, props: &Props<'_>, common: Common) -> Option
 fn read_webhook(ctx: &mut Ctx<'_>, props: &Props<'_>, common: Common) -> Option<Webhook> {
     let key = props.required_text(ctx, "key");
     let inputs = props.map(ctx, "inputs").map(yaml::object);
+    let (conditions, _) = common.conditions?;
     Some(Webhook {
         id: common.id?,
         type_name: common.type_name,
@@ -176,6 +242,34 @@ fn read_webhook(ctx: &mut Ctx<'_>, props: &Props<'_>, common: Common) -> Option<
         disabled: common.disabled,
         key: key?,
         inputs: inputs.unwrap_or_default(),
+        conditions,
+    })
+}
+
+fn read_flow_trigger(ctx: &mut Ctx<'_>, props: &Props<'_>, common: Common) -> Option<FlowTrigger> {
+    let inputs = props.map(ctx, "inputs").map(yaml::object);
+    let states = condition::read_states(ctx, props, "states");
+    let preconditions = condition::read_preconditions(ctx, props);
+    if props.get("preconditions").is_some() && preconditions.is_none() {
+        return None;
+    }
+    let (conditions, mut multiples) = common.conditions?;
+    multiples.extend(preconditions);
+    let finals = || {
+        condition::FINAL_STATES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect()
+    };
+    Some(FlowTrigger {
+        id: common.id?,
+        type_name: common.type_name,
+        description: common.description,
+        disabled: common.disabled,
+        inputs: inputs.unwrap_or_default(),
+        states: states?.unwrap_or_else(finals),
+        conditions,
+        multiples,
     })
 }
 
@@ -214,16 +308,18 @@ fn read_timezone(ctx: &mut Ctx<'_>, props: &Props<'_>) -> Option<Tz> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use crate::parse_flow;
 
-    fn flow(triggers: &str) -> String {
+    /// A flow with `triggers` (YAML list items, indented by two).
+    pub(crate) fn flow(triggers: &str) -> String {
         format!(
             "id: f\nnamespace: dev\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n    message: x\ntriggers:\n{triggers}"
         )
     }
 
-    fn violations(triggers: &str) -> Vec<String> {
+    /// The violations of [`flow`]`(triggers)`.
+    pub(crate) fn violations(triggers: &str) -> Vec<String> {
         let found = parse_flow(&flow(triggers)).unwrap_err();
         found.iter().map(ToString::to_string).collect()
     }
@@ -251,8 +347,8 @@ mod tests {
     #[test]
     fn unknown_trigger_types_are_invalid() {
         assert_eq!(
-            violations("  - id: poll\n    type: io.kestra.plugin.core.trigger.Flow\n"),
-            ["9:11: Invalid type: io.kestra.plugin.core.trigger.Flow"]
+            violations("  - id: poll\n    type: io.kestra.plugin.fs.http.Trigger\n"),
+            ["9:11: Invalid type: io.kestra.plugin.fs.http.Trigger"]
         );
     }
 

@@ -28,6 +28,12 @@ const TICK: &str = "id: tick\nnamespace: nodes\ntasks:\n  - id: hello\n    type:
 
 const DIGEST: &str = "id: digest\nnamespace: nodes\ntasks:\n  - id: read\n    type: io.kestra.plugin.core.debug.Return\n    format: \"{{ secret('ROTATED') | sha256 }}\"\n";
 
+const LISTENER: &str = "id: listener\nnamespace: nodes\ntasks:\n  - id: said\n    type: io.kestra.plugin.core.debug.Return\n    format: \"{{ trigger.executionId }}\"\ntriggers:\n  - id: after-quick\n    type: io.kestra.plugin.core.trigger.Flow\n    conditions:\n      - type: io.kestra.plugin.core.condition.ExecutionFlow\n        namespace: nodes\n        flowId: quick\n";
+
+const OTHER: &str = "id: other\nnamespace: nodes\ntasks:\n  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: other\n";
+
+const BOTH: &str = "id: both\nnamespace: nodes\ntasks:\n  - id: said\n    type: io.kestra.plugin.core.debug.Return\n    format: \"{{ trigger.flowId }}\"\ntriggers:\n  - id: after-both\n    type: io.kestra.plugin.core.trigger.Flow\n    conditions:\n      - id: quick-and-other\n        type: io.kestra.plugin.core.condition.MultipleCondition\n        window: P1D\n        conditions:\n          quick:\n            type: io.kestra.plugin.core.condition.ExecutionFlow\n            namespace: nodes\n            flowId: quick\n          other:\n            type: io.kestra.plugin.core.condition.ExecutionFlow\n            namespace: nodes\n            flowId: other\n";
+
 /// The log entry of an execution taken over from a dead worker.
 const RESUMED: &str = "resumed after its worker stopped heartbeating";
 
@@ -259,6 +265,72 @@ fn a_schedule_tick_fires_once(sandbox: Sandbox, database: String) {
     );
 }
 
+/// Two API servers and two workers: each of 20 executions of `quick`, ended on either worker,
+/// starts the Flow trigger's listener once.
+fn a_flow_trigger_fires_once_per_end(sandbox: Sandbox, database: String) {
+    let cluster = Cluster::new(sandbox, database);
+    let servers = [cluster.api_server(), cluster.api_server()];
+    let _workers = [cluster.worker(), cluster.worker()];
+    cluster.flow(&servers[0], QUICK);
+    cluster.flow(&servers[1], LISTENER);
+    let ids: HashSet<String> = (0..20)
+        .map(|i| cluster.trigger(&servers[i % 2], "quick"))
+        .collect();
+    let listened = || {
+        cluster
+            .executions(&servers[1], Some("SUCCESS"))
+            .into_iter()
+            .filter(|execution| execution["flowId"] == "listener")
+            .collect::<Vec<_>>()
+    };
+    cluster.wait_until(Duration::from_secs(120), "20 listeners to succeed", || {
+        listened().len() >= 20
+    });
+    let heard: Vec<String> = listened()
+        .iter()
+        .map(|execution| {
+            let said = &execution["taskRunList"][0]["outputs"]["value"];
+            said.as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(heard.len(), 20, "an end fired twice: {heard:?}");
+    assert_eq!(heard.into_iter().collect::<HashSet<_>>(), ids);
+}
+
+/// One worker runs `quick` and stops; another, started afterwards, runs `other`: the
+/// multiple condition waiting for both fires once, on the second worker, from what the first
+/// recorded in the database.
+fn a_multiple_condition_counts_ends_across_workers(sandbox: Sandbox, database: String) {
+    let cluster = Cluster::new(sandbox, database);
+    let server = cluster.api_server();
+    for flow in [QUICK, OTHER, BOTH] {
+        cluster.flow(&server, flow);
+    }
+    let of_flow = |flow: &str| {
+        let found = cluster.executions(&server, Some("SUCCESS"));
+        found
+            .into_iter()
+            .filter(|execution| execution["flowId"] == flow)
+            .collect::<Vec<_>>()
+    };
+    let first = cluster.worker();
+    cluster.trigger(&server, "quick");
+    cluster.wait_until(Duration::from_secs(60), "quick to succeed", || {
+        of_flow("quick").len() == 1
+    });
+    let (code, stderr) = first.terminate();
+    assert_eq!(code, Some(0), "{stderr:?}");
+    assert!(of_flow("both").is_empty(), "quick alone fires nothing");
+    let _second = cluster.worker();
+    cluster.trigger(&server, "other");
+    cluster.wait_until(Duration::from_secs(60), "the listener to succeed", || {
+        !of_flow("both").is_empty()
+    });
+    let fired = of_flow("both");
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0]["taskRunList"][0]["outputs"]["value"], "other");
+}
+
 /// Two servers: a flow saved through one is run in its new revision by the other, whose
 /// cache held the old revision a moment before (it reads the latest again within a second).
 fn a_flow_saved_on_one_server_is_run_by_the_other(sandbox: Sandbox, database: String) {
@@ -368,6 +440,34 @@ fn postgres_a_flow_saved_on_one_server_is_run_by_the_other() {
     if let Some(database) = postgres() {
         a_flow_saved_on_one_server_is_run_by_the_other(Sandbox::new(), database);
     }
+}
+
+#[test]
+fn postgres_a_flow_trigger_fires_once_per_end_across_two_workers() {
+    if let Some(database) = postgres() {
+        a_flow_trigger_fires_once_per_end(Sandbox::new(), database);
+    }
+}
+
+#[test]
+fn postgres_a_multiple_condition_counts_ends_across_workers() {
+    if let Some(database) = postgres() {
+        a_multiple_condition_counts_ends_across_workers(Sandbox::new(), database);
+    }
+}
+
+#[test]
+fn sqlite_a_multiple_condition_counts_ends_across_workers() {
+    let sandbox = Sandbox::new();
+    let database = sqlite(&sandbox);
+    a_multiple_condition_counts_ends_across_workers(sandbox, database);
+}
+
+#[test]
+fn sqlite_a_flow_trigger_fires_once_per_end_across_two_workers() {
+    let sandbox = Sandbox::new();
+    let database = sqlite(&sandbox);
+    a_flow_trigger_fires_once_per_end(sandbox, database);
 }
 
 #[test]

@@ -147,6 +147,53 @@ impl FlowCache {
     }
 }
 
+/// The stored flows as one background task sees them, read again whole from time to time:
+/// what each revision gives (`T`, or nothing) is computed once per revision.
+pub(crate) struct StoredFlows<T> {
+    known: HashMap<(String, String), (u64, Option<T>)>,
+}
+
+impl<T> Default for StoredFlows<T> {
+    fn default() -> Self {
+        Self {
+            known: HashMap::new(),
+        }
+    }
+}
+
+impl<T> StoredFlows<T> {
+    /// Reads the tenant's flows again; a revision not seen before gives `from(record)`.
+    pub(crate) async fn refresh(
+        &mut self,
+        store: &dyn FlowStore,
+        tenant: &str,
+        from: impl Fn(FlowRecord) -> Option<T>,
+    ) -> Result<(), AppError> {
+        let records = store.list_flows(tenant, None).await?;
+        let mut old = std::mem::take(&mut self.known);
+        for record in records {
+            let address = (record.namespace.clone(), record.id.clone());
+            let known = match old.remove(&address) {
+                Some(known) if known.0 == record.revision => known,
+                _ => (record.revision, from(record)),
+            };
+            self.known.insert(address, known);
+        }
+        Ok(())
+    }
+
+    /// What the flows' revisions gave.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &T> {
+        self.known.values().filter_map(|(_, given)| given.as_ref())
+    }
+
+    /// Whether the flow `namespace`.`id` is stored.
+    pub(crate) fn contains(&self, namespace: &str, id: &str) -> bool {
+        self.known
+            .contains_key(&(namespace.to_owned(), id.to_owned()))
+    }
+}
+
 /// A revision of a flow (the latest live one for `None`), parsed.
 async fn load(
     store: &dyn FlowStore,

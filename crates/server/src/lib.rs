@@ -7,7 +7,8 @@
 //! builds the router from one route table (the same table generates `/api/openapi.json`);
 //! [`Server`] runs it on a socket with what runs besides requests: the worker (executions
 //! taken from the store's queue, shared with other nodes; off with `--no-worker`), the flows'
-//! Schedule triggers (each tick fires once across nodes), the env-file watch, retention, and a
+//! Schedule triggers (each tick fires once across nodes), the Flow triggers (each end fires
+//! each listening trigger once across nodes), the env-file watch, retention, and a
 //! graceful stop. [`Worker`] runs the worker alone (`kestrel worker`).
 //! Every protected route takes the [`Caller`] that `Basic` (users, argon2) or `Bearer` (API
 //! tokens, SHA-256) authenticated (failures throttled per client and user, a valid credential
@@ -36,6 +37,7 @@ mod error;
 mod executor;
 mod extract;
 mod files;
+mod flow_trigger;
 mod flows;
 mod log;
 mod namespaces;

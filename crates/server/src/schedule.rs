@@ -11,7 +11,7 @@
 
 use crate::error::AppError;
 use crate::executor::{self, Submission};
-use crate::flows::LoadedFlow;
+use crate::flows::{LoadedFlow, StoredFlows};
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
 use kestrel_engine::{Clock, Fire, Scheduler};
@@ -42,19 +42,11 @@ impl Schedules {
     }
 }
 
-/// A flow address: namespace and id.
-type Address = (String, String);
-
-/// A stored flow revision, parsed when it has Schedule triggers that can fire.
-struct Known {
-    revision: u64,
-    schedulable: Option<(Arc<LoadedFlow>, Arc<Flow>)>,
-}
-
 /// What the loop keeps from tick to tick.
 #[derive(Default)]
 struct Memory {
-    flows: HashMap<Address, Known>,
+    /// The stored flows, each revision parsed when it has Schedule triggers that can fire.
+    flows: StoredFlows<(Arc<LoadedFlow>, Arc<Flow>)>,
     /// When each trigger (flow address and trigger id) last fired, for `trigger.previous`.
     previous: HashMap<(String, String, String), DateTime<Utc>>,
 }
@@ -98,12 +90,9 @@ async fn tick(
     since: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, AppError> {
-    refresh(state, memory).await?;
-    let schedulable: Vec<_> = memory
-        .flows
-        .values()
-        .filter_map(|known| known.schedulable.clone())
-        .collect();
+    let (store, tenant) = (state.0.store.as_ref(), &state.options().tenant);
+    memory.flows.refresh(store, tenant, schedulable).await?;
+    let schedulable: Vec<_> = memory.flows.values().cloned().collect();
     let mut scheduler = Scheduler::new(schedulable.iter().map(|(_, f)| Arc::clone(f)), since);
     for mut fire in scheduler.due(now) {
         let key = (
@@ -125,30 +114,8 @@ async fn tick(
     let flows = &memory.flows;
     memory
         .previous
-        .retain(|(namespace, id, _), _| flows.contains_key(&(namespace.clone(), id.clone())));
+        .retain(|(namespace, id, _), _| flows.contains(namespace, id));
     Ok(scheduler.next_fire())
-}
-
-/// Reads the stored flows again, parsing only the revisions not seen before.
-async fn refresh(state: &AppState, memory: &mut Memory) -> Result<(), AppError> {
-    let records = state
-        .0
-        .store
-        .list_flows(&state.options().tenant, None)
-        .await?;
-    let mut old = std::mem::take(&mut memory.flows);
-    for record in records {
-        let address = (record.namespace.clone(), record.id.clone());
-        let known = match old.remove(&address) {
-            Some(known) if known.revision == record.revision => known,
-            _ => Known {
-                revision: record.revision,
-                schedulable: schedulable(record),
-            },
-        };
-        memory.flows.insert(address, known);
-    }
-    Ok(())
 }
 
 /// The revision parsed, when it is enabled and has an enabled Schedule trigger.

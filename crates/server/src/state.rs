@@ -5,6 +5,7 @@ use crate::auth::{Authenticator, FailureCounter};
 use crate::engines::{Engines, EnvFileError};
 use crate::error::AppError;
 use crate::executor::Executor;
+use crate::flow_trigger::FlowTriggers;
 use crate::flows::{FlowCache, LoadedFlow};
 use crate::options::ServerOptions;
 use crate::schedule::Schedules;
@@ -42,6 +43,8 @@ pub(crate) struct Shared {
     pub(crate) webhook_failures: FailureCounter,
     /// The Schedule triggers' clock and progress.
     pub(crate) schedule: Schedules,
+    /// The flows with Flow triggers, and their multiple conditions' windows.
+    pub(crate) flow_triggers: FlowTriggers,
 }
 
 /// Why the server cannot start.
@@ -115,6 +118,7 @@ impl AppState {
             webhook_failures: FailureCounter::new(options.failure_limit),
             flows: FlowCache::default(),
             schedule: Schedules::new(clock),
+            flow_triggers: FlowTriggers::default(),
             auth,
             engines,
             store,

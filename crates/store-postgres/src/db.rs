@@ -23,6 +23,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "20261205000200_server",
         include_str!("../migrations/20261205000200_server.sql"),
     ),
+    (
+        "20261206090000_condition_windows",
+        include_str!("../migrations/20261206090000_condition_windows.sql"),
+    ),
 ];
 
 /// Any advisory lock id works as long as every kestrel node uses the same one.

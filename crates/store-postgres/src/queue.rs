@@ -10,11 +10,12 @@ use crate::db::err;
 use crate::executions::{ClaimedEnd, EXECUTION_COLUMNS, col, execution_row, task_runs_of};
 use crate::time::{from_ms, ms, now_ms};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use kestrel_secrets::SecretValue;
 use kestrel_store::{
-    Claimed, ExecutionQueue, ExecutionRecord, Fire, LogRecord, QueueSignals, StateChange,
-    StoreError,
+    Claimed, ConditionWindow, ExecutionQueue, ExecutionRecord, Fire, LogRecord, QueueSignals,
+    StateChange, StoreError,
 };
 use std::collections::HashMap;
 use std::time::Duration;
@@ -223,7 +224,91 @@ impl ExecutionQueue for PgStore {
         Ok(inserted > 0)
     }
 
+    async fn meet_window(
+        &self,
+        window: &ConditionWindow,
+        met: &[String],
+        at: DateTime<Utc>,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        const DOING: &str = "record what a window met";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(err(DOING))?;
+        // One window at a time: two nodes meeting its last conditions at once both see both.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1))",
+            &[&window_lock(window)],
+        )
+        .await
+        .map_err(err(DOING))?;
+        let key = window_key(window);
+        let forget = format!("DELETE FROM condition_windows WHERE {WINDOW} AND met_at < $6");
+        tx.execute(
+            &forget,
+            &[key[0], key[1], key[2], key[3], key[4], &ms(since)],
+        )
+        .await
+        .map_err(err(DOING))?;
+        for condition in met {
+            tx.execute(
+                "INSERT INTO condition_windows
+                 (tenant, namespace, flow_id, trigger_id, condition_id, met, met_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (tenant, namespace, flow_id, trigger_id, condition_id, met)
+                 DO UPDATE SET met_at = excluded.met_at",
+                &[key[0], key[1], key[2], key[3], key[4], condition, &ms(at)],
+            )
+            .await
+            .map_err(err(DOING))?;
+        }
+        let read = format!("SELECT met FROM condition_windows WHERE {WINDOW} AND met_at >= $6");
+        let rows = tx
+            .query(&read, &[key[0], key[1], key[2], key[3], key[4], &ms(since)])
+            .await
+            .map_err(err(DOING))?;
+        tx.commit().await.map_err(err(DOING))?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    async fn reset_window(&self, window: &ConditionWindow) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let reset = format!("DELETE FROM condition_windows WHERE {WINDOW}");
+        let deleted = client
+            .execute(&reset, &window_key(window))
+            .await
+            .map_err(err("reset a window"))?;
+        Ok(deleted > 0)
+    }
+
     fn signals(&self) -> &QueueSignals {
         &self.inner.signals
     }
+}
+
+/// The rows of one condition window, its key as parameters 1 to 5.
+const WINDOW: &str =
+    "tenant = $1 AND namespace = $2 AND flow_id = $3 AND trigger_id = $4 AND condition_id = $5";
+
+/// A condition window's key, as parameters.
+fn window_key(window: &ConditionWindow) -> [&(dyn tokio_postgres::types::ToSql + Sync); 5] {
+    [
+        &window.tenant,
+        &window.namespace,
+        &window.flow_id,
+        &window.trigger_id,
+        &window.condition_id,
+    ]
+}
+
+/// The name of a condition window's advisory lock (its key's parts, unit-separated).
+fn window_lock(window: &ConditionWindow) -> String {
+    [
+        &window.tenant,
+        &window.namespace,
+        &window.flow_id,
+        &window.trigger_id,
+        &window.condition_id,
+    ]
+    .map(String::as_str)
+    .join("\u{1f}")
 }

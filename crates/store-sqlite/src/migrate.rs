@@ -22,6 +22,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "20261205000000_queue",
         include_str!("../migrations/20261205000000_queue.sql"),
     ),
+    (
+        "20261206090000_condition_windows",
+        include_str!("../migrations/20261206090000_condition_windows.sql"),
+    ),
 ];
 
 fn checksum(sql: &str) -> String {

@@ -9,11 +9,11 @@ use crate::executions::{
 };
 use crate::time::now_ms;
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use kestrel_secrets::SecretValue;
 use kestrel_store::{
-    Claimed, ExecutionQueue, ExecutionRecord, ExecutionStore, Fire, LogRecord, QueueSignals,
-    StateChange, StoreError,
+    Claimed, ConditionWindow, ExecutionQueue, ExecutionRecord, ExecutionStore, Fire, LogRecord,
+    QueueSignals, StateChange, StoreError,
 };
 use rusqlite::{Connection, OptionalExtension as _};
 use std::time::Duration;
@@ -173,7 +173,82 @@ impl ExecutionQueue for SqliteStore {
         })
     }
 
+    async fn meet_window(
+        &self,
+        window: &ConditionWindow,
+        met: &[String],
+        at: DateTime<Utc>,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        let key = window_key(window);
+        self.inner.db.write(|tx| {
+            tx.prepare_cached(&format!(
+                "DELETE FROM condition_windows WHERE {WINDOW} AND met_at < ?6"
+            ))
+            .and_then(|mut s| {
+                s.execute((key.0, key.1, key.2, key.3, key.4, since.timestamp_millis()))
+            })
+            .map_err(err("forget what a window met before its start"))?;
+            for condition in met {
+                tx.prepare_cached(
+                    "INSERT INTO condition_windows
+                     (tenant, namespace, flow_id, trigger_id, condition_id, met, met_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT DO UPDATE SET met_at = excluded.met_at",
+                )
+                .and_then(|mut s| {
+                    s.execute((
+                        key.0,
+                        key.1,
+                        key.2,
+                        key.3,
+                        key.4,
+                        condition,
+                        at.timestamp_millis(),
+                    ))
+                })
+                .map_err(err("record what a window met"))?;
+            }
+            tx.prepare_cached(&format!(
+                "SELECT met FROM condition_windows WHERE {WINDOW} AND met_at >= ?6"
+            ))
+            .and_then(|mut s| {
+                s.query_map(
+                    (key.0, key.1, key.2, key.3, key.4, since.timestamp_millis()),
+                    |r| r.get(0),
+                )?
+                .collect()
+            })
+            .map_err(err("read what a window met"))
+        })
+    }
+
+    async fn reset_window(&self, window: &ConditionWindow) -> Result<bool, StoreError> {
+        let key = window_key(window);
+        self.inner.db.write(|tx| {
+            tx.prepare_cached(&format!("DELETE FROM condition_windows WHERE {WINDOW}"))
+                .and_then(|mut s| s.execute(key))
+                .map(|deleted| deleted > 0)
+                .map_err(err("reset a window"))
+        })
+    }
+
     fn signals(&self) -> &QueueSignals {
         &self.inner.signals
     }
+}
+
+/// The rows of one condition window, its key as parameters 1 to 5.
+const WINDOW: &str = "tenant = ?1 AND namespace = ?2 AND flow_id = ?3 AND trigger_id = ?4 \
+                      AND condition_id = ?5";
+
+/// A condition window's key, as parameters.
+fn window_key(window: &ConditionWindow) -> (&str, &str, &str, &str, &str) {
+    (
+        &window.tenant,
+        &window.namespace,
+        &window.flow_id,
+        &window.trigger_id,
+        &window.condition_id,
+    )
 }

@@ -55,7 +55,9 @@ pub use flows::{FlowRecord, FlowStore};
 pub use limited::Limited;
 pub use manager::SecretManager;
 pub use offload::Offload;
-pub use queue::{Claimed, EndWatch, ExecutionQueue, Fire, QueueSignals, changed_within};
+pub use queue::{
+    Claimed, ConditionWindow, EndWatch, ExecutionQueue, Fire, QueueSignals, changed_within,
+};
 pub use routed::{Route, Routed};
 pub use types::{
     Actor, AuditAction, AuditEntry, AuditFilter, BackendCheck, DEFAULT_TENANT,

@@ -39,10 +39,28 @@ pub struct Fire {
     pub namespace: String,
     /// The flow's id.
     pub flow_id: String,
-    /// The trigger's id in the flow.
+    /// The trigger's id in the flow; for a Flow trigger, `<trigger id>:<id of the execution
+    /// whose end fired it>` (trigger ids hold no `:`), so that each end fires it once.
     pub trigger_id: String,
-    /// The tick.
+    /// The tick; for a Flow trigger, the end of the execution that fired it.
     pub at: DateTime<Utc>,
+}
+
+/// A Flow trigger's multiple condition (`MultipleCondition` or `preconditions`): the key under
+/// which the conditions met within its window are kept, so that every node counts the ends
+/// every other node stored, and a restart forgets nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConditionWindow {
+    /// The tenant.
+    pub tenant: String,
+    /// The listening flow's namespace.
+    pub namespace: String,
+    /// The listening flow's id.
+    pub flow_id: String,
+    /// The Flow trigger's id in the flow.
+    pub trigger_id: String,
+    /// The multiple condition's id.
+    pub condition_id: String,
 }
 
 /// Wake-ups for those who wait on the queue, sent on this process's writes and, where the
@@ -165,6 +183,21 @@ pub trait ExecutionQueue: Send + Sync {
     /// Records that `fire` happened; true for the first caller only, so that a trigger's
     /// tick starts one execution however many nodes see it.
     async fn claim_fire(&self, fire: &Fire) -> Result<bool, StoreError>;
+
+    /// Records that the conditions `met` held at `at` in `window`, forgets those met before
+    /// `since` (the window's start), and answers every condition met since: what the window
+    /// has met so far, across nodes.
+    async fn meet_window(
+        &self,
+        window: &ConditionWindow,
+        met: &[String],
+        at: DateTime<Utc>,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Forgets what `window` met, once it fired; true for the first caller only, so that a
+    /// window completed on several nodes at once fires once.
+    async fn reset_window(&self, window: &ConditionWindow) -> Result<bool, StoreError>;
 
     /// The wake-ups of this queue.
     fn signals(&self) -> &QueueSignals;

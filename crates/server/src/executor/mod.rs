@@ -250,7 +250,7 @@ async fn submit_in(
             flow.flow.namespace, flow.flow.id
         )));
     }
-    let mut inputs = Inputs::parse(&flow.flow.inputs, raw.iter().cloned())
+    let mut inputs = parse_inputs(&flow, raw.iter().cloned(), &triggered_by)
         .map_err(|error| AppError::invalid(error.to_string()))?;
     for (name, value) in &registered {
         inputs.register_secret(name, value.clone());
@@ -310,6 +310,23 @@ async fn submit_in(
         record: created,
         follow: Follow::Here(live),
     })
+}
+
+/// Who triggered an execution a Flow trigger started.
+pub(crate) const FLOW_TRIGGER: &str = "flow";
+
+/// The inputs of an execution of `flow`, typed; those of an execution a Flow trigger started
+/// as Kestra takes them (a required input not given is null).
+fn parse_inputs(
+    flow: &LoadedFlow,
+    raw: impl IntoIterator<Item = (String, SecretValue)>,
+    triggered_by: &str,
+) -> Result<Inputs, kestrel_engine::InputError> {
+    if triggered_by == FLOW_TRIGGER {
+        Inputs::parse_triggered(&flow.flow.inputs, raw)
+    } else {
+        Inputs::parse(&flow.flow.inputs, raw)
+    }
 }
 
 /// A free slot of this process's worker, if it runs one.
@@ -474,8 +491,9 @@ async fn run(state: AppState, job: Job) {
     end(&state, &live, ended, logs).await;
 }
 
-/// Stores the end of an execution this worker holds, then tells its followers and waiters;
-/// when another node ended it or took it over meanwhile, drops it.
+/// Stores the end of an execution this worker holds, then tells its followers and waiters and
+/// fires the Flow triggers it meets; when another node ended it or took it over meanwhile,
+/// drops it.
 async fn end(state: &AppState, live: &Live, ended: ExecutionRecord, logs: Vec<LogRecord>) {
     let executor = &state.0.executor;
     let id = ended.id.clone();
@@ -502,6 +520,8 @@ async fn end(state: &AppState, live: &Live, ended: ExecutionRecord, logs: Vec<Lo
         }
     };
     if stored {
+        // Before the end is told: whoever sees it here sees the executions it triggered.
+        crate::flow_trigger::fire(state, &ended).await;
         live.finish(ended, logs);
     } else {
         crate::log::warn(&format!(
@@ -599,6 +619,7 @@ pub(crate) async fn kill(state: &AppState, found: &ExecutionRecord) -> Result<()
     let mut killed = found.clone();
     record::ended(&mut killed, "KILLED");
     state.0.store.end_execution(&killed, &[]).await?;
+    crate::flow_trigger::fire(state, &killed).await;
     Ok(())
 }
 
@@ -623,7 +644,8 @@ async fn prepare(
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("revision {} of its flow is gone", found.flow_revision))?;
     let opened = open_payload(payload)?;
-    let mut inputs = Inputs::parse(&flow.flow.inputs, opened.inputs).map_err(|e| e.to_string())?;
+    let mut inputs =
+        parse_inputs(&flow, opened.inputs, &opened.triggered_by).map_err(|e| e.to_string())?;
     for (name, value) in opened.registered {
         inputs.register_secret(&name, value);
     }

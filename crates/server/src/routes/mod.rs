@@ -230,7 +230,7 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         method: "get",
         path: "/api/v1/main/executions/webhook/{namespace}/{flowId}/{key}",
-        summary: "Trigger a flow by its Webhook trigger's key",
+        summary: "Trigger a flow by its Webhook trigger's key (204, nothing started, when its conditions do not hold)",
         query: &[],
         body: Body::None,
         ok: 200,
@@ -240,7 +240,7 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         method: "post",
         path: "/api/v1/main/executions/webhook/{namespace}/{flowId}/{key}",
-        summary: "Trigger a flow by its Webhook trigger's key, with a body",
+        summary: "Trigger a flow by its Webhook trigger's key, with a body (204, nothing started, when its conditions do not hold)",
         query: &[],
         body: Body::Any,
         ok: 200,

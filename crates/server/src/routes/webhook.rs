@@ -3,7 +3,9 @@
 //! trigger's `key`, rendered (it may be `{{ secret('WEBHOOK_KEY') }}`); 404 when none
 //! matches, and a client that keeps guessing waits (429). A key `secret()` resolved is
 //! registered in the execution it starts, so that it is masked wherever the caller sends it
-//! again (a header, the query, the body: `{{ trigger }}`).
+//! again (a header, the query, the body: `{{ trigger }}`). A webhook with `conditions`
+//! (Kestra's `Expression`, over the request as `trigger`) starts nothing and answers 204 when
+//! one does not hold, as Kestra does.
 
 use super::executions::answer;
 use crate::auth::client_of;
@@ -11,10 +13,11 @@ use crate::error::AppError;
 use crate::executor::{self, Submission};
 use crate::extract::Path;
 use crate::state::AppState;
-use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::HeaderMap;
-use kestrel_flow::Flow;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use kestrel_expr::Context;
+use kestrel_flow::{Facts, Flow};
 use kestrel_secrets::{Reader, SecretValue};
 use serde_json::{Map, Value, json};
 use std::time::Instant;
@@ -32,7 +35,7 @@ pub(super) async fn trigger(
     State(state): State<AppState>,
     Path((namespace, flow_id, key)): Path<(String, String, String)>,
     request: Request,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Response, AppError> {
     let client = format!("webhook:{}", client_of(&request));
     let failures = &state.0.webhook_failures;
     if let Some(left) = failures.blocked(&client, Instant::now()) {
@@ -52,6 +55,9 @@ pub(super) async fn trigger(
         .await
         .map_err(|_| AppError::BadRequest("The body is too large or cut short".into()))?;
     let trigger = trigger_variable(&parts.headers, parts.uri.query(), &body);
+    if !conditions_hold(&state, &flow.flow, &matched.trigger_id, &trigger) {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     let submission = Submission {
         id: None,
         flow,
@@ -61,7 +67,34 @@ pub(super) async fn trigger(
     };
     let submitted =
         executor::submit_registering(&state, submission, matched.into_registered()).await?;
-    answer(&state, submitted, false).await
+    Ok(answer(&state, submitted, false).await?.into_response())
+}
+
+/// Whether every condition of the webhook `trigger_id` holds for the request `trigger`,
+/// rendered without a secret scope (a condition reading a secret does not hold).
+fn conditions_hold(state: &AppState, flow: &Flow, trigger_id: &str, trigger: &Value) -> bool {
+    let Some(webhook) = flow.webhooks.iter().find(|w| w.id == trigger_id) else {
+        return false;
+    };
+    if webhook.conditions.is_empty() {
+        return true;
+    }
+    let vars = json!({
+        "flow": {"id": flow.id, "namespace": flow.namespace},
+        "vars": flow.variables,
+        "trigger": trigger,
+    });
+    let context = Context::new(vars, None);
+    let engine = state.0.engines.engine();
+    let render = |template: &str| engine.expressions().render(template, &context).ok();
+    // A webhook's conditions are expressions only: they read no execution.
+    let facts = Facts {
+        namespace: &flow.namespace,
+        flow_id: &flow.id,
+        state: "CREATED",
+        labels: &[],
+    };
+    webhook.conditions.iter().all(|c| c.holds(&facts, &render))
 }
 
 /// The Webhook trigger a key matched.

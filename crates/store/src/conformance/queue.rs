@@ -2,7 +2,7 @@
 //! tests: `kestrel_store::conformance::queue::run_all(&store).await` on a new, empty store.
 //! Every step works in its own tenant, so the other stories' executions never reach a claim.
 
-use crate::{ExecutionQueue, ExecutionRecord, ExecutionStore, Fire, StateChange};
+use crate::{ConditionWindow, ExecutionQueue, ExecutionRecord, ExecutionStore, Fire, StateChange};
 use chrono::{DateTime, Utc};
 use kestrel_secrets::SecretValue;
 use serde_json::json;
@@ -23,6 +23,7 @@ where
     silent_workers_lose_their_executions(store.as_ref()).await;
     heartbeats_keep_executions(store.as_ref()).await;
     a_tick_fires_once(store.as_ref()).await;
+    a_condition_window_counts_what_it_met_and_resets_once(store.as_ref()).await;
     a_claim_gives_the_inputs_as_submitted(store.as_ref()).await;
     concurrent_claims_never_share_an_execution(store).await;
 }
@@ -219,6 +220,61 @@ where
         ..fire
     };
     assert!(store.claim_fire(&later).await.expect("the next tick"));
+}
+
+/// A condition window answers what it met since its start, and resets for one caller only.
+pub async fn a_condition_window_counts_what_it_met_and_resets_once<S>(store: &S)
+where
+    S: ExecutionQueue + ?Sized,
+{
+    let window = ConditionWindow {
+        tenant: "main".into(),
+        namespace: "conformance.queue".into(),
+        flow_id: "listener".into(),
+        trigger_id: "listen".into(),
+        condition_id: "both".into(),
+    };
+    let start = now();
+    let meet = |met: &'static [&'static str], at| {
+        let met: Vec<String> = met.iter().map(|m| (*m).to_owned()).collect();
+        let window = window.clone();
+        async move {
+            let mut found = store
+                .meet_window(&window, &met, at, start)
+                .await
+                .expect("meet");
+            found.sort();
+            found
+        }
+    };
+    assert_eq!(meet(&["a"], start).await, ["a"]);
+    assert_eq!(meet(&["a"], start).await, ["a"], "met twice counts once");
+    let other = ConditionWindow {
+        condition_id: "other".into(),
+        ..window.clone()
+    };
+    assert!(
+        store
+            .meet_window(&other, &[], start, start)
+            .await
+            .expect("other")
+            .is_empty()
+    );
+    assert_eq!(meet(&["b"], start).await, ["a", "b"]);
+    assert!(store.reset_window(&window).await.expect("reset"));
+    assert!(!store.reset_window(&window).await.expect("reset again"));
+    assert_eq!(meet(&[], start).await, Vec::<String>::new());
+    assert_eq!(meet(&["a"], start).await, ["a"]);
+    let later = start + chrono::Duration::hours(1);
+    let moved = store
+        .meet_window(&window, &["b".to_owned()], later, later)
+        .await
+        .expect("a later window");
+    assert_eq!(
+        moved,
+        ["b"],
+        "what was met before the window's start is forgotten"
+    );
 }
 
 /// Four workers claiming at once share out 60 executions, each exactly once.
