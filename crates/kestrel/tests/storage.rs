@@ -290,3 +290,40 @@ fn concat_joins_files_with_a_separator() {
         "first|second| second"
     );
 }
+
+/// A run killed on the way leaves its files; the next `kestrel run` removes them (the claim
+/// of a dead run is unlocked), and keeps those of a run still going (its claim is locked).
+#[test]
+fn a_run_removes_what_a_dead_run_left_in_the_storage() {
+    let sandbox = Sandbox::new();
+    let storage = sandbox.path("data").join("storage");
+    let left = storage.join("company/team/gone/executions/dead1/tasks/t/r/secret.txt");
+    std::fs::create_dir_all(left.parent().unwrap()).unwrap();
+    std::fs::write(&left, "unmasked").unwrap();
+    let claims = storage.join(".runs");
+    std::fs::create_dir_all(&claims).unwrap();
+    std::fs::write(
+        claims.join("dead1"),
+        "kestra:///company/team/gone/executions/dead1\n",
+    )
+    .unwrap();
+    let alive = storage.join("company/team/busy/executions/live1/x.txt");
+    std::fs::create_dir_all(alive.parent().unwrap()).unwrap();
+    std::fs::write(&alive, "in use").unwrap();
+    let held = std::fs::File::create(claims.join("live1")).unwrap();
+    std::io::Write::write_all(
+        &mut &held,
+        b"kestra:///company/team/busy/executions/live1\n",
+    )
+    .unwrap();
+    held.lock().unwrap();
+
+    let flow = "id: next\nnamespace: company.team\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n";
+    assert_eq!(sandbox.run_json(flow, &[]).json()["state"], "SUCCESS");
+    assert!(!left.exists(), "the dead run's files are removed");
+    assert!(!claims.join("dead1").exists());
+    assert!(alive.exists(), "a live run's files stay");
+    assert!(claims.join("live1").exists());
+    let claims_left: Vec<_> = std::fs::read_dir(&claims).unwrap().collect();
+    assert_eq!(claims_left.len(), 1, "this run's own claim went with it");
+}

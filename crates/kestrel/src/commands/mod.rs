@@ -1,6 +1,7 @@
 //! The subcommands, one file each with its own `run`, and what several of them share.
 
 pub(crate) mod archive;
+mod leftovers;
 mod principals;
 pub(crate) mod render;
 pub(crate) mod run;

@@ -3,6 +3,7 @@
 //! are killed and their working directories removed before the process exits, and the
 //! execution ends KILLED.
 
+use crate::commands::leftovers::RunClaim;
 use crate::commands::subflows::{Catalog, FolderLauncher};
 use crate::commands::{read_flow, read_text};
 use crate::error::{CliError, EXIT_FAILED, EXIT_INTERRUPTED};
@@ -17,7 +18,7 @@ use kestrel_secrets::SecretValue;
 use kestrel_storage::ExecutionFiles;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 #[derive(Debug, Args)]
@@ -93,8 +94,11 @@ pub(crate) fn run(args: &RunArgs, settings: &Settings) -> Result<u8, CliError> {
     }
     let catalog = catalog(&flow, args)?;
     let id = kestrel_engine::new_id();
-    let files = ExecutionFiles::new(settings.storage(), &flow.namespace, &flow.id, &id)
+    let storage = settings.storage();
+    let files = ExecutionFiles::new(Arc::clone(&storage), &flow.namespace, &flow.id, &id)
         .map_err(|error| CliError::usage(error.to_string()))?;
+    let claim = RunClaim::take(&settings.storage_root(), storage.as_ref(), &files)
+        .map_err(|error| CliError::failed("cannot claim the execution's files").caused_by(error))?;
     let inputs = typed_inputs(&flow, &args.inputs, &files)?;
     let engine = load_engine(settings, args.env_file.as_deref())?;
     let sandbox =
@@ -123,6 +127,8 @@ pub(crate) fn run(args: &RunArgs, settings: &Settings) -> Result<u8, CliError> {
             triggered_by: &triggered_by,
             depth: 1,
             children: &children,
+            claim: &claim,
+            storage: &storage,
         };
         let origin = Origin {
             id: Some(id),
@@ -159,6 +165,8 @@ pub(crate) fn run(args: &RunArgs, settings: &Settings) -> Result<u8, CliError> {
             remove_files(&other_files);
         }
     }
+    // Nothing is left for a later run to clean.
+    drop(claim);
     print_result(&execution, &children, args.output);
     Ok(match stopped {
         Some(Stop::Interrupt) => EXIT_INTERRUPTED,

@@ -5,6 +5,7 @@
 //! (`wait: false`) still runs to its end before the task does, its outputs holding only its
 //! `executionId`, as Kestra's do.
 
+use crate::commands::leftovers::RunClaim;
 use crate::error::CliError;
 use crate::output::warn;
 use async_trait::async_trait;
@@ -13,9 +14,10 @@ use kestrel_engine::{
     SubflowLauncher, SubflowRequest, TaskError, too_deep,
 };
 use kestrel_flow::Flow;
+use kestrel_storage::{ExecutionFiles, Storage};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The flows of the folders `kestrel run` looks in, by namespace and id.
 #[derive(Default)]
@@ -139,6 +141,10 @@ pub(crate) struct FolderLauncher<'a> {
     pub(crate) depth: usize,
     /// Every child execution, in the order they ended.
     pub(crate) children: &'a Mutex<Vec<Execution>>,
+    /// The run's claim, which lists every child's files for a clean-up should the run die.
+    pub(crate) claim: &'a RunClaim,
+    /// The internal storage the children's files go to.
+    pub(crate) storage: &'a Arc<dyn Storage>,
 }
 
 #[async_trait]
@@ -168,7 +174,12 @@ impl SubflowLauncher for FolderLauncher<'_> {
         for (name, value) in request.registered {
             inputs.register_secret(&name, value);
         }
+        let id = kestrel_engine::new_id();
+        if let Ok(files) = ExecutionFiles::new(Arc::clone(self.storage), namespace, flow_id, &id) {
+            self.claim.record(&files);
+        }
         let origin = Origin {
+            id: Some(id),
             trigger: Some(request.trigger),
             labels: request.labels,
             ..Origin::by(self.triggered_by)
