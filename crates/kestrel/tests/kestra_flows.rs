@@ -1326,3 +1326,59 @@ fn a_retried_task_fails_after_its_last_attempt() {
         }
     }
 }
+
+/// VariablesTest: recursiveVars, run with Kestra's test configuration: its globals, and
+/// environment variables read with the prefix `KESTRA_`.
+#[test]
+fn variables_render_recursively_and_see_envs_and_globals() {
+    let sandbox = Sandbox::new();
+    let config = sandbox.write(
+        "config.yml",
+        "variables:
+  env-vars-prefix: KESTRA_
+  globals: {string: string, int: 1, bool: true, nested: {int: 2}}
+",
+    );
+    let document = sandbox
+        .kestrel([
+            "--config".to_owned(),
+            config.display().to_string(),
+            "run".into(),
+            fixture("variables.yaml").display().to_string(),
+            "--output".into(),
+            "json".into(),
+        ])
+        .env("KESTRA_TEST1", "true")
+        .env("KESTRA_TEST2", "Pass by env")
+        .output()
+        .json();
+    assert_eq!(runs(&document).len(), 3);
+    for (task, expected) in [
+        ("variable", "1 > 2 > 3"),
+        ("env", "true Pass by env"),
+        ("global", "string 1 true 2"),
+    ] {
+        assert_eq!(
+            run_of(&document, task)["outputs"]["value"],
+            expected,
+            "{task}"
+        );
+    }
+}
+
+/// VariablesTest: invalidVars. A flow without inputs has no `inputs` to read.
+#[test]
+fn an_expression_reading_missing_inputs_fails_its_task() {
+    let document = run("variables-invalid.yaml", &[]);
+    assert_eq!((state(&document), runs(&document).len()), ("FAILED", 2));
+    let failed = &runs(&document)[1];
+    assert_eq!(failed["state"], "FAILED");
+    let logged = document["logs"].as_array().unwrap().iter().any(|entry| {
+        entry["taskId"] == failed["taskId"]
+            && entry["message"]
+                .as_str()
+                .unwrap()
+                .contains("Unable to find `inputs` used in the expression `{{inputs.invalid}}`")
+    });
+    assert!(logged, "{}", document["logs"]);
+}
