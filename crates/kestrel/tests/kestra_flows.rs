@@ -6,6 +6,8 @@
 
 mod util;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 use std::path::PathBuf;
 use util::Sandbox;
@@ -1381,4 +1383,56 @@ fn an_expression_reading_missing_inputs_fails_its_task() {
                 .contains("Unable to find `inputs` used in the expression `{{inputs.invalid}}`")
     });
     assert!(logged, "{}", document["logs"]);
+}
+
+/// InputsTest: shouldNotLogSecretInput. The SECRET input's default is masked in the log, with
+/// kestrel's mask (Kestra's has eight stars).
+#[test]
+fn a_secret_input_is_not_logged() {
+    let document = run("input-log-secret.yaml", &[]);
+    assert_eq!((state(&document), runs(&document).len()), ("SUCCESS", 1));
+    assert_eq!(
+        document["logs"][0]["message"],
+        format!("This is my secret: {}", util::MASK)
+    );
+}
+
+/// SecretFunctionTest: getSecret, its secrets given as Kestra's test gives them (base64 in
+/// `SECRET_` variables). The log is masked as Kestra's; unlike Kestra's, the outputs shown are
+/// masked too (docs/compatibility.md).
+#[test]
+fn secret_reads_environment_secrets_and_masks_them() {
+    let long = "passwordveryveryveyrlong".repeat(5);
+    let sandbox = Sandbox::new();
+    let document = sandbox
+        .kestrel([
+            "run".to_owned(),
+            fixture("secrets.yaml").display().to_string(),
+            "--output".into(),
+            "json".into(),
+        ])
+        .env(
+            "SECRET_MY_SECRET",
+            STANDARD.encode(r#"{"secretKey":"secretValue"}"#),
+        )
+        .env("SECRET_NEW_LINE", STANDARD.encode(&long))
+        .output()
+        .json();
+    assert_eq!(state(&document), "SUCCESS");
+    let log = &document["logs"][0];
+    assert_eq!(log["taskId"], "log-secret");
+    assert!(log["message"].as_str().unwrap().contains("***"), "{log}");
+    for task in ["get-secret", "get-multiline-secret"] {
+        assert_eq!(run_of(&document, task)["outputs"]["value"], util::MASK);
+    }
+}
+
+/// PauseTest: runParallelDelay (through JdbcRunnerTest: pauseRunParallelDelay). Each Pause of a
+/// concurrent ForEach resumes after its delay.
+#[test]
+fn pauses_with_a_delay_in_a_concurrent_for_each_all_resume() {
+    assert_eq!(
+        outcome("each-parallel-pause.yml", &[]),
+        ("SUCCESS".to_owned(), 7)
+    );
 }
