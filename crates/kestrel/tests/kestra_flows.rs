@@ -1583,3 +1583,22 @@ fn pauses_with_a_delay_in_a_concurrent_for_each_all_resume() {
 fn a_minimal_flow_succeeds() {
     assert_eq!(outcome("minimal.yaml", &[]).0, "SUCCESS");
 }
+
+/// YamlParserTest: allFlowable (Kestra parses it, never runs it).
+#[test]
+fn a_flow_of_every_flowable_validates() {
+    let output = Sandbox::new()
+        .kestrel([
+            "validate".to_owned(),
+            fixture("all-flowable.yaml").display().to_string(),
+        ])
+        .output();
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    assert!(
+        output
+            .stdout
+            .contains("valid (io.kestra.tests.all-flowable)"),
+        "{}",
+        output.stdout
+    );
+}
