@@ -842,7 +842,11 @@ fn base_vars(
         "execution".into(),
         json!({"id": execution.id, "startDate": start_date}),
     );
-    vars.insert("inputs".into(), Value::Object(inputs.values().clone()));
+    // Kestra has no `inputs` in an execution of a flow without any: `{{ inputs.x }}` names
+    // `inputs` as what is missing.
+    if !flow.inputs.is_empty() || !inputs.values().is_empty() {
+        vars.insert("inputs".into(), Value::Object(inputs.values().clone()));
+    }
     vars.insert("labels".into(), Value::Object(labels));
     vars.insert("vars".into(), Value::Object(flow.variables.clone()));
     vars.insert("envs".into(), json!(engine.envs));

@@ -152,9 +152,11 @@ impl<'n> Props<'n> {
     }
 
     fn entry(&self, key: &str) -> Option<&'n (Node, Node)> {
-        self.entries
-            .iter()
-            .find(|(k, _)| matches!(&k.value, Yaml::String(name) if name == key))
+        self.entries.iter().find(|(k, _)| match &k.value {
+            // A key written as a number or boolean (a Switch's case `1:`) is its text.
+            Yaml::String(name) | Yaml::Number(_, name) | Yaml::Bool(_, name) => name == key,
+            Yaml::Null | Yaml::Seq(_) | Yaml::Map(_) => false,
+        })
     }
 
     /// A text property; numbers and booleans are taken as written.

@@ -779,6 +779,28 @@ mod tests {
     }
 
     #[test]
+    fn a_switch_case_written_as_a_number_or_boolean_keeps_its_tasks() {
+        let found = flowable(&format!(
+            "    type: io.kestra.plugin.core.flow.Switch
+    value: x
+    cases:
+      1:
+{}      true:
+{}",
+            child("one", "        "),
+            child("yes", "        ")
+        ));
+        let FlowableKind::Switch { cases, .. } = &found.kind else {
+            panic!("not a switch: {found:?}");
+        };
+        let read: Vec<(&str, &str)> = cases
+            .iter()
+            .map(|(key, tasks)| (key.as_str(), tasks[0].id.as_str()))
+            .collect();
+        assert_eq!(read, [("1", "one"), ("true", "yes")]);
+    }
+
+    #[test]
     fn bad_switches_are_reported() {
         let switch = "    type: io.kestra.plugin.core.flow.Switch\n";
         assert_eq!(

@@ -23,6 +23,11 @@ fn run(name: &str, inputs: &[&str]) -> Value {
 
 /// [`run`] in `sandbox`, where `inputs` may name its files.
 fn run_in(sandbox: &Sandbox, name: &str, inputs: &[&str]) -> Value {
+    sandbox.kestrel(run_args(name, inputs)).output().json()
+}
+
+/// The arguments of `kestrel run` of fixture `name` with `inputs`, its output JSON.
+fn run_args(name: &str, inputs: &[&str]) -> Vec<String> {
     let mut args = vec![
         "run".to_owned(),
         fixture(name).display().to_string(),
@@ -32,7 +37,7 @@ fn run_in(sandbox: &Sandbox, name: &str, inputs: &[&str]) -> Value {
     for input in inputs {
         args.extend(["--input".to_owned(), (*input).to_owned()]);
     }
-    sandbox.kestrel(&args).output().json()
+    args
 }
 
 fn state(document: &Value) -> &str {
@@ -975,4 +980,625 @@ fn a_for_each_item_allowed_to_fail_lets_the_flow_go_on() {
     let warning = run_items("task-allow-warning-executable-foreachitem.yml", &[]);
     assert_eq!(state(&warning), "SUCCESS");
     assert_eq!(runs(&warning).len(), 4);
+}
+
+/// The state of fixture `name` run with `inputs`, and how many task runs it made.
+fn outcome(name: &str, inputs: &[&str]) -> (String, usize) {
+    let document = run(name, inputs);
+    (state(&document).to_owned(), runs(&document).len())
+}
+
+/// SequentialTest: sequential, sequentialWithGlobalErrors, sequentialWithLocalErrors;
+/// JdbcRunnerTest: sequential.
+#[test]
+fn sequential_runs_its_tasks_and_its_errors() {
+    for (name, expected) in [
+        ("sequential.yaml", ("SUCCESS", 11)),
+        ("sequential-with-global-errors.yaml", ("FAILED", 6)),
+        ("sequential-with-local-errors.yaml", ("FAILED", 6)),
+    ] {
+        let (state, count) = outcome(name, &[]);
+        assert_eq!((state.as_str(), count), expected, "{name}");
+    }
+}
+
+/// ParallelTest: parallel, parallelNested; JdbcRunnerTest: parallel, parallelNested (they
+/// assert the task-run count only).
+#[test]
+fn parallel_runs_every_branch() {
+    assert_eq!(outcome("parallel.yaml", &[]).1, 8);
+    assert_eq!(outcome("parallel-nested.yaml", &[]).1, 11);
+}
+
+/// IfTest: multipleIf, ifTruthy, ifFalsy, ifWithoutElse, ifInFlowable.
+#[test]
+fn if_runs_then_on_a_truthy_condition_and_else_otherwise() {
+    let multiple = outcome("if.yaml", &["if1=true", "if2=false", "if3=true"]);
+    assert_eq!(multiple, ("SUCCESS".to_owned(), 12));
+
+    for (param, branch) in [
+        ("true", "when-true"),
+        ("1", "when-true"),
+        ("false", "when-false"),
+        ("0", "when-false"),
+        ("-0", "when-false"),
+    ] {
+        let document = run("if-condition.yaml", &[&format!("param={param}")]);
+        assert_eq!(state(&document), "SUCCESS", "{param}");
+        assert_eq!(runs(&document).len(), 2, "{param}");
+        assert_eq!(state_of(&document, branch), "SUCCESS", "{param}");
+    }
+
+    let then = run("if-without-else.yaml", &["param=true"]);
+    assert_eq!((state(&then), runs(&then).len()), ("SUCCESS", 2));
+    assert_eq!(state_of(&then, "when-true"), "SUCCESS");
+    let nothing = run("if-without-else.yaml", &["param=false"]);
+    assert_eq!(
+        (state(&nothing), task_ids(&nothing)),
+        ("SUCCESS", vec!["if"])
+    );
+
+    let in_flowable = run("if-in-flowable.yaml", &["param=true"]);
+    assert_eq!(
+        (state(&in_flowable), runs(&in_flowable).len()),
+        ("SUCCESS", 8)
+    );
+    assert_eq!(state_of(&in_flowable, "after_if"), "SUCCESS");
+}
+
+/// DisabledTest: simple, error, flowable. Disabled tasks make no task run.
+#[test]
+fn disabled_tasks_do_not_run() {
+    assert_eq!(outcome("disable-simple.yaml", &[]).1, 2);
+    assert_eq!(outcome("disable-error.yaml", &[]).1, 3);
+    assert_eq!(outcome("disable-flowable.yaml", &[]).1, 10);
+}
+
+/// The ForEach values a task run of `document` runs for, outermost first: those of its task
+/// run and its parents', each once.
+fn values_of<'d>(document: &'d Value, task_run: &'d Value) -> Vec<&'d str> {
+    let mut values = Vec::new();
+    let mut current = Some(task_run);
+    while let Some(run) = current {
+        if let Some(value) = run["value"].as_str()
+            && values.last() != Some(&value)
+        {
+            values.push(value);
+        }
+        current = runs(document)
+            .iter()
+            .find(|parent| parent["id"] == run["parentTaskRunId"]);
+    }
+    values.reverse();
+    values
+}
+
+/// The `value` output of the task run of `task_id` for ForEach `values` (Kestra's
+/// findTaskRunByTaskIdAndValue).
+fn output_for<'d>(document: &'d Value, task_id: &str, values: &[&str]) -> &'d str {
+    runs(document)
+        .iter()
+        .find(|run| run["taskId"] == task_id && values_of(document, run) == values)
+        .unwrap_or_else(|| panic!("no task run of {task_id} for {values:?}"))["outputs"]["value"]
+        .as_str()
+        .unwrap()
+}
+
+/// EachSequentialTest: sequential, object, objectInList, sequentialNested, eachEmpty,
+/// eachSwitch; JdbcRunnerTest: eachSequentialNested.
+#[test]
+fn for_each_runs_its_tasks_for_each_value() {
+    assert_eq!(
+        outcome("each-sequential.yaml", &[]),
+        ("WARNING".to_owned(), 11)
+    );
+    assert_eq!(outcome("each-empty.yaml", &[]), ("SUCCESS".to_owned(), 2));
+    for name in ["each-object.yaml", "each-object-in-list.yaml"] {
+        let document = run(name, &[]);
+        assert_eq!((state(&document), runs(&document).len()), ("SUCCESS", 8));
+        let value = runs(&document)[6]["outputs"]["value"].as_str().unwrap();
+        assert!(value.contains("json > JSON > [\"my-complex\"]"), "{value}");
+    }
+
+    let nested = run("each-sequential-nested.yaml", &[]);
+    assert_eq!((state(&nested), runs(&nested).len()), ("SUCCESS", 23));
+    let inner = output_for(&nested, "1-2-1_return", &["s1", "a a"]);
+    assert!(output_for(&nested, "2_return", &[]).contains(inner));
+    let outer = output_for(&nested, "1-1_return", &["s1"]);
+    assert!(output_for(&nested, "1-3_return", &["s1"]).contains(outer));
+    let second = output_for(&nested, "1-2-2_return", &["s1", "a a"]);
+    assert!(second.contains(&format!("get {inner}")), "{second}");
+
+    let switch = run("each-switch.yaml", &[]);
+    assert_eq!((state(&switch), runs(&switch).len()), ("SUCCESS", 12));
+    assert_eq!(
+        output_for(&switch, "2-1-1_switch-number-1", &["b", "1"]),
+        "1"
+    );
+    assert_eq!(
+        output_for(&switch, "2-1-1_switch-number-2", &["b", "2"]),
+        "2 b"
+    );
+}
+
+/// EachParallelTest: parallel, parallelNested, parallelInteger; JdbcRunnerTest: eachParallel,
+/// eachParallelNested, eachParallelWithSubflowMissing (at least the ForEach and one child fail).
+#[test]
+fn a_concurrent_for_each_runs_every_value() {
+    for (name, expected) in [("each-parallel.yaml", 8), ("each-parallel-nested.yaml", 11)] {
+        assert_eq!(
+            outcome(name, &[]),
+            ("SUCCESS".to_owned(), expected),
+            "{name}"
+        );
+    }
+    assert_eq!(outcome("each-parallel-Integer.yml", &[]).0, "SUCCESS");
+
+    let missing = run("each-parallel-subflow-notfound.yml", &[]);
+    assert_eq!(state(&missing), "FAILED");
+    let failed = runs(&missing)
+        .iter()
+        .filter(|run| run["state"] == "FAILED")
+        .count();
+    assert!(failed >= 2, "{failed}");
+}
+
+/// ForEachTest: nonConcurrent, concurrent, concurrentWithParallel, concurrentNoLimit.
+#[test]
+fn for_each_with_a_concurrency_limit_runs_every_value() {
+    for (name, expected) in [
+        ("foreach-non-concurrent.yaml", 7),
+        ("foreach-concurrent.yaml", 7),
+        ("foreach-concurrent-parallel.yaml", 10),
+        ("foreach-concurrent-no-limit.yaml", 7),
+    ] {
+        assert_eq!(
+            outcome(name, &[]),
+            ("SUCCESS".to_owned(), expected),
+            "{name}"
+        );
+    }
+}
+
+/// CurrentEachOutputFunctionTest: parallel. `currentEachOutput` reads the output of the same
+/// ForEach values; a Sequential's tasks read each other's outputs by id.
+#[test]
+fn current_each_output_reads_the_output_of_the_same_values() {
+    let document = run("current-output.yaml", &[]);
+    for outer in ["v11", "v12"] {
+        for middle in ["v21", "v22"] {
+            for inner in ["v31", "v32"] {
+                assert_eq!(
+                    output_for(&document, "1-1-1_return", &[outer, middle, inner]),
+                    format!("return-{outer}-{middle}-{inner}")
+                );
+            }
+        }
+    }
+    for value in ["v41", "v42"] {
+        assert_eq!(
+            output_for(&document, "2-1_return", &[value]),
+            format!("return-{value}")
+        );
+    }
+}
+
+/// RunContextTest: variables. Return renders the date, the task's and the flow's ids.
+#[test]
+fn return_renders_its_format() {
+    let document = run("return.yaml", &[]);
+    assert_eq!(runs(&document).len(), 3);
+    let date = runs(&document)[0]["outputs"]["value"].as_str().unwrap();
+    assert!(date.len() == 24 && date.ends_with('Z'), "{date}");
+    assert_eq!(runs(&document)[1]["outputs"]["value"], "task-id");
+    assert_eq!(runs(&document)[2]["outputs"]["value"], "return");
+}
+
+/// JdbcRunnerTest: full, executionDate.
+#[test]
+fn full_and_execution_render_their_values() {
+    let full = run("full.yaml", &[]);
+    assert_eq!((state(&full), runs(&full).len()), ("SUCCESS", 13));
+    let value = run_of(&full, "t2")["outputs"]["value"].as_str().unwrap();
+    assert!(value.contains("value1"), "{value}");
+
+    let execution = run("execution.yaml", &[]);
+    let date = runs(&execution)[0]["outputs"]["value"].as_str().unwrap();
+    let digits = |range: std::ops::Range<usize>| date[range].bytes().all(|b| b.is_ascii_digit());
+    assert!(
+        date.len() == 24 && digits(0..4) && digits(17..19) && digits(20..23) && date.ends_with('Z'),
+        "{date}"
+    );
+}
+
+/// VariablesTest: failedFirst.
+#[test]
+fn a_failed_first_task_ends_the_flow() {
+    let document = run("failed-first.yaml", &[]);
+    assert_eq!(runs(&document).len(), 1);
+    assert_eq!(runs(&document)[0]["state"], "FAILED");
+}
+
+/// TaskWithRunIfTest: runnableTask. A false `runIf` skips the task.
+#[test]
+fn run_if_skips_a_task_whose_condition_is_false() {
+    let document = run("task-runif.yml", &[]);
+    assert_eq!((state(&document), runs(&document).len()), ("FAILED", 4));
+    for (task, expected) in [
+        ("executed", "SUCCESS"),
+        ("notexecuted", "SKIPPED"),
+        ("willfailedtheflow", "FAILED"),
+    ] {
+        assert_eq!(state_of(&document, task), expected, "{task}");
+    }
+}
+
+/// TaskWithAllowFailureTest: runnableTask, flowableTask.
+#[test]
+fn allow_failure_on_a_task_or_a_flowable_ends_the_flow_in_warning() {
+    let runnable = run("task-allow-failure-runnable.yml", &[]);
+    assert_eq!((state(&runnable), runs(&runnable).len()), ("WARNING", 2));
+    assert_eq!(attempts_of(&runnable, "fail"), 3);
+    assert_eq!(
+        outcome("task-allow-failure-flowable.yml", &[]),
+        ("WARNING".to_owned(), 3)
+    );
+}
+
+/// EmptyVariablesTest: emptyVariables.
+#[test]
+fn empty_json_inputs_and_missing_outputs_render() {
+    let inputs = [
+        r#"emptyKey={ "foo": "" }"#,
+        r#"emptySubObject={"json":{"someEmptyObject":{}}}"#,
+    ];
+    assert_eq!(
+        outcome("empty-variables.yml", &inputs),
+        ("SUCCESS".to_owned(), 3)
+    );
+}
+
+/// FlowOutputTest: shouldGetSuccessExecutionForFlowWithOutputs,
+/// shouldGetSuccessExecutionForFlowWithArrayOutputs,
+/// shouldGetFailExecutionForFlowWithInvalidOutputs (Kestra's outputs are null, kestrel's
+/// document shows them empty).
+#[test]
+fn flow_outputs_are_rendered_or_fail_the_flow() {
+    let single = run("flow-with-outputs.yml", &[]);
+    assert_eq!(state(&single), "SUCCESS");
+    assert_eq!(
+        single["outputs"],
+        serde_json::json!({"key": "{\"value\":\"flow-with-outputs\"}"})
+    );
+    let array = run("flow-with-array-outputs.yml", &[]);
+    assert_eq!(state(&array), "SUCCESS");
+    assert_eq!(
+        array["outputs"],
+        serde_json::json!({"myout": ["1rstValue", "2ndValue"]})
+    );
+    let failed = run("flow-with-outputs-failed.yml", &[]);
+    assert_eq!(state(&failed), "FAILED");
+    assert!(
+        failed["outputs"].as_object().is_none_or(|o| o.is_empty()),
+        "{}",
+        failed["outputs"]
+    );
+}
+
+/// RetryCaseTest (through JdbcRunnerRetryTest): retrySuccess, retrySuccessAtFirstAttempt,
+/// retryFailed, retryRandom, retryExpo, retryFail.
+#[test]
+fn a_tasks_retry_tries_it_again_up_to_its_bounds() {
+    for (name, expected, attempts) in [
+        ("retry-success.yaml", ("WARNING", 1), 4),
+        ("retry-success-first-attempt.yaml", ("SUCCESS", 1), 1),
+        ("retry-failed.yaml", ("FAILED", 2), 5),
+        ("retry-random.yaml", ("FAILED", 1), 3),
+        ("retry-expo.yaml", ("FAILED", 1), 3),
+        ("retry-fail.yaml", ("FAILED", 2), 3),
+    ] {
+        let document = run(name, &[]);
+        assert_eq!(
+            (state(&document), runs(&document).len()),
+            expected,
+            "{name}"
+        );
+        let first = runs(&document)[0]["attempts"].as_array().unwrap();
+        assert_eq!(first.len(), attempts, "{name}");
+    }
+}
+
+/// RetryCaseTest: retryFailedTaskDuration, retryFailedTaskAttempts, retrySubflow,
+/// retryFlowableChild, retryFlowableNestedChild, retryFlowableParallel (retry-subflow.yaml
+/// starts failed-first.yaml, found in the same folder).
+#[test]
+fn a_retried_task_fails_after_its_last_attempt() {
+    for (name, index, attempts) in [
+        ("retry-failed-task-duration.yml", 0, 3),
+        ("retry-failed-task-attempts.yml", 0, 4),
+        ("retry-subflow.yaml", 0, 3),
+        ("retry-flowable-child.yaml", 1, 3),
+        ("retry-flowable-nested-child.yaml", 2, 3),
+        ("retry-flowable-parallel.yaml", 1, 2),
+        ("retry-flowable-parallel.yaml", 2, 2),
+    ] {
+        let document = run(name, &[]);
+        assert_eq!(state(&document), "FAILED", "{name}");
+        let made = runs(&document)[index]["attempts"].as_array().unwrap().len();
+        assert!(made >= attempts, "{name}: {made} attempts");
+        if !name.contains("parallel") {
+            assert_eq!(made, attempts, "{name}");
+        }
+    }
+}
+
+/// VariablesTest: recursiveVars, run with Kestra's test configuration: its globals, and
+/// environment variables read with the prefix `KESTRA_`.
+#[test]
+fn variables_render_recursively_and_see_envs_and_globals() {
+    let sandbox = Sandbox::new();
+    let config = sandbox.write(
+        "config.yml",
+        "variables:
+  env-vars-prefix: KESTRA_
+  globals: {string: string, int: 1, bool: true, nested: {int: 2}}
+",
+    );
+    let document = sandbox
+        .kestrel(
+            ["--config".to_owned(), config.display().to_string()]
+                .into_iter()
+                .chain(run_args("variables.yaml", &[])),
+        )
+        .env("KESTRA_TEST1", "true")
+        .env("KESTRA_TEST2", "Pass by env")
+        .output()
+        .json();
+    assert_eq!(runs(&document).len(), 3);
+    for (task, expected) in [
+        ("variable", "1 > 2 > 3"),
+        ("env", "true Pass by env"),
+        ("global", "string 1 true 2"),
+    ] {
+        assert_eq!(
+            run_of(&document, task)["outputs"]["value"],
+            expected,
+            "{task}"
+        );
+    }
+}
+
+/// VariablesTest: invalidVars. A flow without inputs has no `inputs` to read.
+#[test]
+fn an_expression_reading_missing_inputs_fails_its_task() {
+    let document = run("variables-invalid.yaml", &[]);
+    assert_eq!((state(&document), runs(&document).len()), ("FAILED", 2));
+    let failed = &runs(&document)[1];
+    assert_eq!(failed["state"], "FAILED");
+    let logged = document["logs"].as_array().unwrap().iter().any(|entry| {
+        entry["taskId"] == failed["taskId"]
+            && entry["message"]
+                .as_str()
+                .unwrap()
+                .contains("Unable to find `inputs` used in the expression `{{inputs.invalid}}`")
+    });
+    assert!(logged, "{}", document["logs"]);
+}
+
+/// The output of `kestrel run inputs.yaml` with Kestra's InputsTest inputs, `KEY=VALUE`s of
+/// `changes` replacing, adding or (a bare `KEY`) removing them (the file input is a file of the sandbox, the secret
+/// is read from one, as the command line wants).
+fn run_inputs(changes: &[&str]) -> util::Output {
+    let sandbox = Sandbox::new();
+    let file = sandbox.write("application-test.yml", "a: b\n");
+    sandbox.write("secret.txt", "secret");
+    let file = format!("file={}", file.display());
+    let mut inputs: Vec<&str> = vec![
+        "string=myString",
+        "enum=ENUM_VALUE",
+        "int=42",
+        "float=42.42",
+        "bool=false",
+        "instant=2019-10-06T18:27:49Z",
+        "date=2019-10-06",
+        "time=18:27:49",
+        "duration=PT5M6S",
+        &file,
+        "json={\"a\": \"b\"}",
+        "uri=https://www.google.com",
+        "nested.string=a string",
+        "nested.more.int=123",
+        "nested.bool=true",
+        "validatedString=A123",
+        "validatedInt=12",
+        "validatedDate=2023-01-02",
+        "validatedDateTime=2023-01-01T00:00:10Z",
+        "validatedDuration=PT15S",
+        "validatedFloat=0.42",
+        "validatedTime=11:27:49",
+        "secret=@secret.txt",
+        "array=[1, 2, 3]",
+        "yaml=some: property\nalist:\n- of\n- values",
+    ];
+    for change in changes {
+        let key = change.split('=').next().unwrap();
+        inputs.retain(|input| input.split('=').next() != Some(key));
+        if change.contains('=') {
+            inputs.push(change);
+        }
+    }
+    sandbox.kestrel(run_args("inputs.yaml", &inputs)).output()
+}
+
+/// InputsTest: inputFlow, inputEmptyJsonFlow. Unlike Kestra's, the SECRET input's output is
+/// shown masked (docs/compatibility.md).
+#[test]
+fn every_input_type_reaches_the_tasks() {
+    let document = run_inputs(&[]).json();
+    assert_eq!((state(&document), runs(&document).len()), ("SUCCESS", 14));
+    let file = run_of(&document, "file")["outputs"]["value"]
+        .as_str()
+        .unwrap();
+    assert!(
+        file.starts_with("kestra:///io/kestra/tests/inputs/executions/")
+            && file.ends_with("/inputs/file/application-test.yml"),
+        "{file}"
+    );
+    assert_eq!(run_of(&document, "secret")["outputs"]["value"], util::MASK);
+    assert_eq!(run_of(&document, "optional")["outputs"]["value"], "");
+
+    let empty = run_inputs(&["json={}"]).json();
+    assert_eq!((state(&empty), runs(&empty).len()), ("SUCCESS", 14));
+    assert_eq!(run_of(&empty, "jsonOutput")["outputs"]["value"], "{}");
+}
+
+/// InputsTest: missingRequired, inputValidated*BadValue, inputEnumFailed, inputArrayFailed.
+/// kestrel refuses each value with Kestra's reason, never quoting the value
+/// (docs/compatibility.md).
+#[test]
+fn an_invalid_input_is_refused_with_kestras_reason() {
+    for (change, reason) in [
+        ("string", "'string': missing required"),
+        (
+            "validatedString=foo",
+            "'validatedString': it must match the pattern",
+        ),
+        (
+            "validatedInt=9",
+            "'validatedInt': it must be more than `10`",
+        ),
+        (
+            "validatedInt=21",
+            "'validatedInt': it must be less than `20`",
+        ),
+        (
+            "validatedDate=2022-01-01",
+            "'validatedDate': it must be after `2023-01-01`",
+        ),
+        (
+            "validatedDate=2024-01-01",
+            "'validatedDate': it must be before `2023-12-31`",
+        ),
+        (
+            "validatedDateTime=2022-01-01T00:00:00Z",
+            "'validatedDateTime': it must be after `2023-01-01T00:00:00Z`",
+        ),
+        (
+            "validatedDateTime=2024-01-01T00:00:00Z",
+            "'validatedDateTime': it must be before `2023-12-31T23:59:59Z`",
+        ),
+        (
+            "validatedDuration=PT1S",
+            "'validatedDuration': It must be more than `PT10S`",
+        ),
+        (
+            "validatedDuration=PT30S",
+            "'validatedDuration': It must be less than `PT20S`",
+        ),
+        (
+            "validatedFloat=0.01",
+            "'validatedFloat': it must be more than `0.1`",
+        ),
+        (
+            "validatedFloat=1.01",
+            "'validatedFloat': it must be less than `0.5`",
+        ),
+        (
+            "validatedTime=00:00:01",
+            "'validatedTime': it must be after `01:00`",
+        ),
+        (
+            "validatedTime=14:00:00",
+            "'validatedTime': it must be before `11:59:59`",
+        ),
+        (
+            "enum=INVALID",
+            "'enum': it must match the values `[ENUM_VALUE, OTHER_ONE]`",
+        ),
+        (
+            "array=[\"s1\", \"s2\"]",
+            "'array': Unable to parse array element",
+        ),
+    ] {
+        let output = run_inputs(&[change]);
+        assert_ne!(output.code, Some(0), "{change}");
+        assert!(
+            output.stderr.contains(&format!("invalid input {reason}")),
+            "{change}: {}",
+            output.stderr
+        );
+    }
+}
+
+/// InputsTest: shouldNotLogSecretInput. The SECRET input's default is masked in the log, with
+/// kestrel's mask (Kestra's has eight stars).
+#[test]
+fn a_secret_input_is_not_logged() {
+    let document = run("input-log-secret.yaml", &[]);
+    assert_eq!((state(&document), runs(&document).len()), ("SUCCESS", 1));
+    assert_eq!(
+        document["logs"][0]["message"],
+        format!("This is my secret: {}", util::MASK)
+    );
+}
+
+/// SecretFunctionTest: getSecret, its secrets given as Kestra's test gives them (base64 in
+/// `SECRET_` variables). The log is masked as Kestra's; unlike Kestra's, the outputs shown are
+/// masked too (docs/compatibility.md).
+#[test]
+fn secret_reads_environment_secrets_and_masks_them() {
+    let long = "passwordveryveryveyrlong".repeat(5);
+    let sandbox = Sandbox::new();
+    let document = sandbox
+        .kestrel(run_args("secrets.yaml", &[]))
+        .env(
+            "SECRET_MY_SECRET",
+            util::base64(r#"{"secretKey":"secretValue"}"#),
+        )
+        .env("SECRET_NEW_LINE", util::base64(&long))
+        .output()
+        .json();
+    assert_eq!(state(&document), "SUCCESS");
+    let log = &document["logs"][0];
+    assert_eq!(log["taskId"], "log-secret");
+    assert!(log["message"].as_str().unwrap().contains("***"), "{log}");
+    for task in ["get-secret", "get-multiline-secret"] {
+        assert_eq!(run_of(&document, task)["outputs"]["value"], util::MASK);
+    }
+}
+
+/// PauseTest: runParallelDelay (through JdbcRunnerTest: pauseRunParallelDelay). Each Pause of a
+/// concurrent ForEach resumes after its delay.
+#[test]
+fn pauses_with_a_delay_in_a_concurrent_for_each_all_resume() {
+    assert_eq!(
+        outcome("each-parallel-pause.yml", &[]),
+        ("SUCCESS".to_owned(), 7)
+    );
+}
+
+/// SkipExecutionCaseTest: skipExecution, the execution it lets run (skipping another needs
+/// the server's configuration).
+#[test]
+fn a_minimal_flow_succeeds() {
+    assert_eq!(outcome("minimal.yaml", &[]).0, "SUCCESS");
+}
+
+/// YamlParserTest: allFlowable (Kestra parses it, never runs it).
+#[test]
+fn a_flow_of_every_flowable_validates() {
+    let output = Sandbox::new()
+        .kestrel([
+            "validate".to_owned(),
+            fixture("all-flowable.yaml").display().to_string(),
+        ])
+        .output();
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    assert!(
+        output
+            .stdout
+            .contains("valid (io.kestra.tests.all-flowable)"),
+        "{}",
+        output.stdout
+    );
 }
