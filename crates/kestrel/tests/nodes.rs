@@ -35,6 +35,8 @@ const OTHER: &str = "id: other\nnamespace: nodes\ntasks:\n  - id: hello\n    typ
 const BOTH: &str = "id: both\nnamespace: nodes\ntasks:\n  - id: said\n    type: io.kestra.plugin.core.debug.Return\n    format: \"{{ trigger.flowId }}\"\ntriggers:\n  - id: after-both\n    type: io.kestra.plugin.core.trigger.Flow\n    conditions:\n      - id: quick-and-other\n        type: io.kestra.plugin.core.condition.MultipleCondition\n        window: P1D\n        conditions:\n          quick:\n            type: io.kestra.plugin.core.condition.ExecutionFlow\n            namespace: nodes\n            flowId: quick\n          other:\n            type: io.kestra.plugin.core.condition.ExecutionFlow\n            namespace: nodes\n            flowId: other\n";
 
 /// The log entry of an execution taken over from a dead worker.
+const LIMITED: &str = "id: limited\nnamespace: nodes\nconcurrency:\n  limit: 2\ntasks:\n  - id: nap\n    type: io.kestra.plugin.scripts.shell.Commands\n    commands:\n      - sleep 0.3\n";
+
 const RESUMED: &str = "resumed after its worker stopped heartbeating";
 
 /// Every kestrel process of a story: one sandbox (data directory, master key), one database.
@@ -190,6 +192,43 @@ fn every_execution_completes_once(sandbox: Sandbox, database: String) {
             logs.iter().all(|entry| entry["attemptNumber"] == 1),
             "{logs:?}"
         );
+    }
+}
+
+/// A flow limited to 2 executions at a time, its executions triggered through two servers and
+/// claimed by two workers: all of them succeed, and at no moment did more than 2 run their
+/// tasks (from their last RUNNING entry to their end).
+fn a_concurrency_limit_holds_across_workers(sandbox: Sandbox, database: String) {
+    let cluster = Cluster::new(sandbox, database);
+    let servers = [cluster.api_server(), cluster.api_server()];
+    let _workers = [cluster.worker(), cluster.worker()];
+    cluster.flow(&servers[0], LIMITED);
+    let ids: Vec<String> = (0..8)
+        .map(|i| cluster.trigger(&servers[i % 2], "limited"))
+        .collect();
+    cluster.wait_until(Duration::from_secs(120), "8 executions to succeed", || {
+        cluster.executions(&servers[1], Some("SUCCESS")).len() == 8
+    });
+    let runs: Vec<(String, String)> = ids
+        .iter()
+        .map(|id| {
+            let execution = cluster.get(&servers[0], &format!("/api/v1/main/executions/{id}"));
+            let histories = execution["state"]["histories"].as_array().unwrap();
+            let date = |entry: &Value| entry["date"].as_str().unwrap().to_owned();
+            let started = histories
+                .iter()
+                .rev()
+                .find(|h| h["state"] == "RUNNING")
+                .map(date);
+            (started.unwrap(), date(histories.last().unwrap()))
+        })
+        .collect();
+    for (start, _) in &runs {
+        let at_once = runs
+            .iter()
+            .filter(|(other_start, other_end)| other_start <= start && start < other_end)
+            .count();
+        assert!(at_once <= 2, "{at_once} ran at {start}: {runs:?}");
     }
 }
 
@@ -454,6 +493,20 @@ fn postgres_a_multiple_condition_counts_ends_across_workers() {
     if let Some(database) = postgres() {
         a_multiple_condition_counts_ends_across_workers(Sandbox::new(), database);
     }
+}
+
+#[test]
+fn postgres_a_concurrency_limit_holds_across_workers() {
+    if let Some(database) = postgres() {
+        a_concurrency_limit_holds_across_workers(Sandbox::new(), database);
+    }
+}
+
+#[test]
+fn sqlite_a_concurrency_limit_holds_across_workers() {
+    let sandbox = Sandbox::new();
+    let database = sqlite(&sandbox);
+    a_concurrency_limit_holds_across_workers(sandbox, database);
 }
 
 #[test]

@@ -110,3 +110,92 @@ async fn a_resume_task_resumes_a_paused_execution_of_its_namespace() {
     let done = reached(&h, paused, "SUCCESS").await;
     assert_eq!(done["taskRunList"].as_array().unwrap().len(), 3, "{done}");
 }
+
+/// A flow limited to one execution at a time, whose executions pause until resumed: a
+/// running one holds the limit for as long as the test wants, without timing.
+fn limited(behavior: &str) -> String {
+    format!(
+        "id: limited\nnamespace: team.a\nconcurrency:\n  limit: 1\n  behavior: {behavior}\ntasks:\n  - id: pause\n    type: io.kestra.plugin.core.flow.Pause\n"
+    )
+}
+
+/// Starts an execution of `limited` (waiting for its end when `wait`): the API's answer.
+async fn start_limited(h: &common::Harness, wait: bool) -> Value {
+    use axum::http::Method;
+    let path = format!("/api/v1/main/executions/team.a/limited?wait={wait}");
+    h.send(Method::POST, &path, common::Who::Admin, None)
+        .await
+        .json()
+}
+
+async fn resume(h: &common::Harness, id: &str) {
+    use axum::http::{Method, StatusCode};
+    let path = format!("/api/v1/main/executions/{id}/resume");
+    let resumed = h
+        .json(
+            Method::POST,
+            &path,
+            common::Who::Admin,
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(resumed.status, StatusCode::NO_CONTENT, "{}", resumed.text);
+}
+
+fn states(execution: &Value) -> Vec<&str> {
+    execution["state"]["histories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["state"].as_str().unwrap())
+        .collect()
+}
+
+/// FlowConcurrencyCaseTest: flowConcurrencyQueue. The second execution waits QUEUED while
+/// the first runs, and runs once it ended.
+#[tokio::test]
+async fn a_queued_execution_runs_once_its_flow_is_under_its_limit() {
+    let h = harness_with(|_| {}).await;
+    h.flow(&limited("QUEUE")).await;
+    let first = start_limited(&h, false).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    reached(&h, &first, "PAUSED").await;
+    let second = start_limited(&h, false).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    reached(&h, &second, "QUEUED").await;
+    resume(&h, &first).await;
+    reached(&h, &first, "SUCCESS").await;
+    reached(&h, &second, "PAUSED").await;
+    resume(&h, &second).await;
+    let done = reached(&h, &second, "SUCCESS").await;
+    assert_eq!(
+        states(&done),
+        [
+            "CREATED", "QUEUED", "RUNNING", "PAUSED", "RUNNING", "SUCCESS"
+        ]
+    );
+}
+
+/// FlowConcurrencyCaseTest: flowConcurrencyCancel and flowConcurrencyFail. Beyond the limit,
+/// an execution ends at once, CANCELLED or FAILED, and the first runs on.
+#[tokio::test]
+async fn beyond_its_limit_an_execution_is_cancelled_or_failed() {
+    for (behavior, end) in [("CANCEL", "CANCELLED"), ("FAIL", "FAILED")] {
+        let h = harness_with(|_| {}).await;
+        h.flow(&limited(behavior)).await;
+        let first = start_limited(&h, false).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        reached(&h, &first, "PAUSED").await;
+        let second = start_limited(&h, true).await;
+        assert_eq!(second["state"]["current"], end, "{second}");
+        assert_eq!(h.execution(&first).await["state"]["current"], "PAUSED");
+        resume(&h, &first).await;
+        reached(&h, &first, "SUCCESS").await;
+    }
+}

@@ -11,6 +11,7 @@
 //! that another node ended (a kill) or took over is dropped. A graceful stop lets running
 //! executions finish for a grace period, then kills them; queued ones stay in the queue.
 
+mod concurrency;
 mod live;
 pub(crate) mod record;
 mod subflow;
@@ -23,6 +24,7 @@ use crate::error::AppError;
 use crate::flows::LoadedFlow;
 use crate::state::AppState;
 use chrono::Utc;
+use concurrency::Admission;
 use kestrel_engine::{Host, Inputs, Origin};
 use kestrel_secrets::SecretValue;
 use kestrel_store::{EndWatch, ExecutionRecord, LogRecord};
@@ -233,23 +235,20 @@ async fn submit_in(
             flow.flow.namespace, flow.flow.id
         )));
     }
-    // A concurrency limit would need every node to count the flow's running executions at
-    // once, and a retry in new executions the server's record of each new one: refused rather
-    // than run past the limit, or with the new executions unrecorded.
-    let unenforced = if flow.flow.concurrency.is_some() {
-        Some("a concurrency limit")
-    } else if flow.flow.retries_in_new_executions() {
-        Some("a retry with behavior CREATE_NEW_EXECUTION")
-    } else {
-        None
-    };
-    if let Some(what) = unenforced {
+    // A retry in new executions would need the server's record of each new one: refused
+    // rather than run with the new executions unrecorded.
+    if flow.flow.retries_in_new_executions() {
         return Err(AppError::Conflict(format!(
-            "Flow {}.{} has {what}, which the server does not enforce yet: run it with \
-             `kestrel run`, or remove it",
+            "Flow {}.{} has a retry with behavior CREATE_NEW_EXECUTION, which the server does \
+             not run yet: run it with `kestrel run`, or remove it",
             flow.flow.namespace, flow.flow.id
         )));
     }
+    // A subflow's child runs in its parent's slot, whatever its flow's limit.
+    let admission = match lineage.depth {
+        0 => concurrency::admit(state, &flow.flow).await?,
+        _ => Admission::Run,
+    };
     let mut inputs = parse_inputs(&flow, raw.iter().cloned(), &triggered_by)
         .map_err(|error| AppError::invalid(error.to_string()))?;
     for (name, value) in &registered {
@@ -277,12 +276,32 @@ async fn submit_in(
     record::entered(&mut created, "CREATED", now);
     let sealed = sealed_payload(&raw, trigger.as_ref(), &registered, &triggered_by, &lineage);
     let store = &state.0.store;
+    let ends = store.signals().on_ended();
+    match admission {
+        Admission::Run => {}
+        Admission::Queue => {
+            record::entered(&mut created, concurrency::QUEUED, now);
+            store.create_execution(&created, Some(&sealed)).await?;
+            return Ok(Submitted {
+                record: created,
+                follow: Follow::Queued(ends),
+            });
+        }
+        Admission::End(final_state, entry) => {
+            store.create_execution(&created, None).await?;
+            record::ended(&mut created, final_state);
+            store.end_execution(&created, &[entry]).await?;
+            return Ok(Submitted {
+                record: created,
+                follow: Follow::Queued(ends),
+            });
+        }
+    }
     let slot = match lineage.depth {
         0 => free_slot(state).map(|permit| executor.slot(permit)),
         _ => Some(executor.parents_slot()),
     };
     let Some(slot) = slot else {
-        let ends = store.signals().on_ended();
         store.create_execution(&created, Some(&sealed)).await?;
         return Ok(Submitted {
             record: created,
@@ -293,6 +312,13 @@ async fn submit_in(
     store
         .create_claimed(&created, Some(&sealed), &executor.worker_id)
         .await?;
+    if lineage.depth == 0 && !concurrency::may_start(state, &flow.flow, &mut created).await? {
+        drop(slot);
+        return Ok(Submitted {
+            record: created,
+            follow: Follow::Queued(ends),
+        });
+    }
     let live = Arc::new(Live::new(created.clone(), 0));
     let job = Job {
         live: Arc::clone(&live),

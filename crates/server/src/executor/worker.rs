@@ -37,6 +37,9 @@ async fn claim_forever(state: AppState) {
         }
         // A stop waits for what is being claimed to be started (and then for its end).
         let claiming = executor.inflight.enter();
+        if let Err(error) = super::concurrency::promote(&state).await {
+            crate::log::error(&format!("start queued executions: {error}"));
+        }
         let permits = free_permits(&state);
         if !permits.is_empty() {
             claim(&state, permits).await;
@@ -107,6 +110,18 @@ async fn run_claimed(state: &AppState, claimed: Claimed, slot: Slot) {
         Ok(inputs) => prepare(state, &record, inputs.as_ref()).await,
         Err(error) => Err(format!("its stored inputs cannot be read: {error}")),
     };
+    let mut record = record;
+    if let Ok(prepared) = &prepared {
+        match super::concurrency::may_start(state, &prepared.flow.flow, &mut record).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            // Held here, it would wait for nothing: it runs, the limit unchecked this once.
+            Err(error) => crate::log::error(&format!(
+                "count the running executions of flow {}.{}: {error}",
+                record.namespace, record.flow_id
+            )),
+        }
+    }
     match prepared {
         Ok(prepared) => start(
             state,
