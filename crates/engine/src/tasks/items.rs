@@ -38,36 +38,59 @@ impl Task for SplitTask {
     async fn run(&self, ctx: &mut TaskContext<'_>) -> Result<(), TaskError> {
         let rows = self.rows(ctx).await?;
         let uri = ctx.render(&self.items).await?;
-        let file = ctx
-            .files()?
-            .open(uri.trim())
-            .map_err(|error| TaskError::new(format!("items: {error}")))?;
-        let mut lines = BufReader::new(file).lines();
-        let mut splits = Vec::new();
-        loop {
-            let mut batch = String::new();
-            for line in lines.by_ref().take(rows) {
-                let line =
-                    line.map_err(|error| TaskError::new(format!("items: cannot read: {error}")))?;
-                batch.push_str(&line);
-                batch.push('\n');
-            }
-            if batch.is_empty() {
-                break;
-            }
-            if splits.len() == BATCHES_MAX {
-                return Err(TaskError::new(format!(
-                    "items: more than {BATCHES_MAX} batches; raise batch.rows"
-                )));
-            }
-            let name = format!("{}.txt", splits.len() + 1);
-            let stored = ctx
-                .store_file(&name, Box::new(std::io::Cursor::new(batch.into_bytes())))
-                .await?;
-            splits.push(Value::String(stored));
-        }
-        ctx.output("splits", Value::Array(splits));
+        let place = ctx.place();
+        let files = place.files()?.clone();
+        let (task_id, task_run_id) = (place.task_id.to_owned(), place.task_run_id.to_owned());
+        // The file is read and the batches written on a blocking thread: storage is a disk.
+        let splits = tokio::task::spawn_blocking(move || {
+            let file = files
+                .open(uri.trim())
+                .map_err(|error| format!("items: {error}"))?;
+            split(BufReader::new(file), rows, |number, batch| {
+                let name = format!("{number}.txt");
+                let stored = files
+                    .task_file(&task_id, &task_run_id, &name)
+                    .and_then(|uri| files.put(&uri, &mut batch.as_bytes()).map(|_| uri));
+                stored
+                    .map(|uri| uri.to_string())
+                    .map_err(|error| format!("cannot store batch {number}: {error}"))
+            })
+        })
+        .await
+        .map_err(|error| TaskError::new(format!("splitting the items stopped: {error}")))?
+        .map_err(TaskError::new)?;
+        ctx.output(
+            "splits",
+            Value::Array(splits.into_iter().map(Value::String).collect()),
+        );
         Ok(())
+    }
+}
+
+/// The lines of `items` in batches of `rows`, each (numbered from 1) given to `store`: what it
+/// returns for each, at most [`BATCHES_MAX`].
+fn split(
+    items: impl BufRead,
+    rows: usize,
+    mut store: impl FnMut(usize, &str) -> Result<String, String>,
+) -> Result<Vec<String>, String> {
+    let mut lines = items.lines();
+    let mut stored = Vec::new();
+    loop {
+        let mut batch = String::new();
+        for line in lines.by_ref().take(rows) {
+            batch.push_str(&line.map_err(|error| format!("items: cannot read: {error}"))?);
+            batch.push('\n');
+        }
+        if batch.is_empty() {
+            return Ok(stored);
+        }
+        if stored.len() == BATCHES_MAX {
+            return Err(format!(
+                "items: more than {BATCHES_MAX} batches; raise batch.rows"
+            ));
+        }
+        stored.push(store(stored.len() + 1, &batch)?);
     }
 }
 
@@ -91,5 +114,27 @@ impl Task for MergeTask {
             ctx.output("subflowOutputs", Value::String(file));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split;
+
+    #[test]
+    fn lines_go_in_batches_of_rows_the_last_one_shorter() {
+        let mut batches = Vec::new();
+        let names = split(&b"a\nb\nc\nd\ne"[..], 2, |number, batch| {
+            batches.push(batch.to_owned());
+            Ok(format!("{number}.txt"))
+        })
+        .unwrap();
+        assert_eq!(names, ["1.txt", "2.txt", "3.txt"]);
+        assert_eq!(batches, ["a\nb\n", "c\nd\n", "e\n"]);
+        assert!(
+            split(&b""[..], 2, |_, _| Ok(String::new()))
+                .unwrap()
+                .is_empty()
+        );
     }
 }
