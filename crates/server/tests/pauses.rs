@@ -128,6 +128,12 @@ async fn start_limited(h: &common::Harness, wait: bool) -> Value {
         .json()
 }
 
+/// The id of a new execution of `limited`, not waited for.
+async fn queued_or_running(h: &common::Harness) -> String {
+    let created = start_limited(h, false).await;
+    created["id"].as_str().unwrap().to_owned()
+}
+
 async fn resume(h: &common::Harness, id: &str) {
     use axum::http::{Method, StatusCode};
     let path = format!("/api/v1/main/executions/{id}/resume");
@@ -157,16 +163,24 @@ fn states(execution: &Value) -> Vec<&str> {
 async fn a_queued_execution_runs_once_its_flow_is_under_its_limit() {
     let h = harness_with(|_| {}).await;
     h.flow(&limited("QUEUE")).await;
-    let first = start_limited(&h, false).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let first = queued_or_running(&h).await;
     reached(&h, &first, "PAUSED").await;
-    let second = start_limited(&h, false).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let second = queued_or_running(&h).await;
     reached(&h, &second, "QUEUED").await;
+    // A queued execution can be killed like a created one.
+    let third = queued_or_running(&h).await;
+    reached(&h, &third, "QUEUED").await;
+    let kill = format!("/api/v1/main/executions/{third}/kill");
+    let killed = h
+        .send(axum::http::Method::DELETE, &kill, common::Who::Admin, None)
+        .await;
+    assert_eq!(
+        killed.status,
+        axum::http::StatusCode::ACCEPTED,
+        "{}",
+        killed.text
+    );
+    reached(&h, &third, "KILLED").await;
     resume(&h, &first).await;
     reached(&h, &first, "SUCCESS").await;
     reached(&h, &second, "PAUSED").await;
@@ -187,10 +201,7 @@ async fn beyond_its_limit_an_execution_is_cancelled_or_failed() {
     for (behavior, end) in [("CANCEL", "CANCELLED"), ("FAIL", "FAILED")] {
         let h = harness_with(|_| {}).await;
         h.flow(&limited(behavior)).await;
-        let first = start_limited(&h, false).await["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let first = queued_or_running(&h).await;
         reached(&h, &first, "PAUSED").await;
         let second = start_limited(&h, true).await;
         assert_eq!(second["state"]["current"], end, "{second}");

@@ -636,7 +636,10 @@ pub(crate) async fn kill(state: &AppState, found: &ExecutionRecord) -> Result<()
         live.cancel.cancel();
         return Ok(());
     }
-    if !matches!(found.state.as_str(), "CREATED" | "RUNNING") {
+    if !matches!(
+        found.state.as_str(),
+        "CREATED" | "RUNNING" | concurrency::QUEUED
+    ) {
         return Err(AppError::Conflict(format!(
             "Execution {} already ended ({})",
             found.id, found.state
