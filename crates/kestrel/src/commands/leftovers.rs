@@ -15,11 +15,13 @@ use std::sync::Mutex;
 /// The folder of the claims, in the storage's root.
 const CLAIMS: &str = ".runs";
 
-/// This run's claim: its lock, and the list of its executions' folders.
+/// This run's claim: its lock, the list of its executions' folders, and the folders it made
+/// (removed with it when nothing else is in them: a run that stores nothing leaves nothing).
 #[derive(Debug)]
 pub(crate) struct RunClaim {
     path: PathBuf,
     file: Mutex<File>,
+    made: Vec<PathBuf>,
 }
 
 impl RunClaim {
@@ -30,6 +32,11 @@ impl RunClaim {
         files: &ExecutionFiles,
     ) -> io::Result<Self> {
         let folder = root.join(CLAIMS);
+        let made: Vec<PathBuf> = folder
+            .ancestors()
+            .take_while(|path| !path.exists())
+            .map(Path::to_path_buf)
+            .collect();
         DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -55,6 +62,7 @@ impl RunClaim {
         let claim = Self {
             path,
             file: Mutex::new(file),
+            made,
         };
         claim.record(files);
         Ok(claim)
@@ -75,6 +83,12 @@ impl RunClaim {
 impl Drop for RunClaim {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.path);
+        // Deepest first; a folder something else uses is not empty and stays.
+        for folder in &self.made {
+            if fs::remove_dir(folder).is_err() {
+                break;
+            }
+        }
     }
 }
 
