@@ -46,6 +46,9 @@ pub(crate) struct PlannedTask {
     pub(crate) retry: Option<Retry>,
     /// Whose outputs its render contexts are given.
     pub(crate) reads: Reads,
+    /// Whether its templates call `errorLogs()`: only then are its render contexts given the
+    /// execution's ERROR entries.
+    pub(crate) reads_error_logs: bool,
     pub(crate) work: Work,
 }
 
@@ -99,6 +102,7 @@ pub(crate) fn plan(tasks: &[kestrel_flow::Task]) -> Vec<PlannedTask> {
                 retry: task.common.retry.as_ref().and_then(Retry::from_json),
                 common: task.common.clone(),
                 reads: outputs_read(task),
+                reads_error_logs: format!("{task:?}").contains("errorLogs"),
                 work,
             })
         })
@@ -186,6 +190,7 @@ pub(crate) struct OpenRun {
     index: usize,
     pub(crate) run: HeldRun,
     reads: Reads,
+    reads_error_logs: bool,
     /// The task's `allowWarning`: a WARNING end is a SUCCESS.
     allow_warning: bool,
 }
@@ -381,6 +386,7 @@ impl<'a> Run<'a> {
             index,
             run,
             reads: planned.reads.clone(),
+            reads_error_logs: planned.reads_error_logs,
             allow_warning: planned.common.allow_warning,
         }
     }
@@ -561,10 +567,26 @@ impl<'a> Run<'a> {
             "outputs".into(),
             Value::Object(self.outputs_read(&open.reads)),
         );
+        if open.reads_error_logs {
+            vars.insert(kestrel_expr::ERROR_LOGS.into(), self.error_logs());
+        }
         self.with_files(Context::new(
             Value::Object(vars),
             Some(Arc::clone(&self.scope)),
         ))
+    }
+
+    /// The execution's first 25 ERROR entries, as Kestra's `errorLogs()` gives them, masked as
+    /// readers see them: a task reading them learns no secret.
+    fn error_logs(&self) -> Value {
+        let errors = crate::task::ExecutionLogs::entries(self, None, Level::Error);
+        let mut shown: Vec<Value> = errors.into_iter().take(25).collect();
+        for entry in &mut shown {
+            if let Some(Value::String(message)) = entry.get_mut("message") {
+                *message = self.registry.mask(message).into_owned();
+            }
+        }
+        Value::Array(shown)
     }
 
     /// The real outputs `reads` names (their size counted in the engine's work).
@@ -903,6 +925,7 @@ mod tests {
             common: TaskCommon::default(),
             retry: None,
             reads: None,
+            reads_error_logs: false,
             work: Work::Run(Box::new(Script(steps))),
         }
     }

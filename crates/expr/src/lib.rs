@@ -35,6 +35,10 @@ mod references;
 mod render;
 
 pub use context::Context;
+
+/// The variable under which a task's render finds its execution's ERROR entries for
+/// `errorLogs()`; not an identifier, so no template names it.
+pub const ERROR_LOGS: &str = "kestrel:errorLogs";
 pub use error::{ExprError, ExprErrorKind};
 pub use files::Files;
 pub use limits::ExpressionLimits;

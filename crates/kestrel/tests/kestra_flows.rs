@@ -1602,3 +1602,20 @@ fn a_flow_of_every_flowable_validates() {
         output.stdout
     );
 }
+
+/// JdbcRunnerTest: errors. The `errors` branch reads the failed task's ERROR entry through
+/// `errorLogs()` and runs its nested Parallels: 7 task runs.
+#[test]
+fn error_logs_give_the_errors_branch_the_failure() {
+    let document = run("errors.yaml", &[]);
+    assert_eq!(state(&document), "FAILED");
+    assert_eq!(runs(&document).len(), 7);
+    let logged: Vec<&str> = document["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["taskId"] == "t2")
+        .map(|entry| entry["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(logged, ["- task: failed, message: Task failure"]);
+}

@@ -457,3 +457,30 @@ fn ctrl_c_kills_the_execution_with_exit_130() {
     let summary = rest.lines().last().unwrap();
     assert!(summary.contains(" KILLED in "), "{summary}");
 }
+
+/// `errorLogs()` gives a task the failure's entries as readers see them: a secret in a failure
+/// message reaches the `errors` branch masked, so no task can carry it elsewhere.
+#[test]
+fn error_logs_are_masked_for_the_task_reading_them() {
+    let flow = concat!(
+        "id: failing\nnamespace: dev\ntasks:\n",
+        "  - id: broken\n    type: io.kestra.plugin.core.execution.Fail\n",
+        "    errorMessage: \"refused {{ secret('API_TOKEN') }}\"\n",
+        "errors:\n  - id: report\n    type: io.kestra.plugin.core.debug.Return\n",
+        "    format: \"{% for log in errorLogs() %}{{ log.message | base64encode }}{% endfor %}\"\n",
+    );
+    let sandbox = Sandbox::new();
+    let output = sandbox.run_json(flow, &[("SECRET_API_TOKEN", "ZXJyLXQwa2VuLTQ0")]);
+    let document = output.json();
+    let report = &document["taskRuns"][1]["outputs"]["value"];
+    let decoded = base64_decode(report.as_str().expect("a text"));
+    assert_eq!(decoded, "refused ******");
+}
+
+fn base64_decode(text: &str) -> String {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .expect("base64");
+    String::from_utf8(bytes).expect("UTF-8")
+}

@@ -302,6 +302,18 @@ pub(super) fn current_each_output(state: &State<'_, '_>, outputs: Value) -> Resu
     Ok(outputs.get_item(&value).unwrap_or_default())
 }
 
+/// Kestra's `errorLogs()`: the execution's ERROR entries so far (at most 25, oldest first),
+/// each a map (`taskId`, `taskRunId`, `level`, `message`, `timestamp`...), masked as readers
+/// see them. The engine gives them, under [`crate::ERROR_LOGS`], to the tasks that call it.
+pub(super) fn error_logs(state: &State<'_, '_>) -> Result<Value, Error> {
+    state
+        .lookup(crate::ERROR_LOGS)
+        .filter(|logs| !logs.is_undefined())
+        .ok_or_else(|| {
+            function_error("The 'errorLogs' function reads an execution's logs: call it in a task.")
+        })
+}
+
 /// Kestra's `fetchContext()` (and `printContext()`): the variables of the render, as a map.
 pub(super) fn fetch_context(state: &State<'_, '_>) -> Result<Value, Error> {
     RenderState::of(state)

@@ -383,11 +383,12 @@ fn register_functions(env: &mut Environment<'static>, cap: Cap) {
     for name in ["fetchContext", "printContext"] {
         function(env, name, Some(&[]), Derived, functions::fetch_context);
     }
+    function(env, "errorLogs", Some(&[]), Derived, functions::error_logs);
 }
 
 /// Kestra's functions that need what kestrel does not have: a clear error, never a guess.
 fn register_unsupported(env: &mut Environment<'static>) {
-    let unsupported: [(&'static str, &'static str); 5] = [
+    let unsupported: [(&'static str, &'static str); 4] = [
         (
             "block",
             "it takes the name of a block defined earlier in the template, as a literal ('name')",
@@ -400,10 +401,6 @@ fn register_unsupported(env: &mut Environment<'static>) {
         (
             "decrypt",
             "kestrel has no server encryption key (use secret())",
-        ),
-        (
-            "errorLogs",
-            "expressions cannot read an execution's logs in kestrel",
         ),
     ];
     for (name, why) in unsupported {
