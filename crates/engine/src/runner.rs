@@ -56,12 +56,10 @@ pub(crate) struct PlannedTask {
 /// given those alone, so that a task run's cost does not grow with the task runs before it.
 pub(crate) type Reads = Option<Arc<[String]>>;
 
-/// The ids of the tasks whose outputs `task`'s templates read, when every mention of
-/// `outputs` in its definition is `outputs.<id>`; `None` (every output) otherwise
-/// (`outputs[name]`, `outputs | keys`...).
-fn outputs_read(task: &kestrel_flow::Task) -> Reads {
-    // The definition's text holds every template of the task and of its children.
-    let text = format!("{task:?}");
+/// The ids of the tasks whose outputs the templates in `text` (a task's definition, which holds
+/// every template of the task and of its children) read, when every mention of `outputs` is
+/// `outputs.<id>`; `None` (every output) otherwise (`outputs[name]`, `outputs | keys`...).
+fn outputs_read(text: &str) -> Reads {
     let mut ids = BTreeSet::new();
     for (at, word) in text.match_indices("outputs") {
         let rest = text[at + word.len()..].strip_prefix('.')?;
@@ -96,13 +94,14 @@ pub(crate) fn plan(tasks: &[kestrel_flow::Task]) -> Vec<PlannedTask> {
                 // Every other kind has a task that runs it.
                 kind => Work::Run(task_for(kind)?),
             };
+            let definition = format!("{task:?}");
             Some(PlannedTask {
                 id: task.id.clone(),
                 type_name: task.type_name.clone(),
                 retry: task.common.retry.as_ref().and_then(Retry::from_json),
                 common: task.common.clone(),
-                reads: outputs_read(task),
-                reads_error_logs: format!("{task:?}").contains("errorLogs"),
+                reads: outputs_read(&definition),
+                reads_error_logs: definition.contains("errorLogs"),
                 work,
             })
         })

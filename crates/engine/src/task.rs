@@ -204,9 +204,7 @@ impl<'a> TaskContext<'a> {
 
     /// The execution's files in the internal storage; an error when the engine has none.
     pub fn files(&self) -> Result<&ExecutionFiles, TaskError> {
-        self.files.ok_or_else(|| {
-            TaskError::new("this task needs the internal storage, which this engine does not have")
-        })
+        self.place().files()
     }
 
     /// Stores what `content` yields as this task run's file `name`, on a blocking thread;

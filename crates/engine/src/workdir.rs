@@ -124,9 +124,9 @@ pub(crate) struct Place<'a> {
     pub(crate) task_run_id: &'a str,
 }
 
-impl Place<'_> {
+impl<'a> Place<'a> {
     /// The execution's files; an error when the engine has no storage.
-    pub(crate) fn files(&self) -> Result<&ExecutionFiles, TaskError> {
+    pub(crate) fn files(&self) -> Result<&'a ExecutionFiles, TaskError> {
         self.files.ok_or_else(|| {
             TaskError::new("this task needs the internal storage, which this engine does not have")
         })

@@ -327,3 +327,23 @@ fn a_run_removes_what_a_dead_run_left_in_the_storage() {
     let claims_left: Vec<_> = std::fs::read_dir(&claims).unwrap().collect();
     assert_eq!(claims_left.len(), 1, "this run's own claim went with it");
 }
+
+/// A state's name goes into its place in the storage unmasked: one holding a secret is refused.
+#[test]
+fn a_state_named_by_a_secret_is_refused() {
+    let sandbox = Sandbox::new();
+    let flow = concat!(
+        "id: stateful\nnamespace: company.team\ntasks:\n",
+        "  - id: set\n    type: io.kestra.plugin.core.state.Set\n",
+        "    name: \"{{ secret('API_TOKEN') }}\"\n    data:\n      a: 1\n",
+    );
+    let document = sandbox
+        .run_json(flow, &[("SECRET_API_TOKEN", "czNjcjN0LWNhY2hlZA==")])
+        .json();
+    assert_eq!(document["state"], "FAILED");
+    assert_eq!(
+        document["taskRuns"][0]["error"],
+        "name: must not hold a secret"
+    );
+    assert!(walk(&sandbox.path("data")).is_empty());
+}

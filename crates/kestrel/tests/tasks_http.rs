@@ -148,3 +148,19 @@ fn a_download_is_stored_as_a_file_named_after_the_response() {
     assert_eq!(warned["state"], "SUCCESS", "{warned}");
     assert_eq!(warned["taskRuns"][0]["outputs"]["length"], 0);
 }
+
+/// A download whose URI's last segment is a secret is stored as `download`: a file's name in
+/// the internal storage is never masked.
+#[test]
+fn a_download_named_by_a_secret_is_stored_as_download() {
+    let url = serve_once("a,b\n", None).replace("/data/report.csv", "/files/");
+    let flow = format!(
+        "id: dl\nnamespace: dev\ntasks:\n  - id: get\n    type: io.kestra.plugin.core.http.Download\n    uri: \"{url}{{{{ secret('DL_TOKEN') }}}}\"\n"
+    );
+    let document = Sandbox::new()
+        .run_json(&flow, &[("SECRET_DL_TOKEN", &base64("dl-t0ken-5566"))])
+        .json();
+    assert_eq!(document["state"], "SUCCESS", "{document}");
+    let uri = document["taskRuns"][0]["outputs"]["uri"].as_str().unwrap();
+    assert!(uri.ends_with("/download"), "{uri}");
+}

@@ -146,6 +146,12 @@ impl HttpTask {
             )));
         }
         let name = file_name(response.headers(), url);
+        // The name is a folder's entry in the internal storage, never masked there.
+        let name = if ctx.registry().contains_secret(&name) {
+            "download".to_owned()
+        } else {
+            name
+        };
         let headers = headers_output(response.headers());
         let mut file = crate::workdir::spool_file()?;
         let mut length: u64 = 0;

@@ -34,6 +34,11 @@ impl StateTask {
     /// The state's name rendered, its folder and its file.
     async fn place(&self, ctx: &TaskContext<'_>) -> Result<Place, TaskError> {
         let name = ctx.render(&self.call.name).await?;
+        // The name goes into the state's place (its key, a folder) in a form the masker does
+        // not know: it must not hold a secret.
+        if ctx.registry().contains_secret(&name) {
+            return Err(TaskError::new("name: must not hold a secret"));
+        }
         let value = ctx.task_run_value().filter(|_| self.call.taskrun_value);
         let folder = ctx
             .files()?
