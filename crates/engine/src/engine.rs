@@ -2,9 +2,10 @@
 
 use crate::edge::Edge;
 use crate::pause::Resumes;
-use crate::runner::Run;
+use crate::runner::{Plans, Run};
 use crate::tasks::HttpClients;
 use crate::{CancelToken, Execution, Inputs, Listener, SubflowLauncher, TaskError};
+use chrono::{DateTime, Utc};
 use kestrel_expr::{Context, ExpressionLimits, Expressions};
 use kestrel_flow::Flow;
 use kestrel_secrets::{
@@ -17,6 +18,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 /// How the engine runs executions.
 #[derive(Debug, Clone)]
@@ -63,6 +65,30 @@ pub struct Origin {
     /// Labels of the execution besides its flow's (a subflow's, from its parent); one of the
     /// same key as the flow's replaces it.
     pub labels: Vec<(String, String)>,
+    /// Its place in a chain of retries in new executions, when the host starts it in a
+    /// failed one's place (none for the first of a chain, and for any other execution).
+    pub retry_chain: Option<RetryChain>,
+}
+
+/// Where an execution sits in a chain of retries with `behavior: CREATE_NEW_EXECUTION`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryChain {
+    /// Kestra's `attemptNumber`: 2 for the first new execution.
+    pub number: u32,
+    /// When the chain's first execution started: the retry's `maxDuration` counts from it.
+    pub first_started: DateTime<Utc>,
+    /// The first execution's `system.correlationId`, every execution's of the chain.
+    pub correlation_id: String,
+}
+
+/// The execution a retry with `behavior: CREATE_NEW_EXECUTION` asks for in a RETRIED one's
+/// place, for a host that starts it ([`Engine::run_one_hosted`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewExecution {
+    /// Its place in the chain, for its [`Origin`].
+    pub chain: RetryChain,
+    /// How long after the RETRIED one's end it is to start.
+    pub after: Duration,
 }
 
 impl Origin {
@@ -255,6 +281,25 @@ impl Engine {
         host: Host<'_>,
     ) -> Execution {
         Run::chain(self, flow, &inputs, origin, listener, cancel, host).await
+    }
+
+    /// One execution of [`Engine::run_hosted`]'s chain, for a host that records each one (the
+    /// server): when it ends RETRIED, the new execution the host is to start in its place,
+    /// with `origin.retry_chain` set from it, instead of the engine running it.
+    pub async fn run_one_hosted(
+        &self,
+        flow: &Flow,
+        inputs: Inputs,
+        origin: Origin,
+        listener: &dyn Listener,
+        cancel: &CancelToken,
+        host: Host<'_>,
+    ) -> (Execution, Option<NewExecution>) {
+        let plans = Plans::of(flow);
+        Run::start(self, flow, &inputs, origin, listener)
+            .hosted(flow, host)
+            .execute(flow, &plans, cancel)
+            .await
     }
 
     /// A scope whose `secret()` calls read as `reader`, from `namespace` by default, masking

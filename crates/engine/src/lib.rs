@@ -70,7 +70,9 @@ mod validate;
 mod workdir;
 
 pub use edge::Shown;
-pub use engine::{Engine, EngineConfig, Host, Origin, Sources, load_environment};
+pub use engine::{
+    Engine, EngineConfig, Host, NewExecution, Origin, RetryChain, Sources, load_environment,
+};
 pub use execution::{Attempt, Execution, LogEntry, TaskRun};
 pub use id::new_id;
 pub use inputs::{InputError, Inputs};

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 mod lifecycle;
 
-pub(crate) use lifecycle::CORRELATION_ID;
+pub(crate) use lifecycle::{CORRELATION_ID, Plans};
 
 /// A future of the execution's task tree; boxed, as the tree is recursive.
 pub(crate) type Branch<'f> = Pin<Box<dyn Future<Output = State> + Send + 'f>>;
@@ -246,9 +246,13 @@ impl<'a> Run<'a> {
             id,
             triggered_by,
             trigger,
-            labels,
+            mut labels,
+            retry_chain,
         } = origin;
         let id = id.unwrap_or_else(new_id);
+        if let Some(chain) = &retry_chain {
+            labels.push((CORRELATION_ID.to_owned(), chain.correlation_id.clone()));
+        }
         let labels = execution_labels(&flow.labels, labels, &id);
         let reader = Reader::Execution {
             id: id.clone(),
@@ -271,9 +275,12 @@ impl<'a> Run<'a> {
             outputs: Map::new(),
             start: Utc::now(),
             duration: Duration::ZERO,
-            attempt_number: 1,
+            attempt_number: retry_chain.as_ref().map_or(1, |chain| chain.number),
         };
-        let chain = lifecycle::Chain::first(&execution.labels, &execution.id);
+        let chain = match retry_chain {
+            Some(chain) => lifecycle::Chain::continued(chain),
+            None => lifecycle::Chain::first(&execution.labels, &execution.id),
+        };
         let base_vars = base_vars(engine, flow, inputs, &execution);
         let inputs_shown_at = registry.pattern_count();
         let run = Self {

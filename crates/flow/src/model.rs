@@ -80,18 +80,6 @@ impl Flow {
             .chain(&self.after_execution)
     }
 
-    /// Whether a failure may end an execution of the flow RETRIED, for a new one to run in
-    /// its place: its `retry`, or a task's at any depth, has `behavior: CREATE_NEW_EXECUTION`.
-    pub fn retries_in_new_executions(&self) -> bool {
-        let new_execution = |retry: Option<&Value>| {
-            retry
-                .and_then(crate::Retry::from_json)
-                .is_some_and(|retry| retry.new_execution)
-        };
-        new_execution(self.retry.as_ref())
-            || self.any_task(|task| new_execution(task.common.retry.as_ref()))
-    }
-
     /// Whether any task of the flow, at any depth, starts a process (a script task): what
     /// the task sandbox is checked for.
     pub fn runs_processes(&self) -> bool {
@@ -99,18 +87,24 @@ impl Flow {
     }
 
     /// Whether any task of the flow, at any depth (in every task list), is one `found` says
-    /// yes to. The walk keeps its own stack, so no nesting overflows.
+    /// yes to.
     pub fn any_task(&self, found: impl Fn(&Task) -> bool) -> bool {
+        self.find_task(found).is_some()
+    }
+
+    /// The first task of the flow, at any depth (in every task list), that `found` says yes
+    /// to. The walk keeps its own stack, so no nesting overflows.
+    pub fn find_task(&self, found: impl Fn(&Task) -> bool) -> Option<&Task> {
         let mut pending: Vec<&Task> = self.all_tasks().collect();
         while let Some(task) = pending.pop() {
             if found(task) {
-                return true;
+                return Some(task);
             }
             if let TaskKind::Flowable(flowable) = &task.kind {
                 pending.extend(flowable.children());
             }
         }
-        false
+        None
     }
 }
 

@@ -159,6 +159,23 @@ impl AppState {
             .await
     }
 
+    /// The revision of its flow `execution` runs (cached); none when it is gone.
+    pub(crate) async fn flow_of(
+        &self,
+        execution: &kestrel_store::ExecutionRecord,
+    ) -> Result<Option<Arc<LoadedFlow>>, AppError> {
+        self.0
+            .flows
+            .revision(
+                self.0.store.as_ref(),
+                &execution.tenant,
+                &execution.namespace,
+                &execution.flow_id,
+                execution.flow_revision,
+            )
+            .await
+    }
+
     /// Why the secrets of `namespace` may not be changed here, if they may not: its backend is
     /// configured read-only. The message names the backend and the mode.
     pub(crate) fn secrets_read_only(&self, namespace: &str) -> Option<String> {

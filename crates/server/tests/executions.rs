@@ -88,27 +88,128 @@ async fn a_trigger_without_wait_answers_created_and_the_execution_runs() {
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
 
+/// A flow that fails under a retry in new executions, reading a SECRET input each time.
+const RETRIED_IN_NEW_EXECUTIONS: &str = concat!(
+    "id: again\nnamespace: team\n",
+    "inputs:\n  - id: token\n    type: SECRET\n",
+    "retry:\n  behavior: CREATE_NEW_EXECUTION\n  type: constant\n  maxAttempt: 3\n",
+    "  interval: PT0.1S\n",
+    "tasks:\n  - id: use\n    type: io.kestra.plugin.core.log.Log\n",
+    "    message: \"token {{ inputs.token }}\"\n",
+    "  - id: fail\n    type: io.kestra.plugin.core.execution.Fail\n",
+);
+
+/// The label `key` of an execution as the API answers it.
+fn label<'e>(execution: &'e Value, key: &str) -> Option<&'e str> {
+    execution["labels"]
+        .as_array()?
+        .iter()
+        .find(|label| label["key"] == key)?["value"]
+        .as_str()
+}
+
+/// RetryCaseTest.retryNewExecutionFlowAttempts on the server: each failure ends its execution
+/// RETRIED and a new one, recorded and visible in the API before that end is, runs in its
+/// place with the same (sealed) inputs and the first one's correlation id; the third fails.
 #[tokio::test]
-async fn a_flow_with_a_retry_in_new_executions_is_refused() {
+async fn a_retry_in_new_executions_records_each_execution_of_the_chain() {
     let h = harness().await;
-    h.flow(concat!(
-        "id: again\nnamespace: team\n",
-        "retry:\n  behavior: CREATE_NEW_EXECUTION\n  type: constant\n  interval: PT1S\n",
-        "tasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n",
-    ))
-    .await;
-    let answer = h
-        .send(
+    h.flow(RETRIED_IN_NEW_EXECUTIONS).await;
+    let token = "chain-token-7781";
+    let started = h
+        .json(
             Method::POST,
-            "/api/v1/main/executions/team/again",
+            "/api/v1/main/executions/team/again?wait=true",
             Who::Admin,
-            None,
+            &json!({"token": token}),
         )
         .await;
-    assert_eq!(answer.status, StatusCode::CONFLICT, "{}", answer.text);
-    let expected = "Flow team.again has a retry with behavior CREATE_NEW_EXECUTION, which the \
-                    server does not run yet";
-    assert!(answer.text.contains(expected), "{}", answer.text);
+    assert_eq!(started.status, StatusCode::OK, "{}", started.text);
+    let first = started.json();
+    let first_id = first["id"].as_str().unwrap().to_owned();
+    let mut chain = vec![first];
+    while chain.len() < 4 {
+        let search = h
+            .get(
+                "/api/v1/main/executions/search?namespace=team&flowId=again&size=10",
+                Who::Admin,
+            )
+            .await
+            .json();
+        let found = search["results"].as_array().unwrap().clone();
+        let known: Vec<&str> = chain.iter().map(|e| e["id"].as_str().unwrap()).collect();
+        let Some(next) = found
+            .iter()
+            .find(|e| !known.contains(&e["id"].as_str().unwrap()))
+        else {
+            break;
+        };
+        let next = h.ended(next["id"].as_str().unwrap()).await;
+        chain.push(next);
+    }
+    let states: Vec<&str> = chain
+        .iter()
+        .map(|e| e["state"]["current"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["RETRIED", "RETRIED", "FAILED"]);
+    for execution in &chain {
+        assert_eq!(
+            label(execution, "system.correlationId"),
+            Some(first_id.as_str())
+        );
+        let id = execution["id"].as_str().unwrap();
+        let logs = h
+            .get(&format!("/api/v1/main/logs/{id}"), Who::Admin)
+            .await
+            .text;
+        assert!(logs.contains("token ******"), "{logs}");
+    }
+    h.assert_never_answered(&[token]);
+}
+
+/// A new execution waiting for its retry's delay holds no slot and ends KILLED at once when
+/// killed, its task never run; nothing follows it.
+#[tokio::test]
+async fn a_new_execution_waiting_for_its_delay_can_be_killed() {
+    let h = common::harness_with(|options| options.worker_threads = 1).await;
+    h.flow(&RETRIED_IN_NEW_EXECUTIONS.replace("PT0.1S", "PT1H"))
+        .await;
+    let started = h
+        .json(
+            Method::POST,
+            "/api/v1/main/executions/team/again?wait=true",
+            Who::Admin,
+            &json!({"token": "chain-token-7781"}),
+        )
+        .await;
+    let first_id = started.json()["id"].as_str().unwrap().to_owned();
+    let search = "/api/v1/main/executions/search?namespace=team&flowId=again&size=10";
+    let found = h.get(search, Who::Admin).await.json()["results"].clone();
+    let waiting = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] != first_id.as_str())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The one slot is free while it waits: another flow runs meanwhile.
+    h.flow(&logging_flow("team", "other", "K")).await;
+    h.secret("team", "K", "other-value-1").await;
+    assert_eq!(h.run("team", "other").await["state"]["current"], "SUCCESS");
+    let kill = h
+        .delete(
+            &format!("/api/v1/main/executions/{waiting}/kill"),
+            Who::Admin,
+        )
+        .await;
+    assert_eq!(kill.status, StatusCode::ACCEPTED, "{}", kill.text);
+    let killed = h.ended(&waiting).await;
+    assert_eq!(killed["state"]["current"], "KILLED");
+    assert_eq!(killed["taskRunList"].as_array().map_or(0, Vec::len), 0);
+    let all = h.get(search, Who::Admin).await.json();
+    assert_eq!(all["results"].as_array().unwrap().len(), 2, "{all}");
 }
 
 const WITH_INPUTS: &str = "id: greet\nnamespace: team\ninputs:\n  - id: name\n    type: STRING\n  - id: count\n    type: INT\n  - id: token\n    type: SECRET\n    required: false\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ inputs.name }} x{{ inputs.count }} {{ inputs.token }}\"\n";

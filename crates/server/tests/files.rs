@@ -312,3 +312,69 @@ async fn a_log_to_file_attempt_names_the_file_of_its_entries() {
     );
     h.assert_never_answered(&[SECRET]);
 }
+
+/// PauseTest.runOnResume with Kestra's `pause_on_resume` flow: a resume's FILE input is
+/// uploaded as a multipart file part into the execution's storage, and the Pause's
+/// `onResume` output gives its `kestra://` URI, whose content the file route serves.
+#[tokio::test]
+async fn a_resumes_file_input_is_stored_as_a_triggers() {
+    let root = tempfile::tempdir().unwrap();
+    let store = storage(root.path(), 1 << 20);
+    let h = harness_with(|o| o.storage = Some(store)).await;
+    h.flow(include_str!(
+        "../../kestrel/tests/kestra/flows/pause_on_resume.yaml"
+    ))
+    .await;
+    let created = h
+        .send(
+            Method::POST,
+            "/api/v1/main/executions/io.kestra.tests/pause_on_resume",
+            Who::Admin,
+            None,
+        )
+        .await
+        .json();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let mut paused = h.execution(&id).await;
+    for _ in 0..400 {
+        if paused["state"]["current"] == "PAUSED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        paused = h.execution(&id).await;
+    }
+    assert_eq!(paused["state"]["current"], "PAUSED", "{paused}");
+    assert_eq!(paused["taskRunList"].as_array().unwrap().len(), 1);
+
+    let boundary = "XkestrelX";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"asked\"\r\n\r\nrestarted\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"data\"; filename=\"data\"\r\n\
+         Content-Type: text/plain\r\n\r\n{id}\r\n--{boundary}--\r\n"
+    );
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let resume = format!("/api/v1/main/executions/{id}/resume");
+    let resumed = h
+        .send(
+            Method::POST,
+            &resume,
+            Who::Admin,
+            Some((&content_type, body.into_bytes())),
+        )
+        .await;
+    assert_eq!(resumed.status, StatusCode::NO_CONTENT, "{}", resumed.text);
+    let done = h.ended(&id).await;
+    assert_eq!(done["state"]["current"], "SUCCESS", "{done}");
+    let values = &done["taskRunList"][1]["outputs"]["values"];
+    assert_eq!(values["asked"], "restarted");
+    let uri = values["data"].as_str().unwrap();
+    assert!(uri.starts_with("kestra://"), "{uri}");
+    let served = h
+        .get(
+            &format!("/api/v1/main/executions/{id}/file?path={uri}"),
+            Who::Admin,
+        )
+        .await;
+    assert_eq!(served.status, StatusCode::OK, "{}", served.text);
+    assert_eq!(served.text, id);
+}

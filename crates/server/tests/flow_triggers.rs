@@ -266,3 +266,23 @@ async fn a_webhook_starts_an_execution_only_when_its_condition_holds() {
     let all = executions(&h, "io.kestra.tests", "webhook-with-condition").await;
     assert_eq!(all.len(), 1);
 }
+
+/// MultipleConditionTriggerCaseTest.failed: the namespace listener (ExecutionNamespace and
+/// ExecutionStatus SUCCESS) does not fire for flow-c, which fails with its one task run, and
+/// fires once for flow-d, which succeeds.
+#[tokio::test]
+async fn kestras_namespace_listener_fires_for_a_success_not_for_a_failure() {
+    let h = harness_with_flows(&[
+        kestra_flow!("trigger-flow-listener-namespace-condition.yaml"),
+        kestra_flow!("trigger-multiplecondition-flow-c.yaml"),
+        kestra_flow!("trigger-multiplecondition-flow-d.yaml"),
+    ])
+    .await;
+    let ns = "io.kestra.tests.trigger";
+    let listener = "trigger-flow-listener-namespace-condition";
+    let failed = h.run(ns, "trigger-multiplecondition-flow-c").await;
+    assert_eq!(failed["state"]["current"], "FAILED");
+    assert_eq!(failed["taskRunList"].as_array().unwrap().len(), 1);
+    let fired = fired_by_the_last(&h, ns, listener, &[], "trigger-multiplecondition-flow-d").await;
+    assert_eq!(fired["taskRunList"].as_array().unwrap().len(), 1);
+}

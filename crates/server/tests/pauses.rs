@@ -210,3 +210,57 @@ async fn beyond_its_limit_an_execution_is_cancelled_or_failed() {
         reached(&h, &first, "SUCCESS").await;
     }
 }
+
+/// Kestra's flows (see crates/kestrel/tests/kestra/NOTICE: their pause waits PT1H instead of
+/// PT1S, and the test resumes it, so that no timing decides what the second execution sees).
+macro_rules! kestra_flow {
+    ($name:literal) => {
+        include_str!(concat!("../../kestrel/tests/kestra/flows/", $name))
+    };
+}
+
+/// Starts an execution of Kestra's flow `flow_id` without waiting: its id.
+async fn start_kestras(h: &common::Harness, flow_id: &str) -> String {
+    let path = format!("/api/v1/main/executions/io.kestra.tests/{flow_id}");
+    let created = h
+        .send(axum::http::Method::POST, &path, common::Who::Admin, None)
+        .await
+        .json();
+    created["id"].as_str().unwrap().to_owned()
+}
+
+/// FlowConcurrencyCaseTest.flowConcurrencyQueuePause: while the first execution is paused,
+/// the second waits QUEUED; once the first succeeded, it runs (CREATED, QUEUED, RUNNING) and
+/// succeeds.
+#[tokio::test]
+async fn kestras_queue_pause_flow_queues_behind_a_paused_execution() {
+    let h = harness_with(|_| {}).await;
+    h.flow(kestra_flow!("flow-concurrency-queue-pause.yml"))
+        .await;
+    let first = start_kestras(&h, "flow-concurrency-queue-pause").await;
+    reached(&h, &first, "PAUSED").await;
+    let second = start_kestras(&h, "flow-concurrency-queue-pause").await;
+    reached(&h, &second, "QUEUED").await;
+    resume(&h, &first).await;
+    reached(&h, &first, "SUCCESS").await;
+    reached(&h, &second, "PAUSED").await;
+    resume(&h, &second).await;
+    let done = reached(&h, &second, "SUCCESS").await;
+    assert_eq!(states(&done)[..3], ["CREATED", "QUEUED", "RUNNING"]);
+}
+
+/// FlowConcurrencyCaseTest.flowConcurrencyCancelPause: while the first execution is paused,
+/// the second ends CANCELLED at once (CREATED, CANCELLED); the first then succeeds.
+#[tokio::test]
+async fn kestras_cancel_pause_flow_cancels_beside_a_paused_execution() {
+    let h = harness_with(|_| {}).await;
+    h.flow(kestra_flow!("flow-concurrency-cancel-pause.yml"))
+        .await;
+    let first = start_kestras(&h, "flow-concurrency-cancel-pause").await;
+    reached(&h, &first, "PAUSED").await;
+    let second = start_kestras(&h, "flow-concurrency-cancel-pause").await;
+    let cancelled = reached(&h, &second, "CANCELLED").await;
+    assert_eq!(states(&cancelled), ["CREATED", "CANCELLED"]);
+    resume(&h, &first).await;
+    reached(&h, &first, "SUCCESS").await;
+}

@@ -6,7 +6,10 @@
 //! place after the retry's delay, the chain bounded by the retry's attempts and duration.
 
 use super::{Frame, PlannedTask, Run, Summary, plan};
-use crate::{CancelToken, Engine, Execution, Host, Inputs, Listener, Origin, State};
+use crate::{
+    CancelToken, Engine, Execution, Host, Inputs, Listener, NewExecution, Origin, RetryChain, State,
+};
+use chrono::Utc;
 use kestrel_flow::{Flow, Level, Retry, Sla, SlaBehavior, SlaKind, Task, TaskKind, java_duration};
 use serde_json::Value;
 use std::time::Duration;
@@ -39,6 +42,33 @@ impl Chain {
             number: 1,
             first_start: tokio::time::Instant::now(),
             correlation_id: correlation_id.to_owned(),
+        }
+    }
+
+    /// The chain a host's new execution continues.
+    pub(crate) fn continued(chain: RetryChain) -> Self {
+        let since_first = (Utc::now() - chain.first_started)
+            .to_std()
+            .unwrap_or_default();
+        let now = tokio::time::Instant::now();
+        Self {
+            number: chain.number,
+            first_start: now.checked_sub(since_first).unwrap_or(now),
+            correlation_id: chain.correlation_id,
+        }
+    }
+
+    /// The new execution that follows this one, `after` its end.
+    fn next(&self, after: Duration) -> NewExecution {
+        let since_first =
+            chrono::Duration::from_std(self.first_start.elapsed()).unwrap_or_default();
+        NewExecution {
+            chain: RetryChain {
+                number: self.number.saturating_add(1),
+                first_started: Utc::now() - since_first,
+                correlation_id: self.correlation_id.clone(),
+            },
+            after,
         }
     }
 }
@@ -118,48 +148,26 @@ impl<'a> Run<'a> {
         let subflows = host.subflows;
         let mut run = Run::start(engine, flow, inputs, origin.clone(), listener).hosted(flow, host);
         loop {
-            let chain = run.chain.clone();
             let (execution, again) = run.execute(flow, &plans, cancel).await;
-            let Some(delay) = again else {
+            let Some(next) = again else {
                 return execution;
             };
             tokio::select! {
-                () = tokio::time::sleep(delay) => {}
+                () = tokio::time::sleep(next.after) => {}
                 () = cancel.cancelled() => return execution,
             }
             // A new execution: its own id.
             let origin = Origin {
                 id: None,
+                retry_chain: Some(next.chain),
                 ..origin.clone()
             };
-            run = Run::start(engine, flow, inputs, origin, listener)
-                .after(&chain)
-                .hosted(
-                    flow,
-                    Host {
-                        subflows,
-                        resumes: None,
-                    },
-                );
+            let host = Host {
+                subflows,
+                resumes: None,
+            };
+            run = Run::start(engine, flow, inputs, origin, listener).hosted(flow, host);
         }
-    }
-
-    /// This execution as the one after `previous` in its chain.
-    fn after(mut self, previous: &Chain) -> Self {
-        self.chain = Chain {
-            number: previous.number.saturating_add(1),
-            first_start: previous.first_start,
-            correlation_id: previous.correlation_id.clone(),
-        };
-        let mut record = self.lock();
-        record.execution.attempt_number = self.chain.number;
-        for (key, value) in &mut record.execution.labels {
-            if key == CORRELATION_ID {
-                value.clone_from(&self.chain.correlation_id);
-            }
-        }
-        drop(record);
-        self
     }
 
     /// Whether a failure under `retry` (`behavior: CREATE_NEW_EXECUTION`) leaves room for
@@ -176,14 +184,14 @@ impl<'a> Run<'a> {
         allowed
     }
 
-    /// Runs the execution to its end (or until `cancel`) and returns it, ended, with the delay
-    /// after which a new execution is to run in its place when it ended RETRIED.
+    /// Runs the execution to its end (or until `cancel`) and returns it, ended, with the new
+    /// execution to run in its place when it ended RETRIED.
     pub(crate) async fn execute(
         self,
         flow: &Flow,
         plans: &Plans,
         cancel: &CancelToken,
-    ) -> (Execution, Option<Duration>) {
+    ) -> (Execution, Option<NewExecution>) {
         self.set_state(State::Running);
         let mut violated = Vec::new();
         let mut state = match self.assertions(flow, &mut violated, cancel).await {
@@ -213,8 +221,10 @@ impl<'a> Run<'a> {
                 .await;
         }
         self.mask_files().await;
-        let retry_in = retry_in.filter(|_| state == State::Retried);
-        (self.finish(state), retry_in)
+        let next = retry_in
+            .filter(|_| state == State::Retried)
+            .map(|after| self.chain.next(after));
+        (self.finish(state), next)
     }
 
     /// `tasks`, `errors` and `finally` under the flow's MAX_DURATION SLAs: the first violated

@@ -14,6 +14,7 @@
 mod concurrency;
 mod live;
 pub(crate) mod record;
+mod retry;
 mod subflow;
 mod worker;
 
@@ -126,6 +127,10 @@ struct Job {
     /// The server's own entries written before the engine's (a resumed execution's notice).
     prelude: Vec<LogRecord>,
     lineage: Lineage,
+    /// Its sealed payload, which a new execution in its place is written with.
+    payload: SecretValue,
+    /// When it runs in a RETRIED one's place: where it sits in the chain, and when it is due.
+    due: Option<retry::Due>,
     slot: Slot,
     _inflight: InflightGuard,
 }
@@ -235,15 +240,6 @@ async fn submit_in(
             flow.flow.namespace, flow.flow.id
         )));
     }
-    // A retry in new executions would need the server's record of each new one: refused
-    // rather than run with the new executions unrecorded.
-    if flow.flow.retries_in_new_executions() {
-        return Err(AppError::Conflict(format!(
-            "Flow {}.{} has a retry with behavior CREATE_NEW_EXECUTION, which the server does \
-             not run yet: run it with `kestrel run`, or remove it",
-            flow.flow.namespace, flow.flow.id
-        )));
-    }
     // A subflow's child runs in its parent's slot, whatever its flow's limit.
     let admission = match lineage.depth {
         0 => concurrency::admit(state, &flow.flow).await?,
@@ -328,6 +324,8 @@ async fn submit_in(
         triggered_by,
         prelude: Vec::new(),
         lineage,
+        payload: sealed,
+        due: None,
         slot,
         _inflight: executor.inflight.enter(),
     };
@@ -405,6 +403,7 @@ struct Opened {
     registered: RawInputs,
     triggered_by: String,
     lineage: Lineage,
+    due: Option<retry::Due>,
 }
 
 /// Who triggered an execution stored before kestrel recorded it.
@@ -419,6 +418,7 @@ fn open_payload(payload: Option<&SecretValue>) -> Result<Opened, String> {
             registered: Vec::new(),
             triggered_by: UNKNOWN_TRIGGER.into(),
             lineage: Lineage::default(),
+            due: None,
         });
     };
     let value: Value = serde_json::from_str(payload.expose_secret())
@@ -444,6 +444,7 @@ fn open_payload(payload: Option<&SecretValue>) -> Result<Opened, String> {
         registered: secret_texts(&value["registered"]),
         triggered_by: triggered_by.to_owned(),
         lineage: Lineage { labels, depth },
+        due: retry::due_of(&value),
     })
 }
 
@@ -478,9 +479,15 @@ async fn run(state: AppState, job: Job) {
         triggered_by,
         prelude,
         lineage,
+        payload,
+        due,
         slot,
         _inflight,
     } = job;
+    let slot = match &due {
+        Some(due) => retry::wait_until(&state, due.at, &live.cancel, slot).await,
+        None => slot,
+    };
     let engine = state.0.engines.engine();
     let listener = live.listener();
     let launcher = subflow::StoredFlows {
@@ -492,14 +499,15 @@ async fn run(state: AppState, job: Job) {
         id: Some(live.record().id),
         trigger,
         labels: lineage.labels,
+        retry_chain: due.map(|due| due.chain),
         ..Origin::by(triggered_by.clone())
     };
     let host = Host {
         subflows: Some(&launcher),
         resumes: live.take_resumes(),
     };
-    let execution = engine
-        .run_hosted(&flow.flow, inputs, origin, &listener, &live.cancel, host)
+    let (execution, next) = engine
+        .run_one_hosted(&flow.flow, inputs, origin, &listener, &live.cancel, host)
         .await;
     drop(slot);
     let offset = live.attempt_offset();
@@ -514,13 +522,23 @@ async fn run(state: AppState, job: Job) {
         logs.push(record::server_log("ERROR", STOPPED));
     }
     let ended = record::finished(live.record(), &execution, offset);
-    end(&state, &live, ended, logs).await;
+    let in_place = next.map(|next| retry::InPlace {
+        next,
+        payload: &payload,
+    });
+    end(&state, &live, ended, logs, in_place).await;
 }
 
-/// Stores the end of an execution this worker holds, then tells its followers and waiters and
-/// fires the Flow triggers it meets; when another node ended it or took it over meanwhile,
-/// drops it.
-async fn end(state: &AppState, live: &Live, ended: ExecutionRecord, logs: Vec<LogRecord>) {
+/// Stores the end of an execution this worker holds, then writes the new execution to run in
+/// its place when it ended RETRIED, fires the Flow triggers it meets and tells its followers
+/// and waiters; when another node ended it or took it over meanwhile, drops it.
+async fn end(
+    state: &AppState,
+    live: &Live,
+    ended: ExecutionRecord,
+    logs: Vec<LogRecord>,
+    in_place: Option<retry::InPlace<'_>>,
+) {
     let executor = &state.0.executor;
     let id = ended.id.clone();
     let mut tries = 0;
@@ -546,7 +564,10 @@ async fn end(state: &AppState, live: &Live, ended: ExecutionRecord, logs: Vec<Lo
         }
     };
     if stored {
-        // Before the end is told: whoever sees it here sees the executions it triggered.
+        // Before the end is told: whoever sees it here sees the executions it started.
+        if let Some(in_place) = in_place {
+            retry::start_in_place(state, &ended, in_place).await;
+        }
         crate::flow_trigger::fire(state, &ended).await;
         live.finish(ended, logs);
     } else {
@@ -660,19 +681,14 @@ async fn prepare(
     payload: Option<&SecretValue>,
 ) -> Result<Prepared, String> {
     let flow = state
-        .0
-        .flows
-        .revision(
-            state.0.store.as_ref(),
-            &found.tenant,
-            &found.namespace,
-            &found.flow_id,
-            found.flow_revision,
-        )
+        .flow_of(found)
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("revision {} of its flow is gone", found.flow_revision))?;
     let opened = open_payload(payload)?;
+    let payload = payload
+        .cloned()
+        .unwrap_or_else(|| sealed_payload(&[], None, &[], UNKNOWN_TRIGGER, &Lineage::default()));
     let mut inputs =
         parse_inputs(&flow, opened.inputs, &opened.triggered_by).map_err(|e| e.to_string())?;
     for (name, value) in opened.registered {
@@ -684,6 +700,8 @@ async fn prepare(
         trigger: opened.trigger,
         triggered_by: opened.triggered_by,
         lineage: opened.lineage,
+        payload,
+        due: opened.due,
     })
 }
 
@@ -694,6 +712,8 @@ struct Prepared {
     trigger: Option<Value>,
     triggered_by: String,
     lineage: Lineage,
+    payload: SecretValue,
+    due: Option<retry::Due>,
 }
 
 /// Stops the pool: no new execution is taken, queued ones stay in the queue, running ones get

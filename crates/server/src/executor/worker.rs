@@ -133,6 +133,8 @@ async fn run_claimed(state: &AppState, claimed: Claimed, slot: Slot) {
                 triggered_by: prepared.triggered_by,
                 prelude,
                 lineage: prepared.lineage,
+                payload: prepared.payload,
+                due: prepared.due,
                 slot,
                 _inflight: executor.inflight.enter(),
             },
@@ -145,7 +147,7 @@ async fn run_claimed(state: &AppState, claimed: Claimed, slot: Slot) {
                 "ERROR",
                 &format!("cannot be run: {reason}"),
             ));
-            end(state, &live, failed, prelude).await;
+            end(state, &live, failed, prelude, None).await;
         }
     }
 }
