@@ -1,6 +1,7 @@
-//! Flow triggers in the server: when an execution ends, every stored, enabled flow with an
-//! enabled `io.kestra.plugin.core.trigger.Flow` trigger whose `states` name the end's state
-//! and whose conditions all hold gets a new execution, through the same path as an API
+//! Flow triggers in the server: when an execution ends, or enters a state a trigger's `states`
+//! names while it runs (RUNNING, PAUSED), every stored, enabled flow with an enabled
+//! `io.kestra.plugin.core.trigger.Flow` trigger whose `states` name that state and whose
+//! conditions all hold gets a new execution, through the same path as an API
 //! trigger, with the trigger's `inputs` rendered in the context of the execution that ended
 //! and Kestra's `trigger` variable (`executionId`, `namespace`, `flowId`, `flowRevision`,
 //! `state`). As in Kestra, a flow never reacts to its own executions.
@@ -324,8 +325,9 @@ async fn windows_met(state: &AppState, meetings: &[Meeting]) -> Result<bool, App
     Ok(fires)
 }
 
-/// Whether this node is the first to fire `trigger` for the end of `ended` (it then starts
-/// the execution): the claim's trigger is `<trigger id>:<ended execution id>` at its end.
+/// Whether this node is the first to fire `trigger` for the state `ended` entered (it then
+/// starts the execution): the claim's trigger is `<trigger id>:<execution id>` at the time
+/// it entered that state (its end, for a final one), and that state unless final.
 async fn claimed(
     state: &AppState,
     firing: &Firing,
@@ -336,8 +338,14 @@ async fn claimed(
         tenant: state.options().tenant.clone(),
         namespace: flow.namespace.clone(),
         flow_id: flow.id.clone(),
-        trigger_id: format!("{}:{}", firing.trigger_id, ended.id),
-        at: ended.ended_at.unwrap_or(ended.created_at),
+        trigger_id: match ended.ended_at {
+            Some(_) => format!("{}:{}", firing.trigger_id, ended.id),
+            None => format!("{}:{}:{}", firing.trigger_id, ended.id, ended.state),
+        },
+        at: ended
+            .ended_at
+            .or_else(|| ended.histories.last().map(|entered| entered.at))
+            .unwrap_or(ended.created_at),
     };
     Ok(state.0.store.claim_fire(&fire).await?)
 }

@@ -286,3 +286,35 @@ async fn kestras_namespace_listener_fires_for_a_success_not_for_a_failure() {
     let fired = fired_by_the_last(&h, ns, listener, &[], "trigger-multiplecondition-flow-d").await;
     assert_eq!(fired["taskRunList"].as_array().unwrap().len(), 1);
 }
+
+/// FlowTriggerCaseTest.triggerWithPause: a listener whose `states` name RUNNING and PAUSED
+/// fires as the execution enters them, not only at its end: RUNNING, PAUSED, RUNNING again
+/// once the pause's delay passed, then SUCCESS; each listener execution's output `status` is
+/// the state it was fired for.
+#[tokio::test]
+async fn kestras_listener_with_pause_fires_on_every_state_it_names() {
+    let h = harness_with_flows(&[
+        kestra_flow!("trigger-flow-with-pause.yaml"),
+        kestra_flow!("trigger-flow-listener-with-pause.yaml"),
+    ])
+    .await;
+    let ns = "io.kestra.tests.trigger.pause";
+    let paused = h.run(ns, "trigger-flow-with-pause").await;
+    assert_eq!(paused["state"]["current"], "SUCCESS");
+    assert_eq!(paused["taskRunList"].as_array().unwrap().len(), 3);
+    let listener = "trigger-flow-listener-with-pause";
+    let mut fired = Vec::new();
+    for _ in 0..400 {
+        fired = ended_executions(&h, ns, listener).await;
+        if fired.len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let mut statuses: Vec<&str> = fired
+        .iter()
+        .map(|execution| execution["outputs"]["status"].as_str().unwrap())
+        .collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, ["PAUSED", "RUNNING", "RUNNING", "SUCCESS"]);
+}

@@ -9,7 +9,7 @@ use kestrel_store::{ExecutionRecord, LogRecord};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 
 /// What a follower of the logs receives.
 #[derive(Debug, Clone)]
@@ -190,9 +190,16 @@ impl Live {
         self.done.send_replace(Some(Ending::Elsewhere));
     }
 
-    /// The listener the engine tells as the execution runs.
-    pub(crate) fn listener(self: &Arc<Self>) -> LiveListener {
-        LiveListener(Arc::clone(self))
+    /// The listener the engine tells as the execution runs; each RUNNING or PAUSED the
+    /// execution enters is also sent to `changes`, as the record then stands.
+    pub(crate) fn listener(
+        self: &Arc<Self>,
+        changes: mpsc::UnboundedSender<ExecutionRecord>,
+    ) -> LiveListener {
+        LiveListener {
+            live: Arc::clone(self),
+            changes,
+        }
     }
 }
 
@@ -203,17 +210,20 @@ fn positions(record: &ExecutionRecord) -> HashMap<String, usize> {
 }
 
 /// Keeps a [`Live`] up to date from the engine's events (already masked).
-pub(crate) struct LiveListener(Arc<Live>);
+pub(crate) struct LiveListener {
+    live: Arc<Live>,
+    changes: mpsc::UnboundedSender<ExecutionRecord>,
+}
 
 impl Listener for LiveListener {
     fn on_log(&self, entry: &Shown<LogEntry>) {
         // Sent under the lock so that `follow` sees each entry once, in the list or as an event.
-        self.0.log(record::log(entry, self.0.attempt_offset));
+        self.live.log(record::log(entry, self.live.attempt_offset));
     }
 
     fn on_task_state(&self, task_run: &Shown<TaskRun>) {
-        let run = record::task_run(task_run, self.0.attempt_offset);
-        let mut state = self.0.lock();
+        let run = record::task_run(task_run, self.live.attempt_offset);
+        let mut state = self.live.lock();
         let LiveState {
             record, positions, ..
         } = &mut *state;
@@ -231,7 +241,7 @@ impl Listener for LiveListener {
 
     fn on_inputs(&self, inputs: &Shown<Map<String, Value>>) {
         let shown = Value::Object((**inputs).clone());
-        self.0.update(|r| r.inputs = shown);
+        self.live.update(|r| r.inputs = shown);
     }
 
     fn on_execution_state(&self, execution: &Shown<Execution>) {
@@ -243,8 +253,10 @@ impl Listener for LiveListener {
             kestrel_engine::State::Running | kestrel_engine::State::Paused
         ) {
             let now = chrono::Utc::now();
-            self.0
+            self.live
                 .update(|r| record::entered(r, execution.state.as_str(), now));
+            // None listens any more once the execution's end is being stored.
+            let _ = self.changes.send(self.live.record());
         }
     }
 

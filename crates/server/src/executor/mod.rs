@@ -489,7 +489,16 @@ async fn run(state: AppState, job: Job) {
         None => slot,
     };
     let engine = state.0.engines.engine();
-    let listener = live.listener();
+    let (changes, mut changed) = tokio::sync::mpsc::unbounded_channel();
+    let listener = live.listener(changes);
+    // The Flow triggers listening to RUNNING or PAUSED fire as the execution enters them,
+    // in order.
+    let firing = state.clone();
+    let fired = tokio::spawn(async move {
+        while let Some(entered) = changed.recv().await {
+            crate::flow_trigger::fire(&firing, &entered).await;
+        }
+    });
     let launcher = subflow::StoredFlows {
         state: &state,
         triggered_by: &triggered_by,
@@ -509,6 +518,11 @@ async fn run(state: AppState, job: Job) {
     let (execution, next) = engine
         .run_one_hosted(&flow.flow, inputs, origin, &listener, &live.cancel, host)
         .await;
+    // Those fired for the states it entered go first, then those of its end.
+    drop(listener);
+    if let Err(error) = fired.await {
+        crate::log::error(&format!("flow triggers of a running execution: {error}"));
+    }
     drop(slot);
     let offset = live.attempt_offset();
     let mut logs = prelude;
