@@ -488,6 +488,14 @@ async fn run(state: AppState, job: Job) {
         Some(due) => retry::wait_until(&state, due.at, &live.cancel, slot).await,
         None => slot,
     };
+    // Killed while it waited for its retry's delay: it ends without a task run.
+    if live.cancel.is_cancelled() {
+        drop(slot);
+        let mut killed = live.record();
+        record::ended(&mut killed, "KILLED");
+        end(&state, &live, killed, prelude, None).await;
+        return;
+    }
     let engine = state.0.engines.engine();
     let (changes, mut changed) = tokio::sync::mpsc::unbounded_channel();
     let listener = live.listener(changes);

@@ -115,7 +115,7 @@ pub(super) fn due_of(payload: &Value) -> Option<Due> {
 
 /// Waits until `at` (or a kill) without a slot of the pool, then takes one: the slot the
 /// execution runs in (its parent's kind, which holds none, once killed or when the pool
-/// stopped, so that its end is written at once).
+/// stopped: a killed one ends without running, a stopped one is killed by the stop).
 pub(super) async fn wait_until(
     state: &AppState,
     at: DateTime<Utc>,
