@@ -1,7 +1,7 @@
 //! A task run of a task that does something itself: `runIf`, then attempts under `timeout`
 //! until one succeeds or `retry` gives up, RETRYING in between.
 
-use crate::runner::{Frame, OpenRun, PlannedTask, Run, Unrendered};
+use crate::runner::{Again, Frame, OpenRun, PlannedTask, Run, Unrendered};
 use crate::task::ContextParts;
 use crate::{CancelToken, State, Task, TaskContext};
 use kestrel_flow::Level;
@@ -32,11 +32,13 @@ impl Run<'_> {
             Err(state) => return state,
         };
         let first_start = Instant::now();
+        // A restarted task run's attempts go on from those it had; its retry counts anew.
+        let earlier = u32::try_from(open.run.attempts.len()).unwrap_or(u32::MAX);
         let mut number = 1;
         loop {
             self.begin_attempt(&mut open);
             let (outcome, outputs) = self
-                .attempt(planned, task, &mut open, frame, number, cancel)
+                .attempt(planned, task, &mut open, frame, earlier + number, cancel)
                 .await;
             let state = match outcome {
                 Outcome::Success if number > 1 && warns_on_retry(planned) => State::Warning,
@@ -85,6 +87,11 @@ impl Run<'_> {
         frame: &Frame,
         cancel: &CancelToken,
     ) -> Result<OpenRun, State> {
+        match self.again(planned, frame) {
+            Some(Again::Runs(open)) => return Ok(*open),
+            Some(Again::Kept(state)) => return Err(state),
+            None => {}
+        }
         let mut open = self.open(planned, frame);
         match self.run_if(planned, &open, frame, cancel).await {
             Ok(true) => Ok(open),

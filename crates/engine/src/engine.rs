@@ -68,6 +68,10 @@ pub struct Origin {
     /// Its place in a chain of retries in new executions, when the host starts it in a
     /// failed one's place (none for the first of a chain, and for any other execution).
     pub retry_chain: Option<RetryChain>,
+    /// The task runs of an execution restarted in place (Kestra's restart), as
+    /// [`crate::plan_restart`] planned them: those RESTARTED or RUNNING run again under their
+    /// ids, the others are kept as they are. Empty for an execution that starts afresh.
+    pub restarted: Vec<crate::TaskRun>,
 }
 
 /// Where an execution sits in a chain of retries with `behavior: CREATE_NEW_EXECUTION`.

@@ -202,6 +202,8 @@ impl Run<'_> {
         let mut limit = planned.common.timeout_duration();
         let mut outputs = Map::new();
         let paused = match &flowable.kind {
+            // A restarted Pause was passed before: it does not pause again.
+            PlannedKind::Pause { .. } if open.restarted => Ok(open.run.outputs.clone()),
             PlannedKind::Pause {
                 delay, on_resume, ..
             } => {

@@ -31,8 +31,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 mod lifecycle;
+mod restart;
 
 pub(crate) use lifecycle::{CORRELATION_ID, Plans};
+pub(crate) use restart::Again;
+pub use restart::{NOTHING_TO_RESTART, plan_restart};
 
 /// A future of the execution's task tree; boxed, as the tree is recursive.
 pub(crate) type Branch<'f> = Pin<Box<dyn Future<Output = State> + Send + 'f>>;
@@ -181,6 +184,8 @@ pub(crate) struct Run<'a> {
     launcher: Option<(&'a dyn SubflowLauncher, Parent)>,
     /// Where Pause tasks wait for resumes, when the host can resume executions.
     pub(crate) resumes: Option<Resumes>,
+    /// The task runs of a restarted execution not reached yet.
+    prior: Option<restart::Prior>,
 }
 
 /// A task run being run: its place in the execution's list, its current state (real), and
@@ -192,6 +197,8 @@ pub(crate) struct OpenRun {
     reads_error_logs: bool,
     /// The task's `allowWarning`: a WARNING end is a SUCCESS.
     allow_warning: bool,
+    /// Whether it runs again in a restarted execution (a Pause it passed does not pause again).
+    pub(crate) restarted: bool,
 }
 
 impl crate::task::ExecutionLogs for Run<'_> {
@@ -248,6 +255,7 @@ impl<'a> Run<'a> {
             trigger,
             mut labels,
             retry_chain,
+            restarted,
         } = origin;
         let id = id.unwrap_or_else(new_id);
         if let Some(chain) = &retry_chain {
@@ -299,6 +307,7 @@ impl<'a> Run<'a> {
             chain,
             launcher: None,
             resumes: None,
+            prior: restart::Prior::new(restarted),
         };
         run.flush_warnings();
         run.set_state(State::Created);
@@ -368,20 +377,27 @@ impl<'a> Run<'a> {
 
     /// Opens a task run of `planned` in `frame`: CREATED, listed, announced.
     pub(crate) fn open(&self, planned: &PlannedTask, frame: &Frame) -> OpenRun {
-        let run = HeldRun {
-            id: new_id(),
-            task_id: planned.id.clone(),
-            task_type: planned.type_name.clone(),
-            state: State::Created,
-            outputs: Map::new(),
-            error: None,
-            metrics: Vec::new(),
-            start: Utc::now(),
-            end: None,
-            attempts: Vec::new(),
-            parent_task_run_id: frame.parent_id.clone(),
-            value: frame.value.clone(),
-        };
+        self.list(
+            planned,
+            HeldRun {
+                id: new_id(),
+                task_id: planned.id.clone(),
+                task_type: planned.type_name.clone(),
+                state: State::Created,
+                outputs: Map::new(),
+                error: None,
+                metrics: Vec::new(),
+                start: Utc::now(),
+                end: None,
+                attempts: Vec::new(),
+                parent_task_run_id: frame.parent_id.clone(),
+                value: frame.value.clone(),
+            },
+        )
+    }
+
+    /// Lists `run` of `planned` and announces it.
+    fn list(&self, planned: &PlannedTask, run: HeldRun) -> OpenRun {
         let index = {
             let mut record = self.lock();
             record.execution.task_runs.push(run.clone());
@@ -394,6 +410,7 @@ impl<'a> Run<'a> {
             reads: planned.reads.clone(),
             reads_error_logs: planned.reads_error_logs,
             allow_warning: planned.common.allow_warning,
+            restarted: false,
         }
     }
 

@@ -34,6 +34,9 @@ pub enum State {
     Retried,
     /// Waiting at a Pause task to be resumed.
     Paused,
+    /// Ended with failed task runs, put back to run them again (Kestra's restart); a task run
+    /// to run again, before it does.
+    Restarted,
 }
 
 impl State {
@@ -51,6 +54,7 @@ impl State {
             State::Cancelled => "CANCELLED",
             State::Retried => "RETRIED",
             State::Paused => "PAUSED",
+            State::Restarted => "RESTARTED",
         }
     }
 
@@ -65,7 +69,10 @@ impl State {
             State::Skipped,
             State::Retrying,
             State::Killed,
+            State::Cancelled,
+            State::Retried,
             State::Paused,
+            State::Restarted,
         ]
         .into_iter()
         .find(|state| state.as_str() == name)

@@ -634,3 +634,27 @@ async fn a_read_only_backend_hides_the_forms_and_says_which_backend_and_why() {
     let open = client.get("/ui/namespaces/team/secrets").await;
     assert!(open.html.contains("Add a secret"));
 }
+
+#[tokio::test]
+async fn a_failed_execution_restarts_from_its_page() {
+    let h = harness_with(|options| options.auth.enabled = false).await;
+    h.flow("id: flaky\nnamespace: team\ntasks:\n  - id: once\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ taskrun.attemptsCount == 1 ? 'ok' : ko }}\"\n")
+        .await;
+    let failed = h.run("team", "flaky").await;
+    assert_eq!(failed["state"]["current"], "FAILED");
+    let id = failed["id"].as_str().unwrap();
+    let client = Client::new(&h);
+    let page = format!("/ui/executions/{id}");
+    let restart = format!("{page}/restart");
+    let shown = client.get(&page).await;
+    assert!(shown.html.contains(">Restart</button>"), "{}", shown.html);
+    client.post(&restart, &[]).await.assert_redirect(&page);
+    assert!(client.get(&page).await.html.contains("restarts"));
+    let done = h.ended(id).await;
+    assert_eq!(done["state"]["current"], "SUCCESS", "{done}");
+    let after = client.get(&page).await;
+    assert!(
+        !after.html.contains(">Restart</button>"),
+        "a successful execution has nothing to restart"
+    );
+}

@@ -16,7 +16,7 @@ use kestrel_crypto::{Aad, KeyId, Sealed};
 use kestrel_secrets::SecretValue;
 use kestrel_store::{
     ExecutionQuery, ExecutionRecord, ExecutionStore, LogRecord, PurgedExecution, Retention,
-    StateChange, StoreError, TaskRunRecord,
+    StateChange, StoreError, TaskRunRecord, keeps_inputs,
 };
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -300,13 +300,15 @@ async fn transition_in(
 }
 
 /// An end written by `end_execution`: the execution is inserted if it was never written.
+/// `$12`: whether the end [`keeps_inputs`].
 const END: &str = "INSERT INTO executions (id, tenant, namespace, flow_id, flow_revision, state,
                                 inputs_masked, record, created_at, updated_at, ended_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
      ON CONFLICT (id) DO UPDATE SET state = excluded.state,
          inputs_masked = excluded.inputs_masked, record = excluded.record,
          updated_at = excluded.updated_at, ended_at = excluded.ended_at,
-         inputs_key = NULL, inputs_sealed = NULL
+         inputs_key = CASE WHEN $12 THEN executions.inputs_key END,
+         inputs_sealed = CASE WHEN $12 THEN executions.inputs_sealed END
      WHERE executions.tenant = excluded.tenant";
 
 /// Writes an execution's end whoever holds it: state, record, task runs, logs appended, its
@@ -322,7 +324,8 @@ async fn write_end(
     let flow_revision = i64::try_from(record.flow_revision).unwrap_or(i64::MAX);
     let (inputs, detail) = (record.inputs.to_string(), record.detail_text());
     let (created, now, ended) = (ms(record.created_at), now_ms(), record.ended_at.map(ms));
-    let params: [&(dyn ToSql + Sync); 11] = [
+    let keeps = keeps_inputs(&record.state);
+    let params: [&(dyn ToSql + Sync); 12] = [
         &record.id,
         &record.tenant,
         &record.namespace,
@@ -334,6 +337,7 @@ async fn write_end(
         &created,
         &now,
         &ended,
+        &keeps,
     ];
     // Sent together; when the end is refused, what the others wrote is rolled back.
     let (written, runs, appended) = futures_util::future::join3(
@@ -373,10 +377,12 @@ pub(crate) async fn write_claimed_ends(
         .prepare_cached(
             "UPDATE executions e
              SET state = u.state, inputs_masked = u.inputs, record = u.record, updated_at = $1,
-                 ended_at = u.ended_at, inputs_key = NULL, inputs_sealed = NULL
+                 ended_at = u.ended_at,
+                 inputs_key = CASE WHEN u.keeps THEN e.inputs_key END,
+                 inputs_sealed = CASE WHEN u.keeps THEN e.inputs_sealed END
              FROM UNNEST($2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
-                         $7::TEXT[], $8::BIGINT[])
-                  AS u(tenant, id, worker, state, inputs, record, ended_at)
+                         $7::TEXT[], $8::BIGINT[], $9::BOOL[])
+                  AS u(tenant, id, worker, state, inputs, record, ended_at, keeps)
              WHERE e.tenant = u.tenant AND e.id = u.id AND e.worker = u.worker
                AND e.ended_at IS NULL
              RETURNING e.id",
@@ -390,8 +396,9 @@ pub(crate) async fn write_claimed_ends(
     let states: Vec<&str> = records.clone().map(|r| r.state.as_str()).collect();
     let inputs: Vec<String> = records.clone().map(|r| r.inputs.to_string()).collect();
     let details: Vec<String> = records.clone().map(ExecutionRecord::detail_text).collect();
-    let ended: Vec<Option<i64>> = records.map(|r| r.ended_at.map(ms)).collect();
-    let params: [&(dyn ToSql + Sync); 8] = [
+    let ended: Vec<Option<i64>> = records.clone().map(|r| r.ended_at.map(ms)).collect();
+    let keeps: Vec<bool> = records.map(|r| keeps_inputs(&r.state)).collect();
+    let params: [&(dyn ToSql + Sync); 9] = [
         &now_ms(),
         &tenants,
         &ids,
@@ -400,6 +407,7 @@ pub(crate) async fn write_claimed_ends(
         &inputs,
         &details,
         &ended,
+        &keeps,
     ];
     let written: HashSet<String> = client
         .query(&statement, &params)
@@ -670,6 +678,43 @@ impl PgStore {
     }
 
     /// A connection from the pool.
+    /// Puts an ended execution back in the queue (see `ExecutionQueue::requeue`): its record
+    /// and task runs in one transaction, then announced as queued.
+    pub(crate) async fn requeue_now(
+        &self,
+        record: &ExecutionRecord,
+        from: &str,
+    ) -> Result<bool, StoreError> {
+        const DOING: &str = "restart an execution";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(err(DOING))?;
+        let statement = tx
+            .prepare_cached(
+                "UPDATE executions SET state = $3, record = $4, updated_at = $5, ended_at = NULL,
+                                       inputs_masked = $6, worker = NULL, heartbeat_at = NULL,
+                                       claims = 0
+                 WHERE tenant = $1 AND id = $2 AND state = $7 AND ended_at IS NOT NULL",
+            )
+            .await
+            .map_err(err(DOING))?;
+        let params: [&(dyn ToSql + Sync); 7] = [
+            &record.tenant,
+            &record.id,
+            &record.state,
+            &record.detail_text(),
+            &now_ms(),
+            &record.inputs.to_string(),
+            &from,
+        ];
+        if tx.execute(&statement, &params).await.map_err(err(DOING))? == 0 {
+            return Ok(false);
+        }
+        write_task_runs(&tx, &[record], true).await?;
+        tx.commit().await.map_err(err(DOING))?;
+        self.announce(&client, listen::QUEUED, "").await;
+        Ok(true)
+    }
+
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
         self.inner
             .pool

@@ -37,8 +37,8 @@ async fn lock_queued(
     let statement = client
         .prepare_cached(&format!(
             "SELECT {EXECUTION_COLUMNS}, inputs_key, inputs_sealed FROM executions
-             WHERE tenant = $1 AND state IN ('CREATED', 'RUNNING')
-               AND (state = 'CREATED' OR COALESCE(heartbeat_at, 0) < $2)
+             WHERE tenant = $1 AND state IN ('CREATED', 'RESTARTED', 'RUNNING')
+               AND (state != 'RUNNING' OR COALESCE(heartbeat_at, 0) < $2)
              ORDER BY created_at, id LIMIT $3
              FOR UPDATE SKIP LOCKED"
         ))
@@ -86,7 +86,7 @@ async fn hold(
         .collect()
 }
 
-/// `record` moved from CREATED to RUNNING now, as a claim moves it.
+/// `record` moved from CREATED (or RESTARTED) to RUNNING now, as a claim moves it.
 fn started(record: &mut ExecutionRecord) {
     record.state = "RUNNING".into();
     record.histories.push(StateChange {
@@ -125,9 +125,15 @@ impl ExecutionQueue for PgStore {
             .iter()
             .map(execution_row)
             .collect::<Result<Vec<_>, _>>()?;
+        // A fresh execution has no task runs stored yet; a restarted or taken-over one has.
+        let with_runs: Vec<String> = records
+            .iter()
+            .filter(|r| r.state != "CREATED")
+            .map(|r| r.id.clone())
+            .collect();
         let mut texts = Vec::with_capacity(records.len());
         for record in &mut records {
-            let text = (record.state == "CREATED").then(|| {
+            let text = (record.state != "RUNNING").then(|| {
                 started(record);
                 record.detail_text()
             });
@@ -135,13 +141,7 @@ impl ExecutionQueue for PgStore {
         }
         let held: Vec<(&str, Option<String>)> =
             records.iter().map(|r| r.id.as_str()).zip(texts).collect();
-        // Only an execution taken over has task runs stored: a fresh one has none yet.
-        let ids: Vec<&str> = records
-            .iter()
-            .zip(&held)
-            .filter(|(_, (_, fresh))| fresh.is_none())
-            .map(|(r, _)| r.id.as_str())
-            .collect();
+        let ids: Vec<&str> = with_runs.iter().map(String::as_str).collect();
         let (claims, mut runs) =
             futures_util::future::try_join(hold(&tx, worker, &held), task_runs_of(&tx, &ids))
                 .await?;
@@ -197,6 +197,10 @@ impl ExecutionQueue for PgStore {
             worker: worker.to_owned(),
         };
         self.inner.ends.write(end).await
+    }
+
+    async fn requeue(&self, record: &ExecutionRecord, from: &str) -> Result<bool, StoreError> {
+        self.requeue_now(record, from).await
     }
 
     async fn claim_fire(&self, fire: &Fire) -> Result<bool, StoreError> {

@@ -1,5 +1,6 @@
 //! The SQL of executions, task runs and logs. What is written is masked; an execution's raw
-//! inputs alone are sealed, and only until it ends.
+//! inputs alone are sealed, and only until it ends (or, for one that can be restarted, until
+//! it is purged).
 
 use crate::SqliteStore;
 use crate::db::err;
@@ -10,7 +11,7 @@ use kestrel_crypto::{Aad, Sealed};
 use kestrel_secrets::SecretValue;
 use kestrel_store::{
     ExecutionQuery, ExecutionRecord, ExecutionStore, LogRecord, PurgedExecution, Retention,
-    StateChange, StoreError, TaskRunRecord,
+    StateChange, StoreError, TaskRunRecord, keeps_inputs,
 };
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, OptionalExtension as _, Row, params_from_iter};
@@ -144,7 +145,8 @@ pub(crate) fn update_execution(
     ))
 }
 
-/// Writes an execution's end: state, task runs, logs appended; its sealed inputs dropped.
+/// Writes an execution's end: state, task runs, logs appended; its sealed inputs dropped
+/// unless the end [`keeps_inputs`].
 pub(crate) fn write_end(
     tx: &Connection,
     record: &ExecutionRecord,
@@ -153,10 +155,12 @@ pub(crate) fn write_end(
     if update_execution(tx, record, None)? == 0 {
         insert_execution(tx, record, None)?;
     }
-    tx.prepare_cached(
-        "UPDATE executions SET inputs_key = NULL, inputs_sealed = NULL WHERE id = ?1",
-    )?
-    .execute([&record.id])?;
+    if !keeps_inputs(&record.state) {
+        tx.prepare_cached(
+            "UPDATE executions SET inputs_key = NULL, inputs_sealed = NULL WHERE id = ?1",
+        )?
+        .execute([&record.id])?;
+    }
     write_task_runs(tx, record)?;
     append_logs(tx, &record.id, logs)
 }
@@ -185,7 +189,7 @@ impl SqliteStore {
     }
 }
 
-fn write_task_runs(conn: &Connection, record: &ExecutionRecord) -> rusqlite::Result<()> {
+pub(crate) fn write_task_runs(conn: &Connection, record: &ExecutionRecord) -> rusqlite::Result<()> {
     conn.prepare_cached("DELETE FROM task_runs WHERE execution_id = ?1")?
         .execute([&record.id])?;
     let mut insert = conn.prepare_cached(

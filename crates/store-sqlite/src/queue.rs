@@ -5,7 +5,7 @@
 use crate::SqliteStore;
 use crate::db::err;
 use crate::executions::{
-    EXECUTION_COLUMNS, execution_row, update_execution, with_task_runs, write_end,
+    EXECUTION_COLUMNS, execution_row, update_execution, with_task_runs, write_end, write_task_runs,
 };
 use crate::time::now_ms;
 use async_trait::async_trait;
@@ -37,8 +37,8 @@ fn queued(
     let stale_before = now_ms() - i64::try_from(resume_after.as_millis()).unwrap_or(i64::MAX);
     let sql = format!(
         "SELECT {EXECUTION_COLUMNS} FROM executions
-         WHERE tenant = ?1 AND state IN ('CREATED', 'RUNNING')
-           AND (state = 'CREATED' OR COALESCE(heartbeat_at, 0) < ?2)
+         WHERE tenant = ?1 AND state IN ('CREATED', 'RESTARTED', 'RUNNING')
+           AND (state != 'RUNNING' OR COALESCE(heartbeat_at, 0) < ?2)
          ORDER BY created_at, id LIMIT ?3"
     );
     tx.prepare_cached(&sql)?
@@ -55,7 +55,7 @@ fn claim_in(
 ) -> rusqlite::Result<Vec<(ExecutionRecord, u32)>> {
     let mut claimed = Vec::new();
     for mut record in queued(tx, tenant, limit, resume_after)? {
-        if record.state == "CREATED" {
+        if record.state != "RUNNING" {
             record.state = "RUNNING".into();
             record.histories.push(StateChange {
                 state: "RUNNING".into(),
@@ -151,6 +151,35 @@ impl ExecutionQueue for SqliteStore {
             self.inner.signals.ended(&record.id);
         }
         Ok(ended)
+    }
+
+    async fn requeue(&self, record: &ExecutionRecord, from: &str) -> Result<bool, StoreError> {
+        let requeued = self.inner.db.write(|tx| {
+            let write = || -> rusqlite::Result<bool> {
+                let ended = tx
+                    .prepare_cached(
+                        "SELECT 1 FROM executions
+                         WHERE tenant = ?1 AND id = ?2 AND ended_at IS NOT NULL",
+                    )?
+                    .query_row((&record.tenant, &record.id), |_| Ok(()))
+                    .optional()?;
+                if ended.is_none() || update_execution(tx, record, Some(from))? == 0 {
+                    return Ok(false);
+                }
+                tx.prepare_cached(
+                    "UPDATE executions SET worker = NULL, heartbeat_at = NULL, claims = 0
+                     WHERE id = ?1",
+                )?
+                .execute([&record.id])?;
+                write_task_runs(tx, record)?;
+                Ok(true)
+            };
+            write().map_err(err("restart an execution"))
+        })?;
+        if requeued {
+            self.inner.signals.queued();
+        }
+        Ok(requeued)
     }
 
     async fn claim_fire(&self, fire: &Fire) -> Result<bool, StoreError> {

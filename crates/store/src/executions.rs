@@ -144,13 +144,21 @@ pub struct ExecutionQuery {
     pub size: u32,
 }
 
+/// Whether an execution that ended in `state` keeps its sealed inputs: only one that can be
+/// restarted (FAILED or KILLED) does, so that its restart runs with the inputs it was given;
+/// they go with it when retention purges it. Every other end forgets them.
+pub fn keeps_inputs(state: &str) -> bool {
+    matches!(state, "FAILED" | "KILLED")
+}
+
 /// Where executions live.
 ///
 /// The protocol: `create_execution` writes an execution in its first state (CREATED, or
 /// RUNNING when it starts at once) with the inputs it was given, sealed (only what its run
 /// needs, for a restart to resume it); `transition` moves it on only from the state the caller
 /// saw, so two writers never both start or kill one execution; `end_execution` writes the end
-/// state, every task run and the logs, and forgets the sealed inputs.
+/// state, every task run and the logs, and forgets the sealed inputs unless the end
+/// [`keeps_inputs`].
 #[async_trait]
 pub trait ExecutionStore: Send + Sync {
     /// Writes a new execution; `inputs` (the raw inputs as JSON text) is stored sealed.
@@ -165,7 +173,7 @@ pub trait ExecutionStore: Send + Sync {
     async fn transition(&self, record: &ExecutionRecord, from: &str) -> Result<bool, StoreError>;
 
     /// Writes an ended execution: its state, outputs, task runs, and `logs` appended; its
-    /// sealed inputs are dropped.
+    /// sealed inputs are dropped, unless its state [`keeps_inputs`].
     async fn end_execution(
         &self,
         record: &ExecutionRecord,
@@ -189,7 +197,8 @@ pub trait ExecutionStore: Send + Sync {
     async fn unfinished_executions(&self, tenant: &str)
     -> Result<Vec<ExecutionRecord>, StoreError>;
 
-    /// The sealed inputs of an execution not ended, opened; `None` when there are none.
+    /// The sealed inputs of an execution not ended (or ended in a state that
+    /// [`keeps_inputs`]), opened; `None` when there are none.
     async fn execution_inputs(
         &self,
         tenant: &str,

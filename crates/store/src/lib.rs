@@ -48,7 +48,7 @@ pub use cached::{CacheSettings, Cached, ManagerState};
 pub use error::StoreError;
 pub use executions::{
     ExecutionQuery, ExecutionRecord, ExecutionStore, LogRecord, PurgedExecution, Retention,
-    StateChange, TaskRunRecord,
+    StateChange, TaskRunRecord, keeps_inputs,
 };
 pub use external::External;
 pub use flows::{FlowRecord, FlowStore};

@@ -1,8 +1,8 @@
 //! The execution queue several processes share: servers put executions in it, workers take
 //! them, heartbeat while they run them, and take over those whose worker stopped heartbeating.
 //!
-//! An execution is in the queue while it is CREATED, or RUNNING under a worker whose last
-//! heartbeat is older than the `resume_after` the taker gives. Taking is exclusive (one
+//! An execution is in the queue while it is CREATED (or RESTARTED), or RUNNING under a worker
+//! whose last heartbeat is older than the `resume_after` the taker gives. Taking is exclusive (one
 //! worker gets each execution per claim) and ending is fenced: only the worker holding an
 //! execution can end it, so an execution taken over from a worker presumed dead never
 //! completes twice. Task runs are therefore at least once: a taken-over execution runs again,
@@ -156,8 +156,8 @@ pub trait ExecutionQueue: Send + Sync {
         worker: &str,
     ) -> Result<(), StoreError>;
 
-    /// Takes at most `limit` executions of `tenant` for `worker`, oldest first: CREATED ones
-    /// (moved to RUNNING, with a history entry), and RUNNING ones whose worker's last
+    /// Takes at most `limit` executions of `tenant` for `worker`, oldest first: CREATED and
+    /// RESTARTED ones (moved to RUNNING, with a history entry), and RUNNING ones whose worker's last
     /// heartbeat is older than `resume_after`. Never gives one execution to two claims.
     async fn claim(
         &self,
@@ -179,6 +179,13 @@ pub trait ExecutionQueue: Send + Sync {
         logs: &[LogRecord],
         worker: &str,
     ) -> Result<bool, StoreError>;
+
+    /// Puts an ended execution back in the queue, as Kestra's restart does: writes `record`
+    /// (RESTARTED, not ended, its task runs those a restart keeps or runs again) if the stored
+    /// execution is still ended in `from`, its claims counted afresh; its sealed inputs are
+    /// those its end kept ([`crate::keeps_inputs`]). Whether it did. A claim takes a RESTARTED
+    /// execution as a CREATED one, with its task runs.
+    async fn requeue(&self, record: &ExecutionRecord, from: &str) -> Result<bool, StoreError>;
 
     /// Records that `fire` happened; true for the first caller only, so that a trigger's
     /// tick starts one execution however many nodes see it.

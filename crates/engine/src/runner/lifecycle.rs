@@ -160,6 +160,7 @@ impl<'a> Run<'a> {
             let origin = Origin {
                 id: None,
                 retry_chain: Some(next.chain),
+                restarted: Vec::new(),
                 ..origin.clone()
             };
             let host = Host {

@@ -14,11 +14,13 @@
 mod concurrency;
 mod live;
 pub(crate) mod record;
+mod restart;
 mod retry;
 mod subflow;
 mod worker;
 
 pub(crate) use live::{Live, LiveEvent};
+pub(crate) use restart::restart;
 pub(crate) use worker::start_worker;
 
 use crate::error::AppError;
@@ -131,6 +133,8 @@ struct Job {
     payload: SecretValue,
     /// When it runs in a RETRIED one's place: where it sits in the chain, and when it is due.
     due: Option<retry::Due>,
+    /// When a restart put it back in the queue: its task runs as planned.
+    restarted: Vec<kestrel_engine::TaskRun>,
     slot: Slot,
     _inflight: InflightGuard,
 }
@@ -326,6 +330,7 @@ async fn submit_in(
         lineage,
         payload: sealed,
         due: None,
+        restarted: Vec::new(),
         slot,
         _inflight: executor.inflight.enter(),
     };
@@ -481,6 +486,7 @@ async fn run(state: AppState, job: Job) {
         lineage,
         payload,
         due,
+        restarted,
         slot,
         _inflight,
     } = job;
@@ -517,6 +523,7 @@ async fn run(state: AppState, job: Job) {
         trigger,
         labels: lineage.labels,
         retry_chain: due.map(|due| due.chain),
+        restarted,
         ..Origin::by(triggered_by.clone())
     };
     let host = Host {
@@ -681,7 +688,7 @@ pub(crate) async fn kill(state: &AppState, found: &ExecutionRecord) -> Result<()
     }
     if !matches!(
         found.state.as_str(),
-        "CREATED" | "RUNNING" | concurrency::QUEUED
+        "CREATED" | "RUNNING" | concurrency::QUEUED | restart::RESTARTED
     ) {
         return Err(AppError::Conflict(format!(
             "Execution {} already ended ({})",

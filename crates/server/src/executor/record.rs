@@ -2,7 +2,9 @@
 //! task runs and log entries.
 
 use chrono::{DateTime, Utc};
-use kestrel_engine::{Execution, LogEntry, TaskRun};
+use kestrel_engine::{
+    Attempt, Execution, LogEntry, MetricKind, MetricValue, ShownMetric, State, TaskRun,
+};
 use kestrel_store::{ExecutionRecord, LogRecord, StateChange, TaskRunRecord};
 use serde_json::{Value, json};
 
@@ -119,4 +121,103 @@ pub(crate) fn finished(
     record.labels = labels_json(&execution.labels);
     ended(&mut record, execution.state.as_str());
     record
+}
+
+/// A stored task run as the engine is given it to restart its execution (the inverse of
+/// [`task_run`]): its values as readers saw them, masked.
+pub(crate) fn prior_run(run: &TaskRunRecord) -> TaskRun {
+    let detail = &run.detail;
+    let text = |value: &Value| value.as_str().map(str::to_owned);
+    let attempts = detail["attempts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|attempt| {
+            let state = &attempt["state"];
+            Attempt {
+                state: state_named(state["current"].as_str().unwrap_or_default()),
+                start: parse_date(&state["startDate"]).unwrap_or(run.started_at),
+                end: parse_date(&state["endDate"]),
+                log_file: text(&attempt["logFile"]),
+            }
+        })
+        .collect();
+    let metrics = detail["metrics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|metric| {
+            Some(ShownMetric {
+                name: text(&metric["name"])?,
+                kind: MetricKind::from_name(metric["type"].as_str()?)?,
+                value: metric["value"]
+                    .as_f64()
+                    .map_or(MetricValue::Masked, MetricValue::Number),
+                tags: serde_json::from_value(metric["tags"].clone()).unwrap_or_default(),
+            })
+        })
+        .collect();
+    TaskRun {
+        id: run.id.clone(),
+        task_id: run.task_id.clone(),
+        task_type: text(&detail["type"]).unwrap_or_default(),
+        state: state_named(&run.state),
+        outputs: run.outputs.as_object().cloned().unwrap_or_default(),
+        error: run.error.clone(),
+        metrics,
+        start: run.started_at,
+        end: run.ended_at,
+        attempts,
+        parent_task_run_id: text(&detail["parentTaskRunId"]),
+        value: text(&detail["value"]),
+    }
+}
+
+/// The state `name` names; a name kestrel does not know reads as FAILED (it runs again).
+fn state_named(name: &str) -> State {
+    State::from_name(name).unwrap_or(State::Failed)
+}
+
+/// A date as [`crate::view::date`] writes it.
+fn parse_date(value: &Value) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(value.as_str()?)
+        .ok()
+        .map(|at| at.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn a_stored_task_run_reads_back_as_it_was_stored() {
+        let at = DateTime::from_timestamp_millis(1_764_000_000_123).unwrap();
+        let run = TaskRun {
+            id: "tr".into(),
+            task_id: "t".into(),
+            task_type: "io.kestra.plugin.core.log.Log".into(),
+            state: State::Failed,
+            outputs: serde_json::Map::from_iter([("value".to_owned(), json!("******"))]),
+            error: Some("boom".into()),
+            metrics: vec![ShownMetric {
+                name: "rows".into(),
+                kind: MetricKind::Counter,
+                value: MetricValue::Number(3.0),
+                tags: BTreeMap::from([("table".to_owned(), "t".to_owned())]),
+            }],
+            start: at,
+            end: Some(at),
+            attempts: vec![Attempt {
+                state: State::Failed,
+                start: at,
+                end: Some(at),
+                log_file: Some("kestra:///log".into()),
+            }],
+            parent_task_run_id: Some("parent".into()),
+            value: Some("v".into()),
+        };
+        let stored = task_run(&run, 0);
+        assert_eq!(prior_run(&stored), run);
+    }
 }

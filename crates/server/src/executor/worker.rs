@@ -99,6 +99,7 @@ async fn run_claimed(state: &AppState, claimed: Claimed, slot: Slot) {
         ));
         return;
     }
+    let restarted = super::restart::restarted_runs(&record);
     let live = Arc::new(Live::new(record.clone(), claims.saturating_sub(1)));
     let mut prelude = Vec::new();
     if claims > 1 {
@@ -135,6 +136,7 @@ async fn run_claimed(state: &AppState, claimed: Claimed, slot: Slot) {
                 lineage: prepared.lineage,
                 payload: prepared.payload,
                 due: prepared.due,
+                restarted,
                 slot,
                 _inflight: executor.inflight.enter(),
             },

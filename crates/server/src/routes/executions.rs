@@ -1,5 +1,5 @@
 //! `/api/v1/main/executions`: trigger (no body, multipart inputs or JSON; `?wait=true`), get,
-//! search, kill, resume.
+//! search, kill, resume, restart.
 
 use crate::auth::Caller;
 use crate::error::AppError;
@@ -288,6 +288,17 @@ pub(super) async fn kill(
     let (record, _) = find(&state, &caller, &id).await?;
     executor::kill(&state, &record).await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+/// Kestra's restart: the ended execution runs its failed task runs again, under its id.
+pub(super) async fn restart(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let (record, _) = find(&state, &caller, &id).await?;
+    let restarted = executor::restart(&state, &record).await?;
+    Ok(Json(execution_json(&restarted)))
 }
 
 /// The `onResume` inputs of the Pause task `paused` waits in (none when its flow's revision

@@ -208,6 +208,16 @@ pub(crate) const ROUTES: &[Route] = &[
         handler: |m| on(m, executions::resume),
     },
     Route {
+        method: "post",
+        path: "/api/v1/main/executions/{executionId}/restart",
+        summary: "Restart an ended execution: its failed task runs run again under its id, the others are kept",
+        query: &[],
+        body: Body::None,
+        ok: 200,
+        public: false,
+        handler: |m| on(m, executions::restart),
+    },
+    Route {
         method: "get",
         path: "/api/v1/main/executions/{executionId}/file",
         summary: "Download a file of an ended execution (masked when it ended)",

@@ -1,7 +1,7 @@
 //! An execution's page: its state, its task runs' states, its logs (live while it runs here,
 //! through Server-Sent Events; at its end when it runs on another node), its inputs and
-//! outputs, and a kill button. Everything shown was masked by the engine before the server
-//! kept it.
+//! outputs, a kill button, and a restart button once it failed. Everything shown was masked
+//! by the engine before the server kept it.
 
 use super::Ui;
 use super::page::{self, Notice, UiError, when};
@@ -124,6 +124,8 @@ pub(super) async fn page(
         running,
         follow => format!("/ui/executions/{id}/follow"),
         kill => format!("/ui/executions/{id}/kill"),
+        restartable => kestrel_store::keeps_inputs(&record.state) && !running,
+        restart => format!("/ui/executions/{id}/restart"),
     };
     Ok(page::render(&current, "execution.html", values))
 }
@@ -277,6 +279,27 @@ fn stored_entries(app: AppState, id: String) -> BoxStream<'static, Result<Event,
         stream::iter(events)
     };
     stream::once(ended).flatten().boxed()
+}
+
+/// Restarts an ended execution (see [`executor::restart`]) and shows it.
+pub(super) async fn restart(
+    State(ui): State<Ui>,
+    current: Current,
+    Path(id): Path<String>,
+) -> Result<Response, UiError> {
+    let (record, _) = find(&ui, &current, &id).await?;
+    let notice = match executor::restart(&ui.app, &record).await {
+        Ok(_) => Notice::done(format!(
+            "Execution {id} restarts: its failed task runs run again."
+        )),
+        Err(
+            refused
+            @ (crate::error::AppError::Conflict(_) | crate::error::AppError::Invalid { .. }),
+        ) => Notice::error(refused.to_string()),
+        Err(error) => return Err(error.into()),
+    };
+    ui.sessions.notify(&current.id, notice);
+    Ok(Redirect::to(&format!("/ui/executions/{id}")).into_response())
 }
 
 pub(super) async fn kill(

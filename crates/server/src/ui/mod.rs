@@ -84,6 +84,7 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route("/ui/executions/{id}", get(executions::page))
         .route("/ui/executions/{id}/follow", get(executions::follow))
         .route("/ui/executions/{id}/kill", post(executions::kill))
+        .route("/ui/executions/{id}/restart", post(executions::restart))
         .route("/ui/executions/{id}/file", get(executions::file))
         .route(
             "/ui/executions/{id}/file/download",

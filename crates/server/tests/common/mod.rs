@@ -295,7 +295,7 @@ impl Harness {
         for _ in 0..400 {
             let execution = self.execution(id).await;
             let state = execution["state"]["current"].as_str().unwrap().to_owned();
-            if !["CREATED", "RUNNING"].contains(&state.as_str()) {
+            if !["CREATED", "RUNNING", "RESTARTED"].contains(&state.as_str()) {
                 return execution;
             }
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;

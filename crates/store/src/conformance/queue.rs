@@ -2,7 +2,10 @@
 //! tests: `kestrel_store::conformance::queue::run_all(&store).await` on a new, empty store.
 //! Every step works in its own tenant, so the other stories' executions never reach a claim.
 
-use crate::{ConditionWindow, ExecutionQueue, ExecutionRecord, ExecutionStore, Fire, StateChange};
+use crate::{
+    ConditionWindow, ExecutionQueue, ExecutionRecord, ExecutionStore, Fire, StateChange,
+    TaskRunRecord,
+};
 use chrono::{DateTime, Utc};
 use kestrel_secrets::SecretValue;
 use serde_json::json;
@@ -25,6 +28,7 @@ where
     a_tick_fires_once(store.as_ref()).await;
     a_condition_window_counts_what_it_met_and_resets_once(store.as_ref()).await;
     a_claim_gives_the_inputs_as_submitted(store.as_ref()).await;
+    a_failed_execution_keeps_its_inputs_and_is_restarted_once(store.as_ref()).await;
     concurrent_claims_never_share_an_execution(store).await;
 }
 
@@ -344,4 +348,105 @@ where
             ("qi-without", None)
         ]
     );
+}
+
+/// A FAILED end keeps the sealed inputs (a SUCCESS end drops them); a requeue from the ended
+/// state happens once, with the task runs given, and the next claim takes the execution as a
+/// fresh one (RUNNING, its first claim) with those task runs and its inputs.
+pub async fn a_failed_execution_keeps_its_inputs_and_is_restarted_once<S>(store: &S)
+where
+    S: ExecutionQueue + ExecutionStore + ?Sized,
+{
+    let t = "queue-restart";
+    let payload = SecretValue::new(r#"{"inputs":{"password":"hunter2-restarted"}}"#.into());
+    let (failed, fine) = (queued(t, "qr-failed"), queued(t, "qr-fine"));
+    for record in [&failed, &fine] {
+        store
+            .create_claimed(record, Some(&payload), "w1")
+            .await
+            .expect("create");
+    }
+    let mut ended = succeeded(failed.clone());
+    ended.state = "FAILED".into();
+    ended.task_runs = vec![task_run("tr-1", "SUCCESS"), task_run("tr-2", "FAILED")];
+    assert!(store.end_claimed(&ended, &[], "w1").await.expect("end"));
+    assert!(
+        store
+            .end_claimed(&succeeded(fine.clone()), &[], "w1")
+            .await
+            .expect("end")
+    );
+    let kept = store.execution_inputs(t, "qr-failed").await.expect("read");
+    assert_eq!(
+        kept.as_ref().map(SecretValue::expose_secret),
+        Some(payload.expose_secret())
+    );
+    assert!(
+        store
+            .execution_inputs(t, "qr-fine")
+            .await
+            .expect("read")
+            .is_none()
+    );
+
+    let mut restarted = ended.clone();
+    restarted.state = "RESTARTED".into();
+    restarted.histories.push(StateChange {
+        state: "RESTARTED".into(),
+        at: now(),
+    });
+    restarted.ended_at = None;
+    restarted.task_runs = vec![task_run("tr-1", "SUCCESS"), task_run("tr-2", "RESTARTED")];
+    assert!(store.requeue(&restarted, "FAILED").await.expect("requeue"));
+    assert!(
+        !store
+            .requeue(&restarted, "FAILED")
+            .await
+            .expect("requeue twice"),
+        "a second restart of the same end is refused"
+    );
+    let claimed = store.claim(t, "w2", 10, ALIVE).await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+    let claim = &claimed[0];
+    assert_eq!(
+        (
+            claim.record.id.as_str(),
+            claim.record.state.as_str(),
+            claim.claims
+        ),
+        ("qr-failed", "RUNNING", 1)
+    );
+    let states: Vec<&str> = claim
+        .record
+        .histories
+        .iter()
+        .map(|h| h.state.as_str())
+        .collect();
+    assert_eq!(states[states.len() - 2..], ["RESTARTED", "RUNNING"]);
+    let runs: Vec<(&str, &str)> = claim
+        .record
+        .task_runs
+        .iter()
+        .map(|r| (r.id.as_str(), r.state.as_str()))
+        .collect();
+    assert_eq!(runs, [("tr-1", "SUCCESS"), ("tr-2", "RESTARTED")]);
+    let opened = claim.inputs.as_ref().expect("inputs opened");
+    assert_eq!(
+        opened.as_ref().map(SecretValue::expose_secret),
+        Some(payload.expose_secret())
+    );
+}
+
+fn task_run(id: &str, state: &str) -> TaskRunRecord {
+    TaskRunRecord {
+        id: id.into(),
+        task_id: id.into(),
+        attempt: 1,
+        state: state.into(),
+        outputs: json!({}),
+        error: None,
+        started_at: now(),
+        ended_at: None,
+        detail: json!({}),
+    }
 }
