@@ -85,3 +85,97 @@ async fn unknown_flows_and_flows_without_webhooks_are_not_found() {
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
     }
 }
+
+/// Kestra's flows, kept as Kestra wrote them (see crates/kestrel/tests/kestra/NOTICE).
+macro_rules! kestra_flow {
+    ($name:literal) => {
+        include_str!(concat!("../../kestrel/tests/kestra/flows/", $name))
+    };
+}
+
+/// Calls Kestra's webhook flow `flow_id` with `key` and `body`, waits for the execution's end
+/// and reads the trigger its `out` task returned as JSON.
+async fn hooked_trigger(
+    h: &Harness,
+    method: Method,
+    flow_id: &str,
+    key: &str,
+    body: Option<(&str, Vec<u8>)>,
+) -> (serde_json::Value, serde_json::Value) {
+    let path = format!("/api/v1/main/executions/webhook/io.kestra.tests/{flow_id}/{key}");
+    let answer = h.send(method, &path, Who::Nobody, body).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let done = h.ended(answer.json()["id"].as_str().unwrap()).await;
+    assert_eq!(done["state"]["current"], "SUCCESS", "{done}");
+    let returned = done["taskRunList"][0]["outputs"]["value"].as_str().unwrap();
+    (done.clone(), serde_json::from_str(returned).unwrap())
+}
+
+/// ExecutionControllerTest.webhook: the body (JSON object, JSON list, text, none) and the
+/// query's parameters reach the `trigger` variable; the flow's labels are the execution's.
+#[tokio::test]
+async fn kestras_webhook_flow_gets_the_request_as_its_trigger() {
+    let h = harness().await;
+    h.flow(kestra_flow!("webhook.yaml")).await;
+    let json = |text: &str| Some(("application/json", text.as_bytes().to_vec()));
+    let (done, trigger) = hooked_trigger(
+        &h,
+        Method::POST,
+        "webhook",
+        "a-secret-key?name=john&age=12&age=13",
+        json(r#"{"a": 1, "b": true}"#),
+    )
+    .await;
+    assert_eq!(trigger["body"], serde_json::json!({"a": 1, "b": true}));
+    assert_eq!(trigger["parameters"]["name"], serde_json::json!(["john"]));
+    assert_eq!(
+        trigger["parameters"]["age"],
+        serde_json::json!(["12", "13"])
+    );
+    let labels = done["labels"].as_array().unwrap();
+    assert_eq!(
+        labels[0],
+        serde_json::json!({"key": "flow-label-1", "value": "flow-label-1"})
+    );
+    assert_eq!(
+        labels[1],
+        serde_json::json!({"key": "flow-label-2", "value": "flow-label-2"})
+    );
+
+    let list = json(r#"[{"a": 1, "b": true}]"#);
+    let (_, trigger) = hooked_trigger(&h, Method::PUT, "webhook", "a-secret-key", list).await;
+    assert_eq!(trigger["body"][0], serde_json::json!({"a": 1, "b": true}));
+
+    let text = Some(("text/plain", b"bla".to_vec()));
+    let (_, trigger) = hooked_trigger(&h, Method::POST, "webhook", "a-secret-key", text).await;
+    assert_eq!(trigger["body"], "bla");
+
+    let (_, trigger) = hooked_trigger(&h, Method::GET, "webhook", "a-secret-key", None).await;
+    assert!(trigger["body"].is_null(), "{trigger}");
+
+    let path = "/api/v1/main/executions/webhook/not-found/webhook/not-found?name=john";
+    let missing = h.send(Method::POST, path, Who::Nobody, None).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
+/// ExecutionControllerTest.webhookDynamicKey and webhookDynamicKeyFromASecret: a key rendered
+/// from the flow's id, and one read from a secret.
+#[tokio::test]
+async fn kestras_webhook_keys_render_from_the_flow_and_from_a_secret() {
+    let h = harness().await;
+    h.flow(kestra_flow!("webhook-dynamic-key.yaml")).await;
+    h.flow(kestra_flow!("webhook-secret-key.yaml")).await;
+    h.secret("io.kestra.tests", "WEBHOOK_KEY", "secretKey")
+        .await;
+    let (done, _) = hooked_trigger(
+        &h,
+        Method::GET,
+        "webhook-dynamic-key",
+        "webhook-dynamic-key",
+        None,
+    )
+    .await;
+    assert!(done["id"].is_string());
+    let (done, _) = hooked_trigger(&h, Method::GET, "webhook-secret-key", "secretKey", None).await;
+    assert!(done["id"].is_string());
+}

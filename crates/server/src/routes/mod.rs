@@ -258,6 +258,16 @@ pub(crate) const ROUTES: &[Route] = &[
         handler: |m| on(m, webhook::trigger),
     },
     Route {
+        method: "put",
+        path: "/api/v1/main/executions/webhook/{namespace}/{flowId}/{key}",
+        summary: "Trigger a flow by its Webhook trigger's key, with a body, as POST does",
+        query: &[],
+        body: Body::Any,
+        ok: 200,
+        public: true,
+        handler: |m| on(m, webhook::trigger),
+    },
+    Route {
         method: "get",
         path: "/api/v1/main/logs/{executionId}",
         summary: "An execution's log entries (the last attempt of each task run by default)",

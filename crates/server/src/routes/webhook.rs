@@ -161,10 +161,15 @@ fn matching_key(state: &AppState, flow: &Flow, key: &str) -> Option<Matched> {
 /// Request headers kept out of `trigger.headers`.
 const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
 
-/// The `trigger` variable of the execution: Kestra's `body`, `headers` and `parameters`.
+/// The `trigger` variable of the execution: Kestra's `body` (JSON when it parses, else text;
+/// null when empty), `headers` and `parameters`.
 fn trigger_variable(headers: &HeaderMap, query: Option<&str>, body: &[u8]) -> Value {
-    let body = serde_json::from_slice::<Value>(body)
-        .unwrap_or_else(|_| json!(String::from_utf8_lossy(body)));
+    // No body (a GET) is null, as in Kestra.
+    let body = match body {
+        [] => Value::Null,
+        bytes => serde_json::from_slice::<Value>(bytes)
+            .unwrap_or_else(|_| json!(String::from_utf8_lossy(bytes))),
+    };
     let mut header_map = Map::new();
     for (name, value) in headers {
         // A caller's credentials are not the flow's business, and the trigger variable is stored
