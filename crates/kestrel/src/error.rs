@@ -20,6 +20,8 @@ pub(crate) struct CliError {
     /// like `FILE:LINE:COL: message`).
     plain: bool,
     source: Option<Box<dyn Error + Send + Sync>>,
+    /// What to do about it, printed last on its own `hint:` line.
+    hint: Option<String>,
 }
 
 impl CliError {
@@ -47,6 +49,7 @@ impl CliError {
             message,
             plain: false,
             source: None,
+            hint: None,
         }
     }
 
@@ -56,12 +59,19 @@ impl CliError {
         self
     }
 
+    /// The same error, with what to do about it (printed on a last `hint:` line).
+    pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
     /// The exit status.
     pub(crate) fn code(&self) -> u8 {
         self.code
     }
 
-    /// The report for stderr: the message, then one `caused by:` line per cause.
+    /// The report for stderr: the message, then one `caused by:` line per cause, then the
+    /// hint.
     pub(crate) fn report(&self) -> String {
         let mut report = if self.plain {
             self.message.clone()
@@ -72,6 +82,9 @@ impl CliError {
         while let Some(error) = cause {
             report.push_str(&format!("\ncaused by: {error}"));
             cause = error.source();
+        }
+        if let Some(hint) = &self.hint {
+            report.push_str(&format!("\nhint: {hint}"));
         }
         report
     }
@@ -103,6 +116,15 @@ mod tests {
         assert_eq!(
             error.report(),
             "error: cannot read flow.yml\ncaused by: no such file"
+        );
+    }
+
+    #[test]
+    fn the_hint_comes_last() {
+        let error = CliError::failed("secret 'K' not found").with_hint("kestrel secrets set ns K");
+        assert_eq!(
+            error.report(),
+            "error: secret 'K' not found\nhint: kestrel secrets set ns K"
         );
     }
 

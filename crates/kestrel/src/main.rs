@@ -19,6 +19,7 @@ mod sandbox;
 mod settings;
 mod sources;
 mod store;
+mod terminal;
 mod vault;
 
 use environment::Environment;

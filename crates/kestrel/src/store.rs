@@ -45,6 +45,8 @@ pub(crate) struct StoreAccess {
     env: Arc<Environment>,
     /// `secret.max-size`, which the store enforces on every write.
     max_value_size: usize,
+    /// `secret.mask-min-length`: shorter values are not masked.
+    mask_min_length: usize,
     /// `master-key.allow-readable-key-file`.
     allow_readable_key_file: bool,
     /// `postgres`, for a PostgreSQL database.
@@ -60,6 +62,7 @@ impl StoreAccess {
             data_dir: settings.data_dir.clone(),
             env: Arc::clone(&settings.env),
             max_value_size: settings.config.secret.max_size.0.0,
+            mask_min_length: settings.config.secret.mask_min_length.0,
             allow_readable_key_file: settings.config.master_key.allow_readable_key_file.0,
             postgres: settings.postgres_options()?,
         })
@@ -85,6 +88,23 @@ impl StoreAccess {
     pub(crate) fn check_value_size(&self, what: &str, value: &SecretValue) -> Result<(), CliError> {
         kestrel_store::validate_value_size(value.expose_secret().len(), self.max_value_size)
             .map_err(|too_large| CliError::usage(format!("{what}: {too_large}")))
+    }
+
+    /// Refuses a value shorter than `secret.mask-min-length` (exit 2, naming `what` holds it):
+    /// masking would leave it in clear wherever a flow logs it.
+    pub(crate) fn check_value_length(
+        &self,
+        what: &str,
+        value: &SecretValue,
+    ) -> Result<(), CliError> {
+        if value.expose_secret().chars().count() >= self.mask_min_length {
+            return Ok(());
+        }
+        Err(CliError::usage(format!(
+            "the value of {what} is shorter than secret.mask-min-length ({} characters): logs \
+             would show it in clear; pass --allow-short to store it all the same",
+            self.mask_min_length
+        )))
     }
 
     /// Whether a key file group or others can read is used all the same.
@@ -470,6 +490,7 @@ mod tests {
                     .map(|(name, value)| (name.into(), value.into())),
             )),
             max_value_size: kestrel_store::DEFAULT_MAX_VALUE_SIZE,
+            mask_min_length: 4,
             allow_readable_key_file: false,
             postgres: PgOptions::default(),
         };

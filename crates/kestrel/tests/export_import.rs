@@ -139,6 +139,7 @@ fn fill(source: &Store) -> String {
             "DB_PASSWORD",
             "--version",
             "1",
+            "--yes",
         ],
         None,
     );

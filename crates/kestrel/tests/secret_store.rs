@@ -264,7 +264,7 @@ fn versions_can_be_read_deleted_restored_and_destroyed() {
     assert_eq!(get(&sandbox, "dev", "K", &[]).stdout, "third-value");
 
     sandbox
-        .kestrel(["secrets", "destroy", "dev", "K", "--version", "2"])
+        .kestrel(["secrets", "destroy", "dev", "K", "--version", "2", "--yes"])
         .output()
         .assert_code(0);
     let out = get(&sandbox, "dev", "K", &["--version", "2"]);
@@ -278,7 +278,7 @@ fn versions_can_be_read_deleted_restored_and_destroyed() {
     assert!(json[0]["destroyedAt"].is_null(), "{json}");
 
     sandbox
-        .kestrel(["secrets", "destroy", "dev", "K"])
+        .kestrel(["secrets", "destroy", "dev", "K", "--yes"])
         .output()
         .assert_code(0);
     get(&sandbox, "dev", "K", &[]).assert_code(1);

@@ -1,8 +1,10 @@
 //! The subcommands, one file each with its own `run`, and what several of them share.
 
 pub(crate) mod archive;
+pub(crate) mod health;
 mod leftovers;
 mod principals;
+pub(crate) mod reference;
 pub(crate) mod render;
 pub(crate) mod run;
 pub(crate) mod secrets;
@@ -39,19 +41,25 @@ pub(crate) fn run(
             return Ok(u8::try_from(error.exit_code()).unwrap_or(EXIT_USAGE));
         }
     };
-    let settings = Settings::resolve(&cli.global, environment)?;
-    match cli.command {
-        Command::Run(args) => run::run(&args, &settings),
-        Command::Validate(args) => validate::run(&args),
-        Command::Render(args) => render::run(&args, &settings),
-        Command::Secrets(command) => secrets::run(&command, &settings),
-        Command::Config(args) => show_config::run(&args, &settings),
-        Command::Server(args) => server::run(&args, &settings),
-        Command::Users(command) => users::run(&command, &settings),
-        Command::Tokens(command) => tokens::run(&command, &settings),
-        Command::Export(args) => archive::export::run(&args, &settings),
-        Command::Import(args) => archive::import::run(&args, &settings),
-        Command::Worker(args) => worker::run(&args, &settings),
+    // Read by the commands that need them: completions, the manual and the health check work
+    // whatever the configuration says.
+    let settings = || Settings::resolve(&cli.global, Arc::clone(&environment));
+    match &cli.command {
+        Command::Run(args) => run::run(args, &settings()?),
+        Command::Validate(args) => settings().and_then(|_| validate::run(args)),
+        Command::Render(args) => render::run(args, &settings()?),
+        Command::Secrets(command) => secrets::run(command, &settings()?),
+        Command::Config(args) => show_config::run(args, &settings()?),
+        Command::Server(args) => server::run(args, &settings()?),
+        Command::Users(command) => users::run(command, &settings()?),
+        Command::Tokens(command) => tokens::run(command, &settings()?),
+        Command::Export(args) => archive::export::run(args, &settings()?),
+        Command::Import(args) => archive::import::run(args, &settings()?),
+        Command::Worker(args) => worker::run(args, &settings()?),
+        Command::Health(args) => health::run(args),
+        Command::Completions(args) => Ok(reference::completions(args)),
+        Command::Man => Ok(reference::man()),
+        Command::CliReference => Ok(reference::markdown()),
     }
 }
 

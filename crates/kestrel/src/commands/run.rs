@@ -7,7 +7,7 @@ use crate::commands::leftovers::RunClaim;
 use crate::commands::subflows::{Catalog, FolderLauncher};
 use crate::commands::{read_flow, read_text};
 use crate::error::{CliError, EXIT_FAILED, EXIT_INTERRUPTED};
-use crate::output::{LogLines, Quiet, execution_json, summary_line, warn};
+use crate::output::{LogLines, Quiet, execution_json, note, summary_line, warn};
 use crate::settings::Settings;
 use crate::sources::load_engine;
 use crate::store::operator;
@@ -100,6 +100,7 @@ pub(crate) fn run(args: &RunArgs, settings: &Settings) -> Result<u8, CliError> {
     let claim = RunClaim::take(&settings.storage_root(), storage.as_ref(), &files)
         .map_err(|error| CliError::failed("cannot claim the execution's files").caused_by(error))?;
     let inputs = typed_inputs(&flow, &args.inputs, &files)?;
+    check_master_key(&args.flow, settings)?;
     let engine = load_engine(settings, args.env_file.as_deref())?;
     let sandbox =
         crate::sandbox::install(settings, args.env_file.as_deref(), flow.runs_processes())?;
@@ -168,11 +169,24 @@ pub(crate) fn run(args: &RunArgs, settings: &Settings) -> Result<u8, CliError> {
     // Nothing is left for a later run to clean.
     drop(claim);
     print_result(&execution, &children, args.output);
+    let env_file = settings.env_file(args.env_file.as_deref()).is_some();
+    hint_missing_secrets(&execution, env_file);
     Ok(match stopped {
         Some(Stop::Interrupt) => EXIT_INTERRUPTED,
         _ if execution.state.is_successful() => 0,
         _ => EXIT_FAILED,
     })
+}
+
+/// Before any task starts: the master key opens the store, when the flow reads secrets and a
+/// store exists (the store itself is then opened at the first read, as ever). Without this,
+/// a wrong key would surface only once tasks had run.
+fn check_master_key(flow_file: &Path, settings: &Settings) -> Result<(), CliError> {
+    let reads_secrets = read_text(flow_file)?.contains("secret(");
+    if reads_secrets {
+        crate::store::StoreAccess::new(settings)?.open_existing()?;
+    }
+    Ok(())
 }
 
 /// A signal that stops `kestrel run`.
@@ -256,6 +270,46 @@ fn print_result(execution: &Execution, children: &[Execution], format: OutputFor
             .to_string(),
     };
     let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
+
+/// The error line a task gets for a key no source holds (its exact words are a contract).
+const MISSING_SECRET: &str = "Cannot find secret for key '";
+
+/// After each key a task could not find, a line on stderr saying how to store it and where
+/// kestrel looked: the flow's namespace and its parents, then the `SECRET_*` variables of the
+/// environment (and of the env file, when there is one).
+fn hint_missing_secrets(execution: &Execution, env_file: bool) {
+    let keys: std::collections::BTreeSet<&str> = execution
+        .task_runs
+        .iter()
+        .filter_map(|run| run.error.as_deref())
+        .flat_map(|error| error.split(MISSING_SECRET).skip(1))
+        .filter_map(|rest| rest.split_once("'.").map(|(key, _)| key))
+        .collect();
+    let namespaces = namespace_and_parents(&execution.namespace).join(", ");
+    let env = if env_file {
+        "the environment and the env file"
+    } else {
+        "the environment"
+    };
+    for key in keys {
+        note(&format!(
+            "hint: kestrel secrets set {} {key}  (kestrel looked in namespaces {namespaces}, \
+             then for SECRET_{key} in {env})",
+            execution.namespace
+        ));
+    }
+}
+
+/// `namespace`, then each parent, closest first (`a.b.c`, `a.b`, `a`).
+fn namespace_and_parents(namespace: &str) -> Vec<&str> {
+    let mut chain = vec![namespace];
+    let mut rest = namespace;
+    while let Some((parent, _)) = rest.rsplit_once('.') {
+        chain.push(parent);
+        rest = parent;
+    }
+    chain
 }
 
 /// Nothing reads the files of a `kestrel run` execution once it ended (no server shows

@@ -15,10 +15,15 @@ use std::io::Write as _;
 #[derive(Debug, Subcommand)]
 pub(crate) enum TokensCommand {
     /// Creates a token and prints it once (only its hash is kept).
+    #[command(
+        after_help = "Examples:\n  kestrel tokens create ci --namespace company.team --secrets read"
+    )]
     Create(CreateArgs),
     /// Lists tokens: name, namespaces, secret access, revocation (never the tokens).
+    #[command(after_help = "Examples:\n  kestrel tokens list")]
     List(ListArgs),
     /// Revokes a token.
+    #[command(after_help = "Examples:\n  kestrel tokens revoke ci")]
     Revoke(NameArgs),
 }
 

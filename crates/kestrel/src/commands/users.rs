@@ -1,5 +1,6 @@
 //! `kestrel users add|list|remove`: the people who sign in to the server (passwords stored as
-//! argon2 hashes; the password comes from stdin, never from the command line).
+//! argon2 hashes; the password comes from stdin, typed twice without echo on a terminal, never
+//! from the command line).
 
 use super::principals::{GrantArgs, ListArgs, Row, print_principals};
 use crate::error::CliError;
@@ -9,16 +10,21 @@ use crate::sources::call;
 use crate::store::StoreAccess;
 use clap::{Args, Subcommand};
 use kestrel_store::UserRecord;
-use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::io::BufRead as _;
 use zeroize::Zeroizing;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum UsersCommand {
     /// Adds a user; the password is read from stdin.
+    #[command(
+        after_help = "Examples:\n  kestrel users add alice    (on a terminal: the password typed twice, hidden)\n  printf '%s\n' \"$PASSWORD\" | kestrel users add ci-bot --namespace company.team --secrets read"
+    )]
     Add(AddArgs),
     /// Lists users: name, namespaces, secret access (never passwords).
+    #[command(after_help = "Examples:\n  kestrel users list --output json")]
     List(ListArgs),
     /// Removes a user.
+    #[command(after_help = "Examples:\n  kestrel users remove alice")]
     Remove(NameArgs),
 }
 
@@ -77,16 +83,14 @@ pub(crate) fn run(command: &UsersCommand, settings: &Settings) -> Result<u8, Cli
     }
 }
 
-/// The first line of stdin (its line break dropped); exit 2 when it is empty.
+/// The password: typed twice without echo on a terminal, else the first line of stdin (its
+/// line break dropped); exit 2 when it is empty.
 fn read_password() -> Result<Zeroizing<String>, CliError> {
-    let stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        // No way to hide the echo without a terminal library: say so.
-        let _ = write!(std::io::stderr(), "Password (shown as typed): ");
-        let _ = std::io::stderr().flush();
+    if crate::terminal::interactive() {
+        return crate::terminal::read_hidden_twice("password");
     }
     let mut line = Zeroizing::new(String::new());
-    stdin
+    std::io::stdin()
         .lock()
         .read_line(&mut line)
         .map_err(|e| CliError::usage("cannot read the password from stdin").caused_by(e))?;

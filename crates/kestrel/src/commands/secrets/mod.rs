@@ -22,33 +22,63 @@ use std::sync::Arc;
 #[derive(Debug, Subcommand)]
 pub(crate) enum SecretsCommand {
     /// Reads an env file of plain values and prints SECRET_KEY=<base64> lines, in order.
+    #[command(after_help = "Examples:\n  kestrel secrets encode-env .env > .env_encoded")]
     EncodeEnv(encode_env::EncodeEnvArgs),
     /// Stores a new version of a secret; the value comes from stdin or --from-file.
+    #[command(
+        after_help = "Examples:\n  printf %s \"$DB_PASSWORD\" | kestrel secrets set company.team DB_PASSWORD\n  kestrel secrets set company.team TLS_KEY --from-file key.pem --description \"API TLS key\" --tag owner=platform\n  kestrel secrets set company.team DB_PASSWORD    (on a terminal: typed twice, hidden)"
+    )]
     Set(values::SetArgs),
     /// Prints exactly the value of a secret of that namespace (audited).
+    #[command(
+        after_help = "Examples:\n  kestrel secrets get company.team DB_PASSWORD\n  kestrel secrets get company.team DB_PASSWORD --version 2"
+    )]
     Get(values::GetArgs),
     /// Lists a namespace's keys, own and inherited, with where each comes from; never values.
+    #[command(after_help = "Examples:\n  kestrel secrets list company.team.project --output json")]
     List(listing::ListArgs),
     /// Lists the versions of a secret.
+    #[command(after_help = "Examples:\n  kestrel secrets versions company.team DB_PASSWORD")]
     Versions(versions::VersionsArgs),
     /// Soft-deletes the latest version of a secret (`undelete` restores it).
+    #[command(after_help = "Examples:\n  kestrel secrets delete company.team DB_PASSWORD")]
     Delete(SecretArgs),
     /// Restores a soft-deleted version (default: the latest).
+    #[command(
+        after_help = "Examples:\n  kestrel secrets undelete company.team DB_PASSWORD --version 3"
+    )]
     Undelete(versions::VersionArgs),
-    /// Destroys a version's value for good (default: every version).
-    Destroy(versions::VersionArgs),
+    /// Destroys a version's value for good (default: every version), once confirmed.
+    #[command(
+        after_help = "Examples:\n  kestrel secrets destroy company.team DB_PASSWORD --version 1    (asks on a terminal)\n  kestrel secrets destroy company.team OLD_TOKEN --yes"
+    )]
+    Destroy(versions::DestroyArgs),
     /// Lists who read or changed which secret, and when; never values.
+    #[command(
+        after_help = "Examples:\n  kestrel secrets audit company.team --key DB_PASSWORD --limit 20"
+    )]
     Audit(listing::AuditArgs),
     /// Adds a data key and re-encrypts every stored version with it.
+    #[command(after_help = "Examples:\n  kestrel secrets rotate-key")]
     RotateKey,
     /// Re-wraps the keyring under a new master key.
+    #[command(
+        after_help = "Examples:\n  kestrel secrets rekey --new-master-key-file /etc/kestrel/master.key.new"
+    )]
     Rekey(keys::RekeyArgs),
     /// Stores every variable of a .env_encoded or plain .env file in a namespace.
+    #[command(
+        after_help = "Examples:\n  kestrel secrets import-env .env_encoded --namespace company.team"
+    )]
     ImportEnv(import_env::ImportArgs),
     /// Reports every secret() key the flows use that their namespace's backend (its parents,
     /// the environment) lacks; exit 1 when one does. Values are never read.
+    #[command(after_help = "Examples:\n  kestrel secrets check flows/*.yml")]
     Check(check::CheckArgs),
     /// Copies a namespace's own secrets to another backend; values are never printed.
+    #[command(
+        after_help = "Examples:\n  kestrel secrets copy --from-namespace company.team --to-backend vault --config kestrel.yml"
+    )]
     Copy(copy::CopyArgs),
 }
 
@@ -149,6 +179,22 @@ fn version_named(
     }
 }
 
+/// The closest parent namespace of `id`'s holding a readable version of its key, if any.
+fn parent_holding(store: &dyn SecretStore, id: &SecretId) -> Option<String> {
+    let mut namespace = id.namespace();
+    while let Some((parent, _)) = namespace.rsplit_once('.') {
+        let held = SecretId::main(parent, id.key())
+            .ok()
+            .and_then(|parent_id| wait(store.get_meta(&parent_id)).ok()?.ok()?)
+            .is_some_and(|info| info.readable);
+        if held {
+            return Some(parent.to_owned());
+        }
+        namespace = parent;
+    }
+    None
+}
+
 /// Why `id` (at `version`) has no value to give: absent, deleted or destroyed.
 fn absent(store: &dyn SecretStore, id: &SecretId, version: Option<u64>) -> CliError {
     let versions = wait(store.versions(id))
@@ -160,7 +206,16 @@ fn absent(store: &dyn SecretStore, id: &SecretId, version: Option<u64>) -> CliEr
         None => versions.last(),
     };
     let Some(found) = wanted else {
-        return store_error(id.not_found(version));
+        let error = store_error(id.not_found(version));
+        return match version.map_or_else(|| parent_holding(store, id), |_| None) {
+            Some(parent) => error.with_hint(format!(
+                "namespace '{parent}' holds it, and flows of '{}' inherit it from there: \
+                 `kestrel secrets get {parent} {}` reads it",
+                id.namespace(),
+                id.key()
+            )),
+            None => error,
+        };
     };
     let which = format!(
         "version {} of secret '{}' in namespace '{}'",

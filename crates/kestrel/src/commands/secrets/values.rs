@@ -4,10 +4,11 @@
 use super::{SecretArgs, Secrets, absent, call, store_holding, version_named};
 use crate::error::CliError;
 use crate::output::{note, warn};
+use crate::terminal;
 use clap::Args;
 use kestrel_secrets::SecretValue;
 use kestrel_store::{SecretId, SecretMeta, SecretStore, Tag};
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
@@ -24,7 +25,32 @@ pub(crate) struct SetArgs {
     /// A tag, repeatable; the tags given replace the secret's tags.
     #[arg(long = "tag", value_name = "K=V", value_parser = parse_tag)]
     tags: Vec<Tag>,
+    /// Store a value shorter than `secret.mask-min-length`, which logs would show in clear.
+    #[arg(long)]
+    allow_short: bool,
+    /// A value on the command line: refused (shell history and every user of the machine
+    /// would see it), and dropped as it is parsed, so that nothing can echo it.
+    #[arg(
+        hide = true,
+        num_args = 0..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_parser = dropped
+    )]
+    value_on_command_line: Vec<Dropped>,
 }
+
+/// An argument that was given and dropped unread.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dropped;
+
+fn dropped(_: &str) -> Result<Dropped, String> {
+    Ok(Dropped)
+}
+
+/// Why a value on the command line is refused (the words scripts rely on).
+const NOT_ON_THE_COMMAND_LINE: &str =
+    "values are read from standard input or --from-file, never from the command line";
 
 #[derive(Debug, Args)]
 pub(crate) struct GetArgs {
@@ -48,8 +74,11 @@ fn parse_tag(arg: &str) -> Result<Tag, String> {
 
 /// Stores a new version; the value never comes from the command line.
 pub(crate) fn set(args: &SetArgs, access: &Secrets<'_>) -> Result<u8, CliError> {
+    if !args.value_on_command_line.is_empty() {
+        return Err(CliError::usage(NOT_ON_THE_COMMAND_LINE));
+    }
     let id = args.secret.id()?;
-    let value = read_value(args.from_file.as_deref())?;
+    let value = read_value(args.from_file.as_deref(), id.key())?;
     if value.expose_secret().is_empty() {
         // Almost always a forgotten pipe; `import-env` stores an empty value a file spells out.
         return Err(CliError::usage(format!(
@@ -59,6 +88,9 @@ pub(crate) fn set(args: &SetArgs, access: &Secrets<'_>) -> Result<u8, CliError> 
         )));
     }
     access.check_value_size(id.key(), &value)?;
+    if !args.allow_short {
+        access.check_value_length(id.key(), &value)?;
+    }
     warn_trailing_newline(&value, id.key());
     let store = access.store()?;
     let meta = merged_meta(store.as_ref(), &id, args)?;
@@ -105,8 +137,9 @@ fn merged_meta(
     }))
 }
 
-/// The value, byte for byte, from `file` or stdin (`None` or `-`); it must be UTF-8 text.
-fn read_value(file: Option<&Path>) -> Result<SecretValue, CliError> {
+/// The value, byte for byte, from `file` or stdin (`None` or `-`; typed twice without echo on
+/// a terminal); it must be UTF-8 text.
+fn read_value(file: Option<&Path>, key: &str) -> Result<SecretValue, CliError> {
     let mut bytes = Zeroizing::new(Vec::new());
     match file.filter(|path| *path != Path::new("-")) {
         Some(path) => {
@@ -117,12 +150,13 @@ fn read_value(file: Option<&Path>) -> Result<SecretValue, CliError> {
                 CliError::usage(format!("cannot read {}", path.display())).caused_by(error)
             })?;
         }
+        None if terminal::interactive() => {
+            let typed = terminal::read_hidden_twice(&format!("value of {key}"))?;
+            return Ok(SecretValue::new(typed.to_string()));
+        }
         None => {
-            let mut stdin = std::io::stdin().lock();
-            if stdin.is_terminal() {
-                warn("type the value, then press Ctrl-D (a final Enter becomes part of it)");
-            }
-            stdin
+            std::io::stdin()
+                .lock()
                 .read_to_end(&mut bytes)
                 .map_err(|error| CliError::usage("cannot read standard input").caused_by(error))?;
         }

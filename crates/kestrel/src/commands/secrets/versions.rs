@@ -5,8 +5,9 @@ use super::{SecretArgs, Secrets, call, store_holding, version_named};
 use crate::error::CliError;
 use crate::output::{ListFormat, note, print_listing, timestamp};
 use crate::store::store_error;
+use crate::terminal;
 use clap::Args;
-use kestrel_store::VersionInfo;
+use kestrel_store::{SecretId, VersionInfo};
 
 #[derive(Debug, Args)]
 pub(crate) struct VersionsArgs {
@@ -96,11 +97,25 @@ pub(crate) fn undelete(args: &VersionArgs, access: &Secrets<'_>) -> Result<u8, C
     Ok(0)
 }
 
-/// Destroys one version's value, or every version's, for good.
-pub(crate) fn destroy(args: &VersionArgs, access: &Secrets<'_>) -> Result<u8, CliError> {
-    let id = args.secret.id()?;
+/// `destroy`'s arguments: a secret, a version, and the confirmation.
+#[derive(Debug, Args)]
+pub(crate) struct DestroyArgs {
+    #[command(flatten)]
+    version: VersionArgs,
+    /// Destroy without asking (needed when stdin is not a terminal).
+    #[arg(long)]
+    yes: bool,
+}
+
+/// Destroys one version's value, or every version's, for good, once confirmed: `--yes`, or
+/// the key typed on a terminal.
+pub(crate) fn destroy(args: &DestroyArgs, access: &Secrets<'_>) -> Result<u8, CliError> {
+    let id = args.version.secret.id()?;
     let store = store_holding(access, &id)?;
-    let asked = version_named(store.as_ref(), &id, args.version.as_deref())?;
+    let asked = version_named(store.as_ref(), &id, args.version.version.as_deref())?;
+    if !args.yes {
+        confirm_destroy(&id, asked)?;
+    }
     let destroyed = call(store.destroy(&access.actor(), &id, asked))?;
     let numbers: Vec<String> = destroyed.iter().map(u64::to_string).collect();
     let plural = if destroyed.len() == 1 { "" } else { "s" };
@@ -109,4 +124,23 @@ pub(crate) fn destroy(args: &VersionArgs, access: &Secrets<'_>) -> Result<u8, Cl
         numbers.join(", ")
     ));
     Ok(0)
+}
+
+/// Asks on a terminal for the key of the secret about to be destroyed; exit 2 when it is not
+/// typed, or when no one can be asked.
+fn confirm_destroy(id: &SecretId, version: Option<u64>) -> Result<(), CliError> {
+    if !terminal::interactive() {
+        return Err(CliError::usage(
+            "destroy erases for good and stdin is not a terminal to confirm it: pass --yes",
+        ));
+    }
+    let which = version.map_or_else(|| "every version".to_owned(), |v| format!("version {v}"));
+    let question = format!(
+        "Destroy {which} of {id} for good? It cannot be undone. Type the key ({}) to confirm: ",
+        id.key()
+    );
+    if terminal::confirm(&question, id.key())? {
+        return Ok(());
+    }
+    Err(CliError::usage("not confirmed: nothing was destroyed"))
 }
