@@ -120,4 +120,7 @@ pub(crate) enum Command {
     /// Prints the command-line reference in Markdown, as docs/cli.md holds it.
     #[command(hide = true)]
     CliReference,
+    /// Prints the REST API reference in Markdown, as docs/api.md holds it.
+    #[command(hide = true)]
+    ApiReference,
 }

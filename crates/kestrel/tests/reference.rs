@@ -1,6 +1,6 @@
-//! What the command line says about itself stays true: the committed manual page
-//! (`docs/man/kestrel.1`) and reference (`docs/cli.md`) are what kestrel generates from its own
-//! definitions, every command's help shows an example, completions load in bash, and the
+//! What kestrel says about itself stays true: the committed manual page
+//! (`docs/man/kestrel.1`) and references (`docs/cli.md`, `docs/api.md`) are what kestrel
+//! generates from its own definitions, every command's help shows an example, completions load in bash, and the
 //! manual renders with `man`.
 //!
 //! After a change to a command, `KESTREL_UPDATE_REFERENCE=1 cargo test -p kestrel --test
@@ -44,6 +44,11 @@ fn the_manual_page_is_current() {
 #[test]
 fn the_command_line_reference_is_current() {
     assert_current("docs/cli.md", &["cli-reference"]);
+}
+
+#[test]
+fn the_api_reference_is_current() {
+    assert_current("docs/api.md", &["api-reference"]);
 }
 
 #[test]

@@ -55,6 +55,7 @@ pub use auth::{
     Caller, NewToken, TOKEN_PREFIX, hash_password, is_password_hash, token_hash, verify_password,
 };
 pub use error::AppError;
+pub use openapi::api_reference;
 pub use options::{
     AuthOptions, ConfiguredToken, FailureLimit, RetentionOptions, ServerOptions, WorkerOptions,
     parse_duration,

@@ -55,7 +55,7 @@ fn operation(route: &Route) -> Value {
         // A body over the route's limit, or a secret value over `secret.max-size`.
         statuses.push("413");
     }
-    if !route.public {
+    if !route.access.is_public() {
         // 429: failed credentials, past the limit.
         statuses.extend(["401", "403", "429"]);
     }
@@ -76,7 +76,7 @@ fn operation(route: &Route) -> Value {
     if let Some(body) = request_body(route.body) {
         op["requestBody"] = body;
     }
-    if route.public {
+    if route.access.is_public() {
         op["security"] = json!([]);
     }
     op
@@ -117,6 +117,58 @@ pub(crate) fn document() -> Value {
             },
         },
     })
+}
+
+/// The REST API reference in Markdown (`docs/api.md`): every route of the table with who may
+/// call it, its query parameters, its body and its success status.
+pub fn api_reference() -> String {
+    let mut text = String::from(
+        "# REST API reference\n\n\
+         Generated from the server's route table (`kestrel api-reference`); \
+         `crates/kestrel/tests/reference.rs` keeps it current. The same table gives the \
+         OpenAPI document at `/api/openapi.json`.\n\n\
+         Kestra's API under `/api/v1/main/` (tenant `main`). Users authenticate with `Basic` \
+         (name and password), tokens with `Bearer`; `kestrel users add` and `kestrel tokens \
+         create` give them their namespaces (`--namespace`, default every one) and their \
+         secret access (`--secrets read|write|none`). Errors answer `{\"message\": ...}` with \
+         401 (no or wrong credentials), 403 (outside the caller's namespaces or secret \
+         access), 404, 409, 413 (a body or secret value over its limit), 422 (invalid input) \
+         or 429 (too many failed sign-ins). No answer ever holds a secret value.\n\n\
+         | method | path | who may call it | what it does | success |\n\
+         |---|---|---|---|---|\n",
+    );
+    for route in ROUTES {
+        let mut what = route.summary.replace('|', "\\|");
+        if !route.query.is_empty() {
+            let query: Vec<String> = route
+                .query
+                .iter()
+                .map(|(name, about)| format!("`{name}`: {about}"))
+                .collect();
+            what.push_str(&format!(". Query: {}", query.join("; ")));
+        }
+        if let Some(body) = body_described(route.body) {
+            what.push_str(&format!(". Body: {body}"));
+        }
+        text.push_str(&format!(
+            "| {} | `{}` | {} | {what} | {} |\n",
+            route.method.to_uppercase(),
+            route.path,
+            route.access.described(),
+            route.ok
+        ));
+    }
+    text
+}
+
+fn body_described(body: Body) -> Option<&'static str> {
+    match body {
+        Body::None => None,
+        Body::Yaml => Some("the flow's YAML"),
+        Body::Json => Some("a JSON object"),
+        Body::Inputs => Some("inputs, as multipart/form-data or a JSON object"),
+        Body::Any => Some("anything (JSON, text)"),
+    }
 }
 
 #[cfg(test)]

@@ -60,6 +60,7 @@ pub(crate) fn run(
         Command::Completions(args) => Ok(reference::completions(args)),
         Command::Man => Ok(reference::man()),
         Command::CliReference => Ok(reference::markdown()),
+        Command::ApiReference => Ok(reference::api()),
     }
 }
 

@@ -1,6 +1,7 @@
-//! What the command line says about itself, generated from its clap definitions so that it
-//! cannot drift: shell completions, the manual page (`docs/man/kestrel.1`) and the Markdown
-//! reference (`docs/cli.md`). Tests compare the committed files with what these print.
+//! What kestrel says about itself, generated from its definitions so that it cannot drift:
+//! shell completions, the manual page (`docs/man/kestrel.1`) and the Markdown references of
+//! the command line (`docs/cli.md`, from clap) and of the REST API (`docs/api.md`, from the
+//! server's route table). Tests compare the committed files with what these print.
 
 use crate::cli::Cli;
 use clap::{Args, CommandFactory as _};
@@ -25,11 +26,18 @@ pub(crate) fn completions(args: &CompletionsArgs) -> u8 {
 
 /// Prints the manual page, in roff.
 pub(crate) fn man() -> u8 {
-    let page = clap_mangen::Man::new(documented(Cli::command()));
+    // The version alone: the commit would change the page with every commit.
+    let command = documented(Cli::command()).long_version(None::<&str>);
+    let page = clap_mangen::Man::new(command);
     let mut roff = Vec::new();
     // Writing to memory cannot fail.
     let _ = page.render(&mut roff);
     print(&String::from_utf8_lossy(&roff))
+}
+
+/// Prints the REST API's Markdown reference.
+pub(crate) fn api() -> u8 {
+    print(&kestrel_server::api_reference())
 }
 
 /// Prints the Markdown reference of every command.

@@ -34,6 +34,39 @@ pub(crate) enum Body {
     Any,
 }
 
+/// Who may call a route (what the reference says; the handler checks it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Anyone, without credentials (health; webhooks, whose key is the credential).
+    Public,
+    /// Any user or token.
+    SignedIn,
+    /// A user or token whose namespaces reach the namespace concerned (listings keep to them).
+    Namespace,
+    /// Also secret access `read` (or `write`).
+    SecretsRead,
+    /// Also secret access `write`.
+    SecretsWrite,
+}
+
+impl Access {
+    /// Whether credentials are needed.
+    pub(crate) fn is_public(self) -> bool {
+        self == Access::Public
+    }
+
+    /// How the API reference says it.
+    pub(crate) fn described(self) -> &'static str {
+        match self {
+            Access::Public => "public",
+            Access::SignedIn => "any user or token",
+            Access::Namespace => "a user or token reaching the namespace",
+            Access::SecretsRead => "the namespace, with secret access read or write",
+            Access::SecretsWrite => "the namespace, with secret access write",
+        }
+    }
+}
+
 /// One route.
 pub(crate) struct Route {
     /// `get`, `post`, `put`, `patch` or `delete`.
@@ -48,8 +81,8 @@ pub(crate) struct Route {
     pub(crate) body: Body,
     /// The status of a success.
     pub(crate) ok: u16,
-    /// Reachable without credentials (health, webhooks: their key is the credential).
-    pub(crate) public: bool,
+    /// Who may call it.
+    pub(crate) access: Access,
     /// The handler, on the route's method.
     pub(crate) handler: fn(MethodFilter) -> MethodRouter<AppState>,
 }
@@ -68,7 +101,7 @@ pub(crate) const ROUTES: &[Route] = &[
         query: &[],
         body: Body::None,
         ok: 200,
-        public: true,
+        access: Access::Public,
         handler: |m| on(m, system::health),
     },
     Route {
@@ -78,7 +111,7 @@ pub(crate) const ROUTES: &[Route] = &[
         query: &[],
         body: Body::None,
         ok: 200,
-        public: false,
+        access: Access::SignedIn,
         handler: |m| on(m, system::openapi),
     },
     Route {
@@ -88,7 +121,7 @@ pub(crate) const ROUTES: &[Route] = &[
         query: &[],
         body: Body::Yaml,
         ok: 200,
-        public: false,
+        access: Access::Namespace,
         handler: |m| on(m, flows::create),
     },
     Route {
@@ -98,7 +131,7 @@ pub(crate) const ROUTES: &[Route] = &[
         query: &[],
         body: Body::Yaml,
         ok: 200,
-        public: false,
+        access: Access::SignedIn,
         handler: |m| on(m, flows::validate),
     },
     Route {
@@ -113,7 +146,7 @@ pub(crate) const ROUTES: &[Route] = &[
         ],
         body: Body::None,
         ok: 200,
-        public: false,
+        access: Access::Namespace,
         handler: |m| on(m, flows::search),
     },
     Route {
@@ -123,7 +156,7 @@ pub(crate) const ROUTES: &[Route] = &[
         query: &[],
         body: Body::None,
         ok: 200,
-        public: false,
+        access: Access::Namespace,
         handler: |m| on(m, flows::get),
     },
     Route {
@@ -133,7 +166,7 @@ pub(crate) const ROUTES: &[Route] = &[
         query: &[],
         body: Body::Yaml,
         ok: 200,
-        public: false,
+        access: Access::Namespace,
         handler: |m| on(m, flows::update),
     },
     Route {
@@ -143,7 +176,7 @@ pub(crate) const ROUTES: &[Route] = &[
         query: &[],
         body: Body::None,
         ok: 204,
-        public: false,
+        access: Access::Namespace,
         handler: |m| on(m, flows::delete),
     },
     Route {
@@ -156,7 +189,7 @@ pub(crate) const ROUTES: &[Route] = &[
         )],
         body: Body::Inputs,
         ok: 200,
-        public: false,
+        access: Access::Namespace,
         // File parts stream into the storage under its own bound; text parts and JSON
         // bodies count against the inputs' limit as they are read.
         handler: |m| on(m, executions::trigger).layer(DefaultBodyLimit::disable()),
@@ -174,7 +207,7 @@ pub(crate) const ROUTES: &[Route] = &[
         ],
         body: Body::None,
         ok: 200,
-        public: false,
+        access: Access::Namespace,
         handler: |m| on(m, executions::search),
     },
     Route {
@@ -184,7 +217,7 @@ pub(crate) const ROUTES: &[Route] = &[
         query: &[],
         body: Body::None,
         ok: 200,
-        public: false,
+        access: Access::Namespace,
         handler: |m| on(m, executions::get),
     },
     Route {
@@ -194,7 +227,7 @@ pub(crate) const ROUTES: &[Route] = &[
         query: &[],
         body: Body::None,
         ok: 202,
-        public: false,
+        access: Access::Namespace,
         handler: |m| on(m, executions::kill),
     },
     Route {
@@ -204,7 +237,7 @@ pub(crate) const ROUTES: &[Route] = &[
         query: &[],
         body: Body::Inputs,
         ok: 204,
-        public: false,
+        access: Access::Namespace,
         handler: |m| on(m, executions::resume),
     },
     Route {
@@ -214,7 +247,7 @@ pub(crate) const ROUTES: &[Route] = &[
         query: &[],
         body: Body::None,
         ok: 200,
-        public: false,
+        access: Access::Namespace,
         handler: |m| on(m, executions::restart),
     },
     Route {
@@ -224,7 +257,7 @@ pub(crate) const ROUTES: &[Route] = &[
         query: &[("path", "The file's kestra:/// URI")],
         body: Body::None,
         ok: 200,
-        public: false,
+        access: Access::Namespace,
         handler: |m| on(m, files::file),
     },
     Route {
@@ -234,7 +267,7 @@ pub(crate) const ROUTES: &[Route] = &[
         query: &[("path", "The file's kestra:/// URI")],
         body: Body::None,
         ok: 200,
-        public: false,
+        access: Access::Namespace,
         handler: |m| on(m, files::metas),
     },
     Route {
@@ -244,7 +277,7 @@ pub(crate) const ROUTES: &[Route] = &[
         query: &[],
         body: Body::None,
         ok: 200,
-        public: true,
+        access: Access::Public,
         handler: |m| on(m, webhook::trigger),
     },
     Route {
@@ -254,7 +287,7 @@ pub(crate) const ROUTES: &[Route] = &[
         query: &[],
         body: Body::Any,
         ok: 200,
-        public: true,
+        access: Access::Public,
         handler: |m| on(m, webhook::trigger),
     },
     Route {
@@ -264,7 +297,7 @@ pub(crate) const ROUTES: &[Route] = &[
         query: &[],
         body: Body::Any,
         ok: 200,
-        public: true,
+        access: Access::Public,
         handler: |m| on(m, webhook::trigger),
     },
     Route {
@@ -278,7 +311,7 @@ pub(crate) const ROUTES: &[Route] = &[
         ],
         body: Body::None,
         ok: 200,
-        public: false,
+        access: Access::Namespace,
         handler: |m| on(m, logs::list),
     },
     Route {
@@ -288,7 +321,7 @@ pub(crate) const ROUTES: &[Route] = &[
         query: &[],
         body: Body::None,
         ok: 200,
-        public: false,
+        access: Access::Namespace,
         handler: |m| on(m, logs::follow),
     },
     Route {
@@ -302,7 +335,7 @@ pub(crate) const ROUTES: &[Route] = &[
         ],
         body: Body::None,
         ok: 200,
-        public: false,
+        access: Access::SignedIn,
         handler: |m| on(m, namespaces::search),
     },
     Route {
@@ -312,7 +345,7 @@ pub(crate) const ROUTES: &[Route] = &[
         query: &[],
         body: Body::None,
         ok: 200,
-        public: false,
+        access: Access::Namespace,
         handler: |m| on(m, namespaces::get),
     },
     Route {
@@ -322,7 +355,7 @@ pub(crate) const ROUTES: &[Route] = &[
         query: &[],
         body: Body::Json,
         ok: 200,
-        public: false,
+        access: Access::SecretsWrite,
         handler: |m| on(m, secrets::put),
     },
     Route {
@@ -332,7 +365,7 @@ pub(crate) const ROUTES: &[Route] = &[
         query: &PAGING,
         body: Body::None,
         ok: 200,
-        public: false,
+        access: Access::SecretsRead,
         handler: |m| on(m, secrets::list),
     },
     Route {
@@ -342,7 +375,7 @@ pub(crate) const ROUTES: &[Route] = &[
         query: &[],
         body: Body::None,
         ok: 200,
-        public: false,
+        access: Access::SecretsRead,
         handler: |m| on(m, secrets::inherited),
     },
     Route {
@@ -352,7 +385,7 @@ pub(crate) const ROUTES: &[Route] = &[
         query: &[],
         body: Body::Json,
         ok: 200,
-        public: false,
+        access: Access::SecretsWrite,
         handler: |m| on(m, secrets::patch),
     },
     Route {
@@ -362,7 +395,7 @@ pub(crate) const ROUTES: &[Route] = &[
         query: &[],
         body: Body::None,
         ok: 204,
-        public: false,
+        access: Access::SecretsWrite,
         handler: |m| on(m, secrets::delete),
     },
     Route {
@@ -376,7 +409,7 @@ pub(crate) const ROUTES: &[Route] = &[
         ],
         body: Body::None,
         ok: 200,
-        public: false,
+        access: Access::SecretsRead,
         handler: |m| on(m, secrets::search),
     },
 ];
@@ -397,7 +430,7 @@ pub fn app(state: AppState) -> Router {
     let mut public: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
     let mut protected: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
     for route in ROUTES {
-        let side = if route.public {
+        let side = if route.access.is_public() {
             &mut public
         } else {
             &mut protected
