@@ -287,7 +287,16 @@ section! {
     ServerConfig {
         bind: Subst<String> = text("127.0.0.1:8080"),
         public_url: Option<Subst<String>> = None,
+        tls: TlsConfig = TlsConfig::default(),
         auth: AuthConfig = AuthConfig::default(),
+    }
+}
+
+section! {
+    /// `server.tls`: the server speaks HTTPS itself, with these PEM files (both, or neither).
+    TlsConfig {
+        cert_file: Option<Subst<PathBuf>> = None,
+        key_file: Option<Subst<PathBuf>> = None,
     }
 }
 

@@ -515,8 +515,10 @@ fn a_wrong_master_key_fails_clearly_and_shows_no_value() {
         .kestrel(["run", "flow.yml"])
         .env("KESTREL_MASTER_KEY", &other)
         .output();
-    out.assert_code(1).assert_hides("the-right-value");
-    assert!(out.stdout.contains("master key"), "{out:#?}");
+    // Checked before any task starts: nothing ran.
+    out.assert_code(2).assert_hides("the-right-value");
+    assert_eq!(out.stdout, "", "{out:#?}");
+    assert!(out.stderr.contains("master key"), "{out:#?}");
 }
 
 #[test]

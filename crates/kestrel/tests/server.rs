@@ -192,3 +192,67 @@ fn a_killed_server_resumes_waiting_executions_and_interrupted_ones() {
     assert_eq!(slept["message"], "slept", "{logs}");
     assert_eq!(slept["attemptNumber"], 2, "a new attempt: {logs}");
 }
+
+/// The test certificate (for 127.0.0.1) and its key, as `server.tls` configuration.
+fn tls_config(sandbox: &Sandbox, cert: bool, key: bool) {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+    let mut config = String::from("server:\n  tls:\n");
+    if cert {
+        config.push_str(&format!(
+            "    cert-file: {}\n",
+            fixtures.join("cert.pem").display()
+        ));
+    }
+    if key {
+        config.push_str(&format!(
+            "    key-file: {}\n",
+            fixtures.join("key.pem").display()
+        ));
+    }
+    sandbox.write("kestrel.yml", &config);
+}
+
+/// `curl ARGS...`: whether it succeeded, and what it printed.
+fn curl(args: &[&str]) -> (bool, String) {
+    let output = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn with_server_tls_the_server_speaks_https_and_nothing_else() {
+    let sandbox = Sandbox::new();
+    tls_config(&sandbox, true, true);
+    let invocation =
+        sandbox.kestrel(["--config", "kestrel.yml", "server", "--bind", "127.0.0.1:0"]);
+    let server = Running::spawn_at(invocation, "https://");
+    let address = server.address.clone();
+    let cert = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/cert.pem");
+    let (ok, health) = curl(&[
+        "--cacert",
+        &cert.display().to_string(),
+        &format!("https://{address}/health"),
+    ]);
+    assert!(ok && health.contains("\"UP\""), "{health}");
+    let (ok, _) = curl(&[&format!("http://{address}/health")]);
+    assert!(!ok, "plain HTTP is not answered");
+    let (code, stderr) = server.terminate();
+    assert_eq!(code, Some(0), "{stderr:?}");
+}
+
+#[test]
+fn server_tls_needs_both_files() {
+    let sandbox = Sandbox::new();
+    tls_config(&sandbox, true, false);
+    let out = sandbox
+        .kestrel(["--config", "kestrel.yml", "server", "--bind", "127.0.0.1:0"])
+        .output();
+    out.assert_code(2);
+    assert!(out.stderr.contains("key-file"), "{out:#?}");
+}

@@ -1,8 +1,8 @@
 //! The encoded forms under which a registered value may reappear.
 //!
 //! A secret rarely leaks verbatim: it goes into a base64 `Authorization` header, a URL query, a
-//! JSON body, a hex dump. [`encoded_forms`] lists the spellings the masker also looks for (spec
-//! §6): base64 (wrapped, and the stable cores at shifted offsets), percent-encoding as common
+//! JSON body, a hex dump. [`encoded_forms`] lists the spellings the masker also looks for
+//! (docs/masking.md): base64 (wrapped, and the stable cores at shifted offsets), percent-encoding as common
 //! tools write it and exactly as kestrel's HTTP client (the `url` crate) writes it into each
 //! part of a URI, JSON string escaping as serde_json, Python, Jackson, Go and PHP write it, and
 //! the bytes in hex. Every buffer is sized before it is filled, so no reallocation leaves a

@@ -5,7 +5,8 @@
 //! [`AppState`] holds what requests share: the [`ServerOptions`], the store (any
 //! [`ServerStore`]: `kestrel-store-sqlite`'s `SqliteStore`), the engine and the pool. [`app`]
 //! builds the router from one route table (the same table generates `/api/openapi.json`);
-//! [`Server`] runs it on a socket with what runs besides requests: the worker (executions
+//! [`Server`] runs it on a socket (plain, or HTTPS through a [`TlsListener`]) with what runs
+//! besides requests: the worker (executions
 //! taken from the store's queue, shared with other nodes; off with `--no-worker`), the flows'
 //! Schedule triggers (each tick fires once across nodes), the Flow triggers (each end fires
 //! each listening trigger once across nodes), the env-file watch, retention, and a
@@ -47,6 +48,7 @@ mod routes;
 mod schedule;
 mod server;
 mod state;
+mod tls;
 mod ui;
 mod uploads;
 mod view;
@@ -54,6 +56,8 @@ mod view;
 pub use auth::{
     Caller, NewToken, TOKEN_PREFIX, hash_password, is_password_hash, token_hash, verify_password,
 };
+/// What [`Server::serve`] listens on: a `TcpListener` or a [`TlsListener`].
+pub use axum::serve::Listener;
 pub use error::AppError;
 pub use openapi::api_reference;
 pub use options::{
@@ -63,3 +67,4 @@ pub use options::{
 pub use routes::app;
 pub use server::{Server, Worker, shutdown_signal};
 pub use state::{AppState, ServerStore, StartError};
+pub use tls::TlsListener;

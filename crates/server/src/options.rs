@@ -36,18 +36,22 @@ pub struct ServerOptions {
     /// `server.public-url`: the address users reach the server at (through a proxy);
     /// cookies are `Secure` when it is `https://`.
     pub public_url: Option<String>,
+    /// Whether the server serves HTTPS itself (`server.tls`).
+    pub tls: bool,
     /// The internal storage of executions' files (`storage`); without one, FILE inputs and
     /// output files are refused, saying so.
     pub storage: Option<Arc<dyn Storage>>,
 }
 
 impl ServerOptions {
-    /// Whether users reach the server over HTTPS, as `public_url` says.
+    /// Whether users reach the server over HTTPS: it serves HTTPS itself, or `public_url`
+    /// says so (a proxy in front).
     pub fn public_https(&self) -> bool {
-        self.public_url.as_deref().is_some_and(|url| {
-            url.get(..8)
-                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
-        })
+        self.tls
+            || self.public_url.as_deref().is_some_and(|url| {
+                url.get(..8)
+                    .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+            })
     }
 }
 
@@ -65,6 +69,7 @@ impl Default for ServerOptions {
             env_file_poll: Duration::from_secs(1),
             failure_limit: FailureLimit::default(),
             public_url: None,
+            tls: false,
             storage: None,
         }
     }

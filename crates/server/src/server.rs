@@ -12,7 +12,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 /// A started server: its state and its background tasks.
@@ -60,14 +59,18 @@ impl Server {
         })
     }
 
-    /// Serves on `listener` until `shutdown` completes; then stops taking requests, gives
+    /// Serves on `listener` (a `TcpListener`, or a [`crate::TlsListener`]) until `shutdown`
+    /// completes; then stops taking requests, gives
     /// running executions `grace` to end (then kills them), and returns once all is stored.
-    pub async fn serve(
+    pub async fn serve<L>(
         self,
-        listener: TcpListener,
+        listener: L,
         shutdown: impl Future<Output = ()> + Send + 'static,
         grace: Duration,
-    ) -> std::io::Result<()> {
+    ) -> std::io::Result<()>
+    where
+        L: axum::serve::Listener<Addr = SocketAddr>,
+    {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let state = self.state.clone();
         let stopper = tokio::spawn(async move {
@@ -81,6 +84,8 @@ impl Server {
             let _ = stop_tx.send(());
         };
         let service = app(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        // Through `tap_io`, whose connections axum knows the address of for any listener.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |_| {});
         let served = axum::serve(listener, service)
             .with_graceful_shutdown(signal)
             .await;

@@ -9,8 +9,8 @@ use crate::output::{note, warn};
 use crate::settings::Settings;
 use clap::Args;
 use kestrel_server::{
-    AppState, AuthOptions, ConfiguredToken, RetentionOptions, Server, ServerOptions, WorkerOptions,
-    parse_duration, shutdown_signal,
+    AppState, AuthOptions, ConfiguredToken, RetentionOptions, Server, ServerOptions, TlsListener,
+    WorkerOptions, parse_duration, shutdown_signal,
 };
 use kestrel_store::{SecretAccess, UserRecord};
 use std::future::Future;
@@ -37,6 +37,8 @@ pub(crate) struct ServerArgs {
 pub(crate) fn run(args: &ServerArgs, settings: &Settings) -> Result<u8, CliError> {
     let mut options = options(settings, args.env_file.as_deref())?;
     options.worker.enabled = !args.no_worker;
+    let tls = tls_files(settings)?;
+    options.tls = tls.is_some();
     let bind = args
         .bind
         .clone()
@@ -55,18 +57,47 @@ pub(crate) fn run(args: &ServerArgs, settings: &Settings) -> Result<u8, CliError
             let address = listener.local_addr().map_err(|e| {
                 CliError::failed("cannot read the address listened on").caused_by(e)
             })?;
-            note(&format!("kestrel server listening on http://{address}"));
-            if let Some(notice) = server.first_start_notice().await {
-                warn(&notice);
+            match tls {
+                Some((cert, key)) => {
+                    let listener =
+                        TlsListener::new(listener, &cert, &key).map_err(CliError::usage)?;
+                    serve(server, listener, &format!("https://{address}")).await
+                }
+                None => serve(server, listener, &format!("http://{address}")).await,
             }
-            server
-                .serve(listener, shutdown_signal(), GRACE)
-                .await
-                .map_err(|e| CliError::failed("the server stopped on an error").caused_by(e))?;
-            note("kestrel server stopped");
-            Ok(0)
         },
     )
+}
+
+/// Serves on `listener` (reached at `url`) until Ctrl-C or SIGTERM.
+async fn serve<L>(server: Server, listener: L, url: &str) -> Result<u8, CliError>
+where
+    L: kestrel_server::Listener<Addr = std::net::SocketAddr>,
+{
+    note(&format!("kestrel server listening on {url}"));
+    if let Some(notice) = server.first_start_notice().await {
+        warn(&notice);
+    }
+    server
+        .serve(listener, shutdown_signal(), GRACE)
+        .await
+        .map_err(|e| CliError::failed("the server stopped on an error").caused_by(e))?;
+    note("kestrel server stopped");
+    Ok(0)
+}
+
+/// `server.tls`: the certificate chain and key files, when the server serves HTTPS; exit 2
+/// when only one of them is given.
+fn tls_files(settings: &Settings) -> Result<Option<(PathBuf, PathBuf)>, CliError> {
+    let tls = &settings.config.server.tls;
+    match (&tls.cert_file, &tls.key_file) {
+        (Some(cert), Some(key)) => Ok(Some((cert.0.clone(), key.0.clone()))),
+        (None, None) => Ok(None),
+        _ => Err(CliError::usage(
+            "server.tls needs both cert-file (the certificate chain, PEM) and key-file (its \
+             private key, PEM)",
+        )),
+    }
 }
 
 /// Runs `body` on the state of a server or a worker with `options`: the task sandbox

@@ -35,9 +35,15 @@ impl Running {
 
     /// Starts `invocation`, a `kestrel server --bind 127.0.0.1:0 ...` with its environment.
     pub fn spawn(invocation: Invocation) -> Self {
-        let mut running = Self::spawn_until(invocation, "listening on http://");
+        Self::spawn_at(invocation, "http://")
+    }
+
+    /// Starts `invocation`, ready once it listens on a `scheme` (`http://`, `https://`) URL,
+    /// whose address it keeps.
+    pub fn spawn_at(invocation: Invocation, scheme: &str) -> Self {
+        let mut running = Self::spawn_until(invocation, &format!("listening on {scheme}"));
         let line = running.seen.last().unwrap().clone();
-        running.address = line.rsplit("http://").next().unwrap().trim().to_owned();
+        running.address = line.rsplit(scheme).next().unwrap().trim().to_owned();
         running
     }
 

@@ -1,4 +1,4 @@
-//! Kestra's script line protocol (`tasks.md`): a line `::{...}::` holding JSON carries
+//! Kestra's script line protocol (`docs/tasks.md`): a line `::{...}::` holding JSON carries
 //! `outputs` (merged into the task's `vars`), `metrics` and `logs`. A line that looks like one
 //! but does not hold a JSON object is an ordinary log line.
 
