@@ -161,6 +161,29 @@ pub fn api_reference() -> String {
     text
 }
 
+/// The route table as the API explorer (`/api`) shows it.
+pub(crate) fn explorer_rows() -> Vec<Value> {
+    ROUTES
+        .iter()
+        .map(|route| {
+            let query: Vec<Value> = route
+                .query
+                .iter()
+                .map(|(name, about)| json!({"name": name, "about": about}))
+                .collect();
+            json!({
+                "method": route.method.to_uppercase(),
+                "path": route.path,
+                "access": route.access.described(),
+                "summary": route.summary,
+                "query": query,
+                "body": body_described(route.body),
+                "ok": route.ok,
+            })
+        })
+        .collect()
+}
+
 fn body_described(body: Body) -> Option<&'static str> {
     match body {
         Body::None => None,

@@ -658,3 +658,38 @@ async fn a_failed_execution_restarts_from_its_page() {
         "a successful execution has nothing to restart"
     );
 }
+
+#[tokio::test]
+async fn an_unknown_ui_path_is_a_404_page_before_any_sign_in() {
+    let h = harness().await;
+    let client = Client::new(&h);
+    let page = client.get("/ui/no/such/page").await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.html.contains("There is no such page"), "{}", page.html);
+    assert!(
+        page.html.contains("<!doctype html>"),
+        "an HTML page, not JSON"
+    );
+    client
+        .get("/ui/namespaces")
+        .await
+        .assert_redirect("/ui/login?next=/ui/namespaces");
+}
+
+#[tokio::test]
+async fn the_api_description_and_its_explorer_are_public() {
+    let h = harness().await;
+    let document = h.get("/api/openapi.json", common::Who::Nobody).await;
+    assert_eq!(document.status, StatusCode::OK, "{}", document.text);
+    assert_eq!(document.json()["openapi"], "3.0.3");
+    let explorer = Client::new(&h).get("/api").await;
+    assert_eq!(explorer.status, StatusCode::OK);
+    let text = explorer.html.replace("&#x2f;", "/");
+    for shown in [
+        "/api/v1/main/executions/{executionId}/restart",
+        "the namespace, with secret access write",
+        "/api/openapi.json",
+    ] {
+        assert!(text.contains(shown), "{shown}: {text}");
+    }
+}

@@ -111,7 +111,7 @@ pub(crate) const ROUTES: &[Route] = &[
         query: &[],
         body: Body::None,
         ok: 200,
-        access: Access::SignedIn,
+        access: Access::Public,
         handler: |m| on(m, system::openapi),
     },
     Route {

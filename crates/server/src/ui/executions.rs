@@ -10,7 +10,6 @@ use crate::error::AppError;
 use crate::executor::{self, Live, LiveEvent};
 use crate::extract::{Params, Path, Query};
 use crate::state::AppState;
-use crate::view::iso_duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -71,7 +70,7 @@ fn task_rows(record: &ExecutionRecord) -> Vec<Value> {
                 state => run.state,
                 attempt => run.attempt,
                 started => when(run.started_at),
-                duration => run.ended_at.map(|end| iso_duration((end - run.started_at).num_milliseconds())),
+                duration => run.ended_at.map(|end| super::page::human_duration((end - run.started_at).num_milliseconds())),
                 error => run.error,
             }
         })
@@ -114,7 +113,7 @@ pub(super) async fn page(
             revision => record.flow_revision,
             state => record.state,
             created => when(record.created_at),
-            duration => record.ended_at.map(|end| iso_duration((end - record.created_at).num_milliseconds())),
+            duration => record.ended_at.map(|end| super::page::human_duration((end - record.created_at).num_milliseconds())),
             inputs => pretty(&record.inputs),
             outputs => pretty(&record.outputs),
         },

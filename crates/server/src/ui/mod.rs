@@ -101,9 +101,30 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route("/ui/", get(|| async { Redirect::to(HOME) }))
         .route("/ui/login", get(login::form).post(login::submit))
         .route("/ui/static/{file}", get(assets::serve))
+        .route("/api", get(api_explorer))
+        // Known pages match first; any other /ui/ path is a 404 page, signed in or not.
+        .route("/ui/{*unknown}", get(not_found))
         .merge(pages)
         .layer(axum::middleware::map_response(protect))
         .with_state(ui)
+}
+
+/// The API explorer: every route of the table, who may call it and what it takes (public,
+/// as the OpenAPI document is).
+async fn api_explorer() -> Response {
+    let values = minijinja::context! {
+        title => "REST API",
+        routes => crate::openapi::explorer_rows(),
+    };
+    page::respond(axum::http::StatusCode::OK, "api.html", values)
+}
+
+/// The page of a `/ui/` path that is none.
+async fn not_found() -> Response {
+    page::error_page(page::UiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "There is no such page. The namespaces are a good place to start again.",
+    ))
 }
 
 /// Headers of every UI answer: scripts and styles from this site only, no framing, no

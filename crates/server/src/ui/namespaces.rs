@@ -7,7 +7,6 @@ use super::session::Current;
 use crate::extract::Path;
 use crate::namespaces::{known, with_ancestors};
 use crate::state::AppState;
-use crate::view::iso_duration;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse as _, Redirect, Response};
 use kestrel_store::{ExecutionQuery, ExecutionRecord, validate_namespace};
@@ -136,9 +135,9 @@ impl ExecutionRow {
             flow: record.flow_id.clone(),
             state: record.state.clone(),
             created: when(record.created_at),
-            duration: record
-                .ended_at
-                .map(|end| iso_duration((end - record.created_at).num_milliseconds())),
+            duration: record.ended_at.map(|end| {
+                super::page::human_duration((end - record.created_at).num_milliseconds())
+            }),
         }
     }
 }

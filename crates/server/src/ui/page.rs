@@ -11,8 +11,9 @@ use serde::Serialize;
 use std::sync::OnceLock;
 
 /// Every template, by name.
-const TEMPLATES: [(&str, &str); 14] = [
+const TEMPLATES: [(&str, &str); 15] = [
     ("base.html", include_str!("../../templates/base.html")),
+    ("api.html", include_str!("../../templates/api.html")),
     ("tabs.html", include_str!("../../templates/tabs.html")),
     ("login.html", include_str!("../../templates/login.html")),
     ("error.html", include_str!("../../templates/error.html")),
@@ -201,6 +202,19 @@ pub(crate) fn respond(status: StatusCode, template: &str, values: Value) -> Resp
     }
 }
 
+/// A duration as the pages show it, for people: `17 ms`, `5.0 s`, `2 min 05 s`, `1 h 02 min`
+/// (the API keeps Java's `PT5.017S`).
+pub(crate) fn human_duration(millis: i64) -> String {
+    let millis = millis.max(0);
+    let seconds = millis / 1000;
+    match millis {
+        0..1_000 => format!("{millis} ms"),
+        1_000..60_000 => format!("{}.{} s", seconds, (millis % 1000) / 100),
+        60_000..3_600_000 => format!("{} min {:02} s", seconds / 60, seconds % 60),
+        _ => format!("{} h {:02} min", seconds / 3600, (seconds % 3600) / 60),
+    }
+}
+
 /// A date as the pages show it: UTC, to the second.
 pub(crate) fn when(at: chrono::DateTime<chrono::Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
@@ -211,6 +225,16 @@ mod tests {
     use super::*;
     use crate::auth::Caller;
     use kestrel_store::{Actor, SecretAccess};
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(human_duration(17), "17 ms");
+        assert_eq!(human_duration(5_017), "5.0 s");
+        assert_eq!(human_duration(59_999), "59.9 s");
+        assert_eq!(human_duration(125_000), "2 min 05 s");
+        assert_eq!(human_duration(3_725_000), "1 h 02 min");
+        assert_eq!(human_duration(-3), "0 ms");
+    }
 
     #[test]
     fn every_template_compiles() {
