@@ -677,6 +677,24 @@ async fn an_unknown_ui_path_is_a_404_page_before_any_sign_in() {
 }
 
 #[tokio::test]
+async fn pages_have_an_icon_and_follow_the_systems_dark_mode() {
+    let h = harness().await;
+    let client = Client::new(&h);
+    let login = client.get("/ui/login").await;
+    assert!(
+        login.html.contains("/ui/static/favicon.svg"),
+        "{}",
+        login.html
+    );
+    let icon = client.get("/ui/static/favicon.svg").await;
+    assert_eq!(icon.status, StatusCode::OK);
+    assert_eq!(icon.headers[header::CONTENT_TYPE], "image/svg+xml");
+    let style = client.get("/ui/static/style.css").await;
+    assert!(style.html.contains("@media (prefers-color-scheme: dark)"));
+    assert!(style.html.contains("@media (max-width: 40rem)"));
+}
+
+#[tokio::test]
 async fn the_api_description_and_its_explorer_are_public() {
     let h = harness().await;
     let document = h.get("/api/openapi.json", common::Who::Nobody).await;

@@ -1,5 +1,5 @@
-//! The UI's stylesheet and script, compiled into the binary and public (the login page needs
-//! them).
+//! The UI's stylesheet, script and icon, compiled into the binary and public (the login page
+//! needs them).
 
 use super::page::UiError;
 use crate::extract::Path;
@@ -7,7 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// Every asset: name, content type, content.
-const ASSETS: [(&str, &str, &str); 2] = [
+const ASSETS: [(&str, &str, &str); 3] = [
     (
         "style.css",
         "text/css; charset=utf-8",
@@ -17,6 +17,11 @@ const ASSETS: [(&str, &str, &str); 2] = [
         "app.js",
         "text/javascript; charset=utf-8",
         include_str!("../../static/app.js"),
+    ),
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        include_str!("../../static/favicon.svg"),
     ),
 ];
 
