@@ -256,3 +256,95 @@ fn server_tls_needs_both_files() {
     out.assert_code(2);
     assert!(out.stderr.contains("key-file"), "{out:#?}");
 }
+
+/// The form's CSRF token in `html`.
+fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a form token") + 19;
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+#[test]
+fn the_first_admin_is_created_on_the_setup_page_with_the_code_from_the_log() {
+    let sandbox = Sandbox::new();
+    let mut server = Running::start(&sandbox, &[]);
+    let notice = server.line_with("/ui/setup");
+    let code = notice
+        .split("one-time code ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap()
+        .trim()
+        .to_owned();
+    let base = format!("http://{}", server.address);
+    let jar = sandbox.path("cookies").display().to_string();
+    let (ok, shown) = curl(&["-L", "-c", &jar, &format!("{base}/ui/login")]);
+    assert!(
+        ok && shown.contains("One-time code"),
+        "login leads to setup: {shown}"
+    );
+    let post = |code: &str, csrf: &str| {
+        curl(&[
+            "-b",
+            &jar,
+            "-c",
+            &jar,
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+            "--data-urlencode",
+            &format!("code={code}"),
+            "--data-urlencode",
+            "username=root",
+            "--data-urlencode",
+            "password=a-long-admin-password",
+            "--data-urlencode",
+            "again=a-long-admin-password",
+            "--data-urlencode",
+            &format!("csrf={csrf}"),
+            &format!("{base}/ui/setup"),
+        ])
+        .1
+    };
+    let refused = post("AAAA-AAAA-AAAA-AAAA", &csrf_of(&shown));
+    assert!(refused.starts_with("403"), "{refused}");
+    let users = sandbox.kestrel(["users", "list"]).output();
+    assert!(!users.stdout.contains("root"), "{users:#?}");
+
+    let (_, again) = curl(&["-b", &jar, "-c", &jar, &format!("{base}/ui/setup")]);
+    let created = post(&code, &csrf_of(&again));
+    assert!(
+        created.starts_with("303") && created.ends_with("/ui/namespaces"),
+        "{created}"
+    );
+    let (ok, home) = curl(&["-b", &jar, &format!("{base}/ui/namespaces")]);
+    assert!(ok && home.contains("Sign out"), "signed in: {home}");
+    let closed = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{redirect_url}",
+        &format!("{base}/ui/setup"),
+    ])
+    .1;
+    assert!(closed.ends_with("/ui/login"), "{closed}");
+    let (ok, _) = curl(&[
+        "-f",
+        "-u",
+        "root:a-long-admin-password",
+        &format!("{base}/api/v1/main/flows/search"),
+    ]);
+    assert!(ok, "the admin signs in to the API");
+    let users = sandbox.kestrel(["users", "list"]).output();
+    assert!(
+        users.stdout.contains("root") && users.stdout.contains("write"),
+        "{users:#?}"
+    );
+    let (_, stderr) = server.terminate();
+    assert!(
+        stderr
+            .iter()
+            .all(|line| !line.contains("a-long-admin-password")),
+        "{stderr:?}"
+    );
+}

@@ -47,6 +47,7 @@ mod options;
 mod routes;
 mod schedule;
 mod server;
+mod setup;
 mod state;
 mod tls;
 mod ui;

@@ -39,24 +39,25 @@ impl Server {
         &self.state
     }
 
-    /// What an operator should hear at start: how to create the first user or token when
-    /// authentication is on and nobody can sign in yet.
-    pub async fn first_start_notice(&self) -> Option<String> {
-        let state = &self.state;
-        let auth = &state.options().auth;
-        if !auth.enabled || !auth.users.is_empty() || !auth.tokens.is_empty() {
+    /// What an operator should hear at start, the server reached at `url`: how to create the
+    /// first user or token when authentication is on and nobody can sign in yet, the first
+    /// admin's one-time setup code among the ways.
+    pub async fn first_start_notice(&self, url: &str) -> Option<String> {
+        if !crate::setup::nobody_can_sign_in(&self.state).await {
             return None;
         }
-        let store = state.store();
-        let users = store.users().await.ok()?;
-        let tokens = store.tokens().await.ok()?;
-        let nobody = users.is_empty() && tokens.iter().all(|t| t.revoked_at.is_some());
-        nobody.then(|| {
-            "no user and no API token exist yet, so every API call answers 401: create one with \
-             `kestrel users add NAME` (the password on stdin) or `kestrel tokens create NAME` \
-             (the first one gets --secrets write)"
-                .to_owned()
-        })
+        let setup = match self.state.0.first_admin.code() {
+            Ok(code) => format!(" or open {url}/ui/setup and enter the one-time code {code}"),
+            Err(cause) => {
+                crate::log::error(&format!("the first admin's setup code: {cause}"));
+                String::new()
+            }
+        };
+        Some(format!(
+            "no user and no API token exist yet, so every API call answers 401: create the \
+             first admin with `kestrel users add NAME` (the password on stdin){setup}, or a \
+             token with `kestrel tokens create NAME` (the first one gets --secrets write)"
+        ))
     }
 
     /// Serves on `listener` (a `TcpListener`, or a [`crate::TlsListener`]) until `shutdown`

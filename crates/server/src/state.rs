@@ -45,6 +45,8 @@ pub(crate) struct Shared {
     pub(crate) schedule: Schedules,
     /// The flows with Flow triggers, and their multiple conditions' windows.
     pub(crate) flow_triggers: FlowTriggers,
+    /// The one-time code of the first admin's setup page.
+    pub(crate) first_admin: crate::setup::FirstAdmin,
 }
 
 /// Why the server cannot start.
@@ -119,6 +121,7 @@ impl AppState {
             flows: FlowCache::default(),
             schedule: Schedules::new(clock),
             flow_triggers: FlowTriggers::default(),
+            first_admin: crate::setup::FirstAdmin::default(),
             auth,
             engines,
             store,

@@ -75,7 +75,7 @@ where
     L: kestrel_server::Listener<Addr = std::net::SocketAddr>,
 {
     note(&format!("kestrel server listening on {url}"));
-    if let Some(notice) = server.first_start_notice().await {
+    if let Some(notice) = server.first_start_notice(url).await {
         warn(&notice);
     }
     server

@@ -34,7 +34,7 @@ pub(super) struct Shown {
 pub(super) struct Posted {
     #[serde(default)]
     username: String,
-    #[serde(default, deserialize_with = "zeroizing")]
+    #[serde(default, deserialize_with = "session::zeroizing")]
     password: Zeroizing<String>,
     #[serde(default)]
     csrf: String,
@@ -47,10 +47,6 @@ impl fmt::Debug for Posted {
             .field("username", &self.username)
             .finish_non_exhaustive()
     }
-}
-
-fn zeroizing<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Zeroizing<String>, D::Error> {
-    String::deserialize(d).map(Zeroizing::new)
 }
 
 /// The login page with a fresh form token, and `message` (an error) when there is one.
@@ -87,6 +83,10 @@ pub(super) async fn form(
     Query(shown): Query<Shown>,
     headers: HeaderMap,
 ) -> Response {
+    // Nobody to sign in as yet: the first admin is created first.
+    if super::setup::open(&ui).await {
+        return Redirect::to("/ui/setup").into_response();
+    }
     let next = safe_next(shown.next.as_deref());
     // Without authentication every page opens as it is.
     let signed_in = !ui.app.options().auth.enabled

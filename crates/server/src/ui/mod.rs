@@ -18,6 +18,7 @@ mod namespaces;
 mod page;
 mod secrets;
 mod session;
+mod setup;
 
 use crate::state::AppState;
 use axum::Router;
@@ -28,7 +29,7 @@ use session::Sessions;
 use std::sync::Arc;
 
 /// Where a signed-in person lands.
-const HOME: &str = "/ui/namespaces";
+pub(super) const HOME: &str = "/ui/namespaces";
 
 /// What the UI's handlers share: the server's state and the sessions.
 #[derive(Clone)]
@@ -100,6 +101,7 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route("/ui", get(|| async { Redirect::to(HOME) }))
         .route("/ui/", get(|| async { Redirect::to(HOME) }))
         .route("/ui/login", get(login::form).post(login::submit))
+        .route("/ui/setup", get(setup::form).post(setup::submit))
         .route("/ui/static/{file}", get(assets::serve))
         .route("/api", get(api_explorer))
         // Known pages match first; any other /ui/ path is a 404 page, signed in or not.

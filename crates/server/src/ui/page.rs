@@ -11,11 +11,12 @@ use serde::Serialize;
 use std::sync::OnceLock;
 
 /// Every template, by name.
-const TEMPLATES: [(&str, &str); 15] = [
+const TEMPLATES: [(&str, &str); 16] = [
     ("base.html", include_str!("../../templates/base.html")),
     ("api.html", include_str!("../../templates/api.html")),
     ("tabs.html", include_str!("../../templates/tabs.html")),
     ("login.html", include_str!("../../templates/login.html")),
+    ("setup.html", include_str!("../../templates/setup.html")),
     ("error.html", include_str!("../../templates/error.html")),
     (
         "namespaces.html",

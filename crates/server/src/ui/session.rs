@@ -83,6 +83,13 @@ pub(crate) fn random_token() -> Result<String, String> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// A form field that holds a secret (a password, a one-time code), wiped when dropped.
+pub(super) fn zeroizing<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<zeroize::Zeroizing<String>, D::Error> {
+    <String as serde::Deserialize>::deserialize(d).map(zeroize::Zeroizing::new)
+}
+
 /// Whether two tokens are equal, in time that does not depend on where they differ.
 pub(crate) fn same_token(a: &str, b: &str) -> bool {
     !a.is_empty() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
