@@ -156,6 +156,17 @@ test("a namespace secret added in the UI is masked in a flow's live log, then de
     await page.locator("#log tr", { hasText: "The password is ******" }).waitFor();
     await assertNoValue(page, "ended execution page");
     await shoot(page, "07-execution-ended");
+    // The log filter hides what does not match, and shows it again.
+    const rows = page.locator("#log tr");
+    const all = await rows.count();
+    await page.getByLabel("Text").fill("the shell sees");
+    const visible = page.locator("#log tr:not([hidden])");
+    assert.equal(await visible.count(), 1, "one entry matches the text");
+    await page.getByLabel("Text").fill("");
+    await page.getByLabel("Level").selectOption("4");
+    assert.equal(await visible.count(), 0, "no ERROR entry");
+    await page.getByLabel("Level").selectOption("0");
+    assert.equal(await visible.count(), all, "every entry again");
   });
 
   await t.test("deleting the secret after a confirmation", async () => {

@@ -84,7 +84,9 @@
       cell(row, entry.level);
       cell(row, entry.task);
       cell(row, entry.message, "pre");
+      row.dataset.task = entry.task || "";
       body.appendChild(row);
+      filterLogs();
     });
     source.addEventListener("end", function () {
       source.close();
@@ -92,6 +94,39 @@
       window.location.reload();
     });
   }
+
+  // The log filter: a minimum level, a task, a text; rows that do not match are hidden.
+  var LEVELS = { TRACE: 0, DEBUG: 1, INFO: 2, WARN: 3, ERROR: 4 };
+
+  function filterLogs() {
+    var form = document.querySelector("form[data-filter=log]");
+    var body = document.getElementById("log");
+    if (!form || !body) {
+      return;
+    }
+    var level = parseInt(form.elements.level.value, 10) || 0;
+    var task = form.elements.task.value;
+    var text = form.elements.text.value.toLowerCase();
+    Array.prototype.forEach.call(body.rows, function (row) {
+      var rowLevel = LEVELS[row.cells[1].textContent] || 0;
+      var shown = rowLevel >= level &&
+        (!task || row.dataset.task === task) &&
+        (!text || row.textContent.toLowerCase().indexOf(text) >= 0);
+      row.hidden = !shown;
+    });
+  }
+
+  document.addEventListener("input", function (event) {
+    if (event.target.closest("form[data-filter=log]")) {
+      filterLogs();
+    }
+  });
+
+  document.addEventListener("submit", function (event) {
+    if (event.target.matches("form[data-filter=log]")) {
+      event.preventDefault();
+    }
+  });
 
   function jumpToLine(link) {
     var area = document.getElementById("source");

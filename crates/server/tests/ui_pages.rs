@@ -553,6 +553,21 @@ async fn no_page_holds_a_secret_value_after_a_flow_logged_it() {
     ] {
         assert_eq!(client.get(path).await.status, StatusCode::OK, "{path}");
     }
+    assert!(
+        page.html.contains("data-filter=\"log\""),
+        "the log can be filtered"
+    );
+    let download = client.get(&format!("{execution}/logs")).await;
+    assert_eq!(download.status, StatusCode::OK);
+    let disposition = download.headers[header::CONTENT_DISPOSITION]
+        .to_str()
+        .unwrap();
+    assert!(disposition.starts_with("attachment"), "{disposition}");
+    assert!(
+        download.html.contains("db=****** token=****** env=******"),
+        "{}",
+        download.html
+    );
     let killed = client.post(&format!("{execution}/kill"), &[]).await;
     killed.assert_redirect(&execution);
     assert!(client.get(&execution).await.html.contains("already ended"));

@@ -11,7 +11,7 @@ use crate::executor::{self, Live, LiveEvent};
 use crate::extract::{Params, Path, Query};
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse as _, Redirect, Response};
 use futures_util::stream::{self, BoxStream, Stream, StreamExt as _};
@@ -58,6 +58,48 @@ fn log_row(log: &LogRecord) -> serde_json::Value {
         "task": log.task_id,
         "message": log.message,
     })
+}
+
+/// The tasks that ran, each once, in the order they first ran: the log filter's choices.
+fn task_ids(record: &ExecutionRecord) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for run in &record.task_runs {
+        if !ids.contains(&run.task_id) {
+            ids.push(run.task_id.clone());
+        }
+    }
+    ids
+}
+
+/// The log of an ended execution as a text file (`<time> <LEVEL> <task> <message>` lines),
+/// masked as the page shows it.
+pub(super) async fn logs(
+    State(ui): State<Ui>,
+    current: Current,
+    Path(id): Path<String>,
+) -> Result<Response, UiError> {
+    let (record, _) = find(&ui, &current, &id).await?;
+    let tenant = &ui.app.options().tenant;
+    let entries = ui.app.store().execution_logs(tenant, &record.id).await?;
+    let text: String = entries
+        .iter()
+        .map(|entry| {
+            let at = entry
+                .at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            let task = entry.task_id.as_deref().unwrap_or("-");
+            format!("{at} {:<5} {task} {}\n", entry.level, entry.message)
+        })
+        .collect();
+    let disposition = format!("attachment; filename=\"{}.log\"", record.id);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        text,
+    )
+        .into_response())
 }
 
 fn task_rows(record: &ExecutionRecord) -> Vec<Value> {
@@ -123,6 +165,8 @@ pub(super) async fn page(
         running,
         follow => format!("/ui/executions/{id}/follow"),
         kill => format!("/ui/executions/{id}/kill"),
+        download => format!("/ui/executions/{id}/logs"),
+        task_ids => task_ids(&record),
         restartable => kestrel_store::keeps_inputs(&record.state) && !running,
         restart => format!("/ui/executions/{id}/restart"),
     };

@@ -86,6 +86,7 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route("/ui/executions/{id}/follow", get(executions::follow))
         .route("/ui/executions/{id}/kill", post(executions::kill))
         .route("/ui/executions/{id}/restart", post(executions::restart))
+        .route("/ui/executions/{id}/logs", get(executions::logs))
         .route("/ui/executions/{id}/file", get(executions::file))
         .route(
             "/ui/executions/{id}/file/download",
