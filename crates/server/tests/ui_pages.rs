@@ -672,6 +672,22 @@ async fn a_failed_execution_restarts_from_its_page() {
         !after.html.contains(">Restart</button>"),
         "a successful execution has nothing to restart"
     );
+    // The timeline shows the task run's two attempts: the failed one, then the one that
+    // succeeded.
+    let failed_bar = after
+        .html
+        .find("class=\"bar failed\"")
+        .expect("a failed attempt");
+    let success_bar = after
+        .html
+        .find("class=\"bar success\"")
+        .expect("a successful one");
+    assert!(failed_bar < success_bar, "{}", after.html);
+    assert!(
+        after.html.contains("once · attempt 2 · SUCCESS"),
+        "{}",
+        after.html
+    );
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse as _, Redirect, Response};
+use chrono::{DateTime, Utc};
 use futures_util::stream::{self, BoxStream, Stream, StreamExt as _};
 use kestrel_storage::{ExecutionFiles, StorageUri};
 use kestrel_store::{ExecutionRecord, LogRecord};
@@ -119,6 +120,52 @@ fn task_rows(record: &ExecutionRecord) -> Vec<Value> {
         .collect()
 }
 
+/// The Gantt timeline of the task runs: for each, its attempts as bars placed in the
+/// execution's span (percentages of it), each with its state and a title for tooltips and
+/// screen readers. A task run still running reaches `now`.
+fn timeline(record: &ExecutionRecord, now: DateTime<Utc>) -> Vec<Value> {
+    let start = record.created_at;
+    let end = record.ended_at.unwrap_or(now);
+    let span = (end - start).num_milliseconds().max(1) as f64;
+    let at = |instant: DateTime<Utc>| {
+        let offset = (instant - start).num_milliseconds().max(0) as f64;
+        (offset * 100.0 / span).min(100.0)
+    };
+    record
+        .task_runs
+        .iter()
+        .map(|stored| {
+            let run = crate::executor::record::prior_run(stored);
+            let spans: Vec<(DateTime<Utc>, Option<DateTime<Utc>>, String)> =
+                if run.attempts.is_empty() {
+                    vec![(run.start, run.end, run.state.as_str().to_owned())]
+                } else {
+                    run.attempts
+                        .iter()
+                        .map(|a| (a.start, a.end, a.state.as_str().to_owned()))
+                        .collect()
+                };
+            let bars: Vec<Value> = spans
+                .iter()
+                .enumerate()
+                .map(|(number, (from, to, state))| {
+                    let to = to.unwrap_or(now);
+                    let left = at(*from);
+                    let width = (at(to) - left).max(0.4);
+                    let took = super::page::human_duration((to - *from).num_milliseconds());
+                    context! {
+                        x => format!("{left:.2}%"),
+                        width => format!("{:.2}%", width.min(100.0 - left).max(0.4)),
+                        state => state.to_lowercase(),
+                        title => format!("{} · attempt {} · {state} · {took}", run.task_id, number + 1),
+                    }
+                })
+                .collect();
+            context! { task => run.task_id, bars }
+        })
+        .collect()
+}
+
 /// Pretty JSON of inputs or outputs, or nothing when empty.
 fn pretty(value: &serde_json::Value) -> Option<String> {
     let empty = value.is_null() || value.as_object().is_some_and(serde_json::Map::is_empty);
@@ -160,6 +207,7 @@ pub(super) async fn page(
             outputs => pretty(&record.outputs),
         },
         tasks => task_rows(&record),
+        timeline => timeline(&record, Utc::now()),
         files => file_rows(&ui.app, &record),
         logs,
         running,
