@@ -143,6 +143,15 @@ test("a namespace secret added in the UI is masked in a flow's live log, then de
     await page.waitForURL(new RegExp(`/ui/flows/${NAMESPACE}/show_secret$`));
     await page.getByText("saved (revision 1)").waitFor();
     await shoot(page, "05-flow");
+    // Save and Run stay in view, scrolled to the top or to the bottom of the page.
+    const { height } = page.viewportSize();
+    for (const scrolled of [0, 5000]) {
+      await page.evaluate((y) => window.scrollTo(0, y), scrolled);
+      for (const name of ["Save", "Run"]) {
+        const box = await page.getByRole("button", { name, exact: true }).boundingBox();
+        assert.ok(box && box.y >= 0 && box.y + box.height <= height, `${name} in view at ${scrolled}`);
+      }
+    }
     await page.getByRole("button", { name: "Run show_secret" }).click();
     await page.waitForURL(/\/ui\/executions\//);
     const masked = page.locator("#log tr", { hasText: "The password is ******" });
