@@ -110,6 +110,7 @@ test("a namespace secret added in the UI is masked in a flow's live log, then de
     await page.waitForURL(new RegExp(`/ui/namespaces/${NAMESPACE}/flows$`));
     await page.getByRole("navigation", { name: "Namespace" }).getByRole("link", { name: "Secrets" }).click();
     await page.waitForURL(/\/secrets$/);
+    await page.getByText("New secret").click();
     await page.getByLabel("Key", { exact: true }).fill(KEY);
     await page.getByLabel("Value", { exact: true }).fill(VALUE);
     await page.getByLabel("Description").fill("Made in a real browser");
@@ -125,6 +126,12 @@ test("a namespace secret added in the UI is masked in a flow's live log, then de
     const copied = await page.evaluate(() => navigator.clipboard.readText());
     assert.equal(copied, `{{ secret('${KEY}') }}`);
     await page.getByRole("button", { name: `Copy the expression for ${KEY}` }).waitFor();
+    // The search keeps the rows whose key, description or tags hold what is typed.
+    await page.getByLabel("Search", { exact: true }).fill("owner=ui");
+    assert.equal(await page.locator("#secrets-table tbody tr:not([hidden])").count(), 1);
+    await page.getByLabel("Search", { exact: true }).fill("no such secret");
+    assert.equal(await page.locator("#secrets-table tbody tr:not([hidden])").count(), 0);
+    await page.getByLabel("Search", { exact: true }).fill("");
     await shoot(page, "03-secrets-tab");
   });
 

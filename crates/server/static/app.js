@@ -116,14 +116,29 @@
     });
   }
 
+  // A table's search: rows whose text does not hold what is typed are hidden.
+  function filterRows(form) {
+    var table = document.getElementById(form.dataset.table);
+    if (!table) {
+      return;
+    }
+    var text = form.elements.text.value.toLowerCase();
+    Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
+      row.hidden = text !== "" && row.textContent.toLowerCase().indexOf(text) < 0;
+    });
+  }
+
   document.addEventListener("input", function (event) {
-    if (event.target.closest("form[data-filter=log]")) {
+    var form = event.target.closest("form[data-filter]");
+    if (form && form.dataset.filter === "log") {
       filterLogs();
+    } else if (form && form.dataset.filter === "rows") {
+      filterRows(form);
     }
   });
 
   document.addEventListener("submit", function (event) {
-    if (event.target.matches("form[data-filter=log]")) {
+    if (event.target.matches("form[data-filter]")) {
       event.preventDefault();
     }
   });

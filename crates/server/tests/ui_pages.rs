@@ -344,14 +344,25 @@ async fn the_tab_shows_inherited_and_environment_keys_read_only() {
     let tab = client.get("/ui/namespaces/company.team/secrets").await;
     let html = &tab.html;
     assert!(html.contains("Stored in the embedded backend."), "{html}");
-    let inherited = &html[html.find("Inherited from parent namespaces").unwrap()..];
-    assert!(inherited.contains("ONLY_PARENT"));
-    assert!(inherited.contains("SHARED <span class=\"hint\">(overridden here)</span>"));
-    assert!(inherited.contains("<a href=\"/ui/namespaces/company/secrets\">company</a>"));
-    let global = &html[html.find("Global, from the server").unwrap()..];
+    // One table: every key a flow reads, where it comes from, and what overrides what.
+    let rows: Vec<&str> = html.split("<tr class=\"").skip(1).collect();
+    let row_of = |key: &str, kind: &str| {
+        rows.iter()
+            .find(|row| row.starts_with(kind) && row.contains(&format!(">{key}<")))
+            .unwrap_or_else(|| panic!("no {kind} row of {key}: {html}"))
+            .to_string()
+    };
+    assert!(row_of("SHARED", "own").contains("overrides company"));
+    let shadowed = row_of("SHARED", "inherited shadowed");
     assert!(
-        global.contains("<th scope=\"row\">ENV_TOKEN</th>"),
-        "{global}"
+        shadowed.contains("overridden by company.team"),
+        "{shadowed}"
+    );
+    assert!(row_of("ONLY_PARENT", "inherited").contains("/ui/namespaces/company/secrets"));
+    assert!(row_of("ENV_TOKEN", "global").contains("environment"));
+    assert!(
+        html.contains("data-filter=\"rows\""),
+        "the table can be searched"
     );
     client.assert_never_shown(&[
         "parent-value-123",
@@ -359,6 +370,31 @@ async fn the_tab_shows_inherited_and_environment_keys_read_only() {
         "parent-only-789",
         ENV_SECRET,
     ]);
+}
+
+#[tokio::test]
+async fn the_secrets_tab_is_hidden_from_those_without_secret_access() {
+    let h = harness().await;
+    let password = "no secrets password 1";
+    let user = UserRecord {
+        name: "nora".into(),
+        password_hash: kestrel_server::hash_password(password).unwrap(),
+        namespaces: Vec::new(),
+        secrets: SecretAccess::None,
+        created_at: Utc::now(),
+    };
+    h.store.add_user(&user).await.unwrap();
+    let nora = Client::new(&h);
+    nora.sign_in("nora", password)
+        .await
+        .assert_redirect("/ui/namespaces");
+    let flows = nora.get("/ui/namespaces/team/flows").await;
+    assert_eq!(flows.status, StatusCode::OK);
+    assert!(flows.html.contains(">Executions</a>"), "{}", flows.html);
+    assert!(!flows.html.contains(">Secrets</a>"), "{}", flows.html);
+    let ada = Client::ada(&h).await;
+    let shown = ada.get("/ui/namespaces/team/flows").await;
+    assert!(shown.html.contains(">Secrets</a>"));
 }
 
 /// A user limited to `team`, who may read its secrets but not change them.
@@ -394,7 +430,7 @@ async fn pages_keep_to_the_callers_namespaces_and_secret_access() {
         tab.html
             .contains("Read-only: user:rita may not change secrets")
     );
-    assert!(!tab.html.contains("Add a secret"));
+    assert!(!tab.html.contains("New secret"), "no form for a reader");
     assert_eq!(
         client.get("/ui/namespaces/elsewhere/secrets").await.status,
         StatusCode::FORBIDDEN
@@ -645,9 +681,9 @@ async fn a_read_only_backend_hides_the_forms_and_says_which_backend_and_why() {
         "{}",
         tab.html
     );
-    assert!(!tab.html.contains("Add a secret"));
+    assert!(!tab.html.contains("New secret"), "no form for a reader");
     let open = client.get("/ui/namespaces/team/secrets").await;
-    assert!(open.html.contains("Add a secret"));
+    assert!(open.html.contains("New secret"));
 }
 
 #[tokio::test]

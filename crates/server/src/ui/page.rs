@@ -162,6 +162,8 @@ pub(crate) fn render_status(
     let shared = context! {
         user => actor.id(),
         actor => actor.to_string(),
+        // The Secrets tab is shown only to those who may read secrets.
+        secrets_visible => current.caller.require_secret_access(kestrel_store::SecretAccess::Read).is_ok(),
         csrf => current.csrf,
         notice => current.notice,
         ..values

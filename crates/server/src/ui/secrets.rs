@@ -172,16 +172,69 @@ fn expression(key: &str) -> String {
     format!("{{{{ secret('{key}') }}}}")
 }
 
+/// A secret of the namespace as its own page shows it.
 fn own_row(namespace: &str, info: &SecretInfo) -> Value {
     context! {
         key => info.key,
         description => info.meta.description,
-        tags => info.meta.tags.iter().map(|t| format!("{}={}", t.key, t.value)).collect::<Vec<_>>(),
+        tags => tags_of(info),
         updated => when(info.updated_at),
         version => info.version,
         expression => expression(&info.key),
         link => format!("/ui/namespaces/{namespace}/secrets/{}", info.key),
     }
+}
+
+/// The tags of a secret as `key=value` texts.
+fn tags_of(info: &SecretInfo) -> Vec<String> {
+    info.meta
+        .tags
+        .iter()
+        .map(|t| format!("{}={}", t.key, t.value))
+        .collect()
+}
+
+/// Where global keys come from, as the table names it.
+const ENVIRONMENT: &str = "environment";
+
+/// One row per key and source, sorted by key, the source `secret()` uses first: each says
+/// where it comes from, which sources it overrides (the one used) or which one overrides it.
+/// The namespace's own rows carry their description, tags, version and edit link.
+fn key_rows(namespace: &str, own: &[SecretInfo], sources: &[(String, Vec<String>)]) -> Vec<Value> {
+    let mut keys: Vec<&String> = sources.iter().flat_map(|(_, keys)| keys).collect();
+    keys.sort();
+    keys.dedup();
+    let mut rows = Vec::new();
+    for key in keys {
+        let holders: Vec<&str> = sources
+            .iter()
+            .filter(|(_, keys)| keys.contains(key))
+            .map(|(source, _)| source.as_str())
+            .collect();
+        for (rank, source) in holders.iter().enumerate() {
+            let info = (*source == namespace)
+                .then(|| own.iter().find(|info| &info.key == key))
+                .flatten();
+            rows.push(context! {
+                key,
+                source,
+                kind => match *source {
+                    s if s == namespace => "own",
+                    ENVIRONMENT => "global",
+                    _ => "inherited",
+                },
+                overrides => (rank == 0 && holders.len() > 1).then(|| holders[1..].join(", ")),
+                overridden_by => (rank > 0).then(|| holders[0]),
+                description => info.and_then(|i| i.meta.description.clone()),
+                tags => info.map(tags_of),
+                updated => info.map(|i| when(i.updated_at)),
+                version => info.map(|i| i.version),
+                expression => expression(key),
+                link => info.map(|i| format!("/ui/namespaces/{namespace}/secrets/{}", i.key)),
+            });
+        }
+    }
+    rows
 }
 
 /// What the form shows again after a refusal: never the value.
@@ -202,30 +255,25 @@ async fn tab_page(
     let store = ui.app.secrets();
     let tenant = &ui.app.options().tenant;
     let own = store.list(tenant, namespace).await?;
-    let mut inherited = Vec::new();
+    // Every key a flow of the namespace reads, in the order `secret()` looks: the namespace,
+    // each parent closest first, then the server's environment.
+    let mut sources: Vec<(String, Vec<String>)> = vec![(
+        namespace.to_owned(),
+        own.iter().map(|info| info.key.clone()).collect(),
+    )];
     for ancestor in with_ancestors(namespace).skip(1) {
-        for info in store.list(tenant, ancestor).await? {
-            let shadowed = own.iter().any(|o| o.key == info.key);
-            inherited.push(context! {
-                key => info.key, namespace => ancestor, shadowed, expression => expression(&info.key),
-            });
-        }
+        let keys = store.list(tenant, ancestor).await?;
+        sources.push((
+            ancestor.to_owned(),
+            keys.into_iter().map(|i| i.key).collect(),
+        ));
     }
-    let global: Vec<Value> = ui
-        .app
-        .0
-        .engines
-        .env()
-        .list(tenant, namespace)
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .map(|key| context! { expression => expression(&key), key })
-        .collect();
+    let environment = ui.app.0.engines.env().list(tenant, namespace).await;
+    sources.push((ENVIRONMENT.to_owned(), environment.unwrap_or_default()));
+    let keys = key_rows(namespace, &own, &sources);
     let values = context! {
-        own => own.iter().map(|info| own_row(namespace, info)).collect::<Vec<_>>(),
-        inherited,
-        global,
+        keys,
+        own_count => own.len(),
         read_only => read_only_reason(ui, current, namespace),
         backend => backend_of(ui, namespace).await,
         form => context! { key => kept.key, description => kept.description, tags => kept.tags },
