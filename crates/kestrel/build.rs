@@ -7,9 +7,13 @@ use std::process::Command;
 
 fn main() {
     let git_dir = Path::new("../../.git");
-    // Rebuilt when HEAD moves (a commit, a checkout), not when a file changes.
+    // Rebuilt when HEAD moves (a commit, a checkout), not when a file changes. Only what
+    // exists is watched: cargo takes a missing file for a change, every time.
     for watched in ["HEAD", "refs/heads", "packed-refs"] {
-        println!("cargo:rerun-if-changed={}", git_dir.join(watched).display());
+        let path = git_dir.join(watched);
+        if path.exists() {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
     }
     println!("cargo:rerun-if-env-changed=KESTREL_COMMIT");
     let commit = std::env::var("KESTREL_COMMIT")
