@@ -778,3 +778,49 @@ async fn the_api_description_and_its_explorer_are_public() {
         assert!(text.contains(shown), "{shown}: {text}");
     }
 }
+
+#[tokio::test]
+async fn a_paused_execution_resumes_from_its_page_with_its_inputs() {
+    let h = harness_with(|options| options.auth.enabled = false).await;
+    h.flow("id: pausing\nnamespace: team\ntasks:\n  - id: pause\n    type: io.kestra.plugin.core.flow.Pause\n    onResume:\n      - id: asked\n        type: STRING\n  - id: last\n    type: io.kestra.plugin.core.output.OutputValues\n    values:\n      asked: \"{{ outputs.pause.onResume.asked }}\"\n")
+        .await;
+    let created = h
+        .send(
+            axum::http::Method::POST,
+            "/api/v1/main/executions/team/pausing",
+            common::Who::Admin,
+            None,
+        )
+        .await
+        .json();
+    let id = created["id"].as_str().unwrap().to_owned();
+    for _ in 0..400 {
+        if h.execution(&id).await["state"]["current"] == "PAUSED" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let client = Client::new(&h);
+    let page = format!("/ui/executions/{id}");
+    let shown = client.get(&page).await;
+    assert!(shown.html.contains(">Resume</button>"), "{}", shown.html);
+    assert!(
+        shown.html.contains("name=\"input.asked\""),
+        "{}",
+        shown.html
+    );
+    client
+        .post(
+            &format!("{page}/resume"),
+            &[("input.asked", "from the page")],
+        )
+        .await
+        .assert_redirect(&page);
+    let done = h.ended(&id).await;
+    assert_eq!(done["state"]["current"], "SUCCESS", "{done}");
+    assert_eq!(
+        done["taskRunList"][1]["outputs"]["values"]["asked"],
+        "from the page"
+    );
+    assert!(!client.get(&page).await.html.contains(">Resume</button>"));
+}

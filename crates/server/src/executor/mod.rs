@@ -29,6 +29,7 @@ use crate::state::AppState;
 use chrono::Utc;
 use concurrency::Admission;
 use kestrel_engine::{Host, Inputs, Origin};
+use kestrel_flow::{Flowable, FlowableKind, InputDef, TaskKind};
 use kestrel_secrets::SecretValue;
 use kestrel_store::{EndWatch, ExecutionRecord, LogRecord};
 use serde_json::{Map, Value, json};
@@ -800,6 +801,38 @@ impl Drop for InflightGuard {
             self.0.idle.notify_waiters();
         }
     }
+}
+
+/// The `onResume` inputs of the Pause task `paused` waits in (none when its flow's revision
+/// has no such task), with that flow: its FILE inputs are stored as a trigger's.
+pub(crate) async fn on_resume_inputs(
+    state: &AppState,
+    paused: &ExecutionRecord,
+) -> Result<(Vec<InputDef>, Arc<LoadedFlow>), AppError> {
+    let flow = state.flow_of(paused).await?.ok_or_else(|| {
+        AppError::Conflict(format!(
+            "revision {} of the flow of execution {} is gone",
+            paused.flow_revision, paused.id
+        ))
+    })?;
+    let pauses: Vec<&str> = paused
+        .task_runs
+        .iter()
+        .filter(|run| run.state == "PAUSED")
+        .map(|run| run.task_id.as_str())
+        .collect();
+    let defs = flow
+        .flow
+        .find_task(|task| pauses.contains(&task.id.as_str()))
+        .and_then(|task| match &task.kind {
+            TaskKind::Flowable(Flowable {
+                kind: FlowableKind::Pause { on_resume, .. },
+                ..
+            }) => Some(on_resume.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    Ok((defs, flow))
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@ use crate::auth::Caller;
 use crate::error::AppError;
 use crate::executor::{self, Live, Submission, Submitted};
 use crate::extract::{Paging, Params, Path, Query, json_body};
-use crate::flows::LoadedFlow;
 use crate::state::AppState;
 use crate::uploads;
 use crate::view::execution_json;
@@ -13,7 +12,7 @@ use axum::Json;
 use axum::extract::multipart::Field;
 use axum::extract::{FromRequest as _, Multipart, Request, State};
 use axum::http::{StatusCode, header};
-use kestrel_flow::{Flow, Flowable, FlowableKind, InputDef, InputType, TaskKind};
+use kestrel_flow::{Flow, InputDef, InputType};
 use kestrel_secrets::SecretValue;
 use kestrel_storage::ExecutionFiles;
 use kestrel_store::{ExecutionQuery, ExecutionRecord};
@@ -301,38 +300,6 @@ pub(super) async fn restart(
     Ok(Json(execution_json(&restarted)))
 }
 
-/// The `onResume` inputs of the Pause task `paused` waits in (none when its flow's revision
-/// has no such task), with that flow: its FILE inputs are stored as a trigger's.
-async fn on_resume_inputs(
-    state: &AppState,
-    paused: &ExecutionRecord,
-) -> Result<(Vec<InputDef>, Arc<LoadedFlow>), AppError> {
-    let flow = state.flow_of(paused).await?.ok_or_else(|| {
-        AppError::Conflict(format!(
-            "revision {} of the flow of execution {} is gone",
-            paused.flow_revision, paused.id
-        ))
-    })?;
-    let pauses: Vec<&str> = paused
-        .task_runs
-        .iter()
-        .filter(|run| run.state == "PAUSED")
-        .map(|run| run.task_id.as_str())
-        .collect();
-    let defs = flow
-        .flow
-        .find_task(|task| pauses.contains(&task.id.as_str()))
-        .and_then(|task| match &task.kind {
-            TaskKind::Flowable(Flowable {
-                kind: FlowableKind::Pause { on_resume, .. },
-                ..
-            }) => Some(on_resume.clone()),
-            _ => None,
-        })
-        .unwrap_or_default();
-    Ok((defs, flow))
-}
-
 /// Resumes a PAUSED execution with its Pause's `onResume` inputs (multipart or JSON, as a
 /// trigger's): 422 when they do not fit, 409 when it is not paused, or paused on another node
 /// (which alone holds it: resume it there).
@@ -354,7 +321,7 @@ pub(super) async fn resume(
             "Execution {id} is paused on another node: resume it through that node"
         )));
     };
-    let (defs, flow) = on_resume_inputs(&state, &record).await?;
+    let (defs, flow) = executor::on_resume_inputs(&state, &record).await?;
     let files = execution_files(&state, &flow.flow, &id)?;
     let inputs = read_inputs(request, &state, &defs, &files).await?;
     live.resumer

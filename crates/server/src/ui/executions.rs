@@ -10,7 +10,7 @@ use crate::error::AppError;
 use crate::executor::{self, Live, LiveEvent};
 use crate::extract::{Params, Path, Query};
 use crate::state::AppState;
-use axum::extract::State;
+use axum::extract::{Form, State};
 use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse as _, Redirect, Response};
@@ -59,6 +59,57 @@ fn log_row(log: &LogRecord) -> serde_json::Value {
         "task": log.task_id,
         "message": log.message,
     })
+}
+
+/// The resume form of a PAUSED execution running here: where it posts and the `onResume`
+/// inputs it asks for; none otherwise.
+async fn resume_form(
+    ui: &Ui,
+    record: &ExecutionRecord,
+    here: bool,
+) -> Result<Option<Value>, UiError> {
+    if record.state != "PAUSED" || !here {
+        return Ok(None);
+    }
+    let (defs, _) = executor::on_resume_inputs(&ui.app, record).await?;
+    let inputs: Vec<Value> = defs
+        .iter()
+        .map(|def| {
+            context! {
+                id => def.id,
+                kind => def.input_type.as_str(),
+                required => def.required,
+                secret => def.input_type == kestrel_flow::InputType::Secret,
+                description => def.description,
+            }
+        })
+        .collect();
+    Ok(Some(context! {
+        action => format!("/ui/executions/{}/resume", record.id),
+        inputs,
+    }))
+}
+
+/// Resumes a PAUSED execution running here with the form's `onResume` inputs.
+pub(super) async fn resume(
+    State(ui): State<Ui>,
+    current: Current,
+    Path(id): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, UiError> {
+    let (record, live) = find(&ui, &current, &id).await?;
+    let notice = match live.filter(|_| record.state == "PAUSED") {
+        None => Notice::error(format!(
+            "Execution {id} is not paused here ({}): nothing to resume.",
+            record.state
+        )),
+        Some(live) => match live.resumer.resume(super::form_inputs(fields)).await {
+            Ok(()) => Notice::done(format!("Execution {id} resumes.")),
+            Err(refused) => Notice::error(format!("Not resumed: {refused}")),
+        },
+    };
+    ui.sessions.notify(&current.id, notice);
+    Ok(Redirect::to(&format!("/ui/executions/{id}")).into_response())
 }
 
 /// The tasks that ran, each once, in the order they first ran: the log filter's choices.
@@ -177,8 +228,9 @@ pub(super) async fn page(
     current: Current,
     Path(id): Path<String>,
 ) -> Result<Response, UiError> {
-    let (record, _) = find(&ui, &current, &id).await?;
+    let (record, live) = find(&ui, &current, &id).await?;
     let running = record.ended_at.is_none();
+    let resume = resume_form(&ui, &record, live.is_some()).await?;
     // While it runs (here or elsewhere) the log comes through the stream, from its first entry.
     let logs: Vec<serde_json::Value> = if running {
         Vec::new()
@@ -214,6 +266,7 @@ pub(super) async fn page(
         follow => format!("/ui/executions/{id}/follow"),
         kill => format!("/ui/executions/{id}/kill"),
         download => format!("/ui/executions/{id}/logs"),
+        resume,
         task_ids => task_ids(&record),
         restartable => kestrel_store::keeps_inputs(&record.state) && !running,
         restart => format!("/ui/executions/{id}/restart"),

@@ -13,7 +13,6 @@ use axum::extract::{Form, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse as _, Redirect, Response};
 use kestrel_flow::{InputType, Violation};
-use kestrel_secrets::SecretValue;
 use kestrel_store::{FlowRecord, validate_namespace};
 use minijinja::{Value, context};
 use serde::Deserialize;
@@ -297,14 +296,7 @@ pub(super) async fn run(
         ui.app.latest_flow(&namespace, &id).await?.ok_or_else(|| {
             UiError::new(StatusCode::NOT_FOUND, format!("No flow {namespace}.{id}."))
         })?;
-    let inputs: Vec<(String, SecretValue)> = fields
-        .into_iter()
-        .filter_map(|(name, value)| {
-            let input = name.strip_prefix("input.")?;
-            // An empty field is an input not given: its default (or its absence) applies.
-            (!value.is_empty()).then(|| (input.to_owned(), SecretValue::new(value)))
-        })
-        .collect();
+    let inputs = super::form_inputs(fields);
     let submission = Submission {
         id: None,
         flow,

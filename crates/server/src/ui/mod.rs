@@ -87,6 +87,7 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route("/ui/executions/{id}/kill", post(executions::kill))
         .route("/ui/executions/{id}/restart", post(executions::restart))
         .route("/ui/executions/{id}/logs", get(executions::logs))
+        .route("/ui/executions/{id}/resume", post(executions::resume))
         .route("/ui/executions/{id}/file", get(executions::file))
         .route(
             "/ui/executions/{id}/file/download",
@@ -110,6 +111,19 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .merge(pages)
         .layer(axum::middleware::map_response(protect))
         .with_state(ui)
+}
+
+/// The inputs of a run or resume form: its `input.<id>` fields; an empty field is an input
+/// not given (its default, or its absence, applies).
+fn form_inputs(fields: Vec<(String, String)>) -> Vec<(String, kestrel_secrets::SecretValue)> {
+    fields
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let input = name.strip_prefix("input.")?;
+            (!value.is_empty())
+                .then(|| (input.to_owned(), kestrel_secrets::SecretValue::new(value)))
+        })
+        .collect()
 }
 
 /// The API explorer: every route of the table, who may call it and what it takes (public,
