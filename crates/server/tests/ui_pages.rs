@@ -824,3 +824,59 @@ async fn a_paused_execution_resumes_from_its_page_with_its_inputs() {
     );
     assert!(!client.get(&page).await.html.contains(">Resume</button>"));
 }
+
+#[tokio::test]
+async fn versions_are_restored_and_destroyed_from_the_secrets_page() {
+    let h = harness().await;
+    h.secret("team", "K", "first-value-111").await;
+    h.secret("team", "K", "second-value-222").await;
+    let client = Client::ada(&h).await;
+    let page = "/ui/namespaces/team/secrets/K";
+    client
+        .post(&format!("{page}/delete"), &[("confirmed", "yes")])
+        .await
+        .assert_redirect("/ui/namespaces/team/secrets");
+    let deleted = client.get(page).await;
+    assert_eq!(
+        deleted.status,
+        StatusCode::OK,
+        "a deleted secret's page stays"
+    );
+    assert!(
+        deleted.html.contains("The latest version is deleted"),
+        "{}",
+        deleted.html
+    );
+    assert!(deleted.html.contains(">Restore version 2</button>"));
+    client
+        .post(&format!("{page}/versions/2/restore"), &[])
+        .await
+        .assert_redirect(page);
+    let id = SecretId::new("main", "team", "K").unwrap();
+    assert!(h.store.get_meta(&id).await.unwrap().unwrap().readable);
+
+    client
+        .post(&format!("{page}/versions/1/destroy"), &[("confirm", "k")])
+        .await
+        .assert_redirect(page);
+    assert!(
+        client
+            .get(page)
+            .await
+            .html
+            .contains("type the key (K) to confirm")
+    );
+    let versions = h.store.versions(&id).await.unwrap();
+    assert!(
+        versions[0].destroyed_at.is_none(),
+        "a wrong confirmation destroys nothing"
+    );
+    client
+        .post(&format!("{page}/versions/1/destroy"), &[("confirm", "K")])
+        .await
+        .assert_redirect(page);
+    let versions = h.store.versions(&id).await.unwrap();
+    assert!(versions[0].destroyed_at.is_some());
+    assert!(versions[1].destroyed_at.is_none());
+    client.assert_never_shown(&["first-value-111", "second-value-222"]);
+}

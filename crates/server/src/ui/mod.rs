@@ -76,6 +76,10 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             "/ui/namespaces/{namespace}/secrets/{key}/delete",
             post(secrets::delete),
         )
+        .route(
+            "/ui/namespaces/{namespace}/secrets/{key}/versions/{version}/{action}",
+            post(secrets::version_action),
+        )
         .route("/ui/flows", post(flows::create))
         .route(
             "/ui/flows/{namespace}/{id}",

@@ -363,26 +363,80 @@ pub(super) async fn edit(
 ) -> Result<Response, UiError> {
     readable(&current, &namespace)?;
     let id = SecretId::new(&ui.app.options().tenant, &namespace, &key)?;
-    let info = ui
-        .app
-        .secrets()
-        .get_meta(&id)
-        .await?
-        .filter(|info| info.readable)
-        .ok_or_else(|| {
-            UiError::new(
-                StatusCode::NOT_FOUND,
-                format!("No secret {key} in {namespace}."),
-            )
-        })?;
+    let info = ui.app.secrets().get_meta(&id).await?.ok_or_else(|| {
+        UiError::new(
+            StatusCode::NOT_FOUND,
+            format!("No secret {key} in {namespace}."),
+        )
+    })?;
+    let versions = ui.app.secrets().versions(&id).await?;
+    let link = format!("/ui/namespaces/{namespace}/secrets/{key}/versions");
     let values = context! {
         secret => own_row(&namespace, &info),
+        readable => info.readable,
+        versions => versions.iter().rev().map(|v| version_row(v, &link)).collect::<Vec<_>>(),
         tags_text => tags_text(&info.meta.tags),
         created => when(info.created_at),
         read_only => read_only_reason(&ui, &current, &namespace),
         ..tab_values(&namespace, "Secrets")
     };
     Ok(page::render(&current, "secret.html", values))
+}
+
+/// One version as the secret's page lists it, with where its actions post.
+fn version_row(version: &kestrel_store::VersionInfo, link: &str) -> Value {
+    let status = if version.destroyed_at.is_some() {
+        "destroyed"
+    } else if version.deleted_at.is_some() {
+        "deleted"
+    } else {
+        "readable"
+    };
+    context! {
+        number => version.version,
+        created => when(version.created_at),
+        by => version.created_by.to_string(),
+        status,
+        restore => format!("{link}/{}/restore", version.version),
+        destroy => format!("{link}/{}/destroy", version.version),
+    }
+}
+
+/// `restore` or `destroy` of one version.
+#[derive(Debug, Deserialize)]
+pub(super) struct VersionForm {
+    /// For `destroy`: the key, typed to confirm.
+    #[serde(default)]
+    confirm: String,
+}
+
+/// Restores a deleted version, or destroys one for good once its key is typed.
+pub(super) async fn version_action(
+    State(ui): State<Ui>,
+    current: Current,
+    Path((namespace, key, version, action)): Path<(String, String, u64, String)>,
+    Form(form): Form<VersionForm>,
+) -> Result<Response, UiError> {
+    writable(&ui, &current, &namespace)?;
+    let id = SecretId::new(&ui.app.options().tenant, &namespace, &key)?;
+    let page = format!("/ui/namespaces/{namespace}/secrets/{key}");
+    let actor = current.caller.actor();
+    let notice = match action.as_str() {
+        "restore" => {
+            ui.app.secrets().undelete(actor, &id, Some(version)).await?;
+            Notice::done(format!("Version {version} of {key} is readable again."))
+        }
+        "destroy" if form.confirm.trim() != key => Notice::error(format!(
+            "Not destroyed: type the key ({key}) to confirm. A destroyed version is gone for good."
+        )),
+        "destroy" => {
+            ui.app.secrets().destroy(actor, &id, Some(version)).await?;
+            Notice::done(format!("Version {version} of {key} destroyed for good."))
+        }
+        _ => return Err(UiError::new(StatusCode::NOT_FOUND, "No such action.")),
+    };
+    ui.sessions.notify(&current.id, notice);
+    Ok(Redirect::to(&page).into_response())
 }
 
 pub(super) async fn replace(
