@@ -880,3 +880,39 @@ async fn versions_are_restored_and_destroyed_from_the_secrets_page() {
     assert!(versions[1].destroyed_at.is_none());
     client.assert_never_shown(&["first-value-111", "second-value-222"]);
 }
+
+#[tokio::test]
+async fn flows_show_their_last_run_and_executions_filter_by_state() {
+    let h = harness().await;
+    h.flow("id: hello\nnamespace: team\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n")
+        .await;
+    h.flow("id: idle\nnamespace: team\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n")
+        .await;
+    let ran = h.run("team", "hello").await;
+    let id = ran["id"].as_str().unwrap();
+    let client = Client::ada(&h).await;
+    let flows = client.get("/ui/namespaces/team/flows").await.html;
+    let hello = &flows[flows.find(">hello<").unwrap()..];
+    assert!(
+        hello.contains(">SUCCESS</span>") && hello.contains(id),
+        "{flows}"
+    );
+    let idle = &flows[flows.find(">idle<").unwrap()..];
+    assert!(idle.contains("never run"), "{flows}");
+    assert!(
+        flows.contains("data-filter=\"rows\""),
+        "the flows can be searched"
+    );
+    let failed = client
+        .get("/ui/namespaces/team/executions?state=FAILED")
+        .await;
+    assert!(
+        failed.html.contains("No FAILED execution in team."),
+        "{}",
+        failed.html
+    );
+    let succeeded = client
+        .get("/ui/namespaces/team/executions?state=SUCCESS")
+        .await;
+    assert!(succeeded.html.contains(id), "{}", succeeded.html);
+}

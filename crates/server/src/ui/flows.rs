@@ -3,7 +3,7 @@
 //! flow can be run from its page, with its inputs (a SECRET input in a password field).
 
 use super::Ui;
-use super::namespaces::{ExecutionRow, checked, executions_of};
+use super::namespaces::{ExecutionRow, Shown, checked, executions_of};
 use super::page::{self, Notice, UiError, when};
 use super::session::Current;
 use crate::error::AppError;
@@ -214,7 +214,13 @@ pub(super) async fn edit(
 ) -> Result<Response, UiError> {
     checked(&current, &namespace)?;
     let record = stored(&ui, &namespace, &id).await?;
-    let (recent, _) = executions_of(&ui.app, &current, &namespace, Some(&id), 1).await?;
+    let shown = Shown {
+        flow_id: Some(&id),
+        state: None,
+        page: 1,
+        size: super::namespaces::EXECUTIONS_PER_PAGE,
+    };
+    let (recent, _) = executions_of(&ui.app, &current, &namespace, &shown).await?;
     let recent: Vec<ExecutionRow> = recent.into_iter().take(RECENT_EXECUTIONS).collect();
     let inputs: Vec<Value> = kestrel_flow::parse_flow(&record.source)
         .map(|flow| flow.inputs)

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Executions per page of the Executions tab.
-const EXECUTIONS_PER_PAGE: u32 = 25;
+pub(super) const EXECUTIONS_PER_PAGE: u32 = 25;
 
 pub(super) async fn list(State(ui): State<Ui>, current: Current) -> Result<Response, UiError> {
     let tenant = &ui.app.options().tenant;
@@ -97,21 +97,33 @@ pub(super) async fn flows(
 ) -> Result<Response, UiError> {
     checked(&current, &namespace)?;
     let tenant = &ui.app.options().tenant;
-    let flows: Vec<Value> = ui
+    let flows = ui
         .app
         .store()
         .list_flows(tenant, Some(&namespace))
         .await?
         .into_iter()
         .filter(|f| f.namespace == namespace)
-        .map(|f| {
-            let tasks = crate::flows::source_json(&f.source)
-                .get("tasks")
-                .and_then(|t| t.as_array().map(Vec::len))
-                .unwrap_or(0);
-            context! { id => f.id, revision => f.revision, updated => when(f.updated_at), tasks }
-        })
-        .collect();
+        .collect::<Vec<_>>();
+    let mut rows = Vec::with_capacity(flows.len());
+    for f in flows {
+        let tasks = crate::flows::source_json(&f.source)
+            .get("tasks")
+            .and_then(|t| t.as_array().map(Vec::len))
+            .unwrap_or(0);
+        let latest = Shown {
+            flow_id: Some(&f.id),
+            state: None,
+            page: 1,
+            size: 1,
+        };
+        let (last, _) = executions_of(&ui.app, &current, &namespace, &latest).await?;
+        rows.push(context! {
+            id => f.id, revision => f.revision, updated => when(f.updated_at), tasks,
+            last => last.into_iter().next(),
+        });
+    }
+    let flows = rows;
     let values = context! { flows, ..tab_values(&namespace, "Flows") };
     Ok(page::render(&current, "flows.html", values))
 }
@@ -145,7 +157,31 @@ impl ExecutionRow {
 #[derive(Debug, Deserialize)]
 pub(super) struct Paged {
     page: Option<u32>,
+    /// Only executions in this state.
+    state: Option<String>,
 }
+
+/// Which executions a list shows: of one flow, in one state, which page.
+pub(super) struct Shown<'a> {
+    pub(super) flow_id: Option<&'a str>,
+    pub(super) state: Option<&'a str>,
+    pub(super) page: u32,
+    pub(super) size: u32,
+}
+
+/// The states the executions tab filters by.
+const STATES: [&str; 10] = [
+    "CREATED",
+    "QUEUED",
+    "RUNNING",
+    "PAUSED",
+    "SUCCESS",
+    "WARNING",
+    "FAILED",
+    "KILLED",
+    "CANCELLED",
+    "RETRIED",
+];
 
 /// The newest executions of `namespace` and its children (of one flow, with `flow_id`), a
 /// page of them, and how many there are.
@@ -153,17 +189,16 @@ pub(super) async fn executions_of(
     app: &AppState,
     current: &Current,
     namespace: &str,
-    flow_id: Option<&str>,
-    page: u32,
+    shown: &Shown<'_>,
 ) -> Result<(Vec<ExecutionRow>, u64), UiError> {
     let query = ExecutionQuery {
         tenant: app.options().tenant.clone(),
         namespace: Some(namespace.to_owned()),
-        flow_id: flow_id.map(str::to_owned),
-        state: None,
+        flow_id: shown.flow_id.map(str::to_owned),
+        state: shown.state.map(str::to_owned),
         within: current.caller.within().to_vec(),
-        page,
-        size: EXECUTIONS_PER_PAGE,
+        page: shown.page,
+        size: shown.size,
     };
     let (found, total) = app.store().search_executions(&query).await?;
     let rows = found
@@ -185,11 +220,23 @@ pub(super) async fn executions(
 ) -> Result<Response, UiError> {
     checked(&current, &namespace)?;
     let number = paged.page.unwrap_or(1).max(1);
-    let (rows, total) = executions_of(&ui.app, &current, &namespace, None, number).await?;
+    let state = paged
+        .state
+        .as_deref()
+        .filter(|state| STATES.contains(state));
+    let shown = Shown {
+        flow_id: None,
+        state,
+        page: number,
+        size: EXECUTIONS_PER_PAGE,
+    };
+    let (rows, total) = executions_of(&ui.app, &current, &namespace, &shown).await?;
     let shown_before = u64::from(number - 1) * u64::from(EXECUTIONS_PER_PAGE);
     let values = context! {
         executions => rows,
         total,
+        states => STATES,
+        state,
         page => number,
         previous => (number > 1).then(|| number - 1),
         next => (shown_before + u64::from(EXECUTIONS_PER_PAGE) < total).then_some(number + 1),
