@@ -916,3 +916,48 @@ async fn flows_show_their_last_run_and_executions_filter_by_state() {
         .await;
     assert!(succeeded.html.contains(id), "{}", succeeded.html);
 }
+
+#[tokio::test]
+async fn executions_across_namespaces_keep_to_the_callers_reach() {
+    let h = harness().await;
+    for namespace in ["team", "elsewhere"] {
+        h.flow(&format!(
+            "id: hello\nnamespace: {namespace}\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
+        ))
+        .await;
+    }
+    let mine = h.run("team", "hello").await;
+    let theirs = h.run("elsewhere", "hello").await;
+    let ada = Client::ada(&h).await;
+    let all = ada.get("/ui/executions").await;
+    assert_eq!(all.status, StatusCode::OK);
+    for id in [&mine["id"], &theirs["id"]] {
+        assert!(all.html.contains(id.as_str().unwrap()), "{}", all.html);
+    }
+    let rita = reader(&h).await;
+    let reached = rita.get("/ui/executions").await.html;
+    assert!(reached.contains(mine["id"].as_str().unwrap()), "{reached}");
+    assert!(
+        !reached.contains(theirs["id"].as_str().unwrap()),
+        "{reached}"
+    );
+}
+
+#[tokio::test]
+async fn an_executions_metrics_are_shown_on_its_page() {
+    let h = harness().await;
+    h.flow("id: counting\nnamespace: team\ntasks:\n  - id: count\n    type: io.kestra.plugin.scripts.shell.Commands\n    commands:\n      - echo '::{\"metrics\":[{\"name\":\"rows\",\"type\":\"counter\",\"value\":42,\"tags\":{\"table\":\"orders\"}}]}::'\n")
+        .await;
+    let ran = h.run("team", "counting").await;
+    assert_eq!(ran["state"]["current"], "SUCCESS", "{ran}");
+    let client = Client::ada(&h).await;
+    let page = client
+        .get(&format!("/ui/executions/{}", ran["id"].as_str().unwrap()))
+        .await;
+    let metrics = &page.html[page.html.find("id=\"metrics\"").expect("a metrics section")..];
+    assert!(
+        metrics.contains(">rows</th>") && metrics.contains(">42</td>"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("table=orders"), "{metrics}");
+}

@@ -112,6 +112,32 @@ pub(super) async fn resume(
     Ok(Redirect::to(&format!("/ui/executions/{id}")).into_response())
 }
 
+/// The metrics the task runs recorded, as readers see them (a value equal to a numeric
+/// secret is the mask).
+fn metric_rows(record: &ExecutionRecord) -> Vec<Value> {
+    record
+        .task_runs
+        .iter()
+        .flat_map(|stored| {
+            let run = crate::executor::record::prior_run(stored);
+            run.metrics.into_iter().map(move |metric| {
+                let tags: Vec<String> = metric
+                    .tags
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                context! {
+                    task => run.task_id.clone(),
+                    name => metric.name,
+                    kind => metric.kind.as_str(),
+                    value => metric.value.to_json().to_string(),
+                    tags,
+                }
+            })
+        })
+        .collect()
+}
+
 /// The tasks that ran, each once, in the order they first ran: the log filter's choices.
 fn task_ids(record: &ExecutionRecord) -> Vec<String> {
     let mut ids: Vec<String> = Vec::new();
@@ -260,6 +286,7 @@ pub(super) async fn page(
         },
         tasks => task_rows(&record),
         timeline => timeline(&record, Utc::now()),
+        metrics => metric_rows(&record),
         files => file_rows(&ui.app, &record),
         logs,
         running,

@@ -220,7 +220,7 @@ pub(super) async fn edit(
         page: 1,
         size: super::namespaces::EXECUTIONS_PER_PAGE,
     };
-    let (recent, _) = executions_of(&ui.app, &current, &namespace, &shown).await?;
+    let (recent, _) = executions_of(&ui.app, &current, Some(&namespace), &shown).await?;
     let recent: Vec<ExecutionRow> = recent.into_iter().take(RECENT_EXECUTIONS).collect();
     let inputs: Vec<Value> = kestrel_flow::parse_flow(&record.source)
         .map(|flow| flow.inputs)

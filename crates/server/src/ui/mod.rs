@@ -86,6 +86,7 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             get(flows::edit).post(flows::save),
         )
         .route("/ui/flows/{namespace}/{id}/run", post(flows::run))
+        .route("/ui/executions", get(namespaces::all_executions))
         .route("/ui/executions/{id}", get(executions::page))
         .route("/ui/executions/{id}/follow", get(executions::follow))
         .route("/ui/executions/{id}/kill", post(executions::kill))

@@ -117,7 +117,7 @@ pub(super) async fn flows(
             page: 1,
             size: 1,
         };
-        let (last, _) = executions_of(&ui.app, &current, &namespace, &latest).await?;
+        let (last, _) = executions_of(&ui.app, &current, Some(&namespace), &latest).await?;
         rows.push(context! {
             id => f.id, revision => f.revision, updated => when(f.updated_at), tasks,
             last => last.into_iter().next(),
@@ -188,12 +188,12 @@ const STATES: [&str; 10] = [
 pub(super) async fn executions_of(
     app: &AppState,
     current: &Current,
-    namespace: &str,
+    namespace: Option<&str>,
     shown: &Shown<'_>,
 ) -> Result<(Vec<ExecutionRow>, u64), UiError> {
     let query = ExecutionQuery {
         tenant: app.options().tenant.clone(),
-        namespace: Some(namespace.to_owned()),
+        namespace: namespace.map(str::to_owned),
         flow_id: shown.flow_id.map(str::to_owned),
         state: shown.state.map(str::to_owned),
         within: current.caller.within().to_vec(),
@@ -219,6 +219,35 @@ pub(super) async fn executions(
     Query(paged): Query<Paged>,
 ) -> Result<Response, UiError> {
     checked(&current, &namespace)?;
+    let listing = execution_listing(&ui, &current, Some(&namespace), &paged).await?;
+    let values = context! { ..listing, ..tab_values(&namespace, "Executions") };
+    Ok(page::render(&current, "executions.html", values))
+}
+
+/// Every execution the caller may see, across namespaces, newest first.
+pub(super) async fn all_executions(
+    State(ui): State<Ui>,
+    current: Current,
+    Query(paged): Query<Paged>,
+) -> Result<Response, UiError> {
+    let listing = execution_listing(&ui, &current, None, &paged).await?;
+    let values = context! {
+        title => "Executions",
+        nav => "executions",
+        namespace => Option::<String>::None,
+        ..listing
+    };
+    Ok(page::render(&current, "executions.html", values))
+}
+
+/// A page of executions (of `namespace` and its children, or of every namespace the caller
+/// reaches), in `paged`'s state: the template's values.
+async fn execution_listing(
+    ui: &Ui,
+    current: &Current,
+    namespace: Option<&str>,
+    paged: &Paged,
+) -> Result<Value, UiError> {
     let number = paged.page.unwrap_or(1).max(1);
     let state = paged
         .state
@@ -230,9 +259,9 @@ pub(super) async fn executions(
         page: number,
         size: EXECUTIONS_PER_PAGE,
     };
-    let (rows, total) = executions_of(&ui.app, &current, &namespace, &shown).await?;
+    let (rows, total) = executions_of(&ui.app, current, namespace, &shown).await?;
     let shown_before = u64::from(number - 1) * u64::from(EXECUTIONS_PER_PAGE);
-    let values = context! {
+    Ok(context! {
         executions => rows,
         total,
         states => STATES,
@@ -240,7 +269,5 @@ pub(super) async fn executions(
         page => number,
         previous => (number > 1).then(|| number - 1),
         next => (shown_before + u64::from(EXECUTIONS_PER_PAGE) < total).then_some(number + 1),
-        ..tab_values(&namespace, "Executions")
-    };
-    Ok(page::render(&current, "executions.html", values))
+    })
 }
