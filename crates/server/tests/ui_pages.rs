@@ -961,3 +961,34 @@ async fn an_executions_metrics_are_shown_on_its_page() {
     );
     assert!(metrics.contains("table=orders"), "{metrics}");
 }
+
+#[tokio::test]
+async fn a_flows_revisions_show_what_changed() {
+    let h = harness().await;
+    let first = "id: hello\nnamespace: team\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: first words\n";
+    h.flow(first).await;
+    let second = first.replace("first words", "second words");
+    let updated = h
+        .send(
+            axum::http::Method::PUT,
+            "/api/v1/main/flows/team/hello",
+            common::Who::Admin,
+            Some(("application/x-yaml", second.into_bytes())),
+        )
+        .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.text);
+    let client = Client::ada(&h).await;
+    let flow = client.get("/ui/flows/team/hello").await;
+    assert!(flow.html.contains(">What changed</a>"), "{}", flow.html);
+    let diff = client.get("/ui/flows/team/hello/revisions").await;
+    assert_eq!(diff.status, StatusCode::OK);
+    let removed = diff.html.find("class=\"removed\"").expect("a removed line");
+    let added = diff.html.find("class=\"added\"").expect("an added line");
+    assert!(removed < added, "{}", diff.html);
+    assert!(diff.html[removed..added].contains("first words"));
+    assert!(diff.html[added..].contains("second words"));
+    let same = client
+        .get("/ui/flows/team/hello/revisions?from=2&to=2")
+        .await;
+    assert!(same.html.contains("nothing changed"), "{}", same.html);
+}

@@ -16,6 +16,7 @@ mod flows;
 mod login;
 mod namespaces;
 mod page;
+mod revisions;
 mod secrets;
 mod session;
 mod setup;
@@ -86,6 +87,7 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             get(flows::edit).post(flows::save),
         )
         .route("/ui/flows/{namespace}/{id}/run", post(flows::run))
+        .route("/ui/flows/{namespace}/{id}/revisions", get(revisions::page))
         .route("/ui/executions", get(namespaces::all_executions))
         .route("/ui/executions/{id}", get(executions::page))
         .route("/ui/executions/{id}/follow", get(executions::follow))

@@ -11,12 +11,16 @@ use serde::Serialize;
 use std::sync::OnceLock;
 
 /// Every template, by name.
-const TEMPLATES: [(&str, &str); 16] = [
+const TEMPLATES: [(&str, &str); 17] = [
     ("base.html", include_str!("../../templates/base.html")),
     ("api.html", include_str!("../../templates/api.html")),
     ("tabs.html", include_str!("../../templates/tabs.html")),
     ("login.html", include_str!("../../templates/login.html")),
     ("setup.html", include_str!("../../templates/setup.html")),
+    (
+        "revisions.html",
+        include_str!("../../templates/revisions.html"),
+    ),
     ("error.html", include_str!("../../templates/error.html")),
     (
         "namespaces.html",
