@@ -8,7 +8,8 @@
 //   CHROMIUM           the browser (default: /usr/bin/chromium)
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -60,8 +61,18 @@ tasks:
       - echo done
 `;
 
+// axe-core, run in the page (through the debugging protocol, so the page's CSP allows it).
+const axeSource = await readFile(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+/** Takes a screenshot of the page, then checks it with axe-core: no serious or critical issue. */
 async function shoot(page, name) {
   await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+  const grave = result.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+  assert.deepEqual(grave, [], `accessibility of ${name}`);
 }
 
 /** Panics if the page, as the browser holds it now, shows the secret's value. */
@@ -195,6 +206,28 @@ test("a namespace secret added in the UI is masked in a flow's live log, then de
     await page.getByText(`Secret ${KEY} deleted.`).waitFor();
     assert.equal(await page.getByRole("row", { name: new RegExp(KEY) }).count(), 0);
     await shoot(page, "08-secret-deleted");
+  });
+
+  await t.test("the main pages in dark mode and on a phone", async () => {
+    const pages = [
+      ["namespaces", "/ui/namespaces"],
+      ["secrets", `/ui/namespaces/${NAMESPACE}/secrets`],
+      ["flow", `/ui/flows/${NAMESPACE}/show_secret`],
+      ["executions", "/ui/executions"],
+    ];
+    await page.emulateMedia({ colorScheme: "dark" });
+    for (const [name, path] of pages) {
+      await page.goto(`${base}${path}`);
+      await shoot(page, `09-dark-${name}`);
+    }
+    await page.emulateMedia({ colorScheme: "light" });
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const [name, path] of pages) {
+      await page.goto(`${base}${path}`);
+      const width = await page.evaluate(() => document.documentElement.scrollWidth);
+      assert.ok(width <= 390, `${name} fits 390 px (${width} px wide)`);
+      await shoot(page, `10-phone-${name}`);
+    }
   });
 
   const seen = await Promise.all(bodies);
