@@ -9,9 +9,10 @@
 //! the script left in the background killed at its end. A file of `docs/` runs in a fresh
 //! directory holding a copy of `examples/`. The README runs at the repository's root, as a
 //! newcomer would after a clone, except its test command (this test is part of it): its
-//! `cargo install` builds into this workspace's target folder, with cargo's own home (no second
-//! build: CI's release stage then finds it done), and installs into a temporary root whose
-//! `bin` comes first on `PATH`, so the README's later commands use the binary it installed.
+//! `cargo install` builds into this workspace's target folder, with cargo's own home (so that
+//! it reuses the registry, and CI's release stage most of its crates), and installs into a
+//! temporary root whose `bin` comes first on `PATH`, so the README's later commands use the
+//! binary it installed.
 
 #![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
 
@@ -203,7 +204,7 @@ fn the_readme_runs_as_written_from_the_install_to_a_server_reading_a_secret() {
     let install_root = tempfile::tempdir().unwrap();
     let bin = install_root.path().join("bin");
     // The script's HOME is a fresh one (for kestrel's data); cargo and rustup keep theirs, so
-    // that the install reuses the registry, and with it the workspace's build.
+    // that the install reuses the registry, and with it most of the workspace's build.
     let home = PathBuf::from(std::env::var_os("HOME").unwrap());
     let cargo_home =
         std::env::var_os("CARGO_HOME").map_or_else(|| home.join(".cargo"), PathBuf::from);
