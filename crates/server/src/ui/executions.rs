@@ -108,8 +108,7 @@ pub(super) async fn resume(
             Err(refused) => Notice::error(format!("Not resumed: {refused}")),
         },
     };
-    ui.sessions.notify(&current.id, notice);
-    Ok(Redirect::to(&format!("/ui/executions/{id}")).into_response())
+    Ok(back_with(&ui, &current, &id, notice))
 }
 
 /// The metrics the task runs recorded, as readers see them (a value equal to a numeric
@@ -469,8 +468,7 @@ pub(super) async fn restart(
         ) => Notice::error(refused.to_string()),
         Err(error) => return Err(error.into()),
     };
-    ui.sessions.notify(&current.id, notice);
-    Ok(Redirect::to(&format!("/ui/executions/{id}")).into_response())
+    Ok(back_with(&ui, &current, &id, notice))
 }
 
 pub(super) async fn kill(
@@ -484,6 +482,11 @@ pub(super) async fn kill(
         Err(refused @ crate::error::AppError::Conflict(_)) => Notice::error(refused.to_string()),
         Err(error) => return Err(error.into()),
     };
+    Ok(back_with(&ui, &current, &id, notice))
+}
+
+/// Back to the execution's page, with `notice` shown there.
+fn back_with(ui: &Ui, current: &Current, id: &str, notice: Notice) -> Response {
     ui.sessions.notify(&current.id, notice);
-    Ok(Redirect::to(&format!("/ui/executions/{id}")).into_response())
+    Redirect::to(&format!("/ui/executions/{id}")).into_response()
 }
