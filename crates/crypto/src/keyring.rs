@@ -117,6 +117,14 @@ impl Keyring {
         self.current
     }
 
+    /// The raw bytes of the first data key (the lowest id), which a keyring never loses.
+    pub(crate) fn first_key_bytes(&self) -> &[u8] {
+        self.keys
+            .values()
+            .next()
+            .map_or(&[][..], |key| &key.bytes()[..])
+    }
+
     /// Every key's id, ascending.
     pub fn ids(&self) -> Vec<KeyId> {
         self.keys.keys().copied().collect()

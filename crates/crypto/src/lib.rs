@@ -32,12 +32,14 @@
 //! ```
 
 mod aad;
+mod chain;
 mod error;
 mod keyring;
 mod master;
 mod seal;
 
 pub use aad::Aad;
+pub use chain::{ChainKey, LINK_LEN, Link};
 pub use error::{CryptoError, MasterKeyError};
 pub use keyring::{KeyId, Keyring, Sealed, WrappedKey};
 pub use master::{

@@ -79,7 +79,7 @@ pub use inputs::{InputError, Inputs};
 pub use listener::{CancelToken, Listener, NoListener};
 pub use metric::{Metric, MetricKind, MetricValue, ShownMetric};
 pub use pause::{Resumer, Resumes, resume_channel};
-pub use runner::{NOTHING_TO_RESTART, execution_labels, plan_restart};
+pub use runner::{NOTHING_TO_RESTART, execution_labels, plan_replay, plan_restart};
 pub use schedule::{Clock, Fire, ManualClock, ScheduleSink, Scheduler, SystemClock};
 pub use state::State;
 pub use subflow::{

@@ -31,9 +31,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 mod lifecycle;
+mod replay;
 mod restart;
 
 pub(crate) use lifecycle::{CORRELATION_ID, Plans};
+pub use replay::plan_replay;
 pub(crate) use restart::Again;
 pub use restart::{NOTHING_TO_RESTART, plan_restart};
 

@@ -41,7 +41,7 @@ pub use flowprops::{Concurrency, ConcurrencyBehavior, Sla, SlaBehavior, SlaKind}
 pub use model::{
     Flow, InputDef, InputRules, InputType, Level, OutputDef, Task, TaskCommon, TaskKind, Violation,
 };
-pub use parse::{TemplateCheck, parse_flow, parse_flow_checking};
+pub use parse::{FLOW_PROPERTIES, TemplateCheck, parse_flow, parse_flow_checking};
 pub use retry::{Backoff, DEFAULT_MAX_ATTEMPTS, Retry};
 pub use tasks::files::{WorkCache, WorkingDirectory};
 pub use tasks::http::{Download, HttpAuth, HttpOptions, HttpRequest};
@@ -49,5 +49,6 @@ pub use tasks::jdbc::{FetchType, PostgresQuery};
 pub use tasks::scripts::{Body, Language, ScriptTask};
 pub use tasks::state::{StateCall, StateOp};
 pub use tasks::subflow::SubflowCall;
+pub use tasks::task_catalog;
 pub use trigger::{FlowTrigger, Schedule, Webhook};
 pub use typed::{java_duration, read_value};

@@ -15,7 +15,7 @@ const FLOW_CLASS: &str = "io.kestra.core.models.flows.Flow";
 const LABEL_CLASS: &str = "io.kestra.core.models.Label";
 
 /// What a flow may hold: Kestra's properties that kestrel implements.
-const FLOW_PROPERTIES: &[&str] = &[
+pub const FLOW_PROPERTIES: &[&str] = &[
     "id",
     "namespace",
     "revision",

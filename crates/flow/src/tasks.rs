@@ -90,6 +90,15 @@ pub(crate) const TASK_TYPES: &[TaskType] = &[
     state::DELETE,
 ];
 
+/// Every task type kestrel runs, as an editor completes them: its class name and every
+/// property it takes (those all tasks have first).
+pub fn task_catalog() -> impl Iterator<Item = (&'static str, Vec<&'static str>)> {
+    TASK_TYPES.iter().map(|task_type| {
+        let properties = COMMON.iter().chain(task_type.properties).copied().collect();
+        (task_type.class, properties)
+    })
+}
+
 /// Properties every task has.
 const COMMON: &[&str] = &[
     "id",

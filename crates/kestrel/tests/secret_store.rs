@@ -336,6 +336,61 @@ fn the_audit_trail_names_executions_and_the_cli_never_values() {
     assert_eq!(json[1]["key"], "TOKEN");
 }
 
+/// Runs `sql` on the sandbox's database, as someone with the file but not the master key
+/// could.
+fn tamper(sandbox: &Sandbox, sql: &str) {
+    let db = rusqlite::Connection::open(sandbox.path("data").join("kestrel.db")).expect("open");
+    assert_eq!(db.execute(sql, []).expect("tamper"), 1, "{sql}");
+}
+
+#[test]
+fn verify_names_an_audit_row_altered_or_removed_in_the_database() {
+    let sandbox = Sandbox::new();
+    for (key, value) in [
+        ("A", "chained-one"),
+        ("B", "chained-two"),
+        ("C", "chained-three"),
+    ] {
+        set(&sandbox, "team", key, value);
+    }
+    get(&sandbox, "team", "A", &[]).assert_code(0);
+    let verify = || sandbox.kestrel(["secrets", "audit", "--verify"]).output();
+    let out = verify();
+    out.assert_code(0);
+    assert!(
+        out.stdout
+            .contains("The audit trail holds: 4 rows verified."),
+        "{out:#?}"
+    );
+
+    // Someone rewrites who read A (row 4) in the database.
+    tamper(
+        &sandbox,
+        "UPDATE audit SET actor_id = 'nobody' WHERE id = 4",
+    );
+    let out = verify();
+    out.assert_code(1);
+    assert!(
+        out.stdout
+            .contains("BROKEN: audit row 4 was altered: its content does not match its link"),
+        "{out:#?}"
+    );
+    // And removes the row of B's set (row 2).
+    tamper(&sandbox, "DELETE FROM audit WHERE id = 2");
+    let out = verify();
+    out.assert_code(1);
+    assert!(
+        out.stdout
+            .contains("BROKEN: audit row 2 was removed: row 3 follows it, and it is gone"),
+        "{out:#?}"
+    );
+    assert!(out.stdout.contains("audit row 4 was altered"), "{out:#?}");
+    assert!(
+        out.stdout.contains("2 break(s) in 3 chained rows"),
+        "{out:#?}"
+    );
+}
+
 /// `kestrel run` applies `allowed-namespaces` as the server does: with none configured a flow
 /// of `team.a` cannot read `team.b`'s secret, the refusal is audited and nothing falls through
 /// to the environment; configured, the read goes through.

@@ -1,6 +1,7 @@
 // kestrel's UI script: copy buttons, confirmations before a deletion or a kill, live logs of a
-// running execution, and jumping to the line of a flow's violation. Every page works without
-// it; with it, they are quicker to use. Text is always set as text, never as HTML.
+// running execution, table and log filters, the "New secret" dialog, and jumping to the line
+// of a flow's violation. Every page works without it; with it, they are quicker to use. Text
+// is always set as text, never as HTML.
 (function () {
   "use strict";
 
@@ -122,7 +123,8 @@
     if (!table) {
       return;
     }
-    var text = form.elements.text.value.toLowerCase();
+    var field = form.elements.q || form.elements.text;
+    var text = field.value.toLowerCase();
     Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
       row.hidden = text !== "" && row.textContent.toLowerCase().indexOf(text) < 0;
     });
@@ -137,8 +139,11 @@
     }
   });
 
+  // The log filter and the secrets' search work on what the page holds; the flows' and
+  // namespaces' searches (their forms have a method) go to the server on Enter, to search
+  // every page.
   document.addEventListener("submit", function (event) {
-    if (event.target.matches("form[data-filter]")) {
+    if (event.target.matches("form[data-filter]:not([method])")) {
       event.preventDefault();
     }
   });
@@ -146,7 +151,8 @@
   function jumpToLine(link) {
     var area = document.getElementById("source");
     var line = parseInt(link.dataset.line, 10);
-    if (!area || !(line > 0)) {
+    // A hidden text area has the flow editor (editor.js) in its place, which jumps itself.
+    if (!area || area.hidden || !(line > 0)) {
       return;
     }
     var lines = area.value.split("\n");
@@ -169,10 +175,46 @@
     }
   });
 
+  // "New secret" opens its form in a modal dialog (Escape or Cancel closes it), open at once
+  // when the server sent the form back with an error. Without the script, or a browser without
+  // <dialog>, the form unfolds in place.
+  function dialogFor(details) {
+    var summary = details.querySelector("summary");
+    var dialog = document.createElement("dialog");
+    dialog.className = "add";
+    dialog.setAttribute("aria-labelledby", "add-title");
+    var heading = document.createElement("h2");
+    heading.id = "add-title";
+    heading.textContent = summary.textContent;
+    dialog.appendChild(heading);
+    while (summary.nextSibling) {
+      dialog.appendChild(summary.nextSibling);
+    }
+    var submit = dialog.querySelector("button[type=submit]");
+    var cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.className = "secondary";
+    cancel.textContent = "Cancel";
+    cancel.addEventListener("click", function () { dialog.close(); });
+    submit.after(" ", cancel);
+    var open = document.createElement("button");
+    open.type = "button";
+    open.textContent = summary.textContent;
+    open.addEventListener("click", function () { dialog.showModal(); });
+    var wasOpen = details.open;
+    details.replaceWith(open, dialog);
+    if (wasOpen) {
+      dialog.showModal();
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var body = document.querySelector("[data-follow]");
     if (body && window.EventSource) {
       follow(body);
+    }
+    if (typeof HTMLDialogElement === "function") {
+      document.querySelectorAll("details.add").forEach(dialogFor);
     }
   });
 })();

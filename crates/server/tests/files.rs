@@ -248,7 +248,9 @@ async fn the_execution_page_lists_its_files_and_previews_them_masked() {
     .await;
     let id = answer.json()["id"].as_str().unwrap().to_owned();
     let client = Client::ada(&h).await;
-    let page = client.get(&format!("/ui/executions/{id}")).await;
+    let page = client
+        .get(&format!("/ui/executions/{id}?tab=outputs"))
+        .await;
     assert_eq!(page.status, StatusCode::OK);
     // The templates escape `/` in what they insert.
     let html = page.html.replace("&#x2f;", "/");

@@ -375,19 +375,7 @@ async fn the_tab_shows_inherited_and_environment_keys_read_only() {
 #[tokio::test]
 async fn the_secrets_tab_is_hidden_from_those_without_secret_access() {
     let h = harness().await;
-    let password = "no secrets password 1";
-    let user = UserRecord {
-        name: "nora".into(),
-        password_hash: kestrel_server::hash_password(password).unwrap(),
-        namespaces: Vec::new(),
-        secrets: SecretAccess::None,
-        created_at: Utc::now(),
-    };
-    h.store.add_user(&user).await.unwrap();
-    let nora = Client::new(&h);
-    nora.sign_in("nora", password)
-        .await
-        .assert_redirect("/ui/namespaces");
+    let nora = no_secrets(&h, Vec::new()).await;
     let flows = nora.get("/ui/namespaces/team/flows").await;
     assert_eq!(flows.status, StatusCode::OK);
     assert!(flows.html.contains(">Executions</a>"), "{}", flows.html);
@@ -395,6 +383,24 @@ async fn the_secrets_tab_is_hidden_from_those_without_secret_access() {
     let ada = Client::ada(&h).await;
     let shown = ada.get("/ui/namespaces/team/flows").await;
     assert!(shown.html.contains(">Secrets</a>"));
+}
+
+/// `nora`, signed in: she reaches `namespaces` (every one when empty), without secret access.
+async fn no_secrets(h: &common::Harness, namespaces: Vec<String>) -> Client<'_> {
+    let password = "no secrets password 1";
+    let user = UserRecord {
+        name: "nora".into(),
+        password_hash: kestrel_server::hash_password(password).unwrap(),
+        namespaces,
+        secrets: SecretAccess::None,
+        created_at: Utc::now(),
+    };
+    h.store.add_user(&user).await.unwrap();
+    let nora = Client::new(h);
+    nora.sign_in("nora", password)
+        .await
+        .assert_redirect("/ui/namespaces");
+    nora
 }
 
 /// A user limited to `team`, who may read its secrets but not change them.
@@ -514,6 +520,81 @@ async fn the_editor_shows_violations_at_their_line() {
     assert!(page.html.contains("hello again"));
 }
 
+#[tokio::test]
+async fn the_editor_script_gets_violations_at_their_lines_and_what_to_complete() {
+    let h = harness().await;
+    h.secret("company", "PARENT_KEY", "parent-value-321").await;
+    h.secret("company.team", "OWN_KEY", "own-value-654").await;
+    let client = Client::ada(&h).await;
+    let page = client.get("/ui/namespaces/company.team/flows/new").await;
+    assert!(
+        page.html
+            .contains("<script src=\"/ui/static/editor.js\" defer></script>"),
+        "the editor is loaded on its page"
+    );
+    assert!(
+        page.html
+            .contains("data-complete=\"/ui/namespaces/company.team/editor-hints\"")
+    );
+    let source = "id: broken\nnamespace: company.team\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ unclosed\"\n";
+    let checked = client
+        .post_json("/ui/flows/check", &serde_json::json!({"source": source}))
+        .await;
+    assert_eq!(checked.status, StatusCode::OK, "{}", checked.html);
+    let answer: serde_json::Value = serde_json::from_str(&checked.html).unwrap();
+    let diagnostics = answer["diagnostics"].as_array().unwrap();
+    assert_eq!(diagnostics.len(), 1, "{answer}");
+    assert_eq!(diagnostics[0]["line"], 6, "the template's line: {answer}");
+    assert!(
+        diagnostics[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("message")
+    );
+    let valid = source.replace("{{ unclosed", "{{ flow.id }}");
+    let checked = client
+        .post_json("/ui/flows/check", &serde_json::json!({"source": valid}))
+        .await;
+    assert_eq!(checked.html, r#"{"diagnostics":[]}"#);
+
+    let hints = client.get("/ui/namespaces/company.team/editor-hints").await;
+    let hints: serde_json::Value = serde_json::from_str(&hints.html).unwrap();
+    let log = hints["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|task| task["type"] == "io.kestra.plugin.core.log.Log")
+        .unwrap();
+    for property in ["id", "type", "message", "level", "retry"] {
+        assert!(
+            log["properties"]
+                .as_array()
+                .unwrap()
+                .contains(&property.into())
+        );
+    }
+    let secrets = hints["secrets"].as_array().unwrap();
+    for key in ["OWN_KEY", "PARENT_KEY", "ENV_TOKEN"] {
+        assert!(secrets.contains(&key.into()), "{key} in {secrets:?}");
+    }
+    assert!(hints["keys"].as_array().unwrap().contains(&"tasks".into()));
+    client.assert_never_shown(&["parent-value-321", "own-value-654", ENV_SECRET]);
+}
+
+#[tokio::test]
+async fn the_editor_completes_no_secret_key_for_those_without_secret_access() {
+    let h = harness().await;
+    h.secret("team", "HIDDEN_KEY", "hidden-value-987").await;
+    let nora = no_secrets(&h, vec!["team".into()]).await;
+    let hints = nora.get("/ui/namespaces/team/editor-hints").await;
+    assert_eq!(hints.status, StatusCode::OK);
+    let hints: serde_json::Value = serde_json::from_str(&hints.html).unwrap();
+    assert_eq!(hints["secrets"], serde_json::json!([]));
+    assert!(!hints["tasks"].as_array().unwrap().is_empty());
+    let elsewhere = nora.get("/ui/namespaces/other/editor-hints").await;
+    assert_eq!(elsewhere.status, StatusCode::FORBIDDEN);
+}
+
 /// A flow that logs a namespace secret and a SECRET input.
 fn logging_flow() -> String {
     "id: leak\nnamespace: team\ninputs:\n  - id: token\n    type: SECRET\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: \"db={{ secret('DB') }} token={{ inputs.token }} env={{ secret('ENV_TOKEN') }}\"\n  - id: done\n    type: io.kestra.plugin.core.debug.Return\n    format: \"{{ secret('DB') }}\"\n".to_owned()
@@ -588,6 +669,10 @@ async fn no_page_holds_a_secret_value_after_a_flow_logged_it() {
         "/ui/audit",
     ] {
         assert_eq!(client.get(path).await.status, StatusCode::OK, "{path}");
+    }
+    for tab in ["outputs", "metrics", "inputs"] {
+        let shown = client.get(&format!("{execution}?tab={tab}")).await;
+        assert_eq!(shown.status, StatusCode::OK, "{tab}");
     }
     assert!(
         page.html.contains("data-filter=\"log\""),
@@ -944,6 +1029,145 @@ async fn executions_across_namespaces_keep_to_the_callers_reach() {
 }
 
 #[tokio::test]
+async fn an_execution_replays_from_a_task_run_on_its_page() {
+    let h = harness_with(|options| options.auth.enabled = false).await;
+    h.flow("id: twice\nnamespace: team\ntasks:\n  - id: first\n    type: io.kestra.plugin.core.debug.Return\n    format: \"{{ execution.id }}\"\n  - id: second\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{ outputs.first.value }}\"\n")
+        .await;
+    let ran = h.run("team", "twice").await;
+    let id = ran["id"].as_str().unwrap();
+    let second = ran["taskRunList"][1]["id"].as_str().unwrap();
+    let client = Client::new(&h);
+    let page = client.get(&format!("/ui/executions/{id}")).await;
+    assert!(page.html.contains(">Replay</button>"), "{}", page.html);
+    assert!(
+        page.html
+            .contains("Replay<span class=\"visually-hidden\"> from second</span>")
+    );
+    let replay = client
+        .post(
+            &format!("/ui/executions/{id}/replay"),
+            &[("task_run", second)],
+        )
+        .await;
+    assert_eq!(replay.status, StatusCode::SEE_OTHER, "{}", replay.html);
+    let new_page = replay.location().to_owned();
+    assert_ne!(new_page, format!("/ui/executions/{id}"), "a new execution");
+    let new_id = new_page.trim_start_matches("/ui/executions/");
+    let done = h.ended(new_id).await;
+    assert_eq!(done["state"]["current"], "SUCCESS", "{done}");
+    assert_eq!(
+        done["taskRunList"][0]["outputs"]["value"], id,
+        "first was kept"
+    );
+    let shown = client.get(&new_page).await;
+    assert!(
+        shown.html.contains(&format!("replays execution {id}")),
+        "{}",
+        shown.html
+    );
+    let bad = client
+        .post(
+            &format!("/ui/executions/{id}/replay"),
+            &[("task_run", "nope")],
+        )
+        .await;
+    bad.assert_redirect(&format!("/ui/executions/{id}"));
+    let refused = client.get(&format!("/ui/executions/{id}")).await;
+    assert!(
+        refused.html.contains("no task run &#x27;nope&#x27;"),
+        "{}",
+        refused.html
+    );
+}
+
+#[tokio::test]
+async fn executions_filter_by_creation_time_and_labels_and_keep_the_filter_across_pages() {
+    let h = harness().await;
+    h.flow("id: tagged\nnamespace: team\nlabels:\n  env: prod\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n")
+        .await;
+    h.run("team", "tagged").await;
+    let client = Client::ada(&h).await;
+    let list = |query: &'static str| {
+        let client = &client;
+        async move {
+            client
+                .get(&format!("/ui/namespaces/team/executions?{query}"))
+                .await
+        }
+    };
+    let matching = list("created=hour&labels=env%3Aprod").await;
+    assert!(matching.html.contains(">tagged</a>"), "{}", matching.html);
+    assert!(
+        matching.html.contains("value=\"env:prod\""),
+        "the filter stays in its field"
+    );
+    let other = list("labels=env%3Adev").await;
+    assert!(
+        other
+            .html
+            .contains("No execution in team matches the filter."),
+        "{}",
+        other.html
+    );
+    let malformed = list("labels=nocolon").await;
+    assert!(
+        malformed
+            .html
+            .contains("Labels are written key:value, not &#x27;nocolon&#x27;."),
+        "{}",
+        malformed.html
+    );
+    let namespaces = client.get("/ui/namespaces").await;
+    assert!(
+        namespaces
+            .html
+            .contains("aria-label=\"Search the namespaces\"")
+    );
+}
+
+#[tokio::test]
+async fn the_flows_and_namespaces_lists_are_searched_and_paged_on_the_server() {
+    let h = harness().await;
+    for n in 0..55 {
+        let id = format!("flow-{n:02}");
+        let source = format!(
+            "id: {id}\nnamespace: team\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
+        );
+        h.store
+            .create_flow("main", "team", &id, &source)
+            .await
+            .unwrap();
+    }
+    let client = Client::ada(&h).await;
+    let rows = |html: &str| html.matches("<a href=\"/ui/flows/team/flow-").count();
+    let first = client.get("/ui/namespaces/team/flows").await;
+    assert_eq!(rows(&first.html), 50, "{}", first.html);
+    assert!(first.html.contains("Page 1 · 55 in all"));
+    assert!(first.html.contains("href=\"?page=2\""));
+    let second = client.get("/ui/namespaces/team/flows?page=2").await;
+    assert_eq!(rows(&second.html), 5);
+    let searched = client.get("/ui/namespaces/team/flows?q=FLOW-5").await;
+    assert_eq!(rows(&searched.html), 5, "flow-50 to flow-54, any case");
+    assert!(
+        searched.html.contains("value=\"FLOW-5\""),
+        "the search stays in its field"
+    );
+    let none = client.get("/ui/namespaces/team/flows?q=nothing").await;
+    assert!(
+        none.html
+            .contains("No flow of team has &ldquo;nothing&rdquo; in its id.")
+    );
+    let namespaces = client.get("/ui/namespaces?q=tea").await;
+    assert!(namespaces.html.contains(">team</a>"), "{}", namespaces.html);
+    let other = client.get("/ui/namespaces?q=zzz").await;
+    assert!(
+        other
+            .html
+            .contains("No namespace has &ldquo;zzz&rdquo; in its name.")
+    );
+}
+
+#[tokio::test]
 async fn an_executions_metrics_are_shown_on_its_page() {
     let h = harness().await;
     h.flow("id: counting\nnamespace: team\ntasks:\n  - id: count\n    type: io.kestra.plugin.scripts.shell.Commands\n    commands:\n      - echo '::{\"metrics\":[{\"name\":\"rows\",\"type\":\"counter\",\"value\":42,\"tags\":{\"table\":\"orders\"}}]}::'\n")
@@ -951,9 +1175,22 @@ async fn an_executions_metrics_are_shown_on_its_page() {
     let ran = h.run("team", "counting").await;
     assert_eq!(ran["state"]["current"], "SUCCESS", "{ran}");
     let client = Client::ada(&h).await;
-    let page = client
-        .get(&format!("/ui/executions/{}", ran["id"].as_str().unwrap()))
-        .await;
+    let page = format!("/ui/executions/{}", ran["id"].as_str().unwrap());
+    let logs = client.get(&page).await;
+    assert!(
+        !logs.html.contains("id=\"metrics\""),
+        "the logs tab comes first"
+    );
+    assert!(
+        logs.html.contains("Metrics <span class=\"count\">1</span>"),
+        "the tab says how many: {}",
+        logs.html
+    );
+    let page = client.get(&format!("{page}?tab=metrics")).await;
+    assert!(
+        page.html
+            .contains("href=\"?tab=metrics\" aria-current=\"page\"")
+    );
     let metrics = &page.html[page.html.find("id=\"metrics\"").expect("a metrics section")..];
     assert!(
         metrics.contains(">rows</th>") && metrics.contains(">42</td>"),

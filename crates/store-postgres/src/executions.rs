@@ -631,7 +631,7 @@ impl PgStore {
         }
         let queued = executions
             .iter()
-            .any(|e| e.record.state == "CREATED" && e.worker.is_none());
+            .any(|e| kestrel_store::waits_in_queue(&e.record.state) && e.worker.is_none());
         if queued {
             self.announce(&client, listen::QUEUED, "").await;
         }
@@ -726,11 +726,11 @@ impl PgStore {
 
 /// `column = ns OR column starts with ns.`, for each of `namespaces`, as SQL; the
 /// parameters go to `params`.
-fn namespace_clause<'q>(namespaces: &'q [String], params: &mut Vec<&'q str>) -> String {
+fn namespace_clause(namespaces: &[String], params: &mut Vec<String>) -> String {
     let alternatives: Vec<String> = namespaces
         .iter()
         .map(|ns| {
-            params.push(ns);
+            params.push(ns.clone());
             let n = params.len();
             format!("namespace = ${n} OR starts_with(namespace, ${n} || '.')")
         })
@@ -739,8 +739,8 @@ fn namespace_clause<'q>(namespaces: &'q [String], params: &mut Vec<&'q str>) -> 
 }
 
 /// The WHERE clause of a search and its (text) parameters.
-fn search_filter(query: &ExecutionQuery) -> (String, Vec<&str>) {
-    let mut params = vec![query.tenant.as_str()];
+fn search_filter(query: &ExecutionQuery) -> (String, Vec<String>) {
+    let mut params = vec![query.tenant.clone()];
     let mut clauses = vec!["tenant = $1".to_owned()];
     if let Some(ns) = &query.namespace {
         clauses.push(namespace_clause(std::slice::from_ref(ns), &mut params));
@@ -750,9 +750,25 @@ fn search_filter(query: &ExecutionQuery) -> (String, Vec<&str>) {
     }
     for (column, value) in [("flow_id", &query.flow_id), ("state", &query.state)] {
         if let Some(value) = value {
-            params.push(value);
+            params.push(value.clone());
             clauses.push(format!("{column} = ${}", params.len()));
         }
+    }
+    for (bound, at) in [(">=", query.created_after), ("<", query.created_before)] {
+        if let Some(at) = at {
+            params.push(ms(at).to_string());
+            clauses.push(format!(
+                "created_at {bound} CAST(${}::TEXT AS BIGINT)",
+                params.len()
+            ));
+        }
+    }
+    if !query.labels.is_empty() {
+        params.push(query.labels_json());
+        clauses.push(format!(
+            "CAST(record AS JSONB) -> 'labels' @> CAST(${}::TEXT AS JSONB)",
+            params.len()
+        ));
     }
     (clauses.join(" AND "), params)
 }
@@ -958,11 +974,13 @@ impl Retention for PgStore {
     }
 
     async fn purge_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.client()
-            .await?
-            .execute("DELETE FROM audit WHERE at < $1", &[&ms(before)])
-            .await
-            .map_err(err("purge the old audit trail"))
+        const DOING: &str = "purge the old audit trail";
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(err(DOING))?;
+        let chain = self.inner.chain_key(&tx).await?;
+        let purged = crate::audit::purge(&tx, &chain, ms(before)).await?;
+        tx.commit().await.map_err(err(DOING))?;
+        Ok(purged)
     }
 }
 
@@ -980,6 +998,7 @@ mod tests {
             within: vec!["company.team".into(), "dev".into()],
             page: 1,
             size: 10,
+            ..ExecutionQuery::default()
         };
         let (filter, params) = search_filter(&query);
         assert_eq!(

@@ -96,7 +96,16 @@ impl Inner {
         if pending.is_empty() {
             let sql = "UPDATE store_state SET rotating_to = NULL WHERE singleton = 1";
             execute(&tx, "finish a key rotation", sql, &[]).await?;
-            audit::record(&tx, now_ms(), actor, AuditAction::RotateKey, None, None).await?;
+            audit::record(
+                &tx,
+                &ring.chain_key(),
+                now_ms(),
+                actor,
+                AuditAction::RotateKey,
+                None,
+                None,
+            )
+            .await?;
             tx.commit().await.map_err(err("finish a key rotation"))?;
             return Ok(None);
         }
@@ -137,7 +146,16 @@ impl Inner {
         }
         Keyring::unwrap(new_master, &load_wrapped(&tx).await?, ring.current())
             .map_err(StoreError::from_keyring)?;
-        audit::record(&tx, now_ms(), actor, AuditAction::Rekey, None, None).await?;
+        audit::record(
+            &tx,
+            &ring.chain_key(),
+            now_ms(),
+            actor,
+            AuditAction::Rekey,
+            None,
+            None,
+        )
+        .await?;
         tx.commit().await.map_err(err(doing))?;
         self.keys.install_master(new_master.clone());
         Ok(())

@@ -15,7 +15,8 @@ use crate::secrets::{self, NewVersion, StoredVersion, Undeleted, aad};
 use crate::time::now_ms;
 use crate::{Inner, PgStore, audit};
 use async_trait::async_trait;
-use kestrel_crypto::{CryptoError, MasterKey};
+use deadpool_postgres::GenericClient;
+use kestrel_crypto::{ChainKey, CryptoError, MasterKey};
 use kestrel_secrets::SecretValue;
 use kestrel_store::{
     Actor, AuditAction, AuditEntry, AuditFilter, AuditedBackend, Revealed, RotateReport, SecretId,
@@ -121,6 +122,14 @@ impl Inner {
         Ok(Some(Revealed { version, value }))
     }
 
+    /// The key the audit trail is chained under (see [`kestrel_store::chain`]).
+    pub(crate) async fn chain_key(
+        &self,
+        client: &impl GenericClient,
+    ) -> Result<ChainKey, StoreError> {
+        Ok(self.keys.current(client).await?.chain_key())
+    }
+
     /// Writes one audit entry on its own.
     async fn record_alone(
         &self,
@@ -129,8 +138,12 @@ impl Inner {
         id: &SecretId,
         version: Option<u64>,
     ) -> Result<(), StoreError> {
-        let client = self.connection("write the audit trail").await?;
-        audit::record(&client, now_ms(), actor, action, Some(id), version).await
+        const DOING: &str = "write the audit trail";
+        let mut client = self.connection(DOING).await?;
+        let tx = client.transaction().await.map_err(err(DOING))?;
+        let chain = self.chain_key(&tx).await?;
+        audit::record(&tx, &chain, now_ms(), actor, action, Some(id), version).await?;
+        tx.commit().await.map_err(err(DOING))
     }
 }
 
@@ -203,6 +216,7 @@ impl SecretStore for PgStore {
         let version = secrets::insert_version(&change.tx, &ring, &new).await?;
         audit::record(
             &change.tx,
+            &self.inner.chain_key(&change.tx).await?,
             now,
             actor,
             AuditAction::Set,
@@ -254,7 +268,16 @@ impl SecretStore for PgStore {
             .await?
             .ok_or_else(|| id.not_found(None))?;
         let action = AuditAction::Delete;
-        audit::record(&change.tx, now, actor, action, Some(id), Some(version)).await?;
+        audit::record(
+            &change.tx,
+            &self.inner.chain_key(&change.tx).await?,
+            now,
+            actor,
+            action,
+            Some(id),
+            Some(version),
+        )
+        .await?;
         self.inner.commit_change(change, id, doing).await?;
         Ok(version)
     }
@@ -275,7 +298,16 @@ impl SecretStore for PgStore {
             Undeleted::WasReadable => {}
             Undeleted::Restored => {
                 let action = AuditAction::Undelete;
-                audit::record(&change.tx, now_ms(), actor, action, Some(id), Some(version)).await?;
+                audit::record(
+                    &change.tx,
+                    &self.inner.chain_key(&change.tx).await?,
+                    now_ms(),
+                    actor,
+                    action,
+                    Some(id),
+                    Some(version),
+                )
+                .await?;
             }
         }
         self.inner.commit_change(change, id, doing).await?;
@@ -298,6 +330,7 @@ impl SecretStore for PgStore {
         }
         audit::record(
             &change.tx,
+            &self.inner.chain_key(&change.tx).await?,
             now,
             actor,
             AuditAction::Destroy,
@@ -323,7 +356,16 @@ impl SecretStore for PgStore {
         if !secrets::update_meta(&tx, id, meta, now).await? {
             return Err(id.not_found(None));
         }
-        audit::record(&tx, now, actor, AuditAction::UpdateMeta, Some(id), None).await?;
+        audit::record(
+            &tx,
+            &self.inner.chain_key(&tx).await?,
+            now,
+            actor,
+            AuditAction::UpdateMeta,
+            Some(id),
+            None,
+        )
+        .await?;
         tx.commit().await.map_err(err(doing))
     }
 
@@ -354,7 +396,16 @@ impl SecretStore for PgStore {
         let doing = "record a secret change";
         let mut client = self.inner.connection(doing).await?;
         let change = self.inner.begin_change(&mut client, doing).await?;
-        audit::record(&change.tx, now_ms(), actor, action, Some(id), version).await?;
+        audit::record(
+            &change.tx,
+            &self.inner.chain_key(&change.tx).await?,
+            now_ms(),
+            actor,
+            action,
+            Some(id),
+            version,
+        )
+        .await?;
         self.inner.commit_change(change, id, doing).await
     }
 
@@ -370,6 +421,13 @@ impl SecretStore for PgStore {
         }
         let client = self.inner.connection("read the audit trail").await?;
         audit::query(&client, filter).await
+    }
+
+    async fn verify_audit(&self) -> Result<kestrel_store::chain::ChainReport, StoreError> {
+        let client = self.inner.connection("verify the audit trail").await?;
+        let (rows, anchor) = audit::chained(&client).await?;
+        let chain = self.inner.chain_key(&client).await?;
+        Ok(kestrel_store::chain::verify(&chain, anchor.as_ref(), rows))
     }
 
     async fn rotate_key(&self, actor: &Actor) -> Result<RotateReport, StoreError> {

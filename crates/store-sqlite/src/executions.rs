@@ -263,6 +263,22 @@ fn search_filter(query: &ExecutionQuery) -> (String, Vec<Sql>) {
             clauses.push(format!("{column} = ?{}", params.len()));
         }
     }
+    for (bound, at) in [(">=", query.created_after), ("<", query.created_before)] {
+        if let Some(at) = at {
+            params.push(Sql::Integer(at.timestamp_millis()));
+            clauses.push(format!("created_at {bound} ?{}", params.len()));
+        }
+    }
+    for (key, value) in &query.labels {
+        params.push(Sql::Text(key.clone()));
+        params.push(Sql::Text(value.clone()));
+        let n = params.len();
+        clauses.push(format!(
+            "EXISTS (SELECT 1 FROM json_each(record, '$.labels') \
+             WHERE json_extract(value, '$.key') = ?{} AND json_extract(value, '$.value') = ?{n})",
+            n - 1
+        ));
+    }
     (clauses.join(" AND "), params)
 }
 
@@ -303,7 +319,7 @@ impl ExecutionStore for SqliteStore {
         self.inner
             .db
             .write(|tx| self.insert_sealed(tx, record, inputs))?;
-        if record.state == "CREATED" {
+        if kestrel_store::waits_in_queue(&record.state) {
             self.inner.signals.queued();
         }
         Ok(())
@@ -469,10 +485,8 @@ impl Retention for SqliteStore {
 
     async fn purge_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         self.inner.db.write(|tx| {
-            let purged = tx
-                .execute("DELETE FROM audit WHERE at < ?1", [ms(before)])
-                .map_err(err("purge the old audit trail"))?;
-            Ok(u64::try_from(purged).unwrap_or_default())
+            let chain = self.inner.chain_key(tx)?;
+            crate::audit::purge(tx, &chain, ms(before))
         })
     }
 }

@@ -236,7 +236,15 @@ impl SecretStore for SqliteStore {
                 now,
             };
             let version = secrets::insert_version(tx, ring, &new)?;
-            audit::record(tx, now, actor, AuditAction::Set, Some(id), Some(version))?;
+            audit::record(
+                tx,
+                &ring.chain_key(),
+                now,
+                actor,
+                AuditAction::Set,
+                Some(id),
+                Some(version),
+            )?;
             Ok(version)
         })
     }
@@ -272,9 +280,17 @@ impl SecretStore for SqliteStore {
 
     async fn delete(&self, actor: &Actor, id: &SecretId) -> Result<u64, StoreError> {
         let now = now_ms();
-        self.inner.change(id, |tx, _| {
+        self.inner.change(id, |tx, ring| {
             let version = secrets::soft_delete(tx, id, now)?.ok_or_else(|| id.not_found(None))?;
-            audit::record(tx, now, actor, AuditAction::Delete, Some(id), Some(version))?;
+            audit::record(
+                tx,
+                &ring.chain_key(),
+                now,
+                actor,
+                AuditAction::Delete,
+                Some(id),
+                Some(version),
+            )?;
             Ok(version)
         })
     }
@@ -285,7 +301,7 @@ impl SecretStore for SqliteStore {
         id: &SecretId,
         version: Option<u64>,
     ) -> Result<u64, StoreError> {
-        self.inner.change(id, |tx, _| {
+        self.inner.change(id, |tx, ring| {
             let version = match version {
                 Some(v) => v,
                 None => secrets::latest_version(tx, id)?.ok_or_else(|| id.not_found(None))?,
@@ -295,7 +311,15 @@ impl SecretStore for SqliteStore {
                 Undeleted::WasReadable => Ok(version),
                 Undeleted::Restored => {
                     let action = AuditAction::Undelete;
-                    audit::record(tx, now_ms(), actor, action, Some(id), Some(version))?;
+                    audit::record(
+                        tx,
+                        &ring.chain_key(),
+                        now_ms(),
+                        actor,
+                        action,
+                        Some(id),
+                        Some(version),
+                    )?;
                     Ok(version)
                 }
             }
@@ -309,12 +333,20 @@ impl SecretStore for SqliteStore {
         version: Option<u64>,
     ) -> Result<Vec<u64>, StoreError> {
         let now = now_ms();
-        self.inner.change(id, |tx, _| {
+        self.inner.change(id, |tx, ring| {
             let destroyed = secrets::destroy(tx, id, version, now)?;
             if destroyed.is_empty() {
                 return Err(id.not_found(version));
             }
-            audit::record(tx, now, actor, AuditAction::Destroy, Some(id), version)?;
+            audit::record(
+                tx,
+                &ring.chain_key(),
+                now,
+                actor,
+                AuditAction::Destroy,
+                Some(id),
+                version,
+            )?;
             Ok(destroyed)
         })
     }
@@ -330,7 +362,15 @@ impl SecretStore for SqliteStore {
             if !secrets::update_meta(tx, id, meta, now)? {
                 return Err(id.not_found(None));
             }
-            audit::record(tx, now, actor, AuditAction::UpdateMeta, Some(id), None)
+            audit::record(
+                tx,
+                &self.inner.chain_key(tx)?,
+                now,
+                actor,
+                AuditAction::UpdateMeta,
+                Some(id),
+                None,
+            )
         })
     }
 
@@ -343,6 +383,7 @@ impl SecretStore for SqliteStore {
         self.inner.db.write(|tx| {
             audit::record(
                 tx,
+                &self.inner.chain_key(tx)?,
                 now_ms(),
                 actor,
                 AuditAction::Read,
@@ -353,9 +394,18 @@ impl SecretStore for SqliteStore {
     }
 
     async fn record_refusal(&self, actor: &Actor, id: &SecretId) -> Result<(), StoreError> {
-        self.inner
-            .db
-            .write(|tx| audit::record(tx, now_ms(), actor, AuditAction::Refused, Some(id), None))
+        self.inner.db.write(|tx| {
+            let chain = self.inner.chain_key(tx)?;
+            audit::record(
+                tx,
+                &chain,
+                now_ms(),
+                actor,
+                AuditAction::Refused,
+                Some(id),
+                None,
+            )
+        })
     }
 
     async fn record_change(
@@ -366,7 +416,15 @@ impl SecretStore for SqliteStore {
         version: Option<u64>,
     ) -> Result<(), StoreError> {
         self.inner.db.write(|tx| {
-            audit::record(tx, now_ms(), actor, action, Some(id), version)?;
+            audit::record(
+                tx,
+                &self.inner.chain_key(tx)?,
+                now_ms(),
+                actor,
+                action,
+                Some(id),
+                version,
+            )?;
             crate::secrets::bump_generation(tx).map(drop)
         })
     }
@@ -381,6 +439,12 @@ impl SecretStore for SqliteStore {
             validate_namespace(ns)?;
         }
         self.inner.db.read(|conn| audit::query(conn, filter))
+    }
+
+    async fn verify_audit(&self) -> Result<kestrel_store::chain::ChainReport, StoreError> {
+        let (rows, anchor) = self.inner.db.read(audit::chained)?;
+        let chain = self.inner.db.read(|conn| self.inner.chain_key(conn))?;
+        Ok(kestrel_store::chain::verify(&chain, anchor.as_ref(), rows))
     }
 
     async fn rotate_key(&self, actor: &Actor) -> Result<RotateReport, StoreError> {

@@ -26,6 +26,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "20261206090000_condition_windows",
         include_str!("../migrations/20261206090000_condition_windows.sql"),
     ),
+    (
+        "20261206120000_audit_chain",
+        include_str!("../migrations/20261206120000_audit_chain.sql"),
+    ),
 ];
 
 fn checksum(sql: &str) -> String {

@@ -93,7 +93,15 @@ impl Inner {
                 [],
             )
             .map_err(err("finish a key rotation"))?;
-            audit::record(tx, now_ms(), actor, AuditAction::RotateKey, None, None)?;
+            audit::record(
+                tx,
+                &ring.chain_key(),
+                now_ms(),
+                actor,
+                AuditAction::RotateKey,
+                None,
+                None,
+            )?;
             return Ok(None);
         }
         // No key newer than `target` exists while it is being rotated to, so `ring` holds every
@@ -136,7 +144,15 @@ impl Inner {
             }
             Keyring::unwrap(new_master, &load_wrapped(tx)?, ring.current())
                 .map_err(StoreError::from_keyring)?;
-            audit::record(tx, now_ms(), actor, AuditAction::Rekey, None, None)
+            audit::record(
+                tx,
+                &ring.chain_key(),
+                now_ms(),
+                actor,
+                AuditAction::Rekey,
+                None,
+                None,
+            )
         })?;
         self.keys.install_master(new_master.clone());
         Ok(())

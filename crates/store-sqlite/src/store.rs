@@ -5,10 +5,10 @@ use crate::cache::{Cache, Lookup};
 use crate::db::Db;
 use crate::keys::Keys;
 use crate::secrets::{StoredVersion, aad, bump_generation, load_version};
-use kestrel_crypto::{CryptoError, Keyring, MasterKey};
+use kestrel_crypto::{ChainKey, CryptoError, Keyring, MasterKey};
 use kestrel_secrets::SecretValue;
 use kestrel_store::{Revealed, SecretId, StoreError};
-use rusqlite::Transaction;
+use rusqlite::{Connection, Transaction};
 use std::path::Path;
 use zeroize::{Zeroize as _, Zeroizing};
 
@@ -89,6 +89,11 @@ impl Inner {
             let value = into_value(plain).map_err(undecryptable)?;
             Ok(Some(Revealed { version, value }))
         })
+    }
+
+    /// The key the audit trail is chained under (see [`kestrel_store::chain`]).
+    pub(crate) fn chain_key(&self, conn: &Connection) -> Result<ChainKey, StoreError> {
+        Ok(self.keys.current(conn)?.chain_key())
     }
 
     /// Runs a change of `id` in one write transaction under the current keyring, bumps the

@@ -55,6 +55,18 @@ pub async fn run_all(store: Arc<dyn SecretStore>) {
     audit_records_reads_and_changes_never_values(store.as_ref()).await;
     audited_backend_reads_one_namespace(Arc::clone(&store)).await;
     rotate_and_rekey_keep_every_version(store.as_ref()).await;
+    the_audit_trail_is_an_unbroken_chain(store.as_ref()).await;
+}
+
+/// Every row written so far (sets, reads, deletes, rotations, a rekey) verifies against its
+/// link: the chain key outlives key rotations and master-key changes.
+pub async fn the_audit_trail_is_an_unbroken_chain(store: &dyn SecretStore) {
+    let id = id("conformance.chain", "CHAINED");
+    set(store, &id, "chained-value").await;
+    let report = store.verify_audit().await.expect("verify the audit trail");
+    assert!(report.breaks.is_empty(), "{report:?}");
+    assert!(report.chained > 0, "{report:?}");
+    assert_eq!(report.unchained, 0, "{report:?}");
 }
 
 /// Each set makes a version; the latest or a given one can be read.

@@ -126,7 +126,7 @@ pub struct LogRecord {
 }
 
 /// Which executions a search returns, newest first, one page at a time.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExecutionQuery {
     /// The tenant.
     pub tenant: String,
@@ -138,10 +138,34 @@ pub struct ExecutionQuery {
     pub state: Option<String>,
     /// Only these namespaces and their children (the caller's reach); empty: every one.
     pub within: Vec<String>,
+    /// Only executions created at this instant or later.
+    pub created_after: Option<DateTime<Utc>>,
+    /// Only executions created before this instant.
+    pub created_before: Option<DateTime<Utc>>,
+    /// Only executions with every one of these labels (key, value).
+    pub labels: Vec<(String, String)>,
     /// The page, from 1.
     pub page: u32,
     /// Results per page.
     pub size: u32,
+}
+
+impl ExecutionQuery {
+    /// The labels asked for as an execution's record holds labels: `[{"key", "value"}]`.
+    pub fn labels_json(&self) -> String {
+        let labels: Vec<Value> = self
+            .labels
+            .iter()
+            .map(|(key, value)| json!({"key": key, "value": value}))
+            .collect();
+        Value::Array(labels).to_string()
+    }
+}
+
+/// Whether an execution written in `state` waits in the queue for a worker to claim it: a new
+/// one (CREATED), or one to run again (RESTARTED: a restart, a replay).
+pub fn waits_in_queue(state: &str) -> bool {
+    matches!(state, "CREATED" | "RESTARTED")
 }
 
 /// Whether an execution that ended in `state` keeps its sealed inputs: only one that can be

@@ -247,6 +247,10 @@ impl SecretStore for External {
         self.home.audit(filter).await
     }
 
+    async fn verify_audit(&self) -> Result<crate::chain::ChainReport, StoreError> {
+        self.home.verify_audit().await
+    }
+
     async fn rotate_key(&self, _actor: &Actor) -> Result<RotateReport, StoreError> {
         Err(self.unsupported("key rotation: it encrypts with keys of its own"))
     }

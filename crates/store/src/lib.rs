@@ -26,6 +26,7 @@
 mod auth;
 mod backend;
 mod cached;
+pub mod chain;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
@@ -48,7 +49,7 @@ pub use cached::{CacheSettings, Cached, ManagerState};
 pub use error::StoreError;
 pub use executions::{
     ExecutionQuery, ExecutionRecord, ExecutionStore, LogRecord, PurgedExecution, Retention,
-    StateChange, TaskRunRecord, keeps_inputs,
+    StateChange, TaskRunRecord, keeps_inputs, waits_in_queue,
 };
 pub use external::External;
 pub use flows::{FlowRecord, FlowStore};
@@ -226,6 +227,10 @@ pub trait SecretStore: Send + Sync {
 
     /// Audit entries matching `filter`, newest first.
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Checks every audit row against its link ([`chain::verify`]): what was altered or
+    /// removed since it was written.
+    async fn verify_audit(&self) -> Result<chain::ChainReport, StoreError>;
 
     /// Adds a data key and re-encrypts every stored version under it, a batch per transaction,
     /// while reads and writes go on; a call after an interrupted one finishes that rotation.

@@ -250,6 +250,10 @@ impl SecretStore for Routed {
         self.home.audit(filter).await
     }
 
+    async fn verify_audit(&self) -> Result<crate::chain::ChainReport, StoreError> {
+        self.home.verify_audit().await
+    }
+
     async fn rotate_key(&self, actor: &Actor) -> Result<RotateReport, StoreError> {
         self.home.rotate_key(actor).await
     }

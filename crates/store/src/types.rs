@@ -286,6 +286,30 @@ pub struct AuditEntry {
     pub version: Option<u64>,
 }
 
+impl AuditEntry {
+    /// The entry a store writes as row `id`: `action` by `actor` at `at` (milliseconds), on the
+    /// secret `secret` (none for keyring actions) and its `version`.
+    pub fn written(
+        id: i64,
+        at: DateTime<Utc>,
+        actor: &Actor,
+        action: AuditAction,
+        secret: Option<&SecretId>,
+        version: Option<u64>,
+    ) -> Self {
+        Self {
+            id,
+            at,
+            actor: actor.clone(),
+            action,
+            tenant: secret.map(|s| s.tenant().to_owned()),
+            namespace: secret.map(|s| s.namespace().to_owned()),
+            key: secret.map(|s| s.key().to_owned()),
+            version,
+        }
+    }
+}
+
 /// Which audit entries to return, newest first.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditFilter {

@@ -69,7 +69,7 @@ fn failed(state: State) -> bool {
 
 /// What a task is, for a restart.
 #[derive(PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     /// A flowable task whose children are restarted one by one.
     Flowable,
     /// A WorkingDirectory: it runs again whole.
@@ -78,7 +78,7 @@ enum Kind {
     Leaf,
 }
 
-fn task_kind(flow: &Flow, task_id: &str) -> Kind {
+pub(super) fn task_kind(flow: &Flow, task_id: &str) -> Kind {
     match flow
         .find_task(|task| task.id == task_id)
         .map(|task| &task.kind)
@@ -92,7 +92,7 @@ fn task_kind(flow: &Flow, task_id: &str) -> Kind {
 }
 
 /// Whether an enclosing task run of `run` is in `set`.
-fn has_ancestor_in(
+pub(super) fn has_ancestor_in(
     run: &TaskRun,
     set: &HashSet<String>,
     parents: &HashMap<String, Option<String>>,

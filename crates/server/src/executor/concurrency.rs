@@ -144,9 +144,9 @@ async fn executions(
         namespace: flow.map(|(namespace, _)| namespace.to_owned()),
         flow_id: flow.map(|(_, id)| id.to_owned()),
         state: Some(state_name.to_owned()),
-        within: Vec::new(),
         page: 1,
         size: PAGE,
+        ..ExecutionQuery::default()
     };
     let (found, _) = state.0.store.search_executions(&query).await?;
     // The namespace filter takes child namespaces too.

@@ -20,7 +20,7 @@ mod subflow;
 mod worker;
 
 pub(crate) use live::{Live, LiveEvent};
-pub(crate) use restart::restart;
+pub(crate) use restart::{replay, restart};
 pub(crate) use worker::start_worker;
 
 use crate::error::AppError;

@@ -19,18 +19,7 @@ pub(crate) async fn restart(
     state: &AppState,
     found: &ExecutionRecord,
 ) -> Result<ExecutionRecord, AppError> {
-    if found.ended_at.is_none() || state.0.executor.get(&found.id).is_some() {
-        return Err(AppError::Conflict(format!(
-            "Execution must be terminated to be restarted, current state is '{}' !",
-            found.state
-        )));
-    }
-    let flow = state.flow_of(found).await?.ok_or_else(|| {
-        AppError::Conflict(format!(
-            "revision {} of the flow of execution {} is gone",
-            found.flow_revision, found.id
-        ))
-    })?;
+    let flow = ended_flow(state, found, "restarted").await?;
     let ran = found.task_runs.iter().map(record::prior_run).collect();
     let planned = kestrel_engine::plan_restart(&flow.flow, ran).map_err(AppError::invalid)?;
     if !inputs_kept(state, found).await? {
@@ -54,6 +43,27 @@ pub(crate) async fn restart(
     Ok(restarted)
 }
 
+/// The flow revision `found` ran, once it ended: 409 while it runs (Kestra's words, `done` being
+/// `restarted` or `replayed`), or when that revision is gone.
+async fn ended_flow(
+    state: &AppState,
+    found: &ExecutionRecord,
+    done: &str,
+) -> Result<std::sync::Arc<crate::flows::LoadedFlow>, AppError> {
+    if found.ended_at.is_none() || state.0.executor.get(&found.id).is_some() {
+        return Err(AppError::Conflict(format!(
+            "Execution must be terminated to be {done}, current state is '{}' !",
+            found.state
+        )));
+    }
+    state.flow_of(found).await?.ok_or_else(|| {
+        AppError::Conflict(format!(
+            "revision {} of the flow of execution {} is gone",
+            found.flow_revision, found.id
+        ))
+    })
+}
+
 /// Whether the store still holds the sealed inputs `found` ran with.
 async fn inputs_kept(state: &AppState, found: &ExecutionRecord) -> Result<bool, AppError> {
     if !kestrel_store::keeps_inputs(&found.state) {
@@ -71,4 +81,71 @@ pub(crate) fn restarted_runs(record: &ExecutionRecord) -> Vec<kestrel_engine::Ta
         return Vec::new();
     }
     record.task_runs.iter().map(record::prior_run).collect()
+}
+
+/// A new execution of `found`'s flow revision that runs again from its task run `from` (from
+/// the start when `None`), with the inputs `found` was given, queued for any worker: the
+/// execution as created (RESTARTED). 409 while `found` runs, 422 when it has no such task run
+/// or had inputs that were not kept.
+pub(crate) async fn replay(
+    state: &AppState,
+    found: &ExecutionRecord,
+    from: Option<&str>,
+    triggered_by: &str,
+) -> Result<ExecutionRecord, AppError> {
+    let flow = ended_flow(state, found, "replayed").await?;
+    let ran = found.task_runs.iter().map(record::prior_run).collect();
+    let planned = kestrel_engine::plan_replay(&flow.flow, ran, from).map_err(AppError::invalid)?;
+    let payload = replay_payload(state, found, triggered_by).await?;
+    let now = Utc::now();
+    let mut created = ExecutionRecord {
+        id: kestrel_engine::new_id(),
+        state: String::new(),
+        histories: Vec::new(),
+        outputs: serde_json::json!({}),
+        task_runs: planned.iter().map(|run| record::task_run(run, 0)).collect(),
+        created_at: now,
+        ended_at: None,
+        ..found.clone()
+    };
+    record::entered(&mut created, "CREATED", now);
+    record::entered(&mut created, RESTARTED, now);
+    state
+        .0
+        .store
+        .create_execution(&created, Some(&payload))
+        .await?;
+    super::start_worker(state);
+    Ok(created)
+}
+
+/// What a replay runs with: the sealed inputs `found` kept, or, for an execution that was
+/// given none, nothing but who asks.
+async fn replay_payload(
+    state: &AppState,
+    found: &ExecutionRecord,
+    triggered_by: &str,
+) -> Result<kestrel_secrets::SecretValue, AppError> {
+    let tenant = &state.0.options.tenant;
+    if let Some(kept) = state.0.store.execution_inputs(tenant, &found.id).await? {
+        return Ok(kept);
+    }
+    let given_none = found
+        .inputs
+        .as_object()
+        .is_none_or(serde_json::Map::is_empty);
+    if !given_none {
+        return Err(AppError::invalid(format!(
+            "Execution {} cannot be replayed: the inputs it was given were not kept (an end \
+             in FAILED or KILLED keeps them)",
+            found.id
+        )));
+    }
+    Ok(super::sealed_payload(
+        &[],
+        None,
+        &[],
+        triggered_by,
+        &super::Lineage::default(),
+    ))
 }

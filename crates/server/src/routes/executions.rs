@@ -10,12 +10,14 @@ use crate::uploads;
 use crate::view::execution_json;
 use axum::Json;
 use axum::extract::multipart::Field;
-use axum::extract::{FromRequest as _, Multipart, Request, State};
+use axum::extract::{FromRequest as _, Multipart, RawQuery, Request, State};
 use axum::http::{StatusCode, header};
+use chrono::{DateTime, Utc};
 use kestrel_flow::{Flow, InputDef, InputType};
 use kestrel_secrets::SecretValue;
 use kestrel_storage::ExecutionFiles;
 use kestrel_store::{ExecutionQuery, ExecutionRecord};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -247,10 +249,42 @@ pub(super) async fn get(
     Ok(Json(execution_json(&record)))
 }
 
+/// Kestra's `startDate` or `endDate` of a search: an RFC 3339 instant; 400 otherwise.
+fn instant(params: &Params, name: &str) -> Result<Option<DateTime<Utc>>, AppError> {
+    let Some(text) = params.get(name).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    DateTime::parse_from_rfc3339(text)
+        .map(|at| Some(at.with_timezone(&Utc)))
+        .map_err(|_| {
+            AppError::BadRequest(format!(
+                "{name} must be an RFC 3339 date-time such as 2026-12-06T10:00:00Z"
+            ))
+        })
+}
+
+/// Every `labels=key:value` of the query string (Kestra's label filter); 400 for one without
+/// a `:`.
+pub(crate) fn label_filters(query: Option<&str>) -> Result<Vec<(String, String)>, AppError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or_default())
+        .map_err(|_| AppError::BadRequest("The query string could not be read".into()))?;
+    pairs
+        .into_iter()
+        .filter(|(name, value)| name == "labels" && !value.is_empty())
+        .map(|(_, label)| match label.split_once(':') {
+            Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+            _ => Err(AppError::BadRequest(format!(
+                "labels must be written key:value, not '{label}'"
+            ))),
+        })
+        .collect()
+}
+
 pub(super) async fn search(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<Params>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, AppError> {
     let paging = Paging::from_params(&params)?;
     let text = |name: &str| params.get(name).filter(|v| !v.is_empty()).cloned();
@@ -264,6 +298,9 @@ pub(super) async fn search(
         flow_id: text("flowId"),
         state: text("state"),
         within: caller.within().to_vec(),
+        created_after: instant(&params, "startDate")?,
+        created_before: instant(&params, "endDate")?,
+        labels: label_filters(raw.as_deref())?,
         page: paging.page,
         size: paging.size,
     };
@@ -298,6 +335,28 @@ pub(super) async fn restart(
     let (record, _) = find(&state, &caller, &id).await?;
     let restarted = executor::restart(&state, &record).await?;
     Ok(Json(execution_json(&restarted)))
+}
+
+/// Where a replay starts.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ReplayFrom {
+    task_run_id: Option<String>,
+}
+
+/// Kestra's replay: a new execution of the ended one's flow revision, run again from a task
+/// run.
+pub(super) async fn replay(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(from): Query<ReplayFrom>,
+) -> Result<Json<Value>, AppError> {
+    let (record, _) = find(&state, &caller, &id).await?;
+    let who = caller.actor().to_string();
+    let from = from.task_run_id.as_deref();
+    let replayed = executor::replay(&state, &record, from, &who).await?;
+    Ok(Json(execution_json(&replayed)))
 }
 
 /// Resumes a PAUSED execution with its Pause's `onResume` inputs (multipart or JSON, as a

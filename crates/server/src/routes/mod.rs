@@ -202,6 +202,18 @@ pub(crate) const ROUTES: &[Route] = &[
             ("namespace", "Only this namespace and its children"),
             ("flowId", "Only this flow"),
             ("state", "Only executions in this state"),
+            (
+                "startDate",
+                "Only executions created at this RFC 3339 instant or later",
+            ),
+            (
+                "endDate",
+                "Only executions created before this RFC 3339 instant",
+            ),
+            (
+                "labels",
+                "Only executions with this label, key:value (repeat for several)",
+            ),
             PAGING[0],
             PAGING[1],
         ],
@@ -249,6 +261,16 @@ pub(crate) const ROUTES: &[Route] = &[
         ok: 200,
         access: Access::Namespace,
         handler: |m| on(m, executions::restart),
+    },
+    Route {
+        method: "post",
+        path: "/api/v1/main/executions/{executionId}/replay",
+        summary: "Replay an ended execution as a new one, from one of its task runs (from the start without taskRunId): the task runs before it are kept",
+        query: &[("taskRunId", "The task run to run again from")],
+        body: Body::None,
+        ok: 200,
+        access: Access::Namespace,
+        handler: |m| on(m, executions::replay),
     },
     Route {
         method: "get",

@@ -1,5 +1,7 @@
-//! The UI's stylesheet, script and icon, compiled into the binary and public (the login page
-//! needs them).
+//! The UI's stylesheet, scripts and icon, compiled into the binary and public (the login page
+//! needs them). The flow editor's script is CodeMirror 6 with kestrel's glue, built from
+//! `crates/server/editor` by `scripts/build-editor` and committed, so that no build of kestrel
+//! needs Node.js.
 
 use super::page::UiError;
 use crate::extract::Path;
@@ -7,7 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// Every asset: name, content type, content.
-const ASSETS: [(&str, &str, &str); 3] = [
+const ASSETS: [(&str, &str, &str); 4] = [
     (
         "style.css",
         "text/css; charset=utf-8",
@@ -17,6 +19,11 @@ const ASSETS: [(&str, &str, &str); 3] = [
         "app.js",
         "text/javascript; charset=utf-8",
         include_str!("../../static/app.js"),
+    ),
+    (
+        "editor.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/editor.js"),
     ),
     (
         "favicon.svg",

@@ -19,6 +19,7 @@ use futures_util::stream::{self, BoxStream, Stream, StreamExt as _};
 use kestrel_storage::{ExecutionFiles, StorageUri};
 use kestrel_store::{ExecutionRecord, LogRecord};
 use minijinja::{Value, context};
+use serde::Deserialize;
 use serde_json::json;
 use std::convert::Infallible;
 use std::io::Read as _;
@@ -185,6 +186,7 @@ fn task_rows(record: &ExecutionRecord) -> Vec<Value> {
         .iter()
         .map(|run| {
             context! {
+                id => run.id,
                 task => run.task_id,
                 state => run.state,
                 attempt => run.attempt,
@@ -248,11 +250,44 @@ fn pretty(value: &serde_json::Value) -> Option<String> {
     (!empty).then(|| serde_json::to_string_pretty(value).unwrap_or_default())
 }
 
+/// The tabs of an execution's page: name, label.
+const TABS: [(&str, &str); 4] = [
+    ("logs", "Logs"),
+    ("outputs", "Outputs"),
+    ("metrics", "Metrics"),
+    ("inputs", "Inputs"),
+];
+
+/// Which tab of the page is shown (the logs when none is named).
+#[derive(Deserialize)]
+pub(super) struct Shown {
+    tab: Option<String>,
+}
+
+/// The tab links, `current`'s marked, the outputs and metrics ones with how many they hold.
+fn tab_links(current: &str, outputs: usize, metrics: usize) -> Vec<Value> {
+    TABS.iter()
+        .map(|(name, label)| {
+            let count = match *name {
+                "outputs" => Some(outputs),
+                "metrics" => Some(metrics),
+                _ => None,
+            };
+            context! { name, label, count, current => *name == current }
+        })
+        .collect()
+}
+
 pub(super) async fn page(
     State(ui): State<Ui>,
     current: Current,
     Path(id): Path<String>,
+    Query(shown): Query<Shown>,
 ) -> Result<Response, UiError> {
+    let tab = shown
+        .tab
+        .filter(|tab| TABS.iter().any(|(name, _)| name == tab))
+        .unwrap_or_else(|| "logs".to_owned());
     let (record, live) = find(&ui, &current, &id).await?;
     let running = record.ended_at.is_none();
     let resume = resume_form(&ui, &record, live.is_some()).await?;
@@ -269,6 +304,10 @@ pub(super) async fn page(
             .map(log_row)
             .collect()
     };
+    let files = file_rows(&ui.app, &record);
+    let metrics = metric_rows(&record);
+    let outputs = record.outputs.as_object().map_or(0, serde_json::Map::len) + files.len();
+    let tabs = tab_links(&tab, outputs, metrics.len());
     let values = context! {
         title => format!("Execution {id}"),
         nav => "namespaces",
@@ -285,8 +324,10 @@ pub(super) async fn page(
         },
         tasks => task_rows(&record),
         timeline => timeline(&record, Utc::now()),
-        metrics => metric_rows(&record),
-        files => file_rows(&ui.app, &record),
+        metrics,
+        tabs,
+        tab,
+        files,
         logs,
         running,
         follow => format!("/ui/executions/{id}/follow"),
@@ -296,6 +337,7 @@ pub(super) async fn page(
         task_ids => task_ids(&record),
         restartable => kestrel_store::keeps_inputs(&record.state) && !running,
         restart => format!("/ui/executions/{id}/restart"),
+        replay => format!("/ui/executions/{id}/replay"),
     };
     Ok(page::render(&current, "execution.html", values))
 }
@@ -469,6 +511,41 @@ pub(super) async fn restart(
         Err(error) => return Err(error.into()),
     };
     Ok(back_with(&ui, &current, &id, notice))
+}
+
+/// The replay form: the task run to run again from (none: from the start).
+#[derive(Deserialize)]
+pub(super) struct ReplayForm {
+    #[serde(default)]
+    task_run: String,
+}
+
+/// Replays an ended execution as a new one (see [`executor::replay`]) and shows the new one.
+pub(super) async fn replay(
+    State(ui): State<Ui>,
+    current: Current,
+    Path(id): Path<String>,
+    Form(form): Form<ReplayForm>,
+) -> Result<Response, UiError> {
+    let (record, _) = find(&ui, &current, &id).await?;
+    let from = Some(form.task_run.as_str()).filter(|run| !run.is_empty());
+    let who = current.caller.actor().to_string();
+    match executor::replay(&ui.app, &record, from, &who).await {
+        Ok(created) => {
+            let notice = format!("Execution {} replays execution {id}.", created.id);
+            Ok(back_with(&ui, &current, &created.id, Notice::done(notice)))
+        }
+        Err(
+            refused
+            @ (crate::error::AppError::Conflict(_) | crate::error::AppError::Invalid { .. }),
+        ) => Ok(back_with(
+            &ui,
+            &current,
+            &id,
+            Notice::error(refused.to_string()),
+        )),
+        Err(error) => Err(error.into()),
+    }
 }
 
 pub(super) async fn kill(

@@ -216,9 +216,9 @@ pub(super) async fn edit(
     let record = stored(&ui, &namespace, &id).await?;
     let shown = Shown {
         flow_id: Some(&id),
-        state: None,
         page: 1,
         size: super::namespaces::EXECUTIONS_PER_PAGE,
+        ..Shown::default()
     };
     let (recent, _) = executions_of(&ui.app, &current, Some(&namespace), &shown).await?;
     let recent: Vec<ExecutionRow> = recent.into_iter().take(RECENT_EXECUTIONS).collect();

@@ -11,6 +11,7 @@
 
 mod assets;
 mod audit;
+mod editor;
 mod executions;
 mod flows;
 mod login;
@@ -82,6 +83,11 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             post(secrets::version_action),
         )
         .route("/ui/flows", post(flows::create))
+        .route("/ui/flows/check", post(editor::check))
+        .route(
+            "/ui/namespaces/{namespace}/editor-hints",
+            get(editor::hints),
+        )
         .route(
             "/ui/flows/{namespace}/{id}",
             get(flows::edit).post(flows::save),
@@ -93,6 +99,7 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route("/ui/executions/{id}/follow", get(executions::follow))
         .route("/ui/executions/{id}/kill", post(executions::kill))
         .route("/ui/executions/{id}/restart", post(executions::restart))
+        .route("/ui/executions/{id}/replay", post(executions::replay))
         .route("/ui/executions/{id}/logs", get(executions::logs))
         .route("/ui/executions/{id}/resume", post(executions::resume))
         .route("/ui/executions/{id}/file", get(executions::file))

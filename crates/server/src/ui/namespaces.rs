@@ -17,7 +17,49 @@ use std::collections::BTreeMap;
 /// Executions per page of the Executions tab.
 pub(super) const EXECUTIONS_PER_PAGE: u32 = 25;
 
-pub(super) async fn list(State(ui): State<Ui>, current: Current) -> Result<Response, UiError> {
+/// Rows per page of the flows and namespaces lists.
+const ROWS_PER_PAGE: usize = 50;
+
+/// A search of a list (its text, anywhere in a name, any case) and the page shown.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct Searched {
+    #[serde(default)]
+    q: String,
+    page: Option<usize>,
+}
+
+impl Searched {
+    fn matches(&self, name: &str) -> bool {
+        let text = self.q.trim().to_lowercase();
+        text.is_empty() || name.to_lowercase().contains(&text)
+    }
+
+    /// The rows of the page asked for, and the template's values for the search and pages.
+    fn page_of<T>(&self, rows: Vec<T>) -> (Vec<T>, Value) {
+        let total = rows.len();
+        let last = total.div_ceil(ROWS_PER_PAGE).max(1);
+        let page = self.page.unwrap_or(1).clamp(1, last);
+        let shown = rows
+            .into_iter()
+            .skip((page - 1) * ROWS_PER_PAGE)
+            .take(ROWS_PER_PAGE)
+            .collect();
+        let q = self.q.trim();
+        let values = context! {
+            q, total, page,
+            previous => (page > 1).then(|| page - 1),
+            next => (page < last).then_some(page + 1),
+            search => serde_urlencoded::to_string([("q", q)]).unwrap_or_default(),
+        };
+        (shown, values)
+    }
+}
+
+pub(super) async fn list(
+    State(ui): State<Ui>,
+    current: Current,
+    Query(searched): Query<Searched>,
+) -> Result<Response, UiError> {
     let tenant = &ui.app.options().tenant;
     let store = ui.app.store();
     let flows = store.list_flows(tenant, None).await?;
@@ -32,9 +74,13 @@ pub(super) async fn list(State(ui): State<Ui>, current: Current) -> Result<Respo
             .map(|f| f.namespace.as_str())
             .chain(with_secrets.iter().map(String::as_str)),
     );
-    let rows: Vec<Value> = names
+    let reached: Vec<&String> = names
         .iter()
-        .filter(|ns| current.caller.reaches(ns))
+        .filter(|ns| current.caller.reaches(ns) && searched.matches(ns))
+        .collect();
+    let (reached, pages) = searched.page_of(reached);
+    let rows: Vec<Value> = reached
+        .into_iter()
         .map(|ns| {
             context! {
                 name => ns,
@@ -44,7 +90,8 @@ pub(super) async fn list(State(ui): State<Ui>, current: Current) -> Result<Respo
             }
         })
         .collect();
-    let values = context! { title => "Namespaces", nav => "namespaces", namespaces => rows };
+    let values =
+        context! { title => "Namespaces", nav => "namespaces", namespaces => rows, ..pages };
     Ok(page::render(&current, "namespaces.html", values))
 }
 
@@ -94,6 +141,7 @@ pub(super) async fn flows(
     State(ui): State<Ui>,
     current: Current,
     Path(namespace): Path<String>,
+    Query(searched): Query<Searched>,
 ) -> Result<Response, UiError> {
     checked(&current, &namespace)?;
     let tenant = &ui.app.options().tenant;
@@ -103,8 +151,9 @@ pub(super) async fn flows(
         .list_flows(tenant, Some(&namespace))
         .await?
         .into_iter()
-        .filter(|f| f.namespace == namespace)
+        .filter(|f| f.namespace == namespace && searched.matches(&f.id))
         .collect::<Vec<_>>();
+    let (flows, pages) = searched.page_of(flows);
     let mut rows = Vec::with_capacity(flows.len());
     for f in flows {
         let tasks = crate::flows::source_json(&f.source)
@@ -113,9 +162,9 @@ pub(super) async fn flows(
             .unwrap_or(0);
         let latest = Shown {
             flow_id: Some(&f.id),
-            state: None,
             page: 1,
             size: 1,
+            ..Shown::default()
         };
         let (last, _) = executions_of(&ui.app, &current, Some(&namespace), &latest).await?;
         rows.push(context! {
@@ -124,7 +173,8 @@ pub(super) async fn flows(
         });
     }
     let flows = rows;
-    let values = context! { flows, ..tab_values(&namespace, "Flows") };
+    let listing = context! { ..pages, ..tab_values(&namespace, "Flows") };
+    let values = context! { flows, ..listing };
     Ok(page::render(&current, "flows.html", values))
 }
 
@@ -159,14 +209,42 @@ pub(super) struct Paged {
     page: Option<u32>,
     /// Only executions in this state.
     state: Option<String>,
+    /// Only executions created within this period before now ([`PERIODS`]).
+    #[serde(default)]
+    created: String,
+    /// Only executions with these labels: `key:value`, separated by spaces.
+    #[serde(default)]
+    labels: String,
 }
 
-/// Which executions a list shows: of one flow, in one state, which page.
+/// The periods the executions list filters by: name, label, length.
+const PERIODS: [(&str, &str, i64); 4] = [
+    ("hour", "the last hour", 3_600),
+    ("day", "the last 24 hours", 86_400),
+    ("week", "the last 7 days", 604_800),
+    ("month", "the last 30 days", 2_592_000),
+];
+
+/// Which executions a list shows: of one flow, in one state, created since when, with which
+/// labels, which page.
+#[derive(Default)]
 pub(super) struct Shown<'a> {
     pub(super) flow_id: Option<&'a str>,
     pub(super) state: Option<&'a str>,
+    pub(super) since: Option<chrono::DateTime<chrono::Utc>>,
+    pub(super) labels: Vec<(String, String)>,
     pub(super) page: u32,
     pub(super) size: u32,
+}
+
+/// The `key:value` labels of the filter's text; an error naming a word that is not one.
+fn parse_labels(text: &str) -> Result<Vec<(String, String)>, String> {
+    text.split_whitespace()
+        .map(|word| match word.split_once(':') {
+            Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+            _ => Err(format!("Labels are written key:value, not '{word}'.")),
+        })
+        .collect()
 }
 
 /// The states the executions tab filters by.
@@ -197,8 +275,11 @@ pub(super) async fn executions_of(
         flow_id: shown.flow_id.map(str::to_owned),
         state: shown.state.map(str::to_owned),
         within: current.caller.within().to_vec(),
+        created_after: shown.since,
+        labels: shown.labels.clone(),
         page: shown.page,
         size: shown.size,
+        ..ExecutionQuery::default()
     };
     let (found, total) = app.store().search_executions(&query).await?;
     let rows = found
@@ -253,19 +334,41 @@ async fn execution_listing(
         .state
         .as_deref()
         .filter(|state| STATES.contains(state));
+    let period = PERIODS.iter().find(|(name, _, _)| *name == paged.created);
+    let (labels, error) = match parse_labels(&paged.labels) {
+        Ok(labels) => (labels, None),
+        Err(error) => (Vec::new(), Some(error)),
+    };
     let shown = Shown {
-        flow_id: None,
         state,
+        since: period
+            .map(|(_, _, seconds)| chrono::Utc::now() - chrono::Duration::seconds(*seconds)),
+        labels,
         page: number,
         size: EXECUTIONS_PER_PAGE,
+        ..Shown::default()
     };
     let (rows, total) = executions_of(&ui.app, current, namespace, &shown).await?;
     let shown_before = u64::from(number - 1) * u64::from(EXECUTIONS_PER_PAGE);
+    let kept: Vec<(&str, &str)> = [
+        ("state", state.unwrap_or_default()),
+        ("created", period.map_or("", |(name, _, _)| name)),
+        ("labels", paged.labels.trim()),
+    ]
+    .into_iter()
+    .filter(|(_, value)| !value.is_empty())
+    .collect();
     Ok(context! {
         executions => rows,
         total,
         states => STATES,
         state,
+        periods => PERIODS.iter().map(|(name, label, _)| context! { name, label }).collect::<Vec<_>>(),
+        created => period.map(|(name, _, _)| name),
+        labels => paged.labels.trim(),
+        filtered => !kept.is_empty(),
+        filter => serde_urlencoded::to_string(&kept).unwrap_or_default(),
+        error,
         page => number,
         previous => (number > 1).then(|| number - 1),
         next => (shown_before + u64::from(EXECUTIONS_PER_PAGE) < total).then_some(number + 1),

@@ -11,10 +11,11 @@ use serde::Serialize;
 use std::sync::OnceLock;
 
 /// Every template, by name.
-const TEMPLATES: [(&str, &str); 17] = [
+const TEMPLATES: [(&str, &str); 18] = [
     ("base.html", include_str!("../../templates/base.html")),
     ("api.html", include_str!("../../templates/api.html")),
     ("tabs.html", include_str!("../../templates/tabs.html")),
+    ("pages.html", include_str!("../../templates/pages.html")),
     ("login.html", include_str!("../../templates/login.html")),
     ("setup.html", include_str!("../../templates/setup.html")),
     (
@@ -178,7 +179,8 @@ pub(crate) fn render_status(
 /// The page of an error, for anyone (signed in or not).
 pub(crate) fn error_page(error: UiError) -> Response {
     let title = error.status.canonical_reason().unwrap_or("Error");
-    let values = context! { title, status => error.status.as_u16(), message => error.message };
+    let values =
+        context! { title, status => error.status.as_u16(), message => error.message, nav => "" };
     respond(error.status, "error.html", values)
 }
 

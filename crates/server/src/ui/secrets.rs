@@ -245,18 +245,16 @@ struct Kept<'a> {
     error: Option<String>,
 }
 
-async fn tab_page(
+/// The namespace's own secrets, and every key a flow of the namespace reads by source, in the
+/// order `secret()` looks: the namespace, each parent closest first, then the server's
+/// environment.
+pub(super) async fn key_sources(
     ui: &Ui,
-    current: &Current,
     namespace: &str,
-    status: StatusCode,
-    kept: Kept<'_>,
-) -> Result<Response, UiError> {
+) -> Result<(Vec<SecretInfo>, Vec<(String, Vec<String>)>), UiError> {
     let store = ui.app.secrets();
     let tenant = &ui.app.options().tenant;
     let own = store.list(tenant, namespace).await?;
-    // Every key a flow of the namespace reads, in the order `secret()` looks: the namespace,
-    // each parent closest first, then the server's environment.
     let mut sources: Vec<(String, Vec<String>)> = vec![(
         namespace.to_owned(),
         own.iter().map(|info| info.key.clone()).collect(),
@@ -270,6 +268,17 @@ async fn tab_page(
     }
     let environment = ui.app.0.engines.env().list(tenant, namespace).await;
     sources.push((ENVIRONMENT.to_owned(), environment.unwrap_or_default()));
+    Ok((own, sources))
+}
+
+async fn tab_page(
+    ui: &Ui,
+    current: &Current,
+    namespace: &str,
+    status: StatusCode,
+    kept: Kept<'_>,
+) -> Result<Response, UiError> {
+    let (own, sources) = key_sources(ui, namespace).await?;
     let keys = key_rows(namespace, &own, &sources);
     let values = context! {
         keys,

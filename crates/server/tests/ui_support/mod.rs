@@ -91,7 +91,23 @@ impl<'h> Client<'h> {
     }
 
     async fn send(&self, method: Method, path: &str, form: Option<String>) -> Page {
+        let body = form.map(|body| ("application/x-www-form-urlencoded", body));
+        self.send_body(method, path, body, None).await
+    }
+
+    /// Sends `body` (its content type and text) with the session's cookies, and `csrf` in the
+    /// token's header when given.
+    async fn send_body(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&str, String)>,
+        csrf: Option<&str>,
+    ) -> Page {
         let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = csrf {
+            request = request.header("x-csrf-token", token);
+        }
         let jar: Vec<String> = self
             .cookies
             .lock()
@@ -102,9 +118,9 @@ impl<'h> Client<'h> {
         if !jar.is_empty() {
             request = request.header(header::COOKIE, jar.join("; "));
         }
-        let request = match form {
-            Some(body) => request
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        let request = match body {
+            Some((content_type, body)) => request
+                .header(header::CONTENT_TYPE, content_type)
                 .body(Body::from(body)),
             None => request.body(Body::empty()),
         }
@@ -156,6 +172,13 @@ impl<'h> Client<'h> {
         let mut with_token = vec![("csrf", token.as_str())];
         with_token.extend_from_slice(fields);
         self.post_raw(path, &with_token).await
+    }
+
+    /// Posts `json` as the flow editor's script does: the session's token in its header.
+    pub async fn post_json(&self, path: &str, json: &serde_json::Value) -> Page {
+        let token = self.csrf();
+        let body = Some(("application/json", json.to_string()));
+        self.send_body(Method::POST, path, body, Some(&token)).await
     }
 
     /// Signs in as `user` through the login form; the answer to the form.

@@ -1,10 +1,11 @@
 //! The story of the server's records ([`FlowStore`], [`ExecutionStore`], [`Retention`],
-//! [`AuthStore`]), run by every implementation from its tests:
+//! [`AuthStore`], and the audit trail's purge), run by every implementation from its tests:
 //! `kestrel_store::conformance::server::run_all(&store).await` on a new, empty store.
 
 use crate::{
-    AuthStore, ExecutionQuery, ExecutionRecord, ExecutionStore, FlowStore, LogRecord, Retention,
-    SecretAccess, StateChange, StoreError, TaskRunRecord, TokenRecord, UserRecord,
+    Actor, AuthStore, ExecutionQuery, ExecutionRecord, ExecutionStore, FlowStore, LogRecord,
+    Retention, SecretAccess, SecretId, SecretStore, StateChange, StoreError, TaskRunRecord,
+    TokenRecord, UserRecord,
 };
 use chrono::{DateTime, Duration, Utc};
 use kestrel_secrets::SecretValue;
@@ -13,7 +14,7 @@ use serde_json::json;
 /// Runs every step on `store`, which must be new and empty.
 pub async fn run_all<S>(store: &S)
 where
-    S: FlowStore + ExecutionStore + Retention + AuthStore,
+    S: FlowStore + ExecutionStore + Retention + AuthStore + SecretStore,
 {
     flows_keep_every_revision(store).await;
     flows_list_by_namespace_and_children(store).await;
@@ -21,7 +22,31 @@ where
     transitions_happen_once(store).await;
     searches_page_and_filter(store).await;
     retention_purges_ended_executions(store).await;
+    the_audit_chain_survives_a_purge(store).await;
     users_and_tokens(store).await;
+}
+
+/// A purge of the audit trail's old rows leaves an anchor the rows after it verify from.
+pub async fn the_audit_chain_survives_a_purge<S>(store: &S)
+where
+    S: SecretStore + Retention + ?Sized,
+{
+    let id = SecretId::new("main", "conformance.purge", "KEPT").expect("id");
+    let actor = Actor::User("ada".into());
+    let value = SecretValue::new("purged-chain-value".to_owned());
+    store.set(&actor, &id, &value, None).await.expect("set");
+    store.set(&actor, &id, &value, None).await.expect("set");
+    store
+        .purge_audit(Utc::now() + Duration::seconds(1))
+        .await
+        .expect("purge");
+    store.set(&actor, &id, &value, None).await.expect("set");
+    let report = store.verify_audit().await.expect("verify");
+    assert!(report.breaks.is_empty(), "{report:?}");
+    assert_eq!(
+        report.chained, 1,
+        "only the row after the purge: {report:?}"
+    );
 }
 
 /// Create, update, delete and create again: revisions count up, the old ones stay readable.
@@ -234,15 +259,20 @@ pub async fn transitions_happen_once(store: &dyn ExecutionStore) {
     assert!(unfinished.iter().all(|e| e.id != record.id));
 }
 
-/// Searches filter by namespace (and children), flow, state and reach, and page from 1.
+/// Searches filter by namespace (and children), flow, state, reach, creation time and labels,
+/// and page from 1.
 pub async fn searches_page_and_filter(store: &dyn ExecutionStore) {
+    let start = now() - Duration::hours(1);
     for i in 0..5 {
         let ns = if i < 3 {
             "conformance.search"
         } else {
             "conformance.search.child"
         };
-        let record = execution(&format!("conformance-search-{i}"), ns, "CREATED");
+        let mut record = execution(&format!("conformance-search-{i}"), ns, "CREATED");
+        record.created_at = start + Duration::minutes(i);
+        record.labels =
+            json!([{"key": "team", "value": "core"}, {"key": "run", "value": i.to_string()}]);
         store.create_execution(&record, None).await.expect("create");
     }
     let query = |namespace: &str, page, size| ExecutionQuery {
@@ -250,9 +280,9 @@ pub async fn searches_page_and_filter(store: &dyn ExecutionStore) {
         namespace: Some(namespace.into()),
         flow_id: Some("flow".into()),
         state: Some("CREATED".into()),
-        within: Vec::new(),
         page,
         size,
+        ..ExecutionQuery::default()
     };
     let (first, total) = store
         .search_executions(&query("conformance.search", 1, 2))
@@ -273,6 +303,21 @@ pub async fn searches_page_and_filter(store: &dyn ExecutionStore) {
     within.within = vec!["conformance.search.child".into()];
     let (_, reach) = store.search_executions(&within).await.expect("search");
     assert_eq!(reach, 2, "only the reachable namespaces count");
+    let mut span = query("conformance.search", 1, 10);
+    span.created_after = Some(start + Duration::minutes(1));
+    span.created_before = Some(start + Duration::minutes(3));
+    let (found, total) = store.search_executions(&span).await.expect("search");
+    let ids: Vec<&str> = found.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(total, 2, "from the first instant, before the second");
+    assert_eq!(ids, ["conformance-search-2", "conformance-search-1"]);
+    let mut labelled = query("conformance.search", 1, 10);
+    labelled.labels = vec![("team".into(), "core".into()), ("run".into(), "4".into())];
+    let (found, _) = store.search_executions(&labelled).await.expect("search");
+    assert_eq!(found.len(), 1, "every label asked for must match");
+    assert_eq!(found[0].id, "conformance-search-4");
+    labelled.labels = vec![("team".into(), "other".into())];
+    let (_, none) = store.search_executions(&labelled).await.expect("search");
+    assert_eq!(none, 0);
 }
 
 /// Purging removes what ended before the date, with its logs, and nothing running.

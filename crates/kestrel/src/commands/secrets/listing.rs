@@ -35,6 +35,10 @@ pub(crate) struct AuditArgs {
     /// How to print the listing.
     #[arg(long, value_enum, default_value_t)]
     output: ListFormat,
+    /// Check every row of the trail against its chain instead of listing: names each row
+    /// altered or removed since it was written, and exits 1 when any was.
+    #[arg(long, conflicts_with_all = ["namespace", "key"])]
+    verify: bool,
 }
 
 /// The keys `namespace` sees: its own, then its parents' that it does not shadow, each with
@@ -90,6 +94,9 @@ fn namespace_walk(namespace: &str) -> impl Iterator<Item = &str> {
 
 /// The audit trail, newest first.
 pub(crate) fn audit(args: &AuditArgs, access: &Secrets<'_>) -> Result<u8, CliError> {
+    if args.verify {
+        return verify_audit(access);
+    }
     if let Some(namespace) = &args.namespace {
         validate_namespace(namespace).map_err(store_error)?;
     }
@@ -112,6 +119,36 @@ pub(crate) fn audit(args: &AuditArgs, access: &Secrets<'_>) -> Result<u8, CliErr
         .map_err(|error| CliError::failed("cannot show the audit trail").caused_by(error))?;
     print_listing(args.output, &header, &rows, &json);
     Ok(0)
+}
+
+/// Checks the audit trail's chain: 0 when it holds, 1 (each break named) when it does not.
+fn verify_audit(access: &Secrets<'_>) -> Result<u8, CliError> {
+    let Some(store) = access.existing()? else {
+        println!("The audit trail is empty: nothing to verify.");
+        return Ok(0);
+    };
+    let report = call(store.verify_audit())?;
+    for broken in &report.breaks {
+        println!("BROKEN: {broken}");
+    }
+    let before = match report.unchained {
+        0 => String::new(),
+        n => format!(" ({n} older rows, from before the trail was chained, are not covered)"),
+    };
+    if report.breaks.is_empty() {
+        println!(
+            "The audit trail holds: {} rows verified{before}.",
+            report.chained
+        );
+        Ok(0)
+    } else {
+        println!(
+            "The audit trail was tampered with: {} break(s) in {} chained rows{before}.",
+            report.breaks.len(),
+            report.chained
+        );
+        Ok(1)
+    }
 }
 
 fn audit_row(entry: &AuditEntry) -> Vec<String> {

@@ -53,9 +53,10 @@ pub(crate) enum SecretsCommand {
         after_help = "Examples:\n  kestrel secrets destroy company.team DB_PASSWORD --version 1    (asks on a terminal)\n  kestrel secrets destroy company.team OLD_TOKEN --yes"
     )]
     Destroy(versions::DestroyArgs),
-    /// Lists who read or changed which secret, and when; never values.
+    /// Lists who read or changed which secret, and when; never values. With --verify, checks the
+    /// trail has not been altered.
     #[command(
-        after_help = "Examples:\n  kestrel secrets audit company.team --key DB_PASSWORD --limit 20"
+        after_help = "Examples:\n  kestrel secrets audit company.team --key DB_PASSWORD --limit 20\n  kestrel secrets audit --verify    (exit 1 naming each row altered or removed)"
     )]
     Audit(listing::AuditArgs),
     /// Adds a data key and re-encrypts every stored version with it.
