@@ -24,6 +24,7 @@ await page.waitForURL(/\/ui\/namespaces/);
 const median = (values) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
 for (const [name, path] of Object.entries(pages)) {
   const paints = [];
+  const readies = [];
   let bytes = 0;
   for (let i = 0; i < runs; i++) {
     const cdp = await context.newCDPSession(page);
@@ -40,9 +41,17 @@ for (const [name, path] of Object.entries(pages)) {
       setTimeout(() => resolve(NaN), 5000);
     }));
     paints.push(paint);
+    const ready = await page.evaluate(() => {
+      const mark = performance.getEntriesByName("kestrel-editor-ready")[0];
+      return mark ? mark.startTime : NaN;
+    });
+    if (!Number.isNaN(ready)) {
+      readies.push(ready);
+    }
     bytes = transferred;
     await cdp.detach();
   }
-  console.log(`${name}: first contentful paint median ${median(paints).toFixed(1)} ms over ${runs} cold loads; ${(bytes / 1024).toFixed(1)} KiB transferred`);
+  const interactive = readies.length ? `; editor ready median ${median(readies).toFixed(1)} ms` : "";
+  console.log(`${name}: first contentful paint median ${median(paints).toFixed(1)} ms over ${runs} cold loads${interactive}; ${(bytes / 1024).toFixed(1)} KiB transferred`);
 }
 await browser.close();

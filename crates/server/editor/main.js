@@ -538,6 +538,8 @@ function mount() {
   window.kestrelEditor = view;
   if (form) {
     form.dataset.editor = "ready";
+    // When the editor became usable, for bench/ui.sh.
+    performance.mark("kestrel-editor-ready");
   }
 }
 
