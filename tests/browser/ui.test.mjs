@@ -59,8 +59,10 @@ tasks:
     type: io.kestra.plugin.scripts.shell.Commands
     env:
       PASSWORD: "{{ secret('${KEY}') }}"
+    outputFiles: ["report.txt"]
     commands:
       - echo "the shell sees $PASSWORD"
+      - echo "the report holds $PASSWORD" > report.txt
       - sleep 3
       - echo done
 `;
@@ -159,7 +161,7 @@ test("the first admin is created on the setup page with the server's one-time co
   assert.doesNotMatch(await page.content(), /One-time code/);
 });
 
-test("secrets, flows and executions in a real browser, a secret never shown", { timeout: 240_000 }, async (t) => {
+test("secrets, flows and executions in a real browser, a secret never shown", { timeout: 300_000 }, async (t) => {
   await mkdir(artifacts, { recursive: true });
   const { context, page } = await browser(t);
   await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
@@ -322,6 +324,14 @@ test("secrets, flows and executions in a real browser, a secret never shown", { 
       await page.waitForURL(new RegExp(`tab=${tab.toLowerCase()}`));
       await assertNoValue(page, `${tab} tab`);
       await shoot(page, `13-execution-${tab.toLowerCase()}`);
+      if (tab === "Outputs") {
+        // The task's file, previewed masked.
+        await page.getByRole("link", { name: /report\.txt/ }).click();
+        await page.getByText("the report holds ******").waitFor();
+        await assertNoValue(page, "file preview");
+        await shoot(page, "13-execution-file");
+        await page.goBack();
+      }
     }
   });
 

@@ -14,9 +14,10 @@
 
 mod common;
 
-use common::{ADA_PASSWORD, harness};
+use common::{ADA_PASSWORD, harness_with};
 use kestrel_crypto::MasterKey;
 use kestrel_server::{AppState, Server, ServerOptions};
+use kestrel_storage::{LocalStorage, Storage};
 use kestrel_store_sqlite::{SqliteStore, StoreOptions};
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -122,7 +123,10 @@ async fn the_ui_works_in_a_real_browser() {
         browser_dir.display()
     );
 
-    let h = harness().await;
+    // Task files are kept, so that the execution page lists one and its preview is shot.
+    let files = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(LocalStorage::new(files.path(), 1 << 20));
+    let h = harness_with(|options| options.storage = Some(storage)).await;
     let main = serve(h.state.clone()).await;
     // A second server, over a store nobody can sign in to yet: its first-run setup page.
     let fresh_dir = tempfile::tempdir().unwrap();
