@@ -65,6 +65,7 @@ section! {
         worker: WorkerConfig = WorkerConfig::default(),
         retention: RetentionConfig = RetentionConfig::default(),
         storage: StorageConfig = StorageConfig::default(),
+        audit: AuditConfig = AuditConfig::default(),
     }
 }
 
@@ -355,6 +356,15 @@ section! {
     RetentionConfig {
         executions: Subst<String> = text("30d"),
         audit: Subst<String> = text("365d"),
+    }
+}
+
+section! {
+    /// `audit`: where the server forwards its audit trail.
+    AuditConfig {
+        /// `file:PATH`, `syslog`, `syslog:unix:PATH` or `syslog:udp:HOST:PORT`; none: kept in
+        /// the database only.
+        forward: Option<Subst<String>> = None,
     }
 }
 

@@ -32,6 +32,7 @@
 //! # }
 //! ```
 
+mod audit_forward;
 mod auth;
 mod engines;
 mod error;
@@ -54,6 +55,7 @@ mod ui;
 mod uploads;
 mod view;
 
+pub use audit_forward::AuditForward;
 pub use auth::{
     Caller, NewToken, TOKEN_PREFIX, hash_password, is_password_hash, token_hash, verify_password,
 };

@@ -41,6 +41,8 @@ pub struct ServerOptions {
     /// The internal storage of executions' files (`storage`); without one, FILE inputs and
     /// output files are refused, saying so.
     pub storage: Option<Arc<dyn Storage>>,
+    /// Where the audit trail is forwarded as JSON lines (`audit.forward`), if anywhere.
+    pub audit_forward: Option<crate::AuditForward>,
 }
 
 impl ServerOptions {
@@ -71,6 +73,7 @@ impl Default for ServerOptions {
             public_url: None,
             tls: false,
             storage: None,
+            audit_forward: None,
         }
     }
 }

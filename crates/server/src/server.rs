@@ -21,7 +21,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts the Schedule triggers, the env-file watch, the retention purge and, unless
+    /// Starts the Schedule triggers, the env-file watch, the retention purge, the audit
+    /// trail's forwarding when `audit.forward` asks for it and, unless
     /// `worker.enabled` is off, the worker: queued executions (and those of a worker that
     /// stopped heartbeating, after `worker.resume-after`) run here.
     pub async fn start(state: AppState) -> Result<Self, StartError> {
@@ -30,6 +31,15 @@ impl Server {
             tokio::spawn(crate::schedule::run(state.clone())),
         ];
         background.extend(watch_env_file(&state));
+        if let Some(target) = state.options().audit_forward.clone() {
+            // Where to start is settled before `start` returns: no row written afterwards is
+            // missed.
+            let last = crate::audit_forward::start_after(&state, &target)
+                .await
+                .map_err(|error| StartError(format!("audit.forward: {error}")))?;
+            let forwarding = crate::audit_forward::forward_forever(state.clone(), target, last);
+            background.push(tokio::spawn(forwarding));
+        }
         executor::start_worker(&state);
         Ok(Self { state, background })
     }

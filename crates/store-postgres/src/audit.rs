@@ -97,6 +97,18 @@ fn link_of(bytes: &[u8]) -> Result<Link, StoreError> {
     })
 }
 
+/// Up to `limit` entries after row `after`, oldest first.
+pub(crate) async fn after(
+    client: &impl GenericClient,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<AuditEntry>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let sql = format!("SELECT {ENTRY_COLUMNS} FROM audit WHERE id > $1 ORDER BY id LIMIT $2");
+    let found = rows(client, "read the audit trail", &sql, &[&after, &limit]).await?;
+    found.iter().map(entry).collect()
+}
+
 /// Every row as the chain reads it, oldest first, and the anchor of the last purge.
 pub(crate) async fn chained(
     client: &impl GenericClient,

@@ -423,6 +423,11 @@ impl SecretStore for PgStore {
         audit::query(&client, filter).await
     }
 
+    async fn audit_after(&self, after: i64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let client = self.inner.connection("read the audit trail").await?;
+        audit::after(&client, after, limit).await
+    }
+
     async fn verify_audit(&self) -> Result<kestrel_store::chain::ChainReport, StoreError> {
         let client = self.inner.connection("verify the audit trail").await?;
         let (rows, anchor) = audit::chained(&client).await?;

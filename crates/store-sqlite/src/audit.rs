@@ -112,6 +112,20 @@ fn entry_at(r: &Row<'_>) -> rusqlite::Result<AuditEntry> {
 /// The columns of an entry, in [`entry_at`]'s order.
 const ENTRY_COLUMNS: &str = "id, at, actor_kind, actor_id, action, tenant, namespace, key, version";
 
+/// Up to `limit` entries after row `after`, oldest first.
+pub(crate) fn after(
+    conn: &Connection,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<AuditEntry>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    conn.prepare_cached(&format!(
+        "SELECT {ENTRY_COLUMNS} FROM audit WHERE id > ?1 ORDER BY id LIMIT ?2"
+    ))
+    .and_then(|mut s| s.query_map((after, limit), entry_at)?.collect())
+    .map_err(err("read the audit trail"))
+}
+
 /// Every row as the chain reads it, oldest first, and the anchor of the last purge.
 pub(crate) fn chained(conn: &Connection) -> Result<(Vec<ChainedRow>, Option<Anchor>), StoreError> {
     const DOING: &str = "read the audit trail's chain";

@@ -441,6 +441,10 @@ impl SecretStore for SqliteStore {
         self.inner.db.read(|conn| audit::query(conn, filter))
     }
 
+    async fn audit_after(&self, after: i64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        self.inner.db.read(|conn| audit::after(conn, after, limit))
+    }
+
     async fn verify_audit(&self) -> Result<kestrel_store::chain::ChainReport, StoreError> {
         let (rows, anchor) = self.inner.db.read(audit::chained)?;
         let chain = self.inner.db.read(|conn| self.inner.chain_key(conn))?;

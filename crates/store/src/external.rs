@@ -247,6 +247,10 @@ impl SecretStore for External {
         self.home.audit(filter).await
     }
 
+    async fn audit_after(&self, after: i64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        self.home.audit_after(after, limit).await
+    }
+
     async fn verify_audit(&self) -> Result<crate::chain::ChainReport, StoreError> {
         self.home.verify_audit().await
     }

@@ -228,6 +228,10 @@ pub trait SecretStore: Send + Sync {
     /// Audit entries matching `filter`, newest first.
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
 
+    /// Up to `limit` audit entries written after row `after` (every tenant's and the
+    /// keyring's), oldest first: what a forwarder sends on.
+    async fn audit_after(&self, after: i64, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+
     /// Checks every audit row against its link ([`chain::verify`]): what was altered or
     /// removed since it was written.
     async fn verify_audit(&self) -> Result<chain::ChainReport, StoreError>;

@@ -9,8 +9,8 @@ use crate::output::{note, warn};
 use crate::settings::Settings;
 use clap::Args;
 use kestrel_server::{
-    AppState, AuthOptions, ConfiguredToken, RetentionOptions, Server, ServerOptions, TlsListener,
-    WorkerOptions, parse_duration, shutdown_signal,
+    AppState, AuditForward, AuthOptions, ConfiguredToken, RetentionOptions, Server, ServerOptions,
+    TlsListener, WorkerOptions, parse_duration, shutdown_signal,
 };
 use kestrel_store::{SecretAccess, UserRecord};
 use std::future::Future;
@@ -159,8 +159,19 @@ pub(crate) fn options(
         env_file: settings.env_file(env_file).map(PathBuf::from),
         public_url: config.server.public_url.as_ref().map(|url| url.0.clone()),
         storage: Some(settings.storage()),
+        audit_forward: audit_forward(config)?,
         ..defaults
     })
+}
+
+/// `audit.forward`, checked.
+fn audit_forward(config: &Config) -> Result<Option<AuditForward>, CliError> {
+    config
+        .audit
+        .forward
+        .as_ref()
+        .map(|target| AuditForward::parse(&target.0).map_err(CliError::usage))
+        .transpose()
 }
 
 /// The duration at `key`. Like every configuration error, this one names the key and never
