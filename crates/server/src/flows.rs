@@ -221,6 +221,36 @@ async fn load(
     Ok(Some(LoadedFlow { record, flow }))
 }
 
+/// [`kestrel_engine::check_flow`] of each of `sources`, off the runtime's threads: a large or
+/// hostile flow takes its time on a blocking thread, never on one that answers other requests
+/// (`/health` included).
+pub(crate) async fn check_all(sources: Vec<String>) -> Vec<Result<Flow, Vec<Violation>>> {
+    let count = sources.len();
+    let checked = tokio::task::spawn_blocking(move || {
+        sources
+            .iter()
+            .map(|source| kestrel_engine::check_flow(source))
+            .collect()
+    })
+    .await;
+    checked.unwrap_or_else(|_| {
+        let failed = Violation {
+            message: "the flow could not be checked".to_owned(),
+            line: None,
+            column: None,
+        };
+        (0..count).map(|_| Err(vec![failed.clone()])).collect()
+    })
+}
+
+/// [`check_all`] of one source.
+pub(crate) async fn check(source: &str) -> Result<Flow, Vec<Violation>> {
+    check_all(vec![source.to_owned()])
+        .await
+        .pop()
+        .unwrap_or_else(|| Err(Vec::new()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

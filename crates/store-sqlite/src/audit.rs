@@ -33,15 +33,18 @@ pub(crate) fn record(
     version: Option<u64>,
 ) -> Result<(), StoreError> {
     const DOING: &str = "write the audit trail";
-    // The newest row, or, when a purge removed every row, the last one it removed.
-    let newest: Option<(i64, Option<Vec<u8>>)> = conn
-        .prepare_cached(
-            "SELECT id, link FROM (SELECT id, link, 1 AS rank FROM audit
-                                   UNION ALL SELECT id, link, 0 FROM audit_anchor)
-             ORDER BY rank DESC, id DESC LIMIT 1",
-        )
-        .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
-        .map_err(err(DOING))?;
+    // The newest row (through the primary key), or, when a purge removed every row, the last
+    // one it removed.
+    let newest_of = |sql: &str| {
+        conn.prepare_cached(sql)
+            .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .map_err(err(DOING))
+    };
+    let newest: Option<(i64, Option<Vec<u8>>)> =
+        match newest_of("SELECT id, link FROM audit ORDER BY id DESC LIMIT 1")? {
+            Some(row) => Some(row),
+            None => newest_of("SELECT id, link FROM audit_anchor")?,
+        };
     // The chain goes on after that row when it is chained; after rows from before the chain
     // (or none), it starts afresh.
     let (previous, before) = match newest {

@@ -25,7 +25,7 @@ pub(super) async fn create(
     body: RawBody,
 ) -> Result<Json<Value>, AppError> {
     let source = text(&body)?;
-    let flow = kestrel_engine::check_flow(source).map_err(|v| flows::invalid(&v))?;
+    let flow = flows::check(source).await.map_err(|v| flows::invalid(&v))?;
     caller.require_namespace(&flow.namespace)?;
     let tenant = &state.options().tenant;
     let record = state
@@ -45,7 +45,7 @@ pub(super) async fn update(
 ) -> Result<Json<Value>, AppError> {
     caller.require_namespace(&namespace)?;
     let source = text(&body)?;
-    let flow = kestrel_engine::check_flow(source).map_err(|v| flows::invalid(&v))?;
+    let flow = flows::check(source).await.map_err(|v| flows::invalid(&v))?;
     if (flow.namespace.as_str(), flow.id.as_str()) != (namespace.as_str(), id.as_str()) {
         return Err(AppError::invalid(format!(
             "Illegal flow update: the YAML names {}.{}, the path {namespace}.{id}",
@@ -129,14 +129,15 @@ pub(super) async fn search(
 /// violations with their lines.
 pub(super) async fn validate(_caller: Caller, body: RawBody) -> Result<Json<Value>, AppError> {
     let source = text(&body)?;
-    let results: Vec<Value> = documents(source)
+    let documents = documents(source);
+    let checked = flows::check_all(documents.clone()).await;
+    let results: Vec<Value> = documents
         .iter()
+        .zip(checked)
         .enumerate()
-        .map(|(index, document)| {
+        .map(|(index, (document, checked))| {
             let written = source_json(document);
-            let violations = kestrel_engine::check_flow(document)
-                .err()
-                .unwrap_or_default();
+            let violations = checked.err().unwrap_or_default();
             let constraints = (!violations.is_empty()).then(|| {
                 violations
                     .iter()

@@ -24,7 +24,8 @@ pub(super) struct Draft {
 /// `{"diagnostics": [{"line", "column", "message"}]}`: every violation of the draft, the line
 /// 1-based (null when it is about the whole flow).
 pub(super) async fn check(_current: Current, Json(draft): Json<Draft>) -> Json<Value> {
-    let violations = kestrel_engine::check_flow(&draft.source)
+    let violations = crate::flows::check(&draft.source)
+        .await
         .err()
         .unwrap_or_default();
     let diagnostics: Vec<Value> = violations

@@ -166,7 +166,7 @@ pub(super) async fn create(
         ""
     };
     let source = edited.source.as_str();
-    let flow = match kestrel_engine::check_flow(source) {
+    let flow = match crate::flows::check(source).await {
         Ok(flow) => flow,
         Err(violations) => return invalid(&current, from, source, None, &violations),
     };
@@ -260,7 +260,7 @@ pub(super) async fn save(
     checked(&current, &namespace)?;
     let record = stored(&ui, &namespace, &id).await?;
     let source = edited.source.as_str();
-    let flow = match kestrel_engine::check_flow(source) {
+    let flow = match crate::flows::check(source).await {
         Ok(flow) => flow,
         Err(violations) => {
             return Ok(invalid(
