@@ -977,7 +977,7 @@ impl Retention for PgStore {
         const DOING: &str = "purge the old audit trail";
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(err(DOING))?;
-        let chain = self.inner.chain_key(&tx).await?;
+        let chain = self.inner.chain_key();
         let purged = crate::audit::purge(&tx, &chain, ms(before)).await?;
         tx.commit().await.map_err(err(DOING))?;
         Ok(purged)

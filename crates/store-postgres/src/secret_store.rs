@@ -122,12 +122,11 @@ impl Inner {
         Ok(Some(Revealed { version, value }))
     }
 
-    /// The key the audit trail is chained under (see [`kestrel_store::chain`]).
-    pub(crate) async fn chain_key(
-        &self,
-        client: &impl GenericClient,
-    ) -> Result<ChainKey, StoreError> {
-        Ok(self.keys.current(client).await?.chain_key())
+    /// The key the audit trail is chained under (see [`kestrel_store::chain`]): derived from
+    /// the first data key, which every keyring holds, so the keyring in memory serves without
+    /// asking the database whether a rotation moved on.
+    pub(crate) fn chain_key(&self) -> ChainKey {
+        self.keys.ring().chain_key()
     }
 
     /// Writes one audit entry on its own.
@@ -141,7 +140,7 @@ impl Inner {
         const DOING: &str = "write the audit trail";
         let mut client = self.connection(DOING).await?;
         let tx = client.transaction().await.map_err(err(DOING))?;
-        let chain = self.chain_key(&tx).await?;
+        let chain = self.chain_key();
         audit::record(&tx, &chain, now_ms(), actor, action, Some(id), version).await?;
         tx.commit().await.map_err(err(DOING))
     }
@@ -216,7 +215,7 @@ impl SecretStore for PgStore {
         let version = secrets::insert_version(&change.tx, &ring, &new).await?;
         audit::record(
             &change.tx,
-            &self.inner.chain_key(&change.tx).await?,
+            &self.inner.chain_key(),
             now,
             actor,
             AuditAction::Set,
@@ -270,7 +269,7 @@ impl SecretStore for PgStore {
         let action = AuditAction::Delete;
         audit::record(
             &change.tx,
-            &self.inner.chain_key(&change.tx).await?,
+            &self.inner.chain_key(),
             now,
             actor,
             action,
@@ -300,7 +299,7 @@ impl SecretStore for PgStore {
                 let action = AuditAction::Undelete;
                 audit::record(
                     &change.tx,
-                    &self.inner.chain_key(&change.tx).await?,
+                    &self.inner.chain_key(),
                     now_ms(),
                     actor,
                     action,
@@ -330,7 +329,7 @@ impl SecretStore for PgStore {
         }
         audit::record(
             &change.tx,
-            &self.inner.chain_key(&change.tx).await?,
+            &self.inner.chain_key(),
             now,
             actor,
             AuditAction::Destroy,
@@ -358,7 +357,7 @@ impl SecretStore for PgStore {
         }
         audit::record(
             &tx,
-            &self.inner.chain_key(&tx).await?,
+            &self.inner.chain_key(),
             now,
             actor,
             AuditAction::UpdateMeta,
@@ -398,7 +397,7 @@ impl SecretStore for PgStore {
         let change = self.inner.begin_change(&mut client, doing).await?;
         audit::record(
             &change.tx,
-            &self.inner.chain_key(&change.tx).await?,
+            &self.inner.chain_key(),
             now_ms(),
             actor,
             action,
@@ -431,7 +430,7 @@ impl SecretStore for PgStore {
     async fn verify_audit(&self) -> Result<kestrel_store::chain::ChainReport, StoreError> {
         let client = self.inner.connection("verify the audit trail").await?;
         let (rows, anchor) = audit::chained(&client).await?;
-        let chain = self.inner.chain_key(&client).await?;
+        let chain = self.inner.chain_key();
         Ok(kestrel_store::chain::verify(&chain, anchor.as_ref(), rows))
     }
 

@@ -485,7 +485,7 @@ impl Retention for SqliteStore {
 
     async fn purge_audit(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         self.inner.db.write(|tx| {
-            let chain = self.inner.chain_key(tx)?;
+            let chain = self.inner.chain_key();
             crate::audit::purge(tx, &chain, ms(before))
         })
     }

@@ -364,7 +364,7 @@ impl SecretStore for SqliteStore {
             }
             audit::record(
                 tx,
-                &self.inner.chain_key(tx)?,
+                &self.inner.chain_key(),
                 now,
                 actor,
                 AuditAction::UpdateMeta,
@@ -383,7 +383,7 @@ impl SecretStore for SqliteStore {
         self.inner.db.write(|tx| {
             audit::record(
                 tx,
-                &self.inner.chain_key(tx)?,
+                &self.inner.chain_key(),
                 now_ms(),
                 actor,
                 AuditAction::Read,
@@ -395,7 +395,7 @@ impl SecretStore for SqliteStore {
 
     async fn record_refusal(&self, actor: &Actor, id: &SecretId) -> Result<(), StoreError> {
         self.inner.db.write(|tx| {
-            let chain = self.inner.chain_key(tx)?;
+            let chain = self.inner.chain_key();
             audit::record(
                 tx,
                 &chain,
@@ -418,7 +418,7 @@ impl SecretStore for SqliteStore {
         self.inner.db.write(|tx| {
             audit::record(
                 tx,
-                &self.inner.chain_key(tx)?,
+                &self.inner.chain_key(),
                 now_ms(),
                 actor,
                 action,
@@ -447,7 +447,7 @@ impl SecretStore for SqliteStore {
 
     async fn verify_audit(&self) -> Result<kestrel_store::chain::ChainReport, StoreError> {
         let (rows, anchor) = self.inner.db.read(audit::chained)?;
-        let chain = self.inner.db.read(|conn| self.inner.chain_key(conn))?;
+        let chain = self.inner.chain_key();
         Ok(kestrel_store::chain::verify(&chain, anchor.as_ref(), rows))
     }
 

@@ -8,7 +8,7 @@ use crate::secrets::{StoredVersion, aad, bump_generation, load_version};
 use kestrel_crypto::{ChainKey, CryptoError, Keyring, MasterKey};
 use kestrel_secrets::SecretValue;
 use kestrel_store::{Revealed, SecretId, StoreError};
-use rusqlite::{Connection, Transaction};
+use rusqlite::Transaction;
 use std::path::Path;
 use zeroize::{Zeroize as _, Zeroizing};
 
@@ -91,9 +91,11 @@ impl Inner {
         })
     }
 
-    /// The key the audit trail is chained under (see [`kestrel_store::chain`]).
-    pub(crate) fn chain_key(&self, conn: &Connection) -> Result<ChainKey, StoreError> {
-        Ok(self.keys.current(conn)?.chain_key())
+    /// The key the audit trail is chained under (see [`kestrel_store::chain`]): derived from
+    /// the first data key, which every keyring holds, so the keyring in memory serves without
+    /// asking the database whether a rotation moved on.
+    pub(crate) fn chain_key(&self) -> ChainKey {
+        self.keys.ring().chain_key()
     }
 
     /// Runs a change of `id` in one write transaction under the current keyring, bumps the
