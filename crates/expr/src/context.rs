@@ -239,7 +239,9 @@ impl PerRender {
 
     /// Adds the fuel a nested render spent; the total nested renders spent so far.
     pub(crate) fn spend_nested_fuel(&self, fuel: u64) -> u64 {
-        self.nested_fuel.fetch_add(fuel, Ordering::Relaxed) + fuel
+        self.nested_fuel
+            .fetch_add(fuel, Ordering::Relaxed)
+            .saturating_add(fuel)
     }
 
     fn set(&self) -> std::sync::MutexGuard<'_, HashSet<u64>> {

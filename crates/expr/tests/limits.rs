@@ -60,6 +60,45 @@ fn issue_9_1_nested_renders_share_the_fuel_of_the_render() {
 }
 
 #[test]
+fn issue_16_each_nested_render_costs_fuel_beyond_its_instructions() {
+    let expressions = limited(ExpressionLimits {
+        fuel: 1_000_000,
+        ..ExpressionLimits::default()
+    });
+    let ctx = Context::new(serde_json::json!({"vars": {"tiny": "{{ 1 }}"}}), None);
+    // A tiny template runs a handful of instructions, but each render() around it costs
+    // thousands: a hundred fit in this fuel, a thousand do not.
+    let calls =
+        |n: u32| format!("{{% for i in range(1, {n}) %}}{{{{ render(vars.tiny) }}}}{{% endfor %}}");
+    assert_eq!(
+        expressions.render(&calls(100), &ctx).unwrap(),
+        "1".repeat(100)
+    );
+    assert_limit(expressions.render(&calls(1000), &ctx), "expression.fuel");
+}
+
+#[test]
+fn issue_16_a_billion_laughs_of_nested_renders_runs_out_of_fuel() {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut vars = serde_json::Map::new();
+        for level in 0..9 {
+            let call = format!("render(vars.l{})", level + 1);
+            let body = vec![call; 10].join(" ~ ");
+            vars.insert(format!("l{level}"), format!("{{{{ {body} }}}}").into());
+        }
+        vars.insert("l9".into(), "{{ 'lol' }}".into());
+        let ctx = Context::new(serde_json::json!({ "vars": vars }), None);
+        let expressions = Expressions::new(serde_json::json!({}));
+        let _ = tx.send(expressions.render("{{ render(vars.l0) | length }}", &ctx));
+    });
+    let result = rx
+        .recv_timeout(BOUND)
+        .expect("the nested renders did not stop");
+    assert_limit(result, "expression.fuel");
+}
+
+#[test]
 fn issue_9_2_indent_by_30_billion_fails_naming_max_value_size() {
     assert_limit(
         render_bounded("{{ 'a\\nb' | indent(30000000000) | length }}"),
