@@ -2,7 +2,7 @@
 //! other processes' changes.
 
 use crate::StoreOptions;
-use crate::sync::lock;
+use crate::sync::{blocking, lock};
 use kestrel_store::StoreError;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
@@ -59,18 +59,20 @@ impl Db {
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = lock(&self.writer);
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err("start a write transaction"))?;
-        let out = f(&tx)?;
-        tx.commit().map_err(err("commit a write transaction"))?;
-        Ok(out)
+        blocking(|| {
+            let mut conn = lock(&self.writer);
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(err("start a write transaction"))?;
+            let out = f(&tx)?;
+            tx.commit().map_err(err("commit a write transaction"))?;
+            Ok(out)
+        })
     }
 
     /// The writer, outside any transaction (for setup at open).
     pub(crate) fn with_writer<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
-        f(&mut lock(&self.writer))
+        blocking(|| f(&mut lock(&self.writer)))
     }
 
     /// Runs `f` on a reader connection (WAL readers never wait for the writer).
@@ -78,17 +80,19 @@ impl Db {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let pooled = lock(&self.readers).pop();
-        let conn = match pooled {
-            Some(conn) => conn,
-            None => connect(&self.path, &self.options)?,
-        };
-        let out = f(&conn);
-        let mut pool = lock(&self.readers);
-        if pool.len() < POOLED_READERS {
-            pool.push(conn);
-        }
-        out
+        blocking(|| {
+            let pooled = lock(&self.readers).pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => connect(&self.path, &self.options)?,
+            };
+            let out = f(&conn);
+            let mut pool = lock(&self.readers);
+            if pool.len() < POOLED_READERS {
+                pool.push(conn);
+            }
+            out
+        })
     }
 
     /// Makes `prepare`d connection the only reader (a test's instrument on what reads run).
@@ -103,10 +107,12 @@ impl Db {
 
     /// The store's change generation, as committed now by any process.
     pub(crate) fn generation(&self) -> Result<i64, StoreError> {
-        lock(&self.watcher)
-            .prepare_cached("SELECT generation FROM store_state WHERE singleton = 1")
-            .and_then(|mut s| s.query_row([], |r| r.get(0)))
-            .map_err(err("read the change generation"))
+        blocking(|| {
+            lock(&self.watcher)
+                .prepare_cached("SELECT generation FROM store_state WHERE singleton = 1")
+                .and_then(|mut s| s.query_row([], |r| r.get(0)))
+                .map_err(err("read the change generation"))
+        })
     }
 }
 
@@ -175,5 +181,57 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
             format!("create the database {}", path.display()),
             e,
         )),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Long enough never to pass by itself on a loaded machine: reaching it fails the test.
+    const NEVER: Duration = Duration::from_secs(30);
+
+    #[test]
+    fn a_write_waiting_for_the_writer_leaves_the_runtime_running_other_tasks() {
+        let dir = tempfile::tempdir().unwrap();
+        let db =
+            Arc::new(Db::open(&dir.path().join("kestrel.db"), StoreOptions::default()).unwrap());
+        // Another thread holds the writer until a task of the runtime releases it.
+        let (locked, is_locked) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let holder = {
+            let db = Arc::clone(&db);
+            std::thread::spawn(move || {
+                db.with_writer(|_| {
+                    locked.send(()).unwrap();
+                    released.recv_timeout(NEVER).is_ok()
+                })
+            })
+        };
+        is_locked.recv().unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let db = Arc::clone(&db);
+            tokio::spawn(async move {
+                // Queued on the one worker, which the write below then waits on.
+                tokio::spawn(async move { release.send(()).unwrap() });
+                db.write(|tx| Ok(tx.execute("UPDATE store_state SET generation = generation", [])))
+            })
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        });
+        assert!(
+            holder.join().unwrap(),
+            "the task releasing the writer never ran while a write waited for it"
+        );
     }
 }
