@@ -70,10 +70,13 @@ pub(crate) fn pool(config: Config, options: &PgOptions) -> Result<Pool, StoreErr
     // Planning each statement with its values and the table's current size, sequential scans
     // weighed down where an index serves, keeps every node on the right index from the first
     // execution; planning costs far less than one such scan.
+    // JIT off: a plan that still scans a table costs over 10^10 with `enable_seqscan=off`,
+    // past `jit_above_cost`, so PostgreSQL would compile it (about 200 ms) at every run. Short
+    // statements like kestrel's never repay a compilation.
     let given = config.get_options().unwrap_or_default().to_owned();
     config.options(format!(
         "{given} -c statement_timeout={timeout} -c enable_seqscan=off \
-         -c plan_cache_mode=force_custom_plan"
+         -c plan_cache_mode=force_custom_plan -c jit=off"
     ));
     let manager = Manager::from_config(
         config,
@@ -136,4 +139,27 @@ pub(crate) async fn migrate(pool: &Pool) -> Result<(), StoreError> {
         }
     }
     tx.commit().await.map_err(err("commit the migrations"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_connection_plans_on_indexes_without_jit() {
+        let Some(url) = crate::testing::fresh_database().await else {
+            return;
+        };
+        let config: Config = url.parse().unwrap();
+        let pool = pool(config, &PgOptions::default()).unwrap();
+        let client = pool.get().await.unwrap();
+        for (setting, expected) in [("jit", "off"), ("enable_seqscan", "off")] {
+            let row = client
+                .query_one(&format!("SHOW {setting}"), &[])
+                .await
+                .unwrap();
+            assert_eq!(row.get::<_, String>(0), expected, "{setting}");
+        }
+    }
 }
