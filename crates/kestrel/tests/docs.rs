@@ -10,9 +10,9 @@
 //! directory holding a copy of `examples/`. The README runs at the repository's root, as a
 //! newcomer would after a clone, except its test command (this test is part of it): its
 //! `cargo install` builds into this workspace's target folder, with cargo's own home (so that
-//! it reuses the registry, and CI's release stage most of its crates), and installs into a
-//! temporary root whose `bin` comes first on `PATH`, so the README's later commands use the
-//! binary it installed.
+//! it reuses the registry), and installs into a temporary root (or the one
+//! `KESTREL_README_INSTALL_ROOT` names, where CI keeps it) whose `bin` comes first on `PATH`,
+//! so the README's later commands use the binary it installed.
 
 #![allow(clippy::unwrap_used)] // Test code: a failure is a failed test.
 
@@ -203,8 +203,12 @@ fn the_readme_runs_as_written_from_the_install_to_a_server_reading_a_secret() {
         "the README shows how to install kestrel"
     );
     let (_, target) = built();
-    let install_root = tempfile::tempdir().unwrap();
-    let bin = install_root.path().join("bin");
+    let temporary_root = tempfile::tempdir().unwrap();
+    // CI names a root to keep the binary in, for its acceptance stage: one optimised build
+    // where there were two.
+    let install_root = std::env::var_os("KESTREL_README_INSTALL_ROOT")
+        .map_or_else(|| temporary_root.path().to_owned(), PathBuf::from);
+    let bin = install_root.join("bin");
     // The script's HOME is a fresh one (for kestrel's data); cargo and rustup keep theirs, so
     // that the install reuses the registry, and with it most of the workspace's build.
     let home = PathBuf::from(std::env::var_os("HOME").unwrap());
@@ -218,7 +222,7 @@ fn the_readme_runs_as_written_from_the_install_to_a_server_reading_a_secret() {
         &[&bin],
         &[
             ("CARGO_TARGET_DIR", &target),
-            ("CARGO_INSTALL_ROOT", install_root.path()),
+            ("CARGO_INSTALL_ROOT", &install_root),
             ("CARGO_HOME", &cargo_home),
             ("RUSTUP_HOME", &rustup_home),
         ],
