@@ -279,9 +279,9 @@ class Api:
 # /proc
 
 
-def proc_table():
-    """pid -> (ppid, starttime, state) of every process."""
-    table = {}
+def proc_stats():
+    """(pid, fields) of every process, fields being /proc/PID/stat after the command name:
+    state, ppid, ... (fields[0] is the state, fields[1] the ppid, fields[19] the start time)."""
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -290,9 +290,12 @@ def proc_table():
                 stat = f.read().decode(errors="replace")
         except OSError:
             continue
-        rest = stat[stat.rfind(")") + 2 :].split()
-        table[int(name)] = (int(rest[1]), int(rest[19]), rest[0])
-    return table
+        yield int(name), stat[stat.rfind(")") + 2 :].split()
+
+
+def proc_table():
+    """pid -> (ppid, starttime, state) of every process."""
+    return {pid: (int(rest[1]), int(rest[19]), rest[0]) for pid, rest in proc_stats()}
 
 
 def descendants(pid):
@@ -475,16 +478,7 @@ class CpuSampler:
     def _cpu_times():
         times = {}
         parents = {}
-        for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{name}/stat", "rb") as f:
-                    stat = f.read().decode(errors="replace")
-            except OSError:
-                continue
-            rest = stat[stat.rfind(")") + 2 :].split()
-            pid = int(name)
+        for pid, rest in proc_stats():
             parents[pid] = int(rest[1])
             times[(pid, int(rest[19]))] = int(rest[11]) + int(rest[12])
         return times, parents
