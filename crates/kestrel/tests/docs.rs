@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 const TEST_COMMAND: &str = "./scripts/test";
 
 /// The longest a file's blocks may take together.
-// A bound against a hang, not a figure: the README script builds the release binary (fat LTO)
+// A bound against a hang, not a figure: the README script builds the release binary (thin LTO)
 // with `cargo install`, which took over 600 s on CI's 2 cores once other work shared them.
 const SCRIPT_LIMIT: Duration = Duration::from_secs(1800);
 
