@@ -94,9 +94,10 @@ LUA
 }
 
 # bench_print_result RUN_TXT SETUP: prints the machine, then executions per minute and p50/p99
-# from the RESULT line of a wrk run of the trigger script (SETUP describes the run).
+# from the RESULT line of a wrk run of the trigger script (SETUP describes the run). Fails when
+# any request failed, timed out or lost its socket: such a run's figures measure nothing.
 bench_print_result() {
-  local result ok seconds
+  local result ok seconds failures
   result=$(grep '^RESULT' "$1")
   field() { echo "$result" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
   ok=$(field ok)
@@ -105,4 +106,6 @@ bench_print_result() {
   echo "executions ($2): $result"
   awk -v ok="$ok" -v s="$seconds" 'BEGIN { printf "executions/min: %.0f (%.0f/s)\n", ok / s * 60, ok / s }'
   echo "p50 $(field p50_ms) ms, p99 $(field p99_ms) ms (trigger to SUCCESS, wait=true)"
+  failures=$(($(field bad) + $(field timeouts) + $(field socket_errors)))
+  [ "$failures" -eq 0 ] || { echo "FAILED: $failures requests failed, timed out or lost their socket" >&2; return 1; }
 }
