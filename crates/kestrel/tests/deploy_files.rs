@@ -329,6 +329,22 @@ fn docker_compose_yml_is_valid_compose() {
 }
 
 #[test]
+fn every_image_pulled_from_a_registry_names_its_version() {
+    let compose = compose();
+    for service in services(&compose) {
+        let Some(image) = service.text("image").filter(|_| !service.is_kestrel()) else {
+            continue;
+        };
+        let tag = image.rsplit_once(':').map(|(_, tag)| tag);
+        assert!(
+            tag.is_some_and(|tag| tag != "latest" && tag.starts_with(|c: char| c.is_ascii_digit())),
+            "service {} pulls {image}, whose contents change under the same name: name a version",
+            service.name
+        );
+    }
+}
+
+#[test]
 fn every_file_docker_compose_yml_names_exists() {
     let compose = compose();
     let in_context = |context: &str, file: &str| match context {
