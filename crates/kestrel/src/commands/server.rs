@@ -3,14 +3,14 @@
 //! `kestrel worker` shares with it: the options, the store, the master key, the secrets'
 //! backends, the env file and the task sandbox.
 
-use crate::config::{Access, Config};
+use crate::config::{Access, AuthConfig, Config};
 use crate::error::CliError;
 use crate::output::{note, warn};
 use crate::settings::Settings;
 use clap::Args;
 use kestrel_server::{
     AppState, AuditForward, AuthOptions, ConfiguredToken, RetentionOptions, Server, ServerOptions,
-    TlsListener, WorkerOptions, parse_duration, shutdown_signal,
+    TlsListener, WorkerOptions, is_password_hash, parse_duration, shutdown_signal,
 };
 use kestrel_store::{SecretAccess, UserRecord};
 use std::future::Future;
@@ -140,7 +140,7 @@ pub(crate) fn options(
     let config = &settings.config;
     let defaults = ServerOptions::default();
     Ok(ServerOptions {
-        auth: auth(config),
+        auth: auth(config)?,
         worker_threads: config
             .worker
             .threads
@@ -207,9 +207,11 @@ fn worker(config: &Config) -> Result<WorkerOptions, CliError> {
 }
 
 /// `server.auth`: the first configured user (or token, without users) writes secrets unless
-/// told otherwise, the others have no secret access, as with `kestrel users add`.
-fn auth(config: &Config) -> AuthOptions {
+/// told otherwise, the others have no secret access, as with `kestrel users add`. A hash kestrel
+/// cannot read would match nothing, so it is refused at start rather than at every sign-in.
+fn auth(config: &Config) -> Result<AuthOptions, CliError> {
     let auth = &config.server.auth;
+    check_hashes(auth)?;
     let access = |given: Option<Access>, first: bool| match (given, first) {
         (Some(Access::Read), _) => SecretAccess::Read,
         (Some(Access::Write), _) | (None, true) => SecretAccess::Write,
@@ -241,16 +243,49 @@ fn auth(config: &Config) -> AuthOptions {
             )
         })
         .collect();
-    AuthOptions {
+    Ok(AuthOptions {
         enabled: auth.enabled.0,
         users,
         tokens,
+    })
+}
+
+/// Names the first user whose `password-hash` is not an argon2 PHC string, or token whose
+/// `token-hash` is not a hex SHA-256, without echoing either.
+fn check_hashes(auth: &AuthConfig) -> Result<(), CliError> {
+    if let Some(user) = auth
+        .users
+        .iter()
+        .find(|u| !is_password_hash(u.password_hash.expose_secret()))
+    {
+        return Err(CliError::usage(format!(
+            "server.auth.users: the password-hash of user '{}' is not an argon2 hash in PHC form \
+             ($argon2id$v=19$...), so no password would match it",
+            user.username.0
+        )));
     }
+    let is_sha256_hex = |hash: &str| {
+        hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    if let Some(token) = auth
+        .tokens
+        .iter()
+        .find(|t| !is_sha256_hex(t.token_hash.expose_secret()))
+    {
+        return Err(CliError::usage(format!(
+            "server.auth.tokens: the token-hash of token '{}' is not a hex SHA-256 \
+             (64 characters 0-9a-f, as `printf %s \"$TOKEN\" | sha256sum` prints), \
+             so no token would match it",
+            token.name.0
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kestrel_server::hash_password;
 
     fn worker_of(yaml: &str) -> Result<WorkerOptions, String> {
         worker(&Config::parse(yaml).unwrap()).map_err(|error| error.report())
@@ -268,6 +303,35 @@ mod tests {
             (set.heartbeat, set.resume_after),
             (Duration::from_secs(1), Duration::from_secs(3))
         );
+    }
+
+    fn auth_of(yaml: &str) -> Result<AuthOptions, String> {
+        auth(&Config::parse(yaml).unwrap()).map_err(|error| error.report())
+    }
+
+    #[test]
+    fn a_hash_no_password_or_token_could_match_is_refused_by_name_not_value() {
+        let argon2 = hash_password("a-long-password").unwrap();
+        let sha256 = "a".repeat(64);
+        let good = format!(
+            "server:\n  auth:\n    users:\n      - username: alice\n        password-hash: '{argon2}'\n    tokens:\n      - name: ci\n        token-hash: '{sha256}'\n"
+        );
+        assert!(auth_of(&good).is_ok());
+
+        let bad_user = good.replace(&argon2, "plain-text-pw");
+        let error = auth_of(&bad_user).unwrap_err();
+        assert!(error.contains("password-hash of user 'alice'"), "{error}");
+        assert!(!error.contains("plain-text-pw"), "{error}");
+
+        for bad in [
+            "A".repeat(64),
+            "a".repeat(63),
+            "not-hex-token-hash".to_owned(),
+        ] {
+            let error = auth_of(&good.replace(&sha256, &bad)).unwrap_err();
+            assert!(error.contains("token-hash of token 'ci'"), "{error}");
+            assert!(!error.contains(&bad), "{error}");
+        }
     }
 
     #[test]
