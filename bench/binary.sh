@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The installed binary: its size (release profile: thin LTO, stripped) and
+# The installed binary: its size (release profile: thin LTO, one codegen unit, stripped) and
 # how long it takes to start (`kestrel --version`, and `kestrel run` of the Secret concept
 # page's flow), hyperfine medians. Never run in CI.
 # Usage: bench/binary.sh [PATH/TO/kestrel]
